@@ -1,0 +1,24 @@
+/** The hypershard CLI: a thin layer over the library that renders results and picks exit codes. */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { registerDevCommands } from './commands/dev.js';
+import { registerNodeCommands } from './commands/nodes.js';
+import { registerSpecCommands } from './commands/spec.js';
+import { EXIT } from './run.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command('hypershard')
+    .description('Distributed hypertables for vanilla PostgreSQL with postgres_fdw')
+    .version(version)
+    .showHelpAfterError()
+    .exitOverride((error) => {
+      // Usage errors exit 2, like a bad spec; --help and --version exit 0.
+      process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.input);
+    });
+  registerSpecCommands(program);
+  registerNodeCommands(program);
+  registerDevCommands(program);
+  await program.parseAsync([...argv]);
+}

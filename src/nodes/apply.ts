@@ -1,0 +1,164 @@
+/**
+ * `apply`: data nodes first (in parallel), then the access node, each through node-pg-migrate with
+ * its advisory lock and history table. Never throws for a node's failure: every node gets a result.
+ */
+import { resolve } from 'node:path';
+import { runner } from 'node-pg-migrate';
+import { errorMessage } from '../errors.js';
+import { defaultMigrationsDir, migrationFiles, verifyMigrationsOnDisk, type MigrationFile } from '../migrations/files.js';
+import { INTERNAL_SCHEMA, MIGRATIONS_TABLE, type ClusterLayout } from '../plan/layout.js';
+import { generateSql, type NodeRole } from '../sql/generate.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { closeAll, connectAll, type ConnectOptions, type NodeConnection } from './connect.js';
+import { appliedMigrations, pendingMigrations } from './history.js';
+import { pgMessage, rehearse, type StatementFailure } from './rehearse.js';
+import { passwordsFor, rolePasswords, syncRolePasswords, syncUserMappings, type RolePassword } from './secrets.js';
+import { clusterSecrets, nodeTargets } from './targets.js';
+
+export type NodeApplyStatus = 'applied' | 'up-to-date' | 'failed' | 'not-run';
+
+export interface NodeApplyResult {
+  readonly node: string;
+  readonly role: NodeRole;
+  readonly status: NodeApplyStatus;
+  /** Migrations run on this node by this apply. */
+  readonly migrations: readonly string[];
+  /** Passwords and user-mapping secrets changed (never their values). */
+  readonly secretsChanged: number;
+  readonly error?: { readonly message: string; readonly migration?: string; readonly statement?: string };
+  /** Why the node was not run, when `not-run`. */
+  readonly reason?: string;
+}
+
+export interface ApplyResult {
+  readonly ok: boolean;
+  readonly nodes: readonly NodeApplyResult[];
+}
+
+export interface ApplyOptions extends ConnectOptions {
+  /** @default `migrations/` next to the spec */
+  readonly migrationsDir?: string;
+  readonly onProgress?: (event: { node: string; phase: 'rehearse' | 'migrate' | 'secrets' | 'done' }) => void;
+}
+
+/**
+ * @throws SpecError, SecretError, MigrationStateError or NodeConnectionError before any node is
+ *   changed; after that, failures are reported per node in the result.
+ */
+export async function apply(spec: ClusterSpec, specFile: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+  const root = resolve(options.migrationsDir ?? defaultMigrationsDir(specFile));
+  const sql = generateSql(spec);
+  const files = migrationFiles(spec, specFile, sql);
+  await verifyMigrationsOnDisk(files, root);
+  const secrets = await clusterSecrets(spec, specFile);
+  const connections = await connectAll(await nodeTargets(spec, specFile), options);
+  try {
+    const work = await Promise.all(
+      connections.map(async (c) => {
+        const mine = files.filter((f) => f.node === c.target.name);
+        return { connection: c, pending: pendingMigrations(c.target.name, await appliedMigrations(c.client), mine) };
+      }),
+    );
+
+    // Rehearse everywhere first: nothing changes on any node unless every node can take its SQL.
+    const rehearsals = await Promise.all(
+      work.map(async ({ connection, pending }) => {
+        options.onProgress?.({ node: connection.target.name, phase: 'rehearse' });
+        return rehearse(connection.client, pending).catch((e): StatementFailure => ({ migration: pending[0]?.name ?? '', statement: '', message: pgMessage(e) }));
+      }),
+    );
+    if (rehearsals.some((r) => r !== undefined)) {
+      return {
+        ok: false,
+        nodes: work.map(({ connection }, i) => {
+          const failure = rehearsals[i];
+          return failure === undefined
+            ? notRun(connection, 'another node failed its rehearsal; nothing was applied anywhere')
+            : failed(connection, failure.message, failure.migration, failure.statement === '' ? undefined : failure.statement);
+        }),
+      };
+    }
+
+    const passwords = rolePasswords(sql.layout, secrets);
+    const run = (entry: (typeof work)[number]): Promise<NodeApplyResult> =>
+      migrateNode(entry.connection, entry.pending, root, {
+        layout: sql.layout,
+        passwords: passwordsFor(passwords, sql.layout, entry.connection.target.role),
+        servicePassword: secrets.servicePassword,
+      }, options);
+    const dataResults = await Promise.all(work.filter((w) => w.connection.target.role === 'data').map(run));
+    const access = work.find((w) => w.connection.target.role === 'access');
+    if (access === undefined) throw new TypeError('spec without access node');
+    const accessResult = dataResults.every((r) => r.status !== 'failed')
+      ? await run(access)
+      : notRun(access.connection, 'a data node failed; the access node is applied only after all data nodes');
+    const nodes = [...dataResults, accessResult];
+    return { ok: nodes.every((n) => n.status === 'applied' || n.status === 'up-to-date'), nodes };
+  } finally {
+    await closeAll(connections);
+  }
+}
+
+async function migrateNode(
+  connection: NodeConnection,
+  pending: readonly MigrationFile[],
+  root: string,
+  secrets: { layout: ClusterLayout; passwords: readonly RolePassword[]; servicePassword: string },
+  options: ApplyOptions,
+): Promise<NodeApplyResult> {
+  const { target, client } = connection;
+  const dir = pending[0]?.dir ?? '';
+  let ran: string[] = [];
+  if (pending.length > 0) {
+    options.onProgress?.({ node: target.name, phase: 'migrate' });
+    const logs: string[] = [];
+    try {
+      const result = await runner({
+        dbClient: client,
+        dir: resolve(root, dir),
+        migrationsTable: MIGRATIONS_TABLE,
+        migrationsSchema: INTERNAL_SCHEMA,
+        createMigrationsSchema: true,
+        direction: 'up',
+        checkOrder: true,
+        advisoryLockMode: 'wait',
+        log: (message: string) => logs.push(message),
+      });
+      ran = result.map((m) => m.name);
+    } catch (error) {
+      // The failed migration was rolled back; rehearse again to name the statement.
+      const failure = await rehearse(client, pending).catch(() => undefined);
+      return failed(connection, pgMessage(error), failure?.migration ?? pending[0]?.name, failure?.statement);
+    }
+  }
+  try {
+    options.onProgress?.({ node: target.name, phase: 'secrets' });
+    let changed = await syncRolePasswords(client, secrets.passwords);
+    if (target.role === 'access') changed += await syncUserMappings(client, secrets.layout, secrets.servicePassword);
+    options.onProgress?.({ node: target.name, phase: 'done' });
+    return {
+      node: target.name,
+      role: target.role,
+      status: ran.length > 0 || changed > 0 ? 'applied' : 'up-to-date',
+      migrations: ran,
+      secretsChanged: changed,
+    };
+  } catch (error) {
+    return failed(connection, `setting secrets failed: ${errorMessage(error)}`);
+  }
+}
+
+function failed(c: NodeConnection, message: string, migration?: string, statement?: string): NodeApplyResult {
+  return {
+    node: c.target.name,
+    role: c.target.role,
+    status: 'failed',
+    migrations: [],
+    secretsChanged: 0,
+    error: { message, ...(migration === undefined ? {} : { migration }), ...(statement === undefined ? {} : { statement }) },
+  };
+}
+
+function notRun(c: NodeConnection, reason: string): NodeApplyResult {
+  return { node: c.target.name, role: c.target.role, status: 'not-run', migrations: [], secretsChanged: 0, reason };
+}

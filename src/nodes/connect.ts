@@ -1,0 +1,142 @@
+/**
+ * Connecting to a node and checking, before anything runs, that it can take hypershard:
+ * PostgreSQL 14 or later, postgres_fdw on the access node, and enough privileges.
+ */
+import pg from 'pg';
+import { ClusterConnectionError, NodeConnectionError, NodeUnsupportedError } from '../errors.js';
+import type { NodeTarget } from './targets.js';
+
+export const MIN_SERVER_VERSION = 140000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface NodeInfo {
+  readonly serverVersionNum: number;
+  readonly serverVersion: string;
+  readonly database: string;
+  readonly user: string;
+  readonly superuser: boolean;
+  readonly fdwInstalled: boolean;
+}
+
+export interface NodeConnection {
+  readonly target: NodeTarget;
+  readonly client: pg.Client;
+  readonly info: NodeInfo;
+}
+
+export interface ConnectOptions {
+  /** Bound on reaching the node and logging in. @default 10000 */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * @throws NodeConnectionError (unreachable, refused, authentication) or NodeUnsupportedError, naming the node.
+ */
+export async function connectNode(target: NodeTarget, options: ConnectOptions = {}): Promise<NodeConnection> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const client = new pg.Client({
+    connectionString: target.url,
+    ...(target.password === undefined ? {} : { password: target.password }),
+    connectionTimeoutMillis: timeoutMs,
+    application_name: 'hypershard',
+  });
+  // A dropped connection must not crash the process; the next query reports it.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw new NodeConnectionError(target.name, describeConnectError(error, target.url, timeoutMs), { cause: error });
+  }
+  try {
+    const info = await inspect(client);
+    checkFit(target, info);
+    const missingFdw = target.role === 'access' && !info.fdwInstalled && !(await fdwAvailable(client));
+    if (missingFdw) {
+      throw new NodeUnsupportedError(target.name, 'the postgres_fdw extension is not available (install PostgreSQL\'s contrib package on the access node)');
+    }
+    return { target, client, info };
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    if (error instanceof NodeUnsupportedError) throw error;
+    throw new NodeConnectionError(target.name, `checking the server failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+async function inspect(client: pg.Client): Promise<NodeInfo> {
+  const { rows } = await client.query<{
+    num: string; version: string; database: string; user: string; superuser: boolean; fdw: boolean;
+  }>(`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version,
+            current_database() AS database, current_user AS "user",
+            (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS superuser,
+            EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'postgres_fdw') AS fdw`);
+  const row = rows[0];
+  if (row === undefined) throw new Error('no answer to the version query');
+  return {
+    serverVersionNum: Number(row.num),
+    serverVersion: row.version,
+    database: row.database,
+    user: row.user,
+    superuser: row.superuser,
+    fdwInstalled: row.fdw,
+  };
+}
+
+async function fdwAvailable(client: pg.Client): Promise<boolean> {
+  const { rows } = await client.query(`SELECT FROM pg_catalog.pg_available_extensions WHERE name = 'postgres_fdw'`);
+  return rows.length > 0;
+}
+
+function checkFit(target: NodeTarget, info: NodeInfo): void {
+  if (info.serverVersionNum < MIN_SERVER_VERSION) {
+    throw new NodeUnsupportedError(target.name, `PostgreSQL ${info.serverVersion} is too old; hypershard needs PostgreSQL 14 or later`);
+  }
+  if (!info.superuser) {
+    // Roles, FDW servers and ALTER DATABASE need a superuser; a partial set of privileges would
+    // fail halfway through a migration instead of here.
+    throw new NodeUnsupportedError(target.name, `user ${info.user} is not a superuser; hypershard applies migrations as a superuser (the service role it creates is least-privileged)`);
+  }
+}
+
+function describeConnectError(error: unknown, url: string, timeoutMs: number): string {
+  const where = safeAddress(url);
+  const e = error as { code?: string; message?: string };
+  if (e.message?.includes('timeout')) return `no answer from ${where} within ${timeoutMs} ms`;
+  switch (e.code) {
+    case 'ECONNREFUSED': return `connection refused at ${where} (is PostgreSQL running and listening there?)`;
+    case 'ENOTFOUND': case 'EAI_AGAIN': return `host of ${where} cannot be resolved`;
+    case 'EHOSTUNREACH': case 'ENETUNREACH': return `${where} is unreachable`;
+    case '28P01': return `password authentication failed at ${where}`;
+    case '28000': return `${where} rejected the connection: ${e.message ?? ''}`;
+    case '3D000': return `${e.message ?? 'database does not exist'} at ${where}`;
+    default: return `cannot connect to ${where}: ${e.message ?? String(error)}`;
+  }
+}
+
+/** host:port/db of a URL, for messages (never credentials). */
+export function safeAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.username === '' ? '' : `${decodeURIComponent(u.username)}@`}${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/**
+ * Connects to every node at once. Either all connect and pass the checks, or none is kept:
+ * every failure is reported, and the connections that did succeed are closed.
+ */
+export async function connectAll(targets: readonly NodeTarget[], options: ConnectOptions = {}): Promise<NodeConnection[]> {
+  const settled = await Promise.allSettled(targets.map((t) => connectNode(t, options)));
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error);
+  if (failures.length > 0) {
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.client.end().catch(() => undefined) : undefined)));
+    throw failures.length === 1 ? failures[0] : new ClusterConnectionError(failures);
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<NodeConnection>).value);
+}
+
+export async function closeAll(connections: readonly NodeConnection[]): Promise<void> {
+  await Promise.all(connections.map((c) => c.client.end().catch(() => undefined)));
+}

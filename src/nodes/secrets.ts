@@ -1,0 +1,66 @@
+/**
+ * Puts secrets where migrations cannot hold them: role passwords (as SCRAM verifiers, identical on
+ * every node) and the service role's password in the access node's user mappings. Each is
+ * compared first, so a second `apply` changes nothing. Secret values never appear in results.
+ */
+import type pg from 'pg';
+import type { ClusterLayout } from '../plan/layout.js';
+import { quoteIdent, quoteLiteral } from '../sql/quote.js';
+import { scramVerifier, verifierMatches } from './scram.js';
+import type { ClusterSecrets } from './targets.js';
+
+export interface RolePassword {
+  readonly role: string;
+  readonly password: string;
+  /** One verifier for every node, so credentials are byte-identical across the cluster. */
+  readonly verifier: string;
+}
+
+/** Computed once per run, so every node receives the same verifier. */
+export function rolePasswords(layout: ClusterLayout, secrets: ClusterSecrets): RolePassword[] {
+  return [{ role: layout.serviceRole, password: secrets.servicePassword }, ...[...secrets.rolePasswords].map(([role, password]) => ({ role, password }))].map(
+    (p) => ({ ...p, verifier: scramVerifier(p.password) }),
+  );
+}
+
+/** The passwords a node holds: the service role logs in on data nodes only. */
+export function passwordsFor(passwords: readonly RolePassword[], layout: ClusterLayout, role: 'access' | 'data'): RolePassword[] {
+  return passwords.filter((p) => role === 'data' || p.role !== layout.serviceRole);
+}
+
+/** Sets each role's password unless the node already accepts it. Returns how many changed (or would, with `dryRun`). */
+export async function syncRolePasswords(client: pg.Client, passwords: readonly RolePassword[], dryRun = false): Promise<number> {
+  let changed = 0;
+  for (const { role, password, verifier } of passwords) {
+    const { rows } = await client.query<{ rolpassword: string | null }>('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1', [role]);
+    if (verifierMatches(rows[0]?.rolpassword, password)) continue;
+    changed += 1;
+    if (dryRun) continue;
+    await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(verifier)}`);
+  }
+  return changed;
+}
+
+/** Sets the service role's password in every user mapping of the access node that lacks it. */
+export async function syncUserMappings(client: pg.Client, layout: ClusterLayout, password: string, dryRun = false): Promise<number> {
+  const { rows } = await client.query<{ srvname: string; umoptions: string[] | null }>(
+    `SELECT srvname, umoptions FROM pg_catalog.pg_user_mappings WHERE usename = 'public' AND srvname = ANY($1)`,
+    [layout.servers.map((s) => s.name)],
+  );
+  const stale = rows.filter((row) => !(row.umoptions ?? []).includes(`password=${password}`));
+  if (dryRun || stale.length === 0) return stale.length;
+  await client.query('BEGIN');
+  try {
+    // postgres_fdw needs the plaintext; keep the statement out of the server log.
+    await client.query(`SET LOCAL log_statement = 'none'`);
+    for (const row of stale) {
+      const verb = (row.umoptions ?? []).some((o) => o.startsWith('password=')) ? 'SET' : 'ADD';
+      await client.query(`ALTER USER MAPPING FOR PUBLIC SERVER ${quoteIdent(row.srvname)} OPTIONS (${verb} password ${quoteLiteral(password)})`);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  return stale.length;
+}

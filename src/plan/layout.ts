@@ -1,0 +1,230 @@
+/**
+ * The cluster layout: everything the SQL generator needs, derived from a validated spec. Pure;
+ * the single place that decides names, shard placement and FDW servers.
+ *
+ * Layout (chosen by measurement, see README "Why this layout"): space first. On the access node a
+ * hypertable is `PARTITION BY HASH (space)` with one postgres_fdw foreign table per shard; on the
+ * data node that owns it, the shard is a local table `PARTITION BY RANGE (time)`. A GROUP BY that
+ * contains the space column is then pushed whole to each shard.
+ */
+import { SpecError, type SpecIssue } from '../errors.js';
+import { parseColumnType, type ColumnType } from '../spec/columnType.js';
+import { parseFixedInterval, type FixedInterval } from '../spec/interval.js';
+import type { ClusterSpec, HypertableSpec, Privilege, RoleSpec } from '../spec/schema.js';
+import { RESERVED_SCHEMA } from '../spec/validate.js';
+import { derivedName } from './names.js';
+
+/** Schema that holds shard tables and chunks (data nodes) and foreign partitions (access node). */
+export const INTERNAL_SCHEMA = RESERVED_SCHEMA;
+/** node-pg-migrate history table, in INTERNAL_SCHEMA on every node. */
+export const MIGRATIONS_TABLE = 'migrations';
+/** Length of the timestamp suffix of chunk names: `_20261123T000000`. */
+const CHUNK_SUFFIX_BYTES = 16;
+
+export interface QualifiedName {
+  readonly schema: string;
+  readonly name: string;
+}
+
+export interface FdwServer {
+  readonly name: string;
+  readonly dataNode: string;
+  /** CREATE SERVER options in a fixed order, values as text. */
+  readonly options: readonly (readonly [string, string])[];
+}
+
+export interface Shard {
+  readonly index: number;
+  readonly modulus: number;
+  readonly remainder: number;
+  readonly dataNode: string;
+  readonly server: string;
+  /** Same name on the access node (foreign table) and on the data node (shard table). */
+  readonly table: QualifiedName;
+  /** Chunk names on the data node are `<chunkPrefix>_<YYYYMMDD>T<HHMMSS>` (UTC) and `<chunkPrefix>_default`. */
+  readonly chunkPrefix: string;
+}
+
+export interface Column {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly notNull: boolean;
+}
+
+export interface Index {
+  readonly name: string;
+  readonly method: string;
+  readonly columns: readonly { readonly name: string; readonly order: 'asc' | 'desc' }[];
+}
+
+export interface Hypertable {
+  readonly table: QualifiedName;
+  readonly columns: readonly Column[];
+  readonly timeColumn: string;
+  readonly spaceColumn: string;
+  readonly chunkInterval: FixedInterval;
+  readonly chunksBehind: number;
+  readonly chunksAhead: number;
+  readonly dataNodes: readonly string[];
+  readonly shards: readonly Shard[];
+  readonly indexes: readonly Index[];
+}
+
+export interface Role {
+  readonly name: string;
+  readonly login: boolean;
+  readonly inherit: boolean;
+  readonly connectionLimit: number;
+  readonly memberOf: readonly string[];
+  readonly grants: readonly { readonly table: QualifiedName; readonly privileges: readonly Privilege[] }[];
+}
+
+export interface ClusterLayout {
+  readonly accessNode: string;
+  readonly dataNodes: readonly string[];
+  readonly serviceRole: string;
+  readonly servers: readonly FdwServer[];
+  readonly hypertables: readonly Hypertable[];
+  readonly roles: readonly Role[];
+  /** Access-node database settings that pushdown needs, applied with ALTER DATABASE … SET. */
+  readonly accessSettings: readonly (readonly [string, string])[];
+}
+
+/** Settings every access-node session gets, so users have pushdown without setting anything. */
+export const ACCESS_NODE_SETTINGS: readonly (readonly [string, string])[] = [
+  ['enable_partitionwise_aggregate', 'on'],
+  ['enable_partitionwise_join', 'on'],
+  ['enable_async_append', 'on'],
+];
+
+/**
+ * @throws SpecError when derived names collide (possible only with very long names).
+ */
+export function planLayout(spec: ClusterSpec): ClusterLayout {
+  const servers = new Map<string, FdwServer>();
+  const serverFor = (dataNode: string, index: number): string => {
+    // One server per (data node, shard slot): postgres_fdw keeps one connection per user
+    // mapping, so shards on one node only run concurrently through distinct servers. Tables with
+    // the same shard count and nodes share servers, so their co-located joins can be pushed.
+    const name = derivedName(`hypershard_${dataNode}`, `_${index}`);
+    if (!servers.has(name)) servers.set(name, makeServer(spec, dataNode, name));
+    return name;
+  };
+
+  const hypertables = spec.hypertables.map((table) => planHypertable(spec, table, serverFor));
+  const byName = new Map(hypertables.map((h) => [h.table.name, h.table]));
+  const roles = spec.roles.map((role) => planRole(role, byName));
+  const layout: ClusterLayout = {
+    accessNode: spec.accessNode.name,
+    dataNodes: spec.dataNodes.map((n) => n.name),
+    serviceRole: spec.fdw.serviceRole.name,
+    servers: [...servers.values()].sort((a, b) => compare(a.name, b.name)),
+    hypertables,
+    roles,
+    accessSettings: ACCESS_NODE_SETTINGS,
+  };
+  checkCollisions(layout);
+  return layout;
+}
+
+function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (node: string, index: number) => string): Hypertable {
+  const dataNodes = table.dataNodes ?? spec.dataNodes.map((n) => n.name);
+  const shards: Shard[] = [];
+  for (let index = 0; index < table.shards; index += 1) {
+    const dataNode = dataNodes[index % dataNodes.length] as string;
+    const name = derivedName(table.name, `_s${index}`);
+    shards.push({
+      index,
+      modulus: table.shards,
+      remainder: index,
+      dataNode,
+      server: serverFor(dataNode, index),
+      table: { schema: INTERNAL_SCHEMA, name },
+      chunkPrefix: derivedName(name, '', 63 - CHUNK_SUFFIX_BYTES),
+    });
+  }
+  return {
+    table: { schema: table.schema, name: table.name },
+    columns: table.columns.map((c) => ({ name: c.name, type: parseColumnType(c.type) as ColumnType, notNull: c.notNull })),
+    timeColumn: table.timeColumn,
+    spaceColumn: table.spaceColumn,
+    chunkInterval: parseFixedInterval(table.chunkInterval) as FixedInterval,
+    chunksBehind: table.chunks.behind,
+    chunksAhead: table.chunks.ahead,
+    dataNodes,
+    shards,
+    indexes: table.indexes.map((index) => {
+      const columns = index.columns.map((c) => (typeof c === 'string' ? { name: c, order: 'asc' as const } : { name: c.column, order: c.order }));
+      return {
+        name: index.name ?? derivedName(`${table.name}_${columns.map((c) => c.name).join('_')}`, '_idx'),
+        method: index.method,
+        columns,
+      };
+    }),
+  };
+}
+
+function planRole(role: RoleSpec, tables: ReadonlyMap<string, QualifiedName>): Role {
+  return {
+    name: role.name,
+    login: role.login,
+    inherit: role.inherit,
+    connectionLimit: role.connectionLimit,
+    memberOf: role.memberOf,
+    grants: role.grants.map((g) => ({
+      table: tables.get(g.on) as QualifiedName,
+      // Canonical order, so the generated SQL does not depend on how the spec lists them.
+      privileges: [...new Set(g.privileges)].sort(compare),
+    })),
+  };
+}
+
+function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServer {
+  const node = spec.dataNodes.find((n) => n.name === dataNode);
+  if (node === undefined) throw new TypeError(`unknown data node ${dataNode}`);
+  const url = new URL(node.url);
+  const fdw = spec.fdw;
+  const options: [string, string][] = [
+    ['host', node.fdw?.host ?? url.hostname.replace(/^\[(.*)\]$/, '$1')],
+    ['port', String(node.fdw?.port ?? (url.port === '' ? 5432 : Number(url.port)))],
+    ['dbname', node.fdw?.dbname ?? (decodeURIComponent(url.pathname.slice(1)) || 'postgres')],
+    ['async_capable', String(fdw.asyncCapable)],
+    ['fetch_size', String(fdw.fetchSize)],
+    ['batch_size', String(fdw.batchSize)],
+    ['fdw_tuple_cost', String(fdw.fdwTupleCost)],
+    ['fdw_startup_cost', String(fdw.fdwStartupCost)],
+    ['keep_connections', 'true'],
+  ];
+  const extra = { ...fdw.connectionOptions, ...node.fdw?.options };
+  for (const key of Object.keys(extra).sort(compare)) options.push([key, extra[key] as string]);
+  return { name, dataNode, options };
+}
+
+function checkCollisions(layout: ClusterLayout): void {
+  const issues: SpecIssue[] = [];
+  const claim = (seen: Map<string, string>, name: string, owner: string): void => {
+    const other = seen.get(name);
+    if (other !== undefined && other !== owner) {
+      issues.push({ path: owner, message: `derived name ${JSON.stringify(name)} collides with the one of ${other}; shorten one of the names` });
+    }
+    seen.set(name, owner);
+  };
+  const internal = new Map<string, string>();
+  const prefixes = new Map<string, string>();
+  const indexes = new Map<string, string>();
+  layout.hypertables.forEach((h, t) => {
+    const owner = `hypertables[${t}] (${h.table.name})`;
+    for (const shard of h.shards) {
+      claim(internal, shard.table.name, owner);
+      claim(prefixes, shard.chunkPrefix, owner);
+    }
+    for (const index of h.indexes) claim(indexes, `${h.table.schema}.${index.name}`, owner);
+    claim(indexes, `${h.table.schema}.${h.table.name}`, owner);
+  });
+  if (issues.length > 0) throw new SpecError(issues);
+}
+
+/** Code-point order, independent of the locale, so output is byte-identical everywhere. */
+export function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,45 @@
+/**
+ * Chunk intervals must be fixed-width (no months or years) so chunk boundaries line up with
+ * `date_bin`, which ships to data nodes. Accepts PostgreSQL-style text: `1 day`, `6 hours`, `1 week`, `90 minutes`.
+ */
+const UNIT_SECONDS: Record<string, number> = {
+  second: 1, seconds: 1, sec: 1, secs: 1, s: 1,
+  minute: 60, minutes: 60, min: 60, mins: 60, m: 60,
+  hour: 3600, hours: 3600, h: 3600,
+  day: 86_400, days: 86_400, d: 86_400,
+  week: 604_800, weeks: 604_800, w: 604_800,
+};
+
+export interface FixedInterval {
+  readonly seconds: number;
+  /** Canonical PostgreSQL text, e.g. `1 day` or `21600 seconds`. */
+  readonly sql: string;
+}
+
+export function parseFixedInterval(input: string): FixedInterval | string {
+  const parts = input.trim().toLowerCase().split(/\s+/);
+  if (parts.length % 2 !== 0 || parts.length === 0) {
+    return `invalid interval ${JSON.stringify(input)}; write it like "1 day", "6 hours" or "1 week"`;
+  }
+  let seconds = 0;
+  for (let i = 0; i < parts.length; i += 2) {
+    const amount = Number(parts[i]);
+    const unit = UNIT_SECONDS[parts[i + 1] ?? ''];
+    if (!Number.isInteger(amount) || amount <= 0) return `invalid interval ${JSON.stringify(input)}: ${parts[i]} is not a positive whole number`;
+    if (unit === undefined) {
+      return `invalid interval ${JSON.stringify(input)}: unit ${JSON.stringify(parts[i + 1])} is not fixed-width (use seconds, minutes, hours, days or weeks; months and years vary in length)`;
+    }
+    seconds += amount * unit;
+  }
+  return { seconds, sql: canonicalInterval(seconds) };
+}
+
+function canonicalInterval(seconds: number): string {
+  for (const [unit, size] of [['week', 604_800], ['day', 86_400], ['hour', 3600], ['minute', 60]] as const) {
+    if (seconds % size === 0) {
+      const n = seconds / size;
+      return `${n} ${unit}${n === 1 ? '' : 's'}`;
+    }
+  }
+  return `${seconds} seconds`;
+}

@@ -1,0 +1,151 @@
+/**
+ * The cluster spec (`hypershard.yaml`). This zod schema is the single source for the validator
+ * and for the published JSON Schema (`schema/hypershard.schema.json`), so editors autocomplete
+ * exactly what the validator accepts. Cross-field rules live in `validate.ts`.
+ */
+import { z } from 'zod';
+
+const identifier = z
+  .string()
+  .min(1)
+  .describe('A PostgreSQL identifier, used verbatim (case-sensitive, quoted in generated SQL), at most 63 bytes.');
+
+export const secretRef = z
+  .union([
+    z.strictObject({ env: z.string().min(1).describe('Name of the environment variable holding the secret.') }),
+    z.strictObject({ file: z.string().min(1).describe('Path of a file holding the secret (relative to the spec file).') }),
+  ])
+  .describe('A reference to a secret. Secrets are never written literally in the spec or in anything hypershard writes.');
+
+const postgresUrl = z
+  .string()
+  .describe('libpq URL without a password, e.g. postgres://admin@db1.internal:5432/metrics?sslmode=require');
+
+const nodeName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, 'a node name is 1-40 letters, digits, "_" or "-" (it names a migrations folder and FDW servers)')
+  .describe('Node name, used in messages, migration folders and FDW server names.');
+
+const nodeBase = {
+  name: nodeName,
+  url: postgresUrl.describe('How the hypershard CLI reaches this node (libpq URL without a password).'),
+  password: secretRef.optional().describe('Password for the CLI connection, when the server asks for one.'),
+};
+
+export const accessNodeSpec = z.strictObject(nodeBase);
+
+export const dataNodeSpec = z.strictObject({
+  ...nodeBase,
+  fdw: z
+    .strictObject({
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(1).max(65_535).optional(),
+      dbname: z.string().min(1).optional(),
+      options: z
+        .record(z.string(), z.string())
+        .optional()
+        .describe('Extra libpq options for this node\'s FDW servers (e.g. sslmode), merged over fdw.connectionOptions.'),
+    })
+    .optional()
+    .describe('How the access node reaches this data node. Defaults to host, port and database of `url`.'),
+});
+
+export const fdwSpec = z.strictObject({
+  serviceRole: z
+    .strictObject({
+      name: identifier.default('hypershard_fdw'),
+      password: secretRef.describe('Password of the service role; set on data nodes and in the access node\'s user mappings by `apply`.'),
+    })
+    .describe('The least-privileged role the access node uses on the data nodes.'),
+  fetchSize: z.number().int().min(1).default(10_000).describe('Rows per round trip when reading from a shard.'),
+  batchSize: z.number().int().min(1).default(1_000).describe('Rows per INSERT round trip when writing through the access node.'),
+  fdwTupleCost: z.number().min(0).default(0.2).describe('Planner cost per shipped row; 0.2 is PostgreSQL 17\'s default, set on every version for the same plans.'),
+  fdwStartupCost: z.number().min(0).default(100),
+  asyncCapable: z.boolean().default(true).describe('Scan shards concurrently (async Append).'),
+  parallelCommit: z.boolean().default(true).describe('Commit on data nodes in parallel (PostgreSQL 15+; ignored on 14).'),
+  connectionOptions: z.record(z.string(), z.string()).default({}).describe('Extra libpq options for every FDW server (e.g. sslmode).'),
+});
+
+export const columnSpec = z.strictObject({
+  name: identifier,
+  type: z.string().min(1).describe('A built-in type: integer, bigint, text, double precision, numeric(12,2), timestamptz, jsonb, text[] …'),
+  notNull: z.boolean().default(false),
+});
+
+const indexColumn = z.union([
+  identifier,
+  z.strictObject({ column: identifier, order: z.enum(['asc', 'desc']).default('asc') }),
+]);
+
+export const indexSpec = z.strictObject({
+  name: identifier.optional().describe('Defaults to <table>_<columns>_idx.'),
+  columns: z.array(indexColumn).min(1),
+  method: z.enum(['btree', 'brin', 'hash', 'gin']).default('btree'),
+});
+
+const privilege = z.enum(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']);
+
+export const grantSpec = z.strictObject({
+  on: identifier.describe('Name of a distributed hypertable declared in this spec.'),
+  privileges: z.array(privilege).min(1),
+});
+
+export const roleSpec = z.strictObject({
+  name: identifier,
+  login: z.boolean().default(false),
+  password: secretRef.optional().describe('Set identically (same SCRAM verifier) on every node by `apply`.'),
+  connectionLimit: z.number().int().min(-1).default(-1),
+  inherit: z.boolean().default(true),
+  memberOf: z.array(identifier).default([]).describe('Roles declared in this spec that this role is a member of.'),
+  grants: z.array(grantSpec).default([]),
+});
+
+export const hypertableSpec = z.strictObject({
+  name: identifier,
+  schema: identifier.default('public'),
+  columns: z.array(columnSpec).min(1),
+  timeColumn: identifier.describe('The time dimension; data nodes partition each shard by range on it.'),
+  chunkInterval: z.string().default('1 day').describe('Width of a time chunk on the data nodes: seconds, minutes, hours, days or weeks.'),
+  chunks: z
+    .strictObject({
+      behind: z.number().int().min(0).default(7).describe('Chunks created before the apply time.'),
+      ahead: z.number().int().min(1).default(7).describe('Chunks created after the apply time.'),
+    })
+    .default({ behind: 7, ahead: 7 })
+    .describe('Chunks made when the hypertable is created; rows outside them land in a default chunk.'),
+  spaceColumn: identifier.describe('The space dimension: rows are hash-partitioned on it into shards.'),
+  shards: z.number().int().min(1).max(1024).describe('Number of hash shards (space partitions).'),
+  dataNodes: z.array(nodeName).min(1).optional().describe('Data nodes holding the shards, round-robin; default all.'),
+  indexes: z.array(indexSpec).default([]),
+});
+
+export const clusterSpec = z.strictObject({
+  $schema: z.string().optional(),
+  version: z.literal(1).describe('Spec format version.'),
+  accessNode: accessNodeSpec,
+  dataNodes: z.array(dataNodeSpec).min(1),
+  fdw: fdwSpec,
+  roles: z.array(roleSpec).default([]),
+  hypertables: z.array(hypertableSpec).default([]),
+});
+
+/** The spec as written by the user. */
+export type ClusterSpecInput = z.input<typeof clusterSpec>;
+/** The spec after validation, with defaults filled in. */
+export type ClusterSpec = z.output<typeof clusterSpec>;
+export type DataNodeSpec = z.output<typeof dataNodeSpec>;
+export type AccessNodeSpec = z.output<typeof accessNodeSpec>;
+export type HypertableSpec = z.output<typeof hypertableSpec>;
+export type RoleSpec = z.output<typeof roleSpec>;
+export type IndexSpec = z.output<typeof indexSpec>;
+export type SecretRef = z.output<typeof secretRef>;
+export type Privilege = z.output<typeof privilege>;
+
+/** JSON Schema for editors, generated from the same zod schema the validator uses. */
+export function clusterSpecJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(clusterSpec, { io: 'input', target: 'draft-2020-12' }),
+    $id: 'https://hypershard.dev/schema/hypershard.schema.json',
+    title: 'hypershard cluster spec',
+  };
+}

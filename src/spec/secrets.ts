@@ -1,0 +1,31 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { SecretError } from '../errors.js';
+import type { SecretRef } from './schema.js';
+
+/** Where a secret came from, for messages: never its value. */
+export function describeSecret(ref: SecretRef): string {
+  return 'env' in ref ? `environment variable ${ref.env}` : `file ${ref.file}`;
+}
+
+/**
+ * Reads a secret. A file secret is read relative to `baseDir` (the spec's folder) and its trailing
+ * newline dropped, as Docker and Kubernetes secrets are written.
+ * @throws SecretError saying which reference is missing and who needs it.
+ */
+export async function resolveSecret(ref: SecretRef, baseDir: string, usedFor: string): Promise<string> {
+  if ('env' in ref) {
+    const value = process.env[ref.env];
+    if (value === undefined || value === '') throw new SecretError(`${usedFor}: environment variable ${ref.env} is not set`);
+    return value;
+  }
+  const path = isAbsolute(ref.file) ? ref.file : resolve(baseDir, ref.file);
+  let value: string;
+  try {
+    value = (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new SecretError(`${usedFor}: cannot read secret file ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (value === '') throw new SecretError(`${usedFor}: secret file ${path} is empty`);
+  return value;
+}

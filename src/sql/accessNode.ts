@@ -1,0 +1,56 @@
+/** What the access node holds: postgres_fdw, one server per shard slot, and partitioned parents of foreign shards. */
+import { INTERNAL_SCHEMA, type ClusterLayout, type Hypertable } from '../plan/layout.js';
+import { createRoles, grantTables } from './roles.js';
+import type { Step } from './statement.js';
+import { render } from './templates.js';
+
+export function accessNodeSteps(layout: ClusterLayout): Step[] {
+  return [
+    {
+      up: [
+        { what: 'extension postgres_fdw', sql: render('access/create-extension', {}) },
+        { what: `schema ${INTERNAL_SCHEMA}`, sql: render('common/create-schema', { schema: INTERNAL_SCHEMA }) },
+      ],
+      down: [
+        { what: 'extension postgres_fdw', sql: render('access/drop-extension', {}) },
+      ],
+    },
+    {
+      up: [{ what: 'pushdown settings', sql: render('access/set-database', { settings: layout.accessSettings }) }],
+      down: [{ what: 'pushdown settings', sql: render('access/reset-database', { settings: layout.accessSettings }) }],
+    },
+    createRoles(layout.roles),
+    ...layout.servers.map((server): Step => ({
+      up: [
+        { what: `server ${server.name} (data node ${server.dataNode})`, sql: render('access/create-server', server) },
+        { what: `user mapping on ${server.name}`, sql: render('access/create-user-mapping', { server: server.name, user: layout.serviceRole }) },
+      ],
+      down: [
+        { what: `user mapping on ${server.name}`, sql: render('access/drop-user-mapping', { server: server.name }) },
+        { what: `server ${server.name}`, sql: render('access/drop-server', server) },
+      ],
+    })),
+    ...layout.hypertables.map(accessHypertable),
+    grantTables(layout.roles, () => true),
+  ];
+}
+
+function accessHypertable(h: Hypertable): Step {
+  const name = `${h.table.schema}.${h.table.name}`;
+  const schema = h.table.schema === 'public' ? [] : [{ what: `schema ${h.table.schema}`, sql: render('common/create-schema', { schema: h.table.schema }) }];
+  return {
+    up: [
+      ...schema,
+      { what: `hypertable ${name}`, sql: render('common/create-hash-parent', h) },
+      ...h.shards.map((shard) => ({
+        what: `shard ${shard.index} of ${name} on ${shard.dataNode}`,
+        sql: render('access/create-foreign-partition', { shard, parent: h.table }),
+      })),
+    ],
+    down: [
+      // Dropping the parent drops its foreign partitions (never the remote data).
+      { what: `hypertable ${name}`, sql: render('common/drop-table', { table: h.table }) },
+      ...schema.map((s) => ({ what: s.what, sql: render('common/drop-schema', { schema: h.table.schema }) })),
+    ],
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * What a data node holds: for each hypertable a local parent `PARTITION BY HASH (space)` with the
+ * shards this node owns as partitions, each `PARTITION BY RANGE (time)` into chunks; and the
+ * service role the access node connects as, allowed exactly what the foreign tables need.
+ */
+import { INTERNAL_SCHEMA, type ClusterLayout, type Hypertable, type Shard } from '../plan/layout.js';
+import { derivedName } from '../plan/names.js';
+import { createRoles, grantTables } from './roles.js';
+import type { Statement, Step } from './statement.js';
+import { render } from './templates.js';
+
+/** What postgres_fdw needs on a shard table: reads, writes through the access node, TRUNCATE of the root. */
+const SERVICE_PRIVILEGES = ['DELETE', 'INSERT', 'SELECT', 'TRUNCATE', 'UPDATE'] as const;
+
+export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
+  const service = {
+    name: layout.serviceRole,
+    login: true,
+    inherit: false,
+    connectionLimit: -1,
+  };
+  const held = layout.hypertables.filter((h) => h.shards.some((s) => s.dataNode === dataNode));
+  return [
+    {
+      up: [
+        { what: `schema ${INTERNAL_SCHEMA}`, sql: render('common/create-schema', { schema: INTERNAL_SCHEMA }) },
+        { what: 'chunk function', sql: render('data/create-chunk-function', { schema: INTERNAL_SCHEMA }) },
+      ],
+      down: [
+        { what: 'chunk function', sql: render('data/drop-chunk-function', { schema: INTERNAL_SCHEMA }) },
+      ],
+    },
+    {
+      up: [
+        { what: `service role ${service.name}`, sql: render('common/create-role', service) },
+        { what: `usage on ${INTERNAL_SCHEMA} for ${service.name}`, sql: render('common/grant-schema-usage', { schema: INTERNAL_SCHEMA, role: service.name }) },
+      ],
+      down: [
+        { what: `usage on ${INTERNAL_SCHEMA} for ${service.name}`, sql: render('common/revoke-schema-usage', { schema: INTERNAL_SCHEMA, role: service.name }) },
+        { what: `service role ${service.name}`, sql: render('common/drop-role', service) },
+      ],
+    },
+    createRoles(layout.roles),
+    ...held.map((h) => dataHypertable(h, dataNode, layout.serviceRole)),
+    grantTables(layout.roles, (table) => held.some((h) => h.table === table)),
+  ];
+}
+
+function dataHypertable(h: Hypertable, dataNode: string, serviceRole: string): Step {
+  const name = `${h.table.schema}.${h.table.name}`;
+  const schema = h.table.schema === 'public' ? [] : [{ what: `schema ${h.table.schema}`, sql: render('common/create-schema', { schema: h.table.schema }) }];
+  const shards = h.shards.filter((s) => s.dataNode === dataNode);
+  const timeType = h.columns.find((c) => c.name === h.timeColumn)?.type.base;
+  return {
+    up: [
+      ...schema,
+      { what: `local parent of ${name}`, sql: render('common/create-hash-parent', h) },
+      ...shards.flatMap((shard) => shardStatements(h, shard, serviceRole, timeType === 'timestamp')),
+      // On the partitioned parent, so every shard and chunk, present and future, gets the index.
+      ...h.indexes.map((index) => ({ what: `index ${index.name} on ${name}`, sql: render('data/create-index', { index, table: h.table }) })),
+    ],
+    down: [
+      { what: `local parent of ${name} with its shards and chunks`, sql: render('common/drop-table', { table: h.table }) },
+      ...schema.map((s) => ({ what: s.what, sql: render('common/drop-schema', { schema: h.table.schema }) })),
+    ],
+  };
+}
+
+function shardStatements(h: Hypertable, shard: Shard, serviceRole: string, utc: boolean): Statement[] {
+  const what = `shard ${shard.index} of ${h.table.schema}.${h.table.name}`;
+  return [
+    { what, sql: render('data/create-shard', { shard, parent: h.table, timeColumn: h.timeColumn }) },
+    {
+      what: `${what}: bounds check`,
+      sql: render('data/add-shard-check', { shard, parent: h.table, spaceColumn: h.spaceColumn, constraint: derivedName(shard.table.name, '_bounds') }),
+    },
+    {
+      what: `${what}: default chunk`,
+      sql: render('data/create-default-chunk', { shard, chunk: { schema: INTERNAL_SCHEMA, name: `${shard.chunkPrefix}_default` } }),
+    },
+    {
+      what: `${what}: chunks`,
+      sql: render('data/create-chunks', {
+        schema: INTERNAL_SCHEMA,
+        shard,
+        strideSeconds: h.chunkInterval.seconds,
+        behind: h.chunksBehind,
+        ahead: h.chunksAhead,
+        utc,
+      }),
+    },
+    {
+      what: `${what}: privileges of ${serviceRole}`,
+      sql: render('common/grant-table', { privileges: SERVICE_PRIVILEGES, table: shard.table, role: serviceRole }),
+    },
+  ];
+}
