@@ -3,6 +3,7 @@
  * PostgreSQL 14 or later, postgres_fdw on the access node, and enough privileges.
  */
 import pg from 'pg';
+import { parseIntoClientConfig } from 'pg-connection-string';
 import { ClusterConnectionError, NodeConnectionError, NodeUnsupportedError } from '../errors.js';
 import type { NodeTarget } from './targets.js';
 
@@ -34,12 +35,7 @@ export interface ConnectOptions {
  */
 export async function connectNode(target: NodeTarget, options: ConnectOptions = {}): Promise<NodeConnection> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const client = new pg.Client({
-    connectionString: target.url,
-    ...(target.password === undefined ? {} : { password: target.password }),
-    connectionTimeoutMillis: timeoutMs,
-    application_name: 'hypershard',
-  });
+  const client = new pg.Client({ ...clientConfig(target.url, target.password), connectionTimeoutMillis: timeoutMs });
   // A dropped connection must not crash the process; the next query reports it.
   client.on('error', () => undefined);
   try {
@@ -61,6 +57,18 @@ export async function connectNode(target: NodeTarget, options: ConnectOptions = 
     if (error instanceof NodeUnsupportedError) throw error;
     throw new NodeConnectionError(target.name, `checking the server failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+}
+
+/**
+ * pg settings for a URL plus a separate password. (Passing `connectionString` and `password`
+ * together would not do: pg lets the parsed URL override the password with none.)
+ */
+export function clientConfig(url: string, password?: string): pg.ClientConfig {
+  return {
+    ...parseIntoClientConfig(url),
+    ...(password === undefined ? {} : { password }),
+    application_name: 'hypershard',
+  };
 }
 
 async function inspect(client: pg.Client): Promise<NodeInfo> {

@@ -8,6 +8,8 @@ export interface ExampleNode {
   readonly name: string;
   readonly url: string;
   readonly password?: SecretRef;
+  /** How the access node reaches this node, when it differs from `url`. */
+  readonly fdw?: { readonly host: string; readonly port: number };
 }
 
 export interface ExampleSpecOptions {
@@ -27,12 +29,16 @@ export interface ExampleSpecOptions {
 const q = (value: string | number): string => JSON.stringify(value);
 const secret = (ref: SecretRef): string => ('env' in ref ? `{ env: ${q(ref.env)} }` : `{ file: ${q(ref.file)} }`);
 const node = (n: ExampleNode, indent: string): string =>
-  [`name: ${q(n.name)}`, `url: ${q(n.url)}`, ...(n.password === undefined ? [] : [`password: ${secret(n.password)}`])].join(`\n${indent}`);
+  [
+    `name: ${q(n.name)}`,
+    `url: ${q(n.url)}`,
+    ...(n.password === undefined ? [] : [`password: ${secret(n.password)}`]),
+    ...(n.fdw === undefined ? [] : [`fdw: { host: ${q(n.fdw.host)}, port: ${q(n.fdw.port)} }`]),
+  ].join(`\n${indent}`);
 
 export function exampleSpecYaml(options: ExampleSpecOptions): string {
   const shards = options.shards ?? 2 * options.dataNodes.length;
-  return `${(options.header ?? []).map((line) => `# ${line}`.trimEnd()).join('\n')}${options.header === undefined ? '' : '\n'}# yaml-language-server: $schema=https://hypershard.dev/schema/hypershard.schema.json
-version: 1
+  return `${(options.header ?? []).map((line) => `# ${line}`.trimEnd()).join('\n')}${options.header === undefined ? '' : '\n'}version: 1
 
 # The access node holds the distributed hypertables (partitioned tables whose partitions are
 # postgres_fdw foreign tables); applications connect to it.
