@@ -1,6 +1,7 @@
 /** The hypershard CLI: a thin layer over the library that renders results and picks exit codes. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerNodeCommands } from './commands/nodes.js';
 import { registerSpecCommands } from './commands/spec.js';
@@ -20,5 +21,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerSpecCommands(program);
   registerNodeCommands(program);
   registerDevCommands(program);
+  registerDemoCommand(program);
   await program.parseAsync([...argv]);
 }

@@ -1,0 +1,90 @@
+/** `demo`: the main job in one command, rendered for people. */
+import type { Command } from 'commander';
+import { runDemo, type DemoQueryResult, type DemoReport } from '../../demo/runDemo.js';
+import { progressBar, type Progress } from '../progress.js';
+import { command, EXIT, json, out } from '../run.js';
+import { table } from '../table.js';
+import { positiveInt, postgresSource, type PostgresFlags } from './dev.js';
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('start an embedded cluster, create a distributed hypertable, load device metrics, query it, tear it down')
+    .option('--data-nodes <n>', 'number of data nodes', '2')
+    .option('--devices <n>', 'devices sending metrics', '100')
+    .option('--hours <n>', 'hours of metrics, one row per device every 10 s', '24')
+    .option('--postgres <kind>', 'embedded (PostgreSQL 18 from npm) or system', 'embedded')
+    .option('--bin-dir <dir>', 'with --postgres system: the PostgreSQL bin folder')
+    .option('--keep <dir>', 'keep the cluster running in <dir> (stop it with `hypershard dev down --dir <dir>/cluster`)')
+    .option('--json', 'print the report as JSON')
+    .action(
+      command(async (opts: PostgresFlags & { dataNodes: string; devices: string; hours: string; keep?: string; json?: boolean }) => {
+        let bar: Progress | undefined;
+        const report = await runDemo({
+          dataNodes: positiveInt('--data-nodes', opts.dataNodes),
+          devices: positiveInt('--devices', opts.devices),
+          hours: positiveInt('--hours', opts.hours),
+          postgres: postgresSource(opts),
+          ...(opts.keep === undefined ? {} : { dir: opts.keep, keep: true }),
+          onEvent: (event) => {
+            if (event.type === 'step') process.stderr.write(`» ${event.message}\n`);
+            else if (event.type === 'load-start') {
+              process.stderr.write(`» loading ${event.total.toLocaleString('en-US')} rows through the access node\n`);
+              bar = progressBar(event.total, '  rows', 'rows');
+            } else {
+              bar?.update(event.done);
+              if (event.done >= event.total) bar?.stop();
+            }
+          },
+        });
+        if (opts.json === true) json(report);
+        else out(renderReport(report));
+        return EXIT.ok;
+      }),
+    );
+}
+
+function renderReport(report: DemoReport): string {
+  const lines = [
+    '',
+    `Cluster: ${report.cluster.postgres}, access node + ${report.cluster.dataNodes.join(', ')}`,
+    `Applied: ${report.apply.nodes.map((n) => `${n.node} ${n.status}`).join(', ')}`,
+    `Loaded ${report.load.rows.toLocaleString('en-US')} rows through the access node in ${report.load.seconds.toFixed(1)} s (${report.load.rowsPerSecond.toLocaleString('en-US')} rows/s)`,
+  ];
+  for (const q of report.queries) lines.push('', ...renderQuery(q));
+  if (report.cluster.kept) lines.push('', `The cluster is still running: hypershard dev down --dir ${report.cluster.dir}`);
+  return lines.join('\n');
+}
+
+function renderQuery(q: DemoQueryResult): string[] {
+  const columns = Object.keys(q.rows[0] ?? {});
+  const shown = q.rows.slice(0, 5);
+  const answer =
+    q.rows.length === 0
+      ? '(no rows)'
+      : table(columns, shown.map((r) => columns.map((c) => format(r[c])))) + (q.rows.length > shown.length ? `\n… ${q.rows.length} rows in all` : '');
+  const byNode = new Map<string, typeof q.placement.shards>();
+  for (const w of q.placement.shards) byNode.set(w.shard.dataNode, [...(byNode.get(w.shard.dataNode) ?? []), w]);
+  const work = [...byNode].map(([node, shards]) =>
+    `  ${node}: ${shards
+      .map((w) => `shard ${w.shard.index} ${w.kind}${w.pushed.length === 0 ? '' : ` (${w.pushed.join(', ')})`}, ${w.rows} row${w.rows === 1 ? '' : 's'} back`)
+      .join('; ')}`,
+  );
+  const shipped = q.placement.shards.reduce((sum, w) => sum + w.rows, 0);
+  return [
+    `■ ${q.title}  (${q.ms.toFixed(1)} ms)`,
+    ...q.sql.split('\n').map((l) => `  ${l}`),
+    '',
+    answer,
+    '',
+    'Where the work ran:',
+    ...work,
+    `  access node: ${q.placement.accessNode.join(' → ') || 'nothing but the merge'}; ${shipped} row${shipped === 1 ? '' : 's'} shipped in all`,
+  ];
+}
+
+function format(value: unknown): string {
+  if (value instanceof Date) return value.toISOString().replace('.000Z', 'Z');
+  if (value === null) return 'NULL';
+  return String(value);
+}

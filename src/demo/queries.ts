@@ -1,0 +1,41 @@
+/**
+ * The typical questions the demo asks of the device-metrics hypertable. Time bounds are bind
+ * parameters: `now() - interval …` would not be shipped to the data nodes (it is not immutable).
+ */
+export interface DemoQuery {
+  readonly title: string;
+  readonly sql: string;
+  readonly params: (window: { start: Date; end: Date }) => unknown[];
+}
+
+export const DEMO_QUERIES: readonly DemoQuery[] = [
+  {
+    title: 'Per device: readings, average CPU and peak temperature',
+    sql: `SELECT device_id, count(*) AS readings, round(avg(cpu)::numeric, 2) AS avg_cpu, max(temperature) AS peak_temp
+FROM metrics GROUP BY device_id ORDER BY device_id`,
+    params: () => [],
+  },
+  {
+    title: 'Hourly average CPU per device over the last 6 hours',
+    sql: `SELECT device_id, date_bin('1 hour', time, '2000-01-01') AS hour, round(avg(cpu)::numeric, 2) AS avg_cpu
+FROM metrics WHERE time >= $1 GROUP BY device_id, hour ORDER BY device_id, hour`,
+    params: ({ end }) => [new Date(end.getTime() - 6 * 3600_000)],
+  },
+  {
+    title: 'The 5 hottest devices',
+    sql: `SELECT device_id, max(temperature) AS peak_temp FROM metrics
+GROUP BY device_id ORDER BY peak_temp DESC, device_id LIMIT 5`,
+    params: () => [],
+  },
+  {
+    title: 'Latest reading of device 42',
+    sql: `SELECT time, cpu, memory, temperature FROM metrics WHERE device_id = 42 ORDER BY time DESC LIMIT 1`,
+    params: () => [],
+  },
+  {
+    title: 'Fleet-wide hourly peak CPU (not grouped by device: rows travel to the access node)',
+    sql: `SELECT date_bin('1 hour', time, '2000-01-01') AS hour, max(cpu) AS peak_cpu
+FROM metrics WHERE time >= $1 GROUP BY hour ORDER BY hour DESC LIMIT 3`,
+    params: ({ end }) => [new Date(end.getTime() - 3 * 3600_000)],
+  },
+];

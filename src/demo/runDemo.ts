@@ -1,0 +1,144 @@
+/**
+ * `demo`: the whole path on a fresh machine. Starts an embedded cluster, generates and applies
+ * the example hypertable, loads device metrics through the access node, asks typical questions
+ * and reports their answers and where the work ran (from EXPLAIN), then tears everything down.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startDevCluster, stopDevCluster, type DevCluster } from '../dev/cluster.js';
+import type { PostgresSource } from '../dev/binaries.js';
+import { writeDevSpec } from '../dev/devSpec.js';
+import { HypershardError } from '../errors.js';
+import { workPlacement, type ExplainResult, type WorkPlacement } from '../explain/plan.js';
+import { generateMigrations } from '../migrations/files.js';
+import { apply, type ApplyResult } from '../nodes/apply.js';
+import { clientConfig } from '../nodes/connect.js';
+import { planLayout } from '../plan/layout.js';
+import { loadSpec } from '../spec/load.js';
+import { deviceMetrics, rowCount } from './devices.js';
+import { DEMO_QUERIES } from './queries.js';
+
+export interface DemoOptions {
+  readonly dataNodes?: number;
+  readonly devices?: number;
+  readonly hours?: number;
+  readonly intervalSeconds?: number;
+  readonly postgres?: PostgresSource;
+  /** Cluster folder; default a new temporary one, removed at the end. */
+  readonly dir?: string;
+  /** Leave the cluster running (then `dev down --dir` stops it). */
+  readonly keep?: boolean;
+  readonly onEvent?: (event: DemoEvent) => void;
+}
+
+export type DemoEvent =
+  | { readonly type: 'step'; readonly message: string }
+  | { readonly type: 'load-start'; readonly total: number }
+  | { readonly type: 'load'; readonly done: number; readonly total: number };
+
+export interface DemoQueryResult {
+  readonly title: string;
+  readonly sql: string;
+  readonly rows: readonly Record<string, unknown>[];
+  readonly ms: number;
+  readonly placement: WorkPlacement;
+}
+
+export interface DemoReport {
+  readonly cluster: { readonly postgres: string; readonly accessNode: string; readonly dataNodes: readonly string[]; readonly dir: string; readonly kept: boolean };
+  readonly apply: ApplyResult;
+  readonly load: { readonly rows: number; readonly seconds: number; readonly rowsPerSecond: number };
+  readonly queries: readonly DemoQueryResult[];
+}
+
+const BATCH_ROWS = 5000;
+
+export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
+  const step = (message: string): void => options.onEvent?.({ type: 'step', message });
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'hypershard-demo-')));
+  // As root the servers run as an unprivileged user, who must be able to enter the folder.
+  if (options.dir === undefined) await chmod(dir, 0o755);
+  const clusterDir = join(dir, 'cluster');
+  let cluster: DevCluster | undefined;
+  try {
+    step(`starting an access node and ${options.dataNodes ?? 2} data nodes`);
+    cluster = await startDevCluster({ dir: clusterDir, dataNodes: options.dataNodes ?? 2, postgres: options.postgres ?? { kind: 'embedded' } });
+    const hours = options.hours ?? 24;
+    const specFile = await writeDevSpec(cluster, { chunksBehind: Math.ceil(hours / 24) + 1 });
+    const { spec, file } = await loadSpec(specFile);
+    step('generating migrations');
+    await generateMigrations(spec, file);
+    step('applying: data nodes, then the access node');
+    const applied = await apply(spec, file);
+    if (!applied.ok) throw new HypershardError('DEMO', `apply failed: ${applied.nodes.map((n) => `${n.node} ${n.status}${n.error === undefined ? '' : `: ${n.error.message}`}`).join('; ')}`);
+
+    const client = new pg.Client(clientConfig(cluster.accessNode.url));
+    await client.connect();
+    try {
+      const intervalSeconds = options.intervalSeconds ?? 10;
+      const end = new Date(Math.floor(Date.now() / (intervalSeconds * 1000)) * intervalSeconds * 1000);
+      const window = { start: new Date(end.getTime() - hours * 3600_000), end };
+      const load = await loadMetrics(client, { devices: options.devices ?? 100, ...window, intervalSeconds }, options.onEvent);
+      step('analyzing (foreign tables get statistics only from ANALYZE)');
+      await client.query('ANALYZE metrics');
+      const layout = planLayout(spec);
+      const queries: DemoQueryResult[] = [];
+      for (const q of DEMO_QUERIES) {
+        step(`query: ${q.title}`);
+        const params = q.params(window);
+        const started = performance.now();
+        const { rows } = await client.query(q.sql, params);
+        const ms = performance.now() - started;
+        const explain = await client.query<{ 'QUERY PLAN': ExplainResult[] }>(`EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) ${q.sql}`, params);
+        const plan = explain.rows[0]?.['QUERY PLAN'][0];
+        if (plan === undefined) throw new HypershardError('DEMO', `no plan for: ${q.title}`);
+        queries.push({ title: q.title, sql: q.sql, rows, ms, placement: workPlacement(plan, layout) });
+      }
+      return {
+        cluster: {
+          postgres: `PostgreSQL ${cluster.postgres.version} (${cluster.postgres.source})`,
+          accessNode: cluster.accessNode.url,
+          dataNodes: cluster.dataNodes.map((n) => n.name),
+          dir: clusterDir,
+          kept: options.keep === true,
+        },
+        apply: applied,
+        load,
+        queries,
+      };
+    } finally {
+      await client.end();
+    }
+  } finally {
+    if (options.keep !== true) {
+      step('stopping the cluster');
+      await stopDevCluster(clusterDir);
+      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Batched INSERTs through the access node (one array per column), as an application would write. */
+async function loadMetrics(
+  client: pg.Client,
+  data: { devices: number; start: Date; end: Date; intervalSeconds: number },
+  onEvent: DemoOptions['onEvent'],
+): Promise<DemoReport['load']> {
+  const total = rowCount({ ...data, batchRows: BATCH_ROWS });
+  onEvent?.({ type: 'load-start', total });
+  const started = performance.now();
+  let done = 0;
+  for (const batch of deviceMetrics({ ...data, batchRows: BATCH_ROWS })) {
+    await client.query(
+      `INSERT INTO metrics (time, device_id, cpu, memory, temperature)
+       SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::float8[], $4::float8[], $5::float8[])`,
+      [batch.time, batch.deviceId, batch.cpu, batch.memory, batch.temperature],
+    );
+    done += batch.time.length;
+    onEvent?.({ type: 'load', done, total });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { rows: done, seconds, rowsPerSecond: Math.round(done / seconds) };
+}
