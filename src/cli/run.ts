@@ -1,13 +1,14 @@
 /** The one place that turns errors into messages and exit codes. */
-import { HypershardError, MigrationStateError, SecretError, SpecError } from '../errors.js';
+import { HypershardError } from '../errors.js';
 
 /** Exit codes: 0 done, 1 an operation failed on a node, 2 bad input (spec, secrets, migrations, usage). */
 export const EXIT = { ok: 0, failed: 1, input: 2 } as const;
 
+/** Errors in what the user gave us, as opposed to failures on the nodes. */
+const INPUT_CODES = new Set(['SPEC_INVALID', 'SPEC_NOT_FOUND', 'SECRET_UNRESOLVED', 'MIGRATION_STATE', 'USAGE', 'INIT_EXISTS']);
+
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof SpecError || error instanceof SecretError || error instanceof MigrationStateError) return EXIT.input;
-  if (error instanceof HypershardError && error.code === 'SPEC_NOT_FOUND') return EXIT.input;
-  return EXIT.failed;
+  return error instanceof HypershardError && INPUT_CODES.has(error.code) ? EXIT.input : EXIT.failed;
 }
 
 /** Wraps a command: its return value is the exit code; a thrown error is printed once. */

@@ -32,9 +32,12 @@ export function validateSpec(input: unknown, options: { file?: string; locate?: 
   const parsed = clusterSpec.safeParse(input);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) issues.push({ path: issue.path as Path, message: issue.message });
-  } else {
-    checkRelations(parsed.data, (path, message) => issues.push({ path, message }));
   }
+  // Cross-field rules run on the raw input, skipping whatever zod already rejected, so one run
+  // reports every problem (a bad shard count does not hide a missing time column).
+  checkRelations(input, (path, message) => {
+    if (!issues.some((i) => formatPath(i.path) === formatPath(path))) issues.push({ path, message });
+  });
   if (issues.length > 0 || !parsed.success) {
     throw new SpecError(
       issues.map(({ path, message }): SpecIssue => {
@@ -49,122 +52,145 @@ export function validateSpec(input: unknown, options: { file?: string; locate?: 
 
 type Report = (path: Path, message: string) => void;
 
-function checkRelations(spec: ClusterSpec, report: Report): void {
-  const identifier = (path: Path, name: string): void => {
+// Readers for input that may not have the declared shape (zod reports those problems).
+const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function checkRelations(input: unknown, report: Report): void {
+  const spec = obj(input);
+  const identifier = (path: Path, name: unknown): void => {
+    if (typeof name !== 'string') return;
     const problem = identifierProblem(name);
     if (problem !== undefined) report(path, `${JSON.stringify(name)} ${problem}`);
   };
 
   // Nodes
-  const nodeNames = new Map<string, Path>();
   const nodes = [
-    { path: ['accessNode'] as Path, node: spec.accessNode },
-    ...spec.dataNodes.map((node, i) => ({ path: ['dataNodes', i] as Path, node })),
+    { path: ['accessNode'] as Path, node: obj(spec.accessNode) },
+    ...list(spec.dataNodes).map((node, i) => ({ path: ['dataNodes', i] as Path, node: obj(node) })),
   ];
-  for (const { path, node } of nodes) {
-    identifier([...path, 'name'], node.name);
-    const first = nodeNames.get(node.name);
-    if (first !== undefined) report([...path, 'name'], `duplicate node name ${JSON.stringify(node.name)} (also at ${formatPath(first)})`);
-    else nodeNames.set(node.name, path);
-    checkUrl([...path, 'url'], node.url, report);
-  }
+  const nodeNames = new Map<string, Path>();
   const urls = new Map<string, string>();
   for (const { path, node } of nodes) {
-    const key = normalizeUrl(node.url);
-    const other = urls.get(key);
-    if (other !== undefined) report([...path, 'url'], `same database as node ${JSON.stringify(other)}; every node needs its own database`);
-    else urls.set(key, node.name);
+    const name = text(node.name);
+    if (name !== undefined) {
+      const first = nodeNames.get(name);
+      if (first !== undefined) report([...path, 'name'], `duplicate node name ${JSON.stringify(name)} (also at ${formatPath(first)})`);
+      else nodeNames.set(name, path);
+    }
+    const url = text(node.url);
+    if (url === undefined) continue;
+    if (checkUrl([...path, 'url'], url, report)) {
+      const key = normalizeUrl(url);
+      const other = urls.get(key);
+      if (other !== undefined) report([...path, 'url'], `same database as node ${JSON.stringify(other)}; every node needs its own database`);
+      else urls.set(key, name ?? '?');
+    }
   }
-  const dataNodeNames = new Set(spec.dataNodes.map((n) => n.name));
-  spec.dataNodes.forEach((node, i) => {
-    for (const key of Object.keys(node.fdw?.options ?? {})) checkFdwOption(['dataNodes', i, 'fdw', 'options', key], key, report);
+  const dataNodeNames = new Set(list(spec.dataNodes).map((n) => text(obj(n).name)));
+  list(spec.dataNodes).forEach((node, i) => {
+    for (const key of Object.keys(obj(obj(obj(node).fdw).options))) checkFdwOption(['dataNodes', i, 'fdw', 'options', key], key, report);
   });
-  for (const key of Object.keys(spec.fdw.connectionOptions)) checkFdwOption(['fdw', 'connectionOptions', key], key, report);
+  const fdw = obj(spec.fdw);
+  for (const key of Object.keys(obj(fdw.connectionOptions))) checkFdwOption(['fdw', 'connectionOptions', key], key, report);
 
   // Roles
-  const service = spec.fdw.serviceRole.name;
+  const service = text(obj(fdw.serviceRole).name) ?? 'hypershard_fdw';
   identifier(['fdw', 'serviceRole', 'name'], service);
   checkRoleName(['fdw', 'serviceRole', 'name'], service, report);
+  const roles = list(spec.roles).map(obj);
   const roleNames = new Set<string>();
-  spec.roles.forEach((role, i) => {
+  roles.forEach((role, i) => {
+    const name = text(role.name);
+    if (name === undefined) return;
     const path: Path = ['roles', i, 'name'];
-    identifier(path, role.name);
-    checkRoleName(path, role.name, report);
-    if (role.name === service) report(path, `${JSON.stringify(role.name)} is the FDW service role; declare another name`);
-    if (roleNames.has(role.name)) report(path, `duplicate role ${JSON.stringify(role.name)}`);
-    roleNames.add(role.name);
+    identifier(path, name);
+    checkRoleName(path, name, report);
+    if (name === service) report(path, `${JSON.stringify(name)} is the FDW service role; declare another name`);
+    if (roleNames.has(name)) report(path, `duplicate role ${JSON.stringify(name)}`);
+    roleNames.add(name);
   });
-  const tableNames = new Set(spec.hypertables.map((t) => t.name));
-  spec.roles.forEach((role, i) => {
-    role.memberOf.forEach((parent, j) => {
+  const tables = list(spec.hypertables).map(obj);
+  const tableNames = new Set(tables.map((t) => text(t.name)));
+  roles.forEach((role, i) => {
+    list(role.memberOf).forEach((parent, j) => {
+      if (typeof parent !== 'string') return;
       if (parent === role.name) report(['roles', i, 'memberOf', j], 'a role cannot be a member of itself');
       else if (!roleNames.has(parent)) report(['roles', i, 'memberOf', j], `unknown role ${JSON.stringify(parent)}; declare it under roles`);
+      identifier(['roles', i, 'memberOf', j], parent);
     });
-    role.grants.forEach((grant, j) => {
-      if (!tableNames.has(grant.on)) report(['roles', i, 'grants', j, 'on'], `unknown hypertable ${JSON.stringify(grant.on)}`);
+    list(role.grants).forEach((grant, j) => {
+      const on = text(obj(grant).on);
+      if (on !== undefined && !tableNames.has(on)) report(['roles', i, 'grants', j, 'on'], `unknown hypertable ${JSON.stringify(on)}`);
     });
-    if (role.password !== undefined && !role.login) report(['roles', i, 'password'], 'a password is only useful with login: true');
+    if (role.password !== undefined && role.login !== true) report(['roles', i, 'password'], 'a password is only useful with login: true');
   });
 
   // Hypertables
-  const qualified = new Set<string>();
+  const seenTables = new Set<string>();
   const indexNames = new Set<string>();
-  spec.hypertables.forEach((table, t) => {
+  tables.forEach((table, t) => {
     const at = (...rest: (string | number)[]): Path => ['hypertables', t, ...rest];
     identifier(at('name'), table.name);
     identifier(at('schema'), table.schema);
-    if (table.schema === RESERVED_SCHEMA || table.schema.startsWith('pg_')) {
-      report(at('schema'), `schema ${JSON.stringify(table.schema)} is reserved`);
-    }
+    const schema = text(table.schema) ?? 'public';
+    if (schema === RESERVED_SCHEMA || schema.startsWith('pg_')) report(at('schema'), `schema ${JSON.stringify(schema)} is reserved`);
+    const name = text(table.name);
     // Table names are unique across schemas: shard tables on data nodes share one schema.
-    if (qualified.has(table.name)) report(at('name'), `duplicate hypertable name ${JSON.stringify(table.name)}`);
-    qualified.add(table.name);
+    if (name !== undefined && seenTables.has(name)) report(at('name'), `duplicate hypertable name ${JSON.stringify(name)}`);
+    if (name !== undefined) seenTables.add(name);
 
-    const columns = new Map<string, ReturnType<typeof parseColumnType>>();
-    table.columns.forEach((column, c) => {
-      identifier(at('columns', c, 'name'), column.name);
-      if (columns.has(column.name)) report(at('columns', c, 'name'), `duplicate column ${JSON.stringify(column.name)}`);
-      const type = parseColumnType(column.type);
+    const columns = new Map<string, { index: number; type: ReturnType<typeof parseColumnType> | undefined; notNull: boolean }>();
+    list(table.columns).map(obj).forEach((column, c) => {
+      const columnName = text(column.name);
+      identifier(at('columns', c, 'name'), columnName);
+      if (columnName !== undefined && columns.has(columnName)) report(at('columns', c, 'name'), `duplicate column ${JSON.stringify(columnName)}`);
+      const rawType = text(column.type);
+      const type = rawType === undefined ? undefined : parseColumnType(rawType);
       if (typeof type === 'string') report(at('columns', c, 'type'), type);
-      columns.set(column.name, type);
+      if (columnName !== undefined) columns.set(columnName, { index: c, type, notNull: column.notNull === true });
     });
-    const timeType = columns.get(table.timeColumn);
-    if (timeType === undefined) report(at('timeColumn'), `no column named ${JSON.stringify(table.timeColumn)}`);
-    else if (typeof timeType !== 'string' && !isTimeType(timeType)) {
-      report(at('timeColumn'), `column ${JSON.stringify(table.timeColumn)} is ${timeType.sql}; the time column must be timestamptz or timestamp`);
+    const partitionColumn = (key: 'timeColumn' | 'spaceColumn'): ReturnType<typeof columns.get> => {
+      const columnName = text(table[key]);
+      if (columnName === undefined) return undefined;
+      const column = columns.get(columnName);
+      if (column === undefined) report(at(key), `no column named ${JSON.stringify(columnName)}`);
+      else if (!column.notNull) report(at('columns', column.index, 'notNull'), `partitioning column ${JSON.stringify(columnName)} must be notNull: true`);
+      return column;
+    };
+    const time = partitionColumn('timeColumn');
+    if (time !== undefined && typeof time.type === 'object' && !isTimeType(time.type)) {
+      report(at('timeColumn'), `column ${JSON.stringify(table.timeColumn)} is ${time.type.sql}; the time column must be timestamptz or timestamp`);
     }
-    const spaceType = columns.get(table.spaceColumn);
-    if (spaceType === undefined) report(at('spaceColumn'), `no column named ${JSON.stringify(table.spaceColumn)}`);
-    else if (typeof spaceType !== 'string' && !isHashable(spaceType)) {
-      report(at('spaceColumn'), `column ${JSON.stringify(table.spaceColumn)} is ${spaceType.sql}, which cannot be hash-partitioned`);
+    const space = partitionColumn('spaceColumn');
+    if (space !== undefined && typeof space.type === 'object' && !isHashable(space.type)) {
+      report(at('spaceColumn'), `column ${JSON.stringify(table.spaceColumn)} is ${space.type.sql}, which cannot be hash-partitioned`);
     }
-    if (table.spaceColumn === table.timeColumn) report(at('spaceColumn'), 'the space column must differ from the time column');
-    for (const key of [table.timeColumn, table.spaceColumn]) {
-      const column = table.columns.find((col) => col.name === key);
-      if (column !== undefined && !column.notNull) {
-        report(at('columns', table.columns.indexOf(column), 'notNull'), `partitioning column ${JSON.stringify(key)} must be notNull: true`);
-      }
-    }
-    const interval = parseFixedInterval(table.chunkInterval);
+    if (text(table.spaceColumn) !== undefined && table.spaceColumn === table.timeColumn) report(at('spaceColumn'), 'the space column must differ from the time column');
+
+    const interval = parseFixedInterval(text(table.chunkInterval) ?? '1 day');
     if (typeof interval === 'string') report(at('chunkInterval'), interval);
     else if (interval.seconds % 60 !== 0) report(at('chunkInterval'), 'must be a whole number of minutes');
 
     const seen = new Set<string>();
-    (table.dataNodes ?? []).forEach((name, n) => {
-      if (!dataNodeNames.has(name)) report(at('dataNodes', n), `unknown data node ${JSON.stringify(name)}`);
-      if (seen.has(name)) report(at('dataNodes', n), `data node ${JSON.stringify(name)} listed twice`);
-      seen.add(name);
+    list(table.dataNodes).forEach((node, n) => {
+      if (typeof node !== 'string') return;
+      if (!dataNodeNames.has(node)) report(at('dataNodes', n), `unknown data node ${JSON.stringify(node)}`);
+      if (seen.has(node)) report(at('dataNodes', n), `data node ${JSON.stringify(node)} listed twice`);
+      seen.add(node);
     });
 
-    table.indexes.forEach((index, x) => {
-      index.columns.forEach((entry, c) => {
-        const name = typeof entry === 'string' ? entry : entry.column;
-        if (!columns.has(name)) report(at('indexes', x, 'columns', c), `no column named ${JSON.stringify(name)}`);
+    list(table.indexes).map(obj).forEach((index, x) => {
+      list(index.columns).forEach((entry, c) => {
+        const columnName = typeof entry === 'string' ? entry : text(obj(entry).column);
+        if (columnName !== undefined && !columns.has(columnName)) report(at('indexes', x, 'columns', c), `no column named ${JSON.stringify(columnName)}`);
       });
-      if (index.name !== undefined) {
-        identifier(at('indexes', x, 'name'), index.name);
-        if (indexNames.has(index.name)) report(at('indexes', x, 'name'), `duplicate index name ${JSON.stringify(index.name)}`);
-        indexNames.add(index.name);
+      const indexName = text(index.name);
+      if (indexName !== undefined) {
+        identifier(at('indexes', x, 'name'), indexName);
+        if (indexNames.has(indexName)) report(at('indexes', x, 'name'), `duplicate index name ${JSON.stringify(indexName)}`);
+        indexNames.add(indexName);
       }
     });
   });
@@ -182,19 +208,22 @@ function checkFdwOption(path: Path, key: string, report: Report): void {
   else if (MANAGED_FDW_OPTIONS.has(key)) report(path, `option ${JSON.stringify(key)} is set by hypershard from other fields`);
 }
 
-function checkUrl(path: Path, url: string, report: Report): void {
+/** Reports what is wrong with a node URL; true when it is usable. */
+function checkUrl(path: Path, url: string, report: Report): boolean {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     report(path, `not a URL: write it like postgres://user@host:5432/dbname`);
-    return;
+    return false;
   }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    report(path, `scheme must be postgres:// or postgresql://, not ${parsed.protocol}//`);
-  }
-  if (parsed.password !== '') report(path, 'contains a password; put it in `password: { env: VARIABLE }` instead');
-  if (parsed.hostname === '') report(path, 'has no host');
+  const problems = [
+    parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:' ? `scheme must be postgres:// or postgresql://, not ${parsed.protocol}//` : undefined,
+    parsed.password !== '' ? 'contains a password; put it in `password: { env: VARIABLE }` instead' : undefined,
+    parsed.hostname === '' ? 'has no host' : undefined,
+  ].filter((p): p is string => p !== undefined);
+  for (const problem of problems) report(path, problem);
+  return problems.length === 0;
 }
 
 function normalizeUrl(url: string): string {
