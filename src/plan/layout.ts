@@ -29,6 +29,8 @@ export interface QualifiedName {
 export interface FdwServer {
   readonly name: string;
   readonly dataNode: string;
+  /** Commit on the data nodes in parallel (PostgreSQL 15+; the migration checks the version). */
+  readonly parallelCommit: boolean;
   /** CREATE SERVER options in a fixed order, values as text. */
   readonly options: readonly (readonly [string, string])[];
 }
@@ -197,7 +199,7 @@ function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServe
   ];
   const extra = { ...fdw.connectionOptions, ...node.fdw?.options };
   for (const key of Object.keys(extra).sort(compare)) options.push([key, extra[key] as string]);
-  return { name, dataNode, options };
+  return { name, dataNode, parallelCommit: fdw.parallelCommit, options };
 }
 
 function checkCollisions(layout: ClusterLayout): void {

@@ -23,6 +23,7 @@ export function accessNodeSteps(layout: ClusterLayout): Step[] {
     ...layout.servers.map((server): Step => ({
       up: [
         { what: `server ${server.name} (data node ${server.dataNode})`, sql: render('access/create-server', server) },
+        ...(server.parallelCommit ? [{ what: `parallel commit on ${server.name} (PostgreSQL 15+)`, sql: render('access/set-parallel-commit', server) }] : []),
         { what: `user mapping on ${server.name}`, sql: render('access/create-user-mapping', { server: server.name, user: layout.serviceRole }) },
       ],
       down: [

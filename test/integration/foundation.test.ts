@@ -78,6 +78,10 @@ for (const { source, skip } of sources) {
         const history = await sql<{ name: string }>(url, 'SELECT name FROM _hypershard.migrations');
         expect(history.map((h) => h.name)).toEqual(['0001_hypershard_init']);
       }
+      // One server per shard, concurrent scans and parallel commit on every version we run.
+      const servers = await sql<{ srvname: string; srvoptions: string[] }>(cluster.accessNode.url, 'SELECT srvname, srvoptions FROM pg_foreign_server ORDER BY 1');
+      expect(servers.map((s) => s.srvname)).toEqual(['hypershard_dn1_0', 'hypershard_dn1_2', 'hypershard_dn2_1', 'hypershard_dn2_3']);
+      for (const server of servers) expect(server.srvoptions).toEqual(expect.arrayContaining(['async_capable=true', 'parallel_commit=true', 'fdw_tuple_cost=0.2']));
     });
 
     it('a second apply is a no-op, and plan then shows nothing to do', async () => {
