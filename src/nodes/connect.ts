@@ -46,11 +46,9 @@ export async function connectNode(target: NodeTarget, options: ConnectOptions = 
   }
   try {
     const info = await inspect(client);
-    checkFit(target, info);
-    const missingFdw = target.role === 'access' && !info.fdwInstalled && !(await fdwAvailable(client));
-    if (missingFdw) {
-      throw new NodeUnsupportedError(target.name, 'the postgres_fdw extension is not available (install PostgreSQL\'s contrib package on the access node)');
-    }
+    const fdw = target.role !== 'access' || info.fdwInstalled || (await fdwAvailable(client));
+    const problem = fitnessProblem(target.role, info, fdw);
+    if (problem !== undefined) throw new NodeUnsupportedError(target.name, problem);
     return { target, client, info };
   } catch (error) {
     await client.end().catch(() => undefined);
@@ -95,15 +93,20 @@ async function fdwAvailable(client: pg.Client): Promise<boolean> {
   return rows.length > 0;
 }
 
-function checkFit(target: NodeTarget, info: NodeInfo): void {
+/** Why a node cannot take hypershard, or undefined when it can. */
+export function fitnessProblem(role: NodeTarget['role'], info: NodeInfo, fdwAvailable: boolean): string | undefined {
   if (info.serverVersionNum < MIN_SERVER_VERSION) {
-    throw new NodeUnsupportedError(target.name, `PostgreSQL ${info.serverVersion} is too old; hypershard needs PostgreSQL 14 or later`);
+    return `PostgreSQL ${info.serverVersion} is too old; hypershard needs PostgreSQL 14 or later`;
+  }
+  if (role === 'access' && !fdwAvailable) {
+    return "the postgres_fdw extension is not available (install PostgreSQL's contrib package on the access node)";
   }
   if (!info.superuser) {
     // Roles, FDW servers and ALTER DATABASE need a superuser; a partial set of privileges would
     // fail halfway through a migration instead of here.
-    throw new NodeUnsupportedError(target.name, `user ${info.user} is not a superuser; hypershard applies migrations as a superuser (the service role it creates is least-privileged)`);
+    return `user ${info.user} is not a superuser; hypershard applies migrations as a superuser (the service role it creates is least-privileged)`;
   }
+  return undefined;
 }
 
 function describeConnectError(error: unknown, url: string, timeoutMs: number): string {
