@@ -1,6 +1,7 @@
 /** The hypershard CLI: a thin layer over the library that renders results and picks exit codes. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerNodeCommands } from './commands/nodes.js';
@@ -22,5 +23,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerNodeCommands(program);
   registerDevCommands(program);
   registerDemoCommand(program);
+  registerAuditCommand(program);
   await program.parseAsync([...argv]);
 }

@@ -11,7 +11,7 @@ import { startDevCluster, stopDevCluster, type DevCluster } from '../dev/cluster
 import type { PostgresSource } from '../dev/binaries.js';
 import { writeDevSpec } from '../dev/devSpec.js';
 import { HypershardError } from '../errors.js';
-import { workPlacement, type ExplainResult, type WorkPlacement } from '../explain/plan.js';
+import { auditQuery, type AuditedQuery } from '../audit/audit.js';
 import { generateMigrations } from '../migrations/files.js';
 import { apply, type ApplyResult } from '../nodes/apply.js';
 import { clientConfig } from '../nodes/connect.js';
@@ -43,7 +43,8 @@ export interface DemoQueryResult {
   readonly sql: string;
   readonly rows: readonly Record<string, unknown>[];
   readonly ms: number;
-  readonly placement: WorkPlacement;
+  /** Where the work ran and what blocked pushdown, from EXPLAIN ANALYZE. */
+  readonly audit: AuditedQuery;
 }
 
 export interface DemoReport {
@@ -91,10 +92,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         const started = performance.now();
         const { rows } = await client.query(q.sql, params);
         const ms = performance.now() - started;
-        const explain = await client.query<{ 'QUERY PLAN': ExplainResult[] }>(`EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) ${q.sql}`, params);
-        const plan = explain.rows[0]?.['QUERY PLAN'][0];
-        if (plan === undefined) throw new HypershardError('DEMO', `no plan for: ${q.title}`);
-        queries.push({ title: q.title, sql: q.sql, rows, ms, placement: workPlacement(plan, layout) });
+        const audit = await auditQuery(client, q.sql, { params, analyze: true, layout });
+        queries.push({ title: q.title, sql: q.sql, rows, ms, audit });
       }
       return {
         cluster: {

@@ -28,6 +28,8 @@ export interface NodeConnection {
 export interface ConnectOptions {
   /** Bound on reaching the node and logging in. @default 10000 */
   readonly timeoutMs?: number;
+  /** Only read (plan, audit): any user will do, no superuser needed. @default false */
+  readonly readOnly?: boolean;
 }
 
 /**
@@ -47,7 +49,7 @@ export async function connectNode(target: NodeTarget, options: ConnectOptions = 
   try {
     const info = await inspect(client);
     const fdw = target.role !== 'access' || info.fdwInstalled || (await fdwAvailable(client));
-    const problem = fitnessProblem(target.role, info, fdw);
+    const problem = fitnessProblem(target.role, info, fdw, options.readOnly !== true);
     if (problem !== undefined) throw new NodeUnsupportedError(target.name, problem);
     return { target, client, info };
   } catch (error) {
@@ -94,14 +96,14 @@ async function fdwAvailable(client: pg.Client): Promise<boolean> {
 }
 
 /** Why a node cannot take hypershard, or undefined when it can. */
-export function fitnessProblem(role: NodeTarget['role'], info: NodeInfo, fdwAvailable: boolean): string | undefined {
+export function fitnessProblem(role: NodeTarget['role'], info: NodeInfo, fdwAvailable: boolean, needsSuperuser = true): string | undefined {
   if (info.serverVersionNum < MIN_SERVER_VERSION) {
     return `PostgreSQL ${info.serverVersion} is too old; hypershard needs PostgreSQL 14 or later`;
   }
   if (role === 'access' && !fdwAvailable) {
     return "the postgres_fdw extension is not available (install PostgreSQL's contrib package on the access node)";
   }
-  if (!info.superuser) {
+  if (needsSuperuser && !info.superuser) {
     // Roles, FDW servers and ALTER DATABASE need a superuser; a partial set of privileges would
     // fail halfway through a migration instead of here.
     return `user ${info.user} is not a superuser; hypershard applies migrations as a superuser (the service role it creates is least-privileged)`;

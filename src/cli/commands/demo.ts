@@ -63,14 +63,15 @@ function renderQuery(q: DemoQueryResult): string[] {
     q.rows.length === 0
       ? '(no rows)'
       : table(columns, shown.map((r) => columns.map((c) => format(r[c])))) + (q.rows.length > shown.length ? `\n… ${q.rows.length} rows in all` : '');
-  const byNode = new Map<string, typeof q.placement.shards>();
-  for (const w of q.placement.shards) byNode.set(w.shard.dataNode, [...(byNode.get(w.shard.dataNode) ?? []), w]);
-  const work = [...byNode].map(([node, shards]) =>
-    `  ${node}: ${shards
-      .map((w) => `shard ${w.shard.index} ${w.kind}${w.pushed.length === 0 ? '' : ` (${w.pushed.join(', ')})`}, ${w.rows} row${w.rows === 1 ? '' : 's'} back`)
+  const byNode = new Map<string, (typeof q.audit.foreignScans)[number][]>();
+  for (const scan of q.audit.foreignScans) byNode.set(scan.dataNode, [...(byNode.get(scan.dataNode) ?? []), scan]);
+  const work = [...byNode].map(([node, scans]) =>
+    `  ${node}: ${scans
+      .map((s) => `shard ${s.tables.map((t) => t.shardIndex ?? t.name).join('+')} ${s.kind}${s.pushed.length === 0 ? '' : ` (${s.pushed.join(', ')})`}, ${s.rows} row${s.rows === 1 ? '' : 's'} back`)
       .join('; ')}`,
   );
-  const shipped = q.placement.shards.reduce((sum, w) => sum + w.rows, 0);
+  const shipped = q.audit.rowsShipped;
+  const findings = q.audit.findings.filter((f) => f.severity !== 'info').map((f) => `  ${f.severity} ${f.code}: ${f.message}\n    fix: ${f.fix}`);
   return [
     `■ ${q.title}  (${q.ms.toFixed(1)} ms)`,
     ...q.sql.split('\n').map((l) => `  ${l}`),
@@ -79,7 +80,9 @@ function renderQuery(q: DemoQueryResult): string[] {
     '',
     'Where the work ran:',
     ...work,
-    `  access node: ${q.placement.accessNode.join(' → ') || 'nothing but the merge'}; ${shipped} row${shipped === 1 ? '' : 's'} shipped in all`,
+    `  access node: ${q.audit.accessNodeWork.join(' → ') || 'nothing'}; ${shipped} row${shipped === 1 ? '' : 's'} shipped in all`,
+    `Pushdown: ${q.audit.complete ? 'complete' : 'incomplete'}`,
+    ...findings,
   ];
 }
 

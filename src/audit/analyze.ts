@@ -1,0 +1,283 @@
+/**
+ * Pure rules over an EXPLAIN plan: which shards and data nodes a query touches, what each foreign
+ * scan pushed, what work stays on the access node, rows shipped, findings and the verdict.
+ */
+import type { AuditCatalog, ForeignTableInfo } from './catalog.js';
+import { finding, type Finding } from './findings.js';
+import { descendants, isForeignScan, rowsOf, walk, type ExplainResult, type PlanNode } from './plan.js';
+
+export interface ForeignScanReport {
+  /** Foreign tables (shards) this scan reads; several when a join was pushed. */
+  readonly tables: readonly ForeignTableInfo[];
+  readonly server: string | undefined;
+  readonly dataNode: string;
+  /** `aggregate` and `join` mean the data node ran them; `scan` ships rows. */
+  readonly kind: 'aggregate' | 'join' | 'scan';
+  /** Clauses in the Remote SQL: WHERE, GROUP BY, HAVING, ORDER BY, LIMIT. */
+  readonly pushed: readonly string[];
+  readonly remoteSql: string;
+  /** A filter applied on the access node to the rows this scan ships. */
+  readonly localFilter: string | undefined;
+  readonly rows: number;
+  readonly async: boolean;
+}
+
+export interface QueryAudit {
+  /** No row-level work left on the access node beyond merging per-shard results. */
+  readonly complete: boolean;
+  readonly rowsShipped: number;
+  readonly rowsShippedEstimated: boolean;
+  readonly shards: readonly { readonly hypertable: string | undefined; readonly shard: number | undefined; readonly foreignTable: string; readonly dataNode: string }[];
+  readonly dataNodes: readonly string[];
+  readonly foreignScans: readonly ForeignScanReport[];
+  /** Plan nodes above the foreign scans, outermost first, e.g. `Finalize Aggregate (Hashed)`. */
+  readonly accessNodeWork: readonly string[];
+  readonly findings: readonly Finding[];
+}
+
+const CLAUSES = ['WHERE', 'GROUP BY', 'HAVING', 'ORDER BY', 'LIMIT'] as const;
+const JOINS = new Set(['Hash Join', 'Nested Loop', 'Merge Join']);
+const LOCAL_SCANS = new Set(['Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap Heap Scan', 'Function Scan', 'Values Scan', 'CTE Scan', 'Tid Scan']);
+/** Stable or volatile expressions PostgreSQL prints without a function call. */
+const STABLE_WORDS = ['now()', 'CURRENT_TIMESTAMP', 'CURRENT_DATE', 'LOCALTIMESTAMP', 'CURRENT_TIME', 'LOCALTIME', 'statement_timestamp()', 'transaction_timestamp()', 'clock_timestamp()'];
+
+/**
+ * Function calls in an expression as EXPLAIN prints it, as `name/nargs` (overloads differ in
+ * volatility: date_trunc(text, timestamptz) is STABLE, date_trunc(text, timestamptz, text) is
+ * IMMUTABLE from PostgreSQL 16). A light scan of deparsed text, not a parser: it only names causes.
+ */
+export function functionCalls(expression: string): string[] {
+  const calls = new Set<string>();
+  for (const match of expression.matchAll(/(?<!["'.\w])([a-z_][a-z0-9_]*)\(/g)) {
+    calls.add(`${match[1] as string}/${countArguments(expression, (match.index ?? 0) + match[0].length)}`);
+  }
+  return [...calls];
+}
+
+/** Top-level commas between the parenthesis opened at `start` and its match, skipping quoted text. */
+function countArguments(text: string, start: number): number {
+  let depth = 0;
+  let args = 0;
+  let quote: string | undefined;
+  let empty = true;
+  for (let i = start; i < text.length; i += 1) {
+    const c = text[i] as string;
+    if (quote !== undefined) {
+      if (c === quote) quote = undefined;
+      continue;
+    }
+    if (c === "'" || c === '"') quote = c;
+    else if (c === '(') depth += 1;
+    else if (c === ')') {
+      if (depth === 0) return empty ? 0 : args + 1;
+      depth -= 1;
+    } else if (c === ',' && depth === 0) args += 1;
+    if (c !== ' ') empty = false;
+  }
+  return args + 1;
+}
+
+/** Names of all functions in the plan's expressions, for the catalog lookup. */
+export function planFunctionNames(explain: ExplainResult): string[] {
+  const names = new Set<string>();
+  for (const { node } of walk(explain.Plan)) {
+    for (const text of expressions(node)) for (const call of functionCalls(text)) names.add(call.split('/')[0] as string);
+  }
+  return [...names].sort();
+}
+
+function expressions(node: PlanNode): string[] {
+  return [node.Filter, node['Join Filter'], ...(node['Group Key'] ?? []), ...(isForeignScan(node) ? [] : (node.Output ?? []))].filter((e): e is string => e !== undefined);
+}
+
+export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): QueryAudit {
+  const all = [...walk(explain.Plan)];
+  const scans = all.filter((w) => isForeignScan(w.node));
+  const reports = scans.map((w) => foreignScanReport(w.node, catalog));
+  const findings: Finding[] = [];
+  const rawScan = (node: PlanNode): boolean => isForeignScan(node) && node.Relations === undefined;
+  const hasRawScanBelow = (node: PlanNode): boolean => descendants(node).some(rawScan);
+
+  // 1. Filters the data nodes never saw.
+  const filtered = new Set<string>();
+  reports.forEach((r) => {
+    if (r.localFilter !== undefined && !filtered.has(r.localFilter)) {
+      filtered.add(r.localFilter);
+      findings.push(
+        classifyExpression(r.localFilter, catalog, 'filter') ??
+          finding('NON_SHIPPABLE_FUNCTION', `the filter \`${r.localFilter}\` is applied on the access node to the rows the shards send`),
+      );
+    }
+  });
+
+  // 2. Aggregates, DISTINCT, joins, limits and windows over raw rows.
+  let partialReported = false;
+  for (const { node } of all) {
+    if (isForeignScan(node) || !hasRawScanBelow(node)) continue;
+    const type = node['Node Type'];
+    const directRaw = (node.Plans ?? []).some(rawScan) || (node.Plans ?? []).some((c) => ['Append', 'Merge Append', 'Sort', 'Result'].includes(c['Node Type']) && (c.Plans ?? []).some(rawScan));
+    if (type === 'Aggregate') {
+      const mode = node['Partial Mode'];
+      if ((mode === 'Partial' || mode === 'Finalize') && !partialReported) {
+        partialReported = true;
+        findings.push(finding('PARTIAL_AGGREGATE', `${mode} Aggregate${groupKeyText(node)}; the GROUP BY does not contain the space column, so no shard can finish it`));
+      } else if (mode === 'Simple' || mode === undefined) {
+        const shardsBelow = descendants(node).filter(isForeignScan).length;
+        // A grouping key that cannot ship is the reason the aggregate stayed here: report that.
+        const keyIssue = (node['Group Key'] ?? []).map((k) => classifyExpression(k, catalog, 'group key')).find((f) => f !== undefined);
+        if (keyIssue !== undefined) findings.push(keyIssue);
+        else if (scans.length === 1 && shardsBelow === 1) {
+          findings.push(finding('SINGLE_SHARD_AGGREGATE_NOT_PUSHED', `Aggregate${groupKeyText(node)} above the one remaining shard (${reports[0]?.tables.map(tableName).join(', ') ?? '?'})`));
+        } else if (directRaw) {
+          findings.push(finding('AGGREGATE_NOT_PUSHED', `Aggregate${groupKeyText(node)} over ${shardsBelow} shard scan${shardsBelow === 1 ? '' : 's'}`));
+        }
+      }
+    } else if (type === 'Unique') {
+      findings.push(finding('DISTINCT_NOT_PUSHED', `Unique on ${(node.Output ?? []).slice(0, 3).join(', ') || 'its input'} above raw shard rows`));
+    } else if (JOINS.has(type)) {
+      const local = descendants(node).filter((d) => LOCAL_SCANS.has(d['Node Type']) && !descendants(node).some((x) => isForeignScan(x) && descendants(x).includes(d)));
+      if (local.length > 0) {
+        findings.push(finding('LOCAL_JOIN', `${type} of shard rows with ${local.map((l) => (l['Relation Name'] === undefined ? l['Node Type'] : `${l.Schema === undefined ? '' : `${l.Schema}.`}${l['Relation Name']}`)).join(', ')} on the access node`));
+      }
+    } else if (type === 'Limit') {
+      const limited = descendants(node).filter(rawScan).filter((s) => !(s['Remote SQL'] ?? '').includes(' LIMIT '));
+      const aggregateBetween = descendants(node).some((d) => d['Node Type'] === 'Aggregate');
+      if (limited.length > 0 && !aggregateBetween) {
+        findings.push(finding('LIMIT_NOT_PUSHED', `Limit above ${limited.length} shard scan${limited.length === 1 ? '' : 's'} whose Remote SQL has no LIMIT`));
+      }
+    } else if (type === 'WindowAgg' || node['Parent Relationship'] === 'SubPlan') {
+      findings.push(finding('LOCAL_ROW_WORK', `${type} over raw shard rows`));
+    }
+  }
+
+  // 3. Concurrency.
+  const byServer = new Map<string, ForeignScanReport[]>();
+  for (const r of reports) if (r.server !== undefined) byServer.set(r.server, [...(byServer.get(r.server) ?? []), r]);
+  for (const [server, list] of byServer) {
+    if (list.length > 1) findings.push(finding('SHARED_CONNECTION', `server ${server} serves ${list.flatMap((r) => r.tables.map(tableName)).join(', ')}`));
+  }
+  for (const { node } of all) {
+    const children = (node.Plans ?? []).filter(isForeignScan);
+    if ((node['Node Type'] === 'Append' || node['Node Type'] === 'Merge Append') && children.length > 1 && children.some((c) => c['Async Capable'] !== true)) {
+      const cause =
+        node['Node Type'] === 'Merge Append'
+          ? 'an ordered Append (Merge Append) is never asynchronous'
+          : !catalog.asyncAppend
+            ? 'enable_async_append is off'
+            : reports.some((r) => r.server !== undefined && catalog.asyncServers.get(r.server) === false)
+              ? 'async_capable is off on a server'
+              : 'the planner did not make the shard scans async';
+      findings.push(finding('NOT_ASYNC', `${children.length} shard scans under a ${node['Node Type']}: ${cause}`));
+    }
+  }
+
+  // 4. Statistics.
+  const unanalyzed = [...new Set(reports.flatMap((r) => r.tables).filter((t) => !t.analyzed).map(tableName))];
+  if (unanalyzed.length > 0) findings.push(finding('NO_STATISTICS', unanalyzed.join(', ')));
+
+  const unique = dedupe(findings);
+  const rows = scans.map((w) => rowsOf(w.node));
+  const estimated = rows.some((r) => r.estimated);
+  if (estimated && scans.length > 0) findings.push(finding('ESTIMATED_ROWS', 'run without ANALYZE'));
+  const shards = reports.flatMap((r) => r.tables.map((t) => ({ hypertable: t.hypertable, shard: t.shardIndex, foreignTable: tableName(t), dataNode: t.dataNode })));
+  return {
+    complete: !unique.some((f) => f.severity === 'error'),
+    rowsShipped: rows.reduce((sum, r) => sum + r.rows, 0),
+    rowsShippedEstimated: estimated,
+    shards,
+    dataNodes: [...new Set(shards.map((s) => s.dataNode))].sort(),
+    foreignScans: reports,
+    accessNodeWork: accessNodeWork(explain.Plan),
+    findings: unique,
+  };
+}
+
+/**
+ * One finding per cause: the same filter or grouping key repeats once per shard, under the
+ * partition aliases PostgreSQL gives them (metrics, metrics_1, …).
+ */
+function dedupe(findings: readonly Finding[]): Finding[] {
+  const seen = new Map<string, Finding>();
+  for (const f of findings) {
+    const key = `${f.code}:${f.message.replace(/\b([a-z_][a-z0-9_]*)_\d+\./g, '$1.')}`;
+    if (!seen.has(key)) seen.set(key, { ...f, message: f.message.replace(/\b([a-z_][a-z0-9_]*)_\d+\./g, '$1.') });
+  }
+  return [...seen.values()];
+}
+
+function foreignScanReport(node: PlanNode, catalog: AuditCatalog): ForeignScanReport {
+  const relations = node.Relations;
+  const tables =
+    relations === undefined
+      ? [catalog.foreignTables.get(`${node.Schema ?? ''}.${node['Relation Name'] ?? ''}`)].filter((t): t is ForeignTableInfo => t !== undefined)
+      : [...catalog.foreignTables.values()].filter((t) => mentions(relations, t));
+  const remoteSql = node['Remote SQL'] ?? '';
+  return {
+    tables,
+    server: tables[0]?.server,
+    dataNode: tables[0]?.dataNode ?? '?',
+    kind: relations?.startsWith('Aggregate on') === true ? 'aggregate' : relations === undefined ? 'scan' : 'join',
+    pushed: CLAUSES.filter((c) => remoteSql.includes(` ${c} `)),
+    remoteSql,
+    localFilter: node.Filter,
+    rows: rowsOf(node).rows,
+    async: node['Async Capable'] === true,
+  };
+}
+
+/** PostgreSQL prints a name bare when it is a plain lower-case identifier (ignoring its keyword list). */
+function display(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Whether EXPLAIN's `Relations` text names this table (VERBOSE prints `schema.name alias`, plain EXPLAIN `name alias`). */
+function mentions(relations: string, table: ForeignTableInfo): boolean {
+  const name = `${display(table.name)} `;
+  return relations.includes(`${display(table.schema)}.${name}`) || relations.includes(`(${name}`);
+}
+
+function tableName(t: ForeignTableInfo): string {
+  return `${t.schema}.${t.name}`;
+}
+
+function groupKeyText(node: PlanNode): string {
+  const keys = node['Group Key'];
+  return keys === undefined || keys.length === 0 ? '' : ` grouped by ${keys.join(', ')}`;
+}
+
+/**
+ * Why an expression cannot ship: a stable value, a non-immutable function or operator, or the
+ * collation rule; undefined when none of these is visible in it.
+ */
+export function classifyExpression(expression: string, catalog: AuditCatalog, where: 'filter' | 'group key'): Finding | undefined {
+  const stable = STABLE_WORDS.find((w) => expression.includes(w));
+  if (stable !== undefined) {
+    return finding('STABLE_EXPRESSION_LOCAL', `${stable} in the ${where} \`${expression}\` is STABLE, so postgres_fdw keeps the whole ${where} on the access node`);
+  }
+  const volatile = functionCalls(expression).filter((f) => catalog.volatility.get(f) !== undefined && catalog.volatility.get(f) !== 'i');
+  if (volatile.length > 0) {
+    const described = volatile.map((f) => `${f.split('/')[0] as string}() is ${catalog.volatility.get(f) === 'v' ? 'VOLATILE' : 'STABLE'}`).join(', ');
+    const hint = volatile.some((f) => f.startsWith('date_trunc/')) ? ' (date_trunc on timestamptz depends on the session time zone); bucket with date_bin(interval, time, origin)' : '';
+    return finding('NON_SHIPPABLE_FUNCTION', `${described} in the ${where} \`${expression}\`${hint}`);
+  }
+  if (/[+-] '[^']*'::interval/.test(expression)) {
+    return finding('NON_SHIPPABLE_FUNCTION', `timestamptz ± interval is STABLE (it depends on the session time zone) in the ${where} \`${expression}\`; compute the bound first and pass it as a literal or parameter`);
+  }
+  if (/'[^']*'::text/.test(expression) || expression.includes('COLLATE')) {
+    return finding('COLLATION_NOT_SHIPPABLE', `the ${where} \`${expression}\` has a text constant whose collation does not come from a foreign column`);
+  }
+  return undefined;
+}
+
+function accessNodeWork(root: PlanNode): string[] {
+  const work: string[] = [];
+  const visit = (node: PlanNode): void => {
+    if (isForeignScan(node)) return;
+    const mode = node['Partial Mode'] !== undefined && node['Partial Mode'] !== 'Simple' ? `${node['Partial Mode']} ` : '';
+    const strategy = node['Node Type'] === 'Aggregate' && node.Strategy !== undefined ? ` (${node.Strategy})` : '';
+    work.push(`${mode}${node['Node Type']}${strategy}`);
+    node.Plans?.forEach(visit);
+  };
+  visit(root);
+  return work;
+}

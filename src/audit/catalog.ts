@@ -1,0 +1,78 @@
+/**
+ * What the audit needs to know about the access node besides the plan: which foreign table is
+ * which shard on which server, whether it has statistics, server and session settings, and the
+ * volatility of functions seen in the plan.
+ */
+import type pg from 'pg';
+import type { ClusterLayout } from '../plan/layout.js';
+
+export interface ForeignTableInfo {
+  readonly schema: string;
+  readonly name: string;
+  readonly server: string;
+  /** Data node (from the layout) or the server's host:port. */
+  readonly dataNode: string;
+  readonly hypertable: string | undefined;
+  readonly shardIndex: number | undefined;
+  /** false when never analyzed (reltuples < 0). */
+  readonly analyzed: boolean;
+}
+
+export interface AuditCatalog {
+  readonly serverVersionNum: number;
+  readonly asyncAppend: boolean;
+  /** Foreign tables by `schema.name`. */
+  readonly foreignTables: ReadonlyMap<string, ForeignTableInfo>;
+  /** Servers by name: whether async_capable is on. */
+  readonly asyncServers: ReadonlyMap<string, boolean>;
+  /** Most volatile class among a function's overloads with that many arguments, by `name/nargs`. */
+  readonly volatility: ReadonlyMap<string, 'i' | 's' | 'v'>;
+}
+
+export async function readCatalog(client: pg.Client, layout: ClusterLayout | undefined, functionNames: readonly string[]): Promise<AuditCatalog> {
+  // One after another: a pg client runs one query at a time.
+  const settings = await client.query<{ num: string; async: string }>(`SELECT current_setting('server_version_num') AS num, current_setting('enable_async_append') AS async`);
+  const tables = await client.query<{ schema: string; name: string; server: string; host: string | null; port: string | null; reltuples: number }>(
+      `SELECT n.nspname AS schema, c.relname AS name, s.srvname AS server, c.reltuples,
+              (SELECT split_part(o, '=', 2) FROM unnest(s.srvoptions) o WHERE o LIKE 'host=%') AS host,
+              (SELECT split_part(o, '=', 2) FROM unnest(s.srvoptions) o WHERE o LIKE 'port=%') AS port
+       FROM pg_foreign_table ft
+       JOIN pg_class c ON c.oid = ft.ftrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_foreign_server s ON s.oid = ft.ftserver`,
+  );
+  const servers = await client.query<{ name: string; async: boolean }>(
+      `SELECT srvname AS name, coalesce((SELECT split_part(o, '=', 2) FROM unnest(srvoptions) o WHERE o LIKE 'async_capable=%'), 'false') = 'true' AS async FROM pg_foreign_server`,
+  );
+  const functions = await client.query<{ name: string; volatility: 'i' | 's' | 'v' }>(
+    `SELECT proname || '/' || pronargs AS name, max(provolatile::text) AS volatility FROM pg_proc WHERE proname = ANY($1) GROUP BY proname, pronargs`,
+    [functionNames],
+  );
+  const shards = new Map<string, { hypertable: string; shard: { dataNode: string; index: number } }>(
+    (layout?.hypertables ?? []).flatMap((h) => h.shards.map((s) => [`${s.table.schema}.${s.table.name}`, { hypertable: `${h.table.schema}.${h.table.name}`, shard: s }] as const)),
+  );
+  return {
+    serverVersionNum: Number(settings.rows[0]?.num ?? 0),
+    asyncAppend: settings.rows[0]?.async === 'on',
+    foreignTables: new Map(
+      tables.rows.map((t) => {
+        const key = `${t.schema}.${t.name}`;
+        const shard = shards.get(key);
+        return [
+          key,
+          {
+            schema: t.schema,
+            name: t.name,
+            server: t.server,
+            dataNode: shard?.shard.dataNode ?? `${t.host ?? '?'}:${t.port ?? '5432'}`,
+            hypertable: shard?.hypertable,
+            shardIndex: shard?.shard.index,
+            analyzed: t.reltuples >= 0,
+          },
+        ];
+      }),
+    ),
+    asyncServers: new Map(servers.rows.map((s) => [s.name, s.async])),
+    // 'v' > 's' > 'i' as text, so max() is the most volatile overload.
+    volatility: new Map(functions.rows.map((f) => [f.name, f.volatility])),
+  };
+}
