@@ -175,10 +175,10 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
   const unanalyzed = [...new Set(reports.flatMap((r) => r.tables).filter((t) => !t.analyzed).map(tableName))];
   if (unanalyzed.length > 0) findings.push(finding('NO_STATISTICS', unanalyzed.join(', ')));
 
-  const unique = dedupe(findings);
   const rows = scans.map((w) => rowsOf(w.node));
   const estimated = rows.some((r) => r.estimated);
   if (estimated && scans.length > 0) findings.push(finding('ESTIMATED_ROWS', 'run without ANALYZE'));
+  const unique = dedupe(findings);
   const shards = reports.flatMap((r) => r.tables.map((t) => ({ hypertable: t.hypertable, shard: t.shardIndex, foreignTable: tableName(t), dataNode: t.dataNode })));
   return {
     complete: !unique.some((f) => f.severity === 'error'),
@@ -230,10 +230,14 @@ function display(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Whether EXPLAIN's `Relations` text names this table (VERBOSE prints `schema.name alias`, plain EXPLAIN `name alias`). */
+/**
+ * Whether EXPLAIN's `Relations` text names this table: VERBOSE prints `schema.name alias`, plain
+ * EXPLAIN `name alias`, and the alias is left out when it equals the name.
+ */
 function mentions(relations: string, table: ForeignTableInfo): boolean {
-  const name = `${display(table.name)} `;
-  return relations.includes(`${display(table.schema)}.${name}`) || relations.includes(`(${name}`);
+  const qualified = `${display(table.schema)}.${display(table.name)}`;
+  const bare = `(${display(table.name)}`;
+  return [' ', ')'].some((end) => relations.includes(`${qualified}${end}`) || relations.includes(`${bare}${end}`));
 }
 
 function tableName(t: ForeignTableInfo): string {
@@ -253,6 +257,10 @@ export function classifyExpression(expression: string, catalog: AuditCatalog, wh
   const stable = STABLE_WORDS.find((w) => expression.includes(w));
   if (stable !== undefined) {
     return finding('STABLE_EXPRESSION_LOCAL', `${stable} in the ${where} \`${expression}\` is STABLE, so postgres_fdw keeps the whole ${where} on the access node`);
+  }
+  // A text constant that is a time zone: `t AT TIME ZONE 'UTC'`, date_trunc(unit, t, 'UTC').
+  if (expression.includes(" AT TIME ZONE '") || functionCalls(expression).includes('date_trunc/3')) {
+    return finding('COLLATION_NOT_SHIPPABLE', `the ${where} \`${expression}\` passes a time zone as a text constant, whose collation does not come from a foreign column`);
   }
   const volatile = functionCalls(expression).filter((f) => catalog.volatility.get(f) !== undefined && catalog.volatility.get(f) !== 'i');
   if (volatile.length > 0) {
