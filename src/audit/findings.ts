@@ -50,7 +50,7 @@ export const FINDINGS = {
   DISTINCT_NOT_PUSHED: {
     severity: 'error',
     title: 'DISTINCT / DISTINCT ON runs on the access node over raw rows (postgres_fdw never ships it)',
-    fix: 'for DISTINCT ON the space column, run it per shard (a space key lives on one shard); otherwise use GROUP BY with the space column',
+    fix: 'express it as GROUP BY with the space column (e.g. max(time) per device, which ships whole to each shard), joining back for other columns where needed',
   },
   LOCAL_JOIN: {
     severity: 'error',
