@@ -10,6 +10,7 @@ import { INTERNAL_SCHEMA, MIGRATIONS_TABLE, type ClusterLayout } from '../plan/l
 import { generateSql, type NodeRole } from '../sql/generate.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { closeAll, connectAll, type ConnectOptions, type NodeConnection } from './connect.js';
+import { recordChecksums } from './checksums.js';
 import { appliedMigrations, pendingMigrations } from './history.js';
 import { pgMessage, rehearse, type StatementFailure } from './rehearse.js';
 import { passwordsFor, rolePasswords, syncRolePasswords, syncUserMappings, type RolePassword } from './secrets.js';
@@ -81,7 +82,7 @@ export async function apply(spec: ClusterSpec, specFile: string, options: ApplyO
 
     const passwords = rolePasswords(sql.layout, secrets);
     const run = (entry: (typeof work)[number]): Promise<NodeApplyResult> =>
-      migrateNode(entry.connection, entry.pending, root, {
+      migrateNode(entry.connection, entry.pending, files.filter((f) => f.node === entry.connection.target.name), root, {
         layout: sql.layout,
         passwords: passwordsFor(passwords, sql.layout, entry.connection.target.role),
         servicePassword: secrets.servicePassword,
@@ -102,6 +103,7 @@ export async function apply(spec: ClusterSpec, specFile: string, options: ApplyO
 async function migrateNode(
   connection: NodeConnection,
   pending: readonly MigrationFile[],
+  nodeFiles: readonly MigrationFile[],
   root: string,
   secrets: { layout: ClusterLayout; passwords: readonly RolePassword[]; servicePassword: string },
   options: ApplyOptions,
@@ -132,6 +134,8 @@ async function migrateNode(
     }
   }
   try {
+    // Right after the run: `check` compares these with the files to catch edits after apply.
+    await recordChecksums(client, await appliedMigrations(client), nodeFiles);
     options.onProgress?.({ node: target.name, phase: 'secrets' });
     let changed = await syncRolePasswords(client, secrets.passwords);
     if (target.role === 'access') changed += await syncUserMappings(client, secrets.layout, secrets.servicePassword);

@@ -67,6 +67,8 @@ export interface Hypertable {
   readonly chunkInterval: FixedInterval;
   readonly chunksBehind: number;
   readonly chunksAhead: number;
+  /** Chunks entirely older than this are dropped by `maintain`; undefined keeps everything. */
+  readonly retention: FixedInterval | undefined;
   readonly dataNodes: readonly string[];
   readonly shards: readonly Shard[];
   readonly indexes: readonly Index[];
@@ -153,6 +155,7 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
     chunkInterval: parseFixedInterval(table.chunkInterval) as FixedInterval,
     chunksBehind: table.chunks.behind,
     chunksAhead: table.chunks.ahead,
+    retention: table.retention === undefined ? undefined : (parseFixedInterval(table.retention) as FixedInterval),
     dataNodes,
     shards,
     indexes: table.indexes.map((index) => {

@@ -112,7 +112,11 @@ export const hypertableSpec = z.strictObject({
       ahead: z.number().int().min(1).default(7).describe('Chunks created after the apply time.'),
     })
     .default({ behind: 7, ahead: 7 })
-    .describe('Chunks made when the hypertable is created; rows outside them land in a default chunk.'),
+    .describe('Chunks made when the hypertable is created (and kept ahead by `maintain`); rows outside them land in a default chunk.'),
+  retention: z
+    .string()
+    .optional()
+    .describe('Drop chunks whose whole range is older than this (e.g. "90 days"); applied by `maintain`. Default: keep everything.'),
   spaceColumn: identifier.describe('The space dimension: rows are hash-partitioned on it into shards.'),
   shards: z.number().int().min(1).max(1024).describe('Number of hash shards (space partitions).'),
   dataNodes: z.array(nodeName).min(1).optional().describe('Data nodes holding the shards, round-robin; default all.'),

@@ -173,6 +173,15 @@ function checkRelations(input: unknown, report: Report): void {
     if (typeof interval === 'string') report(at('chunkInterval'), interval);
     else if (interval.seconds % 60 !== 0) report(at('chunkInterval'), 'must be a whole number of minutes');
 
+    const retention = text(table.retention);
+    if (retention !== undefined) {
+      const parsed = parseFixedInterval(retention);
+      if (typeof parsed === 'string') report(at('retention'), parsed);
+      else if (typeof interval !== 'string' && parsed.seconds < interval.seconds) {
+        report(at('retention'), `is shorter than chunkInterval (${interval.sql}); retention drops whole chunks`);
+      }
+    }
+
     const seen = new Set<string>();
     list(table.dataNodes).forEach((node, n) => {
       if (typeof node !== 'string') return;
