@@ -1,5 +1,5 @@
 /** What the access node holds: postgres_fdw, one server per shard slot, and partitioned parents of foreign shards. */
-import { INTERNAL_SCHEMA, type ClusterLayout, type Hypertable } from '../plan/layout.js';
+import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable } from '../plan/layout.js';
 import { createRoles, grantTables } from './roles.js';
 import type { Step } from './statement.js';
 import { render } from './templates.js';
@@ -20,23 +20,28 @@ export function accessNodeSteps(layout: ClusterLayout): Step[] {
       down: [{ what: 'pushdown settings', sql: render('access/reset-database', { settings: layout.accessSettings }) }],
     },
     createRoles(layout.roles),
-    ...layout.servers.map((server): Step => ({
-      up: [
-        { what: `server ${server.name} (data node ${server.dataNode})`, sql: render('access/create-server', server) },
-        ...(server.parallelCommit ? [{ what: `parallel commit on ${server.name} (PostgreSQL 15+)`, sql: render('access/set-parallel-commit', server) }] : []),
-        { what: `user mapping on ${server.name}`, sql: render('access/create-user-mapping', { server: server.name, user: layout.serviceRole }) },
-      ],
-      down: [
-        { what: `user mapping on ${server.name}`, sql: render('access/drop-user-mapping', { server: server.name }) },
-        { what: `server ${server.name}`, sql: render('access/drop-server', server) },
-      ],
-    })),
+    ...layout.servers.map((server) => serverStep(server, layout.serviceRole)),
     ...layout.hypertables.map(accessHypertable),
     grantTables(layout.roles, () => true),
   ];
 }
 
-function accessHypertable(h: Hypertable): Step {
+/** A FDW server for one shard slot, with the PUBLIC user mapping to the service role. */
+export function serverStep(server: FdwServer, serviceRole: string): Step {
+  return {
+    up: [
+      { what: `server ${server.name} (data node ${server.dataNode})`, sql: render('access/create-server', server) },
+      ...(server.parallelCommit ? [{ what: `parallel commit on ${server.name} (PostgreSQL 15+)`, sql: render('access/set-parallel-commit', server) }] : []),
+      { what: `user mapping on ${server.name}`, sql: render('access/create-user-mapping', { server: server.name, user: serviceRole }) },
+    ],
+    down: [
+      { what: `user mapping on ${server.name}`, sql: render('access/drop-user-mapping', { server: server.name }) },
+      { what: `server ${server.name}`, sql: render('access/drop-server', server) },
+    ],
+  };
+}
+
+export function accessHypertable(h: Hypertable): Step {
   const name = `${h.table.schema}.${h.table.name}`;
   const schema = h.table.schema === 'public' ? [] : [{ what: `schema ${h.table.schema}`, sql: render('common/create-schema', { schema: h.table.schema }) }];
   return {

@@ -46,7 +46,7 @@ export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
   ];
 }
 
-function dataHypertable(h: Hypertable, dataNode: string, serviceRole: string): Step {
+export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: string): Step {
   const name = `${h.table.schema}.${h.table.name}`;
   const schema = h.table.schema === 'public' ? [] : [{ what: `schema ${h.table.schema}`, sql: render('common/create-schema', { schema: h.table.schema }) }];
   const shards = h.shards.filter((s) => s.dataNode === dataNode);

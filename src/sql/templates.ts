@@ -20,7 +20,7 @@ const KEYWORDS = new Set([
   'ASC', 'DESC', 'asc', 'desc', 'btree', 'brin', 'hash', 'gin',
   'LOGIN', 'NOLOGIN', 'INHERIT', 'NOINHERIT',
   'enable_partitionwise_aggregate', 'enable_partitionwise_join', 'enable_async_append',
-  'on', 'off',
+  'on', 'off', 'SET', 'ADD', 'DROP',
 ]);
 
 /** Helpers that make a value safe to place in SQL. The template lint allows exactly these. */
