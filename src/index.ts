@@ -34,8 +34,10 @@ export type { ClusterSql, NodeRole, NodeSql } from './sql/generate.js';
 export type { Statement } from './sql/statement.js';
 export { quoteIdent, quoteLiteral, quoteQualified } from './sql/quote.js';
 
-export { defaultMigrationsDir, generateMigrations, migrationFiles, verifyMigrationsOnDisk } from './migrations/files.js';
-export type { GenerateOptions, MigrationFile, WriteResult } from './migrations/files.js';
+export { checkMigrationsCurrent, defaultMigrationsDir, generateMigrations, migrationFiles, readMigrations } from './migrations/files.js';
+export type { GenerateOptions, GenerateResult, MigrationFile, WriteResult } from './migrations/files.js';
+export { evolve } from './evolve/diff.js';
+export type { Evolution } from './evolve/diff.js';
 
 export { apply } from './nodes/apply.js';
 export type { ApplyOptions, ApplyResult, NodeApplyResult, NodeApplyStatus } from './nodes/apply.js';

@@ -1,14 +1,21 @@
 /**
  * The migrations folder: `access-node/` and `data-nodes/<node>/`, each a node-pg-migrate
- * directory. Deterministic: the same spec gives byte-identical files.
+ * directory, and `.hypershard/` with the spec each step was generated from. The first generate
+ * writes `0001_hypershard_init` for every node; each later one writes only what changed since the
+ * last snapshot, as `<NNNN>_<kinds>` for the nodes it touches. Existing migrations are never
+ * rewritten, and the same spec and history always give byte-identical files.
  */
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { MigrationStateError } from '../errors.js';
-import { generateSql, type ClusterSql, type NodeRole } from '../sql/generate.js';
-import type { Statement } from '../sql/statement.js';
+import { evolve } from '../evolve/diff.js';
+import { planLayout, type ClusterLayout } from '../plan/layout.js';
+import { generateSql, type NodeRole, type NodeSql } from '../sql/generate.js';
+import type { Statement, Step } from '../sql/statement.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { parseMigration } from './parse.js';
 import { renderMigration } from './render.js';
+import { readSnapshots, writeSnapshot } from './snapshots.js';
 
 export const INITIAL_MIGRATION = '0001_hypershard_init';
 
@@ -20,7 +27,7 @@ export interface MigrationFile {
   /** Folder of this node's migrations, relative to the migrations root. */
   readonly dir: string;
   readonly content: string;
-  /** The statements of the Up section, to name the one that fails. */
+  /** The statements of the Up section, to rehearse and to name the one that fails. */
   readonly up: readonly Statement[];
 }
 
@@ -33,15 +40,25 @@ export function defaultMigrationsDir(specFile: string): string {
   return join(dirname(specFile), 'migrations');
 }
 
-export function migrationFiles(spec: ClusterSpec, specFile: string, sql: ClusterSql = generateSql(spec)): MigrationFile[] {
-  return sql.nodes.map((node) => ({
-    node: node.node,
-    role: node.role,
-    name: INITIAL_MIGRATION,
-    dir: nodeMigrationDir(node.role, node.node),
-    content: renderMigration(node, basename(specFile)),
-    up: node.up,
-  }));
+/** The first migration of every node, from a spec. */
+export function migrationFiles(spec: ClusterSpec, specFile: string): MigrationFile[] {
+  return generateSql(spec).nodes.map((node) => toFile(node, INITIAL_MIGRATION, basename(specFile)));
+}
+
+function toFile(node: NodeSql, name: string, specName: string): MigrationFile {
+  return { node: node.node, role: node.role, name, dir: nodeMigrationDir(node.role, node.node), content: renderMigration(node, specName), up: node.up };
+}
+
+/** The files of one step of change, for the nodes it touches, in apply order. */
+function stepFiles(step: number, kinds: readonly string[], steps: ReadonlyMap<string, readonly Step[]>, layout: ClusterLayout, specName: string): MigrationFile[] {
+  const name = `${String(step).padStart(4, '0')}_${kinds.join('_').slice(0, 60).replace(/_+$/, '')}`;
+  return [...layout.dataNodes, layout.accessNode]
+    .filter((node) => steps.has(node))
+    .map((node) => {
+      const list = steps.get(node) ?? [];
+      const role: NodeRole = node === layout.accessNode ? 'access' : 'data';
+      return toFile({ node, role, up: list.flatMap((s) => s.up), down: [...list].reverse().flatMap((s) => s.down) }, name, specName);
+    });
 }
 
 export interface WriteResult {
@@ -49,15 +66,66 @@ export interface WriteResult {
   readonly status: 'written' | 'unchanged';
 }
 
+export interface GenerateResult {
+  readonly files: readonly WriteResult[];
+  /** What the new step changes (empty when the spec is unchanged since the last generate). */
+  readonly changes: readonly string[];
+}
+
+export interface GenerateOptions {
+  /** @default `migrations/` next to the spec */
+  readonly migrationsDir?: string;
+  /** Rewrite the first migration for a cluster that never applied it. */
+  readonly force?: boolean;
+  /** Allow changes that drop data (columns, hypertables) or may lose it (narrowing types). */
+  readonly allowDestructive?: boolean;
+}
+
 /**
- * Writes the migration files. A file that exists with other content is never overwritten
- * unless `force` is set: it may already be applied somewhere.
+ * `generate`: the first migrations, or one new step with what changed since the last snapshot.
+ * @throws MigrationStateError when a change is refused or destructive without the flag; nothing is written then.
+ */
+export async function generateMigrations(spec: ClusterSpec, specFile: string, options: GenerateOptions = {}): Promise<GenerateResult> {
+  const root = options.migrationsDir ?? defaultMigrationsDir(specFile);
+  const snapshots = await readSnapshots(root);
+  const last = snapshots.at(-1);
+  if (last === undefined || (snapshots.length === 1 && options.force === true)) {
+    const files = await writeMigrations(migrationFiles(spec, specFile), root, options.force === true);
+    await writeSnapshot(root, 1, spec);
+    return { files, changes: files.some((f) => f.status === 'written') ? ['initial migrations'] : [] };
+  }
+  const existing = (await readMigrations(root, planLayout(spec), planLayout(last.spec))).map((f): WriteResult => ({ path: join(root, f.dir, `${f.name}.sql`), status: 'unchanged' }));
+  if (sameSql(last.spec, spec)) return { files: existing, changes: [] };
+
+  const evolution = evolve(planLayout(last.spec), planLayout(spec));
+  if (evolution.refused.length > 0) {
+    throw new MigrationStateError(`the spec changes what hypershard cannot change in place; nothing was written:\n${evolution.refused.map((r) => `  - ${r}`).join('\n')}`);
+  }
+  if (evolution.destructive.length > 0 && options.allowDestructive !== true) {
+    throw new MigrationStateError(
+      `these changes drop or may lose data; nothing was written. Review them and pass --allow-destructive:\n${evolution.destructive.map((r) => `  - ${r}`).join('\n')}`,
+    );
+  }
+  const step = last.step + 1;
+  const files = await writeMigrations(stepFiles(step, evolution.kinds, evolution.steps, planLayout(spec), basename(specFile)), root, false);
+  await writeSnapshot(root, step, spec);
+  return { files: [...existing, ...files], changes: evolution.changes };
+}
+
+/** Whether two specs build the same cluster (their generated SQL is identical). */
+function sameSql(a: ClusterSpec, b: ClusterSpec): boolean {
+  return JSON.stringify(generateSql(a).nodes) === JSON.stringify(generateSql(b).nodes);
+}
+
+/**
+ * Writes migration files. A file that exists with other content is never overwritten unless
+ * `force` is set: it may already be applied somewhere.
  * @throws MigrationStateError listing every file that differs.
  */
-export async function writeMigrations(files: readonly MigrationFile[], root: string, options: { force?: boolean } = {}): Promise<WriteResult[]> {
+async function writeMigrations(files: readonly MigrationFile[], root: string, force: boolean): Promise<WriteResult[]> {
   const existing = await Promise.all(files.map((f) => readIfExists(join(root, f.dir, `${f.name}.sql`))));
   const conflicts = files.filter((f, i) => existing[i] !== undefined && existing[i] !== f.content);
-  if (conflicts.length > 0 && options.force !== true) {
+  if (conflicts.length > 0 && !force) {
     throw new MigrationStateError(
       `these migrations exist with different content and may already be applied:\n` +
         conflicts.map((f) => `  - ${join(root, f.dir, `${f.name}.sql`)}`).join('\n') +
@@ -81,25 +149,37 @@ export async function writeMigrations(files: readonly MigrationFile[], root: str
 }
 
 /**
- * Checks that the migrations on disk are exactly what the spec generates, so `apply` never runs
- * SQL the DBA did not review, nor misses SQL the spec needs.
- * @throws MigrationStateError naming each missing, changed or unexpected file.
+ * The migrations on disk for every node of the layout(s), in name order, with their statements.
+ * Files, not the spec, are what gets applied: the DBA reviewed them.
  */
-export async function verifyMigrationsOnDisk(files: readonly MigrationFile[], root: string): Promise<void> {
-  const problems: string[] = [];
-  for (const file of files) {
-    const path = join(root, file.dir, `${file.name}.sql`);
-    const content = await readIfExists(path);
-    if (content === undefined) problems.push(`missing ${relative(process.cwd(), path)}`);
-    else if (content !== file.content) problems.push(`${relative(process.cwd(), path)} differs from what the spec generates`);
-    const others = (await readdir(join(root, file.dir)).catch(() => [] as string[]))
-      .filter((name) => name.endsWith('.sql') && name !== `${file.name}.sql`);
-    for (const other of others) problems.push(`unexpected migration ${relative(process.cwd(), join(root, file.dir, other))}`);
+export async function readMigrations(root: string, ...layouts: ClusterLayout[]): Promise<MigrationFile[]> {
+  const nodes = new Map<string, NodeRole>();
+  for (const layout of layouts) {
+    for (const node of layout.dataNodes) nodes.set(node, 'data');
+    nodes.set(layout.accessNode, 'access');
   }
-  if (problems.length > 0) {
-    throw new MigrationStateError(
-      `migrations in ${root} do not match the spec:\n${problems.map((p) => `  - ${p}`).join('\n')}\nrun \`hypershard generate\` and review the result first.`,
-    );
+  const files: MigrationFile[] = [];
+  for (const [node, role] of nodes) {
+    const dir = nodeMigrationDir(role, node);
+    const names = (await readdir(join(root, dir)).catch(() => [] as string[])).filter((n) => n.endsWith('.sql')).sort();
+    for (const file of names) {
+      const content = await readFile(join(root, dir, file), 'utf8');
+      files.push({ node, role, name: file.slice(0, -'.sql'.length), dir, content, up: parseMigration(content).up });
+    }
+  }
+  return files;
+}
+
+/**
+ * Checks that migrations were generated from the spec as it is now, so `apply` never runs SQL
+ * for another spec, nor misses SQL the spec needs.
+ * @throws MigrationStateError saying to run generate.
+ */
+export async function checkMigrationsCurrent(spec: ClusterSpec, root: string): Promise<void> {
+  const last = (await readSnapshots(root)).at(-1);
+  if (last === undefined) throw new MigrationStateError(`no migrations in ${root}: run \`hypershard generate\` and review the result first`);
+  if (!sameSql(last.spec, spec)) {
+    throw new MigrationStateError(`the spec changed since the migrations in ${root} were generated: run \`hypershard generate\` and review the new migration first`);
   }
 }
 
@@ -110,17 +190,4 @@ async function readIfExists(path: string): Promise<string | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-}
-
-export interface GenerateOptions {
-  /** @default `migrations/` next to the spec */
-  readonly migrationsDir?: string;
-  /** Overwrite migrations whose content differs (only for a cluster that never applied them). */
-  readonly force?: boolean;
-}
-
-/** `generate`: writes every node's migration; returns what was written or already up to date. */
-export async function generateMigrations(spec: ClusterSpec, specFile: string, options: GenerateOptions = {}): Promise<WriteResult[]> {
-  const root = options.migrationsDir ?? defaultMigrationsDir(specFile);
-  return writeMigrations(migrationFiles(spec, specFile), root, options.force === undefined ? {} : { force: options.force });
 }

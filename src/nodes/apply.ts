@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { runner } from 'node-pg-migrate';
 import { errorMessage } from '../errors.js';
-import { defaultMigrationsDir, migrationFiles, verifyMigrationsOnDisk, type MigrationFile } from '../migrations/files.js';
+import { checkMigrationsCurrent, defaultMigrationsDir, readMigrations, type MigrationFile } from '../migrations/files.js';
 import { INTERNAL_SCHEMA, MIGRATIONS_TABLE, type ClusterLayout } from '../plan/layout.js';
 import { generateSql, type NodeRole } from '../sql/generate.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -49,8 +49,8 @@ export interface ApplyOptions extends ConnectOptions {
 export async function apply(spec: ClusterSpec, specFile: string, options: ApplyOptions = {}): Promise<ApplyResult> {
   const root = resolve(options.migrationsDir ?? defaultMigrationsDir(specFile));
   const sql = generateSql(spec);
-  const files = migrationFiles(spec, specFile, sql);
-  await verifyMigrationsOnDisk(files, root);
+  await checkMigrationsCurrent(spec, root);
+  const files = await readMigrations(root, sql.layout);
   const secrets = await clusterSecrets(spec, specFile);
   const connections = await connectAll(await nodeTargets(spec, specFile), options);
   try {

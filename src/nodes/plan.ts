@@ -4,7 +4,7 @@
  * table is only read if it exists.
  */
 import { resolve } from 'node:path';
-import { defaultMigrationsDir, migrationFiles, verifyMigrationsOnDisk, type MigrationFile } from '../migrations/files.js';
+import { checkMigrationsCurrent, defaultMigrationsDir, readMigrations, type MigrationFile } from '../migrations/files.js';
 import { generateSql, type NodeRole } from '../sql/generate.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { closeAll, connectAll, type ConnectOptions } from './connect.js';
@@ -29,8 +29,8 @@ export interface PlanOptions extends ConnectOptions {
 export async function plan(spec: ClusterSpec, specFile: string, options: PlanOptions = {}): Promise<NodePlan[]> {
   const root = resolve(options.migrationsDir ?? defaultMigrationsDir(specFile));
   const sql = generateSql(spec);
-  const files = migrationFiles(spec, specFile, sql);
-  await verifyMigrationsOnDisk(files, root);
+  await checkMigrationsCurrent(spec, root);
+  const files = await readMigrations(root, sql.layout);
   const secrets = await clusterSecrets(spec, specFile);
   const passwords = rolePasswords(sql.layout, secrets);
   const connections = await connectAll(await nodeTargets(spec, specFile), options);

@@ -51,6 +51,8 @@ export interface Column {
   readonly name: string;
   readonly type: ColumnType;
   readonly notNull: boolean;
+  /** Previous name, when the spec renames the column. */
+  readonly renamedFrom: string | undefined;
 }
 
 export interface Index {
@@ -149,7 +151,7 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
   }
   return {
     table: { schema: table.schema, name: table.name },
-    columns: table.columns.map((c) => ({ name: c.name, type: parseColumnType(c.type) as ColumnType, notNull: c.notNull })),
+    columns: table.columns.map((c) => ({ name: c.name, type: parseColumnType(c.type) as ColumnType, notNull: c.notNull, renamedFrom: c.renamedFrom })),
     timeColumn: table.timeColumn,
     spaceColumn: table.spaceColumn,
     chunkInterval: parseFixedInterval(table.chunkInterval) as FixedInterval,

@@ -70,6 +70,9 @@ export const columnSpec = z.strictObject({
   name: identifier,
   type: z.string().min(1).describe('A built-in type: integer, bigint, text, double precision, numeric(12,2), timestamptz, jsonb, text[] …'),
   notNull: z.boolean().default(false),
+  renamedFrom: identifier
+    .optional()
+    .describe('The column\'s previous name: `generate` then renames it instead of dropping one column and adding another.'),
 });
 
 const indexColumn = z.union([

@@ -38,7 +38,7 @@ for (const { source, skip } of sources) {
 
     it('generates migrations per node group, byte-identical on a second run', async () => {
       const { spec, file } = await load();
-      const first = await generateMigrations(spec, file);
+      const first = (await generateMigrations(spec, file)).files;
       expect(first.map((r) => r.status)).toEqual(['written', 'written', 'written']);
       expect(first.map((r) => r.path.slice(join(cluster.workDir, 'project', 'migrations').length + 1))).toEqual([
         'data-nodes/dn1/0001_hypershard_init.sql',
@@ -50,7 +50,8 @@ for (const { source, skip } of sources) {
       expect(content).toContain('-- Down Migration');
       expect(content).not.toContain(secrets.service);
       const second = await generateMigrations(spec, file);
-      expect(second.map((r) => r.status)).toEqual(['unchanged', 'unchanged', 'unchanged']);
+      expect(second.changes).toEqual([]);
+      expect(second.files.map((r) => r.status)).toEqual(['unchanged', 'unchanged', 'unchanged']);
     });
 
     it('plan reports every migration as pending and changes nothing on any node', async () => {

@@ -42,17 +42,23 @@ export function registerSpecCommands(program: Command): void {
     .description('write the migrations for every node from the spec (deterministic; never touches a node)')
     .option('-c, --config <file>', 'spec file', 'hypershard.yaml')
     .option('-o, --out <dir>', 'migrations folder (default: migrations/ next to the spec)')
-    .option('--force', 'overwrite migrations whose content changed (only for a cluster that never applied them)')
+    .option('--force', 'rewrite the first migration (only for a cluster that never applied it)')
+    .option('--allow-destructive', 'allow changes that drop or may lose data (dropped columns or hypertables, narrowed types)')
     .option('--json', 'machine-readable output')
     .action(
-      command(async (opts: { config: string; out?: string; force?: boolean; json?: boolean }) => {
+      command(async (opts: { config: string; out?: string; force?: boolean; allowDestructive?: boolean; json?: boolean }) => {
         const { spec, file } = await loadSpec(opts.config);
-        const results = await generateMigrations(spec, file, {
+        const result = await generateMigrations(spec, file, {
           ...(opts.out === undefined ? {} : { migrationsDir: resolve(opts.out) }),
           ...(opts.force === undefined ? {} : { force: opts.force }),
+          ...(opts.allowDestructive === undefined ? {} : { allowDestructive: opts.allowDestructive }),
         });
-        if (opts.json === true) json(results);
-        else out(table(['file', 'status'], results.map((r) => [relative(process.cwd(), r.path), r.status])));
+        if (opts.json === true) {
+          json(result);
+          return EXIT.ok;
+        }
+        out(table(['file', 'status'], result.files.map((r) => [relative(process.cwd(), r.path), r.status])));
+        out(result.changes.length === 0 ? '\nNo change since the last generate.' : `\nChanges:\n${result.changes.map((c) => `  - ${c}`).join('\n')}`);
         return EXIT.ok;
       }),
     );

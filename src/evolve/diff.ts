@@ -1,0 +1,305 @@
+/**
+ * What it takes to go from one layout to the next: per node, reversible steps built from the
+ * same templates as the initial migration. Access-node foreign tables and data-node shard tables
+ * change together (data nodes apply first). Changes that would lose data are only made when the
+ * caller allows them; changes hypershard cannot make in place (resharding, a new space or time
+ * column, moving shards) are refused with what to do instead.
+ */
+import type { Column, ClusterLayout, FdwServer, Hypertable, QualifiedName, Role } from '../plan/layout.js';
+import { accessHypertable, serverStep } from '../sql/accessNode.js';
+import { dataHypertable, dataNodeSteps } from '../sql/dataNode.js';
+import { createRoles } from '../sql/roles.js';
+import type { Statement, Step } from '../sql/statement.js';
+import { render } from '../sql/templates.js';
+
+export interface Evolution {
+  /** Steps per node name, in the order they must run on that node. */
+  readonly steps: ReadonlyMap<string, readonly Step[]>;
+  /** One line per change, for people and for the migration's name. */
+  readonly changes: readonly string[];
+  /** Short kinds of change, for the migration's file name. */
+  readonly kinds: readonly string[];
+  /** Changes that drop data or objects; made only with allowDestructive. */
+  readonly destructive: readonly string[];
+  /** Changes hypershard will not make, with what to do instead. */
+  readonly refused: readonly string[];
+}
+
+/** Type changes that cannot lose data. */
+const WIDENINGS = new Set(['smallint>integer', 'smallint>bigint', 'integer>bigint', 'real>double precision', 'varchar>text', 'char>text', 'smallint>numeric', 'integer>numeric', 'bigint>numeric']);
+
+class Plan {
+  readonly steps = new Map<string, Step[]>();
+  readonly changes: string[] = [];
+  readonly kinds = new Set<string>();
+  readonly destructive: string[] = [];
+  readonly refused: string[] = [];
+
+  add(node: string, step: Step): void {
+    if (step.up.length === 0 && step.down.length === 0) return;
+    this.steps.set(node, [...(this.steps.get(node) ?? []), step]);
+  }
+
+  change(kind: string, description: string, destructive = false): void {
+    this.kinds.add(kind);
+    this.changes.push(description);
+    if (destructive) this.destructive.push(description);
+  }
+}
+
+const one = (what: string, up: string, down: string): Step => ({ up: [{ what, sql: up }], down: [{ what, sql: down }] });
+const holders = (h: Hypertable): string[] => [...new Set(h.shards.map((s) => s.dataNode))].sort();
+const tableName = (t: QualifiedName): string => `${t.schema}.${t.name}`;
+
+export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
+  const plan = new Plan();
+  if (before.serviceRole !== after.serviceRole) {
+    plan.refused.push(`fdw.serviceRole.name changed from ${before.serviceRole} to ${after.serviceRole}; create the new role by hand and switch the user mappings, or keep the name`);
+  }
+  if (before.accessNode !== after.accessNode) plan.refused.push(`the access node was renamed from ${before.accessNode} to ${after.accessNode}; rename it back (node names identify migration folders)`);
+  for (const node of before.dataNodes.filter((n) => !after.dataNodes.includes(n))) {
+    plan.refused.push(`data node ${node} was removed from the spec; move its shards away first (hypershard rebalance / node drain), then remove it`);
+  }
+
+  // New data nodes get the base every data node has (schema, service role, roles).
+  for (const node of after.dataNodes.filter((n) => !before.dataNodes.includes(n))) {
+    plan.change('add_data_node', `data node ${node} added`);
+    for (const step of dataNodeSteps({ ...after, hypertables: [] }, node)) plan.add(node, step);
+  }
+  const existingNodes = after.dataNodes.filter((n) => before.dataNodes.includes(n));
+
+  diffRoles(plan, before.roles, after.roles, [after.accessNode, ...existingNodes]);
+  diffServers(plan, before.servers, after.servers, after.accessNode, after.serviceRole, 'add');
+
+  const beforeTables = new Map(before.hypertables.map((h) => [h.table.name, h]));
+  const afterTables = new Map(after.hypertables.map((h) => [h.table.name, h]));
+  for (const [name, old] of beforeTables) {
+    if (!afterTables.has(name)) {
+      plan.change('drop_hypertable', `hypertable ${tableName(old.table)} dropped, with all its rows on every data node`, true);
+      plan.add(after.accessNode, reversed(accessHypertable(old)));
+      for (const node of holders(old)) plan.add(node, reversed(dataHypertable(old, node, before.serviceRole)));
+    }
+  }
+  for (const [name, next] of afterTables) {
+    const old = beforeTables.get(name);
+    if (old === undefined) {
+      plan.change('add_hypertable', `hypertable ${tableName(next.table)} added`);
+      for (const node of holders(next)) plan.add(node, dataHypertable(next, node, after.serviceRole));
+      plan.add(after.accessNode, accessHypertable(next));
+    } else {
+      diffHypertable(plan, old, next, after.accessNode);
+    }
+  }
+
+  diffGrants(plan, before, after);
+  diffServers(plan, before.servers, after.servers, after.accessNode, after.serviceRole, 'drop');
+  dropRoles(plan, before.roles, after.roles, [after.accessNode, ...existingNodes]);
+  return { steps: plan.steps, changes: plan.changes, kinds: [...plan.kinds], destructive: plan.destructive, refused: plan.refused };
+}
+
+/** The undo of a step as a step: drops become the up, creates the down. */
+function reversed(step: Step): Step {
+  return { up: step.down, down: step.up };
+}
+
+function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNode: string): void {
+  const label = tableName(next.table);
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  if (old.table.schema !== next.table.schema) plan.refused.push(`hypertable ${old.table.name} moved from schema ${old.table.schema} to ${next.table.schema}; moving is not supported`);
+  if (old.spaceColumn !== next.spaceColumn || old.timeColumn !== next.timeColumn) {
+    plan.refused.push(`hypertable ${label}: the space or time column changed; that needs a new hypertable and a copy of the data`);
+  }
+  if (old.shards.length !== next.shards.length) plan.refused.push(`hypertable ${label}: shards changed from ${old.shards.length} to ${next.shards.length}; resharding is not supported`);
+  else if (!same(old.shards.map((s) => [s.dataNode, s.server]), next.shards.map((s) => [s.dataNode, s.server]))) {
+    plan.refused.push(`hypertable ${label}: the spec moves shards to other data nodes; pin hypertables[].dataNodes to the current nodes and move shards with hypershard rebalance`);
+  }
+  if (old.chunkInterval.seconds !== next.chunkInterval.seconds) plan.refused.push(`hypertable ${label}: chunkInterval changed; existing chunks keep their width, so set it back`);
+
+  const nodes = holders(next);
+  const onAll = (step: Step): void => {
+    // Data nodes first (apply order), so the access node never names a column a shard lacks.
+    for (const node of nodes) plan.add(node, step);
+    plan.add(accessNode, step);
+  };
+  diffColumns(plan, old, next, (step) => onAll(step));
+
+  // Indexes live on the data nodes' local parents.
+  const oldIndexes = new Map(old.indexes.map((i) => [i.name, i]));
+  const newIndexes = new Map(next.indexes.map((i) => [i.name, i]));
+  for (const [name, index] of oldIndexes) {
+    const replacement = newIndexes.get(name);
+    if (replacement !== undefined && same(index, replacement)) continue;
+    plan.change('drop_index', `index ${name} on ${label} dropped${replacement === undefined ? '' : ' (to be recreated)'}`);
+    const step = reversed(one(`index ${name} on ${label}`, render('data/create-index', { index, table: next.table }), render('data/drop-index', { index: { schema: next.table.schema, name } })));
+    for (const node of nodes) plan.add(node, step);
+  }
+  for (const [name, index] of newIndexes) {
+    if (same(oldIndexes.get(name), index)) continue;
+    plan.change('add_index', `index ${name} on ${label} added`);
+    const step = one(`index ${name} on ${label}`, render('data/create-index', { index, table: next.table }), render('data/drop-index', { index: { schema: next.table.schema, name } }));
+    for (const node of nodes) plan.add(node, step);
+  }
+}
+
+function diffColumns(plan: Plan, old: Hypertable, next: Hypertable, onAll: (step: Step) => void): void {
+  const label = tableName(next.table);
+  const table = next.table;
+  const before = new Map(old.columns.map((c) => [c.name, c]));
+  const renamedAway = new Set<string>();
+  const renames: [Column, Column][] = [];
+  for (const column of next.columns) {
+    if (before.has(column.name) || column.renamedFrom === undefined) continue;
+    const source = before.get(column.renamedFrom);
+    if (source === undefined) {
+      plan.refused.push(`hypertable ${label}: column ${column.name} says renamedFrom ${column.renamedFrom}, but there is no such column`);
+      continue;
+    }
+    renamedAway.add(source.name);
+    renames.push([source, column]);
+  }
+  const added = next.columns.filter((c) => !before.has(c.name) && !renames.some(([, to]) => to === c));
+  const dropped = old.columns.filter((c) => !next.columns.some((n) => n.name === c.name) && !renamedAway.has(c.name));
+  if (added.length > 0 && dropped.length > 0) {
+    // The shape of a rename: never guess. Say how to mean either.
+    plan.refused.push(
+      `hypertable ${label}: column${dropped.length === 1 ? '' : 's'} ${dropped.map((c) => c.name).join(', ')} removed and ${added.map((c) => c.name).join(', ')} added; ` +
+        `for a rename write \`renamedFrom: ${dropped[0]?.name ?? ''}\` on the new column, for a drop and an add make them in two generates`,
+    );
+    return;
+  }
+  for (const [from, to] of renames) {
+    plan.change('rename_column', `column ${label}.${from.name} renamed to ${to.name}`);
+    onAll(one(`rename column ${from.name} to ${to.name} on ${label}`, render('common/rename-column', { table, from: from.name, to: to.name }), render('common/rename-column', { table, from: to.name, to: from.name })));
+  }
+  for (const column of added) {
+    if (column.notNull) {
+      plan.refused.push(`hypertable ${label}: new column ${column.name} is notNull without a default, which fails on rows in place; add it nullable, fill it, then make it notNull`);
+      continue;
+    }
+    plan.change('add_column', `column ${label}.${column.name} ${column.type.sql} added`);
+    onAll(one(`add column ${column.name} to ${label}`, render('common/add-column', { table, column }), render('common/drop-column', { table, name: column.name })));
+  }
+  for (const column of dropped) {
+    plan.change('drop_column', `column ${label}.${column.name} dropped, with its values on every data node`, true);
+    onAll(one(`drop column ${column.name} from ${label}`, render('common/drop-column', { table, name: column.name }), render('common/add-column', { table, column })));
+  }
+  for (const column of next.columns) {
+    const previous = before.get(column.renamedFrom !== undefined && !before.has(column.name) ? column.renamedFrom : column.name);
+    if (previous === undefined) continue;
+    if (previous.type.sql !== column.type.sql) {
+      const widening = WIDENINGS.has(`${previous.type.base}>${column.type.base}`) && previous.type.arrayDepth === column.type.arrayDepth;
+      plan.change('alter_column_type', `column ${label}.${column.name} retyped from ${previous.type.sql} to ${column.type.sql}`, !widening);
+      onAll(one(`type of ${column.name} on ${label}`, render('common/alter-column-type', { table, name: column.name, type: column.type }), render('common/alter-column-type', { table, name: column.name, type: previous.type })));
+    }
+    if (previous.notNull !== column.notNull) {
+      plan.change('alter_not_null', `column ${label}.${column.name} ${column.notNull ? 'made notNull' : 'made nullable'}`);
+      onAll(one(`not null on ${column.name} of ${label}`, render('common/set-not-null', { table, name: column.name, notNull: column.notNull }), render('common/set-not-null', { table, name: column.name, notNull: previous.notNull })));
+    }
+  }
+}
+
+function diffRoles(plan: Plan, before: readonly Role[], after: readonly Role[], nodes: readonly string[]): void {
+  const old = new Map(before.map((r) => [r.name, r]));
+  const changed = after.filter((r) => {
+    const previous = old.get(r.name);
+    return previous === undefined || previous.login !== r.login || previous.inherit !== r.inherit || previous.connectionLimit !== r.connectionLimit || previous.memberOf.join() !== r.memberOf.join();
+  });
+  if (changed.length === 0) return;
+  for (const role of changed) plan.change('roles', `role ${role.name} ${old.has(role.name) ? 'changed' : 'added'}`);
+  // create-role is idempotent and sets every attribute; memberships are re-granted (GRANT is too).
+  const step: Step = {
+    up: createRoles(changed).up,
+    down: [
+      ...changed.filter((r) => old.has(r.name)).map((r) => createRoles([old.get(r.name) as Role]).up).flat(),
+      ...createRoles(changed.filter((r) => !old.has(r.name))).down,
+    ],
+  };
+  const revokedMemberships = changed.flatMap((r) => (old.get(r.name)?.memberOf ?? []).filter((p) => !r.memberOf.includes(p)).map((parent) => ({ parent, member: r.name })));
+  const revoke: Statement[] = revokedMemberships.map((m) => ({ what: `membership ${m.member} in ${m.parent}`, sql: render('common/revoke-role', m) }));
+  for (const node of nodes) plan.add(node, { up: [...step.up, ...revoke], down: step.down });
+}
+
+function dropRoles(plan: Plan, before: readonly Role[], after: readonly Role[], nodes: readonly string[]): void {
+  const gone = before.filter((r) => !after.some((a) => a.name === r.name));
+  if (gone.length === 0) return;
+  for (const role of gone) plan.change('drop_roles', `role ${role.name} dropped`);
+  const step = reversed(createRoles(gone));
+  for (const node of nodes) plan.add(node, step);
+}
+
+function diffGrants(plan: Plan, before: ClusterLayout, after: ClusterLayout): void {
+  const key = (role: string, t: QualifiedName): string => `${role}\u0000${t.schema}\u0000${t.name}`;
+  const grants = (layout: ClusterLayout): Map<string, { role: string; table: QualifiedName; privileges: readonly string[] }> =>
+    new Map(layout.roles.flatMap((r) => r.grants.map((g) => [key(r.name, g.table), { role: r.name, table: g.table, privileges: g.privileges }] as const)));
+  const old = grants(before);
+  const next = grants(after);
+  const removedTables = new Set(before.hypertables.filter((h) => !after.hypertables.some((a) => a.table.name === h.table.name)).map((h) => h.table.name));
+  const addedTables = new Set(after.hypertables.filter((h) => !before.hypertables.some((b) => b.table.name === h.table.name)).map((h) => h.table.name));
+  const nodesOf = (layout: ClusterLayout, table: QualifiedName): string[] => {
+    const h = layout.hypertables.find((x) => x.table.name === table.name);
+    return h === undefined ? [] : [...holders(h), layout.accessNode];
+  };
+  for (const k of new Set([...old.keys(), ...next.keys()])) {
+    const a = old.get(k);
+    const b = next.get(k);
+    const table = (b ?? a)?.table as QualifiedName;
+    const role = (b ?? a)?.role as string;
+    // A dropped table takes its grants along; a new one still needs them granted.
+    if (removedTables.has(table.name) && b === undefined) continue;
+    const had = addedTables.has(table.name) ? [] : (a?.privileges ?? []);
+    const has = b?.privileges ?? [];
+    const granted = has.filter((p) => !had.includes(p));
+    const revoked = had.filter((p) => !has.includes(p));
+    if (granted.length === 0 && revoked.length === 0) continue;
+    plan.change('grants', `grants of ${role} on ${tableName(table)}: ${[...granted.map((p) => `+${p}`), ...revoked.map((p) => `-${p}`)].join(' ')}`);
+    const up: Statement[] = [];
+    const down: Statement[] = [];
+    if (granted.length > 0) {
+      up.push({ what: `grant on ${tableName(table)} to ${role}`, sql: render('common/grant-table', { privileges: granted, table, role }) });
+      down.push({ what: `grant on ${tableName(table)} to ${role}`, sql: render('common/revoke-table', { privileges: granted, table, role }) });
+    }
+    if (revoked.length > 0) {
+      up.push({ what: `revoke on ${tableName(table)} from ${role}`, sql: render('common/revoke-table', { privileges: revoked, table, role }) });
+      down.push({ what: `revoke on ${tableName(table)} from ${role}`, sql: render('common/grant-table', { privileges: revoked, table, role }) });
+    }
+    if (b !== undefined && !(a !== undefined && !addedTables.has(table.name)) && table.schema !== 'public') {
+      up.unshift({ what: `usage on schema ${table.schema} for ${role}`, sql: render('common/grant-schema-usage', { schema: table.schema, role }) });
+    }
+    for (const node of nodesOf(b === undefined ? before : after, table)) plan.add(node, { up, down: [...down].reverse() });
+  }
+}
+
+/** Servers are added before tables need them and dropped after the tables that used them. */
+function diffServers(plan: Plan, before: readonly FdwServer[], after: readonly FdwServer[], accessNode: string, serviceRole: string, phase: 'add' | 'drop'): void {
+  const old = new Map(before.map((s) => [s.name, s]));
+  const next = new Map(after.map((s) => [s.name, s]));
+  if (phase === 'drop') {
+    for (const [name, server] of old) {
+      if (next.has(name)) continue;
+      plan.change('drop_server', `FDW server ${name} dropped`);
+      plan.add(accessNode, reversed(serverStep(server, serviceRole)));
+    }
+    return;
+  }
+  for (const [name, server] of next) {
+    const previous = old.get(name);
+    if (previous === undefined) {
+      plan.change('add_server', `FDW server ${name} added`);
+      plan.add(accessNode, serverStep(server, serviceRole));
+      continue;
+    }
+    const was = new Map(previous.options);
+    const now = new Map(server.options);
+    const changes = [
+      ...server.options.filter(([k, v]) => was.get(k) !== v).map(([key, value]) => ({ action: was.has(key) ? 'SET' : 'ADD', key, value })),
+      ...previous.options.filter(([k]) => !now.has(k)).map(([key]) => ({ action: 'DROP', key, value: false as const })),
+    ];
+    if (changes.length === 0) continue;
+    const undo = [
+      ...previous.options.filter(([k, v]) => now.get(k) !== v).map(([key, value]) => ({ action: now.has(key) ? 'SET' : 'ADD', key, value })),
+      ...server.options.filter(([k]) => !was.has(k)).map(([key]) => ({ action: 'DROP', key, value: false as const })),
+    ];
+    plan.change('server_options', `FDW server ${name}: ${changes.map((c) => `${c.action} ${c.key}`).join(', ')}`);
+    plan.add(accessNode, one(`options of server ${name}`, render('access/alter-server-options', { name, changes }), render('access/alter-server-options', { name, changes: undo })));
+  }
+}
