@@ -121,7 +121,10 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNod
     for (const node of nodes) plan.add(node, step);
     plan.add(accessNode, step);
   };
-  diffColumns(plan, old, next, (step) => onAll(step));
+  diffColumns(plan, old, next, onAll, (data, access) => {
+    for (const node of nodes) plan.add(node, data);
+    plan.add(accessNode, access);
+  });
 
   // Indexes live on the data nodes' local parents.
   const oldIndexes = new Map(old.indexes.map((i) => [i.name, i]));
@@ -141,7 +144,7 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNod
   }
 }
 
-function diffColumns(plan: Plan, old: Hypertable, next: Hypertable, onAll: (step: Step) => void): void {
+function diffColumns(plan: Plan, old: Hypertable, next: Hypertable, onAll: (step: Step) => void, onEach: (data: Step, access: Step) => void): void {
   const label = tableName(next.table);
   const table = next.table;
   const before = new Map(old.columns.map((c) => [c.name, c]));
@@ -189,7 +192,9 @@ function diffColumns(plan: Plan, old: Hypertable, next: Hypertable, onAll: (step
     if (previous.type.sql !== column.type.sql) {
       const widening = WIDENINGS.has(`${previous.type.base}>${column.type.base}`) && previous.type.arrayDepth === column.type.arrayDepth;
       plan.change('alter_column_type', `column ${label}.${column.name} retyped from ${previous.type.sql} to ${column.type.sql}`, !widening);
-      onAll(one(`type of ${column.name} on ${label}`, render('common/alter-column-type', { table, name: column.name, type: column.type }), render('common/alter-column-type', { table, name: column.name, type: previous.type })));
+      const retype = (using: boolean): Step =>
+        one(`type of ${column.name} on ${label}`, render('common/alter-column-type', { table, name: column.name, type: column.type, using }), render('common/alter-column-type', { table, name: column.name, type: previous.type, using }));
+      onEach(retype(true), retype(false));
     }
     if (previous.notNull !== column.notNull) {
       plan.change('alter_not_null', `column ${label}.${column.name} ${column.notNull ? 'made notNull' : 'made nullable'}`);
