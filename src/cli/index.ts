@@ -1,10 +1,11 @@
 /** The hypershard CLI: a thin layer over the library that renders results and picks exit codes. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerApplyCommands } from './commands/apply.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
-import { registerNodeCommands } from './commands/nodes.js';
+import { registerNodeCommand } from './commands/node.js';
 import { registerSpecCommands } from './commands/spec.js';
 import { EXIT } from './run.js';
 
@@ -20,7 +21,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.input);
     });
   registerSpecCommands(program);
-  registerNodeCommands(program);
+  registerApplyCommands(program);
+  registerNodeCommand(program);
   registerDevCommands(program);
   registerDemoCommand(program);
   registerAuditCommand(program);

@@ -1,4 +1,4 @@
-/** Commands that reach the nodes: plan, apply. */
+/** plan and apply: the migrations, reviewed, onto the nodes. */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { ApplyResult } from '../../nodes/apply.js';
@@ -28,7 +28,7 @@ function common(opts: NodeOptions): { migrationsDir?: string; timeoutMs: number 
   return { ...(opts.out === undefined ? {} : { migrationsDir: resolve(opts.out) }), timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 10_000 };
 }
 
-export function registerNodeCommands(program: Command): void {
+export function registerApplyCommands(program: Command): void {
   nodeOptions(program.command('plan'))
     .description('show, per node, what `apply` would run (read-only: changes nothing)')
     .option('--sql', 'print the full SQL of pending migrations')

@@ -1,0 +1,63 @@
+/** `node add`: a data node joins; its base is generated and applied. */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { addDataNodeToSpec, type NewDataNode } from '../../cluster/addDataNode.js';
+import { generateMigrations } from '../../migrations/files.js';
+import { apply } from '../../nodes/apply.js';
+import { command, EXIT, json, out } from '../run.js';
+import { table } from '../table.js';
+
+interface AddFlags {
+  config: string;
+  name: string;
+  url: string;
+  passwordEnv?: string;
+  fdwHost?: string;
+  fdwPort?: string;
+  fdwDbname?: string;
+  apply: boolean;
+  json?: boolean;
+}
+
+export function registerNodeCommand(program: Command): void {
+  const node = program.command('node').description('data nodes joining or leaving the cluster');
+  node
+    .command('add')
+    .description('add a data node to the spec (shards stay where they are), generate its migration and apply it')
+    .option('-c, --config <file>', 'spec file', 'hypershard.yaml')
+    .requiredOption('--name <name>', 'the new data node\'s name')
+    .requiredOption('--url <url>', 'how the CLI reaches it (libpq URL without a password)')
+    .option('--password-env <var>', 'environment variable holding the password for --url')
+    .option('--fdw-host <host>', 'how the access node reaches it, when that differs')
+    .option('--fdw-port <port>', 'port the access node uses')
+    .option('--fdw-dbname <name>', 'database the access node uses')
+    .option('--no-apply', 'only update the spec and generate the migration')
+    .option('--json', 'machine-readable output')
+    .action(
+      command(async (opts: AddFlags) => {
+        const fdw = {
+          ...(opts.fdwHost === undefined ? {} : { host: opts.fdwHost }),
+          ...(opts.fdwPort === undefined ? {} : { port: Number(opts.fdwPort) }),
+          ...(opts.fdwDbname === undefined ? {} : { dbname: opts.fdwDbname }),
+        };
+        const newNode: NewDataNode = {
+          name: opts.name,
+          url: opts.url,
+          ...(opts.passwordEnv === undefined ? {} : { password: { env: opts.passwordEnv } }),
+          ...(Object.keys(fdw).length === 0 ? {} : { fdw }),
+        };
+        const file = resolve(opts.config);
+        const added = await addDataNodeToSpec(file, newNode);
+        const generated = await generateMigrations(added.spec, file);
+        const applied = opts.apply ? await apply(added.spec, file) : undefined;
+        if (opts.json === true) {
+          json({ pinned: added.pinned, changes: generated.changes, apply: applied ?? null });
+        } else {
+          if (added.pinned.length > 0) out(`Pinned to their current data nodes (no shard moves): ${added.pinned.join(', ')}`);
+          out(`Changes: ${generated.changes.join('; ')}`);
+          if (applied !== undefined) out(table(['node', 'status', 'migrations'], applied.nodes.map((n) => [n.node, n.status, n.migrations.join(', ') || '-'])));
+        }
+        return applied === undefined || applied.ok ? EXIT.ok : EXIT.failed;
+      }),
+    );
+}
