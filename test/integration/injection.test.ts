@@ -123,16 +123,7 @@ function loginConfig(node: TestNode, user: string, password: string): pg.ClientC
   return { host: url.hostname, port: Number(url.port || 5432), database: DATABASE, user, password };
 }
 
-async function query<T extends pg.QueryResultRow>(config: pg.ClientConfig, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client(config);
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const query = sql;
 
 const sources = await Promise.all(clusterSources().map(async (s) => ({ source: s, skip: await s.unavailable() })));
 

@@ -3,12 +3,16 @@ import { clientConfig } from '../../src/nodes/connect.js';
 
 /** Runs statements on one connection and returns the rows of the last. */
 export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(
-  url: string | { url: string; password: string },
+  target: string | { url: string; password: string } | pg.ClientConfig,
   text: string,
   values: unknown[] = [],
 ): Promise<T[]> {
   const client = new pg.Client(
-    typeof url === 'string' ? clientConfig(url, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD) : clientConfig(url.url, url.password),
+    typeof target === 'string'
+      ? clientConfig(target, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD)
+      : 'url' in target
+        ? clientConfig(target.url, target.password)
+        : target,
   );
   client.on('error', () => undefined);
   await client.connect();
