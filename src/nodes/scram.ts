@@ -6,12 +6,16 @@
  * @see RFC 5802, RFC 7677
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { saslprep } from './saslprep.js';
 
 const ITERATIONS = 4096;
+/** PostgreSQL accepts up to INT_MAX, but past this every login would take seconds: not a verifier to check. */
+const MAX_ITERATIONS = 10_000_000;
+const BASE64 = '[A-Za-z0-9+/]+={0,2}';
+const VERIFIER = new RegExp(`^SCRAM-SHA-256\\$(\\d{1,10}):(${BASE64})\\$(${BASE64}):(${BASE64})$`);
 
 function keys(password: string, salt: Buffer, iterations: number): { storedKey: Buffer; serverKey: Buffer } {
-  // PostgreSQL applies SASLprep; NFKC is its normalization step and identity for ASCII passwords.
-  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const salted = pbkdf2Sync(saslprep(password), salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
   return {
     storedKey: createHash('sha256').update(clientKey).digest(),
@@ -24,11 +28,12 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
-/** Whether `verifier` (from pg_authid.rolpassword) accepts `password`. */
+/** Whether `verifier` (from pg_authid.rolpassword) accepts `password`; false for anything malformed. */
 export function verifierMatches(verifier: string | null | undefined, password: string): boolean {
-  const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier ?? '');
+  const match = VERIFIER.exec(verifier ?? '');
   if (match === null) return false;
   const [, iterations, salt, stored, server] = match as unknown as [string, string, string, string, string];
+  if (Number(iterations) < 1 || Number(iterations) > MAX_ITERATIONS) return false;
   const expected = keys(password, Buffer.from(salt, 'base64'), Number(iterations));
   const storedKey = Buffer.from(stored, 'base64');
   const serverKey = Buffer.from(server, 'base64');

@@ -11,6 +11,7 @@ import { SpecError, type SpecIssue } from '../errors.js';
 import { parseColumnType, type ColumnType } from '../spec/columnType.js';
 import { parseFixedInterval, type FixedInterval } from '../spec/interval.js';
 import type { ClusterSpec, HypertableSpec, Privilege, RoleSpec } from '../spec/schema.js';
+import { urlDatabase } from '../spec/url.js';
 import { RESERVED_SCHEMA } from '../spec/validate.js';
 import { derivedName } from './names.js';
 
@@ -194,7 +195,8 @@ function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServe
   const options: [string, string][] = [
     ['host', node.fdw?.host ?? url.hostname.replace(/^\[(.*)\]$/, '$1')],
     ['port', String(node.fdw?.port ?? (url.port === '' ? 5432 : Number(url.port)))],
-    ['dbname', node.fdw?.dbname ?? (decodeURIComponent(url.pathname.slice(1)) || 'postgres')],
+    // The database the CLI connects to (validation makes sure the URL names one).
+    ['dbname', node.fdw?.dbname ?? urlDatabase(node.url) ?? 'postgres'],
     ['async_capable', String(fdw.asyncCapable)],
     ['fetch_size', String(fdw.fetchSize)],
     ['batch_size', String(fdw.batchSize)],
@@ -209,24 +211,30 @@ function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServe
 
 function checkCollisions(layout: ClusterLayout): void {
   const issues: SpecIssue[] = [];
-  const claim = (seen: Map<string, string>, name: string, owner: string): void => {
+  /** Names in one namespace, each with the hypertable and the object of it that claimed it. */
+  type Claims = Map<string, { owner: string; what: string }>;
+  const claim = (seen: Claims, name: string, owner: string, what: string): void => {
     const other = seen.get(name);
-    if (other !== undefined && other !== owner) {
-      issues.push({ path: owner, message: `derived name ${JSON.stringify(name)} collides with the one of ${other}; shorten one of the names` });
+    if (other === undefined) seen.set(name, { owner, what });
+    else if (other.owner !== owner) {
+      issues.push({ path: owner, message: `derived name ${JSON.stringify(name)} collides with the one of ${other.owner}; shorten one of the names` });
+    } else if (other.what !== what) {
+      // Within one hypertable: an index named like its table, or two indexes deriving one name.
+      issues.push({ path: owner, message: `${what} and ${other.what} are both named ${JSON.stringify(name)}; give the index a name of its own` });
     }
-    seen.set(name, owner);
   };
-  const internal = new Map<string, string>();
-  const prefixes = new Map<string, string>();
-  const indexes = new Map<string, string>();
+  const internal: Claims = new Map();
+  const prefixes: Claims = new Map();
+  const relations: Claims = new Map();
   layout.hypertables.forEach((h, t) => {
     const owner = `hypertables[${t}] (${h.table.name})`;
     for (const shard of h.shards) {
-      claim(internal, shard.table.name, owner);
-      claim(prefixes, shard.chunkPrefix, owner);
+      claim(internal, shard.table.name, owner, `shard ${shard.index}`);
+      claim(prefixes, shard.chunkPrefix, owner, `shard ${shard.index}`);
     }
-    for (const index of h.indexes) claim(indexes, `${h.table.schema}.${index.name}`, owner);
-    claim(indexes, `${h.table.schema}.${h.table.name}`, owner);
+    // Indexes and tables share one namespace per schema.
+    claim(relations, `${h.table.schema}.${h.table.name}`, owner, 'the hypertable');
+    h.indexes.forEach((index, i) => claim(relations, `${h.table.schema}.${index.name}`, owner, `indexes[${i}]`));
   });
   if (issues.length > 0) throw new SpecError(issues);
 }

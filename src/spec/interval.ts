@@ -10,6 +10,9 @@ const UNIT_SECONDS: Record<string, number> = {
   week: 604_800, weeks: 604_800, w: 604_800,
 };
 
+/** No chunk width or retention needs more; the bound also keeps every sum exact (amounts past 2^53 are not). */
+const MAX_DAYS = 3650;
+
 export interface FixedInterval {
   readonly seconds: number;
   /** Canonical PostgreSQL text, e.g. `1 day` or `21600 seconds`. */
@@ -25,12 +28,14 @@ export function parseFixedInterval(input: string): FixedInterval | string {
   for (let i = 0; i < parts.length; i += 2) {
     const amount = Number(parts[i]);
     const unit = UNIT_SECONDS[parts[i + 1] ?? ''];
-    if (!Number.isInteger(amount) || amount <= 0) return `invalid interval ${JSON.stringify(input)}: ${parts[i]} is not a positive whole number`;
+    if (!/^\d+$/.test(parts[i] ?? '') || amount <= 0) return `invalid interval ${JSON.stringify(input)}: ${parts[i]} is not a positive whole number`;
     if (unit === undefined) {
       return `invalid interval ${JSON.stringify(input)}: unit ${JSON.stringify(parts[i + 1])} is not fixed-width (use seconds, minutes, hours, days or weeks; months and years vary in length)`;
     }
     seconds += amount * unit;
   }
+  // Also catches amounts that are not safe integers (99999999999999999999999 weeks).
+  if (seconds > MAX_DAYS * 86_400) return `invalid interval ${JSON.stringify(input)}: longer than ${MAX_DAYS} days (about 10 years)`;
   return { seconds, sql: canonicalInterval(seconds) };
 }
 

@@ -18,8 +18,9 @@ export function parseSpec(text: string, file = 'hypershard.yaml'): ClusterSpec {
   if (doc.errors.length > 0) {
     throw new SpecError(
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return { path: pos === undefined ? '' : `line ${pos.line}:${pos.col}`, message: e.message.split('\n')[0] ?? e.message };
+        // With prettyErrors off, e.linePos is never set; the offset is, and the counter maps it.
+        const pos = lineCounter.linePos(e.pos[0]);
+        return { path: `line ${pos.line}:${pos.col}`, message: e.message.split('\n')[0] ?? e.message };
       }),
       file,
     );

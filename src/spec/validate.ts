@@ -3,10 +3,11 @@
  * fields to each other. Every problem is collected, so a user fixes them all in one pass.
  */
 import { SpecError, type SpecIssue } from '../errors.js';
-import { identifierProblem } from '../sql/quote.js';
+import { identifierProblem, textProblem } from '../sql/quote.js';
 import { isHashable, isTimeType, parseColumnType } from './columnType.js';
 import { parseFixedInterval } from './interval.js';
 import { clusterSpec, type ClusterSpec } from './schema.js';
+import { urlDatabase } from './url.js';
 
 type Path = readonly (string | number)[];
 
@@ -31,12 +32,19 @@ export function validateSpec(input: unknown, options: { file?: string; locate?: 
   const issues: { path: Path; message: string }[] = [];
   const parsed = clusterSpec.safeParse(input);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) issues.push({ path: issue.path as Path, message: issue.message });
+    for (const issue of parsed.error.issues) {
+      // zod reports unknown keys on the enclosing object; each key's own path gives its own line.
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) issues.push({ path: [...(issue.path as Path), key], message: `Unrecognized key: ${JSON.stringify(key)}` });
+      } else {
+        issues.push({ path: issue.path as Path, message: issue.message });
+      }
+    }
   }
-  // Cross-field rules run on the raw input, skipping whatever zod already rejected, so one run
-  // reports every problem (a bad shard count does not hide a missing time column).
+  // Cross-field rules run on the raw input, so one run reports every problem (a bad shard count
+  // does not hide a missing time column); a problem already reported is not repeated.
   checkRelations(input, (path, message) => {
-    if (!issues.some((i) => formatPath(i.path) === formatPath(path))) issues.push({ path, message });
+    if (!issues.some((i) => formatPath(i.path) === formatPath(path) && i.message === message)) issues.push({ path, message });
   });
   if (issues.length > 0 || !parsed.success) {
     throw new SpecError(
@@ -52,6 +60,11 @@ export function validateSpec(input: unknown, options: { file?: string; locate?: 
 
 type Report = (path: Path, message: string) => void;
 
+/** A value in a message: JSON, with the characters JSON leaves raw but a terminal hides escaped too. */
+function show(value: string): string {
+  return JSON.stringify(value).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 // Readers for input that may not have the declared shape (zod reports those problems).
 const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
@@ -60,9 +73,10 @@ const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : un
 function checkRelations(input: unknown, report: Report): void {
   const spec = obj(input);
   const identifier = (path: Path, name: unknown): void => {
-    if (typeof name !== 'string') return;
+    // zod reports a name that is not a string, or empty.
+    if (typeof name !== 'string' || name === '') return;
     const problem = identifierProblem(name);
-    if (problem !== undefined) report(path, `${JSON.stringify(name)} ${problem}`);
+    if (problem !== undefined) report(path, `${show(name)} ${problem}`);
   };
 
   // Nodes
@@ -81,7 +95,7 @@ function checkRelations(input: unknown, report: Report): void {
     }
     const url = text(node.url);
     if (url === undefined) continue;
-    if (checkUrl([...path, 'url'], url, report)) {
+    if (checkUrl([...path, 'url'], url, report) && checkUrlDatabase(path, node, url, report)) {
       const key = normalizeUrl(url);
       const other = urls.get(key);
       if (other !== undefined) report([...path, 'url'], `same database as node ${JSON.stringify(other)}; every node needs its own database`);
@@ -90,10 +104,12 @@ function checkRelations(input: unknown, report: Report): void {
   }
   const dataNodeNames = new Set(list(spec.dataNodes).map((n) => text(obj(n).name)));
   list(spec.dataNodes).forEach((node, i) => {
-    for (const key of Object.keys(obj(obj(obj(node).fdw).options))) checkFdwOption(['dataNodes', i, 'fdw', 'options', key], key, report);
+    const fdw = obj(obj(node).fdw);
+    for (const key of ['host', 'dbname']) checkFdwValue(['dataNodes', i, 'fdw', key], fdw[key], report);
+    for (const [key, value] of Object.entries(obj(fdw.options))) checkFdwOption(['dataNodes', i, 'fdw', 'options', key], key, value, report);
   });
   const fdw = obj(spec.fdw);
-  for (const key of Object.keys(obj(fdw.connectionOptions))) checkFdwOption(['fdw', 'connectionOptions', key], key, report);
+  for (const [key, value] of Object.entries(obj(fdw.connectionOptions))) checkFdwOption(['fdw', 'connectionOptions', key], key, value, report);
 
   // Roles
   const service = text(obj(fdw.serviceRole).name) ?? 'hypershard_fdw';
@@ -191,10 +207,24 @@ function checkRelations(input: unknown, report: Report): void {
     });
 
     list(table.indexes).map(obj).forEach((index, x) => {
+      const method = text(index.method) ?? 'btree';
       list(index.columns).forEach((entry, c) => {
         const columnName = typeof entry === 'string' ? entry : text(obj(entry).column);
-        if (columnName !== undefined && !columns.has(columnName)) report(at('indexes', x, 'columns', c), `no column named ${JSON.stringify(columnName)}`);
+        const column = columnName === undefined ? undefined : columns.get(columnName);
+        if (columnName !== undefined && column === undefined) report(at('indexes', x, 'columns', c), `no column named ${JSON.stringify(columnName)}`);
+        // gin has default operator classes for arrays (of types with equality, so not json) and jsonb only.
+        const type = column?.type;
+        const ginIndexable = typeof type === 'object' && (type.arrayDepth > 0 ? type.base !== 'json' : type.base === 'jsonb');
+        if (method === 'gin' && typeof type === 'object' && !ginIndexable) {
+          report(at('indexes', x, 'columns', c), `a gin index needs array or jsonb columns; ${JSON.stringify(columnName)} is ${type.sql}`);
+        }
+        // PostgreSQL: access method "brin" does not support ASC/DESC options.
+        if (method !== 'btree' && obj(entry).order === 'desc') {
+          report(at('indexes', x, 'columns', c, 'order'), `a ${method} index has no column order; only btree indexes take order: desc`);
+        }
       });
+      const count = list(index.columns).length;
+      if (method === 'hash' && count > 1) report(at('indexes', x, 'columns'), `a hash index takes exactly one column, not ${count}`);
       const indexName = text(index.name);
       if (indexName !== undefined) {
         identifier(at('indexes', x, 'name'), indexName);
@@ -212,9 +242,33 @@ function checkRoleName(path: Path, name: string, report: Report): void {
   }
 }
 
-function checkFdwOption(path: Path, key: string, report: Report): void {
+function checkFdwOption(path: Path, key: string, value: unknown, report: Report): void {
   if (!/^[a-z_]+$/.test(key)) report(path, `${JSON.stringify(key)} is not a libpq option name`);
   else if (MANAGED_FDW_OPTIONS.has(key)) report(path, `option ${JSON.stringify(key)} is set by hypershard from other fields`);
+  else checkFdwValue(path, value, report);
+}
+
+/** FDW option values are string literals in the access node's migration; see `textProblem`. */
+function checkFdwValue(path: Path, value: unknown, report: Report): void {
+  if (typeof value !== 'string') return;
+  const problem = textProblem(value);
+  if (problem !== undefined) report(path, `${show(value)} ${problem}`);
+}
+
+/**
+ * The database of a node URL: named (without one, the CLI would connect to PGDATABASE or the
+ * user's database, which the access node cannot know), and for a data node without fdw.dbname
+ * usable as the FDW server's dbname. True when it is.
+ */
+function checkUrlDatabase(path: Path, node: Record<string, unknown>, url: string, report: Report): boolean {
+  const database = urlDatabase(url);
+  if (database === undefined) {
+    report([...path, 'url'], 'names no database; write it like postgres://user@host:5432/dbname');
+    return false;
+  }
+  const problem = path[0] === 'dataNodes' && obj(node.fdw).dbname === undefined ? textProblem(database) : undefined;
+  if (problem !== undefined) report([...path, 'url'], `database ${show(database)} ${problem}`);
+  return problem === undefined;
 }
 
 /** Reports what is wrong with a node URL; true when it is usable. */
@@ -235,11 +289,8 @@ function checkUrl(path: Path, url: string, report: Report): boolean {
   return problems.length === 0;
 }
 
+/** host:port/database as the CLI connects (checkUrl and checkUrlDatabase passed). */
 function normalizeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1)) || 'postgres'}`;
-  } catch {
-    return url;
-  }
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || '5432'}/${urlDatabase(url) ?? ''}`;
 }

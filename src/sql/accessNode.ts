@@ -1,6 +1,7 @@
 /** What the access node holds: postgres_fdw, one server per shard slot, and partitioned parents of foreign shards. */
 import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable } from '../plan/layout.js';
 import { createRoles, grantTables } from './roles.js';
+import { schemasStep } from './schemas.js';
 import type { Step } from './statement.js';
 import { render } from './templates.js';
 
@@ -21,7 +22,8 @@ export function accessNodeSteps(layout: ClusterLayout): Step[] {
     },
     createRoles(layout.roles),
     ...layout.servers.map((server) => serverStep(server, layout.serviceRole)),
-    ...layout.hypertables.map(accessHypertable),
+    schemasStep(layout.hypertables),
+    ...layout.hypertables.map((h) => accessHypertable(h, false)),
     grantTables(layout.roles, () => true),
   ];
 }
@@ -41,12 +43,17 @@ export function serverStep(server: FdwServer, serviceRole: string): Step {
   };
 }
 
-export function accessHypertable(h: Hypertable): Step {
+/**
+ * One hypertable: its partitioned parent and foreign shards. With `withSchema`, also its schema,
+ * for a migration that adds or drops this table alone; a node's full migration passes false and
+ * creates the schemas once for all its tables (schemasStep).
+ */
+export function accessHypertable(h: Hypertable, withSchema = true): Step {
   const name = `${h.table.schema}.${h.table.name}`;
-  const schema = h.table.schema === 'public' ? [] : [{ what: `schema ${h.table.schema}`, sql: render('common/create-schema', { schema: h.table.schema }) }];
+  const schema = withSchema ? schemasStep([h]) : { up: [], down: [] };
   return {
     up: [
-      ...schema,
+      ...schema.up,
       { what: `hypertable ${name}`, sql: render('common/create-hash-parent', h) },
       ...h.shards.map((shard) => ({
         what: `shard ${shard.index} of ${name} on ${shard.dataNode}`,
@@ -56,7 +63,7 @@ export function accessHypertable(h: Hypertable): Step {
     down: [
       // Dropping the parent drops its foreign partitions (never the remote data).
       { what: `hypertable ${name}`, sql: render('common/drop-table', { table: h.table }) },
-      ...schema.map((s) => ({ what: s.what, sql: render('common/drop-schema', { schema: h.table.schema }) })),
+      ...schema.down,
     ],
   };
 }

@@ -6,6 +6,7 @@
 import { INTERNAL_SCHEMA, type ClusterLayout, type Hypertable, type Shard } from '../plan/layout.js';
 import { derivedName } from '../plan/names.js';
 import { createRoles, grantTables } from './roles.js';
+import { schemasStep } from './schemas.js';
 import type { Statement, Step } from './statement.js';
 import { render } from './templates.js';
 
@@ -41,19 +42,21 @@ export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
       ],
     },
     createRoles(layout.roles),
-    ...held.map((h) => dataHypertable(h, dataNode, layout.serviceRole)),
+    schemasStep(held),
+    ...held.map((h) => dataHypertable(h, dataNode, layout.serviceRole, false)),
     grantTables(layout.roles, (table) => held.some((h) => h.table === table)),
   ];
 }
 
-export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: string): Step {
+/** One hypertable's local parent, shards and indexes on `dataNode`; `withSchema` as in accessHypertable. */
+export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: string, withSchema = true): Step {
   const name = `${h.table.schema}.${h.table.name}`;
-  const schema = h.table.schema === 'public' ? [] : [{ what: `schema ${h.table.schema}`, sql: render('common/create-schema', { schema: h.table.schema }) }];
+  const schema = withSchema ? schemasStep([h]) : { up: [], down: [] };
   const shards = h.shards.filter((s) => s.dataNode === dataNode);
   const timeType = h.columns.find((c) => c.name === h.timeColumn)?.type.base;
   return {
     up: [
-      ...schema,
+      ...schema.up,
       { what: `local parent of ${name}`, sql: render('common/create-hash-parent', h) },
       ...shards.flatMap((shard) => shardStatements(h, shard, serviceRole, timeType === 'timestamp')),
       // On the partitioned parent, so every shard and chunk, present and future, gets the index.
@@ -61,7 +64,7 @@ export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: str
     ],
     down: [
       { what: `local parent of ${name} with its shards and chunks`, sql: render('common/drop-table', { table: h.table }) },
-      ...schema.map((s) => ({ what: s.what, sql: render('common/drop-schema', { schema: h.table.schema }) })),
+      ...schema.down,
     ],
   };
 }

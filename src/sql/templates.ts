@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { TemplateError } from '../errors.js';
 import type { ColumnType } from '../spec/columnType.js';
-import { commentText, dollarQuote, quoteIdent, quoteLiteral, quoteQualified } from './quote.js';
+import { commentText, dollarQuote, quoteIdent, quoteLiteral, quoteQualified, textProblem } from './quote.js';
 
 /** `templates/` at the package root, from `src/sql` and from `dist/sql` alike. */
 export const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
@@ -26,9 +26,38 @@ const KEYWORDS = new Set([
 /** Helpers that make a value safe to place in SQL. The template lint allows exactly these. */
 export const QUOTING_HELPERS = ['ident', 'qualified', 'literal', 'int', 'keyword', 'type', 'regclass', 'comment'] as const;
 /** Block helpers a template may use. */
-export const BLOCK_HELPERS = ['each', 'if', 'unless', 'dollarQuoted'] as const;
+export const BLOCK_HELPERS = ['each', 'if', 'unless', 'ifEqual', 'dollarQuoted'] as const;
 
 const env = Handlebars.create();
+
+/** A block helper's arguments, with the options Handlebars passes last split off. */
+function blockArguments(name: string, args: unknown[]): { params: unknown[]; options: Handlebars.HelperOptions } {
+  const options = args.at(-1) as Handlebars.HelperOptions & { loc?: { start: { line: number; column: number } } };
+  const params = args.slice(0, -1);
+  // Only undefined is missing: false, 0 and [] are values.
+  if (params.some((p) => p === undefined)) {
+    const at = options.loc === undefined ? '' : ` at ${options.loc.start.line}:${options.loc.start.column}`;
+    throw new TypeError(`{{#${name}}}${at}: a field is missing`);
+  }
+  return { params, options };
+}
+
+// Strict mode throws for a missing {{name}}, not for a missing helper argument: without this,
+// {{#if login}} with no `login` would render as false (create-role would make a NOLOGIN role).
+for (const name of ['if', 'unless', 'each'] as const) {
+  const builtin = env.helpers[name] as Handlebars.HelperDelegate;
+  env.registerHelper(name, function (this: unknown, ...args: unknown[]) {
+    blockArguments(name, args);
+    return Reflect.apply(builtin, this, args) as unknown;
+  });
+}
+
+/** `{{#ifEqual a "b"}}…{{else}}…{{/ifEqual}}`: the block when both are the same value. */
+env.registerHelper('ifEqual', function (this: unknown, ...args: unknown[]) {
+  const { params, options } = blockArguments('ifEqual', args);
+  if (params.length !== 2) throw new TypeError('{{#ifEqual}} takes two arguments');
+  return params[0] === params[1] ? options.fn(this) : options.inverse(this);
+});
 
 interface Qualified {
   schema: string;
@@ -52,7 +81,12 @@ env.registerHelper('regclass', (name: unknown) => {
   return `${quoteLiteral(quoteQualified(name.schema, name.name))}::regclass`;
 });
 env.registerHelper('literal', (value: unknown) => {
-  if (typeof value === 'string') return quoteLiteral(value);
+  if (typeof value === 'string') {
+    // The spec validator rejects such values; this keeps any other caller from faking a marker.
+    const problem = textProblem(value);
+    if (problem !== undefined) throw new TypeError(`literal ${JSON.stringify(value)} ${problem}`);
+    return quoteLiteral(value);
+  }
   if (typeof value === 'number' && Number.isFinite(value)) return quoteLiteral(String(value));
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   throw new TypeError(`literal expects a string, finite number or boolean, got ${String(value)}`);

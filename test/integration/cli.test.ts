@@ -102,7 +102,7 @@ describe('hypershard CLI', () => {
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain('4 problems');
-    expect(run.stderr).toMatch(/fdw: Unrecognized key: "surprise" \(line \d+\)/);
+    expect(run.stderr).toMatch(/fdw\.surprise: Unrecognized key: "surprise" \(line \d+\)/);
     expect(run.stderr).toMatch(/hypertables\[0\]\.shards: .*>=1/);
     expect(run.stderr).toMatch(/hypertables\[0\]\.columns\[2\]\.type: unsupported column type "float; DROP TABLE metrics"/);
     expect(run.stderr).toMatch(/hypertables\[0\]\.timeColumn: no column named "tiem"/);

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { renderMigration } from '../../src/migrations/render.js';
 import { generateSql, type ClusterSql } from '../../src/sql/generate.js';
 import type { Statement } from '../../src/sql/statement.js';
+import { SpecError } from '../../src/errors.js';
 import { parseSpec } from '../../src/spec/load.js';
+import { render } from '../../src/sql/templates.js';
 
 /** 1 access node, 2 data nodes, one hypertable with 2 shards in its own schema, one role with a grant. */
 const SPEC = `version: 1
@@ -355,33 +357,49 @@ ${top === 'roles-first' ? roles + tables : tables + roles}version: 1
     }
   });
 
-  // JavaScript's multiline ^ also matches after U+2028/U+2029, which identifierProblem allows and
-  // literal values are not checked for. Such a value in an FDW option ends node-pg-migrate's Up
-  // section inside a string literal: rehearsal (which runs the statements, not the file) passes,
-  // the data nodes apply, and the access node's migration fails with a syntax error.
-  it.fails('known bug: a U+2028 in an FDW option value cannot fake the Down marker', () => {
-    const text = renderMigration(
-      node(generate(SPEC.replace('fdw:\n', 'fdw:\n  connectionOptions: { application_name: "x\\u2028-- Down Migration" }\n')), 'access'),
-      'hypershard.yaml',
+  // JavaScript's multiline ^ also matches after U+2028/U+2029. Such a value in an FDW option
+  // would end node-pg-migrate's Up section inside a string literal: rehearsal (which runs the
+  // statements, not the file) passes, and the access node's migration fails with a syntax error.
+  // The spec is refused instead, and the literal helper refuses it from any other caller.
+  it('never writes a U+2028 from an FDW option value, so it cannot fake the Down marker', () => {
+    const hostile = SPEC.replace('fdw:\n', 'fdw:\n  connectionOptions: { application_name: "x\\u2028-- Down Migration" }\n');
+    expect(() => generate(hostile)).toThrow(SpecError);
+    expect(() => generate(hostile)).toThrow('fdw.connectionOptions.application_name: "x\\u2028-- Down Migration" must not contain a Unicode line or paragraph separator');
+    expect(() => render('access/create-server', { name: 's', options: [['application_name', 'x\u2028-- Down Migration']] })).toThrow(
+      'access/create-server: literal "x\u2028-- Down Migration" must not contain a Unicode line or paragraph separator (U+2028, U+2029)',
     );
-    expect(markers(text, 'down')).toEqual([text.indexOf('\n-- Down Migration\n') + 1]);
   });
 });
 
-describe('known bugs in generated SQL', () => {
-  // create-index.sql.hbs always writes the column order, and PostgreSQL (verified on 18) rejects
-  // it for brin and hash: `access method "brin" does not support ASC/DESC options`. Every
-  // non-btree index the schema accepts fails at apply (rehearsal catches it on every node).
-  it.fails('writes a brin index without ASC/DESC', () => {
-    const sql = generate(SPEC.replace('- columns: [device_id, { column: time, order: desc }]', '- { columns: [time], method: brin }'));
-    expect(node(sql, 'dn1').up.find((s) => s.what.startsWith('index '))!.sql).toBe(`CREATE INDEX "metrics_time_idx" ON "iot"."metrics" USING brin (
+describe('indexes and schemas', () => {
+  const index = (spec: string): string => node(generate(SPEC.replace('- columns: [device_id, { column: time, order: desc }]', spec)), 'dn1').up.find((s) => s.what.startsWith('index '))!.sql;
+
+  // PostgreSQL (verified on 18) rejects a column order for the other methods:
+  // `access method "brin" does not support ASC/DESC options`.
+  it('writes a brin, hash or gin index without ASC/DESC', () => {
+    expect(index('- { columns: [time], method: brin }')).toBe(`CREATE INDEX "metrics_time_idx" ON "iot"."metrics" USING brin (
   "time"
+);`);
+    expect(index('- { columns: [{ column: device_id, order: asc }], method: hash }')).toBe(`CREATE INDEX "metrics_device_id_idx" ON "iot"."metrics" USING hash (
+  "device_id"
+);`);
+    const gin = generate(SPEC.replace('{ name: value, type: float8 }', '{ name: value, type: jsonb }\n      - { name: tags, type: "text[]" }').replace('- columns: [device_id, { column: time, order: desc }]', '- { columns: [value, tags], method: gin, name: by_value }'));
+    expect(node(gin, 'dn1').up.find((s) => s.what.startsWith('index '))!.sql).toBe(`CREATE INDEX "by_value" ON "iot"."metrics" USING gin (
+  "value",
+  "tags"
+);`);
+  });
+
+  it('writes the order of every column of a btree index', () => {
+    expect(index('- { columns: [time, { column: device_id, order: desc }], method: btree }')).toBe(`CREATE INDEX "metrics_time_device_id_idx" ON "iot"."metrics" USING btree (
+  "time" asc,
+  "device_id" desc
 );`);
   });
 
   // Each hypertable's down step drops its schema right after its own table, so with two
   // hypertables in one schema the first DROP SCHEMA (no CASCADE) fails: the other table is still there.
-  it.fails('drops a schema only after every hypertable in it', () => {
+  it('creates a schema once before its first hypertable and drops it only after the last', () => {
     const two = SPEC.replace(
       'hypertables:\n',
       `hypertables:
@@ -396,7 +414,12 @@ describe('known bugs in generated SQL', () => {
     for (const n of generate(two).nodes) {
       const down = n.down.map((s) => s.sql);
       const lastTable = Math.max(down.indexOf('DROP TABLE IF EXISTS "iot"."metrics";'), down.indexOf('DROP TABLE IF EXISTS "iot"."other";'));
+      expect(down.filter((sql) => sql === 'DROP SCHEMA IF EXISTS "iot";')).toHaveLength(1);
       expect(down.indexOf('DROP SCHEMA IF EXISTS "iot";')).toBeGreaterThan(lastTable);
+      const up = n.up.map((s) => s.sql);
+      const firstTable = Math.min(up.indexOf(HASH_PARENT), up.findIndex((sql) => sql.startsWith('CREATE TABLE "iot"."other"')));
+      expect(up.filter((sql) => sql === 'CREATE SCHEMA IF NOT EXISTS "iot";')).toHaveLength(1);
+      expect(up.indexOf('CREATE SCHEMA IF NOT EXISTS "iot";')).toBeLessThan(firstTable);
     }
   });
 });

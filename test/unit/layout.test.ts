@@ -189,16 +189,22 @@ describe('FDW servers', () => {
   });
 
   // pg-connection-string (how the CLI connects) decodes the path with decodeURI, which keeps
-  // %23, %3F, %24 … encoded; the FDW dbname is decoded with decodeURIComponent. A database named
-  // "a#b" must be written a%23b in a URL, so the CLI and the access node would use two databases.
-  it.fails('known bug: the FDW dbname is the database the CLI connects to', () => {
-    const url = 'postgres://postgres@dn1.internal:5432/a%23b';
+  // %23, %3F, %24 … encoded, but turns %25 and %20 into "%" and " ". The FDW dbname must be
+  // the database the CLI connects to, whatever the URL spells.
+  it.each(['a%23b', 'a%2523b', 'my%20db', 'a%3Fb%24c', 'caf%C3%A9', 'x%2Fy'])('makes the FDW dbname the database the CLI connects to (%s)', (path) => {
+    const url = `postgres://postgres@dn1.internal:5432/${path}`;
     const layout = layoutOf({
       dataNodes: [{ name: 'dn1', url }],
       hypertables: [table('a', { shards: 1 })],
     });
     const dbname = layout.servers[0]!.options.find(([key]) => key === 'dbname')![1];
     expect(dbname).toBe(clientConfig(url).database);
+  });
+
+  it('reads the database from the path even when the query names SSL files', () => {
+    const url = 'postgres://postgres@dn1.internal:5432/a%23b?sslrootcert=/nonexistent/ca.pem&sslmode=verify-full';
+    const [server] = layoutOf({ dataNodes: [{ name: 'dn1', url }], hypertables: [table('a', { shards: 1 })] }).servers;
+    expect(server!.options.find(([key]) => key === 'dbname')![1]).toBe('a%23b');
   });
 });
 
@@ -282,16 +288,39 @@ describe('derived names', () => {
     ]);
   });
 
-  // checkCollisions skips a clash between two names of the same hypertable, so this plans and
-  // then fails on every data node with `relation "m" already exists` (rehearsal catches it).
-  it.fails('known bug: rejects an index named like its own hypertable', () => {
-    expect(() => layoutOf({ hypertables: [table('m', { indexes: [{ name: 'm', columns: ['device_id'] }] })] })).toThrow(SpecError);
+  // Indexes and tables share a namespace per schema: these would fail on every data node with
+  // `relation "…" already exists`.
+  const collision = (extra: Partial<TableInput>): SpecError => {
+    try {
+      layoutOf({ hypertables: [table('m', extra)] });
+    } catch (e) {
+      expect(e).toBeInstanceOf(SpecError);
+      return e as SpecError;
+    }
+    throw new Error('expected a SpecError');
+  };
+
+  it('rejects an index named like its own hypertable', () => {
+    expect(collision({ indexes: [{ name: 'm', columns: ['device_id'] }] }).issues).toEqual([
+      { path: 'hypertables[0] (m)', message: 'indexes[0] and the hypertable are both named "public.m"; give the index a name of its own' },
+    ]);
   });
 
-  it.fails('known bug: rejects two unnamed indexes on the same columns (both derive m_device_id_idx)', () => {
-    expect(() =>
-      layoutOf({ hypertables: [table('m', { indexes: [{ columns: ['device_id'] }, { columns: ['device_id'], method: 'hash' }] })] }),
-    ).toThrow(SpecError);
+  it('rejects two unnamed indexes on the same columns (both derive m_device_id_idx)', () => {
+    expect(collision({ indexes: [{ columns: ['device_id'] }, { columns: ['device_id'], method: 'hash' }] }).issues).toEqual([
+      { path: 'hypertables[0] (m)', message: 'indexes[1] and indexes[0] are both named "public.m_device_id_idx"; give the index a name of its own' },
+    ]);
+  });
+
+  it('rejects a named index that takes the name another index derives', () => {
+    expect(collision({ indexes: [{ columns: ['time'] }, { name: 'm_time_idx', columns: ['device_id'] }] }).issues).toEqual([
+      { path: 'hypertables[0] (m)', message: 'indexes[1] and indexes[0] are both named "public.m_time_idx"; give the index a name of its own' },
+    ]);
+  });
+
+  it('accepts indexes of one table whose names differ', () => {
+    const [h] = layoutOf({ hypertables: [table('m', { indexes: [{ columns: ['device_id'] }, { name: 'by_device', columns: ['device_id'], method: 'hash' }] })] }).hypertables;
+    expect(h!.indexes.map((i) => i.name)).toEqual(['m_device_id_idx', 'by_device']);
   });
 });
 

@@ -219,7 +219,7 @@ describe('parseSpec on schema problems', () => {
     expect(error.issues.map((i) => i.path)).toEqual([
       'version',
       'dataNodes[0].name',
-      'fdw',
+      'fdw.bogus',
       'roles[0].grants[0].privileges[0]',
       'roles[0].grants[0].on',
     ]);
@@ -234,13 +234,20 @@ describe('parseSpec on schema problems', () => {
     const both = specError(() =>
       validateSpec({ ...minimal(), bogus: true, dataNodes: [{ name: 'dn1', url: 'postgres://u:secret@b/app' }] }),
     );
-    expect(both.issues.map((i) => i.path)).toEqual(['', 'dataNodes[0].url']);
+    expect(both.issues.map((i) => i.path)).toEqual(['bogus', 'dataNodes[0].url']);
   });
 
-  // zod puts an unknown key's issue on the enclosing object, so the line is where that object's
-  // value starts (line 5, `serviceRole`), not the unknown key's line.
-  it.fails('known bug: an unknown key is reported on its own line', () => {
-    expect(error.issues[2]!.message).toMatch(/\(line 6\)$/);
+  // zod puts an unknown key's issue on the enclosing object (line 5, where `fdw`'s value starts).
+  it('reports an unknown key on its own path and line', () => {
+    expect(error.issues[2]).toEqual({ path: 'fdw.bogus', message: 'Unrecognized key: "bogus" (line 6)' });
+  });
+
+  it('reports each unknown key of an object on its own', () => {
+    const two = specError(() => validateSpec({ ...minimal(), fdw: { ...minimal().fdw, bogus: 1, other: 2 } }));
+    expect(two.issues).toEqual([
+      { path: 'fdw.bogus', message: 'Unrecognized key: "bogus"' },
+      { path: 'fdw.other', message: 'Unrecognized key: "other"' },
+    ]);
   });
 });
 
@@ -259,9 +266,9 @@ describe('parseSpec on YAML that does not parse', () => {
 
   // load.ts parses with prettyErrors: false, so YAMLError.linePos is never set and the issue's
   // path is '' instead of `line 3:1`; lineCounter.linePos(e.pos[0]) would give it.
-  it.fails('known bug: a syntax error names its line', () => {
-    const error = specError(() => parseSpec('version: 1\nversion: 1\n'));
-    expect(error.issues[0]!.path).toBe('line 2:1');
+  it('names the line and column of a syntax error', () => {
+    expect(specError(() => parseSpec('version: 1\nversion: 1\n')).issues[0]!.path).toBe('line 2:1');
+    expect(specError(() => parseSpec('version: 1\naccessNode: [\n', 'broken.yaml')).issues[0]!.path).toMatch(/^line \d+:\d+$/);
   });
 });
 
@@ -296,6 +303,83 @@ describe('validateSpec', () => {
   it('rejects two nodes on the same database', () => {
     const error = specError(() => validateSpec({ ...minimal(), dataNodes: [{ name: 'dn1', url: 'postgres://other@a:5432/app' }] }));
     expect(error.issues).toEqual([{ path: 'dataNodes[0].url', message: 'same database as node "access"; every node needs its own database' }]);
+  });
+
+  // The CLI (pg-connection-string) decodes the path with decodeURI: %23 stays "%23", %25 becomes
+  // "%". So a%23b and a%2523b are one database, named "a%23b", for the CLI and for the FDW.
+  it('compares databases as the CLI reads them from the URL', () => {
+    const nodes = (a: string, b: string) => ({
+      ...minimal(),
+      dataNodes: [{ name: 'dn1', url: `postgres://u@h/${a}` }, { name: 'dn2', url: `postgres://u@h/${b}` }],
+    });
+    expect(specError(() => validateSpec(nodes('a%23b', 'a%2523b'))).issues).toEqual([
+      { path: 'dataNodes[1].url', message: 'same database as node "dn1"; every node needs its own database' },
+    ]);
+    expect(validateSpec(nodes('a%23b', 'a%2324b')).dataNodes).toHaveLength(2);
+  });
+
+  it('rejects a URL that names no database', () => {
+    for (const url of ['postgres://u@h', 'postgres://u@h:5432/', 'postgres://u@h/?sslmode=require']) {
+      const error = specError(() => validateSpec({ ...minimal(), dataNodes: [{ name: 'dn1', url }] }));
+      expect(error.issues).toEqual([{ path: 'dataNodes[0].url', message: 'names no database; write it like postgres://user@host:5432/dbname' }]);
+    }
+  });
+
+  it('reports every problem of one URL, not only the first', () => {
+    const error = specError(() => validateSpec({ ...minimal(), dataNodes: [{ name: 'dn1', url: 'mysql://u:secret@h/app' }] }));
+    expect(error.issues).toEqual([
+      { path: 'dataNodes[0].url', message: 'scheme must be postgres:// or postgresql://, not mysql://' },
+      { path: 'dataNodes[0].url', message: 'contains a password; put it in `password: { env: VARIABLE }` instead' },
+    ]);
+  });
+
+  // They end up as string literals in the access node's migration, where a line break (or
+  // U+2028, which JavaScript's multiline ^ also honours) could fake node-pg-migrate's Down marker.
+  it('rejects FDW option values that could break out of the migration\'s lines', () => {
+    const error = specError(() =>
+      validateSpec({
+        ...minimal(),
+        dataNodes: [
+          { name: 'dn1', url: 'postgres://u@b/app', fdw: { host: 'h\n-- Down Migration', options: { sslmode: 'require\u0085' } } },
+          { name: 'dn2', url: 'postgres://u@c/a%0Ab' },
+          { name: 'dn3', url: 'postgres://u@d/app', fdw: { dbname: 'x\uD800' } },
+        ],
+        fdw: { ...minimal().fdw, connectionOptions: { application_name: 'x\u2028-- Down Migration' } },
+      }),
+    );
+    expect(error.issues).toEqual([
+      { path: 'dataNodes[1].url', message: 'database "a\\nb" must not contain control characters (newline, tab, NUL …)' },
+      { path: 'dataNodes[0].fdw.host', message: '"h\\n-- Down Migration" must not contain control characters (newline, tab, NUL …)' },
+      { path: 'dataNodes[0].fdw.options.sslmode', message: '"require\\u0085" must not contain control characters (newline, tab, NUL …)' },
+      { path: 'dataNodes[2].fdw.dbname', message: '"x\\ud800" must not contain a lone surrogate (\\uD800-\\uDFFF), which is not valid Unicode' },
+      {
+        path: 'fdw.connectionOptions.application_name',
+        message: '"x\\u2028-- Down Migration" must not contain a Unicode line or paragraph separator (U+2028, U+2029)',
+      },
+    ]);
+  });
+
+  it.each([
+    ['order: desc on a brin index', { method: 'brin', columns: [{ column: 't', order: 'desc' }] }, 'hypertables[0].indexes[0].columns[0].order', 'a brin index has no column order; only btree indexes take order: desc'],
+    ['order: desc on a hash index', { method: 'hash', columns: [{ column: 'k', order: 'desc' }] }, 'hypertables[0].indexes[0].columns[0].order', 'a hash index has no column order; only btree indexes take order: desc'],
+    ['a gin index on a scalar column', { method: 'gin', columns: ['k'] }, 'hypertables[0].indexes[0].columns[0]', 'a gin index needs array or jsonb columns; "k" is integer'],
+    ['a hash index on two columns', { method: 'hash', columns: ['k', 't'] }, 'hypertables[0].indexes[0].columns', 'a hash index takes exactly one column, not 2'],
+  ])('rejects %s', (_label, index, path, message) => {
+    const error = specError(() => validateSpec({ ...minimal(), hypertables: [{ ...minimal().hypertables[0]!, indexes: [index] }] }));
+    expect(error.issues).toEqual([{ path, message }]);
+  });
+
+  it('accepts order: asc (the default, written nowhere) on any index method', () => {
+    const spec = validateSpec({
+      ...minimal(),
+      hypertables: [{ ...minimal().hypertables[0]!, indexes: [{ method: 'brin', columns: [{ column: 't', order: 'asc' }] }, { method: 'hash', columns: ['k'] }] }],
+    });
+    expect(spec.hypertables[0]!.indexes.map((i) => i.method)).toEqual(['brin', 'hash']);
+  });
+
+  it('reports a non-string or empty name once, in zod\'s words', () => {
+    const error = specError(() => validateSpec({ ...minimal(), roles: [{ name: '' }] }));
+    expect(error.issues.map((i) => i.path)).toEqual(['roles[0].name']);
   });
 
   it('rejects reserved role names and the service role as a declared role', () => {
@@ -401,6 +485,7 @@ describe('parseFixedInterval', () => {
     ['  1   DAY ', 86_400, '1 day'],
     ['30 seconds', 30, '30 seconds'],
     ['1 hour 1 second', 3_601, '3601 seconds'],
+    ['3650 days', 315_360_000, '3650 days'],
   ])('accepts %j as %d seconds, %j', (input, seconds, sql) => {
     expect(parseFixedInterval(input)).toEqual({ seconds, sql });
   });
@@ -415,6 +500,12 @@ describe('parseFixedInterval', () => {
     ['', 'invalid interval ""; write it like "1 day", "6 hours" or "1 week"'],
     ['1 day; drop', 'invalid interval "1 day; drop"; write it like "1 day", "6 hours" or "1 week"'],
     ['1 day;drop', 'invalid interval "1 day;drop": unit "day;drop" is not fixed-width (use seconds, minutes, hours, days or weeks; months and years vary in length)'],
+    ['0x10 days', 'invalid interval "0x10 days": 0x10 is not a positive whole number'],
+    ['1e3 days', 'invalid interval "1e3 days": 1e3 is not a positive whole number'],
+    // Past 2^53 a number is not exact any more; long before that it is no sensible interval.
+    ['99999999999999999999999 weeks', 'invalid interval "99999999999999999999999 weeks": longer than 3650 days (about 10 years)'],
+    ['3651 days', 'invalid interval "3651 days": longer than 3650 days (about 10 years)'],
+    ['3650 days 1 second', 'invalid interval "3650 days 1 second": longer than 3650 days (about 10 years)'],
   ])('rejects %j', (input, message) => {
     expect(parseFixedInterval(input)).toBe(message);
   });

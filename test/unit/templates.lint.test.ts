@@ -98,7 +98,7 @@ describe('template lint', () => {
   it('accepts the allowed forms', () => {
     expect(
       lint('{{! note }}{{!-- long note --}}X {{ident name}} {{~literal a.b~}} {{#each xs}}{{keyword this}}{{#unless @last}},{{/unless}}{{/each}}' +
-        '{{#if on}}{{int n}}{{else}}{{type t}}{{/if}}{{#dollarQuoted}}{{qualified q}}{{/dollarQuoted}}'),
+        '{{#if on}}{{int n}}{{else}}{{type t}}{{/if}}{{#dollarQuoted}}{{qualified q}}{{/dollarQuoted}}{{#ifEqual m "btree"}}{{keyword o}}{{/ifEqual}}'),
     ).toEqual([]);
   });
 
@@ -133,8 +133,8 @@ describe('template lint', () => {
   });
 
   it('catches a block helper outside the list', () => {
-    expect(lint('{{#with x}}{{ident y}}{{/with}}')).toEqual(['1:0 block {{#with}} is not one of each, if, unless, dollarQuoted']);
-    expect(lint('{{^x}}{{/x}}')).toEqual(['1:0 block {{#x}} is not one of each, if, unless, dollarQuoted']);
+    expect(lint('{{#with x}}{{ident y}}{{/with}}')).toEqual(['1:0 block {{#with}} is not one of each, if, unless, ifEqual, dollarQuoted']);
+    expect(lint('{{^x}}{{/x}}')).toEqual(['1:0 block {{#x}} is not one of each, if, unless, ifEqual, dollarQuoted']);
   });
 
   it('looks inside blocks and their else branch', () => {
@@ -201,9 +201,32 @@ describe('render', () => {
   });
 
   // Handlebars' strict mode checks plain lookups like {{name}}, but not the parameters of helpers
-  // such as {{#if login}}: a missing boolean renders as false. create-role without `login`
-  // silently makes a NOLOGIN role, contrary to templates.ts's "a missing field throws".
-  it.fails('known bug: a missing field used only by {{#if}} throws', () => {
+  // such as {{#if login}}: without the wrapped block helpers a missing boolean rendered as false,
+  // and create-role without `login` silently made a NOLOGIN role.
+  it('throws for a missing field used only by a block helper', () => {
     expect(() => render('common/create-role', { name: 'r', inherit: true, connectionLimit: -1 })).toThrow(TemplateError);
+    expect(() => render('common/create-role', { name: 'r', inherit: true, connectionLimit: -1 })).toThrow('common/create-role: {{#if}} at 8:33: a field is missing');
+    expect(() => render('common/grant-table', { table: { schema: 's', name: 't' }, role: 'r' })).toThrow('common/grant-table: {{#each}} at 1:6: a field is missing');
+    expect(() => render('common/create-hash-parent', { table: { schema: 's', name: 't' }, columns: [{ name: 'c', type: { sql: 'integer' } }], spaceColumn: 'c' })).toThrow(
+      'common/create-hash-parent: {{#if}} at 3:',
+    );
+  });
+
+  it('renders false, 0 and empty lists as the values they are', () => {
+    expect(render('common/set-not-null', { table: { schema: 's', name: 't' }, name: 'c', notNull: false })).toBe('ALTER TABLE "s"."t" ALTER COLUMN "c" DROP NOT NULL;');
+    expect(render('access/create-server', { name: 's', options: [] })).toBe('CREATE SERVER "s" FOREIGN DATA WRAPPER postgres_fdw OPTIONS (\n);');
+  });
+
+  it('writes a value for SET and ADD, even an empty one, and none for DROP', () => {
+    expect(
+      render('access/alter-server-options', {
+        name: 's',
+        changes: [
+          { action: 'SET', key: 'a', value: '' },
+          { action: 'ADD', key: 'b', value: 'x' },
+          { action: 'DROP', key: 'c', value: false },
+        ],
+      }),
+    ).toBe(`ALTER SERVER "s" OPTIONS (\n  SET "a" '',\n  ADD "b" 'x',\n  DROP "c"\n);`);
   });
 });
