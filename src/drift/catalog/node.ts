@@ -1,0 +1,92 @@
+/**
+ * Everything `check` reads from one node, in one pass of catalog queries on a read-only session.
+ * It reads by the names the layout derives (every shard name on every node, so a shard on the
+ * wrong node is seen) and lists the partitions of each hypertable parent (so unknown ones are too).
+ */
+import type pg from 'pg';
+import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
+import type { NodeRole } from '../../sql/generate.js';
+import { appliedMigrations } from '../../nodes/history.js';
+import { recordedChecksums } from '../../nodes/checksums.js';
+import { readBase, type CatalogBase } from './base.js';
+import { readColumns, type CatalogColumn } from './columns.js';
+import { readCheckConstraints, type CatalogCheck } from './constraints.js';
+import { readDefaultChunks, type CatalogDefaultChunk } from './defaultChunks.js';
+import { readIndexes, type CatalogIndex } from './indexes.js';
+import { readSchemaGrants, readSchemas, readTableGrants, type CatalogSchemaGrant, type CatalogTableGrant } from './privileges.js';
+import { readRelations, type CatalogRelation } from './relations.js';
+import { readMemberships, readRoles, type CatalogMembership, type CatalogRole } from './roles.js';
+import { readServers, readUserMappings, type CatalogServer, type CatalogUserMapping } from './servers.js';
+import { readDatabaseSettings } from './settings.js';
+
+/** hypershard names every FDW server it creates `hypershard_<data node>_<slot>`. */
+export const SERVER_PREFIX = 'hypershard_';
+
+export interface NodeCatalog {
+  readonly serverVersionNum: number;
+  readonly base: CatalogBase;
+  readonly relations: readonly CatalogRelation[];
+  /** By nameKey. */
+  readonly columns: ReadonlyMap<string, readonly CatalogColumn[]>;
+  readonly checks: ReadonlyMap<string, readonly CatalogCheck[]>;
+  readonly indexes: ReadonlyMap<string, readonly CatalogIndex[]>;
+  readonly servers: readonly CatalogServer[];
+  readonly userMappings: readonly CatalogUserMapping[];
+  readonly settings: ReadonlyMap<string, string>;
+  readonly roles: readonly CatalogRole[];
+  readonly memberships: readonly CatalogMembership[];
+  readonly tableGrants: readonly CatalogTableGrant[];
+  readonly schemaGrants: readonly CatalogSchemaGrant[];
+  /** Schemas that exist, among the internal one and those of the hypertables. */
+  readonly schemas: readonly string[];
+  readonly defaultChunks: readonly CatalogDefaultChunk[];
+  readonly appliedMigrations: readonly string[];
+  readonly checksums: ReadonlyMap<string, string>;
+}
+
+export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, role: NodeRole, serverVersionNum: number): Promise<NodeCatalog> {
+  const parents = layout.hypertables.map((h) => h.table);
+  const shards = layout.hypertables.flatMap((h) => h.shards.map((s) => s.table));
+  const tables: QualifiedName[] = [...parents, ...shards];
+  const roleNames = [...layout.roles.map((r) => r.name), layout.serviceRole];
+  const schemas = [...new Set([INTERNAL_SCHEMA, ...parents.map((p) => p.schema)])];
+  const access = role === 'access';
+
+  // One client, so one query at a time: sequential awaits say what actually happens.
+  const base = await readBase(client, INTERNAL_SCHEMA);
+  const relations = await readRelations(client, tables, parents);
+  // Foreign partitions take their columns from the parent; shards are compared with theirs.
+  const columns = await readColumns(client, access ? parents : tables);
+  const checks = access ? new Map() : await readCheckConstraints(client, shards);
+  const indexes = access ? new Map() : await readIndexes(client, parents);
+  const servers = access ? await readServers(client, SERVER_PREFIX) : [];
+  const userMappings = access ? await readUserMappings(client, SERVER_PREFIX) : [];
+  const settings = access ? await readDatabaseSettings(client) : new Map<string, string>();
+  const roles = await readRoles(client, roleNames);
+  const memberships = await readMemberships(client, roleNames);
+  const tableGrants = await readTableGrants(client, tables, roleNames);
+  const schemaGrants = await readSchemaGrants(client, schemas, roleNames);
+  const existingSchemas = await readSchemas(client, schemas);
+  const defaultChunks = access
+    ? []
+    : await readDefaultChunks(client, layout.hypertables.flatMap((h) => h.shards.map((s) => ({ table: s.table, timeColumn: h.timeColumn }))));
+  return {
+    serverVersionNum,
+    base,
+    relations,
+    columns,
+    checks,
+    indexes,
+    servers,
+    userMappings,
+    settings,
+    roles,
+    memberships,
+    tableGrants,
+    schemaGrants,
+    schemas: existingSchemas,
+    defaultChunks,
+    appliedMigrations: await appliedMigrations(client),
+    checksums: await recordedChecksums(client),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Privileges granted directly to the declared roles and the service role: on hypertables as the
+ * spec grants them, on shard tables exactly what postgres_fdw needs for the service role, and
+ * nothing else on the tables and schemas hypershard manages. Missing and extra are both reported.
+ */
+import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
+import type { NodeRole } from '../../sql/generate.js';
+import type { CatalogSchemaGrant, CatalogTableGrant } from '../catalog/privileges.js';
+import { displayName, finding, nameKey, type Finding } from '../model.js';
+import { hypertablesOn } from './parents.js';
+
+/** What the service role gets on each shard table; mirrors SERVICE_PRIVILEGES in src/sql/dataNode.ts. */
+export const SERVICE_PRIVILEGES = ['DELETE', 'INSERT', 'SELECT', 'TRUNCATE', 'UPDATE'] as const;
+
+interface Expected<T> {
+  readonly on: T;
+  readonly role: string;
+  readonly privileges: readonly string[];
+}
+
+/** Roles whose privileges a node's check covers; on the access node the service role is only a name in user mappings. */
+function rolesOf(layout: ClusterLayout, role: NodeRole): string[] {
+  return [...layout.roles.map((r) => r.name), ...(role === 'data' ? [layout.serviceRole] : [])];
+}
+
+export function expectedTableGrants(layout: ClusterLayout, node: string, role: NodeRole): Expected<QualifiedName>[] {
+  const held = hypertablesOn(layout, node, role);
+  const tables = [
+    ...held.map((h) => h.table),
+    ...held.flatMap((h) => h.shards.filter((s) => role === 'access' || s.dataNode === node).map((s) => s.table)),
+  ];
+  const grants = new Map<string, Expected<QualifiedName>>();
+  for (const table of tables) for (const r of rolesOf(layout, role)) grants.set(`${nameKey(table)}\u0000${r}`, { on: table, role: r, privileges: [] });
+  for (const r of layout.roles) {
+    for (const g of r.grants.filter((g) => held.some((h) => h.table === g.table))) {
+      grants.set(`${nameKey(g.table)}\u0000${r.name}`, { on: g.table, role: r.name, privileges: g.privileges });
+    }
+  }
+  if (role === 'data') {
+    for (const shard of held.flatMap((h) => h.shards.filter((s) => s.dataNode === node))) {
+      grants.set(`${nameKey(shard.table)}\u0000${layout.serviceRole}`, { on: shard.table, role: layout.serviceRole, privileges: SERVICE_PRIVILEGES });
+    }
+  }
+  return [...grants.values()];
+}
+
+export function expectedSchemaGrants(layout: ClusterLayout, node: string, role: NodeRole): Expected<string>[] {
+  const held = hypertablesOn(layout, node, role);
+  const schemas = [...new Set([INTERNAL_SCHEMA, ...held.map((h) => h.table.schema)])];
+  const usage = new Set<string>();
+  if (role === 'data') usage.add(`${INTERNAL_SCHEMA}\u0000${layout.serviceRole}`);
+  for (const r of layout.roles) for (const g of r.grants.filter((g) => held.some((h) => h.table === g.table))) usage.add(`${g.table.schema}\u0000${r.name}`);
+  return schemas.flatMap((schema) => rolesOf(layout, role).map((r) => ({ on: schema, role: r, privileges: usage.has(`${schema}\u0000${r}`) ? ['USAGE'] : [] })));
+}
+
+function diff(object: string, what: string, expected: readonly string[], actual: readonly string[]): Finding[] {
+  const missing = expected.filter((p) => !actual.includes(p));
+  const extra = actual.filter((p) => !expected.includes(p)).sort();
+  return [
+    ...(missing.length === 0 ? [] : [finding('missing', object, `${what}: ${missing.join(', ')} not granted`, { expected: expected.join(', '), actual: actual.join(', ') || 'none' })]),
+    ...(extra.length === 0 ? [] : [finding('extra', object, `${what}: ${extra.join(', ')} granted, the spec does not grant it`, { expected: expected.join(', ') || 'none', actual: actual.join(', ') })]),
+  ];
+}
+
+/** `existing`: nameKeys of tables present on the node; grants on an absent table are not compared. */
+export function compareTableGrants(layout: ClusterLayout, node: string, role: NodeRole, existing: ReadonlySet<string>, actual: readonly CatalogTableGrant[]): Finding[] {
+  return expectedTableGrants(layout, node, role)
+    .filter((e) => existing.has(nameKey(e.on)))
+    .flatMap((e) => {
+      const have = actual.filter((a) => a.role === e.role && nameKey(a.table) === nameKey(e.on)).map((a) => a.privilege);
+      return diff(`privileges of ${e.role} on ${displayName(e.on)}`, `${e.role} on ${displayName(e.on)}`, e.privileges, have);
+    });
+}
+
+/** `existingSchemas`: schemas present on the node. */
+export function compareSchemaGrants(layout: ClusterLayout, node: string, role: NodeRole, existingSchemas: ReadonlySet<string>, actual: readonly CatalogSchemaGrant[]): Finding[] {
+  return expectedSchemaGrants(layout, node, role)
+    .filter((e) => existingSchemas.has(e.on))
+    .flatMap((e) => {
+      const have = actual.filter((a) => a.role === e.role && a.schema === e.on).map((a) => a.privilege);
+      return diff(`privileges of ${e.role} on schema ${e.on}`, `${e.role} on schema ${e.on}`, e.privileges, have);
+    });
+}
