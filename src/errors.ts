@@ -108,6 +108,20 @@ export class DevClusterError extends HypershardError {
   }
 }
 
+/**
+ * A node name that is not in the spec. Its code is `USAGE`: it is bad input, caught before any
+ * node is contacted.
+ */
+export class UnknownNodeError extends HypershardError {
+  readonly nodes: readonly string[];
+  readonly known: readonly string[];
+  constructor(nodes: readonly string[], known: readonly string[]) {
+    super('USAGE', `unknown node${nodes.length === 1 ? '' : 's'} ${nodes.join(', ')}; the spec has ${known.join(', ')}`);
+    this.nodes = nodes;
+    this.known = known;
+  }
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

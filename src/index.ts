@@ -15,6 +15,7 @@ export {
   SecretError,
   SpecError,
   TemplateError,
+  UnknownNodeError,
 } from './errors.js';
 export type { SpecIssue } from './errors.js';
 
@@ -43,8 +44,27 @@ export { apply } from './nodes/apply.js';
 export type { ApplyOptions, ApplyResult, NodeApplyResult, NodeApplyStatus } from './nodes/apply.js';
 export { plan } from './nodes/plan.js';
 export type { NodePlan, PlanOptions } from './nodes/plan.js';
+export { check } from './drift/check.js';
+export type { CheckOptions } from './drift/check.js';
+export type { CheckResult, DriftItem, DriftKind, NodeCheck } from './drift/model.js';
 export { connectNode, MIN_SERVER_VERSION } from './nodes/connect.js';
 export type { NodeConnection, NodeInfo } from './nodes/connect.js';
+
+export { exec } from './ops/exec.js';
+export type { ExecOptions } from './ops/exec.js';
+export type { ExecCommit, ExecError, ExecNodeStatus, ExecResult, NodeExecResult } from './ops/execResult.js';
+export type { StatementResult } from './ops/runStatements.js';
+export type { NodeSelection } from './ops/select.js';
+export { status } from './ops/status.js';
+export type { AccessHypertableStatus, AccessNodeStatus, DataNodeStatus, HypertableTotals, NodeStatus, ShardStatus, StatusOptions, StatusResult, StrayShard } from './ops/status.js';
+export type { Skew } from './ops/skew.js';
+
+export { maintain, SKIPPED_REASON } from './maintain/maintain.js';
+export type { MaintainOptions } from './maintain/maintain.js';
+export type { ChunkAction, CreatedChunk, MaintainError, MaintainNodeResult, MaintainNodeStatus, MaintainProgress, MaintainResult, MaintainStep } from './maintain/result.js';
+export { listChunks } from './maintain/chunks.js';
+export type { ChunkInfo, ChunksOptions, ChunksResult, NodeChunks } from './maintain/chunks.js';
+export { MAINTAIN_LOCK_KEY } from './maintain/lock.js';
 
 export { readDevCluster, startDevCluster, stopDevCluster, withDevCluster } from './dev/cluster.js';
 export type { DevCluster, DevNode, StartDevClusterOptions, StopNodeResult } from './dev/cluster.js';

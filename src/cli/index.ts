@@ -3,10 +3,14 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerApplyCommands } from './commands/apply.js';
 import { registerAuditCommand } from './commands/audit.js';
+import { registerCheckCommand } from './commands/check.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerExecCommand } from './commands/exec.js';
+import { registerMaintainCommands } from './commands/maintain.js';
 import { registerNodeCommand } from './commands/node.js';
 import { registerSpecCommands } from './commands/spec.js';
+import { registerStatusCommand } from './commands/status.js';
 import { EXIT } from './run.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -26,5 +30,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerDevCommands(program);
   registerDemoCommand(program);
   registerAuditCommand(program);
+  registerExecCommand(program);
+  registerStatusCommand(program);
+  registerCheckCommand(program);
+  registerMaintainCommands(program);
   await program.parseAsync([...argv]);
 }
