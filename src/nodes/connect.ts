@@ -16,6 +16,11 @@ export interface NodeInfo {
   readonly database: string;
   readonly user: string;
   readonly superuser: boolean;
+  /**
+   * Can create roles and owns the database: what managed PostgreSQL gives its admin user
+   * (rds_superuser, cloudsqlsuperuser, azure_pg_admin) instead of a superuser.
+   */
+  readonly manager: boolean;
   readonly fdwInstalled: boolean;
 }
 
@@ -73,10 +78,12 @@ export function clientConfig(url: string, password?: string): pg.ClientConfig {
 
 async function inspect(client: pg.Client): Promise<NodeInfo> {
   const { rows } = await client.query<{
-    num: string; version: string; database: string; user: string; superuser: boolean; fdw: boolean;
+    num: string; version: string; database: string; user: string; superuser: boolean; manager: boolean; fdw: boolean;
   }>(`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version,
             current_database() AS database, current_user AS "user",
             (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS superuser,
+            (SELECT rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user)
+              AND pg_catalog.pg_has_role((SELECT datdba FROM pg_catalog.pg_database WHERE datname = current_database()), 'USAGE') AS manager,
             EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'postgres_fdw') AS fdw`);
   const row = rows[0];
   if (row === undefined) throw new Error('no answer to the version query');
@@ -86,6 +93,7 @@ async function inspect(client: pg.Client): Promise<NodeInfo> {
     database: row.database,
     user: row.user,
     superuser: row.superuser,
+    manager: row.manager,
     fdwInstalled: row.fdw,
   };
 }
@@ -103,10 +111,10 @@ export function fitnessProblem(role: NodeTarget['role'], info: NodeInfo, fdwAvai
   if (role === 'access' && !fdwAvailable) {
     return "the postgres_fdw extension is not available (install PostgreSQL's contrib package on the access node)";
   }
-  if (needsSuperuser && !info.superuser) {
-    // Roles, FDW servers and ALTER DATABASE need a superuser; a partial set of privileges would
-    // fail halfway through a migration instead of here.
-    return `user ${info.user} is not a superuser; hypershard applies migrations as a superuser (the service role it creates is least-privileged)`;
+  if (needsSuperuser && !info.superuser && !info.manager) {
+    // Roles, FDW servers and ALTER DATABASE need these rights; with fewer, a migration would fail
+    // halfway instead of here (the rehearsal catches what is left, e.g. CREATE EXTENSION).
+    return `user ${info.user} is neither a superuser nor a role manager owning database ${info.database}; hypershard applies migrations as one of them (the service role it creates is least-privileged)`;
   }
   return undefined;
 }

@@ -11,7 +11,7 @@ const UNIT_SECONDS: Record<string, number> = {
 };
 
 /** No chunk width or retention needs more; the bound also keeps every sum exact (amounts past 2^53 are not). */
-const MAX_DAYS = 3650;
+const MAX_DAYS = 36_500;
 
 export interface FixedInterval {
   readonly seconds: number;
@@ -35,7 +35,7 @@ export function parseFixedInterval(input: string): FixedInterval | string {
     seconds += amount * unit;
   }
   // Also catches amounts that are not safe integers (99999999999999999999999 weeks).
-  if (seconds > MAX_DAYS * 86_400) return `invalid interval ${JSON.stringify(input)}: longer than ${MAX_DAYS} days (about 10 years)`;
+  if (seconds > MAX_DAYS * 86_400) return `invalid interval ${JSON.stringify(input)}: longer than ${MAX_DAYS} days (about 100 years)`;
   return { seconds, sql: canonicalInterval(seconds) };
 }
 

@@ -11,7 +11,7 @@ import type { Statement, Step } from './statement.js';
 import { render } from './templates.js';
 
 /** What postgres_fdw needs on a shard table: reads, writes through the access node, TRUNCATE of the root. */
-const SERVICE_PRIVILEGES = ['DELETE', 'INSERT', 'SELECT', 'TRUNCATE', 'UPDATE'] as const;
+export const SERVICE_PRIVILEGES = ['DELETE', 'INSERT', 'SELECT', 'TRUNCATE', 'UPDATE'] as const;
 
 export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
   const service = {

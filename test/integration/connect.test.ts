@@ -60,12 +60,12 @@ describe('connecting to nodes', () => {
     expect(open).toBe('0');
   });
 
-  it('refuses a user that is not a superuser before anything runs', async () => {
+  it('refuses a user that can neither create roles nor owns the database, before anything runs', async () => {
     await sql(cluster.dataNodes[0]!.url, `CREATE ROLE app LOGIN PASSWORD 'app-secret'`);
     const url = cluster.dataNodes[0]!.url.replace('postgres@', 'app@');
     const error = await connectNode({ name: 'dn1', role: 'data', url, password: 'app-secret' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NodeUnsupportedError);
-    expect((error as Error).message).toMatch(/^node dn1: user app is not a superuser/);
+    expect((error as Error).message).toMatch(/^node dn1: user app is neither a superuser nor a role manager owning database postgres/);
   });
 
   it('names a failed password without echoing it', async () => {

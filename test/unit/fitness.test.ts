@@ -7,6 +7,7 @@ const info = (overrides: Partial<NodeInfo> = {}): NodeInfo => ({
   database: 'postgres',
   user: 'postgres',
   superuser: true,
+  manager: true,
   fdwInstalled: false,
   ...overrides,
 });
@@ -29,7 +30,15 @@ describe('fitnessProblem', () => {
     expect(fitnessProblem('data', info(), false)).toBeUndefined();
   });
 
-  it('refuses a user that is not a superuser', () => {
-    expect(fitnessProblem('data', info({ superuser: false, user: 'app' }), true)).toMatch(/^user app is not a superuser/);
+  it('refuses a user that is neither a superuser nor a role manager owning the database', () => {
+    expect(fitnessProblem('data', info({ superuser: false, manager: false, user: 'app' }), true)).toMatch(/^user app is neither a superuser nor a role manager owning database postgres/);
+  });
+
+  it('accepts the admin user of managed PostgreSQL: CREATEROLE and owner of the database', () => {
+    expect(fitnessProblem('access', info({ superuser: false, manager: true }), true)).toBeUndefined();
+  });
+
+  it('reads with any user', () => {
+    expect(fitnessProblem('data', info({ superuser: false, manager: false }), true, false)).toBeUndefined();
   });
 });

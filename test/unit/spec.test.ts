@@ -503,9 +503,9 @@ describe('parseFixedInterval', () => {
     ['0x10 days', 'invalid interval "0x10 days": 0x10 is not a positive whole number'],
     ['1e3 days', 'invalid interval "1e3 days": 1e3 is not a positive whole number'],
     // Past 2^53 a number is not exact any more; long before that it is no sensible interval.
-    ['99999999999999999999999 weeks', 'invalid interval "99999999999999999999999 weeks": longer than 3650 days (about 10 years)'],
-    ['3651 days', 'invalid interval "3651 days": longer than 3650 days (about 10 years)'],
-    ['3650 days 1 second', 'invalid interval "3650 days 1 second": longer than 3650 days (about 10 years)'],
+    ['99999999999999999999999 weeks', 'invalid interval "99999999999999999999999 weeks": longer than 36500 days (about 100 years)'],
+    ['36501 days', 'invalid interval "36501 days": longer than 36500 days (about 100 years)'],
+    ['36500 days 1 second', 'invalid interval "36500 days 1 second": longer than 36500 days (about 100 years)'],
   ])('rejects %j', (input, message) => {
     expect(parseFixedInterval(input)).toBe(message);
   });

@@ -5,6 +5,7 @@ import type { ApplyResult } from '../../nodes/apply.js';
 import { apply } from '../../nodes/apply.js';
 import { plan, type NodePlan } from '../../nodes/plan.js';
 import { loadSpec } from '../../spec/load.js';
+import { timeoutFlag } from '../flags.js';
 import { command, EXIT, json, out } from '../run.js';
 import { table } from '../table.js';
 
@@ -24,8 +25,7 @@ function nodeOptions(cmd: Command): Command {
 }
 
 function common(opts: NodeOptions): { migrationsDir?: string; timeoutMs: number } {
-  const timeoutMs = Number(opts.timeout);
-  return { ...(opts.out === undefined ? {} : { migrationsDir: resolve(opts.out) }), timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 10_000 };
+  return { ...(opts.out === undefined ? {} : { migrationsDir: resolve(opts.out) }), timeoutMs: timeoutFlag(opts.timeout) };
 }
 
 export function registerApplyCommands(program: Command): void {

@@ -7,6 +7,7 @@ import { SEVERITY_RANK } from '../../audit/findings.js';
 import { splitStatements } from '../../audit/statements.js';
 import { HypershardError } from '../../errors.js';
 import { loadSpec } from '../../spec/load.js';
+import { timeoutFlag } from '../flags.js';
 import { command, EXIT, json, out } from '../run.js';
 
 interface AuditFlags {
@@ -51,7 +52,7 @@ export function registerAuditCommand(program: Command): void {
         const results = await audit(spec, file, statements, {
           analyze: opts.analyze === true,
           force: opts.force === true,
-          timeoutMs: Number(opts.timeout) > 0 ? Number(opts.timeout) : 10_000,
+          timeoutMs: timeoutFlag(opts.timeout),
         });
         if (opts.format === 'json') json(auditJson(results));
         else out(opts.format === 'markdown' ? auditMarkdown(results) : auditText(results));

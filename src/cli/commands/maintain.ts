@@ -6,7 +6,7 @@ import type { MaintainNodeResult, MaintainResult } from '../../maintain/result.j
 import { loadSpec } from '../../spec/load.js';
 import { integerFlag, timeoutFlag } from '../flags.js';
 import { command, EXIT, json, out } from '../run.js';
-import { table } from '../table.js';
+import { size, table } from '../table.js';
 
 interface MaintainFlags {
   config: string;
@@ -122,14 +122,3 @@ function rowsCell(c: ChunkInfo): string {
 const numbers = new Intl.NumberFormat('en-US');
 const plural = (n: number, word: string): string => `${numbers.format(n)} ${word}${n === 1 ? '' : 's'}`;
 
-/** Like pg_size_pretty: powers of 1024. */
-function size(bytes: number): string {
-  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit] ?? ''}`;
-}

@@ -5,7 +5,7 @@ import { status, type NodeStatus, type StatusResult } from '../../ops/status.js'
 import { loadSpec } from '../../spec/load.js';
 import { timeoutFlag } from '../flags.js';
 import { command, EXIT, json, out } from '../run.js';
-import { table } from '../table.js';
+import { size, table } from '../table.js';
 
 interface StatusFlags {
   config: string;
@@ -116,15 +116,3 @@ function rows(value: number | null | undefined): string {
   return value === null ? 'unknown' : numbers.format(Math.round(value));
 }
 
-/** Like pg_size_pretty: powers of 1024. */
-function size(bytes: number | null): string {
-  if (bytes === null) return '-';
-  const units = ['bytes', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit] ?? ''}`;
-}

@@ -4,13 +4,11 @@
  * nothing else on the tables and schemas hypershard manages. Missing and extra are both reported.
  */
 import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
+import { SERVICE_PRIVILEGES } from '../../sql/dataNode.js';
 import type { NodeRole } from '../../sql/generate.js';
 import type { CatalogSchemaGrant, CatalogTableGrant } from '../catalog/privileges.js';
 import { displayName, finding, nameKey, type Finding } from '../model.js';
 import { hypertablesOn } from './parents.js';
-
-/** What the service role gets on each shard table; mirrors SERVICE_PRIVILEGES in src/sql/dataNode.ts. */
-export const SERVICE_PRIVILEGES = ['DELETE', 'INSERT', 'SELECT', 'TRUNCATE', 'UPDATE'] as const;
 
 interface Expected<T> {
   readonly on: T;
