@@ -65,6 +65,10 @@ export type { ChunkAction, CreatedChunk, MaintainError, MaintainNodeResult, Main
 export { listChunks } from './maintain/chunks.js';
 export type { ChunkInfo, ChunksOptions, ChunksResult, NodeChunks } from './maintain/chunks.js';
 export { MAINTAIN_LOCK_KEY } from './maintain/lock.js';
+export { rebalance } from './rebalance/rebalance.js';
+export type { RebalanceOptions } from './rebalance/rebalance.js';
+export { planMoves } from './rebalance/plan.js';
+export type { MoveResult, MoveStatus, NodeBalance, PlannedMove, RebalanceProgress, RebalanceResult, RecoveredMove, ShardLoad } from './rebalance/result.js';
 
 export { readDevCluster, startDevCluster, stopDevCluster, withDevCluster } from './dev/cluster.js';
 export type { DevCluster, DevNode, StartDevClusterOptions, StopNodeResult } from './dev/cluster.js';

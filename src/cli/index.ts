@@ -9,6 +9,7 @@ import { registerDevCommands } from './commands/dev.js';
 import { registerExecCommand } from './commands/exec.js';
 import { registerMaintainCommands } from './commands/maintain.js';
 import { registerNodeCommand } from './commands/node.js';
+import { registerRebalanceCommand } from './commands/rebalance.js';
 import { registerSpecCommands } from './commands/spec.js';
 import { registerStatusCommand } from './commands/status.js';
 import { EXIT } from './run.js';
@@ -34,5 +35,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerStatusCommand(program);
   registerCheckCommand(program);
   registerMaintainCommands(program);
+  registerRebalanceCommand(program);
   await program.parseAsync([...argv]);
 }

@@ -111,7 +111,7 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNod
   }
   if (old.shards.length !== next.shards.length) plan.refused.push(`hypertable ${label}: shards changed from ${old.shards.length} to ${next.shards.length}; resharding is not supported`);
   else if (!same(old.shards.map((s) => [s.dataNode, s.server]), next.shards.map((s) => [s.dataNode, s.server]))) {
-    plan.refused.push(`hypertable ${label}: the spec moves shards to other data nodes; pin hypertables[].dataNodes to the current nodes and move shards with hypershard rebalance`);
+    plan.refused.push(`hypertable ${label}: the spec moves shards to other data nodes; keep them where they are (pin hypertables[].dataNodes to the current nodes, leave placement as rebalance wrote it) and move shards with hypershard rebalance`);
   }
   if (old.chunkInterval.seconds !== next.chunkInterval.seconds) plan.refused.push(`hypertable ${label}: chunkInterval changed; existing chunks keep their width, so set it back`);
 

@@ -138,7 +138,8 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
   const dataNodes = table.dataNodes ?? spec.dataNodes.map((n) => n.name);
   const shards: Shard[] = [];
   for (let index = 0; index < table.shards; index += 1) {
-    const dataNode = dataNodes[index % dataNodes.length] as string;
+    // An explicit placement (written by rebalance after a move) overrides round-robin.
+    const dataNode = table.placement?.[String(index)] ?? (dataNodes[index % dataNodes.length] as string);
     const name = derivedName(table.name, `_s${index}`);
     shards.push({
       index,

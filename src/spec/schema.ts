@@ -123,6 +123,10 @@ export const hypertableSpec = z.strictObject({
   spaceColumn: identifier.describe('The space dimension: rows are hash-partitioned on it into shards.'),
   shards: z.number().int().min(1).max(1024).describe('Number of hash shards (space partitions).'),
   dataNodes: z.array(nodeName).min(1).optional().describe('Data nodes holding the shards, round-robin; default all.'),
+  placement: z
+    .record(z.string().regex(/^(0|[1-9][0-9]*)$/, 'a shard index'), nodeName)
+    .optional()
+    .describe('Shards placed on another data node than round-robin says, by shard index; written by `hypershard rebalance`.'),
   indexes: z.array(indexSpec).default([]),
 });
 

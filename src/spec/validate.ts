@@ -206,6 +206,12 @@ function checkRelations(input: unknown, report: Report): void {
       seen.add(node);
     });
 
+    const shardCount = typeof table.shards === 'number' ? table.shards : undefined;
+    for (const [index, node] of Object.entries(obj(table.placement))) {
+      if (shardCount !== undefined && /^[0-9]+$/.test(index) && Number(index) >= shardCount) report(at('placement', index), `no shard ${index}: the hypertable has ${shardCount} shards (0-${shardCount - 1})`);
+      if (typeof node === 'string' && !dataNodeNames.has(node)) report(at('placement', index), `unknown data node ${JSON.stringify(node)}`);
+    }
+
     list(table.indexes).map(obj).forEach((index, x) => {
       const method = text(index.method) ?? 'btree';
       list(index.columns).forEach((entry, c) => {

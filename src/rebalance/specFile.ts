@@ -1,0 +1,89 @@
+/**
+ * After moves: the spec file gets each hypertable's `placement` (comments and layout of the YAML
+ * kept, as `node add` does) and the migrations a snapshot of the last generated spec with the same
+ * placement, so `generate`, `apply` and `check` see the cluster as it now is and have nothing to do.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
+import { readSnapshots, writeSnapshot } from '../migrations/snapshots.js';
+import { derivedName } from '../plan/names.js';
+import { generateSql } from '../sql/generate.js';
+import { parseSpec } from '../spec/load.js';
+import type { ClusterSpec, HypertableSpec } from '../spec/schema.js';
+
+/** Shard index → data node, for every shard of every hypertable (by name). */
+export type Placement = ReadonlyMap<string, ReadonlyMap<number, string>>;
+
+/** The overrides of round-robin that put the shards where `actual` says. */
+export function placementOverrides(spec: ClusterSpec, table: HypertableSpec, actual: ReadonlyMap<number, string>): Record<string, string> {
+  const nodes = table.dataNodes ?? spec.dataNodes.map((n) => n.name);
+  const overrides: Record<string, string> = {};
+  for (let index = 0; index < table.shards; index += 1) {
+    const node = actual.get(index) ?? table.placement?.[String(index)] ?? nodes[index % nodes.length];
+    if (node !== undefined && node !== nodes[index % nodes.length]) overrides[String(index)] = node;
+  }
+  return overrides;
+}
+
+export function withPlacement(spec: ClusterSpec, placement: Placement): ClusterSpec {
+  return {
+    ...spec,
+    hypertables: spec.hypertables.map((t) => {
+      const actual = placement.get(t.name);
+      if (actual === undefined) return t;
+      const overrides = placementOverrides(spec, t, actual);
+      const { placement: _old, ...rest } = t;
+      return Object.keys(overrides).length === 0 ? rest : { ...rest, placement: overrides };
+    }),
+  };
+}
+
+/** The data node a shard slot's FDW server name belongs to. */
+export function serverNode(spec: ClusterSpec, index: number, server: string): string | undefined {
+  return spec.dataNodes.find((n) => derivedName(`hypershard_${n.name}`, `_${index}`) === server)?.name;
+}
+
+const sameSql = (a: ClusterSpec, b: ClusterSpec): boolean => JSON.stringify(generateSql(a).nodes) === JSON.stringify(generateSql(b).nodes);
+
+/**
+ * Writes the placement into the spec file and a new snapshot; returns what it wrote.
+ * @throws SpecError when the result would be invalid (nothing is written then).
+ */
+export async function recordPlacement(specFile: string, migrationsDir: string, placement: Placement): Promise<{ specWritten: boolean; snapshot: string | null }> {
+  const text = await readFile(specFile, 'utf8');
+  const spec = parseSpec(text, specFile);
+  const next = withPlacement(spec, placement);
+  let specWritten = false;
+  if (!sameSql(spec, next)) {
+    const doc = parseDocument(text);
+    const tables = doc.get('hypertables');
+    const byName = new Map(next.hypertables.map((t) => [t.name, t]));
+    if (isSeq(tables)) {
+      for (const item of tables.items) {
+        if (!isMap(item)) continue;
+        const table = byName.get(String(item.get('name')));
+        if (table === undefined) continue;
+        const map = item as YAMLMap;
+        if (table.placement === undefined) map.delete('placement');
+        else if (map.has('placement')) map.set('placement', doc.createNode(table.placement, { flow: true }));
+        else {
+          // Beside what it overrides: after dataNodes, else after shards.
+          const pair = doc.createPair('placement', doc.createNode(table.placement, { flow: true }));
+          const after = ['dataNodes', 'shards'].map((key) => map.items.findIndex((p) => isScalar(p.key) && p.key.value === key)).find((i) => i >= 0);
+          map.items.splice(after === undefined ? map.items.length : after + 1, 0, pair);
+        }
+      }
+    }
+    const updated = doc.toString();
+    const parsed = parseSpec(updated, specFile); // throws before anything is written
+    if (!sameSql(parsed, next)) throw new TypeError('the spec file did not take the placement');
+    await writeFile(`${specFile}.tmp`, updated);
+    await rename(`${specFile}.tmp`, specFile);
+    specWritten = true;
+  }
+  const last = (await readSnapshots(migrationsDir)).at(-1);
+  if (last === undefined) return { specWritten, snapshot: null };
+  const snapshotSpec = withPlacement(last.spec, placement);
+  if (sameSql(last.spec, snapshotSpec)) return { specWritten, snapshot: null };
+  return { specWritten, snapshot: await writeSnapshot(migrationsDir, last.step + 1, snapshotSpec) };
+}
