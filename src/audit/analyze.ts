@@ -115,7 +115,7 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
   for (const { node } of all) {
     if (isForeignScan(node) || !hasRawScanBelow(node)) continue;
     const type = node['Node Type'];
-    const directRaw = (node.Plans ?? []).some(rawScan) || (node.Plans ?? []).some((c) => ['Append', 'Merge Append', 'Sort', 'Result'].includes(c['Node Type']) && (c.Plans ?? []).some(rawScan));
+    const directRaw = (node.Plans ?? []).some((child) => reachesRawScan(child));
     if (type === 'Aggregate') {
       const mode = node['Partial Mode'];
       if ((mode === 'Partial' || mode === 'Finalize') && !partialReported) {
@@ -154,7 +154,9 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
   const byServer = new Map<string, ForeignScanReport[]>();
   for (const r of reports) if (r.server !== undefined) byServer.set(r.server, [...(byServer.get(r.server) ?? []), r]);
   for (const [server, list] of byServer) {
-    if (list.length > 1) findings.push(finding('SHARED_CONNECTION', `server ${server} serves ${list.flatMap((r) => r.tables.map(tableName)).join(', ')}`));
+    // The same shard scanned twice (e.g. a self-join) is not two shards sharing a connection.
+    const tables = [...new Set(list.flatMap((r) => r.tables.map(tableName)))];
+    if (tables.length > 1) findings.push(finding('SHARED_CONNECTION', `server ${server} serves ${tables.join(', ')}`));
   }
   for (const { node } of all) {
     const children = (node.Plans ?? []).filter(isForeignScan);
@@ -203,6 +205,15 @@ function dedupe(findings: readonly Finding[]): Finding[] {
     if (!seen.has(key)) seen.set(key, { ...f, message: f.message.replace(/\b([a-z_][a-z0-9_]*)_\d+\./g, '$1.') });
   }
   return [...seen.values()];
+}
+
+/** Nodes that pass rows through without reducing them to per-shard results. */
+const PASS_THROUGH = new Set(['Append', 'Merge Append', 'Sort', 'Incremental Sort', 'Result', 'Subquery Scan', 'Materialize', 'Memoize', 'Gather', 'Gather Merge']);
+
+/** Whether raw shard rows reach this point with nothing in between that aggregates them. */
+function reachesRawScan(node: PlanNode): boolean {
+  if (isForeignScan(node)) return node.Relations === undefined;
+  return PASS_THROUGH.has(node['Node Type']) && (node.Plans ?? []).some(reachesRawScan);
 }
 
 function foreignScanReport(node: PlanNode, catalog: AuditCatalog): ForeignScanReport {

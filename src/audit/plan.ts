@@ -23,6 +23,8 @@ export interface PlanNode {
   readonly 'Plan Rows'?: number;
   readonly 'Actual Rows'?: number;
   readonly 'Actual Loops'?: number;
+  /** Rows a node read and then dropped with its Filter (ANALYZE only). */
+  readonly 'Rows Removed by Filter'?: number;
 }
 
 export interface ExplainResult {
@@ -43,8 +45,13 @@ export function descendants(node: PlanNode): PlanNode[] {
   return [...walk(node)].slice(1).map((w) => w.node);
 }
 
-/** Rows a node returned: actual (× loops) with ANALYZE, else the planner's estimate. */
+/**
+ * Rows a node received: actual with ANALYZE (returned plus those its own Filter dropped, × loops;
+ * for a foreign scan, a Filter runs on the access node, so those rows crossed the wire too), else
+ * the planner's estimate of what it returns.
+ */
 export function rowsOf(node: PlanNode): { rows: number; estimated: boolean } {
   const actual = node['Actual Rows'];
-  return actual === undefined ? { rows: node['Plan Rows'] ?? 0, estimated: true } : { rows: actual * (node['Actual Loops'] ?? 1), estimated: false };
+  if (actual === undefined) return { rows: node['Plan Rows'] ?? 0, estimated: true };
+  return { rows: (actual + (node['Rows Removed by Filter'] ?? 0)) * (node['Actual Loops'] ?? 1), estimated: false };
 }
