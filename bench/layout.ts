@@ -17,14 +17,15 @@
  *   npx jiti bench/layout.ts [--system] [--full] [--hosts N] [--hours N] [--runs N]
  * Writes bench/results/layout-pg<major>.json and .md.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { startDevCluster, stopDevCluster, type DevCluster, type DevNode } from '../src/dev/cluster.js';
+import type pg from 'pg';
+import type { DevCluster, DevNode } from '../src/dev/cluster.js';
+import { SYSTEM_BIN_DIR, withBenchCluster } from './lib/cluster.js';
+import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { connect as connectUrl } from './lib/pg.js';
+import { writeResults } from './lib/results.js';
+import { median } from './lib/stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // configuration
@@ -36,7 +37,6 @@ interface Options {
   runs: number;
 }
 
-const SYSTEM_BIN_DIR = '/usr/lib/postgresql/15/bin';
 const SHARDS = 4;
 const INTERVAL_SECONDS = 10;
 const HOUR_MS = 3_600_000;
@@ -450,12 +450,6 @@ function fingerprint(rows: pg.QueryResultRow[]): string {
     .join('\n');
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 /**
  * One warm-up round (also opens the access node's connections to the shards), then `runs`
  * rounds. Queries and layouts are interleaved, and the layout order rotates every round, so that
@@ -503,7 +497,7 @@ async function measure(access: pg.Client, defs: readonly QueryDef[], runs: numbe
 
 interface Report {
   generatedAt: string;
-  machine: { cores: number; cpuModel: string; memoryGiB: number; os: string; node: string };
+  machine: MachineInfo;
   postgres: { source: 'embedded' | 'system'; version: string; versionFull: string; jit: Record<string, string> };
   topology: { accessNodes: 1; dataNodes: number; shards: number; serversPerShard: 1; timeSlices: number; chunkInterval: '1 day' };
   data: { hosts: number; hours: number; intervalSeconds: number; rowsPerCopy: number; from: string; to: string };
@@ -520,12 +514,8 @@ const SESSION_SETTINGS: Record<string, string> = {
   TimeZone: 'UTC',
 };
 
-async function connect(node: DevNode): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: node.url, application_name: 'hypershard-bench' });
-  // The cluster may be stopped under an open connection (Ctrl-C); that must not crash the process.
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
+function connect(node: DevNode): Promise<pg.Client> {
+  return connectUrl(node.url);
 }
 
 async function runBenchmark(cluster: DevCluster, opts: Options): Promise<Report> {
@@ -564,16 +554,9 @@ async function runBenchmark(cluster: DevCluster, opts: Options): Promise<Report>
       const { rows } = await c.query<{ jit: string; available: boolean }>(`SELECT current_setting('jit') AS jit, pg_jit_available() AS available`);
       jit[name] = `jit=${rows[0]?.jit ?? '?'}, available=${String(rows[0]?.available)}`;
     }
-    const cpus = os.cpus();
     return {
       generatedAt: new Date().toISOString(),
-      machine: {
-        cores: cpus.length,
-        cpuModel: cpus[0]?.model ?? 'unknown',
-        memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-        os: `${os.type()} ${os.release()}`,
-        node: process.version,
-      },
+      machine: machineInfo(),
       postgres: { source: cluster.postgres.source, version: pgInfo[0]?.v ?? '?', versionFull: pgInfo[0]?.full ?? '?', jit },
       topology: { accessNodes: 1, dataNodes: cluster.dataNodes.length, shards: SHARDS, serversPerShard: 1, timeSlices: days.length, chunkInterval: '1 day' },
       data: { hosts: opts.hosts, hours: opts.hours, intervalSeconds: INTERVAL_SECONDS, rowsPerCopy, from: start.toISOString(), to: end.toISOString() },
@@ -640,57 +623,22 @@ function toMarkdown(r: Report): string {
   return lines.join('\n');
 }
 
-/** Writes bench/results/layout-pg<major>.{json,md}, so runs on different versions sit side by side. */
-async function writeResults(report: Report, markdown: string, major: number): Promise<string> {
-  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
-  await fs.mkdir(dir, { recursive: true });
-  const base = path.join(dir, `layout-pg${major}`);
-  await fs.writeFile(`${base}.json`, JSON.stringify(report, null, 2) + '\n');
-  await fs.writeFile(`${base}.md`, markdown);
-  return base;
-}
-
 // ---------------------------------------------------------------------------------------------
 // main: the cluster is always stopped, also on Ctrl-C
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
-  // mkdtemp makes a 0700 dir; the server runs as another OS user when we are root, so open it up.
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hypershard-bench-'));
-  await fs.chmod(dir, 0o755);
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      const failed = (await stopDevCluster(dir)).filter((r) => r.status === 'failed');
-      if (failed.length > 0) {
-        process.stderr.write(`could not stop the dev cluster in ${dir} (kept for \`dev down\`): ${failed.map((f) => `${f.node}: ${f.error ?? ''}`).join('; ')}\n`);
-        return;
-      }
-      await fs.rm(dir, { recursive: true, force: true });
-    })());
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      process.stderr.write(`\n${sig}: stopping the dev cluster in ${dir}\n`);
-      void stop().finally(() => process.exit(130));
-    });
-  }
-
-  try {
-    const t0 = performance.now();
-    const cluster = await startDevCluster({
-      dir,
-      dataNodes: 2,
-      postgres: opts.system ? { kind: 'system', binDir: SYSTEM_BIN_DIR } : { kind: 'embedded' },
-    });
+  const t0 = performance.now();
+  const postgres = opts.system ? { kind: 'system' as const, binDir: SYSTEM_BIN_DIR } : { kind: 'embedded' as const };
+  // The cluster is always stopped, also on Ctrl-C.
+  await withBenchCluster({ dataNodes: 2, postgres, handleSignals: true }, async (cluster) => {
     const report = await runBenchmark(cluster, opts);
     const markdown = toMarkdown(report);
-    const out = await writeResults(report, markdown, cluster.postgres.version);
+    // One file per major version, so runs on different versions sit side by side.
+    const out = await writeResults(`layout-pg${cluster.postgres.version}`, report, markdown);
     process.stdout.write(markdown + '\n');
     process.stdout.write(`wrote ${out}.json and .md; total ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
-  } finally {
-    await stop();
-  }
+  });
 }
 
 main().catch((error: unknown) => {

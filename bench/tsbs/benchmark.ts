@@ -1,0 +1,238 @@
+/**
+ * The TSBS devops benchmark (issue 4), as a function: `main.ts` is its command line, and the
+ * integration test runs the quick scale through it so the benchmark cannot rot.
+ *
+ * One run: a fresh dev cluster (1 access + N data nodes), the distributed `cpu` hypertable applied
+ * by hypershard, a plain single-node copy beside it, the same generated rows streamed into both,
+ * then the 15 TSBS query types in their forms, timed on both, answers compared, plans audited.
+ * Optionally the access node reaches the data nodes through latency proxies. The cluster and the
+ * proxies are always stopped.
+ */
+import type pg from 'pg';
+import type { PostgresSource } from '../../src/dev/binaries.js';
+import type { DevCluster } from '../../src/dev/cluster.js';
+import { withBenchCluster } from '../lib/cluster.js';
+import { proxyTotals, startLatencyProxy, type LatencyProxy, type ProxyStats } from '../lib/latencyProxy.js';
+import { machineInfo } from '../lib/machine.js';
+import { closeQuietly, connect } from '../lib/pg.js';
+import { cpuCsv, cpuRows, totalRows, type DataShape } from './generate.js';
+import { copyRows, insertRows, memoryProbe, timed, type IngestResult } from './load.js';
+import { measureQueries } from './measure.js';
+import { tsbsQueries } from './queries.js';
+import { summarize, type BenchmarkReport } from './report.js';
+import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE } from './setup.js';
+
+export interface BenchmarkOptions {
+  /** `custom` when hosts, hours or data nodes differ from QUICK / FULL: named apart in results. */
+  readonly scale: 'quick' | 'full' | 'custom';
+  readonly hosts: number;
+  readonly hours: number;
+  readonly dataNodes: number;
+  /** Timed runs per query and target (the median is reported); at least 5. */
+  readonly runs: number;
+  /** One-way latency added between the access node and each data node; 0 = plain loopback. */
+  readonly latencyMs: number;
+  /** Hours at the end of the data loaded by batched INSERT instead of COPY. */
+  readonly insertHours: number;
+  readonly insertBatchRows: number;
+  readonly intervalSeconds: number;
+  readonly seed: number;
+  readonly postgres?: PostgresSource;
+  /** Stop the cluster and exit on SIGINT/SIGTERM (the command line); tests leave signals alone. */
+  readonly handleSignals?: boolean;
+  readonly onProgress?: (message: string) => void;
+}
+
+/** Small enough for CI and the integration test: 10 hosts × 6 h = 21,600 rows. */
+export const QUICK: Omit<BenchmarkOptions, 'latencyMs'> = {
+  scale: 'quick',
+  hosts: 10,
+  hours: 6,
+  dataNodes: 2,
+  runs: 5,
+  insertHours: 1,
+  insertBatchRows: 1000,
+  intervalSeconds: 10,
+  seed: 1,
+};
+
+/** TSBS-like scale: 100 hosts × 3 days = 2,592,000 rows. */
+export const FULL: Omit<BenchmarkOptions, 'latencyMs'> = { ...QUICK, scale: 'full', hosts: 100, hours: 72, insertHours: 2 };
+
+export function resultName(options: Pick<BenchmarkOptions, 'scale' | 'latencyMs' | 'hosts' | 'hours' | 'dataNodes'>, postgres?: PostgresSource): string {
+  const scale = options.scale === 'custom' ? `custom-${options.hosts}hosts-${options.hours}h-${options.dataNodes}dn` : options.scale;
+  return `tsbs-${scale}${options.latencyMs > 0 ? `-latency${options.latencyMs}ms` : ''}${postgres?.kind === 'system' ? '-system' : ''}`;
+}
+
+export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkReport> {
+  if (options.runs < 5) throw new RangeError('runs must be at least 5');
+  if (options.insertHours <= 0 || options.insertHours >= options.hours) throw new RangeError('insertHours must be within the data');
+  const step = (m: string): void => options.onProgress?.(m);
+  const machine = machineInfo();
+  // Other work on a 2-core machine skews timings: keep the worst load seen, for the report.
+  let loadAverageMax = machine.loadAverage1m;
+  const loadProbe = setInterval(() => (loadAverageMax = Math.max(loadAverageMax, machineInfo().loadAverage1m)), 5_000);
+  loadProbe.unref();
+  const wall: Record<string, number> = {};
+  const t0 = performance.now();
+  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const start = performance.now();
+    try {
+      return await fn();
+    } finally {
+      wall[name] = (performance.now() - start) / 1000;
+    }
+  };
+
+  try {
+    return await withBenchCluster(
+      { dataNodes: options.dataNodes, ...(options.postgres === undefined ? {} : { postgres: options.postgres }), handleSignals: options.handleSignals === true, onStep: step },
+      async (cluster, workDir) => {
+        wall['cluster start'] = (performance.now() - t0) / 1000;
+        const proxies: LatencyProxy[] = [];
+        const clients: pg.Client[] = [];
+        try {
+          if (options.latencyMs > 0) {
+            step(`starting latency proxies (+${options.latencyMs} ms each way)`);
+            for (const n of cluster.dataNodes) proxies.push(await startLatencyProxy({ targetHost: n.host, targetPort: n.port, latencyMs: options.latencyMs }));
+          }
+          step('generating and applying the distributed hypertable');
+          const topology = await phase('apply', () =>
+            createDistributedHypertable(cluster, workDir, { hours: options.hours, ...(proxies.length === 0 ? {} : { fdwEndpoints: proxies }) }),
+          );
+
+          const access = await connect(cluster.accessNode.url);
+          clients.push(access);
+          // date_trunc buckets by the session time zone; UTC makes results independent of the machine.
+          await access.query(`SET TimeZone = 'UTC'`);
+          await access.query(`SET statement_timeout = '15min'`);
+          await createSingleNodeTable(access);
+          await createTags(access, options.hosts, options.seed);
+
+          // The data ends now (on the interval grid), so users' now() windows cover it.
+          const stepMs = options.intervalSeconds * 1000;
+          const endMs = Math.floor(Date.now() / stepMs) * stepMs;
+          const shape: DataShape = { hosts: options.hosts, startMs: endMs - options.hours * 3_600_000, endMs, intervalSeconds: options.intervalSeconds, seed: options.seed };
+          const ingest = await phase('load', () => load(access, shape, options, step, proxies.length === 0 ? undefined : () => proxyTotals(proxies)));
+          await phase('analyze', () => analyze(access, cluster, shape));
+
+          const cases = tsbsQueries({ hosts: options.hosts, endMs, seed: options.seed });
+          step(`measuring ${cases.length} queries (${options.runs} runs each, on both targets)`);
+          const network = proxies.length === 0 ? undefined : () => proxyTotals(proxies);
+          const queries = await phase('queries', () =>
+            measureQueries(access, cases, {
+              runs: options.runs,
+              layout: topology.layout,
+              ...(network === undefined ? {} : { network }),
+              onProgress: step,
+            }),
+          );
+
+          const { rows: info } = await access.query<{ version: string; jit: string }>(
+            `SELECT current_setting('server_version') AS version, format('jit=%s, available=%s', current_setting('jit'), pg_jit_available()) AS jit`,
+          );
+          const server = topology.layout.servers[0];
+          wall.total = (performance.now() - t0) / 1000;
+          return {
+            name: resultName(options, options.postgres),
+            generatedAt: new Date().toISOString(),
+            machine,
+            loadAverageAtEnd: machineInfo().loadAverage1m,
+            loadAverageMax,
+            postgres: { source: cluster.postgres.source, version: info[0]?.version ?? '?', jit: info[0]?.jit ?? '?' },
+            topology: {
+              dataNodes: cluster.dataNodes.length,
+              shards: topology.shards,
+              latencyMs: options.latencyMs,
+              fdw: Object.fromEntries((server?.options ?? []).filter(([k]) => k !== 'host' && k !== 'port' && k !== 'dbname')),
+            },
+            data: {
+              hosts: options.hosts,
+              hours: options.hours,
+              intervalSeconds: options.intervalSeconds,
+              rows: totalRows(shape),
+              from: new Date(shape.startMs).toISOString(),
+              to: new Date(shape.endMs).toISOString(),
+              seed: options.seed,
+            },
+            ingest,
+            runs: options.runs,
+            queries,
+            summary: summarize(queries),
+            mismatches: queries.filter((q) => !q.answersEqual).length,
+            ...(proxies.length === 0 ? {} : { proxy: proxyTotals(proxies) }),
+            wallSeconds: wall,
+          };
+        } finally {
+          await closeQuietly(clients);
+          await Promise.all(proxies.map((p) => p.close()));
+        }
+      },
+    );
+  } finally {
+    clearInterval(loadProbe);
+  }
+}
+
+/**
+ * COPY the data up to the last `insertHours` into each target, then batched INSERT the rest:
+ * the loaded data is the same everywhere, and both ingest paths are measured on it. Targets load
+ * one after another so they do not compete for the machine's two cores.
+ */
+async function load(
+  access: pg.Client,
+  shape: DataShape,
+  options: BenchmarkOptions,
+  step: (m: string) => void,
+  network: (() => ProxyStats) | undefined,
+): Promise<BenchmarkReport['ingest']> {
+  const cut = { fromMs: shape.startMs, toMs: shape.endMs - options.insertHours * 3_600_000 };
+  const tail = { fromMs: cut.toMs, toMs: shape.endMs };
+  const copyCount = totalRows(shape, cut);
+  const insertCount = totalRows(shape, tail);
+
+  // What the generator alone can produce: the ceiling for the COPY rates below.
+  step(`generator alone: ${copyCount.toLocaleString('en-US')} rows`);
+  const g0 = performance.now();
+  let csvBytes = 0;
+  for (const chunk of cpuCsv(cpuRows(shape, cut))) csvBytes += chunk.length;
+  const generatorRowsPerSecond = copyCount / ((performance.now() - g0) / 1000);
+  if (csvBytes === 0) throw new Error('the generator produced no rows');
+
+  const probe = memoryProbe();
+  const results: IngestResult[] = [];
+  step(`COPY ${copyCount.toLocaleString('en-US')} rows into the single-node table`);
+  results.push(await timed('COPY', 'single', copyCount, () => copyRows(access, SINGLE.cpu, cpuRows(shape, cut))));
+  step(`COPY ${copyCount.toLocaleString('en-US')} rows through the access node`);
+  results.push(await timed('COPY', 'distributed', copyCount, () => copyRows(access, DISTRIBUTED.cpu, cpuRows(shape, cut)), { network }));
+  step(`INSERT ${insertCount.toLocaleString('en-US')} rows into the single-node table`);
+  const batchRows = options.insertBatchRows;
+  results.push(await timed('INSERT', 'single', insertCount, () => insertRows(access, SINGLE.cpu, cpuRows(shape, tail), batchRows), { batchRows }));
+  step(`INSERT ${insertCount.toLocaleString('en-US')} rows through the access node`);
+  results.push(
+    await timed('INSERT', 'distributed', insertCount, () => insertRows(access, DISTRIBUTED.cpu, cpuRows(shape, tail), batchRows), { batchRows, network }),
+  );
+  return { generatorRowsPerSecond, results, memoryPeak: probe.stop() };
+}
+
+/**
+ * Statistics everywhere, and hint bits set now rather than by autovacuum in the middle of the
+ * measurements: the single node's tables and each data node's shards get VACUUM ANALYZE, and the
+ * access node's foreign partitions ANALYZE (autovacuum never analyzes foreign tables, and
+ * pushdown decisions depend on their statistics). Then both targets must hold every row.
+ */
+async function analyze(access: pg.Client, cluster: DevCluster, shape: DataShape): Promise<void> {
+  for (const sql of [`VACUUM ANALYZE ${SINGLE.cpu}`, `VACUUM ANALYZE ${SINGLE.tags}`, `VACUUM ANALYZE ${DISTRIBUTED.tags}`]) await access.query(sql);
+  const dataClients = await Promise.all(cluster.dataNodes.map((n) => connect(n.url)));
+  try {
+    await Promise.all(dataClients.map((c) => c.query('VACUUM ANALYZE')));
+  } finally {
+    await closeQuietly(dataClients);
+  }
+  await access.query(`ANALYZE ${DISTRIBUTED.cpu}`);
+  const expected = totalRows(shape);
+  for (const t of [SINGLE, DISTRIBUTED]) {
+    const { rows } = await access.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.cpu}`);
+    if (Number(rows[0]?.n) !== expected) throw new Error(`${t.cpu} holds ${rows[0]?.n ?? '?'} rows, expected ${expected}`);
+  }
+}

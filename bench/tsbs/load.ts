@@ -1,0 +1,105 @@
+/**
+ * Loading the generated rows and measuring ingest: streamed COPY and batched multi-row INSERT,
+ * into the single-node table and through the access node into the distributed hypertable (where
+ * postgres_fdw routes each row to its shard's data node).
+ *
+ * Nothing here holds more than one chunk or one batch of rows: COPY is a Readable of CSV chunks
+ * piped into the COPY stream with backpressure, INSERT pulls one batch at a time from the
+ * generator. A memory probe samples the process during loading to show it stays flat.
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { proxyDelta, type ProxyStats } from '../lib/latencyProxy.js';
+import { batches, CPU_COLUMNS, cpuCsv, type CpuRow } from './generate.js';
+
+export interface IngestResult {
+  readonly method: 'COPY' | 'INSERT';
+  readonly target: 'single' | 'distributed';
+  readonly rows: number;
+  readonly seconds: number;
+  readonly rowsPerSecond: number;
+  /** Rows per INSERT statement (INSERT only). */
+  readonly batchRows?: number;
+  /** Traffic to the data nodes, when latency proxies count it (distributed only). */
+  readonly network?: { readonly bytesToDataNodes: number; readonly roundTrips: number };
+}
+
+export async function copyRows(client: pg.Client, table: string, rows: Iterable<CpuRow>): Promise<number> {
+  const copy = client.query(copyFrom(`COPY ${table} (${CPU_COLUMNS.join(', ')}) FROM STDIN WITH (FORMAT csv)`));
+  // pipeline() waits for the server to acknowledge the COPY, and pulls chunks only as fast as
+  // the connection takes them.
+  await pipeline(Readable.from(cpuCsv(rows)), copy);
+  return copy.rowCount;
+}
+
+/** Multi-row `INSERT … VALUES (…), (…)`, prepared once per batch size, as an application would. */
+export async function insertRows(client: pg.Client, table: string, rows: Iterable<CpuRow>, batchRows: number): Promise<number> {
+  const width = CPU_COLUMNS.length;
+  const statement = (n: number): string =>
+    `INSERT INTO ${table} (${CPU_COLUMNS.join(', ')}) VALUES ` +
+    Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}${c === 0 ? '::timestamptz' : ''}`).join(', ')})`).join(', ');
+  const fullText = statement(batchRows);
+  const name = `bench_insert_${table.replace(/\W/g, '_')}_${batchRows}`;
+  let inserted = 0;
+  for (const batch of batches(rows, batchRows)) {
+    const params: unknown[] = [];
+    for (const row of batch) params.push(new Date(row.time).toISOString(), row.tagsId, ...row.values);
+    const full = batch.length === batchRows;
+    await client.query({ ...(full ? { name } : {}), text: full ? fullText : statement(batch.length), values: params });
+    inserted += batch.length;
+  }
+  return inserted;
+}
+
+export async function timed(
+  method: IngestResult['method'],
+  target: IngestResult['target'],
+  expectedRows: number,
+  load: () => Promise<number>,
+  options: { batchRows?: number; network?: (() => ProxyStats) | undefined } = {},
+): Promise<IngestResult> {
+  const before = options.network?.();
+  const t0 = performance.now();
+  const rows = await load();
+  const seconds = (performance.now() - t0) / 1000;
+  const after = options.network?.();
+  if (rows !== expectedRows) throw new Error(`${method} into ${target} loaded ${rows} rows, expected ${expectedRows}`);
+  const d = before === undefined || after === undefined ? undefined : proxyDelta(before, after);
+  return {
+    method,
+    target,
+    rows,
+    seconds,
+    rowsPerSecond: rows / seconds,
+    ...(options.batchRows === undefined ? {} : { batchRows: options.batchRows }),
+    ...(d === undefined ? {} : { network: { bytesToDataNodes: d.bytesUp, roundTrips: d.roundTrips } }),
+  };
+}
+
+export interface MemoryPeak {
+  readonly rssMiB: number;
+  readonly heapUsedMiB: number;
+}
+
+/** Samples RSS and heap while loading; stop() returns the peaks. */
+export function memoryProbe(intervalMs = 200): { stop(): MemoryPeak } {
+  let rss = 0;
+  let heap = 0;
+  const sample = (): void => {
+    const m = process.memoryUsage();
+    rss = Math.max(rss, m.rss);
+    heap = Math.max(heap, m.heapUsed);
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  timer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return { rssMiB: Math.round(rss / 2 ** 20), heapUsedMiB: Math.round(heap / 2 ** 20) };
+    },
+  };
+}

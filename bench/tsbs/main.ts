@@ -1,0 +1,86 @@
+/**
+ * `npm run bench`: the TSBS devops benchmark (issue 4) from the command line.
+ *
+ *   npm run bench -- --quick                 10 hosts × 6 h, a minute or so (CI runs it through a test)
+ *   npm run bench                            100 hosts × 3 days (2.59 M rows), many minutes
+ *   npm run bench -- --latency-ms 2          the same through proxies adding 2 ms each way
+ *
+ * Prints the tables and writes bench/results/tsbs-<quick|full>[-latency<N>ms].json and .md.
+ */
+import { parseArgs } from 'node:util';
+import { SYSTEM_BIN_DIR } from '../lib/cluster.js';
+import { writeResults } from '../lib/results.js';
+import { FULL, QUICK, resultName, runBenchmark, type BenchmarkOptions } from './benchmark.js';
+import { toMarkdown, toText } from './report.js';
+
+const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes N] [--hosts N] [--hours N] [--runs N] [--system]
+  --quick         10 hosts × 6 h instead of 100 hosts × 72 h
+  --latency-ms N  one-way latency added between the access node and each data node (default 0: plain loopback)
+  --data-nodes N  data nodes (default 2; shards = 2 × data nodes)
+  --hosts N       hosts (default 10 quick, 100 full; at least 8)
+  --hours N       hours of data, ending now (default 6 quick, 72 full; at least 2)
+  --runs N        timed runs per query and target, median reported (default 5, at least 5)
+  --system        Debian's PostgreSQL in ${SYSTEM_BIN_DIR} instead of the embedded one
+`;
+
+function intOption(name: string, raw: string | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${raw}'`);
+  return n;
+}
+
+function parseOptions(argv: string[]): BenchmarkOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      'latency-ms': { type: 'string' },
+      'data-nodes': { type: 'string' },
+      hosts: { type: 'string' },
+      hours: { type: 'string' },
+      runs: { type: 'string' },
+      system: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return undefined;
+  }
+  const base = values.quick ? QUICK : FULL;
+  const hours = intOption('hours', values.hours, base.hours, 2);
+  const dataNodes = intOption('data-nodes', values['data-nodes'], base.dataNodes, 1);
+  // 8 hosts: the most any TSBS query here picks (single-groupby-*-8-*, cpu-max-all-8).
+  const hosts = intOption('hosts', values.hosts, base.hosts, 8);
+  const custom = hours !== base.hours || dataNodes !== base.dataNodes || hosts !== base.hosts;
+  return {
+    ...base,
+    // Another shape must not overwrite the quick or full results.
+    scale: custom ? 'custom' : base.scale,
+    latencyMs: intOption('latency-ms', values['latency-ms'], 0, 0),
+    dataNodes,
+    hosts,
+    hours,
+    insertHours: Math.min(base.insertHours, hours - 1),
+    runs: intOption('runs', values.runs, base.runs, 5),
+    ...(values.system ? { postgres: { kind: 'system' as const, binDir: SYSTEM_BIN_DIR } } : {}),
+    handleSignals: true,
+    onProgress: (m) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`),
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  if (options === undefined) return;
+  const report = await runBenchmark(options);
+  const base = await writeResults(resultName(options, options.postgres), report, toMarkdown(report));
+  process.stdout.write(`${toText(report)}\n\nwrote ${base}.json and .md; total ${report.wallSeconds.total?.toFixed(0) ?? '?'} s\n`);
+  if (report.mismatches > 0) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

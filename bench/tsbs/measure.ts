@@ -1,0 +1,154 @@
+/**
+ * Timing the query cases on both targets, checking their answers, and auditing where the
+ * distributed plan did its work.
+ *
+ * Round 0 warms up (caches, the access node's connections to the shards) and collects both
+ * answers inside one transaction, so that `now()` is the same instant for both and the users'
+ * `now()` windows cover the same rows. Then `runs` timed rounds; in each round every case runs on
+ * both targets back to back, and which target goes first alternates, so drift on the machine
+ * (other load, caches, autovacuum) spreads over both instead of favouring one.
+ */
+import type pg from 'pg';
+import { auditQuery } from '../../src/audit/audit.js';
+import type { ClusterLayout } from '../../src/plan/layout.js';
+import { proxyDelta, type ProxyStats } from '../lib/latencyProxy.js';
+import { rowsReceived } from '../lib/plan.js';
+import { median } from '../lib/stats.js';
+import { compareAnswers } from './answers.js';
+import type { Form, QueryCase, QueryType } from './queries.js';
+import { DISTRIBUTED, SINGLE, type Tables } from './setup.js';
+
+export interface AuditSummary {
+  /** `complete`: no row-level work left on the access node; `n/a` if the audit failed. */
+  readonly verdict: 'complete' | 'incomplete' | 'n/a';
+  /**
+   * Rows the data nodes sent: what the foreign scans returned plus what their access-node
+   * filters dropped, × loops (bench/lib/plan.ts), from the audit's EXPLAIN ANALYZE plan.
+   */
+  readonly rowsShipped: number | null;
+  /** The audit's own count (actual rows × loops of the foreign scans, after their local filters). */
+  readonly auditRowsShipped: number | null;
+  readonly findings: readonly { readonly code: string; readonly severity: string; readonly message: string }[];
+  /** Remote SQL of each foreign scan, deduplicated across shards. */
+  readonly remoteSql: readonly string[];
+  readonly accessNodeWork: readonly string[];
+  readonly error?: string;
+}
+
+export interface QueryMeasurement {
+  readonly type: QueryType;
+  readonly form: Form;
+  /** The distributed statement; the single-node one names `single.cpu` / `single.tags`. */
+  readonly sql: string;
+  readonly params: readonly unknown[];
+  readonly resultRows: number;
+  readonly singleMs: number;
+  readonly distributedMs: number;
+  /** distributed / single: below 1 the distributed hypertable is faster. */
+  readonly ratio: number;
+  readonly samplesMs: { readonly single: readonly number[]; readonly distributed: readonly number[] };
+  readonly answersEqual: boolean;
+  readonly difference?: string;
+  /** Per distributed run (medians), when latency proxies count the traffic. */
+  readonly network?: { readonly bytesFromDataNodes: number; readonly roundTrips: number };
+  readonly audit: AuditSummary;
+}
+
+export interface MeasureOptions {
+  readonly runs: number;
+  readonly layout: ClusterLayout;
+  /** The latency proxies' counters so far, when the access node reaches the data nodes through them. */
+  readonly network?: () => ProxyStats;
+  readonly onProgress?: (message: string) => void;
+}
+
+async function run(client: pg.Client, c: QueryCase, tables: Tables): Promise<{ ms: number; rows: pg.QueryResultRow[] }> {
+  const t0 = performance.now();
+  const { rows } = await client.query({ text: c.sql(tables), values: [...c.params] });
+  return { ms: performance.now() - t0, rows };
+}
+
+export async function measureQueries(access: pg.Client, cases: readonly QueryCase[], options: MeasureOptions): Promise<QueryMeasurement[]> {
+  const label = (c: QueryCase): string => `${c.type} (${c.form})`;
+
+  // Round 0: warm-up and answers, both targets in one transaction (one now()).
+  const answers: { equal: boolean; difference?: string; rows: number }[] = [];
+  for (const c of cases) {
+    options.onProgress?.(`warm-up and answers: ${label(c)}`);
+    await access.query('BEGIN READ ONLY');
+    try {
+      const single = await run(access, c, SINGLE);
+      const distributed = await run(access, c, DISTRIBUTED);
+      const cmp = compareAnswers(single.rows, distributed.rows);
+      answers.push({ equal: cmp.equal, rows: single.rows.length, ...(cmp.difference === undefined ? {} : { difference: cmp.difference }) });
+      if (!cmp.equal) process.stderr.write(`\n!!! ANSWERS DIFFER for ${label(c)}: ${cmp.difference ?? ''}\n\n`);
+    } finally {
+      await access.query('COMMIT');
+    }
+  }
+
+  const samples = cases.map(() => ({ single: [] as number[], distributed: [] as number[], bytes: [] as number[], roundTrips: [] as number[] }));
+  for (let round = 1; round <= options.runs; round++) {
+    options.onProgress?.(`timed round ${round} of ${options.runs}`);
+    for (const [i, c] of cases.entries()) {
+      const s = samples[i]!;
+      const distributedFirst = (round + i) % 2 === 0;
+      for (const target of distributedFirst ? (['distributed', 'single'] as const) : (['single', 'distributed'] as const)) {
+        const before = target === 'distributed' ? options.network?.() : undefined;
+        const { ms } = await run(access, c, target === 'single' ? SINGLE : DISTRIBUTED);
+        s[target].push(ms);
+        const after = options.network?.();
+        if (before !== undefined && after !== undefined) {
+          const d = proxyDelta(before, after);
+          s.bytes.push(d.bytesDown);
+          s.roundTrips.push(d.roundTrips);
+        }
+      }
+    }
+  }
+
+  const results: QueryMeasurement[] = [];
+  for (const [i, c] of cases.entries()) {
+    options.onProgress?.(`audit: ${label(c)}`);
+    const s = samples[i]!;
+    const a = answers[i]!;
+    const singleMs = median(s.single);
+    const distributedMs = median(s.distributed);
+    results.push({
+      type: c.type,
+      form: c.form,
+      sql: c.sql(DISTRIBUTED),
+      params: c.params,
+      resultRows: a.rows,
+      singleMs,
+      distributedMs,
+      ratio: distributedMs / singleMs,
+      samplesMs: { single: s.single, distributed: s.distributed },
+      answersEqual: a.equal,
+      ...(a.difference === undefined ? {} : { difference: a.difference }),
+      ...(s.bytes.length === 0 ? {} : { network: { bytesFromDataNodes: median(s.bytes), roundTrips: median(s.roundTrips) } }),
+      audit: await audit(access, c, options.layout),
+    });
+  }
+  return results;
+}
+
+/** hypershard's own audit, with EXPLAIN ANALYZE for actual rows shipped. */
+async function audit(access: pg.Client, c: QueryCase, layout: ClusterLayout): Promise<AuditSummary> {
+  try {
+    const a = await auditQuery(access, c.sql(DISTRIBUTED), { params: [...c.params], analyze: true, layout });
+    return {
+      verdict: a.complete ? 'complete' : 'incomplete',
+      rowsShipped: rowsReceived(a.plan),
+      // PostgreSQL 18 reports actual rows per loop with decimals; × loops is then not whole.
+      auditRowsShipped: Math.round(a.rowsShipped),
+      findings: a.findings.map((f) => ({ code: f.code, severity: f.severity, message: f.message })),
+      remoteSql: [...new Set(a.foreignScans.map((s) => s.remoteSql.replace(/\b_hypershard\.cpu_s\d+\b/g, '_hypershard.cpu_s<N>')))],
+      accessNodeWork: a.accessNodeWork,
+    };
+  } catch (error) {
+    // A failing audit must not lose the timings; the report says why the verdict is missing.
+    await access.query('ROLLBACK').catch(() => undefined);
+    return { verdict: 'n/a', rowsShipped: null, auditRowsShipped: null, findings: [], remoteSql: [], accessNodeWork: [], error: error instanceof Error ? error.message : String(error) };
+  }
+}
