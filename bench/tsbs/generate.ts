@@ -9,6 +9,8 @@
  * t + interval), as a collector would send them, and lazily: nothing holds more than one chunk,
  * so memory stays flat at any scale.
  */
+// One seeded PRNG for all generated data, the demo's.
+import { prng } from '../../src/demo/devices.js';
 
 export const METRICS = [
   'usage_user', 'usage_system', 'usage_idle', 'usage_nice', 'usage_iowait',
@@ -37,18 +39,6 @@ export interface DataShape {
   readonly endMs: number;
   readonly intervalSeconds: number;
   readonly seed: number;
-}
-
-/** mulberry32: small, fast and reproducible on every platform. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Standard normal draws (Box-Muller, both values used). */

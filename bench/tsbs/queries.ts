@@ -15,7 +15,8 @@
  * A form is only listed where it means something for the type. Every form runs the same SQL on
  * the single-node table and on the distributed hypertable, and both answers are compared.
  */
-import { prng, METRICS } from './generate.js';
+import { prng } from '../../src/demo/devices.js';
+import { METRICS } from './generate.js';
 import type { Tables } from './setup.js';
 
 export const QUERY_TYPES = [

@@ -19,8 +19,8 @@ export interface DeviceDataOptions {
   readonly seed?: number;
 }
 
-/** mulberry32: small, fast, good enough for test data, and reproducible. */
-function prng(seed: number): () => number {
+/** mulberry32: small, fast, good enough for test data, and reproducible on every platform. */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
