@@ -53,6 +53,13 @@ export function auditScenarios(facts: ScenarioFacts): AuditScenario[] {
       cleared: { sql: `SELECT device_id, date_bin('1 hour', time, '2000-01-01') AS h, max(cpu) FROM metrics GROUP BY 1, 2` },
     },
     {
+      // The field notes' bind-parameter case: the bound is shipped, `- interval` is not.
+      name: 'bound-minus-interval',
+      code: 'NON_SHIPPABLE_FUNCTION',
+      trigger: { sql: `SELECT device_id, count(*) FROM metrics WHERE time > '${facts.recent}'::timestamptz - interval '1 hour' GROUP BY device_id` },
+      cleared: { sql: `SELECT device_id, count(*) FROM metrics WHERE time > '${facts.recent}'::timestamptz GROUP BY device_id` },
+    },
+    {
       name: 'text-constant-bucket',
       code: 'COLLATION_NOT_SHIPPABLE',
       trigger: { sql: `SELECT device_id, date_trunc('hour', time AT TIME ZONE 'UTC') AS h, max(cpu) FROM metrics GROUP BY 1, 2` },

@@ -17,7 +17,7 @@ for (const major of [15, 18]) {
 
   describe(`audit rules on plans from PostgreSQL ${fixture.serverVersion}`, () => {
     it('has a captured scenario for every finding code', () => {
-      expect(fixture.scenarios.map((s) => s.code).sort()).toEqual(Object.keys(FINDINGS).sort());
+      expect([...new Set(fixture.scenarios.map((s) => s.code))].sort()).toEqual(Object.keys(FINDINGS).sort());
     });
 
     for (const scenario of fixture.scenarios) {
