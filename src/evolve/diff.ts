@@ -58,7 +58,12 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
   }
   if (before.accessNode !== after.accessNode) plan.refused.push(`the access node was renamed from ${before.accessNode} to ${after.accessNode}; rename it back (node names identify migration folders)`);
   for (const node of before.dataNodes.filter((n) => !after.dataNodes.includes(n))) {
-    plan.refused.push(`data node ${node} was removed from the spec; move its shards away first (hypershard rebalance / node drain), then remove it`);
+    if (before.hypertables.some((h) => h.shards.some((s) => s.dataNode === node))) {
+      plan.refused.push(`data node ${node} was removed from the spec while it holds shards; move them first (hypershard node drain --name ${node}), then remove it`);
+    } else {
+      // Nothing lives there: its FDW servers are dropped below; the node itself is left as it is.
+      plan.change('remove_data_node', `data node ${node} removed`);
+    }
   }
 
   // New data nodes get the base every data node has (schema, service role, roles).

@@ -79,3 +79,25 @@ export function planMoves(loads: readonly ShardLoad[], nodes: readonly string[])
   }
   return { measure, moves };
 }
+
+/**
+ * Pure: every shard on `node` moves off it, heaviest first, each to the other node that is
+ * lightest at that moment (by bytes, or by count when everything is tiny).
+ */
+export function planDrain(loads: readonly ShardLoad[], node: string, nodes: readonly string[]): MovePlan {
+  const others = nodes.filter((n) => n !== node);
+  const total = loads.reduce((a, l) => a + l.bytes, 0);
+  const measure = total < TINY_BYTES_PER_NODE * Math.max(nodes.length, 1) ? 'count' : 'bytes';
+  const weight = (l: ShardLoad): number => (measure === 'count' ? 1 : l.bytes);
+  const sums = new Map(others.map((n) => [n, 0]));
+  for (const l of loads) if (sums.has(l.dataNode)) sums.set(l.dataNode, (sums.get(l.dataNode) ?? 0) + weight(l));
+  const moves: PlannedMove[] = [];
+  const leaving = loads.filter((l) => l.dataNode === node).sort((a, b) => b.bytes - a.bytes || a.hypertable.localeCompare(b.hypertable) || a.shard - b.shard);
+  for (const load of leaving) {
+    const target = [...sums.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0];
+    if (target === undefined) break;
+    moves.push({ hypertable: load.hypertable, shard: load.shard, source: node, target: target[0], bytes: load.bytes });
+    sums.set(target[0], target[1] + weight(load));
+  }
+  return { measure, moves };
+}

@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { errorMessage, HypershardError } from '../errors.js';
+import { HypershardError, UnknownNodeError, errorMessage } from '../errors.js';
 import { readShardChunks } from '../maintain/chunkCatalog.js';
 import { checkMigrationsCurrent, defaultMigrationsDir } from '../migrations/files.js';
 import { connectNode, DEFAULT_CONNECT_TIMEOUT_MS, type NodeConnection } from '../nodes/connect.js';
@@ -22,7 +22,7 @@ import { finishMove, liveServer, rollBackMove } from './cleanup.js';
 import { copyShard, switchShard } from './copy.js';
 import { deleteMove, ensureJournal, setPhase, startMove, unfinishedMoves, type JournalRow } from './journal.js';
 import { TEXT_SETTINGS } from './names.js';
-import { measureShards, planMoves } from './plan.js';
+import { measureShards, planDrain, planMoves } from './plan.js';
 import { prepareAccess, prepareTarget } from './prepare.js';
 import type { MoveResult, NodeBalance, PlannedMove, RebalanceProgress, RebalanceResult, RecoveredMove, ShardLoad } from './result.js';
 import { recordPlacement, serverNode, withPlacement, type Placement } from './specFile.js';
@@ -38,6 +38,8 @@ export interface RebalanceOptions {
   readonly lockTimeoutMs?: number;
   /** Called as each move progresses; an error thrown here fails the move (its transaction rolls back). */
   readonly onProgress?: (event: RebalanceProgress) => void;
+  /** Move every shard off this data node instead of evening out (`node drain`). */
+  readonly drain?: string;
 }
 
 /** Key of the session advisory lock a run holds on the access node: one rebalance at a time. */
@@ -63,6 +65,9 @@ export async function rebalance(spec: ClusterSpec, specFile: string, options: Re
   const started = performance.now();
   const dryRun = options.dryRun === true;
   const migrationsDir = options.migrationsDir ?? defaultMigrationsDir(specFile);
+  const dataNodes = spec.dataNodes.map((n) => n.name);
+  if (options.drain !== undefined && !dataNodes.includes(options.drain)) throw new UnknownNodeError([options.drain], dataNodes);
+  if (options.drain !== undefined && dataNodes.length < 2) throw new HypershardError('USAGE', `cannot drain ${options.drain}: it is the only data node`);
   await checkMigrationsCurrent(spec, migrationsDir);
   const targets = await nodeTargets(spec, specFile);
   const { servicePassword } = await clusterSecrets(spec, specFile);
@@ -99,7 +104,7 @@ export async function rebalance(spec: ClusterSpec, specFile: string, options: Re
     const current = withPlacement(spec, placement);
     const layout = planLayout(current);
     const before = await measureAll(session, layout);
-    const plan = planMoves(before, layout.dataNodes);
+    const plan = options.drain === undefined ? planMoves(before, layout.dataNodes) : planDrain(before, options.drain, layout.dataNodes);
 
     const moves: MoveResult[] = [];
     let failed = recovered.some((r) => r.action === 'failed');

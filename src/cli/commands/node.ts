@@ -2,10 +2,12 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { addDataNodeToSpec, type NewDataNode } from '../../cluster/addDataNode.js';
+import { removeDataNodeFromSpec } from '../../cluster/removeDataNode.js';
 import { generateMigrations } from '../../migrations/files.js';
 import { apply } from '../../nodes/apply.js';
 import { command, EXIT, json, out } from '../run.js';
 import { table } from '../table.js';
+import { runRebalance } from './rebalance.js';
 
 interface AddFlags {
   config: string;
@@ -54,6 +56,43 @@ export function registerNodeCommand(program: Command): void {
           json({ pinned: added.pinned, changes: generated.changes, apply: applied ?? null });
         } else {
           if (added.pinned.length > 0) out(`Pinned to their current data nodes (no shard moves): ${added.pinned.join(', ')}`);
+          out(`Changes: ${generated.changes.join('; ')}`);
+          if (applied !== undefined) out(table(['node', 'status', 'migrations'], applied.nodes.map((n) => [n.node, n.status, n.migrations.join(', ') || '-'])));
+        }
+        return applied === undefined || applied.ok ? EXIT.ok : EXIT.failed;
+      }),
+    );
+
+  node
+    .command('drain')
+    .description('move every shard off a data node (the same moves as rebalance), so it can be removed')
+    .option('-c, --config <file>', 'spec file', 'hypershard.yaml')
+    .requiredOption('--name <name>', 'the data node to empty')
+    .option('--dry-run', 'print the moves; change nothing')
+    .option('--timeout <ms>', 'bound on reaching each node', '10000')
+    .option('--lock-timeout <ms>', "bound on waiting for the shard's writers and, at the switch, the hypertable's readers", '10000')
+    .option('--json', 'machine-readable output')
+    .action(
+      command(async (opts: { config: string; name: string; dryRun?: boolean; timeout: string; lockTimeout: string; json?: boolean }) =>
+        runRebalance({ ...opts, drain: opts.name }),
+      ),
+    );
+
+  node
+    .command('remove')
+    .description('remove a data node that holds no shard from the spec, generate and apply (refused while it holds any)')
+    .option('-c, --config <file>', 'spec file', 'hypershard.yaml')
+    .requiredOption('--name <name>', 'the data node to remove')
+    .option('--no-apply', 'only update the spec and generate')
+    .option('--json', 'machine-readable output')
+    .action(
+      command(async (opts: { config: string; name: string; apply: boolean; json?: boolean }) => {
+        const file = resolve(opts.config);
+        const spec = await removeDataNodeFromSpec(file, opts.name);
+        const generated = await generateMigrations(spec, file);
+        const applied = opts.apply ? await apply(spec, file) : undefined;
+        if (opts.json === true) json({ changes: generated.changes, apply: applied ?? null });
+        else {
           out(`Changes: ${generated.changes.join('; ')}`);
           if (applied !== undefined) out(table(['node', 'status', 'migrations'], applied.nodes.map((n) => [n.node, n.status, n.migrations.join(', ') || '-'])));
         }

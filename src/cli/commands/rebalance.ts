@@ -8,8 +8,10 @@ import { progressBar, type Progress } from '../progress.js';
 import { command, EXIT, json, out } from '../run.js';
 import { size, table } from '../table.js';
 
-interface RebalanceFlags {
+export interface RebalanceFlags {
   config: string;
+  /** Move every shard off this node (`node drain`). */
+  drain?: string;
   migrations?: string;
   timeout: string;
   lockTimeout: string;
@@ -26,42 +28,45 @@ export function registerRebalanceCommand(program: Command): void {
     .option('--dry-run', 'print the moves; change nothing')
     .option('--timeout <ms>', 'bound on reaching each node', '10000')
     .option('--lock-timeout <ms>', "bound on waiting for the shard's writers and, at the switch, the hypertable's readers", '10000')
+    .option('--drain <node>', 'move every shard off this data node instead of evening out')
     .option('--json', 'machine-readable output')
-    .action(
-      command(async (opts: RebalanceFlags) => {
-        const timeoutMs = timeoutFlag(opts.timeout);
-        const lockTimeoutMs = integerFlag('--lock-timeout', opts.lockTimeout, 1);
-        const { spec, file } = await loadSpec(opts.config);
-        let bar: { key: string; progress: Progress } | undefined;
-        const result = await rebalance(spec, file, {
-          dryRun: opts.dryRun === true,
-          timeoutMs,
-          lockTimeoutMs,
-          ...(opts.migrations === undefined ? {} : { migrationsDir: opts.migrations }),
-          ...(opts.json === true
-            ? {}
-            : {
-                onProgress: (e) => {
-                  const key = `${e.hypertable} shard ${e.shard}`;
-                  if (e.phase === 'copy' && e.totalRows > 0) {
-                    if (bar?.key !== key) bar = { key, progress: progressBar(e.totalRows, `${key} ${e.source} → ${e.target}`, 'rows') };
-                    bar.progress.update(e.rowsCopied);
-                  } else if (e.phase !== 'copy') {
-                    if (bar?.key === key) {
-                      bar.progress.stop();
-                      bar = undefined;
-                    }
-                    if (e.phase === 'prepare') process.stderr.write(`${key}: ${e.source} → ${e.target}\n`);
-                  }
-                },
-              }),
-        });
-        bar?.progress.stop();
-        if (opts.json === true) json(result);
-        else out(renderRebalance(result));
-        return result.ok ? EXIT.ok : EXIT.failed;
-      }),
-    );
+    .action(command(runRebalance));
+}
+
+/** The rebalance command's work, shared with `node drain`. */
+export async function runRebalance(opts: RebalanceFlags): Promise<number> {
+  const timeoutMs = timeoutFlag(opts.timeout);
+  const lockTimeoutMs = integerFlag('--lock-timeout', opts.lockTimeout, 1);
+  const { spec, file } = await loadSpec(opts.config);
+  let bar: { key: string; progress: Progress } | undefined;
+  const result = await rebalance(spec, file, {
+    dryRun: opts.dryRun === true,
+    ...(opts.drain === undefined ? {} : { drain: opts.drain }),
+    timeoutMs,
+    lockTimeoutMs,
+    ...(opts.migrations === undefined ? {} : { migrationsDir: opts.migrations }),
+    ...(opts.json === true
+      ? {}
+      : {
+          onProgress: (e) => {
+            const key = `${e.hypertable} shard ${e.shard}`;
+            if (e.phase === 'copy' && e.totalRows > 0) {
+              if (bar?.key !== key) bar = { key, progress: progressBar(e.totalRows, `${key} ${e.source} → ${e.target}`, 'rows') };
+              bar.progress.update(e.rowsCopied);
+            } else if (e.phase !== 'copy') {
+              if (bar?.key === key) {
+                bar.progress.stop();
+                bar = undefined;
+              }
+              if (e.phase === 'prepare') process.stderr.write(`${key}: ${e.source} → ${e.target}\n`);
+            }
+          },
+        }),
+  });
+  bar?.progress.stop();
+  if (opts.json === true) json(result);
+  else out(renderRebalance(result));
+  return result.ok ? EXIT.ok : EXIT.failed;
 }
 
 export function renderRebalance(result: RebalanceResult): string {

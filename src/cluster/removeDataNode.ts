@@ -1,0 +1,49 @@
+/**
+ * `node remove`: a data node that holds no shard leaves the spec. Refused while it holds any
+ * (drain it first), so nothing is lost. Hypertables listing it stop listing it, with their
+ * placement written out so no other shard moves; generate then drops its FDW servers.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { isMap, isSeq, parseDocument, YAMLMap } from 'yaml';
+import { HypershardError, UnknownNodeError } from '../errors.js';
+import { planLayout } from '../plan/layout.js';
+import { placementOverrides } from '../rebalance/specFile.js';
+import { parseSpec } from '../spec/load.js';
+import type { ClusterSpec } from '../spec/schema.js';
+
+export async function removeDataNodeFromSpec(specFile: string, node: string): Promise<ClusterSpec> {
+  const text = await readFile(specFile, 'utf8');
+  const spec = parseSpec(text, specFile);
+  const names = spec.dataNodes.map((n) => n.name);
+  if (!names.includes(node)) throw new UnknownNodeError([node], names);
+  if (names.length === 1) throw new HypershardError('USAGE', `${node} is the only data node; a cluster needs one`);
+  const held = planLayout(spec).hypertables.flatMap((h) => h.shards.filter((s) => s.dataNode === node).map((s) => `${h.table.name} shard ${s.index}`));
+  if (held.length > 0) {
+    throw new HypershardError('NODE_NOT_EMPTY', `data node ${node} still holds ${held.join(', ')}; move them first: hypershard node drain --name ${node}`);
+  }
+
+  const doc = parseDocument(text);
+  const dataNodes = doc.get('dataNodes');
+  if (isSeq(dataNodes)) dataNodes.items = dataNodes.items.filter((item) => !(isMap(item) && item.get('name') === node));
+  const tables = doc.get('hypertables');
+  const layout = planLayout(spec);
+  for (const item of isSeq(tables) ? tables.items : []) {
+    if (!isMap(item)) continue;
+    const table = spec.hypertables.find((t) => t.name === item.get('name'));
+    const nodes = table?.dataNodes ?? names;
+    if (table === undefined || !nodes.includes(node)) continue;
+    const remaining = nodes.filter((n) => n !== node);
+    // Keep every shard where it is: placement relative to the shorter list.
+    const actual = new Map((layout.hypertables.find((h) => h.table.name === table.name)?.shards ?? []).map((s) => [s.index, s.dataNode]));
+    const overrides = placementOverrides(spec, { ...table, dataNodes: remaining }, actual);
+    const map = item as YAMLMap;
+    map.set('dataNodes', doc.createNode(remaining, { flow: true }));
+    if (Object.keys(overrides).length === 0) map.delete('placement');
+    else map.set('placement', doc.createNode(overrides, { flow: true }));
+  }
+  const updated = doc.toString();
+  const next = parseSpec(updated, specFile); // throws before anything is written
+  await writeFile(`${specFile}.tmp`, updated);
+  await rename(`${specFile}.tmp`, specFile);
+  return next;
+}
