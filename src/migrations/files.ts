@@ -113,7 +113,7 @@ export async function generateMigrations(spec: ClusterSpec, specFile: string, op
 }
 
 /** Whether two specs build the same cluster (their generated SQL is identical). */
-function sameSql(a: ClusterSpec, b: ClusterSpec): boolean {
+export function sameSql(a: ClusterSpec, b: ClusterSpec): boolean {
   return JSON.stringify(generateSql(a).nodes) === JSON.stringify(generateSql(b).nodes);
 }
 

@@ -5,9 +5,9 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
+import { sameSql } from '../migrations/files.js';
 import { readSnapshots, writeSnapshot } from '../migrations/snapshots.js';
 import { derivedName } from '../plan/names.js';
-import { generateSql } from '../sql/generate.js';
 import { parseSpec } from '../spec/load.js';
 import type { ClusterSpec, HypertableSpec } from '../spec/schema.js';
 
@@ -43,7 +43,6 @@ export function serverNode(spec: ClusterSpec, index: number, server: string): st
   return spec.dataNodes.find((n) => derivedName(`hypershard_${n.name}`, `_${index}`) === server)?.name;
 }
 
-const sameSql = (a: ClusterSpec, b: ClusterSpec): boolean => JSON.stringify(generateSql(a).nodes) === JSON.stringify(generateSql(b).nodes);
 
 /**
  * Writes the placement into the spec file and a new snapshot; returns what it wrote.

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { check } from '../../drift/check.js';
 import type { CheckResult, NodeCheck } from '../../drift/model.js';
 import { loadSpec } from '../../spec/load.js';
+import { timeoutFlag } from '../flags.js';
 import { command, EXIT, json, out } from '../run.js';
 
 interface CheckFlags {
@@ -24,9 +25,8 @@ export function registerCheckCommand(program: Command): void {
     .action(
       command(async (opts: CheckFlags) => {
         const { spec, file } = await loadSpec(opts.config);
-        const timeoutMs = Number(opts.timeout);
         const result = await check(spec, file, {
-          timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 10_000,
+          timeoutMs: timeoutFlag(opts.timeout),
           ...(opts.out === undefined ? {} : { migrationsDir: resolve(opts.out) }),
         });
         if (opts.json === true) json(result);

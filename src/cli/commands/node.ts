@@ -4,10 +4,10 @@ import type { Command } from 'commander';
 import { addDataNodeToSpec, type NewDataNode } from '../../cluster/addDataNode.js';
 import { removeDataNodeFromSpec } from '../../cluster/removeDataNode.js';
 import { generateMigrations } from '../../migrations/files.js';
-import { apply } from '../../nodes/apply.js';
+import { apply, type ApplyResult } from '../../nodes/apply.js';
 import { command, EXIT, json, out } from '../run.js';
 import { table } from '../table.js';
-import { runRebalance } from './rebalance.js';
+import { moveOptions, runRebalance, type RebalanceFlags } from './rebalance.js';
 
 interface AddFlags {
   config: string;
@@ -57,26 +57,15 @@ export function registerNodeCommand(program: Command): void {
         } else {
           if (added.pinned.length > 0) out(`Pinned to their current data nodes (no shard moves): ${added.pinned.join(', ')}`);
           out(`Changes: ${generated.changes.join('; ')}`);
-          if (applied !== undefined) out(table(['node', 'status', 'migrations'], applied.nodes.map((n) => [n.node, n.status, n.migrations.join(', ') || '-'])));
+          if (applied !== undefined) out(applyTable(applied));
         }
         return applied === undefined || applied.ok ? EXIT.ok : EXIT.failed;
       }),
     );
 
-  node
-    .command('drain')
-    .description('move every shard off a data node (the same moves as rebalance), so it can be removed')
-    .option('-c, --config <file>', 'spec file', 'hypershard.yaml')
+  moveOptions(node.command('drain').description('move every shard off a data node (the same moves as rebalance), so it can be removed'))
     .requiredOption('--name <name>', 'the data node to empty')
-    .option('--dry-run', 'print the moves; change nothing')
-    .option('--timeout <ms>', 'bound on reaching each node', '10000')
-    .option('--lock-timeout <ms>', "bound on waiting for the shard's writers and, at the switch, the hypertable's readers", '10000')
-    .option('--json', 'machine-readable output')
-    .action(
-      command(async (opts: { config: string; name: string; dryRun?: boolean; timeout: string; lockTimeout: string; json?: boolean }) =>
-        runRebalance({ ...opts, drain: opts.name }),
-      ),
-    );
+    .action(command(async (opts: RebalanceFlags & { name: string }) => runRebalance({ ...opts, drain: opts.name })));
 
   node
     .command('remove')
@@ -94,9 +83,13 @@ export function registerNodeCommand(program: Command): void {
         if (opts.json === true) json({ changes: generated.changes, apply: applied ?? null });
         else {
           out(`Changes: ${generated.changes.join('; ')}`);
-          if (applied !== undefined) out(table(['node', 'status', 'migrations'], applied.nodes.map((n) => [n.node, n.status, n.migrations.join(', ') || '-'])));
+          if (applied !== undefined) out(applyTable(applied));
         }
         return applied === undefined || applied.ok ? EXIT.ok : EXIT.failed;
       }),
     );
+}
+
+function applyTable(applied: ApplyResult): string {
+  return table(['node', 'status', 'migrations'], applied.nodes.map((n) => [n.node, n.status, n.migrations.join(', ') || '-']));
 }

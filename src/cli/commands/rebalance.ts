@@ -20,17 +20,23 @@ export interface RebalanceFlags {
 }
 
 export function registerRebalanceCommand(program: Command): void {
-  program
+  const rebalance = program
     .command('rebalance')
-    .description('move shards between data nodes until their sizes are even; reads go on during a move, an interrupted move is rolled back or finished by the next run')
+    .description('move shards between data nodes until their sizes are even; reads go on during a move, an interrupted move is rolled back or finished by the next run');
+  moveOptions(rebalance)
+    .option('--drain <node>', 'move every shard off this data node instead of evening out')
+    .action(command(runRebalance));
+}
+
+/** The options of every command that moves shards (rebalance, node drain). */
+export function moveOptions(cmd: Command): Command {
+  return cmd
     .option('-c, --config <file>', 'spec file', 'hypershard.yaml')
     .option('-o, --migrations <dir>', 'migrations folder (default: migrations/ next to the spec)')
     .option('--dry-run', 'print the moves; change nothing')
     .option('--timeout <ms>', 'bound on reaching each node', '10000')
     .option('--lock-timeout <ms>', "bound on waiting for the shard's writers and, at the switch, the hypertable's readers", '10000')
-    .option('--drain <node>', 'move every shard off this data node instead of evening out')
-    .option('--json', 'machine-readable output')
-    .action(command(runRebalance));
+    .option('--json', 'machine-readable output');
 }
 
 /** The rebalance command's work, shared with `node drain`. */
