@@ -1,0 +1,16 @@
+/** The rewriter's view of a cluster, from its spec's layout. */
+import type { ClusterLayout } from '../plan/layout.js';
+import type { ClusterMetadata } from './model.js';
+
+export function metadataFromLayout(layout: ClusterLayout): ClusterMetadata {
+  return {
+    hypertables: layout.hypertables.map((h) => ({
+      table: h.table,
+      columns: h.columns.map((c) => ({ name: c.name, type: c.type.sql })),
+      spaceColumn: h.spaceColumn,
+      timeColumn: h.timeColumn,
+      shards: h.shards.map((s) => ({ index: s.index, modulus: s.modulus, remainder: s.remainder, table: s.table, server: s.server })),
+    })),
+    referenceTables: [],
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * What the rewriter knows about a cluster, and what it reports back.
+ *
+ * The metadata is what postgres_fdw cannot know: which relations are distributed hypertables,
+ * which column routes a row to its shard, and which foreign table reads each shard directly.
+ * It comes from the spec (`metadataFromLayout`) or from the access node's catalogs
+ * (`discoverMetadata`), so an application needs no configuration.
+ */
+import type { QualifiedName } from '../plan/layout.js';
+
+export interface ShardTarget {
+  readonly index: number;
+  readonly modulus: number;
+  readonly remainder: number;
+  /** The access node's foreign table for this shard (a partition of the hypertable). */
+  readonly table: QualifiedName;
+  /** The FDW server the foreign table uses; reference-table copies are matched by it. */
+  readonly server: string;
+}
+
+export interface TableColumn {
+  readonly name: string;
+  /** Canonical type name, e.g. `timestamptz`, `double precision`, `integer`, `text`. */
+  readonly type: string;
+}
+
+export interface DistributedTable {
+  readonly table: QualifiedName;
+  readonly columns: readonly TableColumn[];
+  readonly spaceColumn: string;
+  /** Undefined when discovered from catalogs that do not say. */
+  readonly timeColumn: string | undefined;
+  readonly shards: readonly ShardTarget[];
+}
+
+/** A small table kept identical on every data node, so joins with it can run next to a shard. */
+export interface ReferenceTable {
+  readonly table: QualifiedName;
+  readonly columns: readonly TableColumn[];
+  /** One foreign table per FDW server, reading that server's copy. */
+  readonly copies: readonly { readonly server: string; readonly table: QualifiedName }[];
+}
+
+export interface ClusterMetadata {
+  readonly hypertables: readonly DistributedTable[];
+  readonly referenceTables: readonly ReferenceTable[];
+}
+
+export interface RewriteOptions {
+  /**
+   * The session's TimeZone setting. `date_trunc` on timestamptz becomes `date_bin` only where
+   * this makes them equal; when unknown, that rewrite is not made.
+   */
+  readonly timeZone?: string | undefined;
+  /** Schemas an unqualified name is looked up in, in order (the session's search_path). */
+  readonly searchPath?: readonly string[] | undefined;
+}
+
+export const REWRITE_KINDS = [
+  'stable-expression',
+  'time-bucket',
+  'in-subquery',
+  'partial-aggregate',
+  'limit-per-shard',
+  'distinct-on-per-shard',
+  'shard-pinning',
+  'reference-join',
+] as const;
+export type RewriteKind = (typeof REWRITE_KINDS)[number];
+
+export interface Rewrite {
+  readonly kind: RewriteKind;
+  /** One sentence: what was rewritten into what, e.g. `now() - '1 hour'::interval → an InitPlan constant`. */
+  readonly detail: string;
+}
+
+/** A rewrite that was considered and not made, and why. */
+export interface Unchanged {
+  readonly kind: RewriteKind | 'statement';
+  readonly reason: string;
+}
+
+export interface RewriteResult {
+  /** The rewritten SQL, or the input unchanged (byte for byte) when no rewrite applied. */
+  readonly sql: string;
+  readonly changed: boolean;
+  /** True when the statement reads a distributed hypertable. */
+  readonly touchesHypertable: boolean;
+  readonly rewrites: readonly Rewrite[];
+  readonly unchanged: readonly Unchanged[];
+}
