@@ -1,6 +1,114 @@
-/** Entry point of the rewriter: SQL in, SQL postgres_fdw ships out. (Being built.) */
-import type { ClusterMetadata, RewriteOptions, RewriteResult } from './model.js';
+/**
+ * The rewriter: SQL a user wrote in, SQL that postgres_fdw ships out, with what was done and
+ * what was not (and why). Each rewrite applies only where the answer provably stays the same;
+ * a statement none applies to comes back byte for byte.
+ *
+ *   parse → per SELECT: buckets, stable expressions, IN-lists → per-shard expansion → deparse
+ */
+import type { Node, SelectStmt } from '@pgsql/types';
+import { selectStatements, transform, walk } from './ast.js';
+import { rewriteBucket } from './buckets.js';
+import { rewriteInSubqueries } from './inSubquery.js';
+import type { ClusterMetadata, Rewrite, RewriteOptions, RewriteResult, Unchanged } from './model.js';
+import { deparse, parseStatements } from './parser.js';
+import { DEFAULT_SEARCH_PATH, scopeOf } from './scope.js';
+import { expandShards } from './shards.js';
+import { wrapStable } from './stable.js';
 
-export function rewriteSql(sql: string, _metadata: ClusterMetadata, _options: RewriteOptions = {}): RewriteResult {
-  return { sql, changed: false, touchesHypertable: false, rewrites: [], unchanged: [] };
+/** @throws the parser's error when `sql` is not valid SQL. */
+export function rewriteSql(sql: string, metadata: ClusterMetadata, options: RewriteOptions = {}): RewriteResult {
+  const statements = parseStatements(sql);
+  const rewrites: Rewrite[] = [];
+  const unchanged: Unchanged[] = [];
+  let touches = false;
+  const texts: string[] = [];
+  let changed = false;
+  const bytes = Buffer.from(sql, 'utf8');
+  for (const s of statements) {
+    const original = bytes.subarray(s.location, s.length === undefined ? undefined : s.location + s.length).toString('utf8').trim();
+    if (!('SelectStmt' in s.stmt)) {
+      texts.push(original);
+      continue;
+    }
+    const result = rewriteSelect(s.stmt.SelectStmt, metadata, options);
+    touches ||= result.touches;
+    rewrites.push(...result.rewrites);
+    unchanged.push(...result.unchanged);
+    if (result.rewrites.length > 0) {
+      changed = true;
+      texts.push(deparse(s.stmt));
+    } else texts.push(original);
+  }
+  if (!touches) unchanged.push({ kind: 'statement', reason: 'reads no distributed hypertable' });
+  else if (rewrites.length === 0 && unchanged.length === 0) unchanged.push({ kind: 'statement', reason: 'postgres_fdw already ships what this statement asks of the data nodes' });
+  return { sql: changed ? texts.join(';\n') : sql, changed, touchesHypertable: touches, rewrites: dedupe(rewrites), unchanged: dedupe(unchanged) };
+}
+
+function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: RewriteOptions): { touches: boolean; rewrites: Rewrite[]; unchanged: Unchanged[] } {
+  const searchPath = options.searchPath ?? DEFAULT_SEARCH_PATH;
+  const ctes = new Set<string>();
+  walk({ SelectStmt: root }, (n) => {
+    if ('CommonTableExpr' in n && n.CommonTableExpr.ctename !== undefined) ctes.add(n.CommonTableExpr.ctename);
+  });
+  const selects = [...new Set(selectStatements(root))];
+  const scopes = new Map(selects.map((s) => [s, scopeOf(s, metadata, searchPath, ctes)]));
+  const touches = [...scopes.values()].some((scope) => scope.relations.some((r) => r.hypertable !== undefined));
+  const rewrites: Rewrite[] = [];
+  const unchanged: Unchanged[] = [];
+  if (!touches) return { touches, rewrites, unchanged };
+
+  for (const stmt of selects) {
+    const scope = scopes.get(stmt);
+    if (scope === undefined) continue;
+    const reads = scope.relations.some((r) => r.hypertable !== undefined);
+    const buckets = (node: Node): Node =>
+      transform(node, (n) => {
+        if (!('FuncCall' in n)) return undefined;
+        const outcome = rewriteBucket(n.FuncCall, scope, options.timeZone);
+        if (outcome?.rewrite !== undefined) rewrites.push(outcome.rewrite);
+        if (outcome?.unchanged !== undefined) unchanged.push(outcome.unchanged);
+        return outcome?.node;
+      });
+    if (reads) {
+      if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map(buckets);
+      if (stmt.groupClause !== undefined) stmt.groupClause = stmt.groupClause.map(buckets);
+      if (stmt.sortClause !== undefined) stmt.sortClause = stmt.sortClause.map(buckets);
+      if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : buckets(d)));
+      if (stmt.whereClause !== undefined) stmt.whereClause = buckets(stmt.whereClause);
+      if (stmt.havingClause !== undefined) stmt.havingClause = buckets(stmt.havingClause);
+    }
+    // Stable expressions anywhere a filter sits, since PostgreSQL pushes outer filters into sub-selects.
+    if (stmt.whereClause !== undefined) stmt.whereClause = wrapStable(stmt.whereClause, rewrites);
+    if (stmt.havingClause !== undefined) stmt.havingClause = wrapStable(stmt.havingClause, rewrites);
+    if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => wrapJoinQuals(item, rewrites));
+    if (reads && stmt.whereClause !== undefined) stmt.whereClause = rewriteInSubqueries(stmt.whereClause, rewrites, unchanged);
+  }
+  // Innermost first, so an expanded sub-select is already in its final form when copied.
+  for (const stmt of [...selects].reverse()) {
+    const scope = scopes.get(stmt);
+    if (scope === undefined) continue;
+    const outcome = expandShards(stmt, scope);
+    rewrites.push(...outcome.rewrites);
+    unchanged.push(...outcome.unchanged);
+  }
+  return { touches, rewrites, unchanged };
+}
+
+function wrapJoinQuals(item: Node, rewrites: Rewrite[]): Node {
+  if (!('JoinExpr' in item)) return item;
+  const join = { ...item.JoinExpr };
+  if (join.larg !== undefined) join.larg = wrapJoinQuals(join.larg, rewrites);
+  if (join.rarg !== undefined) join.rarg = wrapJoinQuals(join.rarg, rewrites);
+  if (join.quals !== undefined) join.quals = wrapStable(join.quals, rewrites);
+  return { JoinExpr: join };
+}
+
+function dedupe<T extends { kind: string }>(items: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    const key = JSON.stringify(i);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }

@@ -1,0 +1,119 @@
+/**
+ * Aggregates split into a part each shard finishes (which postgres_fdw ships, being a complete
+ * aggregate over one foreign table) and a combining step on the access node. Each split returns
+ * exactly the original aggregate's value and type; where floating-point addition order differs
+ * (sums, averages, variances of floats), values agree to rounding.
+ */
+import type { FuncCall, Node } from '@pgsql/types';
+import { functionName, functionSchema } from './ast.js';
+import { deparse } from './parser.js';
+import { baseType, inferType, type Scope, typeClass } from './scope.js';
+
+/** Aggregates we can combine. */
+const DECOMPOSABLE = new Set(['count', 'sum', 'min', 'max', 'avg', 'bool_and', 'bool_or', 'every', 'stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop']);
+/** Aggregates PostgreSQL has that cannot be combined from per-shard results. */
+const NON_DECOMPOSABLE = new Set([
+  'percentile_cont', 'percentile_disc', 'mode', 'rank', 'dense_rank', 'percent_rank', 'cume_dist',
+  'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'xmlagg',
+  'bit_and', 'bit_or', 'bit_xor', 'corr', 'covar_pop', 'covar_samp', 'regr_avgx', 'regr_avgy', 'regr_count',
+  'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy', 'range_agg', 'range_intersect_agg', 'any_value',
+]);
+
+export function isAggregateCall(call: FuncCall): boolean {
+  if (call.over !== undefined) return false;
+  const schema = functionSchema(call);
+  if (schema !== undefined && schema !== 'pg_catalog') return call.agg_star === true || call.agg_distinct === true || call.agg_filter !== undefined || call.agg_within_group === true;
+  const name = functionName(call);
+  return DECOMPOSABLE.has(name) || NON_DECOMPOSABLE.has(name) || call.agg_star === true || call.agg_distinct === true || call.agg_filter !== undefined || call.agg_within_group === true || (call.agg_order ?? []).length > 0;
+}
+
+export interface Split {
+  /** Per-shard aggregate expressions (SQL), in order. */
+  readonly partials: readonly string[];
+  /** The combining expression, given the columns holding the partials. */
+  readonly combine: (columns: readonly string[]) => string;
+}
+
+/** @returns the split, or the reason there is none. */
+export function splitAggregate(call: FuncCall, scope: Scope, spaceColumn: (node: Node) => boolean): Split | string {
+  const name = functionName(call);
+  const text = deparse({ FuncCall: call });
+  if (NON_DECOMPOSABLE.has(name) || call.agg_within_group === true) return `${text}: ${name} cannot be computed from per-shard results`;
+  if (!DECOMPOSABLE.has(name) || (functionSchema(call) ?? 'pg_catalog') !== 'pg_catalog') return `${text}: ${name} is not an aggregate hypershard knows how to combine`;
+  if ((call.agg_order ?? []).length > 0) return `${text}: an aggregate with ORDER BY depends on row order across shards`;
+  const args = call.args ?? [];
+  const arg = args[0];
+  const filter = call.agg_filter === undefined ? '' : ` FILTER (WHERE ${deparse(call.agg_filter)})`;
+  if (call.agg_distinct === true) {
+    // Rows of one space key live on one shard, so DISTINCT over the space key is per-shard DISTINCT.
+    const overSpace = arg !== undefined && args.length === 1 && spaceColumn(arg);
+    if (!(overSpace && (name === 'count' || name === 'sum')) && !['min', 'max', 'bool_and', 'bool_or', 'every'].includes(name)) {
+      return `${text}: DISTINCT ${overSpace ? '' : 'over a column other than the space key '}spans shards; the same value can sit on several`;
+    }
+  }
+  const distinct = call.agg_distinct === true ? 'DISTINCT ' : '';
+  const a = arg === undefined ? '*' : deparse(arg);
+  const agg = (fn: string, expr: string): string => `${fn}(${distinct}${expr})${filter}`;
+  switch (name) {
+    case 'count':
+      return { partials: [call.agg_star === true ? `count(*)${filter}` : agg('count', a)], combine: ([p]) => `coalesce(sum(${p}), 0)::bigint` };
+    case 'min':
+    case 'max':
+      return { partials: [agg(name, a)], combine: ([p]) => `${name}(${p})` };
+    case 'bool_and':
+    case 'every':
+    case 'bool_or':
+      return { partials: [agg(name, a)], combine: ([p]) => `${name === 'bool_or' ? 'bool_or' : 'bool_and'}(${p})` };
+  }
+  const type = arg === undefined ? undefined : inferType(arg, scope);
+  if (type === undefined) return `${text}: the argument's type cannot be told from the query, and the combined result's type depends on it (cast it, e.g. ${name}(x::double precision))`;
+  const base = baseType(type);
+  switch (name) {
+    case 'sum':
+      if (!(typeClass.integer(type) || typeClass.float(type) || typeClass.numeric(type) || base === 'interval')) return `${text}: sum over ${type} is not combined`;
+      // sum(int2/int4) is bigint, but sum(bigint) is numeric: cast the combination back.
+      return { partials: [agg('sum', a)], combine: ([p]) => (base === 'smallint' || base === 'integer' ? `sum(${p})::bigint` : `sum(${p})`) };
+    case 'avg':
+      if (typeClass.float(type)) {
+        return { partials: [agg('sum', `(${a})::double precision`), agg('count', a)], combine: ([s, n]) => `(sum(${s}) / nullif(sum(${n}), 0)::double precision)` };
+      }
+      if (typeClass.integer(type) || typeClass.numeric(type)) {
+        return { partials: [agg('sum', a), agg('count', a)], combine: ([s, n]) => `(sum(${s})::numeric / nullif(sum(${n}), 0)::numeric)` };
+      }
+      return `${text}: avg over ${type} is not combined`;
+    default:
+      return variance(name, a, type, agg, text);
+  }
+}
+
+function variance(name: string, a: string, type: string, agg: (fn: string, expr: string) => string, text: string): Split | string {
+  const sample = !name.endsWith('_pop');
+  const root = name.startsWith('stddev');
+  if (typeClass.float(type)) {
+    // Per shard: n, Σx and M2 = Σ(x - mean)² (var_pop·n, which PostgreSQL computes stably);
+    // combined: M2 = Σ M2ᵢ + Σ sᵢ²/nᵢ − S²/N (Chan et al.), so no large Σx² cancels out.
+    const x = `(${a})::double precision`;
+    return {
+      partials: [agg('count', a), agg('sum', x), `(${agg('var_pop', x)} * ${agg('count', a)})`],
+      combine: ([n, s, m2]) => {
+        const N = `sum(${n})`;
+        const M2 = `greatest(sum(${m2}) + sum(${s} * ${s} / nullif(${n}, 0)::double precision) - sum(${s}) * sum(${s}) / nullif(${N}, 0)::double precision, 0)`;
+        const value = `(CASE WHEN ${N} > ${sample ? 1 : 0} THEN ${M2} / (${N}${sample ? ' - 1' : ''})::double precision END)`;
+        return root ? `sqrt(${value})` : value;
+      },
+    };
+  }
+  if (typeClass.integer(type) || typeClass.numeric(type)) {
+    // Exact in numeric: (N·Σx² − (Σx)²) / (N·(N−1)), as PostgreSQL itself computes it.
+    const x = `(${a})::numeric`;
+    return {
+      partials: [agg('count', a), agg('sum', x), agg('sum', `${x} * ${x}`)],
+      combine: ([n, s, q]) => {
+        const N = `sum(${n})::numeric`;
+        const value = `(CASE WHEN sum(${n}) > ${sample ? 1 : 0} THEN (${N} * sum(${q}) - sum(${s}) * sum(${s})) / (${N} * (${N}${sample ? ' - 1' : ''})) END)`;
+        return root ? `sqrt(${value})` : value;
+      },
+    };
+  }
+  return `${text}: ${name} over ${type} is not combined`;
+}

@@ -1,0 +1,134 @@
+/** What a SELECT reads: which FROM items are distributed hypertables, and the types of columns. */
+import type { ColumnRef, Node, RangeVar, SelectStmt } from '@pgsql/types';
+import { columnPath, functionName } from './ast.js';
+import type { ClusterMetadata, DistributedTable, ReferenceTable } from './model.js';
+
+export interface Relation {
+  /** The name the query refers to it by: its alias, else its relation name. */
+  readonly refName: string;
+  readonly alias: string | undefined;
+  readonly rangeVar: RangeVar;
+  readonly hypertable: DistributedTable | undefined;
+  readonly reference: ReferenceTable | undefined;
+}
+
+export interface Scope {
+  readonly relations: readonly Relation[];
+  /** True when every FROM item is a plain relation we looked up (no joins, sub-selects, functions). */
+  readonly simple: boolean;
+}
+
+export const DEFAULT_SEARCH_PATH: readonly string[] = ['public'];
+
+export function findTable<T extends { table: { schema: string; name: string } }>(tables: readonly T[], rv: RangeVar, searchPath: readonly string[]): T | undefined {
+  if (rv.catalogname !== undefined) return undefined;
+  const name = rv.relname ?? '';
+  if (rv.schemaname !== undefined) return tables.find((t) => t.table.schema === rv.schemaname && t.table.name === name);
+  for (const schema of searchPath) {
+    const found = tables.find((t) => t.table.schema === schema && t.table.name === name);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+export function scopeOf(stmt: SelectStmt, metadata: ClusterMetadata, searchPath: readonly string[], ctes: ReadonlySet<string>): Scope {
+  const relations: Relation[] = [];
+  let simple = true;
+  const visit = (item: Node): void => {
+    if ('RangeVar' in item) {
+      const rv = item.RangeVar;
+      // A CTE of the same name shadows a table when unqualified.
+      const shadowed = rv.schemaname === undefined && ctes.has(rv.relname ?? '');
+      const alias = rv.alias?.aliasname;
+      relations.push({
+        refName: alias ?? rv.relname ?? '',
+        alias,
+        rangeVar: rv,
+        hypertable: shadowed || rv.inh === false ? undefined : findTable(metadata.hypertables, rv, searchPath),
+        reference: shadowed ? undefined : findTable(metadata.referenceTables, rv, searchPath),
+      });
+    } else if ('JoinExpr' in item) {
+      simple = false;
+      if (item.JoinExpr.larg !== undefined) visit(item.JoinExpr.larg);
+      if (item.JoinExpr.rarg !== undefined) visit(item.JoinExpr.rarg);
+    } else simple = false;
+  };
+  for (const item of stmt.fromClause ?? []) visit(item);
+  return { relations, simple };
+}
+
+/** The hypertable column a reference names, when the scope makes that unambiguous. */
+export function resolveColumn(ref: ColumnRef, scope: Scope): { relation: Relation; column: string; type: string } | undefined {
+  const path = columnPath(ref);
+  if (path === undefined) return undefined;
+  let relation: Relation | undefined;
+  let column: string;
+  if (path.length === 1) {
+    // Unqualified: only safe when the FROM list is this one relation.
+    if (scope.relations.length !== 1 || !scope.simple) return undefined;
+    relation = scope.relations[0];
+    column = path[0] as string;
+  } else if (path.length === 2) {
+    relation = scope.relations.find((r) => r.refName === path[0]);
+    column = path[1] as string;
+  } else return undefined;
+  const table = relation?.hypertable ?? relation?.reference;
+  const type = table?.columns.find((c) => c.name === column)?.type;
+  if (relation === undefined || type === undefined) return undefined;
+  return { relation, column, type };
+}
+
+const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
+const FLOAT_TYPES = new Set(['real', 'double precision']);
+/** Types that sort the same on every node whatever its collation. */
+const NON_COLLATABLE = new Set([...INTEGER_TYPES, ...FLOAT_TYPES, 'numeric', 'boolean', 'date', 'timestamp', 'timestamptz', 'interval', 'uuid', 'time', 'timetz', 'inet', 'bytea']);
+
+export const typeClass = {
+  integer: (t: string | undefined): boolean => t !== undefined && INTEGER_TYPES.has(baseType(t)),
+  float: (t: string | undefined): boolean => t !== undefined && FLOAT_TYPES.has(baseType(t)),
+  numeric: (t: string | undefined): boolean => t !== undefined && baseType(t) === 'numeric',
+  collationFree: (t: string | undefined): boolean => t !== undefined && !t.endsWith(']') && NON_COLLATABLE.has(baseType(t)),
+};
+
+/** `numeric(12,2)` → `numeric`; `timestamp(3) with time zone` is already canonical as `timestamptz(3)`. */
+export function baseType(type: string): string {
+  return type.replace(/\(.*\)/, '').trim();
+}
+
+const CAST_NAMES: Record<string, string> = {
+  int2: 'smallint', int4: 'integer', int8: 'bigint', float4: 'real', float8: 'double precision',
+  numeric: 'numeric', bool: 'boolean', timestamptz: 'timestamptz', timestamp: 'timestamp', date: 'date',
+  interval: 'interval', text: 'text', varchar: 'varchar', uuid: 'uuid',
+};
+
+/**
+ * The type of an expression, where it can be told from the tree and the metadata alone:
+ * columns, casts, literals and the time functions. Undefined otherwise.
+ */
+export function inferType(node: Node, scope: Scope): string | undefined {
+  if ('ColumnRef' in node) return resolveColumn(node.ColumnRef, scope)?.type;
+  if ('TypeCast' in node) {
+    const names = node.TypeCast.typeName?.names ?? [];
+    const last = names[names.length - 1];
+    const name = last !== undefined && 'String' in last ? last.String.sval : undefined;
+    if ((node.TypeCast.typeName?.arrayBounds ?? []).length > 0) return undefined;
+    return name === undefined ? undefined : CAST_NAMES[name];
+  }
+  if ('A_Const' in node) {
+    const c = node.A_Const;
+    if (c.ival !== undefined) return 'integer';
+    if (c.fval !== undefined) return 'numeric';
+    if (c.boolval !== undefined) return 'boolean';
+    return undefined;
+  }
+  if ('FuncCall' in node) {
+    const name = functionName(node.FuncCall);
+    const args = node.FuncCall.args ?? [];
+    if (name === 'date_bin' || name === 'date_trunc' || name === 'time_bucket') {
+      const ts = args[1];
+      return ts === undefined ? undefined : inferType(ts, scope);
+    }
+    return undefined;
+  }
+  return undefined;
+}

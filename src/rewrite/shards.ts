@@ -1,0 +1,391 @@
+/**
+ * Queries over one distributed hypertable rewritten as a UNION ALL of one query per shard, each
+ * reading that shard's foreign table directly. A query on a single foreign table is what
+ * postgres_fdw ships whole: its aggregate, ORDER BY and LIMIT run on the data node. The access
+ * node then only combines one small result per shard.
+ *
+ *   partial aggregates  GROUP BY without the space key: each shard aggregates its rows; the
+ *                       access node combines per group (aggregates.ts), then applies HAVING,
+ *                       ORDER BY and LIMIT. When the ORDER BY sorts groups totally, each shard
+ *                       also sends only its first LIMIT groups: every group in the overall first
+ *                       LIMIT is among the first LIMIT of each shard that has it.
+ *   ORDER BY … LIMIT n  each shard returns its first n rows; the access node merges them.
+ *   shard pinning       a space-key predicate (`= v`, `IN (…)`, `= ANY(…)`) gates each shard's
+ *                       arm with satisfies_hash_partition(), PostgreSQL's own routing function:
+ *                       for constants the planner removes the other arms; for parameters and
+ *                       outer references they are skipped at run time.
+ */
+import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
+import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, sameExpression, transform, walk } from './ast.js';
+import { isAggregateCall, splitAggregate } from './aggregates.js';
+import type { DistributedTable, Rewrite, Unchanged } from './model.js';
+import { deparse, parseExpression, parseSelect } from './parser.js';
+import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClass } from './scope.js';
+
+export interface ShardOutcome {
+  readonly rewrites: Rewrite[];
+  readonly unchanged: Unchanged[];
+}
+
+const UNION_ALIAS = '_hs';
+/** Functions known to be plain (non-aggregate) functions, safe to evaluate after combining. */
+const NON_VOLATILE_EXTRA = ['unnest', 'array_agg', 'count', 'min', 'max', 'sum', 'coalesce', 'array_length', 'cardinality'];
+const SCALAR = new Set(['date_bin', 'date_trunc', 'date_part', 'extract', 'round', 'trunc', 'floor', 'ceil', 'ceiling', 'abs', 'sqrt', 'power', 'ln', 'log', 'exp', 'sign', 'mod', 'greatest', 'least', 'coalesce', 'nullif', 'lower', 'upper', 'length', 'concat', 'to_char', 'now', 'timezone', 'make_interval', 'age']);
+
+/** Functions that may appear in a space-key value the gates evaluate separately. */
+const NON_VOLATILE = new Set([...SCALAR, ...NON_VOLATILE_EXTRA]);
+
+/** Tries the per-shard rewrites on one SELECT, editing it in place when one applies. */
+export function expandShards(stmt: SelectStmt, scope: Scope): ShardOutcome {
+  const out: ShardOutcome = { rewrites: [], unchanged: [] };
+  const relation = scope.relations[0];
+  if (!scope.simple || scope.relations.length !== 1 || relation?.hypertable === undefined) return out;
+  if (stmt.op !== undefined && stmt.op !== 'SETOP_NONE') return out;
+  const table = relation.hypertable;
+  const refuse = (kind: Unchanged['kind'], reason: string): ShardOutcome => ({ ...out, unchanged: [{ kind, reason }] });
+  if ((stmt.lockingClause ?? []).length > 0 || stmt.intoClause !== undefined) return out;
+  if ((stmt.windowClause ?? []).length > 0 || containsWindow(stmt)) return refuse('partial-aggregate', 'window functions are evaluated over all shards’ rows; left to the access node');
+
+  normalizeColumns(stmt, scope, relation);
+  const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t));
+  if (aggregated) return partialAggregate(stmt, scope, relation, table);
+  if (stmt.sortClause !== undefined && stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table);
+  return out;
+}
+
+function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): ShardOutcome {
+  const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'partial-aggregate', reason }] });
+  const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
+  if (targets.some((t) => t === undefined || t.val === undefined || isStar(t.val))) return refuse('SELECT * with GROUP BY');
+  if ((stmt.groupClause ?? []).some((g) => 'GroupingSet' in g)) return refuse('GROUPING SETS, ROLLUP and CUBE are left to the access node');
+  const isSpace = (node: Node): boolean => 'ColumnRef' in node && resolveColumn(node.ColumnRef, scope)?.column === table.spaceColumn && resolveColumn(node.ColumnRef, scope)?.relation === relation;
+
+  // GROUP BY items: an ordinal or an output name means that target's expression.
+  const groups: Node[] = [];
+  for (const item of stmt.groupClause ?? []) {
+    const resolved = resolveGroupItem(item, targets, scope);
+    if (resolved === undefined) return refuse(`GROUP BY ${deparse(item)} does not name a column or output`);
+    if (!groups.some((g) => sameExpression(g, resolved))) groups.push(resolved);
+  }
+  if (groups.some(isSpace)) return { rewrites: [], unchanged: [] }; // grouped by the space key: PostgreSQL already ships it per shard
+
+  // Aggregates anywhere in the outputs, HAVING and ORDER BY, each split once.
+  const partials: string[] = [];
+  const combined = new Map<string, string>();
+  const problems: string[] = [];
+  const collect = (node: Node): void => {
+    transform(node, (n) => {
+      if ('FuncCall' in n && isAggregateCall(n.FuncCall) && !combined.has(deparse(n))) {
+        const split = splitAggregate(n.FuncCall, scope, isSpace);
+        if (typeof split === 'string') problems.push(split);
+        else {
+          const columns = split.partials.map((p) => {
+            const existing = partials.indexOf(p);
+            if (existing >= 0) return `${UNION_ALIAS}.p${existing}`;
+            partials.push(p);
+            return `${UNION_ALIAS}.p${partials.length - 1}`;
+          });
+          combined.set(deparse(n), split.combine(columns));
+        }
+      }
+      return undefined;
+    });
+  };
+  for (const t of targets) collect(t?.val as Node);
+  if (stmt.havingClause !== undefined) collect(stmt.havingClause);
+  for (const s of stmt.sortClause ?? []) if ('SortBy' in s && s.SortBy.node !== undefined) collect(s.SortBy.node);
+  if (problems.length > 0) return refuse(problems.join('; '));
+
+  // Outside the shards, a group expression is its column and an aggregate its combination.
+  let failure: string | undefined;
+  const outer = (node: Node): Node =>
+    replaceTop(node, (n) => {
+      const g = groups.findIndex((group) => sameExpression(group, n));
+      if (g >= 0) return parseExpression(`${UNION_ALIAS}.g${g}`);
+      if ('FuncCall' in n && isAggregateCall(n.FuncCall)) return parseExpression(combined.get(deparse(n)) as string);
+      if ('ColumnRef' in n) failure ??= `${deparse(n)} is neither grouped nor aggregated`;
+      if ('SubLink' in n) failure ??= 'a sub-select among the outputs of a grouped query';
+      if ('FuncCall' in n && !SCALAR.has(functionName(n.FuncCall))) failure ??= `${functionName(n.FuncCall)}() might be an aggregate or have side effects; only known functions are moved above the shards`;
+      return undefined;
+    });
+  const newTargets = targets.map((t) => {
+    const val = t?.val as Node;
+    return `${deparse(outer(val))} AS ${quoteIdent(t?.name ?? columnName(val))}`;
+  });
+  const having = stmt.havingClause === undefined ? undefined : outer(stmt.havingClause);
+  const sorts = (stmt.sortClause ?? []).map((s) => {
+    if (!('SortBy' in s) || s.SortBy.node === undefined) return s;
+    const node = s.SortBy.node;
+    // A bare output name or an ordinal refers to the (identically named) outer outputs.
+    if (integerConstant(node) !== undefined || isOutputName(node, targets)) return s;
+    return { SortBy: { ...s.SortBy, node: outer(node) } };
+  });
+  const distinct = (stmt.distinctClause ?? []).map((d) => (Object.keys(d).length === 0 ? d : outer(d)));
+  if (failure !== undefined) return refuse(failure);
+
+  // Each shard's first LIMIT groups suffice when the ORDER BY sorts all groups totally.
+  const perShardLimit = stmt.havingClause === undefined && (stmt.distinctClause ?? []).length === 0 ? shardLimit(stmt, targets, groups, scope) : undefined;
+  const gate = shardGate(stmt, scope, relation, table);
+  const arms = table.shards.map((shard) => {
+    const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
+    const where = [stmt.whereClause === undefined ? undefined : `(${deparse(stmt.whereClause)})`, gate?.(shard)].filter((w) => w !== undefined);
+    return (
+      `SELECT ${columns.join(', ')} FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}` +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : '') +
+      (perShardLimit === undefined ? '' : ` ORDER BY ${perShardLimit.orderBy} LIMIT ${perShardLimit.limit}`)
+    );
+  });
+  const rebuilt = parseSelect(
+    `SELECT ${newTargets.join(', ')} FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${UNION_ALIAS}` +
+      (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => `${UNION_ALIAS}.g${k}`).join(', ')}` : '') +
+      (having === undefined ? '' : ` HAVING ${deparse(having)}`),
+  );
+  stmt.targetList = rebuilt.targetList ?? [];
+  stmt.fromClause = rebuilt.fromClause ?? [];
+  delete stmt.whereClause;
+  if (rebuilt.groupClause === undefined) delete stmt.groupClause;
+  else stmt.groupClause = rebuilt.groupClause;
+  if (rebuilt.havingClause === undefined) delete stmt.havingClause;
+  else stmt.havingClause = rebuilt.havingClause;
+  if (stmt.sortClause !== undefined) stmt.sortClause = sorts;
+  if (stmt.distinctClause !== undefined) stmt.distinctClause = distinct;
+
+  const rewrites: Rewrite[] = [
+    {
+      kind: 'partial-aggregate',
+      detail:
+        `${groups.length > 0 ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')}` : 'the aggregate'} lacks the space key ${table.spaceColumn}: ` +
+        `each of ${table.shards.length} shards aggregates its own rows on its data node, the access node combines ${[...combined.keys()].join(', ')}` +
+        (perShardLimit === undefined ? '' : `; each shard sends only its first ${perShardLimit.limit} groups`),
+    },
+  ];
+  if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
+  return { rewrites, unchanged: [] };
+}
+
+function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): ShardOutcome {
+  const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'limit-per-shard', reason }] });
+  if ((stmt.distinctClause ?? []).length > 0) return refuse('DISTINCT with ORDER BY … LIMIT');
+  const limit = limitText(stmt);
+  if (limit === undefined) return refuse('LIMIT and OFFSET must be constants or parameters to be sent to every shard');
+  const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
+  const keys: string[] = [];
+  for (const s of stmt.sortClause ?? []) {
+    if (!('SortBy' in s) || s.SortBy.node === undefined || (s.SortBy.useOp ?? []).length > 0) return refuse('ORDER BY … USING');
+    const expr = resolveOrderItem(s.SortBy.node, targets);
+    if (expr === undefined || !onlyColumnsOf(expr, scope, relation) || containsNode(expr, (n) => 'SubLink' in n)) return refuse(`ORDER BY ${deparse(s.SortBy.node)} is not an expression over the hypertable's columns`);
+    const type = inferType(expr, scope);
+    if (!typeClass.collationFree(type)) return refuse(`ORDER BY ${deparse(expr)}: ${type === undefined ? 'its type cannot be told' : `${type} sorts by collation`}, which a data node may not share`);
+    keys.push(`${deparse(expr)}${direction(s.SortBy)}`);
+  }
+  const gate = shardGate(stmt, scope, relation, table);
+  const arms = table.shards.map((shard) => {
+    const where = [stmt.whereClause === undefined ? undefined : `(${deparse(stmt.whereClause)})`, gate?.(shard)].filter((w) => w !== undefined);
+    return `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keys.join(', ')} LIMIT ${limit}`;
+  });
+  const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${quoteIdent(relation.refName)}`);
+  stmt.fromClause = rebuilt.fromClause ?? [];
+  delete stmt.whereClause;
+  const rewrites: Rewrite[] = [{ kind: 'limit-per-shard', detail: `ORDER BY ${keys.join(', ')} LIMIT ${limit}: each of ${table.shards.length} shards returns its first rows, the access node merges them` }];
+  if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
+  return { rewrites, unchanged: [] };
+}
+
+/** `LIMIT n OFFSET m` as the per-shard `n + m`. */
+function limitText(stmt: SelectStmt): string | undefined {
+  const simple = (n: Node | undefined): boolean => n === undefined || integerConstant(n) !== undefined || 'ParamRef' in n;
+  if (!simple(stmt.limitCount) || !simple(stmt.limitOffset) || stmt.limitOption === 'LIMIT_OPTION_WITH_TIES') return undefined;
+  const count = deparse(stmt.limitCount as Node);
+  if (stmt.limitOffset === undefined) return count;
+  const a = integerConstant(stmt.limitCount);
+  const b = integerConstant(stmt.limitOffset);
+  return a !== undefined && b !== undefined ? String(a + b) : `(${count} + ${deparse(stmt.limitOffset)})`;
+}
+
+function shardLimit(stmt: SelectStmt, targets: readonly (import('@pgsql/types').ResTarget | undefined)[], groups: readonly Node[], scope: Scope): { orderBy: string; limit: string } | undefined {
+  const limit = stmt.limitCount === undefined || isNullConstant(stmt.limitCount) ? undefined : limitText(stmt);
+  if (limit === undefined) return undefined;
+  const covered = new Set<number>();
+  const keys: string[] = [];
+  for (const s of stmt.sortClause ?? []) {
+    if (!('SortBy' in s) || s.SortBy.node === undefined || (s.SortBy.useOp ?? []).length > 0) return undefined;
+    const expr = resolveOrderItem(s.SortBy.node, targets);
+    const g = expr === undefined ? -1 : groups.findIndex((group) => sameExpression(group, expr));
+    if (g < 0 || !typeClass.collationFree(inferType(groups[g] as Node, scope))) return undefined;
+    covered.add(g);
+    keys.push(`${g + 1}${direction(s.SortBy)}`);
+  }
+  return covered.size === groups.length && groups.length > 0 ? { orderBy: keys.join(', '), limit } : undefined;
+}
+
+function direction(s: import('@pgsql/types').SortBy): string {
+  const dir = s.sortby_dir === 'SORTBY_DESC' ? ' DESC' : s.sortby_dir === 'SORTBY_ASC' ? ' ASC' : '';
+  const nulls = s.sortby_nulls === 'SORTBY_NULLS_FIRST' ? ' NULLS FIRST' : s.sortby_nulls === 'SORTBY_NULLS_LAST' ? ' NULLS LAST' : '';
+  return dir + nulls;
+}
+
+/**
+ * The arm filter that keeps only shards a space-key predicate can match, or undefined when the
+ * WHERE has none. Only integer space keys: their equality is exact, and an out-of-range value
+ * (which matches nothing) is kept from the cast.
+ */
+function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): (((shard: DistributedTable['shards'][number]) => string) & { detail: string }) | undefined {
+  const spaceType = table.columns.find((c) => c.name === table.spaceColumn)?.type;
+  if (!typeClass.integer(spaceType) || stmt.whereClause === undefined) return undefined;
+  const base = baseType(spaceType as string);
+  const range = base === 'smallint' ? [-32768, 32767] : base === 'integer' ? [-2147483648, 2147483647] : undefined;
+  const parent = quoteLiteral(quoteQualified(table.table.schema, table.table.name));
+  const hashes = (value: string, shard: DistributedTable['shards'][number]): string => {
+    const check = `satisfies_hash_partition(${parent}::regclass::oid, ${shard.modulus}, ${shard.remainder}, (${value})::${base})`;
+    return range === undefined ? check : `(CASE WHEN (${value}) BETWEEN ${range[0]} AND ${range[1]} THEN ${check} ELSE false END)`;
+  };
+  const isSpace = (n: Node | undefined): boolean => n !== undefined && 'ColumnRef' in n && resolveColumn(n.ColumnRef, scope)?.column === table.spaceColumn && resolveColumn(n.ColumnRef, scope)?.relation === relation;
+  // The gate must not depend on the arm's own rows (it would be shipped, naming an access-node
+  // relation) nor be volatile (it would be evaluated apart from the WHERE it stands for).
+  const independent = (n: Node): boolean => !dependsOnLevel(n, scope) && !containsNode(n, (c) => 'FuncCall' in c && !NON_VOLATILE.has(functionName(c.FuncCall)));
+  for (const conjunct of conjuncts(stmt.whereClause)) {
+    if (!('A_Expr' in conjunct)) continue;
+    const e = conjunct.A_Expr;
+    const op = (e.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
+    if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
+    if (e.kind === 'AEXPR_OP') {
+      const [space, value] = isSpace(e.lexpr) ? [e.lexpr, e.rexpr] : isSpace(e.rexpr) ? [e.rexpr, e.lexpr] : [undefined, undefined];
+      if (space === undefined || value === undefined || !independent(value)) continue;
+      const v = deparse(value);
+      return Object.assign((shard: DistributedTable['shards'][number]) => hashes(v, shard), { detail: `${table.spaceColumn} = ${v}: only the shard that value hashes to is read` });
+    }
+    if (e.kind === 'AEXPR_IN' && isSpace(e.lexpr) && 'List' in e.rexpr) {
+      const items = e.rexpr.List.items ?? [];
+      if (items.length === 0 || !items.every(independent)) continue;
+      const values = items.map((i) => deparse(i));
+      return Object.assign((shard: DistributedTable['shards'][number]) => `(${values.map((v) => hashes(v, shard)).join(' OR ')})`, {
+        detail: `${table.spaceColumn} IN (${values.join(', ')}): only the shards those values hash to are read`,
+      });
+    }
+    if (e.kind === 'AEXPR_OP_ANY' && isSpace(e.lexpr) && independent(e.rexpr)) {
+      const array = deparse(e.rexpr);
+      return Object.assign((shard: DistributedTable['shards'][number]) => `EXISTS (SELECT FROM unnest(${array}) AS _hs_key(v) WHERE ${hashes('_hs_key.v', shard)})`, {
+        detail: `${table.spaceColumn} = ANY(${array}): a shard none of the values hash to is skipped`,
+      });
+    }
+  }
+  return undefined;
+}
+
+function conjuncts(node: Node): Node[] {
+  if ('BoolExpr' in node && node.BoolExpr.boolop === 'AND_EXPR') return (node.BoolExpr.args ?? []).flatMap(conjuncts);
+  return [node];
+}
+
+/**
+ * Does the expression read a column of this query level? Unqualified names count outside
+ * sub-selects; inside them, only names qualified with one of this level's relations.
+ */
+function dependsOnLevel(node: Node, scope: Scope): boolean {
+  const ours = (ref: ColumnRef, nested: boolean): boolean => {
+    const path = columnPath(ref);
+    if (path === undefined || path.length === 1) return !nested;
+    return scope.relations.some((r) => r.refName === path[path.length - 2]);
+  };
+  if ('ColumnRef' in node) return ours(node.ColumnRef, false);
+  let found = false;
+  const visit = (n: Node, nested: boolean): void => {
+    walk(n, (c) => {
+      if (found) return false;
+      if ('ColumnRef' in c && ours(c.ColumnRef, nested)) found = true;
+      if ('SubLink' in c && !nested) {
+        visit(c, true);
+        return false;
+      }
+      return undefined;
+    });
+  };
+  visit(node, false);
+  return found;
+}
+
+function onlyColumnsOf(node: Node, scope: Scope, relation: Relation): boolean {
+  return !containsNode(node, (n) => 'ColumnRef' in n && resolveColumn(n.ColumnRef, scope)?.relation !== relation);
+}
+
+/** Qualifies this level's bare column names, so equal expressions deparse equally. */
+function normalizeColumns(stmt: SelectStmt, scope: Scope, relation: Relation): void {
+  const qualify = (node: Node): Node =>
+    transform(node, (n) => {
+      if (!('ColumnRef' in n)) return undefined;
+      const path = columnPath(n.ColumnRef);
+      const resolved = resolveColumn(n.ColumnRef, scope);
+      if (path?.length !== 1 || resolved?.relation !== relation) return undefined;
+      return { ColumnRef: { fields: [{ String: { sval: relation.refName } }, { String: { sval: path[0] as string } }] } };
+    });
+  const targets = stmt.targetList ?? [];
+  const outputNames = new Set(targets.map((t) => ('ResTarget' in t ? t.ResTarget.name : undefined)).filter((n) => n !== undefined));
+  stmt.targetList = targets.map(qualify);
+  if (stmt.whereClause !== undefined) stmt.whereClause = qualify(stmt.whereClause);
+  if (stmt.havingClause !== undefined) stmt.havingClause = qualify(stmt.havingClause);
+  // GROUP BY prefers input columns; ORDER BY prefers output names, which must stay bare.
+  if (stmt.groupClause !== undefined) stmt.groupClause = stmt.groupClause.map(qualify);
+  if (stmt.sortClause !== undefined) stmt.sortClause = stmt.sortClause.map((s) => ('SortBy' in s && s.SortBy.node !== undefined && isBareName(s.SortBy.node, outputNames) ? s : qualify(s)));
+  if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : qualify(d)));
+}
+
+function isBareName(node: Node, names: ReadonlySet<string | undefined>): boolean {
+  const path = 'ColumnRef' in node ? columnPath(node.ColumnRef) : undefined;
+  return path?.length === 1 && names.has(path[0]);
+}
+
+function isOutputName(node: Node, targets: readonly (import('@pgsql/types').ResTarget | undefined)[]): boolean {
+  return isBareName(node, new Set(targets.map((t) => t?.name)));
+}
+
+function resolveGroupItem(item: Node, targets: readonly (import('@pgsql/types').ResTarget | undefined)[], scope: Scope): Node | undefined {
+  const ordinal = integerConstant(item);
+  if (ordinal !== undefined) return targets[ordinal - 1]?.val;
+  if ('ColumnRef' in item) {
+    const path = columnPath(item.ColumnRef);
+    // An input column wins over an output name in GROUP BY.
+    if (resolveColumn(item.ColumnRef, scope) !== undefined) return item;
+    if (path?.length === 1) return targets.find((t) => t?.name === path[0])?.val;
+  }
+  return item;
+}
+
+function resolveOrderItem(item: Node, targets: readonly (import('@pgsql/types').ResTarget | undefined)[]): Node | undefined {
+  const ordinal = integerConstant(item);
+  if (ordinal !== undefined) return targets[ordinal - 1]?.val;
+  const path = 'ColumnRef' in item ? columnPath(item.ColumnRef) : undefined;
+  // An output name wins over an input column in ORDER BY.
+  if (path?.length === 1) {
+    const named = targets.find((t) => t?.name === path[0]);
+    if (named !== undefined) return named.val;
+  }
+  return item;
+}
+
+function containsAggregate(node: Node): boolean {
+  return containsNode(node, (n) => 'FuncCall' in n && isAggregateCall(n.FuncCall));
+}
+
+function containsWindow(stmt: SelectStmt): boolean {
+  return [...(stmt.targetList ?? []), ...(stmt.sortClause ?? [])].some((t) => containsNode(t, (n) => 'FuncCall' in n && n.FuncCall.over !== undefined));
+}
+
+/** Rebuilds top-down: `replace` may substitute a node (its subtree is then not visited). */
+function replaceTop(node: Node, replace: (n: Node) => Node | undefined): Node {
+  const replaced = replace(node);
+  if (replaced !== undefined) return replaced;
+  if ('SubLink' in node || 'SelectStmt' in node) return node;
+  const rebuild = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rebuild);
+    if (value === null || typeof value !== 'object') return value;
+    const keys = Object.keys(value);
+    if (keys.length === 1 && /^[A-Z]/.test(keys[0] as string)) return replaceTop(value as Node, replace);
+    const out: Record<string, unknown> = {};
+    for (const k of keys) out[k] = rebuild((value as Record<string, unknown>)[k]);
+    return out;
+  };
+  const kind = Object.keys(node)[0] as string;
+  return { [kind]: rebuild((node as Record<string, unknown>)[kind]) } as Node;
+}

@@ -1,0 +1,96 @@
+/**
+ * Stable expressions as constants. postgres_fdw ships only immutable expressions, so a filter
+ * like `time >= now() - interval '1 hour'` stays on the access node and every row of the
+ * window's chunks crosses the network. Wrapped as an uncorrelated scalar sub-select, the same
+ * expression becomes an InitPlan: evaluated once on the access node, in the statement's own
+ * transaction and settings, and sent to the data nodes as a parameter value. The answer cannot
+ * change: a stable expression without column references has one value per statement.
+ */
+import type { Node } from '@pgsql/types';
+import { functionName } from './ast.js';
+import type { Rewrite } from './model.js';
+import { deparse, parseExpression } from './parser.js';
+
+/** Functions that read the clock or the session (STABLE) and that we wrap. */
+const STABLE = new Set(['now', 'transaction_timestamp', 'statement_timestamp', 'date_trunc', 'to_timestamp', 'to_date', 'age', 'make_timestamptz', 'date_part', 'extract', 'current_setting', 'timezone']);
+/** Functions safe inside a wrapped expression (immutable or stable; never volatile). */
+const SAFE = new Set([...STABLE, 'date_bin', 'make_interval', 'make_timestamp', 'make_date', 'justify_days', 'justify_hours', 'justify_interval', 'abs', 'greatest', 'least', 'coalesce', 'nullif', 'round', 'trunc', 'floor', 'ceil', 'to_char', 'lower', 'upper']);
+
+const EXPRESSION_KINDS = new Set(['FuncCall', 'SQLValueFunction', 'A_Expr', 'TypeCast', 'CoalesceExpr', 'MinMaxExpr', 'CaseExpr']);
+
+interface Assessment {
+  /** Column- and volatile-free, so evaluating it once is exact. */
+  readonly constant: boolean;
+  /** Holds something postgres_fdw will not ship (a stable function, a time literal operation). */
+  readonly stable: boolean;
+}
+
+function assess(node: Node): Assessment {
+  const kind = Object.keys(node)[0] as string;
+  const body = (node as Record<string, unknown>)[kind];
+  if (kind === 'ColumnRef' || kind === 'SubLink' || kind === 'SelectStmt' || kind === 'A_Star') return { constant: false, stable: false };
+  if (kind === 'A_Const' || kind === 'ParamRef') return { constant: true, stable: false };
+  if (kind === 'SQLValueFunction') return { constant: true, stable: true };
+  let stable = false;
+  if (kind === 'FuncCall') {
+    const call = (node as { FuncCall: import('@pgsql/types').FuncCall }).FuncCall;
+    const name = functionName(call);
+    if (!SAFE.has(name) || call.over !== undefined || call.agg_star === true || call.agg_distinct === true || call.agg_filter !== undefined) return { constant: false, stable: false };
+    stable = STABLE.has(name);
+  }
+  if (kind === 'TypeCast') {
+    // A cast of a literal to a time type is folded at parse time; a cast of a computed value is not.
+    const cast = (node as { TypeCast: import('@pgsql/types').TypeCast }).TypeCast;
+    const arg = cast.arg;
+    if (arg !== undefined && !('A_Const' in arg) && !('ParamRef' in arg)) stable = true;
+  }
+  if (kind === 'A_Expr') {
+    // `timestamptz ± interval` is stable (it reads TimeZone for day arithmetic).
+    stable = true;
+  }
+  let constant = true;
+  const visit = (value: unknown): void => {
+    if (!constant) return;
+    if (Array.isArray(value)) for (const v of value) visit(v);
+    else if (value !== null && typeof value === 'object') {
+      const keys = Object.keys(value);
+      if (keys.length === 1 && /^[A-Z]/.test(keys[0] as string)) {
+        const a = assess(value as Node);
+        constant &&= a.constant;
+        stable ||= a.stable;
+      } else for (const k of keys) visit((value as Record<string, unknown>)[k]);
+    }
+  };
+  visit(body);
+  return { constant, stable };
+}
+
+/** Wraps every maximal stable constant sub-expression of `node`; returns the new tree. */
+export function wrapStable(node: Node, rewrites: Rewrite[]): Node {
+  const kind = Object.keys(node)[0] as string;
+  if (EXPRESSION_KINDS.has(kind)) {
+    const a = assess(node);
+    if (a.constant && a.stable && !isTimeLiteralCast(node)) {
+      const text = deparse(node);
+      rewrites.push({ kind: 'stable-expression', detail: `${text} → evaluated once on the access node (InitPlan), shipped as a constant` });
+      return parseExpression(`(SELECT ${text})`);
+    }
+  }
+  if (kind === 'SubLink' || kind === 'SelectStmt') return node;
+  const rebuild = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rebuild);
+    if (value === null || typeof value !== 'object') return value;
+    const keys = Object.keys(value);
+    if (keys.length === 1 && /^[A-Z]/.test(keys[0] as string)) return wrapStable(value as Node, rewrites);
+    const out: Record<string, unknown> = {};
+    for (const k of keys) out[k] = rebuild((value as Record<string, unknown>)[k]);
+    return out;
+  };
+  return { [kind]: rebuild((node as Record<string, unknown>)[kind]) } as Node;
+}
+
+/** `'2026-01-01'::timestamptz` is a constant at parse time, `$1::timestamptz` a parameter: both ship. */
+function isTimeLiteralCast(node: Node): boolean {
+  const arg = 'TypeCast' in node ? node.TypeCast.arg : undefined;
+  return arg !== undefined && ('A_Const' in arg || 'ParamRef' in arg);
+}
