@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type { CatalogChunk } from '../maintain/chunkCatalog.js';
 import type { ClusterLayout, FdwServer, Hypertable, Shard } from '../plan/layout.js';
 import { syncUserMappings } from '../nodes/secrets.js';
-import { serverStep } from '../sql/accessNode.js';
+import { serverStep, timeDistinctStatement } from '../sql/accessNode.js';
 import { dataHypertable } from '../sql/dataNode.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import { grantTables } from '../sql/roles.js';
@@ -70,6 +70,8 @@ export async function prepareAccess(client: pg.Client, layout: ClusterLayout, h:
     const options = (table: { schema: string; name: string }): string => `OPTIONS (schema_name ${quoteLiteral(table.schema)}, table_name ${quoteLiteral(table.name)})`;
     await client.query(`CREATE FOREIGN TABLE ${qualified(names.staging)} (${columns}) SERVER ${quoteIdent(server.name)} ${options(shard.table)}`);
     await client.query(`CREATE FOREIGN TABLE ${qualified(names.check)} ("rows" bigint, checksum text) SERVER ${quoteIdent(server.name)} ${options(names.check)}`);
+    // The staging table becomes the shard's partition at the switch: give it the same statistics settings.
+    await client.query(timeDistinctStatement(h, { ...shard, table: names.staging }).sql);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);

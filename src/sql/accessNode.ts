@@ -1,8 +1,8 @@
 /** What the access node holds: postgres_fdw, one server per shard slot, and partitioned parents of foreign shards. */
-import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable } from '../plan/layout.js';
+import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable, type Shard } from '../plan/layout.js';
 import { createRoles, grantTables } from './roles.js';
 import { schemasStep } from './schemas.js';
-import type { Step } from './statement.js';
+import type { Statement, Step } from './statement.js';
 import { render } from './templates.js';
 
 export function accessNodeSteps(layout: ClusterLayout): Step[] {
@@ -44,6 +44,22 @@ export function serverStep(server: FdwServer, serviceRole: string): Step {
 }
 
 /**
+ * The access node plans a GROUP BY on a time bucket from the time column's distinct count.
+ * Raw timestamps are nearly all distinct, so a bucketed aggregate shipped to a data node looks
+ * as big as the rows themselves and the planner ships the rows instead. Declaring 5% distinct
+ * (a bucket holds 20 readings or more) lets the shipped aggregate win; equality on an exact
+ * timestamp, the only other use of the count, is rare on a time column.
+ */
+export const TIME_DISTINCT_RATIO = '-0.05';
+
+export function timeDistinctStatement(h: Hypertable, shard: Shard): Statement {
+  return {
+    what: `planner statistics of shard ${shard.index} of ${h.table.schema}.${h.table.name}`,
+    sql: render('access/set-time-distinct', { shard, column: h.timeColumn, ratio: TIME_DISTINCT_RATIO }),
+  };
+}
+
+/**
  * One hypertable: its partitioned parent and foreign shards. With `withSchema`, also its schema,
  * for a migration that adds or drops this table alone; a node's full migration passes false and
  * creates the schemas once for all its tables (schemasStep).
@@ -59,6 +75,7 @@ export function accessHypertable(h: Hypertable, withSchema = true): Step {
         what: `shard ${shard.index} of ${name} on ${shard.dataNode}`,
         sql: render('access/create-foreign-partition', { shard, parent: h.table }),
       })),
+      ...h.shards.map((shard) => timeDistinctStatement(h, shard)),
     ],
     down: [
       // Dropping the parent drops its foreign partitions (never the remote data).

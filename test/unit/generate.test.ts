@@ -197,6 +197,10 @@ $hs$;`,
   { what: 'hypertable iot.metrics', sql: HASH_PARENT },
   { what: 'shard 0 of iot.metrics on dn1', sql: foreignPartition(0, 'hypershard_dn1_0') },
   { what: 'shard 1 of iot.metrics on dn2', sql: foreignPartition(1, 'hypershard_dn2_1') },
+  ...[0, 1].map((shard) => ({
+    what: `planner statistics of shard ${shard} of iot.metrics`,
+    sql: `ALTER FOREIGN TABLE "_hypershard"."metrics_s${shard}" ALTER COLUMN "time" SET (n_distinct = '-0.05');`,
+  })),
   { what: 'usage on schema iot for reader', sql: 'GRANT USAGE ON SCHEMA "iot" TO "reader";' },
   { what: 'grant on iot.metrics to reader', sql: 'GRANT SELECT ON TABLE "iot"."metrics" TO "reader";' },
 ];
