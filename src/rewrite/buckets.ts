@@ -133,6 +133,8 @@ export function intervalLiteral(node: Node): { seconds: number; sql: string } | 
   }
   const text = 'A_Const' in inner ? inner.A_Const.sval?.sval : undefined;
   if (text === undefined) return undefined;
-  const parsed = parseFixedInterval(text);
-  return typeof parsed === 'string' ? undefined : parsed;
+  const negative = text.trim().startsWith('-');
+  const parsed = parseFixedInterval(negative ? text.trim().slice(1) : text);
+  if (typeof parsed === 'string') return undefined;
+  return negative ? { seconds: -parsed.seconds, sql: `-${parsed.sql}` } : parsed;
 }

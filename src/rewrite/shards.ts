@@ -6,9 +6,10 @@
  *
  *   partial aggregates  GROUP BY without the space key: each shard aggregates its rows; the
  *                       access node combines per group (aggregates.ts), then applies HAVING,
- *                       ORDER BY and LIMIT. When the ORDER BY sorts groups totally, each shard
- *                       also sends only its first LIMIT groups: every group in the overall first
- *                       LIMIT is among the first LIMIT of each shard that has it.
+ *                       ORDER BY and LIMIT. (A LIMIT inside the shard's query would be exact when
+ *                       the ORDER BY sorts groups totally, but the planner then prefers fetching
+ *                       sorted rows and aggregating locally, which it costs as stopping early:
+ *                       the data node still sorts everything, and every row crosses.)
  *   ORDER BY … LIMIT n  each shard returns its first n rows; the access node merges them.
  *   shard pinning       a space-key predicate (`= v`, `IN (…)`, `= ANY(…)`) gates each shard's
  *                       arm with satisfies_hash_partition(), PostgreSQL's own routing function:
@@ -38,6 +39,17 @@ const NON_VOLATILE = new Set([...SCALAR, ...NON_VOLATILE_EXTRA]);
 
 /** Tries the per-shard rewrites on one SELECT, editing it in place when one applies. */
 export function expandShards(stmt: SelectStmt, scope: Scope): ShardOutcome {
+  // Work on a copy: a refused rewrite leaves the statement exactly as it was.
+  const work = structuredClone(stmt);
+  const outcome = expandCopy(work, scope);
+  if (outcome.rewrites.length > 0) {
+    for (const key of Object.keys(stmt)) delete (stmt as Record<string, unknown>)[key];
+    Object.assign(stmt, work);
+  }
+  return outcome;
+}
+
+function expandCopy(stmt: SelectStmt, scope: Scope): ShardOutcome {
   const out: ShardOutcome = { rewrites: [], unchanged: [] };
   const relation = scope.relations[0];
   if (!scope.simple || scope.relations.length !== 1 || relation?.hypertable === undefined) return out;
@@ -124,8 +136,6 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const distinct = (stmt.distinctClause ?? []).map((d) => (Object.keys(d).length === 0 ? d : outer(d)));
   if (failure !== undefined) return refuse(failure);
 
-  // Each shard's first LIMIT groups suffice when the ORDER BY sorts all groups totally.
-  const perShardLimit = stmt.havingClause === undefined && (stmt.distinctClause ?? []).length === 0 ? shardLimit(stmt, targets, groups, scope) : undefined;
   const gate = shardGate(stmt, scope, relation, table);
   const arms = table.shards.map((shard) => {
     const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
@@ -133,8 +143,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     return (
       `SELECT ${columns.join(', ')} FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}` +
       (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
-      (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : '') +
-      (perShardLimit === undefined ? '' : ` ORDER BY ${perShardLimit.orderBy} LIMIT ${perShardLimit.limit}`)
+      (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : '')
     );
   });
   const rebuilt = parseSelect(
@@ -157,8 +166,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
       kind: 'partial-aggregate',
       detail:
         `${groups.length > 0 ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')}` : 'the aggregate'} lacks the space key ${table.spaceColumn}: ` +
-        `each of ${table.shards.length} shards aggregates its own rows on its data node, the access node combines ${[...combined.keys()].join(', ')}` +
-        (perShardLimit === undefined ? '' : `; each shard sends only its first ${perShardLimit.limit} groups`),
+        `each of ${table.shards.length} shards aggregates its own rows on its data node, the access node combines ${[...combined.keys()].join(', ')}`,
     },
   ];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
@@ -202,22 +210,6 @@ function limitText(stmt: SelectStmt): string | undefined {
   const a = integerConstant(stmt.limitCount);
   const b = integerConstant(stmt.limitOffset);
   return a !== undefined && b !== undefined ? String(a + b) : `(${count} + ${deparse(stmt.limitOffset)})`;
-}
-
-function shardLimit(stmt: SelectStmt, targets: readonly (import('@pgsql/types').ResTarget | undefined)[], groups: readonly Node[], scope: Scope): { orderBy: string; limit: string } | undefined {
-  const limit = stmt.limitCount === undefined || isNullConstant(stmt.limitCount) ? undefined : limitText(stmt);
-  if (limit === undefined) return undefined;
-  const covered = new Set<number>();
-  const keys: string[] = [];
-  for (const s of stmt.sortClause ?? []) {
-    if (!('SortBy' in s) || s.SortBy.node === undefined || (s.SortBy.useOp ?? []).length > 0) return undefined;
-    const expr = resolveOrderItem(s.SortBy.node, targets);
-    const g = expr === undefined ? -1 : groups.findIndex((group) => sameExpression(group, expr));
-    if (g < 0 || !typeClass.collationFree(inferType(groups[g] as Node, scope))) return undefined;
-    covered.add(g);
-    keys.push(`${g + 1}${direction(s.SortBy)}`);
-  }
-  return covered.size === groups.length && groups.length > 0 ? { orderBy: keys.join(', '), limit } : undefined;
 }
 
 function direction(s: import('@pgsql/types').SortBy): string {

@@ -1,0 +1,253 @@
+/**
+ * The rewriter on its own: which rewrites apply to which SQL, what comes out, and the reasons it
+ * gives when it leaves a query alone. Equality of answers is proven on real clusters by
+ * test/integration/rewriteDifferential.test.ts; here the shapes and the refusals.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.js';
+import { parseStatements } from '../../src/rewrite/parser.js';
+import { rewriteSql } from '../../src/rewrite/rewrite.js';
+
+function hypertable(schema: string, name: string, space: string, time: string, columns: [string, string][]): DistributedTable {
+  return {
+    table: { schema, name },
+    columns: columns.map(([n, type]) => ({ name: n, type })),
+    spaceColumn: space,
+    timeColumn: time,
+    shards: [0, 1, 2, 3].map((i) => ({ index: i, modulus: 4, remainder: i, table: { schema: '_hypershard', name: `${name}_s${i}` }, server: `srv_${i % 2}_${i}` })),
+  };
+}
+
+const CPU = hypertable('public', 'cpu', 'tags_id', 'time', [
+  ['time', 'timestamptz'],
+  ['tags_id', 'integer'],
+  ['usage_user', 'double precision'],
+  ['bytes', 'bigint'],
+  ['amount', 'numeric(12,2)'],
+  ['region', 'text'],
+  ['ok', 'boolean'],
+]);
+const HOSTILE = hypertable('we"ird schema', 'Mé"trics; DROP', 'dev"ice', 'ti me', [
+  ['ti me', 'timestamptz'],
+  ['dev"ice', 'integer'],
+  ['va"lue', 'double precision'],
+]);
+const META: ClusterMetadata = { hypertables: [CPU, HOSTILE], referenceTables: [] };
+const rewrite = (sql: string, timeZone: string | undefined = 'UTC') => rewriteSql(sql, META, { timeZone });
+const kinds = (sql: string, timeZone?: string) => rewrite(sql, timeZone).rewrites.map((r) => r.kind);
+const reparses = (sql: string): void => {
+  expect(() => parseStatements(sql)).not.toThrow();
+};
+
+describe('statements it leaves alone', () => {
+  it('returns SQL that reads no hypertable byte for byte, and says why', () => {
+    const sql = 'select  now() - interval \'1 hour\',  x FROM other WHERE t > now() -- comment';
+    const r = rewrite(sql);
+    expect(r).toMatchObject({ sql, changed: false, touchesHypertable: false, rewrites: [] });
+    expect(r.unchanged).toEqual([{ kind: 'statement', reason: 'reads no distributed hypertable' }]);
+  });
+
+  it('returns already-shippable SQL unchanged', () => {
+    const sql = 'SELECT tags_id, max(usage_user) FROM cpu WHERE time >= $1 GROUP BY tags_id';
+    const r = rewrite(sql);
+    expect(r.changed).toBe(false);
+    expect(r.sql).toBe(sql);
+    expect(r.touchesHypertable).toBe(true);
+  });
+
+  it('does not take a CTE or another schema’s table of the same name for the hypertable', () => {
+    expect(rewrite('WITH cpu AS (SELECT 1 AS tags_id, now() AS time) SELECT max(tags_id) FROM cpu WHERE time > now() - interval \'1 hour\'').touchesHypertable).toBe(false);
+    expect(rewrite('SELECT max(usage_user) FROM other.cpu').touchesHypertable).toBe(false);
+    expect(rewriteSql('SELECT max(usage_user) FROM cpu', META, { searchPath: ['other'] }).touchesHypertable).toBe(false);
+  });
+
+  it('throws the parser’s error on invalid SQL', () => {
+    expect(() => rewrite('SELEC 1')).toThrow(/syntax error/);
+  });
+
+  it('leaves statements other than SELECT as they are, and rewrites the SELECTs beside them', () => {
+    const r = rewrite(`UPDATE cpu SET ok = true WHERE time < now(); SELECT max(usage_user) FROM cpu`);
+    expect(r.changed).toBe(true);
+    expect(r.sql.startsWith('UPDATE cpu SET ok = true WHERE time < now();\n')).toBe(true);
+    reparses(r.sql);
+  });
+});
+
+describe('stable expressions', () => {
+  it('turns a now() window into an InitPlan constant', () => {
+    const r = rewrite(`SELECT * FROM cpu WHERE time >= now() - interval '1 hour' AND tags_id = 3`);
+    expect(r.sql).toBe(`SELECT * FROM cpu WHERE "time" >= ((SELECT now() - '1 hour'::interval)) AND tags_id = 3`);
+    expect(r.rewrites).toEqual([{ kind: 'stable-expression', detail: `now() - '1 hour'::interval → evaluated once on the access node (InitPlan), shipped as a constant` }]);
+  });
+
+  it('wraps CURRENT_TIMESTAMP, LOCALTIMESTAMP and date_trunc of a constant, and leaves literals and parameters', () => {
+    const r = rewrite(`SELECT * FROM cpu WHERE time > CURRENT_TIMESTAMP - interval '1 day' AND time < date_trunc('day', now()) AND time <> '2026-01-01'::timestamptz AND time <> $1::timestamptz AND time::timestamp > LOCALTIMESTAMP`);
+    expect(r.sql).toContain(`(SELECT CURRENT_TIMESTAMP - '1 day'::interval)`);
+    expect(r.sql).toContain(`(SELECT date_trunc('day', now()))`);
+    expect(r.sql).toContain(`(SELECT LOCALTIMESTAMP)`);
+    expect(r.sql).toContain(`"time" <> '2026-01-01'::timestamptz`);
+    expect(r.sql).toContain(`"time" <> CAST($1 AS timestamptz)`);
+  });
+
+  it('never wraps volatile functions or expressions over columns', () => {
+    expect(rewrite(`SELECT * FROM cpu WHERE time > clock_timestamp() - interval '1 hour'`).changed).toBe(false);
+    expect(rewrite(`SELECT * FROM cpu WHERE usage_user > random() * 100`).changed).toBe(false);
+    expect(rewrite(`SELECT * FROM cpu WHERE time + interval '1 day' > $1`).changed).toBe(false);
+  });
+});
+
+describe('time buckets', () => {
+  it('turns time_bucket into date_bin with TimescaleDB’s Monday origin, its offset or its origin', () => {
+    const one = rewrite(`SELECT time_bucket('5 minutes', time) AS b, tags_id, max(usage_user) FROM cpu GROUP BY b, tags_id`);
+    expect(one.sql).toBe(`SELECT date_bin('5 minutes'::interval, "time", '2000-01-03 00:00:00+00'::timestamptz) AS b, tags_id, max(usage_user) FROM cpu GROUP BY b, tags_id`);
+    expect(rewrite(`SELECT time_bucket('1 hour', time, interval '30 minutes') FROM cpu`).sql).toContain(`'2000-01-03 00:30:00+00'::timestamptz`);
+    expect(rewrite(`SELECT time_bucket('1 hour', time, "offset" => '-15 minutes'::interval) FROM cpu`).sql).toContain(`'2000-01-02 23:45:00+00'::timestamptz`);
+    expect(rewrite(`SELECT time_bucket('1 day', time, '2000-01-01 06:00+00'::timestamptz) FROM cpu`).sql).toContain(`date_bin('1 day'::interval, "time", '2000-01-01 06:00+00'::timestamptz)`);
+  });
+
+  it('leaves month buckets, time zones and untyped third arguments with a reason', () => {
+    for (const sql of [
+      `SELECT time_bucket('1 month', time) FROM cpu`,
+      `SELECT time_bucket('1 day', time, 'Europe/Berlin') FROM cpu`,
+      `SELECT time_bucket('1 day', time, timezone => 'Europe/Berlin') FROM cpu`,
+      `SELECT time_bucket('1 hour', region) FROM cpu`,
+    ]) {
+      const r = rewrite(sql);
+      expect(r.changed, sql).toBe(false);
+      expect(r.unchanged.some((u) => u.kind === 'time-bucket'), sql).toBe(true);
+    }
+  });
+
+  it('turns date_trunc on timestamptz into date_bin only where the session time zone makes them equal', () => {
+    expect(rewrite(`SELECT date_trunc('hour', time) FROM cpu`, 'UTC').sql).toBe(`SELECT date_bin('1 hour'::interval, "time", '2000-01-03 00:00:00+00'::timestamptz) FROM cpu`);
+    expect(rewrite(`SELECT date_trunc('week', time) FROM cpu`, 'Etc/UTC').sql).toContain(`date_bin('7 days'::interval`);
+    expect(rewrite(`SELECT date_trunc('hour', time) FROM cpu`, 'Etc/GMT+5').changed).toBe(true);
+    expect(rewrite(`SELECT date_trunc('day', time) FROM cpu`, 'Etc/GMT+5').changed).toBe(false);
+    expect(rewrite(`SELECT date_trunc('second', time) FROM cpu`, 'Asia/Kolkata').changed).toBe(true);
+    const berlin = rewrite(`SELECT date_trunc('hour', time) FROM cpu`, 'Europe/Berlin');
+    expect(berlin.changed).toBe(false);
+    expect(berlin.unchanged[0]?.reason).toMatch(/Europe\/Berlin/);
+    expect(rewriteSql(`SELECT date_trunc('hour', time) FROM cpu`, META).unchanged[0]?.reason).toMatch(/time zone is not known/);
+    expect(rewrite(`SELECT date_trunc('month', time) FROM cpu`).unchanged[0]?.reason).toMatch(/no fixed width/);
+    // The 3-argument form and timestamp (without time zone) are immutable already.
+    expect(rewrite(`SELECT date_trunc('hour', time, 'Europe/Berlin') FROM cpu`).changed).toBe(false);
+    expect(rewrite(`SELECT date_trunc('hour', time::timestamp) FROM cpu`).changed).toBe(false);
+  });
+});
+
+describe('IN (SELECT …)', () => {
+  it('becomes = ANY(ARRAY(SELECT …)), computed once on the access node', () => {
+    const r = rewrite(`SELECT * FROM cpu WHERE tags_id IN (SELECT id FROM tags WHERE hostname IN ('a', 'b'))`);
+    expect(r.sql).toBe(`SELECT * FROM cpu WHERE tags_id = ANY (ARRAY(SELECT id FROM tags WHERE hostname IN ('a', 'b')))`);
+  });
+
+  it('leaves a correlated or row-valued IN', () => {
+    expect(rewrite(`SELECT * FROM cpu c WHERE tags_id IN (SELECT id FROM tags t WHERE t.region = c.region)`).changed).toBe(false);
+    expect(rewrite(`SELECT * FROM cpu WHERE (tags_id, ok) IN (SELECT id, true FROM tags)`).changed).toBe(false);
+  });
+});
+
+describe('partial aggregates', () => {
+  it('aggregates per shard and combines on the access node, keeping output names', () => {
+    const r = rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS hour, count(*), max(usage_user), avg(usage_user) AS mean FROM cpu WHERE time >= $1 GROUP BY hour HAVING count(*) > $2 ORDER BY hour DESC LIMIT 10`);
+    expect(kinds(r.sql)).toEqual([]); // the output is final
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    expect(r.sql).toContain('FROM _hypershard.cpu_s0 AS cpu WHERE cpu."time" >= $1 GROUP BY 1 UNION ALL');
+    expect(r.sql).toContain('_hypershard.cpu_s3');
+    expect(r.sql).toContain(`SELECT _hs.g0 AS hour, CAST(COALESCE(sum(_hs.p0), 0) AS bigint) AS count, max(_hs.p1) AS max, sum(_hs.p2) / CAST(NULLIF (sum(_hs.p3), 0) AS double precision) AS mean`);
+    expect(r.sql).toMatch(/GROUP BY _hs\.g0 HAVING CAST\(COALESCE\(sum\(_hs\.p0\), 0\) AS bigint\) > \$2 ORDER BY hour DESC LIMIT 10$/);
+  });
+
+  it('shares partials between aggregates and keeps FILTER on them', () => {
+    const r = rewrite(`SELECT region, count(usage_user) FILTER (WHERE ok), sum(bytes), avg(bytes), variance(amount), stddev_pop(usage_user), bool_and(ok), every(ok) FROM cpu GROUP BY region`);
+    expect(r.sql).toContain('count(cpu.usage_user) FILTER (WHERE cpu.ok) AS p0');
+    expect(r.sql).toContain('sum(cpu.bytes) AS p1');
+    expect(r.sql).toContain('count(cpu.bytes) AS p2'); // avg(bytes) reuses sum(bytes)
+    expect(r.sql).toContain('sqrt(');
+    expect(r.sql).toContain('bool_and(_hs.p');
+    expect(r.sql).toContain('AS every');
+    reparses(r.sql);
+  });
+
+  it('casts sum of integers back to bigint, as sum(integer) is', () => {
+    const meta: ClusterMetadata = { hypertables: [hypertable('public', 't', 'k', 'ts', [['ts', 'timestamptz'], ['k', 'integer'], ['n', 'integer']])], referenceTables: [] };
+    expect(rewriteSql('SELECT sum(n) FROM t', meta).sql).toContain('CAST(sum(_hs.p0) AS bigint) AS sum');
+  });
+
+  it('leaves GROUP BY the space key to PostgreSQL, which already ships it', () => {
+    expect(rewrite('SELECT tags_id, date_bin(\'1 hour\', time, \'2000-01-01\'), max(usage_user) FROM cpu GROUP BY 2, 1').changed).toBe(false);
+  });
+
+  it('refuses non-decomposable aggregates with a reason, and changes nothing else in that query', () => {
+    for (const [sql, reason] of [
+      [`SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY usage_user) FROM cpu`, /percentile_cont cannot be computed/],
+      [`SELECT mode() WITHIN GROUP (ORDER BY region) FROM cpu`, /mode cannot be computed/],
+      [`SELECT count(DISTINCT region) FROM cpu`, /DISTINCT over a column other than the space key/],
+      [`SELECT string_agg(region, ',') FROM cpu`, /string_agg cannot be computed/],
+      [`SELECT myagg(usage_user) FROM cpu GROUP BY region`, /myagg\(\) might be an aggregate/],
+      [`SELECT sum(usage_user + 1) FROM cpu`, /type cannot be told/],
+      [`SELECT region, max(usage_user) OVER () FROM cpu`, /window functions/],
+    ] as const) {
+      const r = rewrite(sql);
+      expect(r.rewrites.filter((x) => x.kind === 'partial-aggregate'), sql).toEqual([]);
+      expect(r.unchanged.map((u) => u.reason).join('\n'), sql).toMatch(reason);
+    }
+  });
+
+  it('combines count(DISTINCT space key): one key lives on one shard', () => {
+    expect(kinds('SELECT region, count(DISTINCT tags_id) FROM cpu GROUP BY region')).toEqual(['partial-aggregate']);
+  });
+
+  it('resolves GROUP BY ordinals and output names, and an input column over an output name', () => {
+    expect(rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS h, max(usage_user) FROM cpu GROUP BY 1`).sql).toContain('GROUP BY _hs.g0');
+    // `region` is both an output name and a column: GROUP BY means the column.
+    const r = rewrite(`SELECT upper(region) AS region, max(usage_user) FROM cpu GROUP BY region`);
+    expect(r.sql).toContain('SELECT cpu.region AS g0');
+    expect(r.sql).toContain('upper(_hs.g0) AS region');
+  });
+});
+
+describe('ORDER BY … LIMIT per shard', () => {
+  it('sends the LIMIT (plus OFFSET) to every shard and merges', () => {
+    const r = rewrite(`SELECT time, usage_user FROM cpu WHERE usage_user > 90 ORDER BY time DESC LIMIT 10 OFFSET 5`);
+    expect(r.sql).toContain('(SELECT * FROM _hypershard.cpu_s0 AS cpu WHERE cpu.usage_user > 90 ORDER BY cpu."time" DESC LIMIT 15)');
+    expect(r.sql).toMatch(/\) AS cpu ORDER BY cpu\."time" DESC LIMIT 10 OFFSET 5$/);
+    expect(kinds(`SELECT * FROM cpu ORDER BY time LIMIT $1`)).toEqual(['limit-per-shard']);
+  });
+
+  it('refuses to sort text on the data nodes, whose collation may differ', () => {
+    const r = rewrite(`SELECT * FROM cpu ORDER BY region LIMIT 3`);
+    expect(r.changed).toBe(false);
+    expect(r.unchanged[0]?.reason).toMatch(/text sorts by collation/);
+  });
+
+  it('rewrites a LATERAL top-1 per key, gated to the key’s shard', () => {
+    const r = rewrite(`SELECT * FROM tags t JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id ORDER BY time DESC LIMIT 1) b ON true`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['limit-per-shard', 'shard-pinning']);
+    expect(r.sql).toContain(`satisfies_hash_partition(CAST(CAST('"public"."cpu"' AS regclass) AS oid), 4, 2, t.id::int)`);
+  });
+});
+
+describe('shard pinning', () => {
+  it('gates each shard’s arm on PostgreSQL’s own hash routing, for =, IN and = ANY', () => {
+    expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = 42').sql).toContain('CASE WHEN 42 BETWEEN -2147483648 AND 2147483647 THEN satisfies_hash_partition');
+    expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id IN (1, 2)').rewrites.map((x) => x.kind)).toEqual(['partial-aggregate', 'shard-pinning']);
+    expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = ANY($1)').sql).toContain('EXISTS (SELECT FROM unnest($1) AS _hs_key(v)');
+  });
+
+  it('never gates on a volatile value', () => {
+    expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = (random() * 10)::int').rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+  });
+});
+
+describe('hostile names', () => {
+  it('quotes schemas, tables, columns and aliases everywhere it writes them', () => {
+    const r = rewrite(`SELECT time_bucket('1 hour', "ti me") AS "b""x", max("va""lue") FROM "we""ird schema"."Mé""trics; DROP" AS "a""lias" WHERE "dev""ice" = 7 AND "ti me" > now() - interval '1 day' GROUP BY 1 ORDER BY 1 LIMIT 3`);
+    expect(r.rewrites.map((x) => x.kind).sort()).toEqual(['partial-aggregate', 'shard-pinning', 'stable-expression', 'time-bucket']);
+    expect(r.sql).toContain(`FROM _hypershard."Mé""trics; DROP_s0" AS "a""lias"`);
+    expect(r.sql).toContain(`'"we""ird schema"."Mé""trics; DROP"'`);
+    expect(r.sql).toContain(`AS "b""x"`);
+    const [parsed] = parseStatements(r.sql);
+    expect(parsed).toBeDefined();
+  });
+});
