@@ -11,6 +11,8 @@
 import type pg from 'pg';
 import type { PostgresSource } from '../../src/dev/binaries.js';
 import type { DevCluster } from '../../src/dev/cluster.js';
+import { metadataFromLayout } from '../../src/rewrite/metadata.js';
+import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { withBenchCluster } from '../lib/cluster.js';
 import { proxyTotals, startLatencyProxy, type LatencyProxy, type ProxyStats } from '../lib/latencyProxy.js';
 import { machineInfo } from '../lib/machine.js';
@@ -18,7 +20,7 @@ import { closeQuietly, connect } from '../lib/pg.js';
 import { cpuCsv, cpuRows, totalRows, type DataShape } from './generate.js';
 import { copyRows, insertRows, memoryProbe, timed, type IngestResult } from './load.js';
 import { measureQueries } from './measure.js';
-import { tsbsQueries } from './queries.js';
+import { rewrittenCases, tsbsQueries } from './queries.js';
 import { summarize, type BenchmarkReport } from './report.js';
 import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE } from './setup.js';
 
@@ -116,7 +118,10 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           const ingest = await phase('load', () => load(access, shape, options, step, proxies.length === 0 ? undefined : () => proxyTotals(proxies)));
           await phase('analyze', () => analyze(access, cluster, shape));
 
-          const cases = tsbsQueries({ hosts: options.hosts, endMs, seed: options.seed });
+          const written = tsbsQueries({ hosts: options.hosts, endMs, seed: options.seed });
+          const timeZone = (await access.query<{ tz: string }>(`SELECT current_setting('TimeZone') AS tz`)).rows[0]?.tz;
+          const metadata = metadataFromLayout(topology.layout);
+          const cases = [...written, ...rewrittenCases(written, (sql) => rewriteSql(sql, metadata, { timeZone }).sql, DISTRIBUTED)];
           step(`measuring ${cases.length} queries (${options.runs} runs each, on both targets)`);
           const network = proxies.length === 0 ? undefined : () => proxyTotals(proxies);
           const queries = await phase('queries', () =>

@@ -11,6 +11,8 @@
  *                 partial aggregate): aggregate per host first (`GROUP BY tags_id, …`, which each
  *                 shard can finish), then combine on the access node. `lastpoint` likewise takes
  *                 each host's last time per shard, then fetches those rows by key.
+ *   rewritten     the users-bucket SQL as hypershard's rewriter turns it (src/rewrite): the
+ *                 single node runs the users' SQL itself, the access node the rewritten SQL.
  *
  * A form is only listed where it means something for the type. Every form runs the same SQL on
  * the single-node table and on the distributed hypertable, and both answers are compared.
@@ -38,7 +40,7 @@ export const QUERY_TYPES = [
 ] as const;
 export type QueryType = (typeof QUERY_TYPES)[number];
 
-export const FORMS = ['users-bucket', 'shippable', 'per-shard'] as const;
+export const FORMS = ['users-bucket', 'shippable', 'per-shard', 'rewritten'] as const;
 export type Form = (typeof FORMS)[number];
 
 export interface QueryCase {
@@ -238,4 +240,17 @@ export function tsbsQueries(ctx: QueryContext): QueryCase[] {
   const missing = QUERY_TYPES.filter((q) => !cases.some((c) => c.type === q));
   if (missing.length > 0) throw new Error(`no query for ${missing.join(', ')}`);
   return cases;
+}
+
+/**
+ * The users-bucket cases again, the distributed side rewritten by `rewrite`: measures what a
+ * user gets from hypershard without changing their SQL.
+ */
+export function rewrittenCases(cases: readonly QueryCase[], rewrite: (sql: string) => string, distributed: Tables): QueryCase[] {
+  return cases
+    .filter((c) => c.form === 'users-bucket')
+    .map((c) => {
+      const rewritten = rewrite(c.sql(distributed));
+      return { ...c, form: 'rewritten', sql: (t: Tables) => (t === distributed ? rewritten : c.sql(t)) };
+    });
 }
