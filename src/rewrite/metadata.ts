@@ -6,7 +6,7 @@ export function metadataFromLayout(layout: ClusterLayout): ClusterMetadata {
   return {
     hypertables: layout.hypertables.map((h) => ({
       table: h.table,
-      columns: h.columns.map((c) => ({ name: c.name, type: c.type.sql })),
+      columns: h.columns.map((c) => ({ name: c.name, type: c.type.sql, notNull: c.notNull })),
       spaceColumn: h.spaceColumn,
       timeColumn: h.timeColumn,
       shards: h.shards.map((s) => ({ index: s.index, modulus: s.modulus, remainder: s.remainder, table: s.table, server: s.server })),

@@ -22,6 +22,8 @@ export interface TableColumn {
   readonly name: string;
   /** Canonical type name, e.g. `timestamptz`, `double precision`, `integer`, `text`. */
   readonly type: string;
+  /** Declared NOT NULL; rewrites that would treat NULL differently need it. Unknown = false. */
+  readonly notNull?: boolean;
 }
 
 export interface DistributedTable {

@@ -62,6 +62,7 @@ function expandCopy(stmt: SelectStmt, scope: Scope): ShardOutcome {
   normalizeColumns(stmt, scope, relation);
   const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t));
   if (aggregated) return partialAggregate(stmt, scope, relation, table);
+  if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table);
   if (stmt.sortClause !== undefined && stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table);
   return out;
 }
@@ -199,6 +200,56 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
   const rewrites: Rewrite[] = [{ kind: 'limit-per-shard', detail: `ORDER BY ${keys.join(', ')} LIMIT ${limit}: each of ${table.shards.length} shards returns its first rows, the access node merges them` }];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
   return { rewrites, unchanged: [] };
+}
+
+/**
+ * `SELECT DISTINCT ON (space key) … ORDER BY space key, k…` (lastpoint): one row per key, the
+ * first by k. postgres_fdw ships no DISTINCT, so every row of every shard would cross. Instead
+ * the keys come from a GROUP BY on the space key (each shard finishes it), and each key's row is
+ * fetched by an indexed probe, ORDER BY k LIMIT 1, on the one shard that holds the key.
+ */
+function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): ShardOutcome {
+  const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'distinct-on-per-shard', reason }] });
+  const isSpace = (n: Node | undefined): boolean => n !== undefined && 'ColumnRef' in n && resolveColumn(n.ColumnRef, scope)?.column === table.spaceColumn;
+  const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
+  const on = (stmt.distinctClause ?? []).map((d) => resolveOrderItem(d, targets));
+  if (on.length !== 1 || !isSpace(on[0])) return refuse(`DISTINCT ON (${(stmt.distinctClause ?? []).map((d) => deparse(d)).join(', ')}) is not DISTINCT ON the space key ${table.spaceColumn} alone`);
+  if (table.columns.find((c) => c.name === table.spaceColumn)?.notNull !== true) return refuse(`the space key ${table.spaceColumn} may be NULL, and a NULL key has no shard to probe`);
+  const sorts = (stmt.sortClause ?? []).map((s) => ('SortBy' in s ? s.SortBy : undefined));
+  if (sorts.length === 0 || !isSpace(resolveOrderItem(sorts[0]?.node as Node, targets))) return refuse('ORDER BY does not start with the space key');
+  const rest: string[] = [];
+  for (const s of sorts.slice(1)) {
+    const expr = s?.node === undefined ? undefined : resolveOrderItem(s.node, targets);
+    if (s === undefined || expr === undefined || (s.useOp ?? []).length > 0 || !onlyColumnsOf(expr, scope, relation) || !typeClass.collationFree(inferType(expr, scope))) {
+      return refuse(`ORDER BY ${s?.node === undefined ? '?' : deparse(s.node)} cannot be evaluated per shard`);
+    }
+    rest.push(`${deparse(expr)}${direction(s)}`);
+  }
+  if (stmt.whereClause !== undefined && containsNode(stmt.whereClause, (n) => 'ColumnRef' in n && !onlyColumnsOf(n, scope, relation))) return refuse('the WHERE refers to an enclosing query');
+  const ref = quoteIdent(relation.refName);
+  const space = `${ref}.${quoteIdent(table.spaceColumn)}`;
+  const parent = quoteQualified(table.table.schema, table.table.name);
+  const where = stmt.whereClause === undefined ? '' : `(${deparse(stmt.whereClause)}) AND `;
+  const probe = parseSelect(`SELECT * FROM ${parent} AS ${ref} WHERE ${where}${space} = _hs_keys.k${rest.length > 0 ? ` ORDER BY ${rest.join(', ')}` : ''} LIMIT 1`);
+  const probeOutcome = expandCopy(probe, scope);
+  const keys = `SELECT ${space} AS k FROM ${parent} AS ${ref}${stmt.whereClause === undefined ? '' : ` WHERE ${deparse(stmt.whereClause)}`} GROUP BY 1`;
+  const rebuilt = parseSelect(`SELECT * FROM (${keys}) AS _hs_keys CROSS JOIN LATERAL (${deparse({ SelectStmt: probe })}) AS ${ref}`);
+  stmt.fromClause = rebuilt.fromClause ?? [];
+  // `*` would now include the key column: name the relation's columns instead.
+  stmt.targetList = (stmt.targetList ?? []).map((t) => {
+    const val = 'ResTarget' in t ? t.ResTarget.val : undefined;
+    const bare = val !== undefined && 'ColumnRef' in val && (val.ColumnRef.fields ?? []).length === 1 && isStar(val);
+    return bare && 'ResTarget' in t ? { ResTarget: { ...t.ResTarget, val: parseExpression(`${ref}.*`) } } : t;
+  });
+  delete stmt.whereClause;
+  delete stmt.distinctClause;
+  return {
+    rewrites: [
+      { kind: 'distinct-on-per-shard', detail: `DISTINCT ON (${table.spaceColumn}): keys from a GROUP BY each shard finishes, then one indexed probe${rest.length > 0 ? ` (ORDER BY ${rest.join(', ')} LIMIT 1)` : ''} per key on its shard` },
+      ...probeOutcome.rewrites.filter((r) => r.kind === 'shard-pinning'),
+    ],
+    unchanged: [],
+  };
 }
 
 /** `LIMIT n OFFSET m` as the per-shard `n + m`. */

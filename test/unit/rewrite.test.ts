@@ -11,7 +11,7 @@ import { rewriteSql } from '../../src/rewrite/rewrite.js';
 function hypertable(schema: string, name: string, space: string, time: string, columns: [string, string][]): DistributedTable {
   return {
     table: { schema, name },
-    columns: columns.map(([n, type]) => ({ name: n, type })),
+    columns: columns.map(([n, type]) => ({ name: n, type, notNull: n === space || n === time })),
     spaceColumn: space,
     timeColumn: time,
     shards: [0, 1, 2, 3].map((i) => ({ index: i, modulus: 4, remainder: i, table: { schema: '_hypershard', name: `${name}_s${i}` }, server: `srv_${i % 2}_${i}` })),
@@ -225,6 +225,23 @@ describe('ORDER BY … LIMIT per shard', () => {
     const r = rewrite(`SELECT * FROM tags t JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id ORDER BY time DESC LIMIT 1) b ON true`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['limit-per-shard', 'shard-pinning']);
     expect(r.sql).toContain(`satisfies_hash_partition(CAST(CAST('"public"."cpu"' AS regclass) AS oid), 4, 2, t.id::int)`);
+  });
+});
+
+describe('DISTINCT ON the space key', () => {
+  it('takes the keys from a GROUP BY each shard finishes, then probes each key’s shard for its row', () => {
+    const r = rewrite(`SELECT DISTINCT ON (tags_id) * FROM cpu WHERE usage_user > 1 ORDER BY tags_id, time DESC`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['distinct-on-per-shard', 'shard-pinning']);
+    expect(r.sql).toMatch(/^SELECT cpu\.\* FROM \( SELECT cpu\.tags_id AS k FROM public\.cpu AS cpu WHERE cpu\.usage_user > 1 GROUP BY 1 \) AS _hs_keys CROSS JOIN LATERAL/);
+    expect(r.sql).toContain(`ORDER BY cpu."time" DESC LIMIT 1)`);
+    expect(r.sql).toMatch(/ORDER BY cpu\.tags_id, cpu\."time" DESC$/);
+  });
+
+  it('leaves DISTINCT ON anything else, or a nullable key, with a reason', () => {
+    expect(rewrite(`SELECT DISTINCT ON (region) * FROM cpu ORDER BY region, time DESC`).unchanged[0]?.reason).toMatch(/not DISTINCT ON the space key/);
+    expect(rewrite(`SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY time DESC`).unchanged[0]?.reason).toMatch(/does not start with the space key/);
+    const nullable: ClusterMetadata = { hypertables: [{ ...CPU, columns: CPU.columns.map((c) => ({ ...c, notNull: false })) }], referenceTables: [] };
+    expect(rewriteSql(`SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC`, nullable).unchanged[0]?.reason).toMatch(/may be NULL/);
   });
 });
 
