@@ -3,13 +3,22 @@ import { expect } from 'vitest';
 /** Relative tolerance for floating-point aggregates summed in a different order on each shard. */
 export const FLOAT_TOLERANCE = 1e-9;
 
+/**
+ * |x − y| ≤ FLOAT_TOLERANCE · max(1, |x|, |y|): relative, and absolute below 1, where values come
+ * from sums that cancel (a variance of nearly equal values) and a relative bound means nothing.
+ * NaN equals NaN and an infinity only itself, as PostgreSQL compares floats.
+ */
+export function withinTolerance(x: number, y: number): boolean {
+  if (x === y || (Number.isNaN(x) && Number.isNaN(y))) return true;
+  if (!Number.isFinite(x) || !Number.isFinite(y)) return false;
+  return Math.abs(x - y) <= FLOAT_TOLERANCE * Math.max(1, Math.abs(x), Math.abs(y));
+}
+
 function close(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   const x = typeof a === 'string' ? Number(a) : a;
   const y = typeof b === 'string' ? Number(b) : b;
-  if (typeof x === 'number' && typeof y === 'number' && Number.isFinite(x) && Number.isFinite(y)) {
-    return Math.abs(x - y) <= FLOAT_TOLERANCE * Math.max(1, Math.abs(x), Math.abs(y));
-  }
+  if (typeof x === 'number' && typeof y === 'number' && Number.isFinite(x) && Number.isFinite(y)) return withinTolerance(x, y);
   if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
   return false;
 }
@@ -29,4 +38,134 @@ export function expectSameRows(actual: readonly Record<string, unknown>[], expec
       }
     }
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers in PostgreSQL's own text output, compared as far as the query determines them.
+
+export type TextRow = readonly (string | null)[];
+
+/** A result as the server printed it: exact for every type, one string (or NULL) per value. */
+export interface TextResult {
+  readonly columns: readonly { readonly name: string; readonly typeId: number }[];
+  readonly rows: readonly TextRow[];
+}
+
+/** float4 and float8: always compared within FLOAT_TOLERANCE. */
+export const FLOAT_TYPE_IDS: ReadonlySet<number> = new Set([700, 701]);
+
+/** What a query determines about its answer, from which the comparison follows. */
+export interface ResultShape {
+  /**
+   * Columns the answer is sorted by, in ORDER BY order: the longest prefix of the ORDER BY that is
+   * visible in the answer. Rows equal on these columns (ties) may come in any order.
+   */
+  readonly orderedBy: readonly number[];
+  /** No two rows can tie on `orderedBy`, so LIMIT and OFFSET cut nothing arbitrary. */
+  readonly total: boolean;
+  /** OFFSET may have skipped part of the first tie group; LIMIT may have cut the last one. */
+  readonly cutBefore: boolean;
+  readonly cutAfter: boolean;
+  /** Columns compared within FLOAT_TOLERANCE besides float columns (numeric averages, variances). */
+  readonly tolerant: ReadonlySet<number>;
+}
+
+export interface ResultDifference {
+  readonly message: string;
+  /** The first row that differs, from each answer, with its position. */
+  readonly expected?: { readonly index: number; readonly row: TextRow };
+  readonly actual?: { readonly index: number; readonly row: TextRow };
+}
+
+function sameText(a: string | null, b: string | null, tolerant: boolean): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || !tolerant) return false;
+  return withinTolerance(Number(a), Number(b));
+}
+
+/**
+ * Matches every expected row to an actual row (a multiset comparison), floats within tolerance;
+ * the first expected row without a partner, and an unmatched actual row beside it, when not.
+ */
+function unmatched(
+  expected: readonly TextRow[],
+  actual: readonly TextRow[],
+  tolerant: readonly boolean[],
+): { expected: number; actual: number | undefined } | undefined {
+  // Most rows match exactly; the others must agree exactly on the non-tolerant columns, so they
+  // are paired within a bucket of those.
+  const exactKey = (row: TextRow): string => JSON.stringify(row);
+  const looseKey = (row: TextRow): string => JSON.stringify(row.filter((_, c) => !tolerant[c]));
+  const exact = new Map<string, number[]>();
+  const loose = new Map<string, number[]>();
+  actual.forEach((row, i) => {
+    for (const [map, key] of [[exact, exactKey(row)], [loose, looseKey(row)]] as const) {
+      const list = map.get(key);
+      if (list === undefined) map.set(key, [i]);
+      else list.push(i);
+    }
+  });
+  const used = new Set<number>();
+  for (let i = 0; i < expected.length; i++) {
+    const row = expected[i]!;
+    const same = exact.get(exactKey(row));
+    while (same !== undefined && same.length > 0 && used.has(same[same.length - 1]!)) same.pop();
+    let partner = same?.pop();
+    const candidates = loose.get(looseKey(row)) ?? [];
+    partner ??= candidates.find((j) => !used.has(j) && row.every((v, c) => sameText(v, actual[j]![c]!, tolerant[c]!)));
+    if (partner === undefined) {
+      const nearby = candidates.find((j) => !used.has(j)) ?? actual.findIndex((_, j) => !used.has(j));
+      return { expected: i, actual: nearby === -1 ? undefined : nearby };
+    }
+    used.add(partner);
+  }
+  return undefined;
+}
+
+/**
+ * Compares an answer with the expected one as far as the query determines it: column names and
+ * types, row count, the ORDER BY keys row by row, and the rows within each tie group as a multiset
+ * — except a tie group that LIMIT or OFFSET may have cut, of which only the keys are determined.
+ */
+export function compareTextResults(expected: TextResult, actual: TextResult, shape: ResultShape): ResultDifference | undefined {
+  const names = (r: TextResult): string => r.columns.map((c) => `${c.name}:${c.typeId}`).join(', ');
+  if (names(expected) !== names(actual)) return { message: `columns (name:type oid) differ: expected ${names(expected)}, got ${names(actual)}` };
+  const tolerant = expected.columns.map((c, i) => FLOAT_TYPE_IDS.has(c.typeId) || shape.tolerant.has(i));
+  const e = expected.rows;
+  const a = actual.rows;
+  if (e.length !== a.length) {
+    const missing = unmatched(e, a, tolerant);
+    const extra = unmatched(a, e, tolerant);
+    return {
+      message: `${e.length} rows expected, ${a.length} returned`,
+      ...(missing === undefined ? {} : { expected: { index: missing.expected, row: e[missing.expected]! } }),
+      ...(extra === undefined ? {} : { actual: { index: extra.expected, row: a[extra.expected]! } }),
+    };
+  }
+  const sameKeys = (x: TextRow, y: TextRow): boolean => shape.orderedBy.every((c) => sameText(x[c]!, y[c]!, tolerant[c]!));
+  for (let i = 0; i < e.length; i++) {
+    if (!sameKeys(e[i]!, a[i]!)) {
+      const columns = shape.orderedBy.map((c) => expected.columns[c]!.name).join(', ');
+      return { message: `row ${i} is out of order (ORDER BY columns ${columns})`, expected: { index: i, row: e[i]! }, actual: { index: i, row: a[i]! } };
+    }
+  }
+  // Tie groups: runs of rows equal on the ORDER BY columns (the whole answer without ORDER BY).
+  for (let start = 0; start < e.length; ) {
+    let end = start + 1;
+    while (end < e.length && sameKeys(e[end - 1]!, e[end]!)) end++;
+    const cut = !shape.total && ((start === 0 && shape.cutBefore) || (end === e.length && shape.cutAfter));
+    if (!cut) {
+      const miss = unmatched(e.slice(start, end), a.slice(start, end), tolerant);
+      if (miss !== undefined) {
+        const ties = end - start === 1 ? `row ${start}` : `rows ${start}–${end - 1} (tied on the ORDER BY columns, compared as a multiset)`;
+        return {
+          message: `${ties}: no returned row matches the expected row`,
+          expected: { index: start + miss.expected, row: e[start + miss.expected]! },
+          ...(miss.actual === undefined ? {} : { actual: { index: start + miss.actual, row: a[start + miss.actual]! } }),
+        };
+      }
+    }
+    start = end;
+  }
+  return undefined;
 }

@@ -1,0 +1,298 @@
+/**
+ * Proof of equivalence (issue 5): every query gives the same answer on a plain single-node table
+ * as it does rewritten by `rewriteSql` and run through the access node over the same rows — the
+ * TSBS devops queries in all their forms, and thousands of seeded random queries under three
+ * session time zones. Floats (and numeric averages and variances) within 1e-9 relative, absolute
+ * below 1; everything else exactly, as the server prints it.
+ *
+ * HYPERSHARD_DIFF_CASES (default 3000) and HYPERSHARD_DIFF_SEED (default below) choose the random
+ * cases; every run prints its seed. HYPERSHARD_DIFF_REPORT=<file> appends every mismatch in full to
+ * that file (the test output shows the first five). A mismatch found later goes into FIXED_CASES.
+ */
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { deparse, parse } from 'pgsql-parser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify } from 'yaml';
+import { cpuRows, METRICS, totalRows, type DataShape } from '../../bench/tsbs/generate.js';
+import { copyRows } from '../../bench/tsbs/load.js';
+import { QUERY_TYPES, tsbsQueries } from '../../bench/tsbs/queries.js';
+import { createSingleNodeTable, createTags } from '../../bench/tsbs/setup.js';
+import { generateMigrations } from '../../src/migrations/files.js';
+import { apply } from '../../src/nodes/apply.js';
+import { clientConfig } from '../../src/nodes/connect.js';
+import { planLayout } from '../../src/plan/layout.js';
+import { metadataFromLayout } from '../../src/rewrite/metadata.js';
+import type { ClusterMetadata, RewriteResult } from '../../src/rewrite/model.js';
+import { loadSpec } from '../../src/spec/load.js';
+import { clusterSources, type TestCluster } from '../support/clusters.js';
+import { formatMismatch, runDifferential, summaryLine, type DifferentialCase, type DifferentialRun, type DifferentialTarget } from '../support/differential.js';
+import { createDevices, generateQueries, insertMetrics, metricsRows, METRICS_COLUMNS, QUERY_SHAPES, TIME_BUCKET_FUNCTIONS } from '../support/queryGen.js';
+import { writeExampleSpec, writeSecrets } from '../support/spec.js';
+
+const envInt = (name: string, fallback: number, min: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, not ${raw}`);
+  return n;
+};
+const CASES = envInt('HYPERSHARD_DIFF_CASES', 3000, 1);
+const SEED = envInt('HYPERSHARD_DIFF_SEED', 20_251, 0);
+/** The first cases again under these zones: date_trunc and literals without an offset move with them. */
+const OTHER_ZONES = ['America/New_York', 'Asia/Kolkata'] as const;
+const ZONE_SUBSET = Math.min(CASES, 500);
+const DATA_SEED = 5;
+/** Connections to the access node the cases are spread over. */
+const CONNECTIONS = 3;
+
+/**
+ * Mismatches found by a random run, kept as they were found (SQL, params, zone) once the rewriter
+ * is fixed, so they stay fixed. Add `{ id: '<seed>#<n>: what went wrong', sql, params, timeZone }`.
+ */
+const FIXED_CASES: readonly (DifferentialCase & { readonly timeZone: string })[] = [];
+
+/** TSBS data: 10 hosts (the 8-host queries need 8) × 6 hours every minute, ending now. */
+const TSBS = { hosts: 10, hours: 6, intervalSeconds: 60, seed: 1 } as const;
+
+const REPORT_FILE = process.env.HYPERSHARD_DIFF_REPORT;
+
+const report = (mismatches: DifferentialRun['mismatches']): string =>
+  `${mismatches.length} mismatches; the first ${Math.min(5, mismatches.length)}:\n${mismatches.slice(0, 5).map(formatMismatch).join('\n\n')}`;
+
+/** Logs the run's summary line, and every mismatch to HYPERSHARD_DIFF_REPORT when set. */
+async function record(label: string, run: DifferentialRun, source: string, more = ''): Promise<void> {
+  console.log(`${summaryLine(label, run)}${more}`);
+  if (REPORT_FILE !== undefined && run.mismatches.length > 0) {
+    await appendFile(REPORT_FILE, run.mismatches.map((m) => `[${source}] ${formatMismatch(m)}\n\n`).join(''));
+  }
+}
+
+const sources = await Promise.all(clusterSources().map(async (s) => ({ source: s, skip: await s.unavailable() })));
+
+for (const { source, skip } of sources) {
+  describe.skipIf(skip !== undefined)(`${source.label}${skip === undefined ? '' : ` — skipped: ${skip}`}`, () => {
+    let cluster: TestCluster;
+    let metadata: ClusterMetadata;
+    const clients: pg.Client[] = [];
+    let anchorMs: number;
+    let tsbsEndMs: number;
+
+    const target = (timeZone: string, rewrite?: (sql: string) => RewriteResult): DifferentialTarget => ({
+      clients,
+      metadata,
+      singleSchema: 'single',
+      searchPath: ['public'],
+      timeZone,
+      ...(rewrite === undefined ? {} : { rewrite }),
+    });
+
+    beforeAll(async () => {
+      cluster = await source.start(2);
+      // The example spec (metrics, 4 shards) with more column kinds, and TSBS's cpu beside it.
+      const dir = join(cluster.workDir, 'project');
+      const file = await writeExampleSpec(cluster, dir, { shards: 4 });
+      await writeSecrets(dir);
+      const doc = parseYaml(await readFile(file, 'utf8')) as { hypertables: Record<string, unknown>[] };
+      doc.hypertables[0]!.columns = METRICS_COLUMNS;
+      doc.hypertables.push({
+        name: 'cpu',
+        columns: [
+          { name: 'time', type: 'timestamptz', notNull: true },
+          { name: 'tags_id', type: 'integer', notNull: true },
+          ...METRICS.map((m) => ({ name: m, type: 'double precision' })),
+        ],
+        timeColumn: 'time',
+        chunks: { behind: 2, ahead: 1 },
+        spaceColumn: 'tags_id',
+        shards: 4,
+        indexes: [{ columns: ['tags_id', { column: 'time', order: 'desc' }] }, { columns: [{ column: 'time', order: 'desc' }] }],
+      });
+      await writeFile(file, stringify(doc));
+      const { spec, file: specFile } = await loadSpec(file);
+      await generateMigrations(spec, specFile);
+      const applied = await apply(spec, specFile);
+      if (!applied.ok) throw new Error(`apply failed: ${applied.nodes.map((n) => `${n.node} ${n.status} ${n.error?.message ?? ''}`).join('; ')}`);
+      metadata = metadataFromLayout(planLayout(spec));
+
+      for (let i = 0; i < CONNECTIONS; i++) {
+        const client = new pg.Client(clientConfig(cluster.accessNode.url, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD));
+        client.on('error', () => undefined);
+        await client.connect();
+        await client.query(`SET statement_timeout = '60s'`);
+        clients.push(client);
+      }
+      const access = clients[0]!;
+      for (const statement of TIME_BUCKET_FUNCTIONS) await access.query(statement);
+
+      // Single-node copies in schema `single`, on the access node; small local tables in public.
+      await createSingleNodeTable(access); // CREATE SCHEMA single, single.cpu
+      await createTags(access, TSBS.hosts, TSBS.seed); // public.tags and single.tags
+      await access.query(`CREATE TABLE single.metrics (LIKE public.metrics)`);
+      await access.query(`CREATE INDEX ON single.metrics (device_id, time DESC)`);
+      await createDevices(access, 'public.devices');
+
+      anchorMs = Math.floor(Date.now() / 60_000) * 60_000;
+      const rows = metricsRows(anchorMs, DATA_SEED);
+      await insertMetrics(access, 'single.metrics', rows);
+      await insertMetrics(access, 'public.metrics', rows);
+
+      tsbsEndMs = Math.floor(Date.now() / (TSBS.intervalSeconds * 1000)) * TSBS.intervalSeconds * 1000;
+      const shape: DataShape = { hosts: TSBS.hosts, startMs: tsbsEndMs - TSBS.hours * 3_600_000, endMs: tsbsEndMs, intervalSeconds: TSBS.intervalSeconds, seed: TSBS.seed };
+      await copyRows(access, 'single.cpu', cpuRows(shape));
+      await copyRows(access, 'public.cpu', cpuRows(shape));
+      await access.query('ANALYZE single.metrics, single.cpu, single.tags, public.tags, public.devices, public.metrics, public.cpu');
+
+      // Both sides hold the same rows, and every shard holds some.
+      for (const [table, expected] of [
+        ['metrics', rows.length],
+        ['cpu', totalRows(shape)],
+      ] as const) {
+        const { rows: counts } = await access.query<{ single: string; distributed: string; shards: string }>(
+          `SELECT (SELECT count(*) FROM single.${table}) AS single, (SELECT count(*) FROM public.${table}) AS distributed,
+                  (SELECT count(DISTINCT tableoid) FROM public.${table}) AS shards`,
+        );
+        expect(counts[0]).toEqual({ single: String(expected), distributed: String(expected), shards: '4' });
+      }
+    });
+    afterAll(async () => {
+      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+      await cluster?.stop();
+    });
+
+    it('the harness catches wrong rewrites (a missing row, wrong order, wrong types, floats off by more than 1e-9) and passes right ones', async () => {
+      const access = clients[0]!;
+      await access.query(`CREATE SCHEMA broken`);
+      await access.query(`CREATE TABLE broken.metrics AS SELECT * FROM single.metrics`);
+      // One row of device 3 in the last hour goes missing.
+      await access.query(
+        `DELETE FROM broken.metrics WHERE ctid = (SELECT ctid FROM broken.metrics WHERE device_id = 3 AND time > now() - interval '1 hour' AND cpu IS NOT NULL ORDER BY time LIMIT 1)`,
+      );
+      try {
+        // Hand-written pairs: the original, a "rewrite" of it, and whether the harness must object.
+        const pairs: { sql: string; rewritten: string; mismatch: boolean }[] = [
+          { sql: `SELECT count(*) FROM metrics`, rewritten: `SELECT count(*) FROM broken.metrics`, mismatch: true },
+          { sql: `SELECT count(*) FROM metrics WHERE device_id = 5`, rewritten: `SELECT count(*) FROM broken.metrics WHERE device_id = 5`, mismatch: false },
+          { sql: `SELECT device_id, max(time) AS t FROM metrics GROUP BY device_id ORDER BY device_id`, rewritten: `SELECT device_id, max(time) AS t FROM metrics GROUP BY device_id ORDER BY device_id DESC`, mismatch: true },
+          // No ORDER BY: any order is right.
+          { sql: `SELECT device_id, count(*) AS n FROM metrics GROUP BY device_id`, rewritten: `SELECT device_id, count(*) AS n FROM metrics GROUP BY device_id ORDER BY device_id DESC`, mismatch: false },
+          { sql: `SELECT device_id, avg(cpu) AS a FROM metrics GROUP BY 1 ORDER BY 1`, rewritten: `SELECT device_id, avg(cpu) * (1 + 1e-7) AS a FROM metrics GROUP BY 1 ORDER BY 1`, mismatch: true },
+          { sql: `SELECT device_id, avg(cpu) AS a FROM metrics GROUP BY 1 ORDER BY 1`, rewritten: `SELECT device_id, avg(cpu) * (1 + 1e-12) AS a FROM metrics GROUP BY 1 ORDER BY 1`, mismatch: false },
+          // numeric: exact for a sum, within the tolerance for an average.
+          { sql: `SELECT sum(amount) AS s FROM metrics`, rewritten: `SELECT sum(amount) + 0.01 AS s FROM metrics`, mismatch: true },
+          { sql: `SELECT avg(amount) AS s FROM metrics`, rewritten: `SELECT avg(amount) * (1 + 1e-12) AS s FROM metrics`, mismatch: false },
+          // A LIMIT cutting through ties: which tied rows come back is not determined; the keys are.
+          { sql: `SELECT time, device_id FROM metrics ORDER BY time DESC LIMIT 3`, rewritten: `SELECT time, device_id FROM metrics ORDER BY time DESC, device_id DESC LIMIT 3`, mismatch: false },
+          { sql: `SELECT time, device_id FROM metrics ORDER BY time DESC LIMIT 3`, rewritten: `SELECT time, device_id FROM metrics ORDER BY time LIMIT 3`, mismatch: true },
+          // …but a GROUP BY key in the ORDER BY leaves no ties, so the cut rows are determined.
+          { sql: `SELECT device_id, count(*) AS n FROM metrics GROUP BY 1 ORDER BY 1 LIMIT 3`, rewritten: `SELECT device_id, count(*) + (device_id = 3)::int AS n FROM metrics GROUP BY 1 ORDER BY 1 LIMIT 3`, mismatch: true },
+          { sql: `SELECT count(*) AS n FROM metrics`, rewritten: `SELECT count(*)::numeric AS n FROM metrics`, mismatch: true },
+          { sql: `SELECT max(time) AS t FROM metrics`, rewritten: `SELECT max(time) + interval '1 microsecond' AS t FROM metrics`, mismatch: true },
+          { sql: `SELECT max(time) AS t FROM metrics`, rewritten: `SELECT max(time) AS t FROM metrics_that_is_not_there`, mismatch: true },
+        ];
+        const deliberately = (sql: string): RewriteResult => ({
+          sql,
+          changed: true,
+          touchesHypertable: true,
+          rewrites: [{ kind: 'partial-aggregate', detail: 'deliberately wrong (harness self-check)' }],
+          unchanged: [],
+        });
+        const mismatched: boolean[] = [];
+        for (const [i, p] of pairs.entries()) {
+          const run = await runDifferential(target('UTC', () => deliberately(p.rewritten)), [{ id: `pair ${i}`, sql: p.sql }]);
+          mismatched.push(run.mismatches.length > 0);
+          if (i === 0) {
+            const text = formatMismatch(run.mismatches[0]!);
+            for (const part of ['original:  SELECT count(*) FROM metrics', 'rewritten: SELECT count(*) FROM broken.metrics', 'partial-aggregate: deliberately wrong', 'params:    []', 'expected row 0:', 'returned row 0:']) {
+              expect(text).toContain(part);
+            }
+          }
+        }
+        expect(mismatched).toEqual(pairs.map((p) => p.mismatch));
+
+        // A "rewrite" of every generated query that reads the table with the missing row: the
+        // answers that row is part of must all be caught, and only those.
+        const toBroken = async (sql: string): Promise<string> => {
+          const tree = (await parse(sql)) as unknown;
+          const visit = (v: unknown): void => {
+            if (Array.isArray(v)) return v.forEach(visit);
+            if (typeof v !== 'object' || v === null) return;
+            const node = v as Record<string, unknown>;
+            const rangeVar = node.RangeVar as { relname?: string; schemaname?: string } | undefined;
+            if (rangeVar?.relname === 'metrics' && rangeVar.schemaname === undefined) rangeVar.schemaname = 'broken';
+            Object.values(node).forEach(visit);
+          };
+          visit(tree);
+          return deparse(tree as Parameters<typeof deparse>[0]);
+        };
+        const cases = generateQueries(SEED, 300, anchorMs).map((q) => ({ id: q.id, sql: q.sql, params: q.params }));
+        const brokenSql = new Map(await Promise.all(cases.map(async (c) => [c.sql, await toBroken(c.sql)] as const)));
+        const identity = (sql: string): RewriteResult => ({ sql, changed: false, touchesHypertable: true, rewrites: [], unchanged: [] });
+        const broken = await runDifferential(target('UTC', (sql) => ({ ...identity(sql), sql: brokenSql.get(sql)!, changed: true })), cases);
+        const intact = await runDifferential(target('UTC', identity), cases);
+        console.log(`self-check: the missing row changed ${broken.mismatches.length} of ${cases.length} generated answers`);
+        expect(intact.mismatches.length, report(intact.mismatches)).toBe(0);
+        expect(broken.mismatches.filter((m) => m.difference.message.includes('failed'))).toEqual([]);
+        expect(broken.mismatches.length).toBeGreaterThan(20);
+      } finally {
+        await access.query('DROP SCHEMA broken CASCADE');
+      }
+    });
+
+    it('TSBS: all 15 query types in every form (users-bucket, shippable, per-shard) give the same answers, floats within 1e-9 relative', async () => {
+      const cases = tsbsQueries({ hosts: TSBS.hosts, endMs: tsbsEndMs, seed: TSBS.seed }).map((q) => ({
+        id: `${q.type} (${q.form})`,
+        sql: q.sql({ cpu: 'cpu', tags: 'tags' }),
+        params: q.params,
+      }));
+      expect(new Set(cases.filter((c) => c.id.endsWith('(users-bucket)')).map((c) => c.id.split(' ')[0]))).toEqual(new Set(QUERY_TYPES));
+      const run = await runDifferential(target('UTC'), cases);
+      await record('TSBS', run, source.label);
+      expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+      // The now() windows hold data: every users-bucket answer but high-cpu's (a threshold) has rows.
+      const empty = run.outcomes.filter((o) => o.rows === 0 && o.id.endsWith('(users-bucket)') && !o.id.startsWith('high-cpu'));
+      expect(empty.map((o) => o.id)).toEqual([]);
+    });
+
+    it(`random: ${CASES} cases from seed ${SEED}, TimeZone UTC, same answers (floats within 1e-9 relative)`, async () => {
+      const queries = generateQueries(SEED, CASES, anchorMs);
+      const run = await runDifferential(
+        target('UTC'),
+        queries.map((q) => ({ id: q.id, sql: q.sql, params: q.params })),
+      );
+      const shapes = QUERY_SHAPES.map((s) => `${s} ${queries.filter((q) => q.shape === s).length}`).join(', ');
+      const unsplittable = queries.filter((q) => q.unsplittable);
+      const unsplittableRewritten = run.outcomes.filter((o, i) => queries[i]!.unsplittable && o.rewrite.rewrites.some((r) => r.kind === 'partial-aggregate')).length;
+      await record(
+        `random, seed ${SEED}`,
+        run,
+        source.label,
+        `; shapes: ${shapes}; ${unsplittable.length} with aggregates no shard can split (${unsplittableRewritten} of them given a partial-aggregate rewrite)`,
+      );
+      expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+      // The data makes the cases bite: most answers have rows, some are empty on purpose.
+      const empty = run.outcomes.filter((o) => o.rows === 0).length;
+      expect(empty).toBeGreaterThan(0);
+      expect(empty).toBeLessThan(CASES * 0.35);
+    });
+
+    for (const zone of OTHER_ZONES) {
+      it(`random: the first ${ZONE_SUBSET} cases from seed ${SEED} under TimeZone ${zone}, same answers (floats within 1e-9 relative)`, async () => {
+        const queries = generateQueries(SEED, ZONE_SUBSET, anchorMs);
+        const run = await runDifferential(
+          target(zone),
+          queries.map((q) => ({ id: q.id, sql: q.sql, params: q.params })),
+        );
+        await record(`random, seed ${SEED}`, run, source.label);
+        expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+      });
+    }
+
+    it.skipIf(FIXED_CASES.length === 0)(`fixed cases: ${FIXED_CASES.length} mismatches found earlier stay fixed (floats within 1e-9 relative)`, async () => {
+      const mismatches = [];
+      for (const c of FIXED_CASES) mismatches.push(...(await runDifferential(target(c.timeZone), [c])).mismatches);
+      expect(mismatches.length, report(mismatches)).toBe(0);
+    });
+  });
+}
