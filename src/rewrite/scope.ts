@@ -16,6 +16,8 @@ export interface Scope {
   readonly relations: readonly Relation[];
   /** True when every FROM item is a plain relation we looked up (no joins, sub-selects, functions). */
   readonly simple: boolean;
+  /** True when the FROM is plain relations joined by commas or INNER JOINs only. */
+  readonly innerJoins: boolean;
 }
 
 export const DEFAULT_SEARCH_PATH: readonly string[] = ['public'];
@@ -34,6 +36,7 @@ export function findTable<T extends { table: { schema: string; name: string } }>
 export function scopeOf(stmt: SelectStmt, metadata: ClusterMetadata, searchPath: readonly string[], ctes: ReadonlySet<string>): Scope {
   const relations: Relation[] = [];
   let simple = true;
+  let innerJoins = true;
   const visit = (item: Node): void => {
     if ('RangeVar' in item) {
       const rv = item.RangeVar;
@@ -49,12 +52,16 @@ export function scopeOf(stmt: SelectStmt, metadata: ClusterMetadata, searchPath:
       });
     } else if ('JoinExpr' in item) {
       simple = false;
+      if (item.JoinExpr.jointype !== 'JOIN_INNER' || item.JoinExpr.alias !== undefined) innerJoins = false;
       if (item.JoinExpr.larg !== undefined) visit(item.JoinExpr.larg);
       if (item.JoinExpr.rarg !== undefined) visit(item.JoinExpr.rarg);
-    } else simple = false;
+    } else {
+      simple = false;
+      innerJoins = false;
+    }
   };
   for (const item of stmt.fromClause ?? []) visit(item);
-  return { relations, simple };
+  return { relations, simple, innerJoins };
 }
 
 /** The hypertable column a reference names, when the scope makes that unambiguous. */
@@ -64,10 +71,13 @@ export function resolveColumn(ref: ColumnRef, scope: Scope): { relation: Relatio
   let relation: Relation | undefined;
   let column: string;
   if (path.length === 1) {
-    // Unqualified: only safe when the FROM list is this one relation.
-    if (scope.relations.length !== 1 || !scope.simple) return undefined;
-    relation = scope.relations[0];
+    // Unqualified: safe when the FROM is this one relation, or relations whose columns we all know.
     column = path[0] as string;
+    if (scope.relations.length === 1 && scope.simple) relation = scope.relations[0];
+    else if (scope.innerJoins && scope.relations.every((r) => (r.hypertable ?? r.reference) !== undefined)) {
+      const having = scope.relations.filter((r) => (r.hypertable ?? r.reference)?.columns.some((c) => c.name === column));
+      relation = having.length === 1 ? having[0] : undefined;
+    }
   } else if (path.length === 2) {
     relation = scope.relations.find((r) => r.refName === path[0]);
     column = path[1] as string;

@@ -51,17 +51,25 @@ export function expandShards(stmt: SelectStmt, scope: Scope): ShardOutcome {
 
 function expandCopy(stmt: SelectStmt, scope: Scope): ShardOutcome {
   const out: ShardOutcome = { rewrites: [], unchanged: [] };
-  const relation = scope.relations[0];
-  if (!scope.simple || scope.relations.length !== 1 || relation?.hypertable === undefined) return out;
+  const distributed = scope.relations.filter((r) => r.hypertable !== undefined);
+  const relation = distributed[0];
+  if (distributed.length !== 1 || relation?.hypertable === undefined || !scope.innerJoins) return out;
   if (stmt.op !== undefined && stmt.op !== 'SETOP_NONE') return out;
   const table = relation.hypertable;
   const refuse = (kind: Unchanged['kind'], reason: string): ShardOutcome => ({ ...out, unchanged: [{ kind, reason }] });
+  // Joined only with reference tables, each with a copy beside every shard: the join can run per shard.
+  const others = scope.relations.filter((r) => r !== relation);
+  if (others.length > 0) {
+    const missing = others.find((r) => r.reference === undefined || table.shards.some((s) => !r.reference?.copies.some((c) => c.server === s.server)));
+    if (missing !== undefined) return refuse('reference-join', `${missing.refName} is not a reference table copied to every data node, so the join cannot run beside each shard`);
+  }
   if ((stmt.lockingClause ?? []).length > 0 || stmt.intoClause !== undefined) return out;
   if ((stmt.windowClause ?? []).length > 0 || containsWindow(stmt)) return refuse('partial-aggregate', 'window functions are evaluated over all shards’ rows; left to the access node');
 
-  normalizeColumns(stmt, scope, relation);
+  normalizeColumns(stmt, scope);
   const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t));
   if (aggregated) return partialAggregate(stmt, scope, relation, table);
+  if (others.length > 0) return refuse('reference-join', 'only aggregates over a hypertable joined with reference tables are run per shard');
   if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table);
   if (stmt.sortClause !== undefined && stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table);
   return out;
@@ -142,7 +150,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
     const where = [stmt.whereClause === undefined ? undefined : `(${deparse(stmt.whereClause)})`, gate?.(shard)].filter((w) => w !== undefined);
     return (
-      `SELECT ${columns.join(', ')} FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}` +
+      `SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}` +
       (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
       (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : '')
     );
@@ -171,7 +179,23 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     },
   ];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
+  const joined = scope.relations.filter((r) => r.reference !== undefined).map((r) => r.refName);
+  if (joined.length > 0) rewrites.push({ kind: 'reference-join', detail: `the join with ${joined.join(', ')} runs beside each shard, on the data node's copy` });
   return { rewrites, unchanged: [] };
+}
+
+/** The FROM clause of one shard's arm: the shard for the hypertable, that server's copy for each reference table. */
+function armFrom(stmt: SelectStmt, scope: Scope, shard: DistributedTable['shards'][number]): string {
+  const swap = (node: Node): Node | undefined => {
+    if (!('RangeVar' in node)) return undefined;
+    const rv = node.RangeVar;
+    const refName = rv.alias?.aliasname ?? rv.relname ?? '';
+    const relation = scope.relations.find((r) => r.refName === refName);
+    const target = relation?.hypertable !== undefined ? shard.table : relation?.reference?.copies.find((c) => c.server === shard.server)?.table;
+    if (target === undefined) throw new TypeError(`no table for ${refName} beside shard ${shard.index}`);
+    return { RangeVar: { ...rv, schemaname: target.schema, relname: target.name, inh: true, alias: { aliasname: refName } } };
+  };
+  return (stmt.fromClause ?? []).map((item) => deparse(transform(item, swap))).join(', ');
 }
 
 function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): ShardOutcome {
@@ -354,14 +378,14 @@ function onlyColumnsOf(node: Node, scope: Scope, relation: Relation): boolean {
 }
 
 /** Qualifies this level's bare column names, so equal expressions deparse equally. */
-function normalizeColumns(stmt: SelectStmt, scope: Scope, relation: Relation): void {
+function normalizeColumns(stmt: SelectStmt, scope: Scope): void {
   const qualify = (node: Node): Node =>
     transform(node, (n) => {
       if (!('ColumnRef' in n)) return undefined;
       const path = columnPath(n.ColumnRef);
       const resolved = resolveColumn(n.ColumnRef, scope);
-      if (path?.length !== 1 || resolved?.relation !== relation) return undefined;
-      return { ColumnRef: { fields: [{ String: { sval: relation.refName } }, { String: { sval: path[0] as string } }] } };
+      if (path?.length !== 1 || resolved === undefined) return undefined;
+      return { ColumnRef: { fields: [{ String: { sval: resolved.relation.refName } }, { String: { sval: path[0] as string } }] } };
     });
   const targets = stmt.targetList ?? [];
   const outputNames = new Set(targets.map((t) => ('ResTarget' in t ? t.ResTarget.name : undefined)).filter((n) => n !== undefined));

@@ -245,6 +245,28 @@ describe('DISTINCT ON the space key', () => {
   });
 });
 
+describe('reference tables', () => {
+  const TAGS = {
+    table: { schema: 'public', name: 'tags' },
+    columns: [{ name: 'id', type: 'integer' }, { name: 'hostname', type: 'text' }, { name: 'rack', type: 'text' }],
+    copies: CPU.shards.map((s) => ({ server: s.server, table: { schema: '_hypershard', name: `tags_${s.server}` } })),
+  };
+  const withTags: ClusterMetadata = { hypertables: [CPU], referenceTables: [TAGS] };
+
+  it('runs a join with a reference table beside each shard, against that server’s copy', () => {
+    const r = rewriteSql(`SELECT rack, max(usage_user) FROM cpu c JOIN tags t ON c.tags_id = t.id WHERE hostname LIKE 'host_%' GROUP BY rack`, withTags);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate', 'reference-join']);
+    expect(r.sql).toContain('FROM _hypershard.cpu_s0 AS c JOIN _hypershard.tags_srv_0_0 AS t ON c.tags_id = t.id WHERE t.hostname LIKE');
+    expect(r.sql).toContain('FROM _hypershard.cpu_s3 AS c JOIN _hypershard.tags_srv_1_3 AS t ON');
+  });
+
+  it('leaves a join with a table that is not a reference table, or an outer join', () => {
+    const r = rewrite(`SELECT rack, max(usage_user) FROM cpu c JOIN tags t ON c.tags_id = t.id GROUP BY rack`);
+    expect(r.rewrites).toEqual([]);
+    expect(rewriteSql(`SELECT t.rack, max(c.usage_user) FROM tags t LEFT JOIN cpu c ON c.tags_id = t.id GROUP BY 1`, withTags).rewrites).toEqual([]);
+  });
+});
+
 describe('shard pinning', () => {
   it('gates each shard’s arm on PostgreSQL’s own hash routing, for =, IN and = ANY', () => {
     expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = 42').sql).toContain('CASE WHEN 42 BETWEEN -2147483648 AND 2147483647 THEN satisfies_hash_partition');
