@@ -6,7 +6,7 @@
  *   parse → per SELECT: buckets, stable expressions, IN-lists → per-shard expansion → deparse
  */
 import type { Node, SelectStmt } from '@pgsql/types';
-import { selectStatements, transform, walk } from './ast.js';
+import { columnName, selectStatements, transform, walk } from './ast.js';
 import { rewriteBucket } from './buckets.js';
 import { rewriteInSubqueries } from './inSubquery.js';
 import type { ClusterMetadata, Rewrite, RewriteOptions, RewriteResult, Unchanged } from './model.js';
@@ -56,6 +56,10 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
   const rewrites: Rewrite[] = [];
   const unchanged: Unchanged[] = [];
   if (!touches) return { touches, rewrites, unchanged };
+  // The deparser writes FETCH FIRST n ROWS WITH TIES as LIMIT n, which can drop rows.
+  if (selects.some((s) => s.limitOption === 'LIMIT_OPTION_WITH_TIES')) {
+    return { touches, rewrites, unchanged: [{ kind: 'statement', reason: 'FETCH FIRST … WITH TIES cannot be written back faithfully by the SQL deparser, so the statement is left as written' }] };
+  }
 
   for (const stmt of selects) {
     const scope = scopes.get(stmt);
@@ -70,7 +74,8 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
         return outcome?.node;
       });
     if (reads) {
-      if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map(buckets);
+      // A rewritten output keeps the name PostgreSQL gave the original (`time_bucket`, not `date_bin`).
+      if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map((t) => keepName(t, buckets));
       if (stmt.groupClause !== undefined) stmt.groupClause = stmt.groupClause.map(buckets);
       if (stmt.sortClause !== undefined) stmt.sortClause = stmt.sortClause.map(buckets);
       if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : buckets(d)));
@@ -92,6 +97,13 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     unchanged.push(...outcome.unchanged);
   }
   return { touches, rewrites, unchanged };
+}
+
+function keepName(target: Node, rewrite: (node: Node) => Node): Node {
+  if (!('ResTarget' in target) || target.ResTarget.val === undefined || target.ResTarget.name !== undefined) return rewrite(target);
+  const name = columnName(target.ResTarget.val);
+  const val = rewrite(target.ResTarget.val);
+  return { ResTarget: { ...target.ResTarget, val, ...(columnName(val) === name ? {} : { name }) } };
 }
 
 function wrapJoinQuals(item: Node, rewrites: Rewrite[]): Node {

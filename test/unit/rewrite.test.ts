@@ -119,7 +119,7 @@ describe('time buckets', () => {
   });
 
   it('turns date_trunc on timestamptz into date_bin only where the session time zone makes them equal', () => {
-    expect(rewrite(`SELECT date_trunc('hour', time) FROM cpu`, 'UTC').sql).toBe(`SELECT date_bin('1 hour'::interval, "time", '2000-01-03 00:00:00+00'::timestamptz) FROM cpu`);
+    expect(rewrite(`SELECT date_trunc('hour', time) FROM cpu`, 'UTC').sql).toBe(`SELECT date_bin('1 hour'::interval, "time", '2000-01-03 00:00:00+00'::timestamptz) AS date_trunc FROM cpu`);
     expect(rewrite(`SELECT date_trunc('week', time) FROM cpu`, 'Etc/UTC').sql).toContain(`date_bin('7 days'::interval`);
     expect(rewrite(`SELECT date_trunc('hour', time) FROM cpu`, 'Etc/GMT+5').changed).toBe(true);
     expect(rewrite(`SELECT date_trunc('day', time) FROM cpu`, 'Etc/GMT+5').changed).toBe(false);
@@ -288,5 +288,20 @@ describe('hostile names', () => {
     expect(r.sql).toContain(`AS "b""x"`);
     const [parsed] = parseStatements(r.sql);
     expect(parsed).toBeDefined();
+  });
+});
+
+describe('found by the differential harness', () => {
+  it('keeps the output name of a rewritten unaliased target (time_bucket, not date_bin)', () => {
+    const r = rewrite(`SELECT time_bucket('5 minutes', time), max(usage_user) FROM cpu GROUP BY 1`);
+    expect(r.sql).toContain('AS time_bucket');
+    expect(rewrite(`SELECT time_bucket('5 minutes', time), tags_id FROM cpu`).sql).toBe(`SELECT date_bin('5 minutes'::interval, "time", '2000-01-03 00:00:00+00'::timestamptz) AS time_bucket, tags_id FROM cpu`);
+  });
+
+  it('leaves FETCH FIRST … WITH TIES alone (the deparser would write a plain LIMIT)', () => {
+    const sql = `SELECT * FROM cpu WHERE time > now() ORDER BY time FETCH FIRST 3 ROWS WITH TIES`;
+    const r = rewrite(sql);
+    expect(r.sql).toBe(sql);
+    expect(r.unchanged[0]?.reason).toMatch(/WITH TIES/);
   });
 });
