@@ -42,7 +42,7 @@ const CASES = envInt('HYPERSHARD_DIFF_CASES', 3000, 1);
 const SEED = envInt('HYPERSHARD_DIFF_SEED', 20_251, 0);
 /** The first cases again under these zones: date_trunc and literals without an offset move with them. */
 const OTHER_ZONES = ['America/New_York', 'Asia/Kolkata'] as const;
-const ZONE_SUBSET = Math.min(CASES, 500);
+const ZONE_SUBSET = Math.min(CASES, 400);
 const DATA_SEED = 5;
 /** Connections to the access node the cases are spread over. */
 const CONNECTIONS = 3;
@@ -161,7 +161,7 @@ for (const { source, skip } of sources) {
       await cluster?.stop();
     });
 
-    it('the harness catches wrong rewrites (a missing row, wrong order, wrong types, floats off by more than 1e-9) and passes right ones', async () => {
+    it('the harness catches wrong rewrites (a missing row, wrong order, other column names or types, floats off by more than 1e-9) and passes right ones', async () => {
       const access = clients[0]!;
       await access.query(`CREATE SCHEMA broken`);
       await access.query(`CREATE TABLE broken.metrics AS SELECT * FROM single.metrics`);
@@ -188,6 +188,7 @@ for (const { source, skip } of sources) {
           // …but a GROUP BY key in the ORDER BY leaves no ties, so the cut rows are determined.
           { sql: `SELECT device_id, count(*) AS n FROM metrics GROUP BY 1 ORDER BY 1 LIMIT 3`, rewritten: `SELECT device_id, count(*) + (device_id = 3)::int AS n FROM metrics GROUP BY 1 ORDER BY 1 LIMIT 3`, mismatch: true },
           { sql: `SELECT count(*) AS n FROM metrics`, rewritten: `SELECT count(*)::numeric AS n FROM metrics`, mismatch: true },
+          { sql: `SELECT count(*) AS n FROM metrics`, rewritten: `SELECT count(*) AS count FROM metrics`, mismatch: true },
           { sql: `SELECT max(time) AS t FROM metrics`, rewritten: `SELECT max(time) + interval '1 microsecond' AS t FROM metrics`, mismatch: true },
           { sql: `SELECT max(time) AS t FROM metrics`, rewritten: `SELECT max(time) AS t FROM metrics_that_is_not_there`, mismatch: true },
         ];
@@ -211,8 +212,8 @@ for (const { source, skip } of sources) {
         }
         expect(mismatched).toEqual(pairs.map((p) => p.mismatch));
 
-        // A "rewrite" of every generated query that reads the table with the missing row: the
-        // answers that row is part of must all be caught, and only those.
+        // A "rewrite" of every generated query that reads the table with the missing row: many
+        // answers involve that row and must be caught; the same cases unchanged raise nothing.
         const toBroken = async (sql: string): Promise<string> => {
           const tree = (await parse(sql)) as unknown;
           const visit = (v: unknown): void => {
@@ -226,7 +227,7 @@ for (const { source, skip } of sources) {
           visit(tree);
           return deparse(tree as Parameters<typeof deparse>[0]);
         };
-        const cases = generateQueries(SEED, 300, anchorMs).map((q) => ({ id: q.id, sql: q.sql, params: q.params }));
+        const cases = generateQueries(SEED, 200, anchorMs).map((q) => ({ id: q.id, sql: q.sql, params: q.params }));
         const brokenSql = new Map(await Promise.all(cases.map(async (c) => [c.sql, await toBroken(c.sql)] as const)));
         const identity = (sql: string): RewriteResult => ({ sql, changed: false, touchesHypertable: true, rewrites: [], unchanged: [] });
         const broken = await runDifferential(target('UTC', (sql) => ({ ...identity(sql), sql: brokenSql.get(sql)!, changed: true })), cases);
@@ -234,7 +235,7 @@ for (const { source, skip } of sources) {
         console.log(`self-check: the missing row changed ${broken.mismatches.length} of ${cases.length} generated answers`);
         expect(intact.mismatches.length, report(intact.mismatches)).toBe(0);
         expect(broken.mismatches.filter((m) => m.difference.message.includes('failed'))).toEqual([]);
-        expect(broken.mismatches.length).toBeGreaterThan(20);
+        expect(broken.mismatches.length).toBeGreaterThan(15);
       } finally {
         await access.query('DROP SCHEMA broken CASCADE');
       }

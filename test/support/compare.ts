@@ -126,10 +126,24 @@ function unmatched(
  * Compares an answer with the expected one as far as the query determines it: column names and
  * types, row count, the ORDER BY keys row by row, and the rows within each tie group as a multiset
  * — except a tie group that LIMIT or OFFSET may have cut, of which only the keys are determined.
+ * When only column names differ, the values are compared all the same, and a difference in them
+ * is reported first.
  */
 export function compareTextResults(expected: TextResult, actual: TextResult, shape: ResultShape): ResultDifference | undefined {
-  const names = (r: TextResult): string => r.columns.map((c) => `${c.name}:${c.typeId}`).join(', ');
-  if (names(expected) !== names(actual)) return { message: `columns (name:type oid) differ: expected ${names(expected)}, got ${names(actual)}` };
+  const listColumns = (r: TextResult, part: (c: TextResult['columns'][number]) => string | number): string => r.columns.map(part).join(', ');
+  const types = (r: TextResult): string => listColumns(r, (c) => c.typeId);
+  if (types(expected) !== types(actual)) {
+    const full = (r: TextResult): string => listColumns(r, (c) => `${c.name}:${c.typeId}`);
+    return { message: `column types (name:type oid) differ: expected ${full(expected)}, got ${full(actual)}` };
+  }
+  const names = (r: TextResult): string => listColumns(r, (c) => c.name);
+  const renamed = names(expected) === names(actual) ? undefined : `column names differ: expected ${names(expected)}, got ${names(actual)}`;
+  const values = compareValues(expected, actual, shape);
+  if (values === undefined) return renamed === undefined ? undefined : { message: renamed };
+  return renamed === undefined ? values : { ...values, message: `${values.message}; also ${renamed}` };
+}
+
+function compareValues(expected: TextResult, actual: TextResult, shape: ResultShape): ResultDifference | undefined {
   const tolerant = expected.columns.map((c, i) => FLOAT_TYPE_IDS.has(c.typeId) || shape.tolerant.has(i));
   const e = expected.rows;
   const a = actual.rows;

@@ -86,15 +86,20 @@ const message = (error: unknown): string => {
 
 async function runCase(client: pg.Client, target: DifferentialTarget, c: DifferentialCase): Promise<CaseOutcome> {
   const params = c.params ?? [];
-  const path = (schemas: readonly string[]): string => schemas.map((s) => client.escapeIdentifier(s)).join(', ');
+  const failed = (rewrite: RewriteResult, message: string, expected?: TextResult): CaseOutcome => ({
+    id: c.id,
+    rewrite,
+    rows: expected?.rows.length ?? 0,
+    mismatch: mismatch(target, c, rewrite, expected, { message }),
+  });
   let rewrite: RewriteResult;
   try {
     rewrite = (target.rewrite ?? ((sql: string) => rewriteSql(sql, target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath })))(c.sql);
   } catch (error) {
-    rewrite = { sql: c.sql, changed: false, touchesHypertable: false, rewrites: [], unchanged: [] };
-    return { id: c.id, rewrite, rows: 0, mismatch: mismatch(target, c, rewrite, [], { message: `rewriteSql threw: ${message(error)}` }) };
+    return failed({ sql: c.sql, changed: false, touchesHypertable: false, rewrites: [], unchanged: [] }, `rewriteSql threw: ${message(error)}`);
   }
 
+  const path = (schemas: readonly string[]): string => schemas.map((s) => client.escapeIdentifier(s)).join(', ');
   let expected: TextResult;
   let actual: TextResult;
   await client.query(
@@ -105,26 +110,33 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
     try {
       expected = await textQuery(client, c.sql, params);
     } catch (error) {
-      return { id: c.id, rewrite, rows: 0, mismatch: mismatch(target, c, rewrite, [], { message: `the original failed on the single-node table (an invalid case): ${message(error)}` }) };
+      return failed(rewrite, `the original failed on the single-node table (an invalid case): ${message(error)}`);
     }
     await client.query(`SET LOCAL search_path = ${path(target.searchPath)}`);
     try {
       actual = await textQuery(client, rewrite.sql, params);
     } catch (error) {
-      const columns = expected.columns.map((col) => col.name);
-      return { id: c.id, rewrite, rows: expected.rows.length, mismatch: mismatch(target, c, rewrite, columns, { message: `the rewritten statement failed: ${message(error)}` }) };
+      return failed(rewrite, `the rewritten statement failed: ${message(error)}`, expected);
     }
   } finally {
     await client.query('ROLLBACK');
   }
   const shape = await resultShape(c.sql, params, expected);
   const difference = compareTextResults(expected, actual, shape);
-  const columns = expected.columns.map((col) => col.name);
-  return { id: c.id, rewrite, rows: expected.rows.length, shape, ...(difference === undefined ? {} : { mismatch: mismatch(target, c, rewrite, columns, difference) }) };
+  return { id: c.id, rewrite, rows: expected.rows.length, shape, ...(difference === undefined ? {} : { mismatch: mismatch(target, c, rewrite, expected, difference) }) };
 }
 
-function mismatch(target: DifferentialTarget, c: DifferentialCase, rewrite: RewriteResult, columns: readonly string[], difference: ResultDifference): Mismatch {
-  return { id: c.id, timeZone: target.timeZone, original: c.sql, rewritten: rewrite.sql, rewrites: rewrite.rewrites, params: c.params ?? [], columns, difference };
+function mismatch(target: DifferentialTarget, c: DifferentialCase, rewrite: RewriteResult, expected: TextResult | undefined, difference: ResultDifference): Mismatch {
+  return {
+    id: c.id,
+    timeZone: target.timeZone,
+    original: c.sql,
+    rewritten: rewrite.sql,
+    rewrites: rewrite.rewrites,
+    params: c.params ?? [],
+    columns: expected?.columns.map((col) => col.name) ?? [],
+    difference,
+  };
 }
 
 /** Runs every case (spread over the target's connections) and collects every mismatch. */
