@@ -61,7 +61,10 @@ export interface ResultShape {
    * visible in the answer. Rows equal on these columns (ties) may come in any order.
    */
   readonly orderedBy: readonly number[];
-  /** No two rows can tie on `orderedBy`, so LIMIT and OFFSET cut nothing arbitrary. */
+  /**
+   * No two rows can tie on `orderedBy`, so LIMIT and OFFSET cut nothing arbitrary — unless the
+   * order is by a float, which two answers may round apart.
+   */
   readonly total: boolean;
   /** OFFSET may have skipped part of the first tie group; LIMIT may have cut the last one. */
   readonly cutBefore: boolean;
@@ -124,8 +127,8 @@ function unmatched(
 
 /**
  * Compares an answer with the expected one as far as the query determines it: column names and
- * types, row count, the ORDER BY keys row by row, and the rows within each tie group as a multiset
- * — except a tie group that LIMIT or OFFSET may have cut, of which only the keys are determined.
+ * types, row count, tie groups in ORDER BY order and the rows within each as a multiset — except
+ * a tie group that LIMIT or OFFSET may have cut, of which only the ORDER BY keys are determined.
  * When only column names differ, the values are compared all the same, and a difference in them
  * is reported first.
  */
@@ -156,25 +159,46 @@ function compareValues(expected: TextResult, actual: TextResult, shape: ResultSh
       ...(extra === undefined ? {} : { actual: { index: extra.expected, row: a[extra.expected]! } }),
     };
   }
-  const sameKeys = (x: TextRow, y: TextRow): boolean => shape.orderedBy.every((c) => sameText(x[c]!, y[c]!, tolerant[c]!));
-  for (let i = 0; i < e.length; i++) {
-    if (!sameKeys(e[i]!, a[i]!)) {
-      const columns = shape.orderedBy.map((c) => expected.columns[c]!.name).join(', ');
-      return { message: `row ${i} is out of order (ORDER BY columns ${columns})`, expected: { index: i, row: e[i]! }, actual: { index: i, row: a[i]! } };
+  // Whether the query leaves the order of two rows open: equal on every ORDER BY column up to
+  // the first float one, and that within tolerance. A last-bit difference in a float may put
+  // either row first, and then the columns after it decide nothing.
+  const open = (x: TextRow, y: TextRow): boolean => {
+    for (const c of shape.orderedBy) {
+      if (tolerant[c]) return sameText(x[c]!, y[c]!, true);
+      if (x[c] !== y[c]) return false;
     }
-  }
-  // Tie groups: runs of rows equal on the ORDER BY columns (the whole answer without ORDER BY).
+    return true;
+  };
+  // A total order leaves no ties for LIMIT / OFFSET to cut through, unless it sorts by a float,
+  // where the row just past the cut may be a last-bit neighbour of the row before it.
+  const cuttable = !shape.total || shape.orderedBy.some((c) => tolerant[c]);
+  // Tie groups: runs of rows whose order is open (the whole answer without ORDER BY). Groups
+  // follow each other in order; within one, the rows are compared as a multiset.
   for (let start = 0; start < e.length; ) {
     let end = start + 1;
-    while (end < e.length && sameKeys(e[end - 1]!, e[end]!)) end++;
-    const cut = !shape.total && ((start === 0 && shape.cutBefore) || (end === e.length && shape.cutAfter));
-    if (!cut) {
-      const miss = unmatched(e.slice(start, end), a.slice(start, end), tolerant);
-      if (miss !== undefined) {
-        const ties = end - start === 1 ? `row ${start}` : `rows ${start}–${end - 1} (tied on the ORDER BY columns, compared as a multiset)`;
+    while (end < e.length && open(e[end - 1]!, e[end]!)) end++;
+    const expectedGroup = e.slice(start, end);
+    const actualGroup = a.slice(start, end);
+    const ties = end - start === 1 ? `row ${start}` : `rows ${start}–${end - 1} (tied on the ORDER BY columns, compared as a multiset)`;
+    const cut = (start === 0 && shape.cutBefore) || (end === e.length && shape.cutAfter);
+    if (cut && cuttable) {
+      // LIMIT / OFFSET cut through the ties: any of them may come back, with their keys.
+      const stray = actualGroup.findIndex((row) => !expectedGroup.some((x) => open(x, row)));
+      if (stray !== -1) {
         return {
-          message: `${ties}: no returned row matches the expected row`,
-          expected: { index: start + miss.expected, row: e[start + miss.expected]! },
+          message: `${ties}, cut by LIMIT/OFFSET: returned row ${start + stray} has other ORDER BY keys`,
+          expected: { index: start, row: e[start]! },
+          actual: { index: start + stray, row: a[start + stray]! },
+        };
+      }
+    } else {
+      const miss = unmatched(expectedGroup, actualGroup, tolerant);
+      if (miss !== undefined) {
+        const row = expectedGroup[miss.expected]!;
+        const elsewhere = unmatched([row], a, tolerant) === undefined;
+        return {
+          message: elsewhere ? `${ties}: the expected row comes back in another place (out of order)` : `${ties}: no returned row matches the expected row`,
+          expected: { index: start + miss.expected, row },
           ...(miss.actual === undefined ? {} : { actual: { index: start + miss.actual, row: a[start + miss.actual]! } }),
         };
       }
