@@ -74,3 +74,8 @@ export { readDevCluster, startDevCluster, stopDevCluster, withDevCluster } from 
 export type { DevCluster, DevNode, StartDevClusterOptions, StopNodeResult } from './dev/cluster.js';
 export type { PostgresSource } from './dev/binaries.js';
 export { writeDevSpec, DEV_SPEC_FILE } from './dev/devSpec.js';
+
+export { discoverMetadata } from './rewrite/discover.js';
+export type { Queryable } from './rewrite/discover.js';
+export { sessionSettings } from './rewrite/session.js';
+export type { SessionSettings } from './rewrite/session.js';

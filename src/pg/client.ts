@@ -1,0 +1,261 @@
+/**
+ * node-postgres' Client, rewriting the statements that touch distributed hypertables so more of
+ * their work runs on the data nodes. The bind values are sent unchanged (the rewriter keeps
+ * `$1 … $n`); a statement that touches no hypertable, or that the rewriter cannot handle, runs
+ * exactly as given, so the server reports its own errors.
+ *
+ * Statements run in the order they were called: when a statement needs something read first
+ * (the metadata on first use, the session's settings after a change), it and every statement
+ * called after it wait their turn; otherwise the call goes straight to pg.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
+import type { Queryable } from '../rewrite/discover.js';
+import type { Rewrite, Unchanged } from '../rewrite/model.js';
+import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
+import { RewriteContext, type HypershardOptions } from './context.js';
+import type { StatementInfo } from './statements.js';
+
+/** Where a Pool hands its shared context to the clients it creates (pg-pool passes its options on). */
+export const CONTEXT = Symbol.for('hypershard.pg.context');
+
+export interface ClientConfig extends pg.ClientConfig {
+  readonly hypershard?: HypershardOptions;
+}
+
+/** Emitted (`'rewrite'`) for every statement the rewriter looked at: one that names a distributed hypertable. */
+export interface RewriteEvent {
+  /** The statement as the application wrote it. */
+  readonly original: string;
+  /** The statement as sent: rewritten, or the original when no rewrite applied or the rewriter failed. */
+  readonly sql: string;
+  readonly changed: boolean;
+  readonly rewrites: readonly Rewrite[];
+  readonly unchanged: readonly Unchanged[];
+  /** The session settings the rewrite was made for. */
+  readonly timeZone: string;
+  readonly searchPath: readonly string[];
+  /** The rewriter's error, when it failed and the original statement ran. */
+  readonly error?: string;
+}
+
+interface Prepared {
+  readonly sql: string;
+  readonly info: StatementInfo;
+  readonly event: RewriteEvent | undefined;
+}
+
+type QueryCallback = (error: Error, result: pg.QueryResult) => void;
+type AnyConfig = string | (pg.QueryConfig & { submit?: unknown }) | pg.Submittable;
+
+export class Client extends pg.Client {
+  /** The last statement this client ran that names a distributed hypertable. */
+  lastRewrite: RewriteEvent | undefined;
+  readonly #context: RewriteContext;
+  /** The session's TimeZone and search_path; undefined until read, and after a statement that may change them. */
+  #settings: SessionSettings | undefined;
+  /** A statement changed settings since the last transaction end (which may revert them: SET LOCAL, ROLLBACK). */
+  #settingsChangedSinceEnd = false;
+  /** Statements called while an earlier one waits for a read run after it. */
+  #tail: Promise<void> | undefined;
+  /** Named statements this connection prepared: name → text sent. */
+  readonly #prepared = new Map<string, string>();
+
+  constructor(config?: string | ClientConfig) {
+    super(config);
+    const shared = typeof config === 'object' ? (config as { [CONTEXT]?: RewriteContext })[CONTEXT] : undefined;
+    this.#context = shared ?? new RewriteContext(typeof config === 'object' ? config.hypershard : undefined);
+  }
+
+  override query<T extends pg.Submittable>(queryStream: T): T;
+  override query<R extends any[] = any[], I = any[]>(queryConfig: pg.QueryArrayConfig<I>, values?: pg.QueryConfigValues<I>): Promise<pg.QueryArrayResult<R>>;
+  override query<R extends pg.QueryResultRow = any, I = any>(queryConfig: pg.QueryConfig<I>): Promise<pg.QueryResult<R>>;
+  override query<R extends pg.QueryResultRow = any, I = any[]>(queryTextOrConfig: string | pg.QueryConfig<I>, values?: pg.QueryConfigValues<I>): Promise<pg.QueryResult<R>>;
+  override query<R extends any[] = any[], I = any[]>(queryConfig: pg.QueryArrayConfig<I>, callback: (err: Error, result: pg.QueryArrayResult<R>) => void): void;
+  override query<R extends pg.QueryResultRow = any, I = any[]>(queryTextOrConfig: string | pg.QueryConfig<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
+  override query<R extends pg.QueryResultRow = any, I = any[]>(queryText: string, values: pg.QueryConfigValues<I>, callback: (err: Error, result: pg.QueryResult<R>) => void): void;
+  override query(config: AnyConfig, values?: unknown, callback?: unknown): unknown {
+    if (typeof values === 'function') {
+      callback = values;
+      values = undefined;
+    }
+    const cb = callback as QueryCallback | undefined;
+    if (this.#tail === undefined) {
+      const text = textOf(config);
+      // No text: a prepared statement run by name, or not a query at all (pg reports that).
+      if (text === undefined) return this.#submit(config, values, cb, undefined);
+      const prepared = this.#prepare(text, false);
+      if (prepared !== undefined) return this.#submit(config, values, cb, prepared);
+    }
+    return this.#later(config, values, cb);
+  }
+
+  override on(event: 'rewrite', listener: (event: RewriteEvent) => void): this;
+  override on(event: 'connect' | 'drain' | 'end', listener: () => void): this;
+  override on(event: 'error', listener: (err: Error) => void): this;
+  override on(event: 'notice', listener: (notice: NoticeMessage) => void): this;
+  override on(event: 'notification', listener: (message: pg.Notification) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event as 'end', listener);
+  }
+
+  /**
+   * What to send, when it can be decided now; undefined when the metadata or the session's
+   * settings must be read first (unless `final`: then the statement runs as given).
+   */
+  #prepare(text: string, final: boolean): Prepared | undefined {
+    const info = this.#context.statement(text);
+    const asGiven: Prepared = { sql: text, info, event: undefined };
+    // Nothing to rewrite: unparsable (the server reports it), names no relation, or changes the
+    // settings a rewrite in the same text would depend on.
+    if (!info.parsed || info.relations.size === 0 || info.changesSettings) return asGiven;
+    if (this.#context.metadata === undefined) return final ? asGiven : undefined;
+    if (!this.#context.mayTouch(info)) return asGiven;
+    const settings = this.#settings;
+    if (settings === undefined) return final ? asGiven : undefined;
+    const result = this.#context.rewrite(text, settings);
+    const common = { original: text, timeZone: settings.timeZone, searchPath: settings.searchPath };
+    if ('error' in result) return { ...asGiven, event: { ...common, sql: text, changed: false, rewrites: [], unchanged: [], error: result.error } };
+    return { sql: result.sql, info, event: { ...common, sql: result.sql, changed: result.changed, rewrites: result.rewrites, unchanged: result.unchanged } };
+  }
+
+  /** Sends the statement, `prepared` or as given. */
+  #submit(config: AnyConfig, values: unknown, callback: QueryCallback | undefined, prepared: Prepared | undefined): unknown {
+    if (prepared !== undefined) this.#track(prepared.info);
+    const event = prepared?.event;
+    if (prepared === undefined || event === undefined || !event.changed || isSubmittable(config) || this.pipeline || prepared.info.transactional) {
+      const result = super.query((prepared === undefined ? config : this.#sent(config, prepared.sql)) as string, values as unknown[], callback as QueryCallback);
+      if (event !== undefined) this.#report(event);
+      return result;
+    }
+    // A rewritten statement the server refuses before running it (class 42: a name, a privilege,
+    // a type) runs again as written when that cannot change what the application sees: outside a
+    // transaction, the failed statement did nothing. Inside one, the error stands.
+    const retry = (error: Error): boolean => {
+      if (!(isAnalysisError(error) && this.getTransactionStatus() === 'I')) return false;
+      this.#report({ ...event, sql: event.original, changed: false, error: `the rewritten statement failed (${error.message}); ran as written` });
+      return true;
+    };
+    const asWritten = unnamed(config);
+    const sent = this.#sent(config, prepared.sql) as string;
+    this.#report(event);
+    if (callback !== undefined) {
+      super.query(sent, values as unknown[], (error: Error, result: pg.QueryResult) => {
+        if (error !== null && error !== undefined && retry(error)) super.query(asWritten as string, values as unknown[], callback);
+        else callback(error, result);
+      });
+      return undefined;
+    }
+    return (super.query(sent, values as unknown[]) as Promise<pg.QueryResult>).catch((error: Error) => {
+      if (retry(error)) return super.query(asWritten as string, values as unknown[]);
+      throw error;
+    });
+  }
+
+  #report(event: RewriteEvent): void {
+    this.lastRewrite = event;
+    this.emit('rewrite', event);
+  }
+
+  /** Reads what the statement needs (in its turn), then submits it; later calls queue behind. */
+  #later(config: AnyConfig, values: unknown, callback: QueryCallback | undefined): unknown {
+    const submission = (this.#tail ?? Promise.resolve()).then(async () => {
+      const text = textOf(config);
+      let prepared: Prepared | undefined;
+      if (text !== undefined) {
+        if (this.#prepare(text, false) === undefined) await this.#read(this.#context.statement(text));
+        prepared = this.#prepare(text, true);
+      }
+      // Wrapped, so the submission settles when the statement is sent, not when it completes.
+      return { result: this.#submit(config, values, callback, prepared) };
+    });
+    const tail = submission.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tail = tail;
+    void tail.then(() => {
+      if (this.#tail === tail) this.#tail = undefined;
+    });
+    if (callback !== undefined) {
+      submission.catch((error: unknown) => callback(error as Error, undefined as unknown as pg.QueryResult));
+      return undefined;
+    }
+    const promise = submission.then((s) => s.result);
+    return isSubmittable(config) ? config : promise;
+  }
+
+  /** The metadata and the session's settings, through this connection; a failure leaves the statement as given. */
+  async #read(info: StatementInfo): Promise<void> {
+    const raw: Queryable = { query: (sql, values) => super.query(sql, values) };
+    if (this.#context.metadata === undefined) await this.#context.load(raw).catch(() => undefined);
+    if (this.#settings === undefined && this.#context.metadata !== undefined && this.#context.mayTouch(info)) {
+      this.#settings = await sessionSettings(raw).catch(() => undefined);
+    }
+  }
+
+  /** Notes, as a statement is sent, that it may change the settings the next rewrite needs. */
+  #track(info: StatementInfo): void {
+    if (info.changesSettings) {
+      this.#settings = undefined;
+      this.#settingsChangedSinceEnd = true;
+    }
+    if (info.endsTransaction && this.#settingsChangedSinceEnd) {
+      this.#settings = undefined;
+      this.#settingsChangedSinceEnd = false;
+    }
+  }
+
+  /** The query as pg gets it: the statement's text replaced; a named statement renamed when this connection prepared its name with other text. */
+  #sent(config: AnyConfig, sql: string): AnyConfig {
+    if (typeof config === 'string') return sql;
+    if (isSubmittable(config)) {
+      if ('text' in config && typeof config.text === 'string' && config.text !== sql) (config as { text: string }).text = sql;
+      return config;
+    }
+    const name = config.name;
+    if (name === undefined || typeof config.text !== 'string') return sql === config.text ? config : { ...config, text: sql };
+    const effective = this.#statementName(name, sql);
+    return sql === config.text && effective === name ? config : { ...config, text: sql, name: effective };
+  }
+
+  /**
+   * pg refuses one name for two texts on a connection. The rewrite of a named statement depends
+   * on the session's settings, so a text other than the one first prepared under the name gets
+   * a name of its own: `name/<hash>`.
+   */
+  #statementName(name: string, sql: string): string {
+    const first = this.#prepared.get(name);
+    if (first === undefined) {
+      this.#prepared.set(name, sql);
+      return name;
+    }
+    return first === sql ? name : `${name}/${createHash('sha256').update(sql).digest('hex').slice(0, 16)}`;
+  }
+}
+
+/** SQLSTATE class 42, syntax error or access rule violation: raised while planning, before anything runs. */
+function isAnalysisError(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('42');
+}
+
+/** The query as the application wrote it, without its statement name (taken by the rewritten text). */
+function unnamed(config: AnyConfig): AnyConfig {
+  if (typeof config === 'string' || isSubmittable(config) || config.name === undefined) return config;
+  const { name: _name, ...rest } = config;
+  return rest;
+}
+
+function isSubmittable(config: AnyConfig): config is pg.Submittable {
+  return typeof config === 'object' && config !== null && typeof (config as { submit?: unknown }).submit === 'function';
+}
+
+function textOf(config: AnyConfig): string | undefined {
+  if (typeof config === 'string') return config;
+  if (typeof config !== 'object' || config === null) return undefined;
+  const text = (config as { text?: unknown }).text;
+  return typeof text === 'string' ? text : undefined;
+}

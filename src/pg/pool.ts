@@ -1,0 +1,59 @@
+/**
+ * node-postgres' Pool whose clients are hypershard Clients sharing one context: the metadata is
+ * discovered once per Pool, and a statement is parsed and rewritten once for all its clients.
+ */
+import pg from 'pg';
+import type { ClusterMetadata } from '../rewrite/model.js';
+import { Client, CONTEXT, type RewriteEvent } from './client.js';
+import { RewriteContext, type HypershardOptions } from './context.js';
+
+export interface PoolConfig extends pg.PoolConfig {
+  readonly hypershard?: HypershardOptions;
+}
+
+/** A client checked out of the Pool. */
+export type PoolClient = Client & { release(err?: Error | boolean): void };
+
+export class Pool extends pg.Pool {
+  /** The last statement any client of this Pool ran that names a distributed hypertable. */
+  lastRewrite: RewriteEvent | undefined;
+  readonly #context: RewriteContext;
+
+  constructor(config: PoolConfig = {}) {
+    const context = new RewriteContext(config.hypershard);
+    // pg-pool creates each client with (a copy of) these options, so each finds the context.
+    super({ ...config, Client: Client, [CONTEXT]: context } as pg.PoolConfig);
+    this.#context = context;
+    super.on('connect', (client) =>
+      (client as unknown as Client).on('rewrite', (event) => {
+        this.lastRewrite = event;
+        this.emit('rewrite', event, client);
+      }),
+    );
+  }
+
+  /** The metadata rewrites use; undefined before the first statement that names a relation (or when due for a refresh). */
+  get metadata(): ClusterMetadata | undefined {
+    return this.#context.metadata;
+  }
+
+  /** Reads the catalogs again before the next statement that names a relation (after DDL, say). */
+  refreshMetadata(): void {
+    this.#context.invalidate();
+  }
+
+  override connect(): Promise<PoolClient>;
+  override connect(callback: (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void): void;
+  override connect(callback?: (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void): Promise<PoolClient> | void {
+    if (callback === undefined) return super.connect() as Promise<PoolClient>;
+    super.connect(callback as (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: any) => void) => void);
+  }
+
+  override on(event: 'rewrite', listener: (event: RewriteEvent, client: PoolClient) => void): this;
+  override on(event: 'error' | 'release', listener: (err: Error, client: PoolClient) => void): this;
+  override on(event: 'connect' | 'acquire' | 'remove', listener: (client: PoolClient) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event as 'connect', listener);
+  }
+}

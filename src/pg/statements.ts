@@ -1,0 +1,77 @@
+/**
+ * What the wrapper needs to know about a statement before it runs, from PostgreSQL's own grammar:
+ * the relations it names (does it touch a hypertable?) and whether it can change the session
+ * settings a rewrite depends on (TimeZone, the resolved search_path).
+ */
+import type { Node } from '@pgsql/types';
+import { loadModule, parseSync } from 'pgsql-parser';
+
+// Parsing runs on the query path, so it must be synchronous: load the parser once, up front.
+await loadModule();
+
+export interface StatementInfo {
+  /** False when the text does not parse: it runs as given and the server reports the error. */
+  readonly parsed: boolean;
+  /** Unqualified names of every relation the text refers to. */
+  readonly relations: ReadonlySet<string>;
+  /** May change TimeZone or the resolved search_path (SET, RESET, set_config, SET ROLE, DISCARD, schemas created or dropped …). */
+  readonly changesSettings: boolean;
+  /** Ends a transaction (COMMIT, ROLLBACK, ROLLBACK TO, PREPARE TRANSACTION), reverting SET LOCAL or a rolled-back SET. */
+  readonly endsTransaction: boolean;
+  /** Holds any transaction control (BEGIN, SAVEPOINT, COMMIT …). */
+  readonly transactional: boolean;
+}
+
+const UNPARSED: StatementInfo = { parsed: false, relations: new Set(), changesSettings: false, endsTransaction: false, transactional: false };
+
+/** Settings whose change changes what a rewrite may do; `role` and `session_authorization` change `$user`. */
+const SETTINGS = new Set(['timezone', 'search_path', 'role', 'session_authorization']);
+const ENDS_TRANSACTION = new Set(['TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_ROLLBACK_TO', 'TRANS_STMT_PREPARE']);
+
+export function statementInfo(sql: string): StatementInfo {
+  let stmts: readonly { stmt?: Node }[];
+  try {
+    stmts = parseSync(sql).stmts ?? [];
+  } catch {
+    return UNPARSED;
+  }
+  const relations = new Set<string>();
+  let changesSettings = false;
+  let endsTransaction = false;
+  let transactional = false;
+  for (const { stmt } of stmts) {
+    if (stmt === undefined) continue;
+    if ('VariableSetStmt' in stmt) {
+      const set = stmt.VariableSetStmt;
+      if (set.kind === 'VAR_RESET_ALL' || SETTINGS.has((set.name ?? '').toLowerCase())) changesSettings = true;
+    } else if ('TransactionStmt' in stmt) {
+      transactional = true;
+      if (ENDS_TRANSACTION.has(stmt.TransactionStmt.kind ?? '')) endsTransaction = true;
+    } else if ('DiscardStmt' in stmt || 'CreateSchemaStmt' in stmt || 'DoStmt' in stmt || 'CallStmt' in stmt) {
+      // DISCARD ALL resets settings; current_schemas() lists only schemas that exist; a DO block or
+      // a procedure may SET anything.
+      changesSettings = true;
+    } else if (('DropStmt' in stmt && stmt.DropStmt.removeType === 'OBJECT_SCHEMA') || ('RenameStmt' in stmt && stmt.RenameStmt.renameType === 'OBJECT_SCHEMA')) {
+      changesSettings = true;
+    }
+    if (scan(stmt, relations)) changesSettings = true;
+  }
+  return { parsed: true, relations, changesSettings, endsTransaction, transactional };
+}
+
+/** Collects relation names below `value`; true when it calls set_config. */
+function scan(value: unknown, relations: Set<string>): boolean {
+  if (Array.isArray(value)) return value.reduce((found: boolean, v) => scan(v, relations) || found, false);
+  if (value === null || typeof value !== 'object') return false;
+  let setConfig = false;
+  const record = value as Record<string, unknown>;
+  // RangeVar: wrapped as a FROM item, bare as the target of INSERT, UPDATE, DELETE, COPY, MERGE.
+  if (typeof record.relname === 'string') relations.add(record.relname);
+  const call = record.FuncCall as { funcname?: Node[] } | undefined;
+  if (call !== undefined) {
+    const last = call.funcname?.[call.funcname.length - 1];
+    if (last !== undefined && 'String' in last && last.String.sval?.toLowerCase() === 'set_config') setConfig = true;
+  }
+  for (const child of Object.values(record)) if (scan(child, relations)) setConfig = true;
+  return setConfig;
+}

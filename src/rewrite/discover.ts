@@ -1,0 +1,230 @@
+/**
+ * The rewriter's metadata read from the access node's catalogs, so an application needs nothing
+ * but a connection. A distributed hypertable is a table `PARTITION BY HASH` on one column whose
+ * partitions are all postgres_fdw foreign tables (hypershard creates them in `_hypershard`);
+ * its shards' bounds come from the catalog, parsed with PostgreSQL's own grammar. Reference
+ * tables are found by their copies' foreign tables and their sync triggers.
+ */
+import type { Node, ParseResult } from '@pgsql/types';
+import type pg from 'pg';
+import { parse } from 'pgsql-parser';
+import { INTERNAL_SCHEMA } from '../plan/layout.js';
+import { TIME_DISTINCT_RATIO } from '../sql/accessNode.js';
+import type { ClusterMetadata, DistributedTable, ReferenceTable, ShardTarget, TableColumn } from './model.js';
+
+/** What discovery needs of a connection: a pg Client, PoolClient or Pool will do. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+interface ColumnRow {
+  name: string;
+  type: string;
+  not_null: boolean;
+  time_distinct?: boolean;
+}
+
+interface HypertableRow {
+  schema: string;
+  name: string;
+  space_column: string;
+  columns: ColumnRow[] | null;
+  partitions: { schema: string; name: string; server: string; bound: string }[];
+}
+
+/**
+ * One query: hash-partitioned parents keyed on one column, whose partitions (at least one) are
+ * all postgres_fdw foreign tables. A column counts as the time column when every partition has
+ * the planner statistic hypershard sets on it (`n_distinct`, see accessNode.ts).
+ */
+const HYPERTABLES_SQL = `
+SELECT n.nspname AS schema, c.relname AS name, k.attname AS space_column,
+  (SELECT json_agg(json_build_object(
+            'name', a.attname,
+            'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
+            'not_null', a.attnotnull,
+            'time_distinct', NOT EXISTS (
+              SELECT FROM pg_catalog.pg_inherits i
+              LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhrelid AND pa.attname = a.attname
+              WHERE i.inhparent = c.oid AND NOT (coalesce(pa.attoptions, '{}') @> ARRAY['n_distinct=' || $1])))
+          ORDER BY a.attnum)
+   FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+  (SELECT json_agg(json_build_object(
+            'schema', pn.nspname, 'name', p.relname, 'server', s.srvname,
+            'bound', pg_catalog.pg_get_expr(p.relpartbound, p.oid))
+          ORDER BY pn.nspname, p.relname)
+   FROM pg_catalog.pg_inherits i
+   JOIN pg_catalog.pg_class p ON p.oid = i.inhrelid
+   JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+   JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = p.oid
+   JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+   WHERE i.inhparent = c.oid) AS partitions
+FROM pg_catalog.pg_partitioned_table pt
+JOIN pg_catalog.pg_class c ON c.oid = pt.partrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute k ON k.attrelid = c.oid AND k.attnum = pt.partattrs[0]
+WHERE pt.partstrat = 'h' AND pt.partnatts = 1
+  AND EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid)
+  AND NOT EXISTS (
+    SELECT FROM pg_catalog.pg_inherits i
+    JOIN pg_catalog.pg_class p ON p.oid = i.inhrelid
+    LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = p.oid
+    LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+    LEFT JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+    WHERE i.inhparent = c.oid AND (p.relkind <> 'f' OR w.fdwname IS DISTINCT FROM 'postgres_fdw'
+      -- A rewrite reads shards directly: only tables whose every shard this role may read.
+      OR NOT pg_catalog.has_schema_privilege(p.relnamespace, 'USAGE') OR NOT pg_catalog.has_table_privilege(p.oid, 'SELECT')))
+ORDER BY n.nspname, c.relname`;
+
+/**
+ * Reads every distributed hypertable (and reference table) of the access node `client` is
+ * connected to that the connected role can use in a rewrite: a rewritten query reads shards and
+ * copies directly, so a table counts only when the role may read every one of them (the
+ * example's `metrics_reader` may read `metrics`, not `_hypershard`). Only the catalogs are read,
+ * so it is safe inside an application's transaction.
+ */
+export async function discoverMetadata(client: Queryable): Promise<ClusterMetadata> {
+  const { rows } = await client.query<HypertableRow>(HYPERTABLES_SQL, [TIME_DISTINCT_RATIO]);
+  const hypertables: DistributedTable[] = [];
+  for (const row of rows) {
+    const table = await distributedTable(row);
+    if (table !== undefined) hypertables.push(table);
+  }
+  const references = await client.query<ReferenceRow>(REFERENCE_TABLES_SQL, [INTERNAL_SCHEMA]);
+  const referenceTables: ReferenceTable[] = [];
+  for (const r of references.rows) {
+    referenceTables.push({ table: { schema: r.schema, name: r.name }, columns: await tableColumns(r.columns), copies: r.copies.map((c) => ({ server: c.server, table: { schema: c.schema, name: c.name } })) });
+  }
+  return { hypertables, referenceTables };
+}
+
+interface ReferenceRow {
+  schema: string;
+  name: string;
+  columns: ColumnRow[] | null;
+  copies: { server: string; schema: string; name: string }[];
+}
+
+/**
+ * Reference tables (see plan/layout.ts): a table kept in sync with every data node's copy by
+ * triggers running hypershard's functions (in the internal schema), and, in that schema, one
+ * postgres_fdw foreign table per server reading the copy, which has the same schema and name.
+ */
+const REFERENCE_TABLES_SQL = `
+SELECT n.nspname AS schema, c.relname AS name,
+  (SELECT json_agg(json_build_object(
+            'name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull)
+          ORDER BY a.attnum)
+   FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+  copies.copies
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (
+  SELECT json_agg(json_build_object('server', s.srvname, 'schema', fn.nspname, 'name', f.relname) ORDER BY s.srvname, f.relname) AS copies
+  FROM pg_catalog.pg_foreign_table ft
+  JOIN pg_catalog.pg_class f ON f.oid = ft.ftrelid AND NOT f.relispartition
+  JOIN pg_catalog.pg_namespace fn ON fn.oid = f.relnamespace AND fn.nspname = $1
+  JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+  JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'postgres_fdw'
+  WHERE ft.ftoptions @> ARRAY['schema_name=' || n.nspname, 'table_name=' || c.relname]
+    AND pg_catalog.has_schema_privilege(f.relnamespace, 'USAGE') AND pg_catalog.has_table_privilege(f.oid, 'SELECT')) AS copies
+WHERE c.relkind = 'r' AND copies.copies IS NOT NULL
+  AND EXISTS (
+    SELECT FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+    WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND pn.nspname = $1)
+ORDER BY n.nspname, c.relname`;
+
+async function distributedTable(row: HypertableRow): Promise<DistributedTable | undefined> {
+  const bounds = await Promise.all(row.partitions.map((p) => hashBound(p.bound)));
+  if (bounds.some((b) => b === undefined)) return undefined;
+  const moduli = new Set(bounds.map((b) => (b as HashBound).modulus));
+  const shards: ShardTarget[] = row.partitions
+    .map((p, i) => ({ ...(bounds[i] as HashBound), table: { schema: p.schema, name: p.name }, server: p.server }))
+    .sort((a, b) => a.modulus - b.modulus || a.remainder - b.remainder)
+    // hypershard numbers a shard by its remainder; mixed moduli (not hypershard's) by position.
+    .map((s, i) => ({ index: moduli.size === 1 ? s.remainder : i, ...s }));
+  const columns = await tableColumns(row.columns);
+  const times: string[] = [];
+  for (const [i, c] of (row.columns ?? []).entries()) {
+    const type = await parseType(c.type);
+    if (c.time_distinct === true && !type.array && TIME_TYPES.has(type.base ?? '')) times.push(columns[i]?.name ?? '');
+  }
+  return {
+    table: { schema: row.schema, name: row.name },
+    columns,
+    spaceColumn: row.space_column,
+    timeColumn: times.length === 1 ? times[0] : undefined,
+    shards,
+  };
+}
+
+async function tableColumns(rows: readonly ColumnRow[] | null): Promise<TableColumn[]> {
+  const columns: TableColumn[] = [];
+  for (const c of rows ?? []) columns.push({ name: c.name, type: (await parseType(c.type)).text, notNull: c.not_null });
+  return columns;
+}
+
+interface HashBound {
+  readonly modulus: number;
+  readonly remainder: number;
+}
+
+/** `FOR VALUES WITH (modulus 4, remainder 1)` → { modulus: 4, remainder: 1 }, by PostgreSQL's grammar. */
+async function hashBound(bound: string): Promise<HashBound | undefined> {
+  const node = await parseStatement(`CREATE TABLE p PARTITION OF t ${bound}`);
+  const spec = node !== undefined && 'CreateStmt' in node ? node.CreateStmt.partbound : undefined;
+  if (spec?.strategy !== 'h' || spec.modulus === undefined) return undefined;
+  return { modulus: spec.modulus, remainder: spec.remainder ?? 0 };
+}
+
+/** Internal type names as the spec writes them (`int4` → `integer`), for built-in types. */
+const SPEC_NAMES: Readonly<Record<string, string>> = {
+  int2: 'smallint', int4: 'integer', int8: 'bigint', float4: 'real', float8: 'double precision',
+  bool: 'boolean', bpchar: 'char', varchar: 'varchar', numeric: 'numeric', text: 'text', uuid: 'uuid',
+  json: 'json', jsonb: 'jsonb', bytea: 'bytea', date: 'date', time: 'time', timetz: 'timetz',
+  timestamp: 'timestamp', timestamptz: 'timestamptz', interval: 'interval', inet: 'inet', cidr: 'cidr', macaddr: 'macaddr',
+};
+const TIME_TYPES = new Set(['timestamp', 'timestamptz']);
+
+/**
+ * `format_type()` output in the spec's spelling: `timestamp(3) with time zone` → `timestamptz(3)`,
+ * `character varying(64)[]` → `varchar(64)[]`. Other types keep format_type's text.
+ */
+export async function canonicalType(formatted: string): Promise<string> {
+  return (await parseType(formatted)).text;
+}
+
+interface ParsedType {
+  readonly text: string;
+  /** The spec's base name (`timestamptz`), for built-in types. */
+  readonly base: string | undefined;
+  readonly array: boolean;
+}
+
+async function parseType(formatted: string): Promise<ParsedType> {
+  const node = await parseStatement(`SELECT NULL::${formatted}`);
+  const target = node !== undefined && 'SelectStmt' in node ? node.SelectStmt.targetList?.[0] : undefined;
+  const cast = target !== undefined && 'ResTarget' in target ? target.ResTarget.val : undefined;
+  const typeName = cast !== undefined && 'TypeCast' in cast ? cast.TypeCast.typeName : undefined;
+  const names = (typeName?.names ?? []).map((n) => ('String' in n ? n.String.sval : undefined));
+  const name = names.length === 2 && names[0] === 'pg_catalog' ? SPEC_NAMES[names[1] ?? ''] : undefined;
+  const modifiers = (typeName?.typmods ?? []).map((m) => ('A_Const' in m ? m.A_Const.ival?.ival : undefined));
+  // interval's modifier is a field mask (`day to second`), not a number to print back.
+  const array = (typeName?.arrayBounds ?? []).length > 0;
+  if (typeName === undefined || name === undefined || modifiers.some((m) => m === undefined) || (name === 'interval' && modifiers.length > 0)) {
+    return { text: formatted, base: name, array };
+  }
+  return { text: `${name}${modifiers.length > 0 ? `(${modifiers.join(',')})` : ''}${array ? '[]' : ''}`, base: name, array };
+}
+
+async function parseStatement(sql: string): Promise<Node | undefined> {
+  try {
+    return ((await parse(sql)) as ParseResult).stmts?.[0]?.stmt;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * `hypershard/pg` on real clusters (access node + 2 data nodes, the example spec applied, rows in
+ * `metrics`): the wrapper answers like a plain pg.Pool on the same statements, with bind values,
+ * named prepared statements, callbacks, transactions on checked-out clients and session settings
+ * that change; each rewrite it makes is the one `rewriteSql` makes for the session's settings
+ * (whatever the rewriter does today); and the catalogs yield the same metadata as the spec.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client, Pool, type RewriteEvent } from '../../src/pg/index.js';
+import { discoverMetadata } from '../../src/rewrite/discover.js';
+import { metadataFromLayout } from '../../src/rewrite/metadata.js';
+import type { ClusterMetadata } from '../../src/rewrite/model.js';
+import { rewriteSql } from '../../src/rewrite/rewrite.js';
+import { sessionSettings } from '../../src/rewrite/session.js';
+import { appliedExampleCluster, METRICS_ROWS, type AppliedCluster } from '../support/appliedCluster.js';
+import { clusterSources, type TestCluster } from '../support/clusters.js';
+import { expectSameRows } from '../support/compare.js';
+
+const sources = await Promise.all(clusterSources().map(async (s) => ({ source: s, skip: await s.unavailable() })));
+
+/** Statements over the hypertable, with the values they take and whether they order their rows. */
+const SINCE = new Date(Date.now() - 6 * 3600_000);
+const QUERIES: readonly { sql: string; values?: unknown[]; ordered: boolean }[] = [
+  { sql: 'SELECT device_id, count(*) AS n, avg(cpu) AS avg_cpu, max(temperature) AS peak FROM metrics GROUP BY device_id ORDER BY device_id', ordered: true },
+  { sql: "SELECT count(*) AS n, sum(cpu) AS total, min(time) AS first, max(time) AS last FROM metrics WHERE time > now() - interval '1 day'", ordered: true },
+  { sql: "SELECT date_trunc('hour', time) AS hour, count(*) AS n, max(cpu) AS peak, avg(memory) AS mem FROM metrics GROUP BY 1 ORDER BY 1", ordered: true },
+  { sql: 'SELECT time, cpu FROM metrics WHERE device_id = $1 AND time > $2 ORDER BY time DESC LIMIT 5', values: [7, SINCE], ordered: true },
+  { sql: 'SELECT device_id, max(cpu) AS peak FROM metrics WHERE device_id = ANY ($1::int[]) GROUP BY device_id ORDER BY peak DESC, device_id LIMIT 3', values: [[1, 2, 3, 4, 5]], ordered: true },
+  { sql: 'SELECT DISTINCT ON (device_id) device_id, time, cpu FROM metrics ORDER BY device_id, time DESC', ordered: true },
+  { sql: 'SELECT stddev(cpu) AS sd, variance(memory) AS v, count(DISTINCT device_id) AS devices FROM metrics WHERE time >= $1', values: [SINCE], ordered: true },
+  { sql: 'SELECT device_id, cpu FROM metrics WHERE device_id IN (SELECT device_id FROM metrics WHERE cpu > $1) AND temperature = 36', values: [98], ordered: false },
+];
+
+for (const { source, skip } of sources) {
+  describe.skipIf(skip !== undefined)(`hypershard/pg on ${source.label}${skip === undefined ? '' : ` — skipped: ${skip}`}`, () => {
+    let cluster: TestCluster;
+    let applied: AppliedCluster;
+    let plain: pg.Pool;
+    let pool: Pool;
+    let events: RewriteEvent[];
+    /** What rewrites are made against: the catalogs' metadata, as the wrapper discovers it. */
+    let metadata: ClusterMetadata;
+    let defaults: { timeZone: string; searchPath: readonly string[] };
+
+    /** The event the wrapper reports is the rewrite rewriteSql makes for those settings. */
+    const expectRewriteOf = (event: RewriteEvent | undefined, sql: string, settings = defaults): void => {
+      const expected = rewriteSql(sql, metadata, settings);
+      expect(event, sql).toEqual({ original: sql, sql: expected.sql, changed: expected.changed, rewrites: expected.rewrites, unchanged: expected.unchanged, timeZone: settings.timeZone, searchPath: settings.searchPath });
+    };
+
+    beforeAll(async () => {
+      cluster = await source.start(2);
+      applied = await appliedExampleCluster(cluster, 'pg');
+      plain = new pg.Pool(applied.access);
+      pool = new Pool(applied.access);
+      events = [];
+      pool.on('rewrite', (event) => events.push(event));
+      const client = await plain.connect();
+      try {
+        metadata = await discoverMetadata(client);
+        defaults = await sessionSettings(client);
+      } finally {
+        client.release();
+      }
+    });
+    afterAll(async () => {
+      await pool?.end();
+      await plain?.end();
+      await cluster?.stop();
+    });
+
+    it("discovers the spec's hypertables from the access node's catalogs, and only what the role may read", async () => {
+      expect(metadata).toEqual(metadataFromLayout(applied.layout));
+      expect(metadata.hypertables[0]?.shards).toHaveLength(4);
+
+      const client = new pg.Client(applied.access);
+      await client.connect();
+      try {
+        // A hash-partitioned table with local partitions is not distributed.
+        await client.query('CREATE TABLE local_hash (k int, v text) PARTITION BY HASH (k)');
+        await client.query('CREATE TABLE local_hash_0 PARTITION OF local_hash FOR VALUES WITH (MODULUS 2, REMAINDER 0)');
+        await client.query('CREATE TABLE local_hash_1 PARTITION OF local_hash FOR VALUES WITH (MODULUS 2, REMAINDER 1)');
+        expect((await discoverMetadata(client)).hypertables.map((h) => h.table.name)).toEqual(['metrics']);
+      } finally {
+        await client.query('DROP TABLE IF EXISTS local_hash');
+        await client.end();
+      }
+
+      // The reader may read metrics but not its shards, which a rewrite reads directly.
+      const reader = new pg.Client(applied.reader);
+      await reader.connect();
+      try {
+        expect((await reader.query('SELECT count(*)::int AS n FROM metrics')).rows).toEqual([{ n: METRICS_ROWS }]);
+        expect(await discoverMetadata(reader)).toEqual({ hypertables: [], referenceTables: [] });
+      } finally {
+        await reader.end();
+      }
+    });
+
+    it('discovers a reference table by its copies and sync trigger', async () => {
+      const client = new pg.Client(applied.access);
+      await client.connect();
+      const servers = [...new Set(applied.layout.hypertables[0]!.shards.map((s) => s.server))].sort();
+      try {
+        await client.query('CREATE TABLE public.devices (id integer PRIMARY KEY, name varchar(40), tags text[])');
+        for (const server of servers) {
+          await client.query(`CREATE FOREIGN TABLE _hypershard."devices_${server}" (id integer NOT NULL, name varchar(40), tags text[]) SERVER "${server}" OPTIONS (schema_name 'public', table_name 'devices')`);
+        }
+        // Copies nobody keeps in sync are not a reference table.
+        expect((await discoverMetadata(client)).referenceTables).toEqual([]);
+        await client.query(`CREATE FUNCTION _hypershard.devices_sync() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`);
+        await client.query('CREATE TRIGGER hypershard_sync_insert AFTER INSERT ON public.devices FOR EACH STATEMENT EXECUTE FUNCTION _hypershard.devices_sync()');
+        expect((await discoverMetadata(client)).referenceTables).toEqual([
+          {
+            table: { schema: 'public', name: 'devices' },
+            columns: [
+              { name: 'id', type: 'integer', notNull: true },
+              { name: 'name', type: 'varchar(40)', notNull: false },
+              { name: 'tags', type: 'text[]', notNull: false },
+            ],
+            copies: servers.map((server) => ({ server, table: { schema: '_hypershard', name: `devices_${server}` } })),
+          },
+        ]);
+      } finally {
+        await client.query('DROP TABLE IF EXISTS public.devices');
+        for (const server of servers) await client.query(`DROP FOREIGN TABLE IF EXISTS _hypershard."devices_${server}"`);
+        await client.query('DROP FUNCTION IF EXISTS _hypershard.devices_sync()');
+        await client.end();
+      }
+    });
+
+    it('answers like a plain pg.Pool, with the same bind values, and reports the rewrite rewriteSql makes', async () => {
+      for (const q of QUERIES) {
+        const before = events.length;
+        const expected = await plain.query(q.sql, q.values);
+        const actual = await pool.query(q.sql, q.values);
+        expectSameRows(actual.rows, expected.rows, { ordered: q.ordered, label: q.sql });
+        expect(actual.fields.map((f) => [f.name, f.dataTypeID])).toEqual(expected.fields.map((f) => [f.name, f.dataTypeID]));
+        expect(events.length - before, q.sql).toBe(1);
+        expectRewriteOf(events[events.length - 1], q.sql);
+        expect(pool.lastRewrite).toBe(events[events.length - 1]);
+      }
+    });
+
+    it('passes statements that touch no hypertable through without consulting the rewriter', async () => {
+      const before = events.length;
+      expect((await pool.query('SELECT 1 AS one, $1::text AS two', ['x'])).rows).toEqual([{ one: 1, two: 'x' }]);
+      expect((await pool.query("SELECT count(*)::int AS n FROM pg_class WHERE relname = 'metrics'")).rows).toEqual([{ n: 1 }]);
+      expect(events.length).toBe(before);
+    });
+
+    it('takes callbacks on pool.query and client.query', async () => {
+      const q = QUERIES[3]!;
+      const expected = (await plain.query(q.sql, q.values)).rows;
+      const viaPool = await new Promise<pg.QueryResult>((resolve, reject) => pool.query(q.sql, q.values ?? [], (err, res) => (err ? reject(err) : resolve(res))));
+      expectSameRows(viaPool.rows, expected, { ordered: true, label: 'pool.query with a callback' });
+      const client = await pool.connect();
+      try {
+        const viaClient = await new Promise<pg.QueryResult>((resolve, reject) => client.query(QUERIES[0]!.sql, (err: Error, res: pg.QueryResult) => (err ? reject(err) : resolve(res))));
+        expectSameRows(viaClient.rows, (await plain.query(QUERIES[0]!.sql)).rows, { ordered: true, label: 'client.query with a callback' });
+      } finally {
+        client.release();
+      }
+    });
+
+    it('runs a named prepared statement twice, rewritten once, and again under another TimeZone', async () => {
+      const text = "SELECT date_trunc('day', time) AS day, count(*) AS n, avg(cpu) AS a FROM metrics WHERE device_id = $1 GROUP BY 1 ORDER BY 1";
+      const client = await pool.connect();
+      const reference = await plain.connect();
+      const mine: RewriteEvent[] = [];
+      client.on('rewrite', (event) => mine.push(event));
+      try {
+        for (const device of [3, 4]) {
+          const actual = await client.query({ name: 'per_day', text, values: [device] });
+          expectSameRows(actual.rows, (await reference.query(text, [device])).rows, { ordered: true, label: `device ${device}` });
+        }
+        expect(mine).toHaveLength(2);
+        // The second run reused the first rewrite (the same result object, not a new one).
+        expect(mine[1]!.rewrites).toBe(mine[0]!.rewrites);
+        expectRewriteOf(mine[0], text);
+
+        await client.query("SET TIME ZONE 'Asia/Kathmandu'");
+        await reference.query("SET TIME ZONE 'Asia/Kathmandu'");
+        const actual = await client.query({ name: 'per_day', text, values: [3] });
+        expectSameRows(actual.rows, (await reference.query(text, [3])).rows, { ordered: true, label: 'Asia/Kathmandu' });
+        expectRewriteOf(mine[2], text, { timeZone: 'Asia/Kathmandu', searchPath: defaults.searchPath });
+      } finally {
+        await client.query('RESET TIME ZONE');
+        await reference.query('RESET TIME ZONE');
+        client.release();
+        reference.release();
+      }
+    });
+
+    it('runs a transaction on a checked-out client: its own writes seen, rolled back, SET LOCAL undone at its end', async () => {
+      const count = 'SELECT count(*)::int AS n, max(cpu) AS peak FROM metrics WHERE device_id = $1';
+      const client = await pool.connect();
+      const mine: RewriteEvent[] = [];
+      client.on('rewrite', (event) => mine.push(event));
+      try {
+        await client.query('BEGIN');
+        await client.query("INSERT INTO metrics (time, device_id, cpu) SELECT now() - i * interval '1 minute', 999, i FROM generate_series(1, 30) AS i");
+        await client.query("SET LOCAL TIME ZONE 'Pacific/Chatham'");
+        expect((await client.query(count, [999])).rows).toEqual([{ n: 30, peak: 30 }]);
+        expect(mine.at(-1)?.timeZone).toBe('Pacific/Chatham');
+        const total = "SELECT count(*)::int AS n FROM metrics WHERE time > now() - interval '2 days'";
+        expect((await client.query(total)).rows).toEqual([{ n: METRICS_ROWS + 30 }]);
+        expectRewriteOf(mine.at(-1), total, { timeZone: 'Pacific/Chatham', searchPath: defaults.searchPath });
+        await client.query('ROLLBACK');
+        expect((await client.query(count, [999])).rows).toEqual([{ n: 0, peak: null }]);
+        expect(mine.at(-1)?.timeZone).toBe(defaults.timeZone);
+        expect((await plain.query(count, [999])).rows).toEqual([{ n: 0, peak: null }]);
+      } finally {
+        client.release();
+      }
+    });
+
+    it('follows SET, RESET, set_config and search_path changes on the session', async () => {
+      const text = "SELECT date_trunc('day', time) AS day, count(*) AS n FROM metrics GROUP BY 1 ORDER BY 1";
+      const client = await pool.connect();
+      const reference = await plain.connect();
+      const mine: RewriteEvent[] = [];
+      client.on('rewrite', (event) => mine.push(event));
+      const both = async (sql: string): Promise<void> => {
+        await client.query(sql);
+        await reference.query(sql);
+      };
+      const check = async (timeZone: string, searchPath: readonly string[]): Promise<void> => {
+        const actual = await client.query(text);
+        expectSameRows(actual.rows, (await reference.query(text)).rows, { ordered: true, label: `${timeZone} ${searchPath.join(',')}` });
+        expectRewriteOf(mine.at(-1), text, { timeZone, searchPath });
+      };
+      try {
+        await check(defaults.timeZone, defaults.searchPath);
+        await both("SET TIME ZONE 'America/St_Johns'");
+        await check('America/St_Johns', defaults.searchPath);
+        await both('RESET timezone');
+        await check(defaults.timeZone, defaults.searchPath);
+        await both("SELECT set_config('TimeZone', 'Asia/Tokyo', false)");
+        await check('Asia/Tokyo', defaults.searchPath);
+        await both('CREATE SCHEMA IF NOT EXISTS elsewhere');
+        await both('SET search_path TO elsewhere, public');
+        await check('Asia/Tokyo', ['elsewhere', 'public']);
+        await both('RESET ALL');
+        await check(defaults.timeZone, defaults.searchPath);
+      } finally {
+        await both('RESET ALL');
+        await both('DROP SCHEMA IF EXISTS elsewhere');
+        client.release();
+        reference.release();
+      }
+    });
+
+    it("gives the server's own error for a statement that does not parse, or names what does not exist", async () => {
+      for (const sql of ['SELEC device_id FROM metrics', 'SELECT device_id FROM metrics WHERE', 'SELECT nope FROM metrics GROUP BY device_id', 'SELECT count(nope), max(cpu) FROM metrics']) {
+        const expected = (await plain.query(sql).catch((e: unknown) => e)) as pg.DatabaseError;
+        const actual = (await pool.query(sql).catch((e: unknown) => e)) as pg.DatabaseError;
+        expect(expected).toBeInstanceOf(Error);
+        expect({ message: actual.message, code: actual.code, position: actual.position }, sql).toEqual({ message: expected.message, code: expected.code, position: expected.position });
+      }
+    });
+
+    it('keeps the order of statements called without waiting, while the first waits for the metadata', async () => {
+      const fresh = new Pool(applied.access);
+      const client = await fresh.connect();
+      try {
+        expect(fresh.metadata).toBeUndefined();
+        const first = client.query('SELECT count(*)::int AS n FROM metrics');
+        const set = client.query("SET TIME ZONE 'Asia/Kolkata'");
+        const after = client.query<{ tz: string }>("SELECT current_setting('TimeZone') AS tz");
+        const last = client.query('SELECT count(*)::int AS n FROM metrics');
+        expect((await first).rows).toEqual([{ n: METRICS_ROWS }]);
+        await set;
+        expect((await after).rows).toEqual([{ tz: 'Asia/Kolkata' }]);
+        expect((await last).rows).toEqual([{ n: METRICS_ROWS }]);
+        expect(client.lastRewrite?.timeZone).toBe('Asia/Kolkata');
+        expect(fresh.metadata).toEqual(metadata);
+      } finally {
+        client.release();
+        await fresh.end();
+      }
+    });
+
+    it('rewrites a submitted query object (pg.Query) in place', async () => {
+      const sql = QUERIES[0]!.sql;
+      const client = await pool.connect();
+      try {
+        const query = new pg.Query(sql);
+        const rows: unknown[] = [];
+        query.on('row', (row: unknown) => rows.push(row));
+        const done = new Promise((resolve, reject) => {
+          query.on('end', resolve);
+          query.on('error', reject);
+        });
+        expect(client.query(query)).toBe(query);
+        await done;
+        expectSameRows(rows as Record<string, unknown>[], (await plain.query(sql)).rows, { ordered: true, label: 'pg.Query' });
+        expectRewriteOf(client.lastRewrite, sql);
+      } finally {
+        client.release();
+      }
+    });
+
+    it('runs a rewrite the role may not read as written outside a transaction; inside one the error stands', async () => {
+      // Given metadata, the reader's statements are rewritten to read shards it has no privilege on.
+      const given = metadataFromLayout(applied.layout);
+      const reader = new Pool({ ...applied.reader, hypershard: { metadata: given } });
+      expect(reader.metadata).toBe(given);
+      const sql = 'SELECT count(*) AS n, max(cpu) AS peak, min(time) AS first FROM metrics';
+      const client = await reader.connect();
+      try {
+        const settings = await sessionSettings(client);
+        const expected = rewriteSql(sql, given, settings);
+        const rows = (await client.query(sql)).rows;
+        expectSameRows(rows, (await plain.query(sql)).rows, { ordered: true, label: 'as the reader' });
+        expect(client.lastRewrite?.error !== undefined).toBe(expected.changed);
+        if (client.lastRewrite?.error !== undefined) expect(client.lastRewrite.error).toMatch(/^the rewritten statement failed \(permission denied for schema _hypershard\); ran as written$/);
+
+        await client.query('BEGIN');
+        const inside = await client.query(sql).then(
+          () => 'ran',
+          (e: pg.DatabaseError) => e.code,
+        );
+        await client.query('ROLLBACK');
+        expect(inside).toBe(expected.changed ? '42501' : 'ran');
+      } finally {
+        client.release();
+        await reader.end();
+      }
+    });
+
+    it('a standalone Client discovers on first use and rewrites the same way', async () => {
+      const client = new Client(applied.access);
+      await client.connect();
+      try {
+        const q = QUERIES[4]!;
+        expectSameRows((await client.query(q.sql, q.values)).rows, (await plain.query(q.sql, q.values)).rows, { ordered: true, label: q.sql });
+        expectRewriteOf(client.lastRewrite, q.sql);
+      } finally {
+        await client.end();
+      }
+    });
+  });
+}
+
+it("'hypershard/pg' is pg with hypershard's Pool and Client", async () => {
+  const { default: wrapped, Pool: Exported, types } = await import('../../src/pg/index.js');
+  expect(wrapped.Pool).toBe(Exported);
+  expect(wrapped.Client).toBe(Client);
+  const unused = new Pool();
+  expect(unused).toBeInstanceOf(pg.Pool);
+  await unused.end();
+  expect(types).toBe(pg.types);
+  expect(wrapped.escapeIdentifier('a"b')).toBe('"a""b"');
+  // The package's own subpath, as an application imports it (the built package).
+  const subpath = 'hypershard/pg';
+  const built = (await import(subpath)) as { default: { Pool: unknown; types: unknown }; Pool: new () => pg.Pool };
+  expect(built.default.Pool).toBe(built.Pool);
+  expect(built.default.types).toBe(pg.types);
+  expect(new built.Pool()).toBeInstanceOf(pg.Pool);
+});
