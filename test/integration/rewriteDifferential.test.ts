@@ -53,6 +53,24 @@ const CONNECTIONS = 3;
  */
 const FIXED_CASES: readonly (DifferentialCase & { readonly timeZone: string })[] = [];
 
+/**
+ * Differences found and not fixed yet, each pinned to what it does today: when one is fixed its
+ * test fails, and the case moves to FIXED_CASES. The random generator avoids their shapes.
+ */
+const KNOWN_MISMATCHES: readonly (DifferentialCase & { readonly timeZone: string; readonly cause: string; readonly difference: string })[] = [
+  {
+    // Found by seed 2, case 1576. PostgreSQL 15–18: the min/max index path (planagg.c) runs its
+    // LIMIT 1 subquery WITH TIES; the foreign shards offer that path (remote ORDER BY), a plain
+    // table without an index on the column does not. Plain PostgreSQL shows it with an index:
+    // CREATE TABLE t (x int); CREATE INDEX ON t (x); INSERT … ; SELECT max(x) AS m FROM t ORDER BY m FETCH FIRST 1 ROWS WITH TIES;
+    id: '2#1576, reduced',
+    sql: `SELECT max(cpu) AS m FROM metrics WHERE device_id = 3 ORDER BY m FETCH FIRST 1 ROWS WITH TIES`,
+    timeZone: 'UTC',
+    cause: 'a PostgreSQL bug: an ungrouped min/max with FETCH FIRST … WITH TIES fails through the foreign shards',
+    difference: 'the rewritten statement failed: more than one row returned by a subquery used as an expression (SQLSTATE 21000)',
+  },
+];
+
 /** TSBS data: 10 hosts (the 8-host queries need 8) × 6 hours every minute, ending now. */
 const TSBS = { hosts: 10, hours: 6, intervalSeconds: 60, seed: 1 } as const;
 
@@ -287,6 +305,13 @@ for (const { source, skip } of sources) {
         );
         await record(`random, seed ${SEED}`, run, source.label);
         expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+      });
+    }
+
+    for (const known of KNOWN_MISMATCHES) {
+      it(`pinned: ${known.id} still differs — ${known.cause}; when this fails, move it to FIXED_CASES`, async () => {
+        const run = await runDifferential(target(known.timeZone), [known]);
+        expect(run.mismatches.map((m) => m.difference.message)).toEqual([known.difference]);
       });
     }
 

@@ -423,7 +423,13 @@ function orderItem({ d }: Ctx, outputs: readonly Output[], index: number): strin
   return `${spelled}${d.pick(DIRECTIONS)}${d.pick(NULLS)}`;
 }
 
-function limit(ctx: Ctx, ordered: boolean): string {
+/**
+ * LIMIT / OFFSET / FETCH FIRST. `withTies: false` for an aggregate without GROUP BY: on at most one
+ * row WITH TIES means nothing, and PostgreSQL 15–18 fail it ("more than one row returned by a
+ * subquery used as an expression") whenever min/max/bool_and/bool_or take the index-ordered path,
+ * as they do on the hypertable's foreign shards; the test pins that case on its own.
+ */
+function limit(ctx: Ctx, ordered: boolean, withTies = true): string {
   const { d, p } = ctx;
   if (!ordered) return d.chance(0.08) ? ` LIMIT ${d.int(1, 10)}` : '';
   if (!d.chance(0.45)) return '';
@@ -433,7 +439,7 @@ function limit(ctx: Ctx, ordered: boolean): string {
     [6, () => ` LIMIT ${n}${offset}`],
     [1, () => ` LIMIT ${p.add(n)}${offset}`],
     [1, () => `${offset} FETCH FIRST ${n} ROWS ONLY`],
-    [1, () => `${offset} FETCH FIRST ${n} ROWS WITH TIES`],
+    [withTies ? 1 : 0, () => `${offset} FETCH FIRST ${n} ROWS WITH TIES`],
   ])();
 }
 
@@ -478,7 +484,7 @@ function aggregateQuery(ctx: Ctx, alias: string): { sql: string; unsplittable: b
     (grouped ? ` GROUP BY ${groupBy.join(', ')}` : '') +
     (d.chance(grouped ? 0.25 : 0.05) ? having(ctx) : '') +
     order +
-    limit(ctx, order !== '');
+    limit(ctx, order !== '', grouped);
   const unsplittable = !keys.some((k) => k.space) && aggregates.some((a) => a.unsplittable);
   return { sql, unsplittable };
 }
