@@ -9,7 +9,9 @@ import { registerDevCommands } from './commands/dev.js';
 import { registerExecCommand } from './commands/exec.js';
 import { registerMaintainCommands } from './commands/maintain.js';
 import { registerNodeCommand } from './commands/node.js';
+import { registerQueryCommand } from './commands/query.js';
 import { registerRebalanceCommand } from './commands/rebalance.js';
+import { registerRewriteCommand } from './commands/rewrite.js';
 import { registerSpecCommands } from './commands/spec.js';
 import { registerStatusCommand } from './commands/status.js';
 import { EXIT } from './run.js';
@@ -31,6 +33,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerDevCommands(program);
   registerDemoCommand(program);
   registerAuditCommand(program);
+  registerRewriteCommand(program);
+  registerQueryCommand(program);
   registerExecCommand(program);
   registerStatusCommand(program);
   registerCheckCommand(program);
