@@ -331,6 +331,13 @@ function grouping(ctx: Ctx): Key[] {
   const dev: Key = { expr: c('device_id'), alias: 'dev', space: true };
   const reg: Key = { expr: c('region'), alias: 'reg', space: false };
   const ok: Key = { expr: c('ok'), alias: 'okay', space: false };
+  // Expressions of columns: of the space column (not the space key itself) and zone-dependent.
+  const derived = (): Key =>
+    d.pick<Key>([
+      { expr: `${c('device_id')} % 3`, alias: 'dmod', space: false },
+      { expr: `(${c('cpu')} > 50)`, alias: 'hot', space: false },
+      { expr: `extract(hour FROM ${c('time')})`, alias: 'hr', space: false },
+    ]);
   return d.weighted<() => Key[]>([
     [4, () => []],
     [4, () => [dev]],
@@ -343,6 +350,8 @@ function grouping(ctx: Ctx): Key[] {
     [1, () => [dev, reg]],
     [1, () => [dev, ok]],
     [1, () => [dev, bucketKey(ctx), ok]],
+    [1, () => [derived()]],
+    [1, () => [derived(), bucketKey(ctx)]],
   ])();
 }
 
@@ -385,6 +394,15 @@ function aggregate(ctx: Ctx): Aggregate {
     ],
     [1, () => ({ expr: `count(*) - count(${c('cpu')})`, unsplittable: false })],
     [1, () => ({ expr: `sum(${c('amount')}) / nullif(count(${c('amount')}), 0)`, unsplittable: false })],
+    // Aggregates of expressions, and results of aggregates in expressions.
+    [1, () => simple(`${d.pick(['sum', 'avg', 'max'])}(${c('cpu')} * 2 + coalesce(${c('memory')}, 0))`)],
+    [1, () => ({ expr: `coalesce(sum(${c('cpu')}), 0)`, unsplittable: false })],
+    [1, () => ({ expr: `max(${c('time')}) - min(${c('time')})`, unsplittable: false })],
+    [1, () => ({ expr: `count(*) > ${d.int(1, 20)}`, unsplittable: false })],
+    // Order-sensitive and DISTINCT aggregates: no per-shard parts combine into them.
+    [1, () => simple(`${d.pick(['sum', 'avg'])}(DISTINCT ${c(d.pick(['bytes', 'amount']))})`, true)],
+    [1, () => simple(`string_agg(DISTINCT ${c('region')}, ',' ORDER BY ${c('region')})`, true)],
+    [1, () => simple(`array_agg(${c('device_id')} ORDER BY ${c('device_id')})`, true)],
   ])();
 }
 
