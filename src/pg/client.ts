@@ -181,7 +181,7 @@ export class Client extends pg.Client {
     });
     if (callback !== undefined) {
       submission.catch((error: unknown) => callback(error as Error, undefined as unknown as pg.QueryResult));
-      return undefined;
+      return isSubmittable(config) ? config : undefined;
     }
     const promise = submission.then((s) => s.result);
     return isSubmittable(config) ? config : promise;
