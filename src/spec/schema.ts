@@ -89,7 +89,7 @@ export const indexSpec = z.strictObject({
 const privilege = z.enum(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']);
 
 export const grantSpec = z.strictObject({
-  on: identifier.describe('Name of a distributed hypertable declared in this spec.'),
+  on: identifier.describe('Name of a distributed hypertable or a reference table declared in this spec.'),
   privileges: z.array(privilege).min(1),
 });
 
@@ -130,6 +130,20 @@ export const hypertableSpec = z.strictObject({
   indexes: z.array(indexSpec).default([]),
 });
 
+export const referenceTableSpec = z
+  .strictObject({
+    name: identifier.describe('Name of the table; unique across hypertables and reference tables.'),
+    schema: identifier.default('public'),
+    columns: z.array(columnSpec).min(1),
+    primaryKey: z
+      .array(identifier)
+      .min(1)
+      .describe('Columns of the primary key, on the access node and on every copy; changes are applied to the copies by key.'),
+  })
+  .describe(
+    'A small table (devices, regions …) written on the access node and copied to every data node in the same transaction, so joins with a hypertable can run next to each shard.',
+  );
+
 export const clusterSpec = z.strictObject({
   $schema: z.string().optional(),
   version: z.literal(1).describe('Spec format version.'),
@@ -138,6 +152,7 @@ export const clusterSpec = z.strictObject({
   fdw: fdwSpec,
   roles: z.array(roleSpec).default([]),
   hypertables: z.array(hypertableSpec).default([]),
+  referenceTables: z.array(referenceTableSpec).default([]).describe('Tables replicated to every data node and kept in sync by triggers on the access node.'),
 });
 
 /** The spec as written by the user. */
@@ -147,6 +162,7 @@ export type ClusterSpec = z.output<typeof clusterSpec>;
 export type DataNodeSpec = z.output<typeof dataNodeSpec>;
 export type AccessNodeSpec = z.output<typeof accessNodeSpec>;
 export type HypertableSpec = z.output<typeof hypertableSpec>;
+export type ReferenceTableSpec = z.output<typeof referenceTableSpec>;
 export type RoleSpec = z.output<typeof roleSpec>;
 export type IndexSpec = z.output<typeof indexSpec>;
 export type SecretRef = z.output<typeof secretRef>;

@@ -128,7 +128,8 @@ function checkRelations(input: unknown, report: Report): void {
     roleNames.add(name);
   });
   const tables = list(spec.hypertables).map(obj);
-  const tableNames = new Set(tables.map((t) => text(t.name)));
+  const referenceTables = list(spec.referenceTables).map(obj);
+  const tableNames = new Set([...tables, ...referenceTables].map((t) => text(t.name)));
   roles.forEach((role, i) => {
     list(role.memberOf).forEach((parent, j) => {
       if (typeof parent !== 'string') return;
@@ -138,7 +139,7 @@ function checkRelations(input: unknown, report: Report): void {
     });
     list(role.grants).forEach((grant, j) => {
       const on = text(obj(grant).on);
-      if (on !== undefined && !tableNames.has(on)) report(['roles', i, 'grants', j, 'on'], `unknown hypertable ${JSON.stringify(on)}`);
+      if (on !== undefined && !tableNames.has(on)) report(['roles', i, 'grants', j, 'on'], `unknown hypertable or reference table ${JSON.stringify(on)}`);
     });
     if (role.password !== undefined && role.login !== true) report(['roles', i, 'password'], 'a password is only useful with login: true');
   });
@@ -238,6 +239,51 @@ function checkRelations(input: unknown, report: Report): void {
         indexNames.add(indexName);
       }
     });
+  });
+
+  referenceTables.forEach((table, t) => checkReferenceTable(table, ['referenceTables', t], seenTables, identifier, report));
+}
+
+/**
+ * A reference table: its names, columns and primary key. `seenTables` holds the names taken so
+ * far (hypertables first): copies on the data nodes and hypertables' local parents share schemas.
+ */
+function checkReferenceTable(table: Record<string, unknown>, path: Path, seenTables: Set<string>, identifier: (path: Path, name: unknown) => void, report: Report): void {
+  const at = (...rest: (string | number)[]): Path => [...path, ...rest];
+  identifier(at('name'), table.name);
+  identifier(at('schema'), table.schema);
+  const schema = text(table.schema) ?? 'public';
+  if (schema === RESERVED_SCHEMA || schema.startsWith('pg_')) report(at('schema'), `schema ${JSON.stringify(schema)} is reserved`);
+  const name = text(table.name);
+  if (name !== undefined && seenTables.has(name)) report(at('name'), `duplicate table name ${JSON.stringify(name)}; hypertables and reference tables need names of their own`);
+  if (name !== undefined) seenTables.add(name);
+
+  const columns = new Map<string, { index: number; type: ReturnType<typeof parseColumnType> | undefined; notNull: boolean }>();
+  list(table.columns).map(obj).forEach((column, c) => {
+    const columnName = text(column.name);
+    identifier(at('columns', c, 'name'), columnName);
+    if (column.renamedFrom !== undefined) identifier(at('columns', c, 'renamedFrom'), column.renamedFrom);
+    if (columnName !== undefined && columns.has(columnName)) report(at('columns', c, 'name'), `duplicate column ${JSON.stringify(columnName)}`);
+    const rawType = text(column.type);
+    const type = rawType === undefined ? undefined : parseColumnType(rawType);
+    if (typeof type === 'string') report(at('columns', c, 'type'), type);
+    if (columnName !== undefined) columns.set(columnName, { index: c, type, notNull: column.notNull === true });
+  });
+  const key = new Set<string>();
+  list(table.primaryKey).forEach((entry, k) => {
+    if (typeof entry !== 'string') return;
+    identifier(at('primaryKey', k), entry);
+    const column = columns.get(entry);
+    if (key.has(entry)) report(at('primaryKey', k), `column ${JSON.stringify(entry)} is listed twice`);
+    key.add(entry);
+    if (column === undefined) {
+      report(at('primaryKey', k), `no column named ${JSON.stringify(entry)}`);
+      return;
+    }
+    // PostgreSQL makes key columns NOT NULL anyway; saying so keeps the spec and the catalogs alike.
+    if (!column.notNull) report(at('columns', column.index, 'notNull'), `primary key column ${JSON.stringify(entry)} must be notNull: true`);
+    // json has no equality operator, so no btree index and no key (jsonb has both).
+    if (typeof column.type === 'object' && column.type.base === 'json') report(at('primaryKey', k), `column ${JSON.stringify(entry)} is ${column.type.sql}, which cannot be in a primary key (jsonb can)`);
   });
 }
 

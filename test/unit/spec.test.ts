@@ -109,6 +109,7 @@ describe('parseSpec on the example spec', () => {
           indexes: [{ columns: ['device_id', { column: 'time', order: 'desc' }], method: 'btree' }],
         },
       ],
+      referenceTables: [],
     });
   });
 
@@ -185,7 +186,7 @@ describe('parseSpec on an invalid spec', () => {
     expect(message('roles[0].name')).toBe('role names starting with "pg_" are reserved by PostgreSQL (line 13)');
     expect(message('roles[1].name')).toBe('"line\\nbreak" must not contain control characters (newline, tab, NUL …) (line 17)');
     expect(message('roles[0].memberOf[0]')).toBe('unknown role "nobody"; declare it under roles (line 14)');
-    expect(message('roles[0].grants[0].on')).toBe('unknown hypertable "nothere" (line 16)');
+    expect(message('roles[0].grants[0].on')).toBe('unknown hypertable or reference table "nothere" (line 16)');
     expect(message('hypertables[0].name')).toBe(`"${'t'.repeat(64)}" is 64 bytes long; PostgreSQL truncates identifiers to 63 bytes (line 19)`);
     expect(message('hypertables[0].columns[1].type')).toMatch(/^unsupported column type "varchar\(10\); drop table x"; use a built-in type .* \(line 22\)$/);
     expect(message('hypertables[0].timeColumn')).toBe('no column named "tim" (line 24)');
@@ -227,7 +228,7 @@ describe('parseSpec on schema problems', () => {
     expect(error.issues[1]!.message).toMatch(/^a node name is 1-40 letters, digits, "_" or "-"/);
     expect(error.issues[2]!.message).toMatch(/^Unrecognized key: "bogus"/);
     expect(error.issues[3]!.message).toMatch(/"SELECT"/);
-    expect(error.issues[4]!.message).toBe('unknown hypertable "m" (line 7)');
+    expect(error.issues[4]!.message).toBe('unknown hypertable or reference table "m" (line 7)');
   });
 
   it('does not hide a cross-field problem behind an unknown key', () => {
