@@ -10,7 +10,7 @@
 import { SpecError, type SpecIssue } from '../errors.js';
 import { parseColumnType, type ColumnType } from '../spec/columnType.js';
 import { parseFixedInterval, type FixedInterval } from '../spec/interval.js';
-import type { ClusterSpec, HypertableSpec, Privilege, RoleSpec } from '../spec/schema.js';
+import type { ClusterSpec, HypertableSpec, Privilege, ReferenceTableSpec, RoleSpec } from '../spec/schema.js';
 import { urlDatabase } from '../spec/url.js';
 import { RESERVED_SCHEMA } from '../spec/validate.js';
 import { derivedName } from './names.js';
@@ -77,6 +77,38 @@ export interface Hypertable {
   readonly indexes: readonly Index[];
 }
 
+/** One way the access node reads a data node's copy of a reference table. */
+export interface ReferenceCopy {
+  /** The FDW server it is read through: every server of the layout has a copy of every reference table. */
+  readonly server: string;
+  readonly dataNode: string;
+  /** The access node's foreign table, `_hypershard.<table>_<server>`, reading the data node's copy. */
+  readonly table: QualifiedName;
+  /**
+   * Whether sync writes the data node's copy through this one. Exactly one copy per data node is
+   * the writer (the first of its servers by name): postgres_fdw opens one remote transaction per
+   * server, and two of them writing one table in one local transaction would wait on each other.
+   */
+  readonly writer: boolean;
+}
+
+/**
+ * A small table replicated to every data node. The access node holds the authoritative table;
+ * each data node holds a copy under the same schema-qualified name, which statement-level
+ * triggers on the access node keep equal in the writing transaction.
+ */
+export interface ReferenceTable {
+  readonly table: QualifiedName;
+  readonly columns: readonly Column[];
+  readonly primaryKey: readonly string[];
+  /** Name of the primary key constraint (and its index), the same on every node. */
+  readonly primaryKeyName: string;
+  /** One per FDW server of the layout, in server order. */
+  readonly copies: readonly ReferenceCopy[];
+  /** The access node's trigger function applying each change to every data node's copy. */
+  readonly syncFunction: QualifiedName;
+}
+
 export interface Role {
   readonly name: string;
   readonly login: boolean;
@@ -92,6 +124,7 @@ export interface ClusterLayout {
   readonly serviceRole: string;
   readonly servers: readonly FdwServer[];
   readonly hypertables: readonly Hypertable[];
+  readonly referenceTables: readonly ReferenceTable[];
   readonly roles: readonly Role[];
   /** Access-node database settings that pushdown needs, applied with ALTER DATABASE … SET. */
   readonly accessSettings: readonly (readonly [string, string])[];
@@ -119,14 +152,24 @@ export function planLayout(spec: ClusterSpec): ClusterLayout {
   };
 
   const hypertables = spec.hypertables.map((table) => planHypertable(spec, table, serverFor));
-  const byName = new Map(hypertables.map((h) => [h.table.name, h.table]));
+  if (spec.referenceTables.length > 0) {
+    // Every data node holds a copy, so each needs a server the access node reaches it through,
+    // also one no shard uses (yet): slot 0's, which its first shard would share.
+    for (const node of spec.dataNodes) {
+      if (![...servers.values()].some((s) => s.dataNode === node.name)) serverFor(node.name, 0);
+    }
+  }
+  const sortedServers = [...servers.values()].sort((a, b) => compare(a.name, b.name));
+  const referenceTables = spec.referenceTables.map((table) => planReferenceTable(table, sortedServers));
+  const byName = new Map([...hypertables, ...referenceTables].map((h) => [h.table.name, h.table]));
   const roles = spec.roles.map((role) => planRole(role, byName));
   const layout: ClusterLayout = {
     accessNode: spec.accessNode.name,
     dataNodes: spec.dataNodes.map((n) => n.name),
     serviceRole: spec.fdw.serviceRole.name,
-    servers: [...servers.values()].sort((a, b) => compare(a.name, b.name)),
+    servers: sortedServers,
     hypertables,
+    referenceTables,
     roles,
     accessSettings: ACCESS_NODE_SETTINGS,
   };
@@ -170,6 +213,23 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
         columns,
       };
     }),
+  };
+}
+
+function planReferenceTable(table: ReferenceTableSpec, servers: readonly FdwServer[]): ReferenceTable {
+  const writers = new Set<string>();
+  return {
+    table: { schema: table.schema, name: table.name },
+    columns: table.columns.map((c) => ({ name: c.name, type: parseColumnType(c.type) as ColumnType, notNull: c.notNull, renamedFrom: c.renamedFrom })),
+    primaryKey: table.primaryKey,
+    primaryKeyName: derivedName(table.name, '_pkey'),
+    copies: servers.map((server) => {
+      // Servers are in name order, so a node's writer is its first server.
+      const writer = !writers.has(server.dataNode);
+      writers.add(server.dataNode);
+      return { server: server.name, dataNode: server.dataNode, table: { schema: INTERNAL_SCHEMA, name: derivedName(`${table.name}_${server.name}`, '') }, writer };
+    }),
+    syncFunction: { schema: INTERNAL_SCHEMA, name: derivedName(table.name, '_sync') },
   };
 }
 
@@ -236,6 +296,14 @@ function checkCollisions(layout: ClusterLayout): void {
     // Indexes and tables share one namespace per schema.
     claim(relations, `${h.table.schema}.${h.table.name}`, owner, 'the hypertable');
     h.indexes.forEach((index, i) => claim(relations, `${h.table.schema}.${index.name}`, owner, `indexes[${i}]`));
+  });
+  const functions: Claims = new Map();
+  layout.referenceTables.forEach((r, t) => {
+    const owner = `referenceTables[${t}] (${r.table.name})`;
+    claim(relations, `${r.table.schema}.${r.table.name}`, owner, 'the reference table');
+    claim(relations, `${r.table.schema}.${r.primaryKeyName}`, owner, 'its primary key');
+    for (const copy of r.copies) claim(internal, copy.table.name, owner, `the copy on ${copy.server}`);
+    claim(functions, r.syncFunction.name, owner, 'its sync function');
   });
   if (issues.length > 0) throw new SpecError(issues);
 }

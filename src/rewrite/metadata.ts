@@ -11,6 +11,10 @@ export function metadataFromLayout(layout: ClusterLayout): ClusterMetadata {
       timeColumn: h.timeColumn,
       shards: h.shards.map((s) => ({ index: s.index, modulus: s.modulus, remainder: s.remainder, table: s.table, server: s.server })),
     })),
-    referenceTables: [],
+    referenceTables: layout.referenceTables.map((r) => ({
+      table: r.table,
+      columns: r.columns.map((c) => ({ name: c.name, type: c.type.sql, notNull: c.notNull })),
+      copies: r.copies.map((c) => ({ server: c.server, table: c.table })),
+    })),
   };
 }

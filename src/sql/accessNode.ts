@@ -1,5 +1,9 @@
-/** What the access node holds: postgres_fdw, one server per shard slot, and partitioned parents of foreign shards. */
+/**
+ * What the access node holds: postgres_fdw, one server per shard slot, partitioned parents of
+ * foreign shards, and reference tables with their copies and sync triggers.
+ */
 import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable, type Shard } from '../plan/layout.js';
+import { accessReferenceTable, referenceGrantsStep } from './referenceTables.js';
 import { createRoles, grantTables } from './roles.js';
 import { schemasStep } from './schemas.js';
 import type { Statement, Step } from './statement.js';
@@ -22,9 +26,11 @@ export function accessNodeSteps(layout: ClusterLayout): Step[] {
     },
     createRoles(layout.roles),
     ...layout.servers.map((server) => serverStep(server, layout.serviceRole)),
-    schemasStep(layout.hypertables),
+    schemasStep([...layout.hypertables, ...layout.referenceTables]),
     ...layout.hypertables.map((h) => accessHypertable(h, false)),
+    ...layout.referenceTables.map(accessReferenceTable),
     grantTables(layout.roles, () => true),
+    referenceGrantsStep(layout, 'access'),
   ];
 }
 

@@ -1,10 +1,12 @@
 /**
  * What a data node holds: for each hypertable a local parent `PARTITION BY HASH (space)` with the
- * shards this node owns as partitions, each `PARTITION BY RANGE (time)` into chunks; and the
- * service role the access node connects as, allowed exactly what the foreign tables need.
+ * shards this node owns as partitions, each `PARTITION BY RANGE (time)` into chunks; a copy of
+ * every reference table; and the service role the access node connects as, allowed exactly what
+ * the foreign tables need.
  */
 import { INTERNAL_SCHEMA, type ClusterLayout, type Hypertable, type Shard } from '../plan/layout.js';
 import { derivedName } from '../plan/names.js';
+import { copySchemasUsage, dataReferenceTable, referenceGrantsStep } from './referenceTables.js';
 import { createRoles, grantTables } from './roles.js';
 import { schemasStep } from './schemas.js';
 import type { Statement, Step } from './statement.js';
@@ -42,9 +44,12 @@ export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
       ],
     },
     createRoles(layout.roles),
-    schemasStep(held),
+    schemasStep([...held, ...layout.referenceTables]),
     ...held.map((h) => dataHypertable(h, dataNode, layout.serviceRole, false)),
+    copySchemasUsage(layout.referenceTables.map((r) => r.table.schema), layout.serviceRole),
+    ...layout.referenceTables.map((r) => dataReferenceTable(r, layout.serviceRole)),
     grantTables(layout.roles, (table) => held.some((h) => h.table === table)),
+    referenceGrantsStep(layout, 'data'),
   ];
 }
 

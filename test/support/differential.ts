@@ -12,8 +12,9 @@
  * parts may round differently) within FLOAT_TOLERANCE.
  *
  * How far the order is compared follows from the original statement's parse tree (pgsql-parser,
- * the server's own grammar): the ORDER BY keys row by row, ties as multisets, and a tie group that
- * LIMIT or OFFSET may have cut by its keys only (see `compareTextResults`).
+ * the server's own grammar): rows come in ORDER BY order, rows the ORDER BY leaves tied are
+ * compared as a multiset, and of a tie group that LIMIT or OFFSET may have cut only the ORDER BY
+ * keys are compared (see `compareTextResults`).
  */
 import type pg from 'pg';
 import { parse } from 'pgsql-parser';

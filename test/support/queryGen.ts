@@ -8,10 +8,10 @@
  * column, groups that are entirely NULL, duplicate timestamps (and duplicate rows), devices on
  * every shard, hours of data around now() and a few days far in the past.
  *
- * Every query is seeded (`generateQueries(seed, count, anchorMs)` always gives the same SQL for the
- * same anchor), valid on PostgreSQL 14–18, and deterministic in its answer except where the
- * top-level ORDER BY / LIMIT leave ties, which the harness compares as such: a LIMIT inside a
- * LATERAL or a DISTINCT ON always orders by every column it returns.
+ * Every query is seeded (`generateQueries(seed, count, anchorMs)` always gives the same SQL for
+ * the same anchor), valid on PostgreSQL 14–18 (run on 15 and 18), and deterministic in its answer
+ * except where the top-level ORDER BY / LIMIT leave ties, which the harness compares as such: a
+ * LIMIT inside a LATERAL or a DISTINCT ON always orders by every column it returns.
  */
 import type pg from 'pg';
 import { prng } from '../../src/demo/devices.js';
