@@ -21,6 +21,8 @@ export interface HypershardOptions {
 
 export const DEFAULT_REFRESH_MS = 60_000;
 export const DEFAULT_CACHE_SIZE = 1000;
+/** Longer statements (bulk INSERTs with literal rows, say) are analysed each time rather than kept. */
+export const MAX_CACHED_SQL_LENGTH = 64 * 1024;
 
 /** A rewrite that could not be made: the rewriter threw, and the original SQL runs. */
 export interface RewriteFailure {
@@ -76,6 +78,7 @@ export class RewriteContext {
   }
 
   statement(sql: string): StatementInfo {
+    if (sql.length > MAX_CACHED_SQL_LENGTH) return statementInfo(sql);
     let info = this.#statements.get(sql);
     if (info === undefined) {
       info = statementInfo(sql);
@@ -101,7 +104,7 @@ export class RewriteContext {
       } catch (error) {
         result = { error: error instanceof Error ? error.message : String(error) };
       }
-      this.#rewrites.set(key, result);
+      if (sql.length <= MAX_CACHED_SQL_LENGTH) this.#rewrites.set(key, result);
     }
     return result;
   }
