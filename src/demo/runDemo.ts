@@ -6,6 +6,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import { startDevCluster, stopDevCluster, type DevCluster } from '../dev/cluster.js';
 import type { PostgresSource } from '../dev/binaries.js';
@@ -18,6 +19,10 @@ import { clientConfig } from '../nodes/connect.js';
 import { planLayout } from '../plan/layout.js';
 import { loadSpec } from '../spec/load.js';
 import { deviceMetrics, rowCount } from './devices.js';
+import { metadataFromLayout } from '../rewrite/metadata.js';
+import type { Rewrite } from '../rewrite/model.js';
+import { rewriteSql } from '../rewrite/rewrite.js';
+import { sessionSettings } from '../rewrite/session.js';
 import { DEMO_QUERIES } from './queries.js';
 
 export interface DemoOptions {
@@ -45,6 +50,15 @@ export interface DemoQueryResult {
   readonly ms: number;
   /** Where the work ran and what blocked pushdown, from EXPLAIN ANALYZE. */
   readonly audit: AuditedQuery;
+  /** The same query through hypershard's rewriter, when a rewrite applied. */
+  readonly rewritten?: {
+    readonly sql: string;
+    readonly rewrites: readonly Rewrite[];
+    readonly ms: number;
+    readonly audit: AuditedQuery;
+    /** Run in the same transaction as the original (one now()), and compared. */
+    readonly sameAnswer: boolean;
+  };
 }
 
 export interface DemoReport {
@@ -85,15 +99,36 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       step('analyzing (foreign tables get statistics only from ANALYZE)');
       await client.query('ANALYZE metrics');
       const layout = planLayout(spec);
+      const metadata = metadataFromLayout(layout);
+      const { timeZone, searchPath } = await sessionSettings(client);
       const queries: DemoQueryResult[] = [];
       for (const q of DEMO_QUERIES) {
         step(`query: ${q.title}`);
         const params = q.params(window);
-        const started = performance.now();
-        const { rows } = await client.query(q.sql, params);
-        const ms = performance.now() - started;
+        const rewrite = rewriteSql(q.sql, metadata, { timeZone, searchPath });
+        await client.query('BEGIN READ ONLY');
+        const original = await timedQuery(client, q.sql, params);
+        const rewritten = rewrite.changed ? await timedQuery(client, rewrite.sql, params) : undefined;
+        await client.query('COMMIT');
         const audit = await auditQuery(client, q.sql, { params, analyze: true, layout });
-        queries.push({ title: q.title, sql: q.sql, rows, ms, audit });
+        queries.push({
+          title: q.title,
+          sql: q.sql,
+          rows: original.rows,
+          ms: original.ms,
+          audit,
+          ...(rewritten === undefined
+            ? {}
+            : {
+                rewritten: {
+                  sql: rewrite.sql,
+                  rewrites: rewrite.rewrites,
+                  ms: rewritten.ms,
+                  audit: await auditQuery(client, rewrite.sql, { params, analyze: true, layout }),
+                  sameAnswer: isDeepStrictEqual(original.rows, rewritten.rows),
+                },
+              }),
+        });
       }
       return {
         cluster: {
@@ -117,6 +152,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+async function timedQuery(client: pg.Client, sql: string, params: unknown[]): Promise<{ rows: Record<string, unknown>[]; ms: number }> {
+  const started = performance.now();
+  const { rows } = await client.query(sql, params);
+  return { rows, ms: performance.now() - started };
 }
 
 /** Batched INSERTs through the access node (one array per column), as an application would write. */

@@ -72,6 +72,16 @@ function renderQuery(q: DemoQueryResult): string[] {
   );
   const shipped = q.audit.rowsShipped;
   const findings = q.audit.findings.filter((f) => f.severity !== 'info').map((f) => `  ${f.severity} ${f.code}: ${f.message}\n    fix: ${f.fix}`);
+  const r = q.rewritten;
+  const rewritten =
+    r === undefined
+      ? []
+      : [
+          '',
+          `Rewritten by hypershard (${[...new Set(r.rewrites.map((w) => w.kind))].join(', ')}): ${r.ms.toFixed(1)} ms, pushdown ${r.audit.complete ? 'complete' : 'incomplete'}, ` +
+            `${r.audit.rowsShipped} row${r.audit.rowsShipped === 1 ? '' : 's'} shipped, ${r.sameAnswer ? 'same answer' : 'DIFFERENT ANSWER'}`,
+          ...r.rewrites.map((w) => `  ${w.kind}: ${w.detail}`),
+        ];
   return [
     `■ ${q.title}  (${q.ms.toFixed(1)} ms)`,
     ...q.sql.split('\n').map((l) => `  ${l}`),
@@ -83,6 +93,7 @@ function renderQuery(q: DemoQueryResult): string[] {
     `  access node: ${q.audit.accessNodeWork.join(' → ') || 'nothing'}; ${shipped} row${shipped === 1 ? '' : 's'} shipped in all`,
     `Pushdown: ${q.audit.complete ? 'complete' : 'incomplete'}`,
     ...findings,
+    ...rewritten,
   ];
 }
 
