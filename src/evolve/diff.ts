@@ -5,12 +5,15 @@
  * caller allows them; changes hypershard cannot make in place (resharding, a new space or time
  * column, moving shards) are refused with what to do instead.
  */
-import type { Column, ClusterLayout, FdwServer, Hypertable, QualifiedName, Role } from '../plan/layout.js';
+import type { ClusterLayout, FdwServer, Hypertable, QualifiedName, Role } from '../plan/layout.js';
 import { accessHypertable, serverStep } from '../sql/accessNode.js';
 import { dataHypertable, dataNodeSteps } from '../sql/dataNode.js';
 import { createRoles } from '../sql/roles.js';
 import type { Statement, Step } from '../sql/statement.js';
 import { render } from '../sql/templates.js';
+import { diffColumns } from './columns.js';
+import { one, Plan, reversed, tableName } from './plan.js';
+import { diffReferenceTables } from './referenceTables.js';
 
 export interface Evolution {
   /** Steps per node name, in the order they must run on that node. */
@@ -25,31 +28,7 @@ export interface Evolution {
   readonly refused: readonly string[];
 }
 
-/** Type changes that cannot lose data. */
-const WIDENINGS = new Set(['smallint>integer', 'smallint>bigint', 'integer>bigint', 'real>double precision', 'varchar>text', 'char>text', 'smallint>numeric', 'integer>numeric', 'bigint>numeric']);
-
-class Plan {
-  readonly steps = new Map<string, Step[]>();
-  readonly changes: string[] = [];
-  readonly kinds = new Set<string>();
-  readonly destructive: string[] = [];
-  readonly refused: string[] = [];
-
-  add(node: string, step: Step): void {
-    if (step.up.length === 0 && step.down.length === 0) return;
-    this.steps.set(node, [...(this.steps.get(node) ?? []), step]);
-  }
-
-  change(kind: string, description: string, destructive = false): void {
-    this.kinds.add(kind);
-    this.changes.push(description);
-    if (destructive) this.destructive.push(description);
-  }
-}
-
-const one = (what: string, up: string, down: string): Step => ({ up: [{ what, sql: up }], down: [{ what, sql: down }] });
 const holders = (h: Hypertable): string[] => [...new Set(h.shards.map((s) => s.dataNode))].sort();
-const tableName = (t: QualifiedName): string => `${t.schema}.${t.name}`;
 
 export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
   const plan = new Plan();
@@ -96,15 +75,11 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
     }
   }
 
+  diffReferenceTables(plan, before, after);
   diffGrants(plan, before, after);
   diffServers(plan, before.servers, after.servers, after.accessNode, after.serviceRole, 'drop');
   dropRoles(plan, before.roles, after.roles, [after.accessNode, ...existingNodes]);
   return { steps: plan.steps, changes: plan.changes, kinds: [...plan.kinds], destructive: plan.destructive, refused: plan.refused };
-}
-
-/** The undo of a step as a step: drops become the up, creates the down. */
-function reversed(step: Step): Step {
-  return { up: step.down, down: step.up };
 }
 
 function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNode: string): void {
@@ -121,15 +96,22 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNod
   if (old.chunkInterval.seconds !== next.chunkInterval.seconds) plan.refused.push(`hypertable ${label}: chunkInterval changed; existing chunks keep their width, so set it back`);
 
   const nodes = holders(next);
-  const onAll = (step: Step): void => {
-    // Data nodes first (apply order), so the access node never names a column a shard lacks.
-    for (const node of nodes) plan.add(node, step);
-    plan.add(accessNode, step);
-  };
-  diffColumns(plan, old, next, onAll, (data, access) => {
-    for (const node of nodes) plan.add(node, data);
-    plan.add(accessNode, access);
-  });
+  diffColumns(
+    plan,
+    'hypertable',
+    old,
+    next,
+    (change) => {
+      // Data nodes first (apply order), so the access node never names a column a shard lacks.
+      for (const node of nodes) plan.add(node, change(next.table));
+      plan.add(accessNode, change(next.table));
+    },
+    (using, plain) => {
+      for (const node of nodes) plan.add(node, using(next.table));
+      // The access node's parent holds no rows; its foreign partitions reject USING.
+      plan.add(accessNode, plain(next.table));
+    },
+  );
 
   // Indexes live on the data nodes' local parents.
   const oldIndexes = new Map(old.indexes.map((i) => [i.name, i]));
@@ -146,65 +128,6 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNod
     plan.change('add_index', `index ${name} on ${label} added`);
     const step = one(`index ${name} on ${label}`, render('data/create-index', { index, table: next.table }), render('data/drop-index', { index: { schema: next.table.schema, name } }));
     for (const node of nodes) plan.add(node, step);
-  }
-}
-
-function diffColumns(plan: Plan, old: Hypertable, next: Hypertable, onAll: (step: Step) => void, onEach: (data: Step, access: Step) => void): void {
-  const label = tableName(next.table);
-  const table = next.table;
-  const before = new Map(old.columns.map((c) => [c.name, c]));
-  const renamedAway = new Set<string>();
-  const renames: [Column, Column][] = [];
-  for (const column of next.columns) {
-    if (before.has(column.name) || column.renamedFrom === undefined) continue;
-    const source = before.get(column.renamedFrom);
-    if (source === undefined) {
-      plan.refused.push(`hypertable ${label}: column ${column.name} says renamedFrom ${column.renamedFrom}, but there is no such column`);
-      continue;
-    }
-    renamedAway.add(source.name);
-    renames.push([source, column]);
-  }
-  const added = next.columns.filter((c) => !before.has(c.name) && !renames.some(([, to]) => to === c));
-  const dropped = old.columns.filter((c) => !next.columns.some((n) => n.name === c.name) && !renamedAway.has(c.name));
-  if (added.length > 0 && dropped.length > 0) {
-    // The shape of a rename: never guess. Say how to mean either.
-    plan.refused.push(
-      `hypertable ${label}: column${dropped.length === 1 ? '' : 's'} ${dropped.map((c) => c.name).join(', ')} removed and ${added.map((c) => c.name).join(', ')} added; ` +
-        `for a rename write \`renamedFrom: ${dropped[0]?.name ?? ''}\` on the new column, for a drop and an add make them in two generates`,
-    );
-    return;
-  }
-  for (const [from, to] of renames) {
-    plan.change('rename_column', `column ${label}.${from.name} renamed to ${to.name}`);
-    onAll(one(`rename column ${from.name} to ${to.name} on ${label}`, render('common/rename-column', { table, from: from.name, to: to.name }), render('common/rename-column', { table, from: to.name, to: from.name })));
-  }
-  for (const column of added) {
-    if (column.notNull) {
-      plan.refused.push(`hypertable ${label}: new column ${column.name} is notNull without a default, which fails on rows in place; add it nullable, fill it, then make it notNull`);
-      continue;
-    }
-    plan.change('add_column', `column ${label}.${column.name} ${column.type.sql} added`);
-    onAll(one(`add column ${column.name} to ${label}`, render('common/add-column', { table, column }), render('common/drop-column', { table, name: column.name })));
-  }
-  for (const column of dropped) {
-    plan.change('drop_column', `column ${label}.${column.name} dropped, with its values on every data node`, true);
-    onAll(one(`drop column ${column.name} from ${label}`, render('common/drop-column', { table, name: column.name }), render('common/add-column', { table, column })));
-  }
-  for (const column of next.columns) {
-    const previous = before.get(column.renamedFrom !== undefined && !before.has(column.name) ? column.renamedFrom : column.name);
-    if (previous === undefined) continue;
-    if (previous.type.sql !== column.type.sql) {
-      const widening = WIDENINGS.has(`${previous.type.base}>${column.type.base}`) && previous.type.arrayDepth === column.type.arrayDepth;
-      plan.change('alter_column_type', `column ${label}.${column.name} retyped from ${previous.type.sql} to ${column.type.sql}`, !widening);
-      const retype = (using: boolean): Step =>
-        one(`type of ${column.name} on ${label}`, render('common/alter-column-type', { table, name: column.name, type: column.type, using }), render('common/alter-column-type', { table, name: column.name, type: previous.type, using }));
-      onEach(retype(true), retype(false));
-    }
-    if (previous.notNull !== column.notNull) {
-      plan.change('alter_not_null', `column ${label}.${column.name} ${column.notNull ? 'made notNull' : 'made nullable'}`);
-      onAll(one(`not null on ${column.name} of ${label}`, render('common/set-not-null', { table, name: column.name, notNull: column.notNull }), render('common/set-not-null', { table, name: column.name, notNull: previous.notNull })));
-    }
   }
 }
 
@@ -239,8 +162,13 @@ function dropRoles(plan: Plan, before: readonly Role[], after: readonly Role[], 
 
 function diffGrants(plan: Plan, before: ClusterLayout, after: ClusterLayout): void {
   const key = (role: string, t: QualifiedName): string => `${role}\u0000${t.schema}\u0000${t.name}`;
+  // Grants on reference tables reach their copies too; diffReferenceTables handles them.
   const grants = (layout: ClusterLayout): Map<string, { role: string; table: QualifiedName; privileges: readonly string[] }> =>
-    new Map(layout.roles.flatMap((r) => r.grants.map((g) => [key(r.name, g.table), { role: r.name, table: g.table, privileges: g.privileges }] as const)));
+    new Map(
+      layout.roles.flatMap((r) =>
+        r.grants.filter((g) => layout.hypertables.some((h) => h.table === g.table)).map((g) => [key(r.name, g.table), { role: r.name, table: g.table, privileges: g.privileges }] as const),
+      ),
+    );
   const old = grants(before);
   const next = grants(after);
   const removedTables = new Set(before.hypertables.filter((h) => !after.hypertables.some((a) => a.table.name === h.table.name)).map((h) => h.table.name));
