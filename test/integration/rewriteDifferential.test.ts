@@ -51,7 +51,33 @@ const CONNECTIONS = 3;
  * Mismatches found by a random run, kept as they were found (SQL, params, zone) once the rewriter
  * is fixed, so they stay fixed. Add `{ id: '<seed>#<n>: what went wrong', sql, params, timeZone }`.
  */
-const FIXED_CASES: readonly (DifferentialCase & { readonly timeZone: string })[] = [];
+const FIXED_CASES: readonly (DifferentialCase & { readonly timeZone: string })[] = [
+  {
+    id: '20251#18: an unaliased date_trunc came back named date_bin',
+    sql: `SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY cpu) FILTER (WHERE NOT ok), date_trunc('day', time) FROM metrics GROUP BY 2`,
+    timeZone: 'UTC',
+  },
+  {
+    id: '20251#31: an unaliased time_bucket with an offset came back named date_bin through a partial aggregate',
+    sql: `SELECT time_bucket(interval '30 minutes', time, interval '10 minutes'), avg(cpu) AS a1 FROM metrics WHERE device_id = 3 GROUP BY time_bucket(interval '30 minutes', time, interval '10 minutes')`,
+    timeZone: 'UTC',
+  },
+  {
+    id: '20251#277: FETCH FIRST … WITH TIES became a plain LIMIT (the deparser drops WITH TIES)',
+    sql:
+      `SELECT device_id, time_bucket('5 minutes', time) AS bucket, var_samp(amount), avg(memory), mode() WITHIN GROUP (ORDER BY region), ` +
+      `min(device_id) FILTER (WHERE ok IS NOT TRUE) FROM metrics WHERE time > now() GROUP BY device_id, time_bucket('5 minutes', time) ` +
+      `ORDER BY time_bucket('5 minutes', time) DESC FETCH FIRST 8 ROWS WITH TIES`,
+    timeZone: 'America/New_York',
+  },
+  {
+    id: '20251#1469: raw rows FETCH FIRST … WITH TIES became a plain LIMIT',
+    sql:
+      `SELECT temperature, cpu, device_id, region, memory, time FROM metrics WHERE time BETWEEN now() - interval '5 hours' AND now() - interval '2 hours' ` +
+      `AND device_id IN (SELECT id FROM devices WHERE region = 'europe') ORDER BY time FETCH FIRST 11 ROWS WITH TIES`,
+    timeZone: 'UTC',
+  },
+];
 
 /**
  * Differences found and not fixed yet, each pinned to what it does today: when one is fixed its
