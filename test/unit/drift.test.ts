@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderCheck } from '../../src/cli/commands/check.js';
 import type { NodeCatalog } from '../../src/drift/catalog/node.js';
+import { NO_REFERENCE_OBJECTS } from '../../src/drift/catalog/referenceTables.js';
 import type { CatalogRelation } from '../../src/drift/catalog/relations.js';
 import { compareMigrations } from '../../src/drift/compare/migrations.js';
 import { compareNode } from '../../src/drift/compare/node.js';
@@ -123,6 +124,7 @@ function cleanCatalog(l: ClusterLayout, node: string): NodeCatalog {
     ],
     schemas: ['_hypershard', 'iot'],
     defaultChunks: access ? [] : shards.map((s) => ({ shard: s.table, chunk: { schema: '_hypershard', name: `${s.chunkPrefix}_default` }, rows: 0, from: undefined, to: undefined })),
+    referenceObjects: NO_REFERENCE_OBJECTS,
     appliedMigrations: ['0001_hypershard_init'],
     checksums: new Map([['0001_hypershard_init', 'a'.repeat(64)]]),
   };

@@ -1,7 +1,8 @@
 /**
  * Everything `check` reads from one node, in one pass of catalog queries on a read-only session.
  * It reads by the names the layout derives (every shard name on every node, so a shard on the
- * wrong node is seen) and lists the partitions of each hypertable parent (so unknown ones are too).
+ * wrong node is seen) and lists the partitions of each hypertable parent (so unknown ones are too),
+ * and every foreign table reading a reference table's copy (so a copy no server needs is seen).
  */
 import type pg from 'pg';
 import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
@@ -14,6 +15,7 @@ import { readCheckConstraints, type CatalogCheck } from './constraints.js';
 import { readDefaultChunks, type CatalogDefaultChunk } from './defaultChunks.js';
 import { readIndexes, type CatalogIndex } from './indexes.js';
 import { readSchemaGrants, readSchemas, readTableGrants, type CatalogSchemaGrant, type CatalogTableGrant } from './privileges.js';
+import { readReferenceObjects, type CatalogReferenceObjects } from './referenceTables.js';
 import { readRelations, type CatalogRelation } from './relations.js';
 import { readMemberships, readRoles, type CatalogMembership, type CatalogRole } from './roles.js';
 import { readServers, readUserMappings, type CatalogServer, type CatalogUserMapping } from './servers.js';
@@ -37,9 +39,11 @@ export interface NodeCatalog {
   readonly memberships: readonly CatalogMembership[];
   readonly tableGrants: readonly CatalogTableGrant[];
   readonly schemaGrants: readonly CatalogSchemaGrant[];
-  /** Schemas that exist, among the internal one and those of the hypertables. */
+  /** Schemas that exist, among the internal one and those of the hypertables and reference tables. */
   readonly schemas: readonly string[];
   readonly defaultChunks: readonly CatalogDefaultChunk[];
+  /** Primary keys of reference tables; on the access node also their sync triggers, functions and copies. */
+  readonly referenceObjects: CatalogReferenceObjects;
   readonly appliedMigrations: readonly string[];
   readonly checksums: ReadonlyMap<string, string>;
 }
@@ -47,16 +51,18 @@ export interface NodeCatalog {
 export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, role: NodeRole, serverVersionNum: number): Promise<NodeCatalog> {
   const parents = layout.hypertables.map((h) => h.table);
   const shards = layout.hypertables.flatMap((h) => h.shards.map((s) => s.table));
-  const tables: QualifiedName[] = [...parents, ...shards];
-  const roleNames = [...layout.roles.map((r) => r.name), layout.serviceRole];
-  const schemas = [...new Set([INTERNAL_SCHEMA, ...parents.map((p) => p.schema)])];
   const access = role === 'access';
+  const references = layout.referenceTables.map((r) => r.table);
+  const copies = access ? layout.referenceTables.flatMap((r) => r.copies.map((c) => c.table)) : [];
+  const tables: QualifiedName[] = [...parents, ...shards, ...references, ...copies];
+  const roleNames = [...layout.roles.map((r) => r.name), layout.serviceRole];
+  const schemas = [...new Set([INTERNAL_SCHEMA, ...parents.map((p) => p.schema), ...references.map((r) => r.schema)])];
 
   // One client, so one query at a time: sequential awaits say what actually happens.
   const base = await readBase(client, INTERNAL_SCHEMA);
   const relations = await readRelations(client, tables, parents);
   // Foreign partitions take their columns from the parent; shards are compared with theirs.
-  const columns = await readColumns(client, access ? parents : tables);
+  const columns = await readColumns(client, access ? [...parents, ...references, ...copies] : tables);
   const checks = access ? new Map() : await readCheckConstraints(client, shards);
   const indexes = access ? new Map() : await readIndexes(client, parents);
   const servers = access ? await readServers(client, SERVER_PREFIX) : [];
@@ -67,6 +73,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
   const tableGrants = await readTableGrants(client, tables, roleNames);
   const schemaGrants = await readSchemaGrants(client, schemas, roleNames);
   const existingSchemas = await readSchemas(client, schemas);
+  const referenceObjects = await readReferenceObjects(client, references, layout.referenceTables.map((r) => r.syncFunction), access);
   const defaultChunks = access
     ? []
     : await readDefaultChunks(client, layout.hypertables.flatMap((h) => h.shards.map((s) => ({ table: s.table, timeColumn: h.timeColumn }))));
@@ -86,6 +93,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
     schemaGrants,
     schemas: existingSchemas,
     defaultChunks,
+    referenceObjects,
     appliedMigrations: await appliedMigrations(client),
     checksums: await recordedChecksums(client),
   };

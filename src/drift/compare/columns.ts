@@ -3,14 +3,14 @@
  * and shards, against the spec. Partitions share their parent's columns, so a shard only reports
  * what differs from its own parent (a detached shard, a NOT NULL set on the shard alone).
  */
-import type { ClusterLayout, Hypertable } from '../../plan/layout.js';
+import type { ClusterLayout, Column, QualifiedName } from '../../plan/layout.js';
 import type { NodeRole } from '../../sql/generate.js';
 import type { CatalogColumn } from '../catalog/columns.js';
 import { formatType } from '../formatType.js';
 import { displayName, finding, nameKey, type DriftKind, type Finding } from '../model.js';
 import { hypertablesOn } from './parents.js';
 
-export function expectedColumns(h: Hypertable): CatalogColumn[] {
+export function expectedColumns(h: { readonly columns: readonly Column[] }): CatalogColumn[] {
   return h.columns.map((c) => ({ name: c.name, type: formatType(c.type), notNull: c.notNull }));
 }
 
@@ -46,11 +46,11 @@ function columnDiffs(expected: readonly CatalogColumn[], actual: readonly Catalo
 }
 
 /** Differences of one table's columns from the expected ones; `on` names the table when it is not the hypertable itself. */
-export function compareColumns(h: Hypertable, expected: readonly CatalogColumn[], actual: readonly CatalogColumn[], on?: string): Finding[] {
+export function compareColumns(h: { readonly table: QualifiedName }, expected: readonly CatalogColumn[], actual: readonly CatalogColumn[], on?: string): Finding[] {
   return columnDiffs(expected, actual).map((d) => toFinding(h, d, on));
 }
 
-function toFinding(h: Hypertable, d: ColumnDiff, on: string | undefined): Finding {
+function toFinding(h: { readonly table: QualifiedName }, d: ColumnDiff, on: string | undefined): Finding {
   return finding(d.kind, `column ${displayName(h.table)}.${d.column}${on === undefined ? '' : ` on ${on}`}`, `${on ?? displayName(h.table)}: ${d.problem}`, {
     expected: d.expected,
     actual: d.actual,

@@ -1,4 +1,4 @@
-/** Every comparison for one node, in a stable order: base, tables, columns, FDW, roles, grants, migrations, chunks. */
+/** Every comparison for one node, in a stable order: base, tables, columns, reference tables, FDW, roles, grants, migrations, chunks. */
 import type { ClusterLayout } from '../../plan/layout.js';
 import type { NodeRole } from '../../sql/generate.js';
 import type { NodeCatalog } from '../catalog/node.js';
@@ -11,6 +11,7 @@ import { compareNodeIndexes } from './indexes.js';
 import { compareMigrations, type MigrationState } from './migrations.js';
 import { compareParents } from './parents.js';
 import { comparePartitions } from './partitions.js';
+import { compareReferenceTables } from './referenceTables.js';
 import { compareSchemaGrants, compareTableGrants } from './privileges.js';
 import { compareRoles } from './roles.js';
 import { compareServers, compareUserMappings } from './servers.js';
@@ -26,6 +27,7 @@ export function compareNode(layout: ClusterLayout, node: string, role: NodeRole,
     ...(access ? [] : compareBoundsChecks(layout, node, existing, catalog.checks)),
     ...(access ? [] : compareNodeIndexes(layout, node, catalog.indexes, existing)),
     ...compareTableColumns(layout, node, role, catalog.columns),
+    ...compareReferenceTables(layout, role, catalog.relations, catalog.columns, catalog.referenceObjects),
     ...(access ? compareServers(layout, catalog.serverVersionNum, catalog.servers) : []),
     ...(access ? compareUserMappings(layout, catalog.servers, catalog.userMappings) : []),
     ...(access ? compareSettings(layout, catalog.settings) : []),

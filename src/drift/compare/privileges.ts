@@ -1,10 +1,13 @@
 /**
- * Privileges granted directly to the declared roles and the service role: on hypertables as the
- * spec grants them, on shard tables exactly what postgres_fdw needs for the service role, and
- * nothing else on the tables and schemas hypershard manages. Missing and extra are both reported.
+ * Privileges granted directly to the declared roles and the service role: on hypertables and
+ * reference tables as the spec grants them (and SELECT on a reference table's copies with SELECT
+ * on it), on shard tables and data nodes' copies exactly what postgres_fdw needs for the service
+ * role, and nothing else on the tables and schemas hypershard manages. Missing and extra are both
+ * reported.
  */
 import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
 import { SERVICE_PRIVILEGES } from '../../sql/dataNode.js';
+import { referenceRoleGrants } from '../../sql/referenceTables.js';
 import type { NodeRole } from '../../sql/generate.js';
 import type { CatalogSchemaGrant, CatalogTableGrant } from '../catalog/privileges.js';
 import { displayName, finding, nameKey, type Finding } from '../model.js';
@@ -26,6 +29,7 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
   const tables = [
     ...held.map((h) => h.table),
     ...held.flatMap((h) => h.shards.filter((s) => role === 'access' || s.dataNode === node).map((s) => s.table)),
+    ...layout.referenceTables.flatMap((r) => [r.table, ...(role === 'access' ? r.copies.map((c) => c.table) : [])]),
   ];
   const grants = new Map<string, Expected<QualifiedName>>();
   for (const table of tables) for (const r of rolesOf(layout, role)) grants.set(`${nameKey(table)}\u0000${r}`, { on: table, role: r, privileges: [] });
@@ -34,9 +38,10 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
       grants.set(`${nameKey(g.table)}\u0000${r.name}`, { on: g.table, role: r.name, privileges: g.privileges });
     }
   }
+  for (const g of referenceRoleGrants(layout, role).tables) grants.set(`${nameKey(g.table)}\u0000${g.role}`, { on: g.table, role: g.role, privileges: g.privileges });
   if (role === 'data') {
-    for (const shard of held.flatMap((h) => h.shards.filter((s) => s.dataNode === node))) {
-      grants.set(`${nameKey(shard.table)}\u0000${layout.serviceRole}`, { on: shard.table, role: layout.serviceRole, privileges: SERVICE_PRIVILEGES });
+    for (const table of [...held.flatMap((h) => h.shards.filter((s) => s.dataNode === node).map((s) => s.table)), ...layout.referenceTables.map((r) => r.table)]) {
+      grants.set(`${nameKey(table)}\u0000${layout.serviceRole}`, { on: table, role: layout.serviceRole, privileges: SERVICE_PRIVILEGES });
     }
   }
   return [...grants.values()];
@@ -44,9 +49,13 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
 
 export function expectedSchemaGrants(layout: ClusterLayout, node: string, role: NodeRole): Expected<string>[] {
   const held = hypertablesOn(layout, node, role);
-  const schemas = [...new Set([INTERNAL_SCHEMA, ...held.map((h) => h.table.schema)])];
+  const schemas = [...new Set([INTERNAL_SCHEMA, ...held.map((h) => h.table.schema), ...layout.referenceTables.map((r) => r.table.schema)])];
   const usage = new Set<string>();
-  if (role === 'data') usage.add(`${INTERNAL_SCHEMA}\u0000${layout.serviceRole}`);
+  if (role === 'data') {
+    usage.add(`${INTERNAL_SCHEMA}\u0000${layout.serviceRole}`);
+    for (const r of layout.referenceTables) usage.add(`${r.table.schema}\u0000${layout.serviceRole}`);
+  }
+  for (const u of referenceRoleGrants(layout, role).schemas) usage.add(`${u.schema}\u0000${u.role}`);
   for (const r of layout.roles) for (const g of r.grants.filter((g) => held.some((h) => h.table === g.table))) usage.add(`${g.table.schema}\u0000${r.name}`);
   return schemas.flatMap((schema) => rolesOf(layout, role).map((r) => ({ on: schema, role: r, privileges: usage.has(`${schema}\u0000${r}`) ? ['USAGE'] : [] })));
 }
