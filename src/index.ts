@@ -20,7 +20,7 @@ export {
 export type { SpecIssue } from './errors.js';
 
 export { clusterSpec, clusterSpecJsonSchema } from './spec/schema.js';
-export type { ClusterSpec, ClusterSpecInput, DataNodeSpec, HypertableSpec, RoleSpec, SecretRef } from './spec/schema.js';
+export type { ClusterSpec, ClusterSpecInput, DataNodeSpec, HypertableSpec, ReferenceTableSpec, RoleSpec, SecretRef } from './spec/schema.js';
 export { loadSpec, parseSpec } from './spec/load.js';
 export type { LoadedSpec } from './spec/load.js';
 export { validateSpec } from './spec/validate.js';
@@ -28,7 +28,7 @@ export { exampleSpecYaml } from './spec/example.js';
 export type { ExampleSpecOptions } from './spec/example.js';
 
 export { planLayout, INTERNAL_SCHEMA, ACCESS_NODE_SETTINGS } from './plan/layout.js';
-export type { ClusterLayout, FdwServer, Hypertable, Shard } from './plan/layout.js';
+export type { ClusterLayout, FdwServer, Hypertable, ReferenceCopy, ReferenceTable, Shard } from './plan/layout.js';
 
 export { generateSql } from './sql/generate.js';
 export type { ClusterSql, NodeRole, NodeSql } from './sql/generate.js';
@@ -65,6 +65,10 @@ export type { ChunkAction, CreatedChunk, MaintainError, MaintainNodeResult, Main
 export { listChunks } from './maintain/chunks.js';
 export type { ChunkInfo, ChunksOptions, ChunksResult, NodeChunks } from './maintain/chunks.js';
 export { MAINTAIN_LOCK_KEY } from './maintain/lock.js';
+export { syncReferenceTables } from './reference/sync.js';
+export type { ReferenceSyncNodeResult, ReferenceSyncOptions, ReferenceSyncResult, ReferenceSyncStatus, ReferenceTableSync } from './reference/sync.js';
+export { addDataNode, addDataNodeToSpec } from './cluster/addDataNode.js';
+export type { AddDataNodeOptions, AddDataNodeOutcome, AddDataNodeResult, NewDataNode } from './cluster/addDataNode.js';
 export { rebalance } from './rebalance/rebalance.js';
 export type { RebalanceOptions } from './rebalance/rebalance.js';
 export { planMoves } from './rebalance/plan.js';

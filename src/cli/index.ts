@@ -11,6 +11,7 @@ import { registerMaintainCommands } from './commands/maintain.js';
 import { registerNodeCommand } from './commands/node.js';
 import { registerQueryCommand } from './commands/query.js';
 import { registerRebalanceCommand } from './commands/rebalance.js';
+import { registerReferenceCommand } from './commands/reference.js';
 import { registerRewriteCommand } from './commands/rewrite.js';
 import { registerSpecCommands } from './commands/spec.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -40,5 +41,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerCheckCommand(program);
   registerMaintainCommands(program);
   registerRebalanceCommand(program);
+  registerReferenceCommand(program);
   await program.parseAsync([...argv]);
 }

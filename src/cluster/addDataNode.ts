@@ -1,13 +1,17 @@
 /**
  * `node add`: a new data node joins the cluster. The spec file gains the node (comments and
  * layout of the YAML kept), and hypertables that spread over "all data nodes" are pinned to the
- * nodes they use now, so no shard moves (moving shards is `rebalance`'s job). The caller then
- * generates and applies, which gives the new node its base: schema, chunk function, service role
- * and roles.
+ * nodes they use now, so no shard moves (moving shards is `rebalance`'s job). Generating and
+ * applying then gives the new node its base (schema, chunk function, service role and roles) and
+ * an empty copy of every reference table, which `addDataNode` fills from the access node.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { isMap, isSeq, parseDocument, YAMLMap } from 'yaml';
 import { HypershardError } from '../errors.js';
+import { generateMigrations } from '../migrations/files.js';
+import { apply, type ApplyResult } from '../nodes/apply.js';
+import { planLayout } from '../plan/layout.js';
+import { syncReferenceTables, type ReferenceSyncNodeResult } from '../reference/sync.js';
 import { parseSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/schema.js';
 
@@ -54,4 +58,43 @@ export async function addDataNodeToSpec(specFile: string, node: NewDataNode): Pr
   await writeFile(`${specFile}.tmp`, updated);
   await rename(`${specFile}.tmp`, specFile);
   return { spec, pinned };
+}
+
+export interface AddDataNodeOptions {
+  /** Apply the generated migrations (and fill the new node's reference copies). @default true */
+  readonly apply?: boolean;
+  /** @default `migrations/` next to the spec */
+  readonly migrationsDir?: string;
+  /** Bound on reaching each node. @default 10000 */
+  readonly timeoutMs?: number;
+}
+
+export interface AddDataNodeOutcome extends AddDataNodeResult {
+  /** What the generated migration changes. */
+  readonly changes: readonly string[];
+  /** Undefined when not applied. */
+  readonly apply: ApplyResult | undefined;
+  /**
+   * The new node's copies of the reference tables, filled from the access node once apply has
+   * made them reachable; undefined when not applied, apply failed, or there are no reference tables.
+   */
+  readonly reference: ReferenceSyncNodeResult | undefined;
+}
+
+/**
+ * The whole join: the node into the spec, its migration generated and applied, then its
+ * reference-table copies filled (a migration cannot: see src/evolve/referenceTables.ts). Writes to
+ * reference tables already reach the new copies from the apply on, so the fill's TRUNCATE and copy
+ * under the tables' SHARE lock leave them equal.
+ * @throws as addDataNodeToSpec, generateMigrations and apply do, before any node is changed.
+ */
+export async function addDataNode(specFile: string, node: NewDataNode, options: AddDataNodeOptions = {}): Promise<AddDataNodeOutcome> {
+  const added = await addDataNodeToSpec(specFile, node);
+  const dir = options.migrationsDir === undefined ? {} : { migrationsDir: options.migrationsDir };
+  const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+  const generated = await generateMigrations(added.spec, specFile, dir);
+  const applied = options.apply === false ? undefined : await apply(added.spec, specFile, { ...dir, ...timeout });
+  const fill = applied?.ok === true && planLayout(added.spec).referenceTables.length > 0;
+  const reference = fill ? (await syncReferenceTables(added.spec, specFile, { dataNodes: [node.name], ...timeout })).nodes[0] : undefined;
+  return { ...added, changes: generated.changes, apply: applied, reference };
 }

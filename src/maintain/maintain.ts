@@ -1,6 +1,7 @@
 /**
  * `maintain`: per data node, in parallel, move rows out of default chunks, keep chunks ahead of
- * now and drop expired ones; then, on the access node, refresh the hypertables' statistics.
+ * now and drop expired ones; then, on the access node, copy again the reference-table copies that
+ * differ from the access node's tables, and refresh the statistics of hypertables and copies.
  * Every node is claimed first with the maintain advisory lock and held until the run ends, so two
  * runs never interleave on a node; a node another run holds is reported `skipped`. A node that
  * fails is reported and the others go on: this never throws for a node.
@@ -10,6 +11,7 @@ import { errorMessage } from '../errors.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type NodeConnection } from '../nodes/connect.js';
 import { nodeTargets, type NodeTarget } from '../nodes/targets.js';
 import { planLayout, type ClusterLayout } from '../plan/layout.js';
+import { syncReferenceTables, type ReferenceSyncResult } from '../reference/sync.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { analyzeTables, existingTables } from './analyze.js';
 import { maintainDataNode, type ShardWork } from './dataNode.js';
@@ -55,10 +57,23 @@ export async function maintain(spec: ClusterSpec, specFile: string, options: Mai
       claims.filter((c) => c.target.role === 'data').map((c) => ('result' in c ? c.result : runNode(c, () => maintainDataNode(c.connection, shardsOn(layout, c.target.name), { dryRun, report: report(c.target.name) })))),
     );
     // After the data nodes: statistics then reflect the rows retention dropped.
-    const access = claims.filter((c) => c.target.role === 'access').map((c) => ('result' in c ? c.result : runNode(c, () => analyzeAccessNode(c.connection, layout, dryRun))));
+    let reference: ReferenceSyncResult | undefined;
+    const access = claims
+      .filter((c) => c.target.role === 'access')
+      .map((c) =>
+        'result' in c
+          ? c.result
+          : runNode(c, async () => {
+              // Copies first, so the statistics are those of the repaired copies.
+              reference = dryRun || layout.referenceTables.length === 0 ? undefined : await repairCopies(spec, specFile, options, report(c.target.name));
+              const analyzed = await analyzeAccessNode(c.connection, layout, dryRun);
+              const failed = (reference?.nodes ?? []).filter((n) => n.status === 'failed');
+              return { ...analyzed, errors: [...failed.map((n): MaintainError => ({ step: 'reference', message: n.error ?? `copies on ${n.node} failed` })), ...analyzed.errors] };
+            }),
+      );
     const nodes = [...data, ...(await Promise.all(access))];
     for (const n of nodes) if (n.status !== 'skipped') report(n.node)('done', `${n.status} in ${n.durationMs} ms`);
-    return { ok: nodes.every((n) => n.status !== 'failed'), dryRun, nodes, durationMs: Math.round(performance.now() - started) };
+    return { ok: nodes.every((n) => n.status !== 'failed'), dryRun, nodes, ...(reference === undefined ? {} : { reference }), durationMs: Math.round(performance.now() - started) };
   } finally {
     await Promise.all(
       claims.map(async (c) => {
@@ -112,12 +127,37 @@ async function runNode(c: Claimed, work: () => Promise<NodeWork>): Promise<Maint
   }
 }
 
+/**
+ * Reference tables' copies compared with the access node's tables (count and checksum), and those
+ * that differ copied again: a write that bypassed the triggers is undone within a maintain period.
+ */
+async function repairCopies(spec: ClusterSpec, specFile: string, options: MaintainOptions, report: (step: MaintainProgress['step'], detail: string) => void): Promise<ReferenceSyncResult> {
+  const result = await syncReferenceTables(spec, specFile, {
+    onlyIfDifferent: true,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+  });
+  for (const node of result.nodes) {
+    const copied = node.tables.filter((t) => t.copied);
+    if (node.status === 'failed') report('reference', `copies of reference tables on ${node.node} could not be checked: ${node.error ?? ''}`);
+    else if (copied.length === 0) report('reference', `copies of reference tables on ${node.node} equal the access node's`);
+    else report('reference', `copies on ${node.node} differed and were copied again: ${copied.map((t) => `${t.table} (${t.rows} rows)`).join(', ')}`);
+  }
+  return result;
+}
+
 async function analyzeAccessNode({ client }: NodeConnection, layout: ClusterLayout, dryRun: boolean): Promise<NodeWork> {
-  const tables = layout.hypertables.map((h) => h.table);
+  // Autovacuum analyzes the reference tables themselves, never their copies (foreign tables),
+  // whose statistics decide whether a join with a shard is pushed to the data node.
+  const wanted = [
+    ...layout.hypertables.map((h) => ({ table: h.table, what: 'hypertable' })),
+    ...layout.referenceTables.flatMap((r) => r.copies.map((c) => ({ table: c.table, what: `copy of reference table ${r.table.schema}.${r.table.name} on ${c.server}` }))),
+  ];
+  const tables = wanted.map((w) => w.table);
   const present = await existingTables(client, tables);
-  const errors: MaintainError[] = tables
-    .filter((t) => !present.includes(t))
-    .map((t) => ({ step: 'analyze' as MaintainStep, hypertable: `${t.schema}.${t.name}`, message: `hypertable ${t.schema}.${t.name} does not exist on the access node (apply the migrations)` }));
+  const errors: MaintainError[] = wanted
+    .filter((w) => !present.includes(w.table))
+    .map(({ table: t, what }) => ({ step: 'analyze' as MaintainStep, hypertable: `${t.schema}.${t.name}`, message: `${what} ${t.schema}.${t.name} does not exist on the access node (apply the migrations)` }));
   const analyzed: string[] = [];
   for (const table of present) {
     const name = `${table.schema}.${table.name}`;

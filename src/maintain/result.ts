@@ -1,4 +1,5 @@
 /** What `maintain` reports: a result per node, never an exception for one node's failure. */
+import type { ReferenceSyncResult } from '../reference/sync.js';
 import type { NodeRole } from '../sql/generate.js';
 
 /** A chunk acted on, with its range as ISO 8601 UTC times. */
@@ -19,7 +20,7 @@ export interface CreatedChunk extends ChunkAction {
   readonly rows: number;
 }
 
-export type MaintainStep = 'connect' | 'lock' | 'repair' | 'ahead' | 'retention' | 'analyze';
+export type MaintainStep = 'connect' | 'lock' | 'repair' | 'ahead' | 'retention' | 'reference' | 'analyze';
 
 export interface MaintainError {
   readonly step: MaintainStep;
@@ -59,6 +60,11 @@ export interface MaintainResult {
   readonly dryRun: boolean;
   /** Data nodes in spec order, then the access node. */
   readonly nodes: readonly MaintainNodeResult[];
+  /**
+   * Reference tables' copies checked against the access node's tables and copied again where they
+   * differ (absent in a dry run, without reference tables, or when the access node was skipped).
+   */
+  readonly reference?: ReferenceSyncResult;
   readonly durationMs: number;
 }
 
