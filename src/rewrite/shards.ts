@@ -148,11 +148,11 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const gate = shardGate(stmt, scope, relation, table);
   const arms = table.shards.map((shard) => {
     const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
-    const where = [stmt.whereClause === undefined ? undefined : `(${deparse(stmt.whereClause)})`, gate?.(shard)].filter((w) => w !== undefined);
-    return (
+    return gated(
       `SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}` +
-      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
-      (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : '')
+        (stmt.whereClause === undefined ? '' : ` WHERE ${deparse(stmt.whereClause)}`) +
+        (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : ''),
+      gate?.(shard),
     );
   });
   const rebuilt = parseSelect(
@@ -215,8 +215,8 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
   }
   const gate = shardGate(stmt, scope, relation, table);
   const arms = table.shards.map((shard) => {
-    const where = [stmt.whereClause === undefined ? undefined : `(${deparse(stmt.whereClause)})`, gate?.(shard)].filter((w) => w !== undefined);
-    return `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keys.join(', ')} LIMIT ${limit}`;
+    const where = stmt.whereClause === undefined ? '' : ` WHERE ${deparse(stmt.whereClause)}`;
+    return gated(`SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where} ORDER BY ${keys.join(', ')} LIMIT ${limit}`, gate?.(shard));
   });
   const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${quoteIdent(relation.refName)}`);
   stmt.fromClause = rebuilt.fromClause ?? [];
@@ -274,6 +274,15 @@ function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, tab
     ],
     unchanged: [],
   };
+}
+
+/**
+ * One shard's arm behind its gate. The gate sits outside the arm's own query: there it is a
+ * one-time filter that skips the shard (no remote query, no remote transaction), where inside it
+ * postgres_fdw would ship it as a parameter and ask the shard anyway.
+ */
+function gated(arm: string, gate: string | undefined): string {
+  return gate === undefined ? arm : `SELECT * FROM (${arm}) AS _hs_arm WHERE ${gate}`;
 }
 
 /** `LIMIT n OFFSET m` as the per-shard `n + m`. */
@@ -358,6 +367,13 @@ function dependsOnLevel(node: Node, scope: Scope): boolean {
   };
   if ('ColumnRef' in node) return ours(node.ColumnRef, false);
   let found = false;
+  if ('SubLink' in node) {
+    walk(node, (c) => {
+      if ('ColumnRef' in c && ours(c.ColumnRef, true)) found = true;
+      return !found;
+    });
+    return found;
+  }
   const visit = (n: Node, nested: boolean): void => {
     walk(n, (c) => {
       if (found) return false;

@@ -233,7 +233,7 @@ describe('DISTINCT ON the space key', () => {
     const r = rewrite(`SELECT DISTINCT ON (tags_id) * FROM cpu WHERE usage_user > 1 ORDER BY tags_id, time DESC`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['distinct-on-per-shard', 'shard-pinning']);
     expect(r.sql).toMatch(/^SELECT cpu\.\* FROM \( SELECT cpu\.tags_id AS k FROM public\.cpu AS cpu WHERE cpu\.usage_user > 1 GROUP BY 1 \) AS _hs_keys CROSS JOIN LATERAL/);
-    expect(r.sql).toContain(`ORDER BY cpu."time" DESC LIMIT 1)`);
+    expect(r.sql).toContain(`ORDER BY cpu."time" DESC LIMIT 1 ) AS _hs_arm WHERE CASE WHEN _hs_keys.k BETWEEN`);
     expect(r.sql).toMatch(/ORDER BY cpu\.tags_id, cpu\."time" DESC$/);
   });
 
@@ -303,5 +303,18 @@ describe('found by the differential harness', () => {
     const r = rewrite(sql);
     expect(r.sql).toBe(sql);
     expect(r.unchanged[0]?.reason).toMatch(/WITH TIES/);
+  });
+});
+
+describe('pinning through an IN (SELECT …) list', () => {
+  it('gates the shards on the list the sub-select computes', () => {
+    const r = rewrite(`SELECT max(usage_user) FROM cpu WHERE tags_id IN (SELECT id FROM tags WHERE hostname = 'host_7')`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['in-subquery', 'partial-aggregate', 'shard-pinning']);
+    expect(r.sql).toContain(`EXISTS (SELECT FROM unnest(ARRAY(SELECT id FROM tags WHERE hostname = 'host_7')) AS _hs_key(v)`);
+  });
+
+  it('does not gate on a list that reads this query’s own row', () => {
+    const r = rewrite(`SELECT max(c.usage_user) FROM cpu c WHERE c.tags_id = ANY(ARRAY(SELECT id FROM tags WHERE tags.rack = c.region))`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
   });
 });
