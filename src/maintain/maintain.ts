@@ -68,7 +68,7 @@ export async function maintain(spec: ClusterSpec, specFile: string, options: Mai
               reference = dryRun || layout.referenceTables.length === 0 ? undefined : await repairCopies(spec, specFile, options, report(c.target.name));
               const analyzed = await analyzeAccessNode(c.connection, layout, dryRun);
               const failed = (reference?.nodes ?? []).filter((n) => n.status === 'failed');
-              return { ...analyzed, errors: [...failed.map((n): MaintainError => ({ step: 'reference', message: n.error ?? `copies on ${n.node} failed` })), ...analyzed.errors] };
+              return { ...analyzed, errors: [...failed.map((n): MaintainError => ({ step: 'reference', message: `copies on ${n.node}: ${n.error ?? 'failed'}` })), ...analyzed.errors] };
             }),
       );
     const nodes = [...data, ...(await Promise.all(access))];

@@ -127,7 +127,7 @@ async function syncNode(access: NodeTarget, node: string, tables: readonly Refer
     return result(done.some((t) => t.copied) || options.onlyIfDifferent !== true ? 'synced' : 'in-sync', done);
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
-    return result('failed', [], `${node}: ${errorMessage(error)}`);
+    return result('failed', [], errorMessage(error));
   } finally {
     await client.end().catch(() => undefined);
   }
