@@ -1,7 +1,7 @@
 /** `node add`: a data node joins; its base is generated and applied. */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { addDataNodeToSpec, type NewDataNode } from '../../cluster/addDataNode.js';
+import { addDataNode, type NewDataNode } from '../../cluster/addDataNode.js';
 import { removeDataNodeFromSpec } from '../../cluster/removeDataNode.js';
 import { generateMigrations } from '../../migrations/files.js';
 import { apply, type ApplyResult } from '../../nodes/apply.js';
@@ -49,17 +49,18 @@ export function registerNodeCommand(program: Command): void {
           ...(Object.keys(fdw).length === 0 ? {} : { fdw }),
         };
         const file = resolve(opts.config);
-        const added = await addDataNodeToSpec(file, newNode);
-        const generated = await generateMigrations(added.spec, file);
-        const applied = opts.apply ? await apply(added.spec, file) : undefined;
+        // The library's join: spec edit, migrations, apply, then the new node's reference copies filled.
+        const added = await addDataNode(file, newNode, { apply: opts.apply });
+        const applied = added.apply;
         if (opts.json === true) {
-          json({ pinned: added.pinned, changes: generated.changes, apply: applied ?? null });
+          json({ pinned: added.pinned, changes: added.changes, apply: applied ?? null, reference: added.reference ?? null });
         } else {
           if (added.pinned.length > 0) out(`Pinned to their current data nodes (no shard moves): ${added.pinned.join(', ')}`);
-          out(`Changes: ${generated.changes.join('; ')}`);
+          out(`Changes: ${added.changes.join('; ')}`);
           if (applied !== undefined) out(applyTable(applied));
+          if (added.reference !== undefined) out(`Reference copies on ${opts.name}: ${added.reference.status}`);
         }
-        return applied === undefined || applied.ok ? EXIT.ok : EXIT.failed;
+        return (applied === undefined || applied.ok) && (added.reference === undefined || added.reference.status !== 'failed') ? EXIT.ok : EXIT.failed;
       }),
     );
 
