@@ -20,7 +20,7 @@ import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
 import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, sameExpression, transform, walk } from './ast.js';
 import { isAggregateCall, splitAggregate } from './aggregates.js';
-import type { DistributedTable, Rewrite, Unchanged } from './model.js';
+import type { DistributedTable, Rewrite, ShardTarget, Unchanged } from './model.js';
 import { deparse, parseExpression, parseSelect } from './parser.js';
 import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClass } from './scope.js';
 
@@ -148,12 +148,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const gate = shardGate(stmt, scope, relation, table);
   const arms = table.shards.map((shard) => {
     const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
-    return gated(
-      `SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}` +
-        (stmt.whereClause === undefined ? '' : ` WHERE ${deparse(stmt.whereClause)}`) +
-        (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : ''),
-      gate?.(shard),
-    );
+    return gated(gate, shard, (where) => `SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
   });
   const rebuilt = parseSelect(
     `SELECT ${newTargets.join(', ')} FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${UNION_ALIAS}` +
@@ -185,7 +180,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
 }
 
 /** The FROM clause of one shard's arm: the shard for the hypertable, that server's copy for each reference table. */
-function armFrom(stmt: SelectStmt, scope: Scope, shard: DistributedTable['shards'][number]): string {
+function armFrom(stmt: SelectStmt, scope: Scope, shard: ShardTarget): string {
   const swap = (node: Node): Node | undefined => {
     if (!('RangeVar' in node)) return undefined;
     const rv = node.RangeVar;
@@ -215,8 +210,7 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
   }
   const gate = shardGate(stmt, scope, relation, table);
   const arms = table.shards.map((shard) => {
-    const where = stmt.whereClause === undefined ? '' : ` WHERE ${deparse(stmt.whereClause)}`;
-    return gated(`SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where} ORDER BY ${keys.join(', ')} LIMIT ${limit}`, gate?.(shard));
+    return gated(gate, shard, (where) => `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where} ORDER BY ${keys.join(', ')} LIMIT ${limit}`, stmt.whereClause);
   });
   const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${quoteIdent(relation.refName)}`);
   stmt.fromClause = rebuilt.fromClause ?? [];
@@ -276,13 +270,25 @@ function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, tab
   };
 }
 
-/**
- * One shard's arm behind its gate. The gate sits outside the arm's own query: there it is a
- * one-time filter that skips the shard (no remote query, no remote transaction), where inside it
- * postgres_fdw would ship it as a parameter and ask the shard anyway.
- */
-function gated(arm: string, gate: string | undefined): string {
-  return gate === undefined ? arm : `SELECT * FROM (${arm}) AS _hs_arm WHERE ${gate}`;
+interface Gate {
+  readonly test: (shard: ShardTarget) => string;
+  readonly detail: string;
+  /**
+   * Outside the arm's own query a gate is a one-time filter that skips the shard (no remote
+   * query, no remote transaction), but the arm is then no longer an async foreign scan, so the
+   * shards that do run, run one after another. Inside, postgres_fdw ships it as a parameter: every
+   * shard is asked (and one the gate rules out answers at once), concurrently. One value reaches
+   * one shard, so its gate goes outside; a list may reach several, so its gate goes inside.
+   * (Constant gates are folded by the planner either way.)
+   */
+  readonly outside: boolean;
+}
+
+/** One shard's arm, built around its WHERE, with the shard's gate where it serves best. */
+function gated(gate: Gate | undefined, shard: ShardTarget, arm: (where: string) => string, where: Node | undefined): string {
+  const conditions = [where === undefined ? undefined : `(${deparse(where)})`, gate !== undefined && !gate.outside ? gate.test(shard) : undefined].filter((c) => c !== undefined);
+  const query = arm(conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`);
+  return gate?.outside === true ? `SELECT * FROM (${query}) AS _hs_arm WHERE ${gate.test(shard)}` : query;
 }
 
 /** `LIMIT n OFFSET m` as the per-shard `n + m`. */
@@ -307,13 +313,13 @@ function direction(s: import('@pgsql/types').SortBy): string {
  * WHERE has none. Only integer space keys: their equality is exact, and an out-of-range value
  * (which matches nothing) is kept from the cast.
  */
-function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): (((shard: DistributedTable['shards'][number]) => string) & { detail: string }) | undefined {
+function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): Gate | undefined {
   const spaceType = table.columns.find((c) => c.name === table.spaceColumn)?.type;
   if (!typeClass.integer(spaceType) || stmt.whereClause === undefined) return undefined;
   const base = baseType(spaceType as string);
   const range = base === 'smallint' ? [-32768, 32767] : base === 'integer' ? [-2147483648, 2147483647] : undefined;
   const parent = quoteLiteral(quoteQualified(table.table.schema, table.table.name));
-  const hashes = (value: string, shard: DistributedTable['shards'][number]): string => {
+  const hashes = (value: string, shard: ShardTarget): string => {
     const check = `satisfies_hash_partition(${parent}::regclass::oid, ${shard.modulus}, ${shard.remainder}, (${value})::${base})`;
     return range === undefined ? check : `(CASE WHEN (${value}) BETWEEN ${range[0]} AND ${range[1]} THEN ${check} ELSE false END)`;
   };
@@ -330,21 +336,25 @@ function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
       const [space, value] = isSpace(e.lexpr) ? [e.lexpr, e.rexpr] : isSpace(e.rexpr) ? [e.rexpr, e.lexpr] : [undefined, undefined];
       if (space === undefined || value === undefined || !independent(value)) continue;
       const v = deparse(value);
-      return Object.assign((shard: DistributedTable['shards'][number]) => hashes(v, shard), { detail: `${table.spaceColumn} = ${v}: only the shard that value hashes to is read` });
+      return { test: (shard) => hashes(v, shard), detail: `${table.spaceColumn} = ${v}: only the shard that value hashes to is read`, outside: true };
     }
     if (e.kind === 'AEXPR_IN' && isSpace(e.lexpr) && 'List' in e.rexpr) {
       const items = e.rexpr.List.items ?? [];
       if (items.length === 0 || !items.every(independent)) continue;
       const values = items.map((i) => deparse(i));
-      return Object.assign((shard: DistributedTable['shards'][number]) => `(${values.map((v) => hashes(v, shard)).join(' OR ')})`, {
+      return {
+        test: (shard) => `(${values.map((v) => hashes(v, shard)).join(' OR ')})`,
         detail: `${table.spaceColumn} IN (${values.join(', ')}): only the shards those values hash to are read`,
-      });
+        outside: false,
+      };
     }
     if (e.kind === 'AEXPR_OP_ANY' && isSpace(e.lexpr) && independent(e.rexpr)) {
       const array = deparse(e.rexpr);
-      return Object.assign((shard: DistributedTable['shards'][number]) => `EXISTS (SELECT FROM unnest(${array}) AS _hs_key(v) WHERE ${hashes('_hs_key.v', shard)})`, {
-        detail: `${table.spaceColumn} = ANY(${array}): a shard none of the values hash to is skipped`,
-      });
+      return {
+        test: (shard) => `EXISTS (SELECT FROM unnest(${array}) AS _hs_key(v) WHERE ${hashes('_hs_key.v', shard)})`,
+        detail: `${table.spaceColumn} = ANY(${array}): a shard none of the values hash to answers at once`,
+        outside: false,
+      };
     }
   }
   return undefined;
