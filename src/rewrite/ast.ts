@@ -101,15 +101,25 @@ export function transform(root: Node, replace: (node: Node) => Node | undefined,
   return rebuild(root) as Node;
 }
 
-/** Does the expression refer to a column (of any query level)? Sub-selects count when they do. */
-export function hasColumnRef(node: Node): boolean {
-  if ('ColumnRef' in node) return true;
-  let found = false;
-  walk(node, (n) => {
-    if ('ColumnRef' in n) found = true;
-    return !found;
-  });
-  return found;
+/**
+ * Rebuilds top-down: `replace` sees a node before its children and may substitute it (the
+ * substitute is not entered). Sub-selects are kept as they are, for their own pass.
+ */
+export function replaceTop(node: Node, replace: (n: Node) => Node | undefined): Node {
+  const replaced = replace(node);
+  if (replaced !== undefined) return replaced;
+  if ('SubLink' in node || 'SelectStmt' in node) return node;
+  const rebuild = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rebuild);
+    if (value === null || typeof value !== 'object') return value;
+    const keys = Object.keys(value);
+    if (keys.length === 1 && /^[A-Z]/.test(keys[0] as string)) return replaceTop(value as Node, replace);
+    const out: Record<string, unknown> = {};
+    for (const k of keys) out[k] = rebuild((value as Record<string, unknown>)[k]);
+    return out;
+  };
+  const kind = Object.keys(node)[0] as string;
+  return { [kind]: rebuild((node as Record<string, unknown>)[kind]) } as Node;
 }
 
 export function containsNode(node: Node, test: (n: Node) => boolean): boolean {

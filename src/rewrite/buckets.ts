@@ -122,7 +122,7 @@ function dateTrunc(call: FuncCall, scope: Scope, timeZone: string | undefined): 
 }
 
 /** A literal fixed-width interval: `'5 minutes'`, `interval '1 hour'`, `'1 day'::interval`. */
-export function intervalLiteral(node: Node): { seconds: number; sql: string } | undefined {
+function intervalLiteral(node: Node): { seconds: number; sql: string } | undefined {
   let inner = node;
   if ('TypeCast' in node) {
     const names = node.TypeCast.typeName?.names ?? [];

@@ -5,27 +5,12 @@
  * as an array parameter, where a semi-join with a local table could not be shipped at all.
  */
 import type { Node, SelectStmt, SubLink } from '@pgsql/types';
-import { columnPath, isStar, stringValue, walk } from './ast.js';
+import { columnPath, isStar, replaceTop, stringValue, walk } from './ast.js';
 import type { Rewrite, Unchanged } from './model.js';
 import { deparse, parseExpression } from './parser.js';
 
 export function rewriteInSubqueries(where: Node, rewrites: Rewrite[], unchanged: Unchanged[]): Node {
-  const rebuild = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(rebuild);
-    if (value === null || typeof value !== 'object') return value;
-    const keys = Object.keys(value);
-    if (keys.length === 1 && /^[A-Z]/.test(keys[0] as string)) {
-      const node = value as Node;
-      if ('SubLink' in node) return convert(node.SubLink, rewrites, unchanged) ?? node;
-      if ('SelectStmt' in node) return node;
-      const kind = keys[0] as string;
-      return { [kind]: rebuild((node as Record<string, unknown>)[kind]) };
-    }
-    const out: Record<string, unknown> = {};
-    for (const k of keys) out[k] = rebuild((value as Record<string, unknown>)[k]);
-    return out;
-  };
-  return rebuild(where) as Node;
+  return replaceTop(where, (node) => ('SubLink' in node ? (convert(node.SubLink, rewrites, unchanged) ?? node) : undefined));
 }
 
 function convert(link: SubLink, rewrites: Rewrite[], unchanged: Unchanged[]): Node | undefined {

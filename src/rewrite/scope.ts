@@ -22,7 +22,7 @@ export interface Scope {
 
 export const DEFAULT_SEARCH_PATH: readonly string[] = ['public'];
 
-export function findTable<T extends { table: { schema: string; name: string } }>(tables: readonly T[], rv: RangeVar, searchPath: readonly string[]): T | undefined {
+function findTable<T extends { table: { schema: string; name: string } }>(tables: readonly T[], rv: RangeVar, searchPath: readonly string[]): T | undefined {
   if (rv.catalogname !== undefined) return undefined;
   const name = rv.relname ?? '';
   if (rv.schemaname !== undefined) return tables.find((t) => t.table.schema === rv.schemaname && t.table.name === name);

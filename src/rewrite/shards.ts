@@ -18,7 +18,7 @@
  */
 import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
-import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, sameExpression, transform, walk } from './ast.js';
+import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, replaceTop, sameExpression, transform, walk } from './ast.js';
 import { isAggregateCall, splitAggregate } from './aggregates.js';
 import type { DistributedTable, Rewrite, ShardTarget, Unchanged } from './model.js';
 import { deparse, parseExpression, parseSelect } from './parser.js';
@@ -463,22 +463,4 @@ function containsAggregate(node: Node): boolean {
 
 function containsWindow(stmt: SelectStmt): boolean {
   return [...(stmt.targetList ?? []), ...(stmt.sortClause ?? [])].some((t) => containsNode(t, (n) => 'FuncCall' in n && n.FuncCall.over !== undefined));
-}
-
-/** Rebuilds top-down: `replace` may substitute a node (its subtree is then not visited). */
-function replaceTop(node: Node, replace: (n: Node) => Node | undefined): Node {
-  const replaced = replace(node);
-  if (replaced !== undefined) return replaced;
-  if ('SubLink' in node || 'SelectStmt' in node) return node;
-  const rebuild = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(rebuild);
-    if (value === null || typeof value !== 'object') return value;
-    const keys = Object.keys(value);
-    if (keys.length === 1 && /^[A-Z]/.test(keys[0] as string)) return replaceTop(value as Node, replace);
-    const out: Record<string, unknown> = {};
-    for (const k of keys) out[k] = rebuild((value as Record<string, unknown>)[k]);
-    return out;
-  };
-  const kind = Object.keys(node)[0] as string;
-  return { [kind]: rebuild((node as Record<string, unknown>)[kind]) } as Node;
 }

@@ -7,7 +7,7 @@
  * change: a stable expression without column references has one value per statement.
  */
 import type { Node } from '@pgsql/types';
-import { functionName } from './ast.js';
+import { functionName, replaceTop } from './ast.js';
 import type { Rewrite } from './model.js';
 import { deparse, parseExpression } from './parser.js';
 
@@ -67,26 +67,14 @@ function assess(node: Node): Assessment {
 
 /** Wraps every maximal stable constant sub-expression of `node`; returns the new tree. */
 export function wrapStable(node: Node, rewrites: Rewrite[]): Node {
-  const kind = Object.keys(node)[0] as string;
-  if (EXPRESSION_KINDS.has(kind)) {
-    const a = assess(node);
-    if (a.constant && a.stable && !isTimeLiteralCast(node)) {
-      const text = deparse(node);
-      rewrites.push({ kind: 'stable-expression', detail: `${text} → evaluated once on the access node (InitPlan), shipped as a constant` });
-      return parseExpression(`(SELECT ${text})`);
-    }
-  }
-  if (kind === 'SubLink' || kind === 'SelectStmt') return node;
-  const rebuild = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(rebuild);
-    if (value === null || typeof value !== 'object') return value;
-    const keys = Object.keys(value);
-    if (keys.length === 1 && /^[A-Z]/.test(keys[0] as string)) return wrapStable(value as Node, rewrites);
-    const out: Record<string, unknown> = {};
-    for (const k of keys) out[k] = rebuild((value as Record<string, unknown>)[k]);
-    return out;
-  };
-  return { [kind]: rebuild((node as Record<string, unknown>)[kind]) } as Node;
+  return replaceTop(node, (n) => {
+    if (!EXPRESSION_KINDS.has(Object.keys(n)[0] as string)) return undefined;
+    const a = assess(n);
+    if (!a.constant || !a.stable || isTimeLiteralCast(n)) return undefined;
+    const text = deparse(n);
+    rewrites.push({ kind: 'stable-expression', detail: `${text} → evaluated once on the access node (InitPlan), shipped as a constant` });
+    return parseExpression(`(SELECT ${text})`);
+  });
 }
 
 /** `'2026-01-01'::timestamptz` is a constant at parse time, `$1::timestamptz` a parameter: both ship. */
