@@ -11,10 +11,12 @@
  *                       sorted rows and aggregating locally, which it costs as stopping early:
  *                       the data node still sorts everything, and every row crosses.)
  *   ORDER BY … LIMIT n  each shard returns its first n rows; the access node merges them.
+ *   DISTINCT ON (key)   keys from a GROUP BY each shard finishes, then one indexed probe per key.
+ *   reference joins     reference tables in the FROM read the copy beside each shard.
  *   shard pinning       a space-key predicate (`= v`, `IN (…)`, `= ANY(…)`) gates each shard's
  *                       arm with satisfies_hash_partition(), PostgreSQL's own routing function:
- *                       for constants the planner removes the other arms; for parameters and
- *                       outer references they are skipped at run time.
+ *                       for constants the planner removes the other arms; for run-time values
+ *                       the gate skips them or makes them answer at once (see Gate).
  */
 import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
@@ -31,11 +33,10 @@ export interface ShardOutcome {
 
 const UNION_ALIAS = '_hs';
 /** Functions known to be plain (non-aggregate) functions, safe to evaluate after combining. */
-const NON_VOLATILE_EXTRA = ['unnest', 'array_agg', 'count', 'min', 'max', 'sum', 'coalesce', 'array_length', 'cardinality'];
 const SCALAR = new Set(['date_bin', 'date_trunc', 'date_part', 'extract', 'round', 'trunc', 'floor', 'ceil', 'ceiling', 'abs', 'sqrt', 'power', 'ln', 'log', 'exp', 'sign', 'mod', 'greatest', 'least', 'coalesce', 'nullif', 'lower', 'upper', 'length', 'concat', 'to_char', 'now', 'timezone', 'make_interval', 'age']);
 
-/** Functions that may appear in a space-key value the gates evaluate separately. */
-const NON_VOLATILE = new Set([...SCALAR, ...NON_VOLATILE_EXTRA]);
+/** Functions that may appear in a space-key value the gates evaluate separately (never volatile). */
+const NON_VOLATILE = new Set([...SCALAR, 'unnest', 'array_agg', 'count', 'min', 'max', 'sum', 'array_length', 'cardinality']);
 
 /** Tries the per-shard rewrites on one SELECT, editing it in place when one applies. */
 export function expandShards(stmt: SelectStmt, scope: Scope): ShardOutcome {
