@@ -13,7 +13,7 @@ import type { Statement, Step } from '../sql/statement.js';
 import { render } from '../sql/templates.js';
 import { diffColumns } from './columns.js';
 import { one, Plan, reversed, tableName } from './plan.js';
-import { diffReferenceTables } from './referenceTables.js';
+import { diffReferenceTables, objectKey, roleGrantsOn } from './referenceTables.js';
 
 export interface Evolution {
   /** Steps per node name, in the order they must run on that node. */
@@ -70,6 +70,7 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
       plan.change('add_hypertable', `hypertable ${tableName(next.table)} added`);
       for (const node of holders(next)) plan.add(node, dataHypertable(next, node, after.serviceRole));
       plan.add(after.accessNode, accessHypertable(next));
+      plan.add(after.accessNode, roleGrantsOn(after, 'access', new Set(next.shards.map((s) => objectKey(s.table)))));
     } else {
       diffHypertable(plan, old, next, after.accessNode);
     }

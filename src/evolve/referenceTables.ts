@@ -18,7 +18,7 @@ import {
   dropCopyStatement,
   grantsStep,
   referenceCopyStatement,
-  referenceRoleGrants,
+  derivedRoleGrants,
   syncFunctionStatement,
   type TableGrant,
 } from '../sql/referenceTables.js';
@@ -29,7 +29,9 @@ import { render } from '../sql/templates.js';
 import { diffColumns } from './columns.js';
 import { reversed, tableName, type Plan } from './plan.js';
 
-const key = (t: QualifiedName): string => `${t.schema}\u0000${t.name}`;
+/** How derived objects are named in the sets `roleGrantsOn` takes. */
+export const objectKey = (t: QualifiedName): string => `${t.schema}\u0000${t.name}`;
+const key = objectKey;
 
 export function diffReferenceTables(plan: Plan, before: ClusterLayout, after: ClusterLayout): void {
   const access = after.accessNode;
@@ -125,9 +127,9 @@ function diffReferenceTable(plan: Plan, old: ReferenceTable, next: ReferenceTabl
   for (const copy of droppedCopies) plan.add(access, { up: [dropCopyStatement(old, copy)], down: [referenceCopyStatement(old, copy)] });
 }
 
-/** Grants of declared roles on the given reference-table objects (by key), as a step. */
-function roleGrantsOn(layout: ClusterLayout, role: NodeRole, objects: ReadonlySet<string>): Step {
-  const all = referenceRoleGrants(layout, role);
+/** Grants of declared roles on the given derived objects (reference tables, copies, shards; by key), as a step. */
+export function roleGrantsOn(layout: ClusterLayout, role: NodeRole, objects: ReadonlySet<string>): Step {
+  const all = derivedRoleGrants(layout, role);
   const tables = all.tables.filter((g) => objects.has(key(g.table)));
   const schemas = all.schemas.filter((s) => tables.some((g) => g.table.schema === s.schema && g.role === s.role));
   return grantsStep(tables, schemas);
@@ -139,12 +141,13 @@ function roleGrantsOn(layout: ClusterLayout, role: NodeRole, objects: ReadonlySe
  * role newly needs it and, as for hypertables, never revoked: another grant may still need it.
  */
 function diffRoleGrants(plan: Plan, before: ClusterLayout, after: ClusterLayout, dataNodes: readonly string[]): void {
-  const objects = (layout: ClusterLayout): Set<string> => new Set(layout.referenceTables.flatMap((r) => [key(r.table), ...r.copies.map((c) => key(c.table))]));
+  const objects = (layout: ClusterLayout): Set<string> =>
+    new Set([...layout.referenceTables.flatMap((r) => [key(r.table), ...r.copies.map((c) => key(c.table))]), ...layout.hypertables.flatMap((h) => h.shards.map((s) => key(s.table)))]);
   const beforeObjects = objects(before);
   const both = new Set([...objects(after)].filter((k) => beforeObjects.has(k)));
   for (const role of ['data', 'access'] as const) {
-    const old = grantMap(referenceRoleGrants(before, role).tables, both);
-    const next = grantMap(referenceRoleGrants(after, role).tables, both);
+    const old = grantMap(derivedRoleGrants(before, role).tables, both);
+    const next = grantMap(derivedRoleGrants(after, role).tables, both);
     const up: Statement[] = [];
     const down: Statement[] = [];
     const changes: string[] = [];
@@ -168,8 +171,8 @@ function diffRoleGrants(plan: Plan, before: ClusterLayout, after: ClusterLayout,
     if (up.length === 0) continue;
     // Only the access node's changes are named: a data node's follow from them.
     if (role === 'access') for (const change of changes) plan.change('grants', change);
-    const usedBefore = new Set(referenceRoleGrants(before, role).schemas.map((s) => `${s.schema}\u0000${s.role}`));
-    const usage = referenceRoleGrants(after, role).schemas.filter((s) => !usedBefore.has(`${s.schema}\u0000${s.role}`));
+    const usedBefore = new Set(derivedRoleGrants(before, role).schemas.map((s) => `${s.schema}\u0000${s.role}`));
+    const usage = derivedRoleGrants(after, role).schemas.filter((s) => !usedBefore.has(`${s.schema}\u0000${s.role}`));
     const step: Step = { up: [...grantsStep([], usage).up, ...up], down: [...down].reverse() };
     if (role === 'access') plan.add(after.accessNode, step);
     else for (const node of dataNodes) plan.add(node, step);

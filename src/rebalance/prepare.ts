@@ -14,6 +14,7 @@ import { serverStep, timeDistinctStatement } from '../sql/accessNode.js';
 import { dataHypertable } from '../sql/dataNode.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import { grantTables } from '../sql/roles.js';
+import { render } from '../sql/templates.js';
 import { checksumQuery, moveNames, qualified } from './names.js';
 
 const RANGE_BOUND = /^FOR VALUES FROM \('([^']*)'\) TO \('([^']*)'\)$/;
@@ -72,6 +73,12 @@ export async function prepareAccess(client: pg.Client, layout: ClusterLayout, h:
     await client.query(`CREATE FOREIGN TABLE ${qualified(names.check)} ("rows" bigint, checksum text) SERVER ${quoteIdent(server.name)} ${options(names.check)}`);
     // The staging table becomes the shard's partition at the switch: give it the same statistics settings.
     await client.query(timeDistinctStatement(h, { ...shard, table: names.staging }).sql);
+    // Roles that may read the hypertable read its shards directly in rewritten queries.
+    for (const role of layout.roles) {
+      if (role.grants.some((g) => g.table === h.table && g.privileges.includes('SELECT'))) {
+        await client.query(render('common/grant-table', { privileges: ['SELECT'], table: names.staging, role: role.name }));
+      }
+    }
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -107,13 +107,14 @@ export interface SchemaUsage {
 }
 
 /**
- * What declared roles may do with reference-table objects on a node. On the access node: their
- * declared privileges on the table (granted by `grantTables` with the hypertables' grants) and,
- * for a role that may SELECT the table, SELECT on every copy (the foreign tables in `_hypershard`
- * a rewritten join reads). On a data node: SELECT on the copy for such a role. Copies are never
- * writable by roles: a write that bypasses the access node would make one copy differ.
+ * The grants declared roles get on objects the spec does not name but their grants imply. On the
+ * access node: their declared privileges on each reference table (granted by `grantTables` with
+ * the hypertables' grants), and for a role that may SELECT a hypertable or reference table,
+ * SELECT on its shards' foreign tables or copies in `_hypershard`, which a rewritten query reads
+ * directly. On a data node: SELECT on a reference table's copy for such a role. Copies and shards
+ * are never writable by roles: writes go through the access node's parents.
  */
-export function referenceRoleGrants(layout: ClusterLayout, role: NodeRole): { tables: TableGrant[]; schemas: SchemaUsage[] } {
+export function derivedRoleGrants(layout: ClusterLayout, role: NodeRole): { tables: TableGrant[]; schemas: SchemaUsage[] } {
   const tables: TableGrant[] = [];
   const schemas = new Map<string, SchemaUsage>();
   const usage = (schema: string, name: string): void => {
@@ -121,6 +122,11 @@ export function referenceRoleGrants(layout: ClusterLayout, role: NodeRole): { ta
   };
   for (const declared of layout.roles) {
     for (const grant of declared.grants) {
+      const h = layout.hypertables.find((t) => t.table === grant.table);
+      if (h !== undefined && role === 'access' && grant.privileges.includes('SELECT')) {
+        for (const shard of h.shards) tables.push({ table: shard.table, role: declared.name, privileges: ['SELECT'] });
+        usage(INTERNAL_SCHEMA, declared.name);
+      }
       const r = layout.referenceTables.find((t) => t.table === grant.table);
       if (r === undefined) continue;
       if (role === 'access') {
@@ -140,9 +146,9 @@ export function referenceRoleGrants(layout: ClusterLayout, role: NodeRole): { ta
   return { tables, schemas: [...schemas.values()] };
 }
 
-/** The grants of `referenceRoleGrants` that `grantTables` does not make: those on copies. */
+/** The grants of `derivedRoleGrants` that `grantTables` does not make: those in `_hypershard` (and, on data nodes, on copies). */
 export function referenceGrantsStep(layout: ClusterLayout, role: NodeRole): Step {
-  const all = referenceRoleGrants(layout, role);
+  const all = derivedRoleGrants(layout, role);
   const tables = role === 'access' ? all.tables.filter((g) => g.table.schema === INTERNAL_SCHEMA) : all.tables;
   const schemas = role === 'access' ? all.schemas.filter((s) => s.schema === INTERNAL_SCHEMA) : all.schemas;
   return grantsStep(tables, schemas);

@@ -112,12 +112,14 @@ for (const { source, skip } of sources) {
       const shard = planLayout(loaded.spec).hypertables[0]!.shards[3]!;
       const result = await withDrift(
         () => sql(url('access'), 'DROP FOREIGN TABLE _hypershard.metrics_s3'),
-        () =>
-          sql(
+        async () => {
+          await sql(
             url('access'),
             `CREATE FOREIGN TABLE _hypershard.metrics_s3 PARTITION OF public.metrics FOR VALUES WITH (MODULUS 4, REMAINDER 3)
              SERVER ${shard.server} OPTIONS (schema_name '_hypershard', table_name 'metrics_s3')`,
-          ),
+          );
+          await sql(url('access'), 'GRANT SELECT ON _hypershard.metrics_s3 TO metrics_reader, metrics_writer');
+        },
       );
       expect(found(result)).toEqual([['access', 'missing', 'foreign partition _hypershard.metrics_s3']]);
     });

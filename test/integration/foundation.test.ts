@@ -195,7 +195,9 @@ for (const { source, skip } of sources) {
       const count = await sql<{ n: string }>(access, 'SELECT count(*) AS n FROM public.metrics');
       expect(Number(count[0]!.n)).toBe(40 * 576);
       await expect(sql(access, `INSERT INTO public.metrics (time, device_id) VALUES (now(), 1)`)).rejects.toThrow(/permission denied for table metrics/);
-      await expect(sql(access, 'SELECT count(*) FROM _hypershard.metrics_s0')).rejects.toThrow(/permission denied/);
+      // It may read the shards' foreign tables (rewritten queries read them directly), never write them.
+      expect((await sql<{ n: string }>(access, 'SELECT count(*) AS n FROM _hypershard.metrics_s0')).length).toBe(1);
+      await expect(sql(access, `INSERT INTO _hypershard.metrics_s0 (time, device_id) VALUES (now(), 1)`)).rejects.toThrow(/permission denied/);
       await expect(sql(access, 'SELECT count(*) FROM single.metrics')).rejects.toThrow(/permission denied/);
       // On a data node the same role reads its local share through the same name.
       const dn1 = asReader(cluster.dataNodes[0]!.url);

@@ -87,14 +87,21 @@ for (const { source, skip } of sources) {
         await client.end();
       }
 
-      // The reader may read metrics but not its shards, which a rewrite reads directly.
+      // hypershard grants a role that may read metrics its shards too, which a rewrite reads
+      // directly; a role missing one shard's grant is given no rewrites.
       const reader = new pg.Client(applied.reader);
+      const admin = new pg.Client(applied.access);
       await reader.connect();
+      await admin.connect();
       try {
         expect((await reader.query('SELECT count(*)::int AS n FROM metrics')).rows).toEqual([{ n: METRICS_ROWS }]);
+        expect((await discoverMetadata(reader)).hypertables.map((h) => h.table.name)).toEqual(['metrics']);
+        await admin.query('REVOKE SELECT ON _hypershard.metrics_s0 FROM metrics_reader');
         expect(await discoverMetadata(reader)).toEqual({ hypertables: [], referenceTables: [] });
       } finally {
+        await admin.query('GRANT SELECT ON _hypershard.metrics_s0 TO metrics_reader');
         await reader.end();
+        await admin.end();
       }
     });
 
@@ -303,7 +310,10 @@ for (const { source, skip } of sources) {
     });
 
     it('runs a rewrite the role may not read as written outside a transaction; inside one the error stands', async () => {
-      // Given metadata, the reader's statements are rewritten to read shards it has no privilege on.
+      // Given metadata, the reader's statements are rewritten to read shards it (here) may not read.
+      const admin = new pg.Client(applied.access);
+      await admin.connect();
+      await admin.query('REVOKE USAGE ON SCHEMA _hypershard FROM metrics_reader');
       const given = metadataFromLayout(applied.layout);
       const reader = new Pool({ ...applied.reader, hypershard: { metadata: given } });
       expect(reader.metadata).toBe(given);
@@ -327,6 +337,8 @@ for (const { source, skip } of sources) {
       } finally {
         client.release();
         await reader.end();
+        await admin.query('GRANT USAGE ON SCHEMA _hypershard TO metrics_reader');
+        await admin.end();
       }
     });
 

@@ -17,7 +17,7 @@ export interface AppliedCluster {
   readonly layout: ClusterLayout;
   /** The access node, as the spec's (superuser) user. */
   readonly access: pg.ClientConfig;
-  /** The access node as the example's `metrics_reader`: SELECT on metrics, nothing on `_hypershard`. */
+  /** The access node as the example's `metrics_reader`: SELECT on metrics (and so on its shards). */
   readonly reader: pg.ClientConfig;
 }
 

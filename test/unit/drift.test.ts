@@ -116,11 +116,14 @@ function cleanCatalog(l: ClusterLayout, node: string): NodeCatalog {
       { table: h.table, role: 'writer', privilege: 'INSERT' },
       { table: h.table, role: 'writer', privilege: 'SELECT' },
       ...(access ? [] : shards.flatMap((s) => ['DELETE', 'INSERT', 'SELECT', 'TRUNCATE', 'UPDATE'].map((privilege) => ({ table: s.table, role: 'hypershard_fdw', privilege })))),
+      // Roles that may read the hypertable read its shards directly in rewritten queries.
+      ...(access ? shards.flatMap((s) => ['reader', 'writer'].map((role) => ({ table: s.table, role, privilege: 'SELECT' }))) : []),
     ],
     schemaGrants: [
       { schema: 'iot', role: 'reader', privilege: 'USAGE' },
       { schema: 'iot', role: 'writer', privilege: 'USAGE' },
       ...(access ? [] : [{ schema: '_hypershard', role: 'hypershard_fdw', privilege: 'USAGE' }]),
+      ...(access ? ['reader', 'writer'].map((role) => ({ schema: '_hypershard', role, privilege: 'USAGE' })) : []),
     ],
     schemas: ['_hypershard', 'iot'],
     defaultChunks: access ? [] : shards.map((s) => ({ shard: s.table, chunk: { schema: '_hypershard', name: `${s.chunkPrefix}_default` }, rows: 0, from: undefined, to: undefined })),

@@ -203,9 +203,16 @@ $hs$;`,
   })),
   { what: 'usage on schema iot for reader', sql: 'GRANT USAGE ON SCHEMA "iot" TO "reader";' },
   { what: 'grant on iot.metrics to reader', sql: 'GRANT SELECT ON TABLE "iot"."metrics" TO "reader";' },
+  // A role that may read the hypertable reads its shards directly in rewritten queries.
+  { what: 'usage on schema _hypershard for reader', sql: 'GRANT USAGE ON SCHEMA "_hypershard" TO "reader";' },
+  { what: 'grant on _hypershard.metrics_s0 to reader', sql: 'GRANT SELECT ON TABLE "_hypershard"."metrics_s0" TO "reader";' },
+  { what: 'grant on _hypershard.metrics_s1 to reader', sql: 'GRANT SELECT ON TABLE "_hypershard"."metrics_s1" TO "reader";' },
 ];
 
 const ACCESS_DOWN: Statement[] = [
+  { what: 'grant on _hypershard.metrics_s1 to reader', sql: 'REVOKE SELECT ON TABLE "_hypershard"."metrics_s1" FROM "reader";' },
+  { what: 'grant on _hypershard.metrics_s0 to reader', sql: 'REVOKE SELECT ON TABLE "_hypershard"."metrics_s0" FROM "reader";' },
+  { what: 'usage on schema _hypershard for reader', sql: 'REVOKE USAGE ON SCHEMA "_hypershard" FROM "reader";' },
   { what: 'grant on iot.metrics to reader', sql: 'REVOKE SELECT ON TABLE "iot"."metrics" FROM "reader";' },
   { what: 'usage on schema iot for reader', sql: 'REVOKE USAGE ON SCHEMA "iot" FROM "reader";' },
   // Dropping the parent drops the foreign partitions with it.

@@ -7,7 +7,7 @@
  */
 import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
 import { SERVICE_PRIVILEGES } from '../../sql/dataNode.js';
-import { referenceRoleGrants } from '../../sql/referenceTables.js';
+import { derivedRoleGrants } from '../../sql/referenceTables.js';
 import type { NodeRole } from '../../sql/generate.js';
 import type { CatalogSchemaGrant, CatalogTableGrant } from '../catalog/privileges.js';
 import { displayName, finding, nameKey, type Finding } from '../model.js';
@@ -38,7 +38,7 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
       grants.set(`${nameKey(g.table)}\u0000${r.name}`, { on: g.table, role: r.name, privileges: g.privileges });
     }
   }
-  for (const g of referenceRoleGrants(layout, role).tables) grants.set(`${nameKey(g.table)}\u0000${g.role}`, { on: g.table, role: g.role, privileges: g.privileges });
+  for (const g of derivedRoleGrants(layout, role).tables) grants.set(`${nameKey(g.table)}\u0000${g.role}`, { on: g.table, role: g.role, privileges: g.privileges });
   if (role === 'data') {
     for (const table of [...held.flatMap((h) => h.shards.filter((s) => s.dataNode === node).map((s) => s.table)), ...layout.referenceTables.map((r) => r.table)]) {
       grants.set(`${nameKey(table)}\u0000${layout.serviceRole}`, { on: table, role: layout.serviceRole, privileges: SERVICE_PRIVILEGES });
@@ -55,7 +55,7 @@ export function expectedSchemaGrants(layout: ClusterLayout, node: string, role: 
     usage.add(`${INTERNAL_SCHEMA}\u0000${layout.serviceRole}`);
     for (const r of layout.referenceTables) usage.add(`${r.table.schema}\u0000${layout.serviceRole}`);
   }
-  for (const u of referenceRoleGrants(layout, role).schemas) usage.add(`${u.schema}\u0000${u.role}`);
+  for (const u of derivedRoleGrants(layout, role).schemas) usage.add(`${u.schema}\u0000${u.role}`);
   for (const r of layout.roles) for (const g of r.grants.filter((g) => held.some((h) => h.table === g.table))) usage.add(`${g.table.schema}\u0000${r.name}`);
   return schemas.flatMap((schema) => rolesOf(layout, role).map((r) => ({ on: schema, role: r, privileges: usage.has(`${schema}\u0000${r}`) ? ['USAGE'] : [] })));
 }
