@@ -59,6 +59,16 @@ export function nameKey(name: QualifiedName): string {
   return `${name.schema}\u0000${name.name}`;
 }
 
+/** Catalog rows (ordered) grouped by their table's nameKey, each made into `T`. */
+export function groupByTable<R extends { schema: string; table: string }, T>(rows: readonly R[], make: (row: R) => T): Map<string, T[]> {
+  const byTable = new Map<string, T[]>();
+  for (const r of rows) {
+    const key = nameKey({ schema: r.schema, name: r.table });
+    byTable.set(key, [...(byTable.get(key) ?? []), make(r)]);
+  }
+  return byTable;
+}
+
 export function isClean(nodes: readonly NodeCheck[]): boolean {
   return nodes.every((n) => n.reachable && n.error === undefined && n.items.every((i) => i.kind === 'warning'));
 }

@@ -1,7 +1,7 @@
 /** Columns of tables as the catalog has them: name, `format_type()` and NOT NULL. */
 import type pg from 'pg';
 import type { QualifiedName } from '../../plan/layout.js';
-import { nameKey } from '../model.js';
+import { groupByTable } from '../model.js';
 
 export interface CatalogColumn {
   readonly name: string;
@@ -23,10 +23,5 @@ export async function readColumns(client: pg.Client, tables: readonly QualifiedN
      ORDER BY n.nspname, c.relname, a.attnum`,
     [tables.map((t) => t.schema), tables.map((t) => t.name)],
   );
-  const byTable = new Map<string, CatalogColumn[]>();
-  for (const r of rows) {
-    const key = nameKey({ schema: r.schema, name: r.table });
-    byTable.set(key, [...(byTable.get(key) ?? []), { name: r.name, type: r.type, notNull: r.not_null }]);
-  }
-  return byTable;
+  return groupByTable(rows, (r) => ({ name: r.name, type: r.type, notNull: r.not_null }));
 }

@@ -1,7 +1,7 @@
 /** CHECK constraints of tables, with their expressions as the server prints them. */
 import type pg from 'pg';
 import type { QualifiedName } from '../../plan/layout.js';
-import { nameKey } from '../model.js';
+import { groupByTable } from '../model.js';
 
 export interface CatalogCheck {
   readonly name: string;
@@ -22,10 +22,5 @@ export async function readCheckConstraints(client: pg.Client, tables: readonly Q
      ORDER BY 1, 2, 3`,
     [tables.map((t) => t.schema), tables.map((t) => t.name)],
   );
-  const byTable = new Map<string, CatalogCheck[]>();
-  for (const r of rows) {
-    const key = nameKey({ schema: r.schema, name: r.table });
-    byTable.set(key, [...(byTable.get(key) ?? []), { name: r.name, expression: r.expression, validated: r.validated }]);
-  }
-  return byTable;
+  return groupByTable(rows, (r) => ({ name: r.name, expression: r.expression, validated: r.validated }));
 }

@@ -1,7 +1,7 @@
 /** Indexes defined on tables (the data nodes' local parents): columns, their order, method. */
 import type pg from 'pg';
 import type { QualifiedName } from '../../plan/layout.js';
-import { nameKey } from '../model.js';
+import { groupByTable } from '../model.js';
 
 export interface CatalogIndex {
   readonly name: string;
@@ -32,17 +32,14 @@ export async function readIndexes(client: pg.Client, tables: readonly QualifiedN
      ORDER BY 1, 2, 3`,
     [tables.map((t) => t.schema), tables.map((t) => t.name)],
   );
-  const byTable = new Map<string, CatalogIndex[]>();
-  for (const r of rows) {
-    const key = nameKey({ schema: r.schema, name: r.table });
-    const index: CatalogIndex = {
+  return groupByTable(
+    rows,
+    (r): CatalogIndex => ({
       name: r.name,
       schema: r.index_schema,
       method: r.method,
       columns: r.columns.map((name, i) => ({ name, order: r.descending[i] === true ? 'desc' : 'asc' })),
       unique: r.unique,
-    };
-    byTable.set(key, [...(byTable.get(key) ?? []), index]);
-  }
-  return byTable;
+    }),
+  );
 }
