@@ -1,5 +1,6 @@
 /** What a SELECT reads: which FROM items are distributed hypertables, and the types of columns. */
 import type { ColumnRef, Node, RangeVar, SelectStmt } from '@pgsql/types';
+import { parseColumnType } from '../spec/columnType.js';
 import { columnPath, functionName } from './ast.js';
 import type { ClusterMetadata, DistributedTable, ReferenceTable } from './model.js';
 
@@ -97,19 +98,14 @@ export const typeClass = {
   integer: (t: string | undefined): boolean => t !== undefined && INTEGER_TYPES.has(baseType(t)),
   float: (t: string | undefined): boolean => t !== undefined && FLOAT_TYPES.has(baseType(t)),
   numeric: (t: string | undefined): boolean => t !== undefined && baseType(t) === 'numeric',
-  collationFree: (t: string | undefined): boolean => t !== undefined && !t.endsWith(']') && NON_COLLATABLE.has(baseType(t)),
+  collationFree: (t: string | undefined): boolean => t !== undefined && NON_COLLATABLE.has(baseType(t)),
 };
 
-/** `numeric(12,2)` → `numeric`; `timestamp(3) with time zone` is already canonical as `timestamptz(3)`. */
+/** `numeric(12,2)` → `numeric`, `int4` → `integer`, by the spec's own type grammar; arrays keep their brackets. */
 export function baseType(type: string): string {
-  return type.replace(/\(.*\)/, '').trim();
+  const parsed = parseColumnType(type);
+  return typeof parsed === 'string' ? type : `${parsed.base}${'[]'.repeat(parsed.arrayDepth)}`;
 }
-
-const CAST_NAMES: Record<string, string> = {
-  int2: 'smallint', int4: 'integer', int8: 'bigint', float4: 'real', float8: 'double precision',
-  numeric: 'numeric', bool: 'boolean', timestamptz: 'timestamptz', timestamp: 'timestamp', date: 'date',
-  interval: 'interval', text: 'text', varchar: 'varchar', uuid: 'uuid',
-};
 
 /**
  * The type of an expression, where it can be told from the tree and the metadata alone:
@@ -122,7 +118,8 @@ export function inferType(node: Node, scope: Scope): string | undefined {
     const last = names[names.length - 1];
     const name = last !== undefined && 'String' in last ? last.String.sval : undefined;
     if ((node.TypeCast.typeName?.arrayBounds ?? []).length > 0) return undefined;
-    return name === undefined ? undefined : CAST_NAMES[name];
+    const parsed = name === undefined ? undefined : parseColumnType(name);
+    return parsed === undefined || typeof parsed === 'string' ? undefined : parsed.base;
   }
   if ('A_Const' in node) {
     const c = node.A_Const;
