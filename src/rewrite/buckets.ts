@@ -12,8 +12,13 @@ import { deparse, parseExpression } from './parser.js';
 import { baseType, inferType, type Scope } from './scope.js';
 
 /** TimescaleDB's default origin: Monday 2000-01-03, so weekly buckets start on Mondays. */
-const TIMESCALE_ORIGIN = '2000-01-03 00:00:00';
-const EPOCH_2000_01_03_MS = Date.UTC(2000, 0, 3);
+const TIMESCALE_ORIGIN_MS = Date.UTC(2000, 0, 3);
+
+/** TimescaleDB's origin moved by `offsetSeconds`, as a timestamptz (UTC) or timestamp literal. */
+function originLiteral(offsetSeconds: number, tz: boolean): string {
+  const text = new Date(TIMESCALE_ORIGIN_MS + offsetSeconds * 1000).toISOString().replace('T', ' ').replace(/\.000Z$/, '');
+  return `${tz ? 'TIMESTAMPTZ' : 'TIMESTAMP'} ${quoteLiteral(tz ? `${text}+00` : text)}`;
+}
 
 /** Zones whose offset is zero at every instant, so local truncation is UTC truncation. */
 const UTC_ZONES = new Set(['utc', 'etc/utc', 'gmt', 'etc/gmt', 'uct', 'etc/uct', 'universal', 'etc/universal', 'zulu', 'etc/zulu', 'greenwich', 'etc/greenwich', 'gmt0', 'gmt+0', 'gmt-0', 'etc/gmt0', 'etc/gmt+0', 'etc/gmt-0', 'z']);
@@ -87,8 +92,7 @@ function timeBucket(call: FuncCall, scope: Scope): BucketOutcome {
     if (offsetSeconds !== 0) return refuse('both an origin and an offset');
     origin = deparse(originNode);
   } else {
-    const shifted = new Date(EPOCH_2000_01_03_MS + offsetSeconds * 1000).toISOString().replace('T', ' ').replace(/\.000Z$/, '');
-    origin = `${tz ? 'TIMESTAMPTZ' : 'TIMESTAMP'} ${quoteLiteral(tz ? `${shifted}+00` : shifted)}`;
+    origin = originLiteral(offsetSeconds, tz);
   }
   const node = parseExpression(`date_bin(${quoteLiteral(stride.sql)}::interval, ${deparse(ts)}, ${origin})`);
   return { node, rewrite: { kind: 'time-bucket', detail: `${original} → ${deparse(node)}` } };
@@ -117,7 +121,7 @@ function dateTrunc(call: FuncCall, scope: Scope, timeZone: string | undefined): 
         : `in time zone ${JSON.stringify(timeZone)} local ${unitText} boundaries are not fixed-width (offsets or daylight saving), so date_bin would differ`,
     );
   }
-  const node = parseExpression(`date_bin(${quoteLiteral(unit.stride)}::interval, ${deparse(ts)}, TIMESTAMPTZ ${quoteLiteral(`${TIMESCALE_ORIGIN}+00`)})`);
+  const node = parseExpression(`date_bin(${quoteLiteral(unit.stride)}::interval, ${deparse(ts)}, ${originLiteral(0, true)})`);
   return { node, rewrite: { kind: 'time-bucket', detail: `${original} → ${deparse(node)} (session time zone ${timeZone ?? 'unknown'})` } };
 }
 
