@@ -14,6 +14,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // Faults injected into real clusters (see test/support/faults.ts). `npm test` runs them small;
+        // `npm run test:faults` (HYPERSHARD_FAULTS=full) runs more rounds on PostgreSQL 18 and 15.
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          globalSetup: ['test/faults/globalSetup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

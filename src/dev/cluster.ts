@@ -22,6 +22,8 @@ export interface DevNode {
   readonly user: string;
   readonly url: string;
   readonly dataDir: string;
+  /** The server's log (stderr of the postmaster). */
+  readonly logFile: string;
 }
 
 export interface DevCluster {
@@ -38,6 +40,11 @@ export interface StartDevClusterOptions {
   postgres?: PostgresSource;
   /** Data node names are `<prefix>1..<prefix>N`; default `dn`. */
   namePrefix?: string;
+  /**
+   * Extra postgresql.conf settings for every node, kept across restarts (e.g. `synchronous_commit:
+   * 'on'` for fault tests, `shared_preload_libraries: 'pg_stat_statements'`). Values are quoted.
+   */
+  settings?: Readonly<Record<string, string>>;
   onProgress?: (event: { node: string; step: 'initdb' | 'start' | 'ready' }) => void;
 }
 
@@ -69,6 +76,8 @@ interface ClusterState {
   serverUser: ServerUser | null;
   /** mkdtemp dir holding the unix sockets when `dir` is too long for socket paths. */
   tempSocketRoot: string | null;
+  /** Extra postgresql.conf settings (absent in older state files). */
+  settings?: Record<string, string>;
   nodes: NodeState[];
 }
 
@@ -95,6 +104,9 @@ export async function startDevCluster(opts: StartDevClusterOptions): Promise<Dev
   const prefix = opts.namePrefix ?? 'dn';
   if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(prefix)) {
     throw new DevClusterError(`namePrefix must be letters, digits, '_' or '-', starting with a letter; got '${prefix}'`);
+  }
+  for (const key of Object.keys(opts.settings ?? {})) {
+    if (!/^[a-z_][a-z0-9_.]*$/.test(key)) throw new DevClusterError(`settings: ${JSON.stringify(key)} is not a PostgreSQL setting name`);
   }
   const dir = path.resolve(opts.dir);
   await fs.mkdir(dir, { recursive: true });
@@ -143,6 +155,7 @@ export async function startDevCluster(opts: StartDevClusterOptions): Promise<Dev
     pgCtl: bins.pgCtl,
     serverUser,
     tempSocketRoot,
+    settings: { ...opts.settings },
     nodes,
   };
   // Written before anything starts so that `dev down` can clean up a half-started cluster.
@@ -200,6 +213,59 @@ export async function stopDevCluster(dir: string): Promise<StopNodeResult[]> {
 export async function readDevCluster(dir: string): Promise<DevCluster | undefined> {
   const state = await readState(path.resolve(dir));
   return state === undefined ? undefined : toDevCluster(state);
+}
+
+/** How a fault test takes a node down: a clean shutdown, a crash (`pg_ctl stop -m immediate`), or SIGKILL. */
+export type NodeStop = 'fast' | 'immediate' | 'kill';
+
+/** Every process of a running node: the postmaster and its children (backends, checkpointer …). */
+export async function devNodePids(dir: string, name: string): Promise<number[]> {
+  const { node } = await nodeOf(dir, name);
+  const pid = await readPostmasterPid(node.dataDir);
+  return pid === null || !isPostgresAlive(pid) ? [] : [pid, ...childPids(pid)];
+}
+
+/**
+ * Stops one node: `fast` shuts down cleanly, `immediate` crashes it (no checkpoint; the next
+ * start recovers from WAL), `kill` sends SIGKILL to every process of it at once.
+ */
+export async function stopDevNode(dir: string, name: string, how: NodeStop): Promise<void> {
+  const { node, state } = await nodeOf(dir, name);
+  const pids = await devNodePids(dir, name);
+  if (pids.length === 0) return;
+  if (how === 'kill') {
+    for (const pid of pids) signal(pid, 'SIGKILL');
+  } else {
+    // A frozen node cannot stop; let it run again first.
+    for (const pid of pids) signal(pid, 'SIGCONT');
+    await runPg(state.pgCtl, ['stop', '-D', node.dataDir, '-m', how, '-w', '-t', '30'], node, await dataDirOwner(node), 45_000);
+  }
+  if (!(await waitForExit(pids, 10_000))) throw new DevClusterError(`node ${name}: processes ${pids.filter(isPostgresAlive).join(', ')} survived a ${how} stop`);
+}
+
+/** Starts a stopped node again, on the port it had (its FDW servers point there). */
+export async function startDevNode(dir: string, name: string): Promise<void> {
+  const { node, state } = await nodeOf(dir, name);
+  await startNode(node, state, new Set([node.port]), false);
+  await writeState(state);
+}
+
+/**
+ * SIGSTOP (`frozen`) or SIGCONT to every process of a node. Frozen, it still accepts TCP
+ * connections (the kernel completes the handshake) and never answers: what a hung host looks like.
+ */
+export async function freezeDevNode(dir: string, name: string, frozen: boolean): Promise<number[]> {
+  const pids = await devNodePids(dir, name);
+  for (const pid of pids) signal(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+  return pids;
+}
+
+async function nodeOf(dir: string, name: string): Promise<{ node: NodeState; state: ClusterState }> {
+  const state = await readState(path.resolve(dir));
+  if (state === undefined) throw new DevClusterError(`no dev cluster in ${dir}`);
+  const node = state.nodes.find((n) => n.name === name);
+  if (node === undefined) throw new DevClusterError(`the dev cluster in ${dir} has no node ${name} (it has ${state.nodes.map((n) => n.name).join(', ')})`);
+  return { node, state };
 }
 
 /** Runs `fn` against a fresh cluster and always stops it afterwards. */
@@ -264,6 +330,7 @@ function toDevCluster(state: ClusterState): DevCluster {
     user: SUPERUSER,
     url: `postgres://${SUPERUSER}@${HOST}:${n.port}/${DATABASE}`,
     dataDir: n.dataDir,
+    logFile: n.logFile,
   });
   const access = state.nodes.find((n) => n.role === 'access');
   if (access === undefined) throw new DevClusterError(`${path.join(state.dir, STATE_FILE)} has no access node`);
@@ -364,7 +431,7 @@ async function initNode(node: NodeState, bins: PostgresBinaries, user: ServerUse
   );
 }
 
-async function writeServerConf(node: NodeState): Promise<void> {
+async function writeServerConf(node: NodeState, settings: Readonly<Record<string, string>> = {}): Promise<void> {
   const conf = path.join(node.dataDir, 'postgresql.conf');
   const original = await fs.readFile(conf, 'utf8');
   const markerAt = original.indexOf(CONF_MARKER);
@@ -385,6 +452,7 @@ async function writeServerConf(node: NodeState): Promise<void> {
         'full_page_writes = off',
         'max_prepared_transactions = 0',
         'log_min_messages = warning',
+        ...Object.entries(settings).map(([key, value]) => `${key} = '${value.replace(/'/g, "''")}'`),
         '',
       ].join('\n'),
   );
@@ -393,9 +461,9 @@ async function writeServerConf(node: NodeState): Promise<void> {
 const BIND_FAILURE = /could not bind|Address already in use|could not create any TCP\/IP sockets/i;
 
 /** Free ports are picked ahead of time, so another process can grab one first: retry on a new port. */
-async function startNode(node: NodeState, state: ClusterState, reserved: Set<number>): Promise<void> {
+async function startNode(node: NodeState, state: ClusterState, reserved: Set<number>, movePort = true): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    await writeServerConf(node);
+    await writeServerConf(node, state.settings);
     const logOffset = await fileSize(node.logFile);
     try {
       await runPg(
@@ -411,7 +479,7 @@ async function startNode(node: NodeState, state: ClusterState, reserved: Set<num
       return;
     } catch (error) {
       const log = await readLogTail(node.logFile, logOffset);
-      if (attempt < PORT_ATTEMPTS && BIND_FAILURE.test(log)) {
+      if (movePort && attempt < PORT_ATTEMPTS && BIND_FAILURE.test(log)) {
         node.port = await pickFreePort(reserved);
         continue;
       }
