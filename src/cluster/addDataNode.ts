@@ -6,18 +6,21 @@
  * an empty copy of every reference table, which `addDataNode` fills from the access node.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { isMap, isSeq, parseDocument, YAMLMap } from 'yaml';
+import { dirname } from 'node:path';
 import { HypershardError } from '../errors.js';
 import { generateMigrations } from '../migrations/files.js';
 import { apply, type ApplyResult } from '../nodes/apply.js';
 import { planLayout } from '../plan/layout.js';
 import { syncReferenceTables, type ReferenceSyncNodeResult } from '../reference/sync.js';
+import { SpecText } from '../spec/edit.js';
 import { parseSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { resolveSecret } from '../spec/secrets.js';
 
 export interface NewDataNode {
   readonly name: string;
   readonly url: string;
+  /** Absent only for a node that needs no password (trust, certificates, ~/.pgpass): the CLI makes users say so. */
   readonly password?: { env: string } | { file: string };
   readonly fdw?: { host?: string; port?: number; dbname?: string };
 }
@@ -37,23 +40,17 @@ export async function addDataNodeToSpec(specFile: string, node: NewDataNode): Pr
   if ([before.accessNode.name, ...before.dataNodes.map((n) => n.name)].includes(node.name)) {
     throw new HypershardError('USAGE', `a node named ${node.name} is already in ${specFile}`);
   }
-  const doc = parseDocument(text);
-  const dataNodes = doc.get('dataNodes');
-  if (!isSeq(dataNodes)) throw new HypershardError('USAGE', `${specFile}: dataNodes is not a list`);
-  dataNodes.add(doc.createNode({ name: node.name, url: node.url, ...(node.password === undefined ? {} : { password: node.password }), ...(node.fdw === undefined ? {} : { fdw: node.fdw }) }));
+  const edit = new SpecText(text);
+  edit.append(['dataNodes'], { name: node.name, url: node.url, password: node.password, fdw: node.fdw });
 
   const pinned: string[] = [];
   const current = before.dataNodes.map((n) => n.name);
-  const tables = doc.get('hypertables');
-  if (isSeq(tables)) {
-    for (const item of tables.items) {
-      if (isMap(item) && !item.has('dataNodes')) {
-        (item as YAMLMap).set('dataNodes', doc.createNode(current, { flow: true }));
-        pinned.push(String(item.get('name')));
-      }
-    }
-  }
-  const updated = doc.toString();
+  before.hypertables.forEach((table, i) => {
+    if (table.dataNodes !== undefined) return;
+    edit.set(['hypertables', i], 'dataNodes', current, ['shards', 'spaceColumn']);
+    pinned.push(table.name);
+  });
+  const updated = edit.text;
   const spec = parseSpec(updated, specFile); // throws before anything is written
   await writeFile(`${specFile}.tmp`, updated);
   await rename(`${specFile}.tmp`, specFile);
@@ -86,9 +83,12 @@ export interface AddDataNodeOutcome extends AddDataNodeResult {
  * reference-table copies filled (a migration cannot: see src/evolve/referenceTables.ts). Writes to
  * reference tables already reach the new copies from the apply on, so the fill's TRUNCATE and copy
  * under the tables' SHARE lock leave them equal.
- * @throws as addDataNodeToSpec, generateMigrations and apply do, before any node is changed.
+ * @throws SecretError when the node's password cannot be read; as addDataNodeToSpec, generateMigrations
+ * and apply do, before any node is changed.
  */
 export async function addDataNode(specFile: string, node: NewDataNode, options: AddDataNodeOptions = {}): Promise<AddDataNodeOutcome> {
+  // A secret apply could not read would leave the spec edited and the node not applied.
+  if (options.apply !== false && node.password !== undefined) await resolveSecret(node.password, dirname(specFile), `node ${node.name} password`);
   const added = await addDataNodeToSpec(specFile, node);
   const dir = options.migrationsDir === undefined ? {} : { migrationsDir: options.migrationsDir };
   const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };

@@ -4,10 +4,10 @@
  * placement written out so no other shard moves; generate then drops its FDW servers.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { isMap, isSeq, parseDocument, YAMLMap } from 'yaml';
 import { HypershardError, UnknownNodeError } from '../errors.js';
 import { planLayout } from '../plan/layout.js';
 import { placementOverrides } from '../rebalance/specFile.js';
+import { SpecText } from '../spec/edit.js';
 import { parseSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/schema.js';
 
@@ -22,26 +22,21 @@ export async function removeDataNodeFromSpec(specFile: string, node: string): Pr
     throw new HypershardError('NODE_NOT_EMPTY', `data node ${node} still holds ${held.join(', ')}; move them first: hypershard node drain --name ${node}`);
   }
 
-  const doc = parseDocument(text);
-  const dataNodes = doc.get('dataNodes');
-  if (isSeq(dataNodes)) dataNodes.items = dataNodes.items.filter((item) => !(isMap(item) && item.get('name') === node));
-  const tables = doc.get('hypertables');
+  const edit = new SpecText(text);
+  edit.remove(['dataNodes'], names.indexOf(node));
   const layout = planLayout(spec);
-  for (const item of isSeq(tables) ? tables.items : []) {
-    if (!isMap(item)) continue;
-    const table = spec.hypertables.find((t) => t.name === item.get('name'));
-    const nodes = table?.dataNodes ?? names;
-    if (table === undefined || !nodes.includes(node)) continue;
+  spec.hypertables.forEach((table, i) => {
+    const nodes = table.dataNodes ?? names;
+    if (!nodes.includes(node)) return;
     const remaining = nodes.filter((n) => n !== node);
     // Keep every shard where it is: placement relative to the shorter list.
     const actual = new Map((layout.hypertables.find((h) => h.table.name === table.name)?.shards ?? []).map((s) => [s.index, s.dataNode]));
     const overrides = placementOverrides(spec, { ...table, dataNodes: remaining }, actual);
-    const map = item as YAMLMap;
-    map.set('dataNodes', doc.createNode(remaining, { flow: true }));
-    if (Object.keys(overrides).length === 0) map.delete('placement');
-    else map.set('placement', doc.createNode(overrides, { flow: true }));
-  }
-  const updated = doc.toString();
+    edit.set(['hypertables', i], 'dataNodes', remaining, ['shards', 'spaceColumn']);
+    if (Object.keys(overrides).length === 0) edit.delete(['hypertables', i], 'placement');
+    else edit.set(['hypertables', i], 'placement', overrides, ['dataNodes']);
+  });
+  const updated = edit.text;
   const next = parseSpec(updated, specFile); // throws before anything is written
   await writeFile(`${specFile}.tmp`, updated);
   await rename(`${specFile}.tmp`, specFile);

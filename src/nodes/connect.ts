@@ -123,6 +123,10 @@ function describeConnectError(error: unknown, url: string, timeoutMs: number): s
   const where = safeAddress(url);
   const e = error as { code?: string; message?: string };
   if (e.message?.includes('timeout')) return `no answer from ${where} within ${timeoutMs} ms`;
+  // pg's words when the server asks for a password and none was given.
+  if (e.message?.includes('client password must be a string')) {
+    return `${where} asks for a password and the spec gives this node none: add password: { env: VARIABLE } or { file: path } to it`;
+  }
   switch (e.code) {
     case 'ECONNREFUSED': return `connection refused at ${where} (is PostgreSQL running and listening there?)`;
     case 'ENOTFOUND': case 'EAI_AGAIN': return `host of ${where} cannot be resolved`;

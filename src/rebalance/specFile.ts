@@ -4,10 +4,11 @@
  * placement, so `generate`, `apply` and `check` see the cluster as it now is and have nothing to do.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
+import { isDeepStrictEqual } from 'node:util';
 import { sameSql } from '../migrations/files.js';
 import { readSnapshots, writeSnapshot } from '../migrations/snapshots.js';
 import { derivedName } from '../plan/names.js';
+import { SpecText } from '../spec/edit.js';
 import { parseSpec } from '../spec/load.js';
 import type { ClusterSpec, HypertableSpec } from '../spec/schema.js';
 
@@ -54,26 +55,14 @@ export async function recordPlacement(specFile: string, migrationsDir: string, p
   const next = withPlacement(spec, placement);
   let specWritten = false;
   if (!sameSql(spec, next)) {
-    const doc = parseDocument(text);
-    const tables = doc.get('hypertables');
-    const byName = new Map(next.hypertables.map((t) => [t.name, t]));
-    if (isSeq(tables)) {
-      for (const item of tables.items) {
-        if (!isMap(item)) continue;
-        const table = byName.get(String(item.get('name')));
-        if (table === undefined) continue;
-        const map = item as YAMLMap;
-        if (table.placement === undefined) map.delete('placement');
-        else if (map.has('placement')) map.set('placement', doc.createNode(table.placement, { flow: true }));
-        else {
-          // Beside what it overrides: after dataNodes, else after shards.
-          const pair = doc.createPair('placement', doc.createNode(table.placement, { flow: true }));
-          const after = ['dataNodes', 'shards'].map((key) => map.items.findIndex((p) => isScalar(p.key) && p.key.value === key)).find((i) => i >= 0);
-          map.items.splice(after === undefined ? map.items.length : after + 1, 0, pair);
-        }
-      }
-    }
-    const updated = doc.toString();
+    const edit = new SpecText(text);
+    next.hypertables.forEach((table, i) => {
+      if (isDeepStrictEqual(table.placement, spec.hypertables[i]?.placement)) return;
+      // Beside what it overrides: after dataNodes, else after shards.
+      if (table.placement === undefined) edit.delete(['hypertables', i], 'placement');
+      else edit.set(['hypertables', i], 'placement', table.placement, ['dataNodes', 'shards']);
+    });
+    const updated = edit.text;
     const parsed = parseSpec(updated, specFile); // throws before anything is written
     if (!sameSql(parsed, next)) throw new TypeError('the spec file did not take the placement');
     await writeFile(`${specFile}.tmp`, updated);

@@ -1,8 +1,9 @@
 /** `node add`: a data node joins; its base is generated and applied. */
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { addDataNode, type NewDataNode } from '../../cluster/addDataNode.js';
 import { removeDataNodeFromSpec } from '../../cluster/removeDataNode.js';
+import { HypershardError } from '../../errors.js';
 import { generateMigrations } from '../../migrations/files.js';
 import { apply, type ApplyResult } from '../../nodes/apply.js';
 import { command, EXIT, json, out } from '../run.js';
@@ -14,6 +15,9 @@ interface AddFlags {
   name: string;
   url: string;
   passwordEnv?: string;
+  passwordFile?: string;
+  /** false with --no-password: the node needs none (trust, certificates, ~/.pgpass). */
+  password: boolean;
   fdwHost?: string;
   fdwPort?: string;
   fdwDbname?: string;
@@ -29,7 +33,9 @@ export function registerNodeCommand(program: Command): void {
     .option('-c, --config <file>', 'spec file', 'hypershard.yaml')
     .requiredOption('--name <name>', 'the new data node\'s name')
     .requiredOption('--url <url>', 'how the CLI reaches it (libpq URL without a password)')
-    .option('--password-env <var>', 'environment variable holding the password for --url')
+    .option('--password-env <var>', 'environment variable holding the password for --url (written to the spec as a reference)')
+    .option('--password-file <file>', 'file holding the password for --url (written to the spec as a reference)')
+    .option('--no-password', 'the node takes no password (trust, client certificates or ~/.pgpass)')
     .option('--fdw-host <host>', 'how the access node reaches it, when that differs')
     .option('--fdw-port <port>', 'port the access node uses')
     .option('--fdw-dbname <name>', 'database the access node uses')
@@ -42,13 +48,14 @@ export function registerNodeCommand(program: Command): void {
           ...(opts.fdwPort === undefined ? {} : { port: Number(opts.fdwPort) }),
           ...(opts.fdwDbname === undefined ? {} : { dbname: opts.fdwDbname }),
         };
+        const file = resolve(opts.config);
+        const password = passwordReference(opts, file);
         const newNode: NewDataNode = {
           name: opts.name,
           url: opts.url,
-          ...(opts.passwordEnv === undefined ? {} : { password: { env: opts.passwordEnv } }),
+          ...(password === undefined ? {} : { password }),
           ...(Object.keys(fdw).length === 0 ? {} : { fdw }),
         };
-        const file = resolve(opts.config);
         // The library's join: spec edit, migrations, apply, then the new node's reference copies filled.
         const added = await addDataNode(file, newNode, { apply: opts.apply });
         const applied = added.apply;
@@ -89,6 +96,26 @@ export function registerNodeCommand(program: Command): void {
         return applied === undefined || applied.ok ? EXIT.ok : EXIT.failed;
       }),
     );
+}
+
+/**
+ * The new node's secret reference. One is required unless --no-password says the node needs none:
+ * a node written without one works only while PGPASSWORD happens to be set. A file given relative
+ * to the current directory is written relative to the spec, as the spec reads it.
+ */
+function passwordReference(opts: AddFlags, specFile: string): NewDataNode['password'] {
+  const given = [opts.passwordEnv !== undefined, opts.passwordFile !== undefined, !opts.password].filter(Boolean).length;
+  if (given !== 1) {
+    throw new HypershardError(
+      'USAGE',
+      `${given === 0 ? 'node add needs' : 'give only one of'} --password-env VAR (an environment variable holding ${opts.name}'s password), ` +
+        '--password-file FILE, or --no-password when the node takes none (trust, client certificates, ~/.pgpass)',
+    );
+  }
+  if (opts.passwordEnv !== undefined) return { env: opts.passwordEnv };
+  if (opts.passwordFile === undefined) return undefined;
+  const fromSpec = relative(dirname(specFile), resolve(opts.passwordFile));
+  return { file: isAbsolute(opts.passwordFile) || fromSpec.startsWith('..') ? resolve(opts.passwordFile) : fromSpec };
 }
 
 function applyTable(applied: ApplyResult): string {
