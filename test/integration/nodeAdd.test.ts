@@ -12,7 +12,7 @@ import { loadSpec } from '../../src/spec/load.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { sql, withDatabase } from '../support/db.js';
 import { lineDiff } from '../support/lineDiff.js';
-import { specNode, writeExampleSpec, writeSecrets } from '../support/spec.js';
+import { writeExampleSpec, writeSecrets } from '../support/spec.js';
 
 const BIN = fileURLToPath(new URL('../../bin/hypershard.js', import.meta.url));
 const [first] = clusterSources();
