@@ -90,7 +90,14 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNod
   if (old.spaceColumn !== next.spaceColumn || old.timeColumn !== next.timeColumn) {
     plan.refused.push(`hypertable ${label}: the space or time column changed; that needs a new hypertable and a copy of the data`);
   }
-  if (old.shards.length !== next.shards.length) plan.refused.push(`hypertable ${label}: shards changed from ${old.shards.length} to ${next.shards.length}; resharding is not supported`);
+  if (old.shards.length !== next.shards.length) {
+    const [was, now] = [old.shards.length, next.shards.length];
+    plan.refused.push(
+      `hypertable ${label}: shards changed from ${was} to ${now}; a hypertable keeps its shard count (every row's shard is its hash modulo the count), so set it back to ${was}. ` +
+        `To spread it over more data nodes, add them (hypershard node add) and run hypershard rebalance: each of the ${was} shards can live on any node. ` +
+        `To have ${now} shards, declare a new hypertable with shards: ${now}, copy the rows into it (INSERT INTO new SELECT * FROM ${old.table.name}) and drop the old one (generate --allow-destructive)`,
+    );
+  }
   else if (!same(old.shards.map((s) => [s.dataNode, s.server]), next.shards.map((s) => [s.dataNode, s.server]))) {
     plan.refused.push(`hypertable ${label}: the spec moves shards to other data nodes; keep them where they are (pin hypertables[].dataNodes to the current nodes, leave placement as rebalance wrote it) and move shards with hypershard rebalance`);
   }

@@ -17,6 +17,7 @@ import type { ChunkAction, CreatedChunk, MaintainError, MaintainStep } from './r
 import { dropChunks } from './retention.js';
 import { inTransaction } from './session.js';
 import { planAhead, planRepair, planRetention, type RepairChunk, type ShardSettings } from './shardPlan.js';
+import { plural } from '../plural.js';
 
 export interface ShardWork {
   readonly hypertable: Hypertable;
@@ -190,4 +191,3 @@ async function hasRows(connection: NodeConnection, table: QualifiedName): Promis
 
 const qualifiedName = (t: QualifiedName): string => `${t.schema}.${t.name}`;
 const sum = (moves: readonly { rows: number }[]): number => moves.reduce((a, m) => a + m.rows, 0);
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;

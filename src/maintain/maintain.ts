@@ -18,6 +18,7 @@ import { maintainDataNode, type ShardWork } from './dataNode.js';
 import { releaseMaintainLock, tryMaintainLock } from './lock.js';
 import type { MaintainError, MaintainNodeResult, MaintainProgress, MaintainResult, MaintainStep } from './result.js';
 import { openSession } from './session.js';
+import { plural } from '../plural.js';
 
 export interface MaintainOptions {
   /** Report what would be done; change nothing. @default false */
@@ -141,7 +142,7 @@ async function repairCopies(spec: ClusterSpec, specFile: string, options: Mainta
     const copied = node.tables.filter((t) => t.copied);
     if (node.status === 'failed') report('reference', `copies of reference tables on ${node.node} could not be checked: ${node.error ?? ''}`);
     else if (copied.length === 0) report('reference', `copies of reference tables on ${node.node} equal the access node's`);
-    else report('reference', `copies on ${node.node} differed and were copied again: ${copied.map((t) => `${t.table} (${t.rows} rows)`).join(', ')}`);
+    else report('reference', `copies on ${node.node} differed and were copied again: ${copied.map((t) => `${t.table} (${plural(t.rows, 'row')})`).join(', ')}`);
   }
   return result;
 }

@@ -14,7 +14,7 @@ import { recordChecksums } from './checksums.js';
 import { appliedMigrations, pendingMigrations } from './history.js';
 import { pgMessage, rehearse, type StatementFailure } from './rehearse.js';
 import { passwordsFor, rolePasswords, syncRolePasswords, syncUserMappings, type RolePassword } from './secrets.js';
-import { clusterSecrets, nodeTargets } from './targets.js';
+import { clusterTargets } from './targets.js';
 
 export type NodeApplyStatus = 'applied' | 'up-to-date' | 'failed' | 'not-run';
 
@@ -51,8 +51,8 @@ export async function apply(spec: ClusterSpec, specFile: string, options: ApplyO
   const sql = generateSql(spec);
   await checkMigrationsCurrent(spec, root);
   const files = await readMigrations(root, sql.layout);
-  const secrets = await clusterSecrets(spec, specFile);
-  const connections = await connectAll(await nodeTargets(spec, specFile), options);
+  const { targets, secrets } = await clusterTargets(spec, specFile);
+  const connections = await connectAll(targets, options);
   try {
     const work = await Promise.all(
       connections.map(async (c) => {

@@ -10,7 +10,7 @@ import type { ClusterSpec } from '../spec/schema.js';
 import { closeAll, connectAll, type ConnectOptions } from './connect.js';
 import { appliedMigrations, pendingMigrations } from './history.js';
 import { passwordsFor, rolePasswords, syncRolePasswords, syncUserMappings } from './secrets.js';
-import { clusterSecrets, nodeTargets } from './targets.js';
+import { clusterTargets } from './targets.js';
 
 export interface NodePlan {
   readonly node: string;
@@ -31,9 +31,9 @@ export async function plan(spec: ClusterSpec, specFile: string, options: PlanOpt
   const sql = generateSql(spec);
   await checkMigrationsCurrent(spec, root);
   const files = await readMigrations(root, sql.layout);
-  const secrets = await clusterSecrets(spec, specFile);
+  const { targets, secrets } = await clusterTargets(spec, specFile);
   const passwords = rolePasswords(sql.layout, secrets);
-  const connections = await connectAll(await nodeTargets(spec, specFile), options);
+  const connections = await connectAll(targets, options);
   try {
     return await Promise.all(
       connections.map(async ({ target, client, info }): Promise<NodePlan> => {

@@ -41,14 +41,16 @@ export async function syncRolePasswords(client: pg.Client, passwords: readonly R
   return changed;
 }
 
-/** Sets the service role's password in every user mapping of the access node that lacks it. */
+/** Sets the service role's password in every user mapping of the access node that lacks it. Returns how many changed (with `dryRun`: would change, counting servers not created yet). */
 export async function syncUserMappings(client: pg.Client, layout: ClusterLayout, password: string, dryRun = false): Promise<number> {
   const { rows } = await client.query<{ srvname: string; umoptions: string[] | null }>(
     `SELECT srvname, umoptions FROM pg_catalog.pg_user_mappings WHERE usename = 'public' AND srvname = ANY($1)`,
     [layout.servers.map((s) => s.name)],
   );
   const stale = rows.filter((row) => !(row.umoptions ?? []).includes(`password=${password}`));
-  if (dryRun || stale.length === 0) return stale.length;
+  // A server a pending migration creates gets its mapping's password from this apply too.
+  if (dryRun) return layout.servers.filter((s) => !rows.some((row) => row.srvname === s.name && !stale.includes(row))).length;
+  if (stale.length === 0) return 0;
   await client.query('BEGIN');
   try {
     // postgres_fdw needs the plaintext; keep the statement out of the server log.

@@ -29,33 +29,48 @@ async function resolveAll(refs: readonly { ref: SecretRef; usedFor: string }[], 
   return settled.map((s) => (s as PromiseFulfilledResult<string>).value);
 }
 
-export async function nodeTargets(spec: ClusterSpec, specFile: string): Promise<NodeTarget[]> {
-  const nodes = [
-    ...spec.dataNodes.map((n) => ({ node: n, role: 'data' as const })),
-    { node: spec.accessNode, role: 'access' as const },
-  ];
-  const withPassword = nodes.filter((n) => n.node.password !== undefined);
-  const passwords = await resolveAll(
-    withPassword.map((n) => ({ ref: n.node.password as SecretRef, usedFor: `node ${n.node.name} password` })),
-    dirname(specFile),
-  );
-  return nodes.map(({ node, role }) => {
-    const i = withPassword.findIndex((w) => w.node === node);
-    return { name: node.name, role, url: node.url, password: i === -1 ? undefined : passwords[i] };
-  });
+interface SecretRequest {
+  readonly ref: SecretRef;
+  readonly usedFor: string;
 }
 
-export async function clusterSecrets(spec: ClusterSpec, specFile: string): Promise<ClusterSecrets> {
+function nodeRequests(spec: ClusterSpec): { nodes: { node: ClusterSpec['accessNode']; role: NodeRole }[]; requests: SecretRequest[] } {
+  const nodes = [...spec.dataNodes.map((n) => ({ node: n, role: 'data' as const })), { node: spec.accessNode, role: 'access' as const }];
+  const requests = nodes.flatMap(({ node }) => (node.password === undefined ? [] : [{ ref: node.password, usedFor: `node ${node.name} password` }]));
+  return { nodes, requests };
+}
+
+function clusterRequests(spec: ClusterSpec): SecretRequest[] {
+  return [
+    { ref: spec.fdw.serviceRole.password, usedFor: `fdw.serviceRole.password (${spec.fdw.serviceRole.name})` },
+    ...spec.roles.flatMap((r) => (r.password === undefined ? [] : [{ ref: r.password, usedFor: `password of role ${r.name}` }])),
+  ];
+}
+
+function toTargets(nodes: ReturnType<typeof nodeRequests>['nodes'], passwords: readonly string[]): NodeTarget[] {
+  let next = 0;
+  return nodes.map(({ node, role }) => ({ name: node.name, role, url: node.url, password: node.password === undefined ? undefined : passwords[next++] }));
+}
+
+function toSecrets(spec: ClusterSpec, values: readonly string[]): ClusterSecrets {
   const roles = spec.roles.filter((r) => r.password !== undefined);
-  const [servicePassword, ...rolePasswords] = await resolveAll(
-    [
-      { ref: spec.fdw.serviceRole.password, usedFor: `fdw.serviceRole.password (${spec.fdw.serviceRole.name})` },
-      ...roles.map((r) => ({ ref: r.password as SecretRef, usedFor: `password of role ${r.name}` })),
-    ],
-    dirname(specFile),
-  );
   return {
-    servicePassword: servicePassword as string,
-    rolePasswords: new Map(roles.map((r, i) => [r.name, rolePasswords[i] as string])),
+    servicePassword: values[0] as string,
+    rolePasswords: new Map(roles.map((r, i) => [r.name, values[i + 1] as string])),
   };
+}
+
+export async function nodeTargets(spec: ClusterSpec, specFile: string): Promise<NodeTarget[]> {
+  const { nodes, requests } = nodeRequests(spec);
+  return toTargets(nodes, await resolveAll(requests, dirname(specFile)));
+}
+
+/**
+ * The nodes and every secret `apply` needs, resolved together: a missing node password and a
+ * missing role password are reported in one error, not one run after the other.
+ */
+export async function clusterTargets(spec: ClusterSpec, specFile: string): Promise<{ targets: NodeTarget[]; secrets: ClusterSecrets }> {
+  const { nodes, requests } = nodeRequests(spec);
+  const values = await resolveAll([...requests, ...clusterRequests(spec)], dirname(specFile));
+  return { targets: toTargets(nodes, values.slice(0, requests.length)), secrets: toSecrets(spec, values.slice(requests.length)) };
 }

@@ -13,6 +13,7 @@ import type { Hypertable, Shard } from '../plan/layout.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import { checksumQuery, columnList, moveNames, qualified } from './names.js';
 import { rangeBounds } from './prepare.js';
+import { plural } from '../plural.js';
 
 export interface CopyProgress {
   readonly rowsCopied: number;
@@ -88,7 +89,7 @@ export async function copyShard(
   const after = await readChecksum(access, `SELECT "rows", checksum FROM ${qualified(names.check)}`);
   if (after.rows !== before.rows || after.checksum !== before.checksum || copied !== before.rows) {
     throw new MoveVerifyError(
-      `shard ${shard.index} of ${h.table.schema}.${h.table.name}: the copy differs from the source (${before.rows} rows, checksum ${before.checksum} on the source; ${after.rows} rows, checksum ${after.checksum} on the target; ${copied} copied)`,
+      `shard ${shard.index} of ${h.table.schema}.${h.table.name}: the copy differs from the source (${plural(before.rows, 'row')}, checksum ${before.checksum} on the source; ${plural(after.rows, 'row')}, checksum ${after.checksum} on the target; ${copied} copied)`,
     );
   }
   return before;

@@ -13,7 +13,7 @@ import { HypershardError, UnknownNodeError, errorMessage } from '../errors.js';
 import { readShardChunks } from '../maintain/chunkCatalog.js';
 import { checkMigrationsCurrent, defaultMigrationsDir } from '../migrations/files.js';
 import { connectNode, DEFAULT_CONNECT_TIMEOUT_MS, type NodeConnection } from '../nodes/connect.js';
-import { clusterSecrets, nodeTargets } from '../nodes/targets.js';
+import { clusterTargets } from '../nodes/targets.js';
 import { planLayout, type ClusterLayout, type Hypertable, type Shard } from '../plan/layout.js';
 import { derivedName } from '../plan/names.js';
 import { serverStep } from '../sql/accessNode.js';
@@ -69,8 +69,7 @@ export async function rebalance(spec: ClusterSpec, specFile: string, options: Re
   if (options.drain !== undefined && !dataNodes.includes(options.drain)) throw new UnknownNodeError([options.drain], dataNodes);
   if (options.drain !== undefined && dataNodes.length < 2) throw new HypershardError('USAGE', `cannot drain ${options.drain}: it is the only data node`);
   await checkMigrationsCurrent(spec, migrationsDir);
-  const targets = await nodeTargets(spec, specFile);
-  const { servicePassword } = await clusterSecrets(spec, specFile);
+  const { targets, secrets: { servicePassword } } = await clusterTargets(spec, specFile);
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const accessTarget = targets.find((t) => t.role === 'access');

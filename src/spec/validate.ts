@@ -36,6 +36,10 @@ export function validateSpec(input: unknown, options: { file?: string; locate?: 
       // zod reports unknown keys on the enclosing object; each key's own path gives its own line.
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) issues.push({ path: [...(issue.path as Path), key], message: `Unrecognized key: ${JSON.stringify(key)}` });
+      } else if (issue.code === 'invalid_type' && issue.path.length > 0 && valueAt(input, issue.path as Path) === undefined) {
+        // zod says "expected number, received undefined"; say which key is missing.
+        const key = issue.path.at(-1);
+        issues.push({ path: issue.path as Path, message: `required key ${JSON.stringify(typeof key === 'number' ? `[${key}]` : key)} is missing (expected ${issue.expected})` });
       } else {
         issues.push({ path: issue.path as Path, message: issue.message });
       }
@@ -59,6 +63,16 @@ export function validateSpec(input: unknown, options: { file?: string; locate?: 
 }
 
 type Report = (path: Path, message: string) => void;
+
+/** The raw input at a path, undefined where any step is missing. */
+function valueAt(input: unknown, path: Path): unknown {
+  let value = input;
+  for (const step of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string | number, unknown>)[step];
+  }
+  return value;
+}
 
 /** A value in a message: JSON, with the characters JSON leaves raw but a terminal hides escaped too. */
 function show(value: string): string {

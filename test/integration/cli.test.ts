@@ -74,12 +74,18 @@ describe('hypershard CLI', () => {
 
     const plan = await hypershard(['plan', '-c', spec, '--json'], work);
     expect(plan.code).toBe(0);
-    const pending = (JSON.parse(plan.stdout) as { node: string; pending: { name: string }[] }[]).map((p) => [p.node, p.pending.length]);
-    expect(pending).toEqual([['dn1', 1], ['dn2', 1], ['access', 1]]);
+    // The same shape as every other command's --json.
+    const planned = JSON.parse(plan.stdout) as { ok: boolean; nodes: { node: string; pending: { name: string }[]; secretsToSet: number }[] };
+    expect(planned.ok).toBe(true);
+    expect(planned.nodes.map((p) => [p.node, p.pending.length])).toEqual([['dn1', 1], ['dn2', 1], ['access', 1]]);
 
     const first = await hypershard(['apply', '-c', spec, '--json'], work);
     expect(first.code).toBe(0);
-    expect((JSON.parse(first.stdout) as { nodes: { status: string }[] }).nodes.map((n) => n.status)).toEqual(['applied', 'applied', 'applied']);
+    const applied = JSON.parse(first.stdout) as { nodes: { node: string; status: string; secretsChanged: number }[] };
+    expect(applied.nodes.map((n) => n.status)).toEqual(['applied', 'applied', 'applied']);
+    // plan counts what apply sets: role passwords, and on the access node the user mappings of servers not created yet.
+    expect(planned.nodes.map((p) => [p.node, p.secretsToSet])).toEqual(applied.nodes.map((n) => [n.node, n.secretsChanged]));
+    expect(applied.nodes.find((n) => n.node === 'access')?.secretsChanged).toBe(1 + 4); // metrics_reader, 4 servers
     const second = await hypershard(['apply', '-c', spec], work);
     expect(second.code).toBe(0);
     expect(second.stdout.match(/up-to-date/g)).toHaveLength(3);
@@ -106,6 +112,43 @@ describe('hypershard CLI', () => {
     expect(run.stderr).toMatch(/hypertables\[0\]\.shards: .*>=1/);
     expect(run.stderr).toMatch(/hypertables\[0\]\.columns\[2\]\.type: unsupported column type "float; DROP TABLE metrics"/);
     expect(run.stderr).toMatch(/hypertables\[0\]\.timeColumn: no column named "tiem"/);
+  });
+
+  it('a missing required key is named, and every missing secret is reported at once', async () => {
+    const text = await readFile(spec, 'utf8');
+    const noShards = join(work, 'no-shards.yaml');
+    await writeFile(noShards, text.replace(/\n\s*shards: 4/, ''));
+    const missing = await hypershard(['plan', '-c', noShards], work);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/hypertables\[0\]\.shards: required key "shards" is missing \(expected number\) \(line \d+\)/);
+
+    // A node password and two role secrets, all missing: one error names all three.
+    const secrets = join(clusterDir, 'missing.yaml');
+    await writeFile(
+      secrets,
+      text
+        .replace('.secrets/fdw-service-password', '.secrets/not-there')
+        .replace('.secrets/metrics-reader-password', '.secrets/nor-this')
+        .replace(/(name: "dn2"\n\s*url: "[^"]+")/, '$1\n    password: { env: "HS_TEST_UNSET_DN2" }'),
+    );
+    for (const command of ['plan', 'apply']) {
+      const run = await hypershard([command, '-c', secrets], work);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('node dn2 password: environment variable HS_TEST_UNSET_DN2 is not set');
+      expect(run.stderr).toMatch(/fdw\.serviceRole\.password \(hypershard_fdw\): cannot read secret file .*not-there/);
+      expect(run.stderr).toMatch(/password of role metrics_reader: cannot read secret file .*nor-this/);
+    }
+  });
+
+  it('plan counts statements in words a person reads', async () => {
+    const text = await readFile(spec, 'utf8');
+    await writeFile(spec, text.replace('{ name: temperature, type: double precision }', '{ name: temperature, type: double precision }\n      - { name: humidity, type: double precision }'));
+    expect((await hypershard(['generate', '-c', spec], work)).code).toBe(0);
+    const plan = await hypershard(['plan', '-c', spec], work);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/dn1: 0002_\w+ \(1 statement\)/);
+    expect(plan.stdout).not.toMatch(/\(1 statements\)/);
+    expect((await hypershard(['apply', '-c', spec], work)).code).toBe(0);
   });
 
   it('a usage error exits 2 with the reason', async () => {

@@ -133,7 +133,12 @@ for (const { source, skip } of sources) {
       const text = await readFile(specFile, 'utf8');
       await writeFile(specFile, text.replace('shards: 6', 'shards: 8'));
       const { spec, file } = await loadSpec(specFile);
-      expect(((await generateMigrations(spec, file).catch((e: unknown) => e)) as Error).message).toContain('shards changed from 6 to 8; resharding is not supported');
+      const refused = ((await generateMigrations(spec, file).catch((e: unknown) => e)) as Error).message;
+      // What to do instead: keep the count and rebalance, or a new hypertable and a copy.
+      expect(refused).toContain('shards changed from 6 to 8; a hypertable keeps its shard count');
+      expect(refused).toContain('set it back to 6');
+      expect(refused).toContain('hypershard node add) and run hypershard rebalance');
+      expect(refused).toContain('declare a new hypertable with shards: 8, copy the rows into it (INSERT INTO new SELECT * FROM metrics)');
       await writeFile(specFile, text);
       const again = await loadSpec(specFile);
       const result = await generateMigrations(again.spec, again.file);

@@ -243,6 +243,18 @@ describe('parseSpec on schema problems', () => {
     expect(error.issues[2]).toEqual({ path: 'fdw.bogus', message: 'Unrecognized key: "bogus" (line 6)' });
   });
 
+  it('names a missing required key instead of "received undefined"', () => {
+    const { shards: _, ...table } = minimal().hypertables[0]!;
+    const { accessNode: __, ...rest } = minimal();
+    const missing = specError(() => validateSpec({ ...rest, hypertables: [table] }));
+    expect(missing.issues).toEqual([
+      { path: 'accessNode', message: 'required key "accessNode" is missing (expected object)' },
+      { path: 'hypertables[0].shards', message: 'required key "shards" is missing (expected number)' },
+    ]);
+    // A value of the wrong type keeps zod's message.
+    expect(specError(() => validateSpec({ ...minimal(), hypertables: [{ ...table, shards: 'four' }] })).issues[0]?.message).toMatch(/expected number, received string/);
+  });
+
   it('reports each unknown key of an object on its own', () => {
     const two = specError(() => validateSpec({ ...minimal(), fdw: { ...minimal().fdw, bogus: 1, other: 2 } }));
     expect(two.issues).toEqual([

@@ -7,6 +7,7 @@ import { plan, type NodePlan } from '../../nodes/plan.js';
 import { loadSpec } from '../../spec/load.js';
 import { timeoutFlag } from '../flags.js';
 import { command, EXIT, json, out } from '../run.js';
+import { plural } from '../../plural.js';
 import { table } from '../table.js';
 
 interface NodeOptions {
@@ -36,7 +37,7 @@ export function registerApplyCommands(program: Command): void {
       command(async (opts: NodeOptions & { sql?: boolean }) => {
         const { spec, file } = await loadSpec(opts.config);
         const plans = await plan(spec, file, common(opts));
-        if (opts.json === true) json(plans.map(planJson));
+        if (opts.json === true) json({ ok: true, nodes: plans.map(planJson) });
         else out(renderPlan(plans, opts.sql === true));
         return EXIT.ok;
       }),
@@ -78,7 +79,7 @@ function renderPlan(plans: readonly NodePlan[], withSql: boolean): string {
   ];
   for (const p of plans) {
     for (const m of p.pending) {
-      lines.push('', `${p.node}: ${m.name} (${m.up.length} statements)`);
+      lines.push('', `${p.node}: ${m.name} (${plural(m.up.length, 'statement')})`);
       for (const s of m.up) lines.push(withSql ? `-- ${s.what}\n${s.sql}` : `  - ${s.what}`);
     }
   }

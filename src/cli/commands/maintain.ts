@@ -7,6 +7,7 @@ import { loadSpec } from '../../spec/load.js';
 import { integerFlag, timeoutFlag } from '../flags.js';
 import { command, EXIT, json, out } from '../run.js';
 import { size, table } from '../table.js';
+import { plural } from '../../plural.js';
 
 interface MaintainFlags {
   config: string;
@@ -120,5 +121,4 @@ function rowsCell(c: ChunkInfo): string {
 }
 
 const numbers = new Intl.NumberFormat('en-US');
-const plural = (n: number, word: string): string => `${numbers.format(n)} ${word}${n === 1 ? '' : 's'}`;
 
