@@ -7,7 +7,7 @@
  */
 import type { ClusterLayout, FdwServer, Hypertable, QualifiedName, Role } from '../plan/layout.js';
 import { accessHypertable, serverStep } from '../sql/accessNode.js';
-import { dataHypertable, dataNodeSteps } from '../sql/dataNode.js';
+import { dataHypertable, dataNodeSteps, replicationRoleStep } from '../sql/dataNode.js';
 import { createRoles } from '../sql/roles.js';
 import type { Statement, Step } from '../sql/statement.js';
 import { render } from '../sql/templates.js';
@@ -52,6 +52,16 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
   }
   const existingNodes = after.dataNodes.filter((n) => before.dataNodes.includes(n));
 
+  if (before.replicationRole !== after.replicationRole) {
+    if (before.replicationRole !== undefined) {
+      plan.change('drop_replication_role', `replication role ${before.replicationRole} dropped`, true);
+      for (const node of existingNodes) plan.add(node, reversed(replicationRoleStep(before.replicationRole)));
+    }
+    if (after.replicationRole !== undefined) {
+      plan.change('add_replication_role', `replication role ${after.replicationRole} added`);
+      for (const node of existingNodes) plan.add(node, replicationRoleStep(after.replicationRole));
+    }
+  }
   diffRoles(plan, before.roles, after.roles, [after.accessNode, ...existingNodes]);
   diffServers(plan, before.servers, after.servers, after.accessNode, after.serviceRole, 'add');
 

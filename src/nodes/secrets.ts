@@ -18,14 +18,15 @@ export interface RolePassword {
 
 /** Computed once per run, so every node receives the same verifier. */
 export function rolePasswords(layout: ClusterLayout, secrets: ClusterSecrets): RolePassword[] {
-  return [{ role: layout.serviceRole, password: secrets.servicePassword }, ...[...secrets.rolePasswords].map(([role, password]) => ({ role, password }))].map(
+  const replication = layout.replicationRole === undefined || secrets.replicationPassword === undefined ? [] : [{ role: layout.replicationRole, password: secrets.replicationPassword }];
+  return [{ role: layout.serviceRole, password: secrets.servicePassword }, ...replication, ...[...secrets.rolePasswords].map(([role, password]) => ({ role, password }))].map(
     (p) => ({ ...p, verifier: scramVerifier(p.password) }),
   );
 }
 
-/** The passwords a node holds: the service role logs in on data nodes only. */
+/** The passwords a node holds: the service and replication roles log in on data nodes only. */
 export function passwordsFor(passwords: readonly RolePassword[], layout: ClusterLayout, role: 'access' | 'data'): RolePassword[] {
-  return passwords.filter((p) => role === 'data' || p.role !== layout.serviceRole);
+  return passwords.filter((p) => role === 'data' || (p.role !== layout.serviceRole && p.role !== layout.replicationRole));
 }
 
 /** Sets each role's password unless the node already accepts it. Returns how many changed (or would, with `dryRun`). */

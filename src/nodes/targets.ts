@@ -15,6 +15,8 @@ export interface NodeTarget {
 export interface ClusterSecrets {
   /** Password of the FDW service role. */
   readonly servicePassword: string;
+  /** Password of the replication role, when the spec has one. */
+  readonly replicationPassword: string | undefined;
   /** Passwords of declared roles that have one, by role name. */
   readonly rolePasswords: ReadonlyMap<string, string>;
 }
@@ -43,6 +45,7 @@ function nodeRequests(spec: ClusterSpec): { nodes: { node: ClusterSpec['accessNo
 function clusterRequests(spec: ClusterSpec): SecretRequest[] {
   return [
     { ref: spec.fdw.serviceRole.password, usedFor: `fdw.serviceRole.password (${spec.fdw.serviceRole.name})` },
+    ...(spec.replication === undefined ? [] : [{ ref: spec.replication.role.password, usedFor: `replication.role.password (${spec.replication.role.name})` }]),
     ...spec.roles.flatMap((r) => (r.password === undefined ? [] : [{ ref: r.password, usedFor: `password of role ${r.name}` }])),
   ];
 }
@@ -54,9 +57,11 @@ function toTargets(nodes: ReturnType<typeof nodeRequests>['nodes'], passwords: r
 
 function toSecrets(spec: ClusterSpec, values: readonly string[]): ClusterSecrets {
   const roles = spec.roles.filter((r) => r.password !== undefined);
+  const replication = spec.replication?.role !== undefined;
   return {
     servicePassword: values[0] as string,
-    rolePasswords: new Map(roles.map((r, i) => [r.name, values[i + 1] as string])),
+    replicationPassword: replication ? values[1] : undefined,
+    rolePasswords: new Map(roles.map((r, i) => [r.name, values[i + (replication ? 2 : 1)] as string])),
   };
 }
 

@@ -122,6 +122,8 @@ export interface ClusterLayout {
   readonly accessNode: string;
   readonly dataNodes: readonly string[];
   readonly serviceRole: string;
+  /** The role standbys stream WAL as (LOGIN REPLICATION) on every data node; undefined without `replication`. */
+  readonly replicationRole: string | undefined;
   readonly servers: readonly FdwServer[];
   readonly hypertables: readonly Hypertable[];
   readonly referenceTables: readonly ReferenceTable[];
@@ -167,6 +169,7 @@ export function planLayout(spec: ClusterSpec): ClusterLayout {
     accessNode: spec.accessNode.name,
     dataNodes: spec.dataNodes.map((n) => n.name),
     serviceRole: spec.fdw.serviceRole.name,
+    replicationRole: spec.replication?.role.name,
     servers: sortedServers,
     hypertables,
     referenceTables,
@@ -251,11 +254,13 @@ function planRole(role: RoleSpec, tables: ReadonlyMap<string, QualifiedName>): R
 function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServer {
   const node = spec.dataNodes.find((n) => n.name === dataNode);
   if (node === undefined) throw new TypeError(`unknown data node ${dataNode}`);
-  const url = new URL(node.url);
   const fdw = spec.fdw;
+  // The primary first, then each standby: libpq tries them in order and, with
+  // target_session_attrs=read-write, settles on the one that takes writes (src/ha/).
+  const members = [fdwAddress(node.url, node.fdw), ...node.standbys.map((s) => fdwAddress(s.url, s.fdw))];
   const options: [string, string][] = [
-    ['host', node.fdw?.host ?? url.hostname.replace(/^\[(.*)\]$/, '$1')],
-    ['port', String(node.fdw?.port ?? (url.port === '' ? 5432 : Number(url.port)))],
+    ['host', members.map((m) => m.host).join(',')],
+    ['port', members.map((m) => m.port).join(',')],
     // The database the CLI connects to (validation makes sure the URL names one).
     ['dbname', node.fdw?.dbname ?? urlDatabase(node.url) ?? 'postgres'],
     ['async_capable', String(fdw.asyncCapable)],
@@ -264,10 +269,20 @@ function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServe
     ['fdw_tuple_cost', String(fdw.fdwTupleCost)],
     ['fdw_startup_cost', String(fdw.fdwStartupCost)],
     ['keep_connections', 'true'],
+    ...(members.length > 1 ? [['target_session_attrs', 'read-write'] as [string, string]] : []),
   ];
   const extra = { ...fdw.connectionOptions, ...node.fdw?.options };
   for (const key of Object.keys(extra).sort(compare)) options.push([key, extra[key] as string]);
   return { name, dataNode, parallelCommit: fdw.parallelCommit, options };
+}
+
+/** Where the access node reaches a server: its `fdw` address, else the host and port of its URL. */
+function fdwAddress(url: string, fdw: { host?: string | undefined; port?: number | undefined } | undefined): { host: string; port: string } {
+  const parsed = new URL(url);
+  return {
+    host: fdw?.host ?? parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: String(fdw?.port ?? (parsed.port === '' ? 5432 : Number(parsed.port))),
+  };
 }
 
 function checkCollisions(layout: ClusterLayout): void {

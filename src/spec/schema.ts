@@ -34,8 +34,42 @@ const nodeBase = {
 
 export const accessNodeSpec = z.strictObject(nodeBase);
 
+/** A physical standby of a data node, streaming from its primary (see src/ha/). */
+export const standbySpec = z.strictObject({
+  name: nodeName.describe('Standby name: its application_name on the primary (synchronous_standby_names) and its replication slot hypershard_<name>.'),
+  url: postgresUrl.describe('How the hypershard CLI reaches this standby (libpq URL without a password); the same database as the primary\'s url.'),
+  password: secretRef.optional().describe('Password for the CLI connection, when the server asks for one.'),
+  fdw: z
+    .strictObject({
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(1).max(65_535).optional(),
+    })
+    .optional()
+    .describe('How the access node reaches this standby once promoted. Defaults to host and port of `url`.'),
+});
+
+export const replicationSpec = z
+  .strictObject({
+    synchronous: z
+      .boolean()
+      .default(true)
+      .describe('Commits on the primary wait until a standby has flushed them (synchronous_standby_names = ANY 1 (standbys)), so an acknowledged commit survives the loss of the primary.'),
+    maxLagBytes: z.number().int().min(0).default(16 * 1024 * 1024).describe('`check` reports a standby whose replay is further behind than this many bytes of WAL.'),
+    maxLagSeconds: z.number().min(0).default(30).describe('`check` reports a standby whose replay lags by more than this many seconds.'),
+    manager: z
+      .enum(['hypershard', 'external'])
+      .default('hypershard')
+      .describe('Who fails over: hypershard (`apply` keeps slots and synchronous_standby_names, `failover` promotes) or an external manager such as Patroni or a cloud provider (hypershard only lists the members, reports their state and records a promotion the manager made).'),
+  })
+  .describe('Streaming replication to this data node\'s standbys.');
+
 export const dataNodeSpec = z.strictObject({
   ...nodeBase,
+  standbys: z
+    .array(standbySpec)
+    .default([])
+    .describe('Physical standbys of this data node. The access node\'s FDW servers list the primary first, then each standby, with target_session_attrs=read-write; `hypershard failover` promotes one.'),
+  replication: replicationSpec.optional(),
   fdw: z
     .strictObject({
       host: z.string().min(1).optional(),
@@ -153,6 +187,17 @@ export const clusterSpec = z.strictObject({
   roles: z.array(roleSpec).default([]),
   hypertables: z.array(hypertableSpec).default([]),
   referenceTables: z.array(referenceTableSpec).default([]).describe('Tables replicated to every data node and kept in sync by triggers on the access node.'),
+  replication: z
+    .strictObject({
+      role: z
+        .strictObject({
+          name: identifier.default('hypershard_replication'),
+          password: secretRef.describe('Password of the replication role; set on data nodes by `apply`, used by standbys and `node rebuild`.'),
+        })
+        .describe('The role standbys stream WAL as (LOGIN REPLICATION, nothing else).'),
+    })
+    .optional()
+    .describe('Required when a data node declares standbys.'),
 });
 
 /** The spec as written by the user. */
@@ -160,6 +205,8 @@ export type ClusterSpecInput = z.input<typeof clusterSpec>;
 /** The spec after validation, with defaults filled in. */
 export type ClusterSpec = z.output<typeof clusterSpec>;
 export type DataNodeSpec = z.output<typeof dataNodeSpec>;
+export type StandbySpec = z.output<typeof standbySpec>;
+export type ReplicationSpec = z.output<typeof replicationSpec>;
 export type AccessNodeSpec = z.output<typeof accessNodeSpec>;
 export type HypertableSpec = z.output<typeof hypertableSpec>;
 export type ReferenceTableSpec = z.output<typeof referenceTableSpec>;

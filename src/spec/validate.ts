@@ -6,6 +6,7 @@ import { SpecError, type SpecIssue } from '../errors.js';
 import { identifierProblem, textProblem } from '../sql/quote.js';
 import { isHashable, isTimeType, parseColumnType } from './columnType.js';
 import { parseFixedInterval } from './interval.js';
+import { standbySlotName } from '../ha/names.js';
 import { clusterSpec, type ClusterSpec } from './schema.js';
 import { urlDatabase } from './url.js';
 
@@ -21,7 +22,7 @@ export const RESERVED_SCHEMA = '_hypershard';
 const MANAGED_FDW_OPTIONS = new Set([
   'host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'async_capable', 'fetch_size', 'batch_size',
   'fdw_tuple_cost', 'fdw_startup_cost', 'parallel_commit', 'keep_connections', 'updatable', 'truncatable',
-  'use_remote_estimate', 'extensions', 'passfile',
+  'use_remote_estimate', 'extensions', 'passfile', 'target_session_attrs',
 ]);
 
 /**
@@ -116,6 +117,7 @@ function checkRelations(input: unknown, report: Report): void {
       else urls.set(key, name ?? '?');
     }
   }
+  checkStandbys(spec, nodeNames, urls, report);
   const dataNodeNames = new Set(list(spec.dataNodes).map((n) => text(obj(n).name)));
   list(spec.dataNodes).forEach((node, i) => {
     const fdw = obj(obj(node).fdw);
@@ -131,6 +133,13 @@ function checkRelations(input: unknown, report: Report): void {
   checkRoleName(['fdw', 'serviceRole', 'name'], service, report);
   const roles = list(spec.roles).map(obj);
   const roleNames = new Set<string>();
+  const replicator = obj(obj(spec.replication).role).name;
+  const replicationRole = spec.replication === undefined ? undefined : (text(replicator) ?? 'hypershard_replication');
+  if (replicationRole !== undefined) {
+    identifier(['replication', 'role', 'name'], replicationRole);
+    checkRoleName(['replication', 'role', 'name'], replicationRole, report);
+    if (replicationRole === service) report(['replication', 'role', 'name'], `${JSON.stringify(replicationRole)} is the FDW service role; the replication role needs a name of its own`);
+  }
   roles.forEach((role, i) => {
     const name = text(role.name);
     if (name === undefined) return;
@@ -138,6 +147,7 @@ function checkRelations(input: unknown, report: Report): void {
     identifier(path, name);
     checkRoleName(path, name, report);
     if (name === service) report(path, `${JSON.stringify(name)} is the FDW service role; declare another name`);
+    if (name === replicationRole) report(path, `${JSON.stringify(name)} is the replication role; declare another name`);
     if (roleNames.has(name)) report(path, `duplicate role ${JSON.stringify(name)}`);
     roleNames.add(name);
   });
@@ -299,6 +309,48 @@ function checkReferenceTable(table: Record<string, unknown>, path: Path, seenTab
     // json has no equality operator, so no btree index and no key (jsonb has both).
     if (typeof column.type === 'object' && column.type.base === 'json') report(at('primaryKey', k), `column ${JSON.stringify(entry)} is ${column.type.sql}, which cannot be in a primary key (jsonb can)`);
   });
+}
+
+/**
+ * Standbys: names unique among all nodes (and their slots among each other), URLs that reach
+ * another server but the primary's database, an FDW address, and the replication role they need.
+ */
+function checkStandbys(spec: Record<string, unknown>, nodeNames: Map<string, Path>, urls: Map<string, string>, report: Report): void {
+  const slots = new Map<string, Path>();
+  let any = false;
+  list(spec.dataNodes).forEach((raw, i) => {
+    const node = obj(raw);
+    const primaryDb = text(node.url) === undefined ? undefined : urlDatabase(text(node.url) as string);
+    list(node.standbys).forEach((rawStandby, s) => {
+      any = true;
+      const standby = obj(rawStandby);
+      const path: Path = ['dataNodes', i, 'standbys', s];
+      const name = text(standby.name);
+      if (name !== undefined) {
+        const first = nodeNames.get(name);
+        if (first !== undefined) report([...path, 'name'], `duplicate node name ${JSON.stringify(name)} (also at ${formatPath(first)})`);
+        else nodeNames.set(name, path);
+        const slot = standbySlotName(name);
+        const other = slots.get(slot);
+        if (other !== undefined && nodeNames.get(name) === path) report([...path, 'name'], `its replication slot ${slot} would be the one of ${formatPath(other)}; names must differ in more than case and "-" or "_"`);
+        else slots.set(slot, path);
+      }
+      const url = text(standby.url);
+      if (url !== undefined && checkUrl([...path, 'url'], url, report)) {
+        const database = urlDatabase(url);
+        if (database !== primaryDb) report([...path, 'url'], `names database ${JSON.stringify(database ?? '')}; a standby is a copy of its primary, so it must name ${JSON.stringify(primaryDb ?? '')} like the data node's url`);
+        const key = normalizeUrl(url);
+        const taken = urls.get(key);
+        if (taken !== undefined) report([...path, 'url'], `same server as node ${JSON.stringify(taken)}; a standby runs on a server of its own`);
+        else urls.set(key, name ?? '?');
+      }
+      checkFdwValue([...path, 'fdw', 'host'], obj(standby.fdw).host, report);
+    });
+  });
+  if (any && spec.replication === undefined) {
+    const first = list(spec.dataNodes).findIndex((n) => list(obj(n).standbys).length > 0);
+    report(['dataNodes', first, 'standbys'], 'standbys need the replication role: add `replication: { role: { name: hypershard_replication, password: { env: … } } }` at the top level');
+  }
 }
 
 function checkRoleName(path: Path, name: string, report: Report): void {

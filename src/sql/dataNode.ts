@@ -43,6 +43,7 @@ export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
         { what: `service role ${service.name}`, sql: render('common/drop-role', service) },
       ],
     },
+    ...(layout.replicationRole === undefined ? [] : [replicationRoleStep(layout.replicationRole)]),
     createRoles(layout.roles),
     schemasStep([...held, ...layout.referenceTables]),
     ...held.map((h) => dataHypertable(h, dataNode, layout.serviceRole, false)),
@@ -51,6 +52,17 @@ export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
     grantTables(layout.roles, (table) => held.some((h) => h.table === table)),
     referenceGrantsStep(layout, 'data'),
   ];
+}
+
+/**
+ * The role standbys stream WAL as and `node rebuild` copies the primary with: LOGIN REPLICATION
+ * and nothing else (no table, no schema). Every data node has it, so any may get standbys.
+ */
+export function replicationRoleStep(name: string): Step {
+  return {
+    up: [{ what: `replication role ${name}`, sql: render('data/create-replication-role', { name }) }],
+    down: [{ what: `replication role ${name}`, sql: render('common/drop-role', { name }) }],
+  };
 }
 
 /** One hypertable's local parent, shards and indexes on `dataNode`; `withSchema` as in accessHypertable. */

@@ -53,11 +53,12 @@ describe('parseSpec on the example spec', () => {
       version: 1,
       accessNode: { name: 'access', url: 'postgres://postgres@127.0.0.1:5432/postgres' },
       dataNodes: [
-        { name: 'dn1', url: 'postgres://postgres@127.0.0.1:5433/postgres' },
+        { name: 'dn1', url: 'postgres://postgres@127.0.0.1:5433/postgres', standbys: [] },
         {
           name: 'dn2',
           url: 'postgres://postgres@127.0.0.1:5434/postgres',
           password: { env: 'DN2_PASSWORD' },
+          standbys: [],
           fdw: { host: 'dn2.internal', port: 5432 },
         },
       ],

@@ -55,7 +55,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
   const references = layout.referenceTables.map((r) => r.table);
   const copies = access ? layout.referenceTables.flatMap((r) => r.copies.map((c) => c.table)) : [];
   const tables: QualifiedName[] = [...parents, ...shards, ...references, ...copies];
-  const roleNames = [...layout.roles.map((r) => r.name), layout.serviceRole];
+  const roleNames = [...layout.roles.map((r) => r.name), layout.serviceRole, ...(layout.replicationRole === undefined ? [] : [layout.replicationRole])];
   const schemas = [...new Set([INTERNAL_SCHEMA, ...parents.map((p) => p.schema), ...references.map((r) => r.schema)])];
 
   // One client, so one query at a time: sequential awaits say what actually happens.

@@ -13,6 +13,7 @@ interface ExpectedRole {
   readonly inherit: boolean;
   readonly connectionLimit: number;
   readonly memberOf: readonly string[];
+  readonly replication?: boolean;
 }
 
 /** The roles a node must have. The access node only names the service role in user mappings. */
@@ -20,6 +21,9 @@ export function expectedRoles(layout: ClusterLayout, role: NodeRole): ExpectedRo
   return [
     ...layout.roles,
     ...(role === 'data' ? [{ name: layout.serviceRole, login: true, inherit: false, connectionLimit: -1, memberOf: [] }] : []),
+    ...(role === 'data' && layout.replicationRole !== undefined
+      ? [{ name: layout.replicationRole, login: true, inherit: false, connectionLimit: -1, memberOf: [], replication: true }]
+      : []),
   ];
 }
 
@@ -43,7 +47,7 @@ export function compareRoles(layout: ClusterLayout, role: NodeRole, roles: reado
   for (const want of expectedRoles(layout, role)) {
     const object = `role ${want.name}`;
     const have = byName.get(want.name);
-    const expected = attributes({ ...want, superuser: false, createdb: false, createrole: false, replication: false, bypassrls: false });
+    const expected = attributes({ ...want, superuser: false, createdb: false, createrole: false, replication: want.replication === true, bypassrls: false });
     if (have === undefined) {
       out.push(finding('missing', object, `role ${want.name} does not exist`, { expected: expected.map(([, v]) => v).join(' ') }));
       continue;
