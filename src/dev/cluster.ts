@@ -10,7 +10,12 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { DevClusterError, errorMessage } from '../errors.js';
+import { standbyApplicationName, standbySlotName } from '../ha/names.js';
+import { quoteLiteral } from '../sql/quote.js';
+import { baseBackup } from './baseBackup.js';
 import { resolvePostgresBinaries, type PostgresBinaries, type PostgresSource } from './binaries.js';
 import { assertAccessible, ensureTraversable, resolveServerUser, type ServerUser } from './osUser.js';
 
@@ -26,11 +31,18 @@ export interface DevNode {
   readonly logFile: string;
 }
 
+/** A data node: its primary, and the streaming standbys of it (`standbys` option, `addDevStandby`). */
+export interface DevDataNode extends DevNode {
+  readonly standbys: readonly DevNode[];
+}
+
 export interface DevCluster {
   readonly dir: string;
   readonly postgres: { source: 'embedded' | 'system'; version: number; binDir: string };
   readonly accessNode: DevNode;
-  readonly dataNodes: readonly DevNode[];
+  readonly dataNodes: readonly DevDataNode[];
+  /** The role standbys stream as, with its password file under `.secrets/`; null without standbys. */
+  readonly replication: { readonly role: string; readonly passwordFile: string } | null;
 }
 
 export interface StartDevClusterOptions {
@@ -45,7 +57,9 @@ export interface StartDevClusterOptions {
    * 'on'` for fault tests, `shared_preload_libraries: 'pg_stat_statements'`). Values are quoted.
    */
   settings?: Readonly<Record<string, string>>;
-  onProgress?: (event: { node: string; step: 'initdb' | 'start' | 'ready' }) => void;
+  /** Streaming standbys per data node, `<node>_s1..`, copied from their primary once it runs. @default 0 */
+  standbys?: number;
+  onProgress?: (event: { node: string; step: 'initdb' | 'start' | 'ready' | 'base backup' }) => void;
 }
 
 export interface StopNodeResult {
@@ -64,6 +78,9 @@ const MAX_SOCKET_PATH = 100;
 const SOCKET_FILE_MAX = '.s.PGSQL.65535';
 const PORT_ATTEMPTS = 5;
 const CONF_MARKER = '# --- hypershard dev cluster (managed: rewritten on every start) ---';
+export const DEV_REPLICATION_ROLE = 'hypershard_replication';
+/** Where the replication role's password is kept, relative to the cluster dir (the dev spec references it). */
+export const DEV_REPLICATION_SECRET = '.secrets/replication-password';
 
 /** What cluster.json holds. Internal: callers get the DevCluster view. */
 interface ClusterState {
@@ -79,11 +96,15 @@ interface ClusterState {
   /** Extra postgresql.conf settings (absent in older state files). */
   settings?: Record<string, string>;
   nodes: NodeState[];
+  /** Set once the cluster has standbys. */
+  replication?: { role: string; passwordFile: string };
 }
 
 interface NodeState {
   name: string;
-  role: 'access' | 'data';
+  role: 'access' | 'data' | 'standby';
+  /** For a standby: the data node it belongs to. */
+  standbyOf?: string;
   port: number;
   nodeDir: string;
   dataDir: string;
@@ -178,7 +199,20 @@ export async function startDevCluster(opts: StartDevClusterOptions): Promise<Dev
     throw new DevClusterError(`dev cluster in ${dir} failed to start: ${errorMessage(error)}`, { cause: error });
   }
 
-  const failures = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ node: nodes[i]!, reason: o.reason as unknown }] : []));
+  const standbys = opts.standbys ?? 0;
+  if (standbys > 0 && outcomes.every((o) => o.status === 'fulfilled')) {
+    const more = await Promise.allSettled(
+      nodes
+        .filter((n) => n.role === 'data')
+        .map(async (node) => {
+          for (let k = 1; k <= standbys; k++) await addStandby(state, node.name, `${node.name}_s${k}`, node, reserved, opts.onProgress);
+        }),
+    );
+    outcomes = [...outcomes, ...more];
+    await writeState(state);
+  }
+
+  const failures = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ node: nodes[i] ?? { name: 'standby' }, reason: o.reason as unknown }] : []));
   if (failures.length > 0) {
     const cleanup = await stopDevCluster(dir).catch((error: unknown) => [
       { node: '(all)', status: 'failed' as const, error: errorMessage(error) },
@@ -208,6 +242,28 @@ export async function stopDevCluster(dir: string): Promise<StopNodeResult[]> {
   await fs.rmdir(path.join(state.dir, 'nodes')).catch(() => undefined); // only if the user put nothing else there
   await fs.rm(path.join(state.dir, STATE_FILE), { force: true });
   return results;
+}
+
+/**
+ * A new streaming standby of `dataNode`, copied from `primaryUrl`'s server (the current primary,
+ * which after a failover is one of the cluster's former standbys) and started. A standby of the
+ * same name that exists is stopped and replaced: that is `node rebuild`.
+ */
+export async function addDevStandby(dir: string, dataNode: string, name: string, primaryPort: number): Promise<DevNode> {
+  const state = await readState(path.resolve(dir));
+  if (state === undefined) throw new DevClusterError(`no dev cluster in ${path.resolve(dir)}`);
+  const primary = state.nodes.find((n) => n.port === primaryPort && n.role !== 'access');
+  if (primary === undefined) throw new DevClusterError(`no node of the dev cluster in ${state.dir} listens on port ${primaryPort}`);
+  const existing = state.nodes.find((n) => n.name === name);
+  if (existing !== undefined) {
+    if (existing === primary) throw new DevClusterError(`${name} is the current primary of ${dataNode}; a rebuild copies the primary into another node`);
+    const stopped = await stopNode(existing, state);
+    if (stopped.status === 'failed') throw new DevClusterError(`cannot stop ${name} to rebuild it: ${stopped.error ?? ''}`);
+    state.nodes = state.nodes.filter((n) => n !== existing);
+  }
+  const node = await addStandby(state, dataNode, name, primary, new Set(state.nodes.map((n) => n.port)));
+  await writeState(state);
+  return viewNode(node);
 }
 
 export async function readDevCluster(dir: string): Promise<DevCluster | undefined> {
@@ -313,16 +369,19 @@ async function readState(dir: string): Promise<ClusterState | undefined> {
   return state;
 }
 
+let writeCounter = 0;
+
 /** Write-then-rename so a crash never leaves a truncated state file. */
 async function writeState(state: ClusterState): Promise<void> {
   const file = path.join(state.dir, STATE_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Unique per write: standbys of several data nodes are added concurrently.
+  const tmp = `${file}.${process.pid}.${(writeCounter += 1)}.tmp`;
   await fs.writeFile(tmp, JSON.stringify(state, null, 2) + '\n');
   await fs.rename(tmp, file);
 }
 
-function toDevCluster(state: ClusterState): DevCluster {
-  const view = (n: NodeState): DevNode => ({
+function viewNode(n: NodeState): DevNode {
+  return {
     name: n.name,
     host: HOST,
     port: n.port,
@@ -331,15 +390,98 @@ function toDevCluster(state: ClusterState): DevCluster {
     url: `postgres://${SUPERUSER}@${HOST}:${n.port}/${DATABASE}`,
     dataDir: n.dataDir,
     logFile: n.logFile,
-  });
+  };
+}
+
+function toDevCluster(state: ClusterState): DevCluster {
   const access = state.nodes.find((n) => n.role === 'access');
   if (access === undefined) throw new DevClusterError(`${path.join(state.dir, STATE_FILE)} has no access node`);
   return {
     dir: state.dir,
     postgres: { ...state.postgres },
-    accessNode: view(access),
-    dataNodes: state.nodes.filter((n) => n.role === 'data').map(view),
+    accessNode: viewNode(access),
+    dataNodes: state.nodes
+      .filter((n) => n.role === 'data')
+      .map((n) => ({ ...viewNode(n), standbys: state.nodes.filter((s) => s.role === 'standby' && s.standbyOf === n.name).map(viewNode) })),
+    replication: state.replication ?? null,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// standbys
+
+/**
+ * Copies `primary` into a new node directory as a standby of `dataNode` and starts it. The
+ * primary gets the replication role first (the spec's migration later finds it and keeps it).
+ */
+async function addStandby(
+  state: ClusterState,
+  dataNode: string,
+  name: string,
+  primary: NodeState,
+  reserved: Set<number>,
+  onProgress?: StartDevClusterOptions['onProgress'],
+): Promise<NodeState> {
+  const replication = await ensureReplicationSecret(state);
+  const password = (await fs.readFile(path.join(state.dir, replication.passwordFile), 'utf8')).trim();
+  const adminUrl = `postgres://${SUPERUSER}@${HOST}:${primary.port}/${DATABASE}`;
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  try {
+    await admin.query(`DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '${DEV_REPLICATION_ROLE}') THEN CREATE ROLE ${DEV_REPLICATION_ROLE} LOGIN REPLICATION; END IF;
+      END $$`);
+    await admin.query(`ALTER ROLE ${DEV_REPLICATION_ROLE} PASSWORD ${quoteLiteral(password)}`);
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  const nodeDir = path.join(state.dir, 'nodes', name);
+  const node: NodeState = {
+    name,
+    role: 'standby',
+    standbyOf: dataNode,
+    port: await pickFreePort(reserved),
+    nodeDir,
+    dataDir: path.join(nodeDir, 'data'),
+    logFile: path.join(nodeDir, 'postgres.log'),
+    socketDir: state.tempSocketRoot === null ? path.join(nodeDir, 'sock') : path.join(state.tempSocketRoot, name),
+    pid: null,
+  };
+  await prepareNodeDir(node, state.serverUser);
+  // Written before the copy, so `dev down` finds the node whatever happens next.
+  state.nodes.push(node);
+  await writeState(state);
+  const passfile = path.join(nodeDir, 'replication.pgpass');
+  await fs.writeFile(passfile, `*:*:*:${DEV_REPLICATION_ROLE}:${password.replace(/\\/g, '\\\\').replace(/:/g, '\\:')}\n`, { mode: 0o600 });
+  if (state.serverUser !== null) await fs.chown(passfile, state.serverUser.uid, state.serverUser.gid);
+  onProgress?.({ node: name, step: 'base backup' });
+  await baseBackup({
+    binDir: state.postgres.binDir,
+    primary: { host: HOST, port: primary.port, adminUrl, dataDir: primary.dataDir },
+    target: node.dataDir,
+    slot: standbySlotName(name),
+    replicationUser: DEV_REPLICATION_ROLE,
+    passfile,
+    applicationName: standbyApplicationName(name),
+    serverUser: state.serverUser,
+  });
+  onProgress?.({ node: name, step: 'start' });
+  await startNode(node, state, reserved);
+  onProgress?.({ node: name, step: 'ready' });
+  return node;
+}
+
+/** The replication role's password, generated once per cluster into `.secrets/` (mode 0600). */
+async function ensureReplicationSecret(state: ClusterState): Promise<{ role: string; passwordFile: string }> {
+  if (state.replication !== undefined) return state.replication;
+  const file = path.join(state.dir, DEV_REPLICATION_SECRET);
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await fs.writeFile(file, `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  state.replication = { role: DEV_REPLICATION_ROLE, passwordFile: DEV_REPLICATION_SECRET };
+  return state.replication;
 }
 
 /** Refuses to start over a live cluster; a dead one (e.g. after a reboot) is cleaned up and replaced. */

@@ -5,6 +5,8 @@
 import { resolve } from 'node:path';
 import { runner } from 'node-pg-migrate';
 import { errorMessage } from '../errors.js';
+import { replicatedNodes, replicationPlan, type ReplicationPlan } from '../ha/members.js';
+import { ensureReplication } from '../ha/replication.js';
 import { checkMigrationsCurrent, defaultMigrationsDir, readMigrations, type MigrationFile } from '../migrations/files.js';
 import { INTERNAL_SCHEMA, MIGRATIONS_TABLE, type ClusterLayout } from '../plan/layout.js';
 import { generateSql, type NodeRole } from '../sql/generate.js';
@@ -14,7 +16,7 @@ import { recordChecksums } from './checksums.js';
 import { appliedMigrations, pendingMigrations } from './history.js';
 import { pgMessage, rehearse, type StatementFailure } from './rehearse.js';
 import { passwordsFor, rolePasswords, syncRolePasswords, syncUserMappings, type RolePassword } from './secrets.js';
-import { clusterTargets } from './targets.js';
+import { clusterTargets, type NodeTarget } from './targets.js';
 
 export type NodeApplyStatus = 'applied' | 'up-to-date' | 'failed' | 'not-run';
 
@@ -26,6 +28,8 @@ export interface NodeApplyResult {
   readonly migrations: readonly string[];
   /** Passwords and user-mapping secrets changed (never their values). */
   readonly secretsChanged: number;
+  /** What was changed for this data node's standbys (slots, synchronous_standby_names); see src/ha/replication.ts. */
+  readonly replication?: readonly string[];
   readonly error?: { readonly message: string; readonly migration?: string; readonly statement?: string };
   /** Why the node was not run, when `not-run`. */
   readonly reason?: string;
@@ -86,6 +90,7 @@ export async function apply(spec: ClusterSpec, specFile: string, options: ApplyO
         layout: sql.layout,
         passwords: passwordsFor(passwords, sql.layout, entry.connection.target.role),
         servicePassword: secrets.servicePassword,
+        replication: replicationPlanFor(spec, entry.connection.target),
       }, options);
     const dataResults = await Promise.all(work.filter((w) => w.connection.target.role === 'data').map(run));
     const access = work.find((w) => w.connection.target.role === 'access');
@@ -105,7 +110,7 @@ async function migrateNode(
   pending: readonly MigrationFile[],
   nodeFiles: readonly MigrationFile[],
   root: string,
-  secrets: { layout: ClusterLayout; passwords: readonly RolePassword[]; servicePassword: string },
+  secrets: { layout: ClusterLayout; passwords: readonly RolePassword[]; servicePassword: string; replication: ReplicationPlan | undefined },
   options: ApplyOptions,
 ): Promise<NodeApplyResult> {
   const { target, client } = connection;
@@ -139,17 +144,25 @@ async function migrateNode(
     options.onProgress?.({ node: target.name, phase: 'secrets' });
     let changed = await syncRolePasswords(client, secrets.passwords);
     if (target.role === 'access') changed += await syncUserMappings(client, secrets.layout, secrets.servicePassword);
+    const replication = secrets.replication === undefined ? [] : await ensureReplication(client, secrets.replication);
     options.onProgress?.({ node: target.name, phase: 'done' });
     return {
       node: target.name,
       role: target.role,
-      status: ran.length > 0 || changed > 0 ? 'applied' : 'up-to-date',
+      status: ran.length > 0 || changed > 0 || replication.length > 0 ? 'applied' : 'up-to-date',
       migrations: ran,
       secretsChanged: changed,
+      ...(replication.length === 0 ? {} : { replication }),
     };
   } catch (error) {
     return failed(connection, `setting secrets failed: ${errorMessage(error)}`);
   }
+}
+
+/** The standbys' needs on a data node's primary, when hypershard manages its replication. */
+function replicationPlanFor(spec: ClusterSpec, target: NodeTarget): ReplicationPlan | undefined {
+  const node = target.role === 'data' ? replicatedNodes(spec).find((n) => n.name === target.name) : undefined;
+  return node === undefined || node.replication?.manager === 'external' ? undefined : replicationPlan(node);
 }
 
 function failed(c: NodeConnection, message: string, migration?: string, statement?: string): NodeApplyResult {

@@ -10,6 +10,8 @@ export interface ExampleNode {
   readonly password?: SecretRef;
   /** How the access node reaches this node, when it differs from `url`. */
   readonly fdw?: { readonly host: string; readonly port: number };
+  /** Streaming standbys of a data node. */
+  readonly standbys?: readonly ExampleNode[];
 }
 
 export interface ExampleSpecOptions {
@@ -17,6 +19,8 @@ export interface ExampleSpecOptions {
   readonly dataNodes: readonly ExampleNode[];
   readonly servicePassword: SecretRef;
   readonly readerPassword: SecretRef;
+  /** The replication role's password; needed when a data node has standbys. */
+  readonly replicationPassword?: SecretRef;
   /** @default 2 × the number of data nodes */
   readonly shards?: number;
   /** Chunks made behind the apply time. @default 7 */
@@ -34,6 +38,9 @@ const node = (n: ExampleNode, indent: string): string =>
     `url: ${q(n.url)}`,
     ...(n.password === undefined ? [] : [`password: ${secret(n.password)}`]),
     ...(n.fdw === undefined ? [] : [`fdw: { host: ${q(n.fdw.host)}, port: ${q(n.fdw.port)} }`]),
+    ...(n.standbys === undefined || n.standbys.length === 0
+      ? []
+      : ['standbys:', ...n.standbys.map((s) => `  - { name: ${q(s.name)}, url: ${q(s.url)} }`), 'replication: { synchronous: true }']),
   ].join(`\n${indent}`);
 
 export function exampleSpecYaml(options: ExampleSpecOptions): string {
@@ -50,7 +57,17 @@ accessNode:
 dataNodes:
 ${options.dataNodes.map((n) => `  - ${node(n, '    ')}`).join('\n')}
 
-fdw:
+${
+  options.replicationPassword === undefined
+    ? ''
+    : `# Standbys stream WAL from their primary as this role (LOGIN REPLICATION only).
+replication:
+  role:
+    name: hypershard_replication
+    password: ${secret(options.replicationPassword)}
+
+`
+}fdw:
   # The least-privileged role the access node logs in as on the data nodes.
   serviceRole:
     name: hypershard_fdw

@@ -26,9 +26,10 @@ export function positiveInt(name: string, value: string): number {
 }
 
 export function clusterJson(cluster: DevCluster): unknown {
+  const node = (n: { name: string; url: string; dataDir: string }) => ({ name: n.name, url: n.url, dataDir: n.dataDir });
   return {
-    accessNode: { name: cluster.accessNode.name, url: cluster.accessNode.url },
-    dataNodes: cluster.dataNodes.map((n) => ({ name: n.name, url: n.url })),
+    accessNode: node(cluster.accessNode),
+    dataNodes: cluster.dataNodes.map((n) => ({ ...node(n), standbys: n.standbys.map(node) })),
   };
 }
 
@@ -39,15 +40,19 @@ export function registerDevCommands(program: Command): void {
     .command('up')
     .description('start a cluster and write <dir>/hypershard.yaml for it')
     .option('--data-nodes <n>', 'number of data nodes', '2')
+    .option('--standbys <k>', 'streaming standbys per data node (pg_basebackup, or a low-level base backup where the binaries lack it)', '0')
     .option('--dir <dir>', 'cluster folder', '.hypershard-dev')
     .option('--postgres <kind>', 'embedded (PostgreSQL 18 from npm) or system (the machine\'s own)', 'embedded')
     .option('--bin-dir <dir>', 'with --postgres system: the PostgreSQL bin folder')
     .option('--json', 'print the nodes as JSON')
     .action(
-      command(async (opts: PostgresFlags & { dataNodes: string; dir: string; json?: boolean }) => {
+      command(async (opts: PostgresFlags & { dataNodes: string; standbys: string; dir: string; json?: boolean }) => {
+        const standbys = Number(opts.standbys);
+        if (!Number.isInteger(standbys) || standbys < 0) throw new HypershardError('USAGE', `--standbys must be a whole number, not ${JSON.stringify(opts.standbys)}`);
         const cluster = await startDevCluster({
           dir: resolve(opts.dir),
           dataNodes: positiveInt('--data-nodes', opts.dataNodes),
+          standbys,
           postgres: postgresSource(opts),
           ...(opts.json === true ? {} : { onProgress: (e) => process.stderr.write(`  ${e.node}: ${e.step}\n`) }),
         });
@@ -55,7 +60,8 @@ export function registerDevCommands(program: Command): void {
         if (opts.json === true) {
           json(clusterJson(cluster));
         } else {
-          out(table(['node', 'url'], [cluster.accessNode, ...cluster.dataNodes].map((n) => [n.name, n.url])));
+          const rows = [cluster.accessNode, ...cluster.dataNodes.flatMap((n) => [n, ...n.standbys])].map((n) => [n.name, n.url, n.dataDir]);
+          out(table(['node', 'url', 'data directory'], rows));
           out(`\nPostgreSQL ${cluster.postgres.version} (${cluster.postgres.source}). Spec: ${specFile}`);
           out(`Next: hypershard generate -c ${specFile} && hypershard apply -c ${specFile}`);
         }
