@@ -7,6 +7,7 @@ import { registerCheckCommand } from './commands/check.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerExecCommand } from './commands/exec.js';
+import { registerFailoverCommand } from './commands/failover.js';
 import { registerMaintainCommands } from './commands/maintain.js';
 import { registerNodeCommand } from './commands/node.js';
 import { registerQueryCommand } from './commands/query.js';
@@ -41,6 +42,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerCheckCommand(program);
   registerMaintainCommands(program);
   registerRebalanceCommand(program);
+  registerFailoverCommand(program);
   registerReferenceCommand(program);
   await program.parseAsync([...argv]);
 }
