@@ -6,10 +6,10 @@
  * change is operational, not a migration: the access node's servers are altered by the command.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { isMap, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { HypershardError } from '../errors.js';
 import { sameSql } from '../migrations/files.js';
 import { readSnapshots, writeSnapshot } from '../migrations/snapshots.js';
+import { SpecText } from '../spec/edit.js';
 import { parseSpec } from '../spec/load.js';
 import type { ClusterSpec, DataNodeSpec, StandbySpec } from '../spec/schema.js';
 
@@ -57,14 +57,15 @@ export async function recordTopology(specFile: string, migrationsDir: string, da
   const before = parseSpec(text, specFile);
   const next = changeTopology(before, dataNode, change);
   let specWritten = false;
-  if (JSON.stringify(before) !== JSON.stringify(next)) {
-    const doc = parseDocument(text);
-    const item = nodeItem(doc, dataNode, specFile);
-    if (change.kind === 'promote') promoteInYaml(doc, item, change.standby);
-    else addStandbyInYaml(doc, item, change.standby);
-    const updated = doc.toString();
+  if (canonical(before) !== canonical(next)) {
+    const edit = new SpecText(text);
+    const index = before.dataNodes.findIndex((n) => n.name === dataNode);
+    if (index < 0) throw new HypershardError('USAGE', `${specFile}: no data node ${dataNode}`);
+    if (change.kind === 'promote') promoteInText(edit, before.dataNodes[index] as DataNodeSpec, index, change.standby);
+    else addStandbyInText(edit, before.dataNodes[index] as DataNodeSpec, index, change.standby);
+    const updated = edit.text;
     const parsed = parseSpec(updated, specFile); // throws before anything is written
-    if (JSON.stringify(parsed) !== JSON.stringify(next)) throw new TypeError(`the spec file did not take the new topology of ${dataNode}`);
+    if (canonical(parsed) !== canonical(next)) throw new TypeError(`the spec file did not take the new topology of ${dataNode}`);
     await writeFile(`${specFile}.tmp`, updated);
     await rename(`${specFile}.tmp`, specFile);
     specWritten = true;
@@ -75,49 +76,45 @@ export async function recordTopology(specFile: string, migrationsDir: string, da
   return { spec: next, specWritten, snapshot: await writeSnapshot(migrationsDir, last.step + 1, changeTopology(last.spec, dataNode, change)) };
 }
 
-function nodeItem(doc: Document, dataNode: string, specFile: string): YAMLMap {
-  const nodes = doc.get('dataNodes');
-  const item = isSeq(nodes) ? nodes.items.find((i) => isMap(i) && i.get('name') === dataNode) : undefined;
-  if (!isMap(item)) throw new HypershardError('USAGE', `${specFile}: no data node ${dataNode}`);
-  return item as YAMLMap;
-}
-
-function promoteInYaml(doc: Document, item: YAMLMap, standby: string): void {
-  const standbys = item.get('standbys') as YAMLSeq | undefined;
-  const index = standbys?.items.findIndex((s) => isMap(s) && s.get('name') === standby) ?? -1;
-  const promoted = standbys?.items[index];
-  if (standbys === undefined || !isMap(promoted)) return;
-  item.set('url', promoted.get('url'));
-  if (promoted.has('password')) item.set('password', promoted.get('password'));
-  else item.delete('password');
+/** The standby's url, password and FDW address become the node's; its entry leaves `standbys`. */
+function promoteInText(edit: SpecText, node: DataNodeSpec, index: number, standby: string): void {
+  const at = node.standbys.findIndex((s) => s.name === standby);
+  const promoted = node.standbys[at];
+  if (promoted === undefined) return;
+  const path = ['dataNodes', index];
+  edit.set(path, 'url', promoted.url);
+  if (promoted.password === undefined) edit.delete(path, 'password');
+  else edit.set(path, 'password', promoted.password, ['url']);
   // The node's own dbname and options stay; host and port are the promoted server's.
-  const fdw = item.get('fdw');
-  const from = promoted.get('fdw');
-  for (const key of ['host', 'port']) {
-    const value = isMap(from) ? from.get(key) : undefined;
-    if (isMap(fdw)) {
-      if (value === undefined) fdw.delete(key);
-      else fdw.set(key, value);
-    } else if (value !== undefined) {
-      item.set('fdw', doc.createNode({ [key]: value }, { flow: true }));
+  const fdw = { host: promoted.fdw?.host, port: promoted.fdw?.port };
+  if (node.fdw === undefined) {
+    if (fdw.host !== undefined || fdw.port !== undefined) edit.set(path, 'fdw', Object.fromEntries(Object.entries(fdw).filter(([, v]) => v !== undefined)), ['password', 'url']);
+  } else {
+    for (const key of ['host', 'port'] as const) {
+      if (fdw[key] === undefined) edit.delete([...path, 'fdw'], key);
+      else edit.set([...path, 'fdw'], key, fdw[key]);
     }
+    const left = Object.entries({ ...node.fdw, ...fdw }).filter(([, v]) => v !== undefined);
+    if (left.length === 0) edit.delete(path, 'fdw');
   }
-  if (isMap(fdw) && fdw.items.length === 0) item.delete('fdw');
-  standbys.items.splice(index, 1);
-  if (standbys.items.length === 0) standbys.flow = true;
+  if (node.standbys.length === 1) edit.set(path, 'standbys', []);
+  else edit.remove([...path, 'standbys'], at);
 }
 
-function addStandbyInYaml(doc: Document, item: YAMLMap, standby: StandbySpec): void {
-  const entry = doc.createNode(standby, { flow: true });
-  const standbys = item.get('standbys');
-  if (isSeq(standbys)) {
-    const at = standbys.items.findIndex((s) => isMap(s) && s.get('name') === standby.name);
-    if (at >= 0) standbys.items.splice(at, 1, entry);
-    else standbys.items.push(entry);
-    if (standbys.items.length > 0 && standbys.flow === true) standbys.flow = false;
-  } else {
-    item.set('standbys', doc.createNode([standby], { flow: false }));
-    const seq = item.get('standbys') as YAMLSeq;
-    seq.items = [entry];
+function addStandbyInText(edit: SpecText, node: DataNodeSpec, index: number, standby: StandbySpec): void {
+  const path = ['dataNodes', index];
+  const at = node.standbys.findIndex((s) => s.name === standby.name);
+  if (node.standbys.length === 0 || (at >= 0 && node.standbys.length === 1)) {
+    edit.set(path, 'standbys', [standby], ['fdw', 'password', 'url']);
+    return;
   }
+  if (at >= 0) edit.remove([...path, 'standbys'], at);
+  edit.append([...path, 'standbys'], standby);
+}
+
+/** JSON with keys sorted, so two specs compare by content whatever order their keys were written in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
