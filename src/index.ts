@@ -81,5 +81,6 @@ export { writeDevSpec, DEV_SPEC_FILE } from './dev/devSpec.js';
 
 export { discoverMetadata } from './rewrite/discover.js';
 export type { Queryable } from './rewrite/discover.js';
+export { readRoleAccess, isGuardError } from './rewrite/access.js';
 export { sessionSettings } from './rewrite/session.js';
 export type { SessionSettings } from './rewrite/session.js';

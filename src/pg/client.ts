@@ -13,6 +13,7 @@ import pg from 'pg';
 import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
 import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, Unchanged } from '../rewrite/model.js';
+import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
 import { RewriteContext, type HypershardOptions } from './context.js';
 import type { StatementInfo } from './statements.js';
@@ -36,6 +37,8 @@ export interface RewriteEvent {
   /** The session settings the rewrite was made for. */
   readonly timeZone: string;
   readonly searchPath: readonly string[];
+  /** The role (current_user) it was made for: what that role may see decides the per-shard rewrites. */
+  readonly role: string;
   /** The rewriter's error, when it failed and the original statement ran. */
   readonly error?: string;
 }
@@ -53,7 +56,7 @@ export class Client extends pg.Client {
   /** The last statement this client ran that names a distributed hypertable. */
   lastRewrite: RewriteEvent | undefined;
   readonly #context: RewriteContext;
-  /** The session's TimeZone and search_path; undefined until read, and after a statement that may change them. */
+  /** The session's TimeZone, search path and role; undefined until read, and after a statement that may change them. */
   #settings: SessionSettings | undefined;
   /** A statement changed settings since the last transaction end (which may revert them: SET LOCAL, ROLLBACK). */
   #settingsChangedSinceEnd = false;
@@ -114,9 +117,9 @@ export class Client extends pg.Client {
     if (this.#context.metadata === undefined) return final ? asGiven : undefined;
     if (!this.#context.mayTouch(info)) return asGiven;
     const settings = this.#settings;
-    if (settings === undefined) return final ? asGiven : undefined;
+    if (settings === undefined || !this.#context.ready(settings.role)) return final ? asGiven : undefined;
     const result = this.#context.rewrite(text, settings);
-    const common = { original: text, timeZone: settings.timeZone, searchPath: settings.searchPath };
+    const common = { original: text, timeZone: settings.timeZone, searchPath: settings.searchPath, role: settings.role };
     if ('error' in result) return { ...asGiven, event: { ...common, sql: text, changed: false, rewrites: [], unchanged: [], error: result.error } };
     return { sql: result.sql, info, event: { ...common, sql: result.sql, changed: result.changed, rewrites: result.rewrites, unchanged: result.unchanged } };
   }
@@ -131,10 +134,12 @@ export class Client extends pg.Client {
       return result;
     }
     // A rewritten statement the server refuses before running it (class 42: a name, a privilege,
-    // a type) runs again as written when that cannot change what the application sees: outside a
+    // a type; also the guard of access.ts, when what the role may see changed since it was read)
+    // runs again as written when that cannot change what the application sees: outside a
     // transaction, the failed statement did nothing. Inside one, the error stands.
     const retry = (error: Error): boolean => {
       if (!(isAnalysisError(error) && this.getTransactionStatus() === 'I')) return false;
+      if (isGuardError(error)) this.#context.invalidateAccess();
       this.#report({ ...event, sql: event.original, changed: false, error: `the rewritten statement failed (${error.message}); ran as written` });
       return true;
     };
@@ -187,17 +192,18 @@ export class Client extends pg.Client {
     return isSubmittable(config) ? config : promise;
   }
 
-  /** The metadata and the session's settings, through this connection; a failure leaves the statement as given. */
+  /** The metadata, the session's settings and what its role may see, through this connection; a failure leaves the statement as given. */
   async #read(info: StatementInfo): Promise<void> {
     const raw: Queryable = { query: (sql, values) => super.query(sql, values) };
     if (this.#context.metadata === undefined) await this.#context.load(raw).catch(() => undefined);
-    if (this.#settings === undefined && this.#context.metadata !== undefined && this.#context.mayTouch(info)) {
-      this.#settings = await sessionSettings(raw).catch(() => undefined);
-    }
+    if (this.#context.metadata === undefined || !this.#context.mayTouch(info)) return;
+    this.#settings ??= await sessionSettings(raw).catch(() => undefined);
+    if (this.#settings !== undefined && this.#context.access(this.#settings.role) === undefined) await this.#context.loadAccess(raw, this.#settings.role).catch(() => undefined);
   }
 
-  /** Notes, as a statement is sent, that it may change the settings the next rewrite needs. */
+  /** Notes, as a statement is sent, that it may change the settings, access or names the next rewrite needs. */
   #track(info: StatementInfo): void {
+    this.#context.noteExecuted(info);
     if (info.changesSettings) {
       this.#settings = undefined;
       this.#settingsChangedSinceEnd = true;

@@ -13,8 +13,9 @@ export { Client, type ClientConfig, type RewriteEvent } from './client.js';
 export { Pool, type PoolClient, type PoolConfig } from './pool.js';
 export { DEFAULT_CACHE_SIZE, DEFAULT_REFRESH_MS, type HypershardOptions } from './context.js';
 export { discoverMetadata } from '../rewrite/discover.js';
+export { readRoleAccess } from '../rewrite/access.js';
 export { sessionSettings, type SessionSettings } from '../rewrite/session.js';
-export type { ClusterMetadata, Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
+export type { ClusterMetadata, Rewrite, RewriteResult, RoleAccess, Unchanged } from '../rewrite/model.js';
 
 export const types: typeof pg.types = pg.types;
 export const escapeIdentifier: typeof pg.escapeIdentifier = pg.escapeIdentifier;

@@ -20,9 +20,16 @@ export interface StatementInfo {
   readonly endsTransaction: boolean;
   /** Holds any transaction control (BEGIN, SAVEPOINT, COMMIT …). */
   readonly transactional: boolean;
+  /** May change what a role may see: GRANT/REVOKE, policies, row security, owners, role attributes. */
+  readonly changesAccess: boolean;
+  /** Names of relations it creates, renames (the new name), moves or drops: an unqualified name may resolve elsewhere after it. */
+  readonly definesRelations: ReadonlySet<string>;
 }
 
-const UNPARSED: StatementInfo = { parsed: false, relations: new Set(), changesSettings: false, endsTransaction: false, transactional: false };
+const UNPARSED: StatementInfo = { parsed: false, relations: new Set(), changesSettings: false, endsTransaction: false, transactional: false, changesAccess: false, definesRelations: new Set() };
+
+/** Statements after which a role may see other rows or columns than before. */
+const ACCESS_STATEMENTS = new Set(['GrantStmt', 'GrantRoleStmt', 'AlterRoleStmt', 'DropRoleStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'AlterTableStmt', 'AlterOwnerStmt', 'ReassignOwnedStmt', 'DropOwnedStmt', 'DoStmt', 'CallStmt']);
 
 /** Settings whose change changes what a rewrite may do; `role` and `session_authorization` change `$user`. */
 const SETTINGS = new Set(['timezone', 'search_path', 'role', 'session_authorization']);
@@ -39,8 +46,14 @@ export function statementInfo(sql: string): StatementInfo {
   let changesSettings = false;
   let endsTransaction = false;
   let transactional = false;
+  let changesAccess = false;
+  const definesRelations = new Set<string>();
   for (const { stmt } of stmts) {
     if (stmt === undefined) continue;
+    const kind = Object.keys(stmt)[0] ?? '';
+    if (ACCESS_STATEMENTS.has(kind) || ('DropStmt' in stmt && stmt.DropStmt.removeType === 'OBJECT_POLICY') || ('RenameStmt' in stmt && stmt.RenameStmt.renameType === 'OBJECT_ROLE')) changesAccess = true;
+    // A temporary relation puts the session's temporary schema on its search path.
+    if (defined(stmt, definesRelations)) changesSettings = true;
     if ('VariableSetStmt' in stmt) {
       const set = stmt.VariableSetStmt;
       if (set.kind === 'VAR_RESET_ALL' || SETTINGS.has((set.name ?? '').toLowerCase())) changesSettings = true;
@@ -56,7 +69,34 @@ export function statementInfo(sql: string): StatementInfo {
     }
     if (scan(stmt, relations)) changesSettings = true;
   }
-  return { parsed: true, relations, changesSettings, endsTransaction, transactional };
+  return { parsed: true, relations, changesSettings, endsTransaction, transactional, changesAccess, definesRelations };
+}
+
+/** Adds the relation names a statement creates, renames, moves or drops; true when it creates a temporary one. */
+function defined(stmt: Node, names: Set<string>): boolean {
+  const add = (rv: { relname?: string; relpersistence?: string; schemaname?: string } | undefined): boolean => {
+    if (rv?.relname !== undefined) names.add(rv.relname);
+    return rv?.relpersistence === 't' || rv?.schemaname === 'pg_temp';
+  };
+  if ('CreateStmt' in stmt) return add(stmt.CreateStmt.relation);
+  if ('CreateForeignTableStmt' in stmt) return add(stmt.CreateForeignTableStmt.base?.relation);
+  if ('ViewStmt' in stmt) return add(stmt.ViewStmt.view);
+  if ('CreateTableAsStmt' in stmt) return add(stmt.CreateTableAsStmt.into?.rel);
+  if ('SelectStmt' in stmt) return add(stmt.SelectStmt.intoClause?.rel);
+  if ('CreateSeqStmt' in stmt) return add(stmt.CreateSeqStmt.sequence);
+  if ('RenameStmt' in stmt) {
+    add(stmt.RenameStmt.relation);
+    if (stmt.RenameStmt.newname !== undefined) names.add(stmt.RenameStmt.newname);
+  }
+  if ('AlterObjectSchemaStmt' in stmt) add(stmt.AlterObjectSchemaStmt.relation);
+  if ('DropStmt' in stmt) {
+    for (const object of stmt.DropStmt.objects ?? []) {
+      const parts = 'List' in object ? (object.List.items ?? []) : [];
+      const last = parts[parts.length - 1];
+      if (last !== undefined && 'String' in last && last.String.sval !== undefined) names.add(last.String.sval);
+    }
+  }
+  return false;
 }
 
 /** Collects relation names below `value`; true when it calls set_config. */

@@ -72,17 +72,14 @@ WHERE pt.partstrat = 'h' AND pt.partnatts = 1
     LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = p.oid
     LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
     LEFT JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-    WHERE i.inhparent = c.oid AND (p.relkind <> 'f' OR w.fdwname IS DISTINCT FROM 'postgres_fdw'
-      -- A rewrite reads shards directly: only tables whose every shard this role may read.
-      OR NOT pg_catalog.has_schema_privilege(p.relnamespace, 'USAGE') OR NOT pg_catalog.has_table_privilege(p.oid, 'SELECT')))
+    WHERE i.inhparent = c.oid AND (p.relkind <> 'f' OR w.fdwname IS DISTINCT FROM 'postgres_fdw'))
 ORDER BY n.nspname, c.relname`;
 
 /**
- * Reads every distributed hypertable (and reference table) of the access node `client` is
- * connected to that the connected role can use in a rewrite: a rewritten query reads shards and
- * copies directly, so a table counts only when the role may read every one of them (the
- * example's `metrics_reader` may read `metrics`, not `_hypershard`). Only the catalogs are read,
- * so it is safe inside an application's transaction.
+ * Reads every distributed hypertable and reference table of the access node `client` is
+ * connected to, whatever the connected role may read: which role may have which table read
+ * per shard is `readRoleAccess`'s (access.ts). Only the catalogs are read, so it is safe inside
+ * an application's transaction.
  */
 export async function discoverMetadata(client: Queryable): Promise<ClusterMetadata> {
   const { rows } = await client.query<HypertableRow>(HYPERTABLES_SQL, [TIME_DISTINCT_RATIO]);
@@ -96,8 +93,18 @@ export async function discoverMetadata(client: Queryable): Promise<ClusterMetada
   for (const r of references.rows) {
     referenceTables.push({ table: { schema: r.schema, name: r.name }, columns: await tableColumns(r.columns), copies: r.copies.map((c) => ({ server: c.server, table: { schema: c.schema, name: c.name } })) });
   }
-  return { hypertables, referenceTables };
+  const names = [...new Set([...hypertables, ...referenceTables].map((t) => t.table.name))];
+  const holders = await client.query<{ name: string; schemas: string[] }>(RELATION_SCHEMAS_SQL, [names]);
+  const relationSchemas = Object.fromEntries(holders.rows.map((r) => [r.name, r.schemas]));
+  return { hypertables, referenceTables, relationSchemas };
 }
+
+/** Schemas holding a relation a FROM clause can name (not an index, a composite type, a TOAST table), by name. */
+const RELATION_SCHEMAS_SQL = `
+SELECT c.relname AS name, pg_catalog.array_agg(DISTINCT n.nspname::text ORDER BY n.nspname::text) AS schemas
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = ANY($1::text[]) AND c.relkind NOT IN ('i', 'I', 'c', 't')
+GROUP BY c.relname ORDER BY c.relname`;
 
 interface ReferenceRow {
   schema: string;
@@ -129,7 +136,7 @@ CROSS JOIN LATERAL (
   JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
   JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'postgres_fdw'
   WHERE ft.ftoptions @> ARRAY['schema_name=' || n.nspname, 'table_name=' || c.relname]
-    AND pg_catalog.has_schema_privilege(f.relnamespace, 'USAGE') AND pg_catalog.has_table_privilege(f.oid, 'SELECT')) AS copies
+) AS copies
 WHERE c.relkind = 'r' AND copies.copies IS NOT NULL
   AND EXISTS (
     SELECT FROM pg_catalog.pg_trigger t

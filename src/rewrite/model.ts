@@ -46,6 +46,27 @@ export interface ReferenceTable {
 export interface ClusterMetadata {
   readonly hypertables: readonly DistributedTable[];
   readonly referenceTables: readonly ReferenceTable[];
+  /**
+   * For each hypertable's and reference table's name, every schema holding a relation of that
+   * name (tables, views, temporary tables …), from the catalogs. An unqualified name resolves to
+   * the first of them on the session's search path, so a view or temporary table of the same
+   * name earlier on the path is not taken for the hypertable. Unknown (from a spec): only the
+   * hypertables and reference tables themselves are considered.
+   */
+  readonly relationSchemas?: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * What one role may have rewritten. A per-shard rewrite reads the shards' foreign tables (and
+ * reference copies) directly, which carry no row-level security policy and no column
+ * privileges of the hypertable: it is made only for a table the role may read whole, with no
+ * policy applying to it. Keyed by `schema.name` of the hypertable or reference table; a
+ * table missing from the map is refused.
+ */
+export interface RoleAccess {
+  readonly role: string;
+  /** undefined: the role may have the table read per shard; else why not. */
+  readonly tables: ReadonlyMap<string, string | undefined>;
 }
 
 export interface RewriteOptions {
@@ -54,8 +75,18 @@ export interface RewriteOptions {
    * this makes them equal; when unknown, that rewrite is not made.
    */
   readonly timeZone?: string | undefined;
-  /** Schemas an unqualified name is looked up in, in order (the session's search_path). */
+  /**
+   * Schemas an unqualified name is looked up in, in order: the session's `current_schemas(true)`
+   * (its temporary schema and pg_catalog where the server searches them), or the search_path.
+   */
   readonly searchPath?: readonly string[] | undefined;
+  /**
+   * The role the statement runs as, and which tables it may have read per shard. Without it the
+   * caller vouches for the role (the CLI's `rewrite`, from a spec); each per-shard rewrite still
+   * checks at run time that the role may read the hypertable whole and that no row-level
+   * security applies to it (see access.ts).
+   */
+  readonly access?: RoleAccess | undefined;
 }
 
 export const REWRITE_KINDS = [
@@ -78,7 +109,8 @@ export interface Rewrite {
 
 /** A rewrite that was considered and not made, and why. */
 export interface Unchanged {
-  readonly kind: RewriteKind | 'statement';
+  /** `privileges`: a per-shard rewrite not made because of what the role may see. */
+  readonly kind: RewriteKind | 'statement' | 'privileges';
   readonly reason: string;
 }
 

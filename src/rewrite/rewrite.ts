@@ -92,7 +92,7 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
   for (const stmt of [...selects].reverse()) {
     const scope = scopes.get(stmt);
     if (scope === undefined) continue;
-    const outcome = expandShards(stmt, scope);
+    const outcome = expandShards(stmt, scope, options.access);
     rewrites.push(...outcome.rewrites);
     unchanged.push(...outcome.unchanged);
   }

@@ -23,13 +23,16 @@ export interface Scope {
 
 export const DEFAULT_SEARCH_PATH: readonly string[] = ['public'];
 
-function findTable<T extends { table: { schema: string; name: string } }>(tables: readonly T[], rv: RangeVar, searchPath: readonly string[]): T | undefined {
+function findTable<T extends { table: { schema: string; name: string } }>(tables: readonly T[], rv: RangeVar, searchPath: readonly string[], metadata: ClusterMetadata): T | undefined {
   if (rv.catalogname !== undefined) return undefined;
   const name = rv.relname ?? '';
   if (rv.schemaname !== undefined) return tables.find((t) => t.table.schema === rv.schemaname && t.table.name === name);
+  // The first schema on the path holding any relation of that name is where the name resolves.
+  const holders = metadata.relationSchemas?.[name];
   for (const schema of searchPath) {
     const found = tables.find((t) => t.table.schema === schema && t.table.name === name);
     if (found !== undefined) return found;
+    if (holders?.includes(schema) === true) return undefined;
   }
   return undefined;
 }
@@ -48,8 +51,8 @@ export function scopeOf(stmt: SelectStmt, metadata: ClusterMetadata, searchPath:
         refName: alias ?? rv.relname ?? '',
         alias,
         rangeVar: rv,
-        hypertable: shadowed || rv.inh === false ? undefined : findTable(metadata.hypertables, rv, searchPath),
-        reference: shadowed ? undefined : findTable(metadata.referenceTables, rv, searchPath),
+        hypertable: shadowed || rv.inh === false ? undefined : findTable(metadata.hypertables, rv, searchPath, metadata),
+        reference: shadowed ? undefined : findTable(metadata.referenceTables, rv, searchPath, metadata),
       });
     } else if ('JoinExpr' in item) {
       simple = false;

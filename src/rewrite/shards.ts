@@ -22,7 +22,8 @@ import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
 import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, replaceTop, sameExpression, transform, walk } from './ast.js';
 import { isAggregateCall, splitAggregate } from './aggregates.js';
-import type { DistributedTable, Rewrite, ShardTarget, Unchanged } from './model.js';
+import { guardArm, tableKey } from './access.js';
+import type { DistributedTable, Rewrite, RoleAccess, ShardTarget, Unchanged } from './model.js';
 import { deparse, parseExpression, parseSelect } from './parser.js';
 import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClass } from './scope.js';
 
@@ -38,11 +39,20 @@ const SCALAR = new Set(['date_bin', 'date_trunc', 'date_part', 'extract', 'round
 /** Functions that may appear in a space-key value the gates evaluate separately (never volatile). */
 const NON_VOLATILE = new Set([...SCALAR, 'unnest', 'array_agg', 'count', 'min', 'max', 'sum', 'array_length', 'cardinality']);
 
+/**
+ * What a per-shard rewrite reads in place of the tables the statement names (the hypertable,
+ * reference tables), and whether the role may have that (see access.ts): `denied` is why not.
+ */
+interface Direct {
+  readonly tables: readonly { schema: string; name: string }[];
+  readonly denied: string | undefined;
+}
+
 /** Tries the per-shard rewrites on one SELECT, editing it in place when one applies. */
-export function expandShards(stmt: SelectStmt, scope: Scope): ShardOutcome {
+export function expandShards(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined): ShardOutcome {
   // Work on a copy: a refused rewrite leaves the statement exactly as it was.
   const work = structuredClone(stmt);
-  const outcome = expandCopy(work, scope);
+  const outcome = expandCopy(work, scope, access);
   if (outcome.rewrites.length > 0) {
     for (const key of Object.keys(stmt)) delete (stmt as Record<string, unknown>)[key];
     Object.assign(stmt, work);
@@ -50,7 +60,7 @@ export function expandShards(stmt: SelectStmt, scope: Scope): ShardOutcome {
   return outcome;
 }
 
-function expandCopy(stmt: SelectStmt, scope: Scope): ShardOutcome {
+function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined): ShardOutcome {
   const out: ShardOutcome = { rewrites: [], unchanged: [] };
   const distributed = scope.relations.filter((r) => r.hypertable !== undefined);
   const relation = distributed[0];
@@ -68,15 +78,30 @@ function expandCopy(stmt: SelectStmt, scope: Scope): ShardOutcome {
   if ((stmt.windowClause ?? []).length > 0 || containsWindow(stmt)) return refuse('partial-aggregate', 'window functions are evaluated over all shards’ rows; left to the access node');
 
   normalizeColumns(stmt, scope);
+  const tables = [relation, ...others].map((r) => (r.hypertable ?? r.reference)?.table).filter((t) => t !== undefined);
+  const direct: Direct = { tables, denied: access === undefined ? undefined : deniedTo(access, tables) };
   const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t));
-  if (aggregated) return partialAggregate(stmt, scope, relation, table);
+  if (aggregated) return partialAggregate(stmt, scope, relation, table, direct);
   if (others.length > 0) return refuse('reference-join', 'only aggregates over a hypertable joined with reference tables are run per shard');
-  if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table);
-  if (stmt.sortClause !== undefined && stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table);
+  if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table, direct, access);
+  if (stmt.sortClause !== undefined && stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table, direct);
   return out;
 }
 
-function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): ShardOutcome {
+/** Why the role may not have these tables read per shard, or undefined when it may. */
+function deniedTo(access: RoleAccess, tables: readonly { schema: string; name: string }[]): string | undefined {
+  for (const t of tables) {
+    const key = tableKey(t);
+    if (!access.tables.has(key)) return `what role ${access.role} may see of ${key} is not known`;
+    const reason = access.tables.get(key);
+    if (reason !== undefined) return reason;
+  }
+  return undefined;
+}
+
+const denied = (direct: Direct): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'privileges', reason: direct.denied ?? '' }] });
+
+function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'partial-aggregate', reason }] });
   const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
   if (targets.some((t) => t === undefined || t.val === undefined || isStar(t.val))) return refuse('SELECT * with GROUP BY');
@@ -145,12 +170,14 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   });
   const distinct = (stmt.distinctClause ?? []).map((d) => (Object.keys(d).length === 0 ? d : outer(d)));
   if (failure !== undefined) return refuse(failure);
+  if (direct.denied !== undefined) return denied(direct);
 
   const gate = shardGate(stmt, scope, relation, table);
   const arms = table.shards.map((shard) => {
     const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
     return gated(gate, shard, (where) => `SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
   });
+  arms.push(guardArm(groups.length + partials.length, direct.tables));
   const rebuilt = parseSelect(
     `SELECT ${newTargets.join(', ')} FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${UNION_ALIAS}` +
       (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => `${UNION_ALIAS}.g${k}`).join(', ')}` : '') +
@@ -194,7 +221,7 @@ function armFrom(stmt: SelectStmt, scope: Scope, shard: ShardTarget): string {
   return (stmt.fromClause ?? []).map((item) => deparse(transform(item, swap))).join(', ');
 }
 
-function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): ShardOutcome {
+function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'limit-per-shard', reason }] });
   if ((stmt.distinctClause ?? []).length > 0) return refuse('DISTINCT with ORDER BY … LIMIT');
   const limit = limitText(stmt);
@@ -209,10 +236,12 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
     if (!typeClass.collationFree(type)) return refuse(`ORDER BY ${deparse(expr)}: ${type === undefined ? 'its type cannot be told' : `${type} sorts by collation`}, which a data node may not share`);
     keys.push(`${deparse(expr)}${direction(s.SortBy)}`);
   }
+  if (direct.denied !== undefined) return denied(direct);
   const gate = shardGate(stmt, scope, relation, table);
   const arms = table.shards.map((shard) => {
     return gated(gate, shard, (where) => `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where} ORDER BY ${keys.join(', ')} LIMIT ${limit}`, stmt.whereClause);
   });
+  arms.push(guardArm(table.columns.length, direct.tables));
   const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${quoteIdent(relation.refName)}`);
   stmt.fromClause = rebuilt.fromClause ?? [];
   delete stmt.whereClause;
@@ -227,7 +256,7 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
  * the keys come from a GROUP BY on the space key (each shard finishes it), and each key's row is
  * fetched by an indexed probe, ORDER BY k LIMIT 1, on the one shard that holds the key.
  */
-function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable): ShardOutcome {
+function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, access: RoleAccess | undefined): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'distinct-on-per-shard', reason }] });
   const isSpace = (n: Node | undefined): boolean => n !== undefined && 'ColumnRef' in n && resolveColumn(n.ColumnRef, scope)?.column === table.spaceColumn;
   const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
@@ -245,12 +274,13 @@ function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, tab
     rest.push(`${deparse(expr)}${direction(s)}`);
   }
   if (stmt.whereClause !== undefined && containsNode(stmt.whereClause, (n) => 'ColumnRef' in n && !onlyColumnsOf(n, scope, relation))) return refuse('the WHERE refers to an enclosing query');
+  if (direct.denied !== undefined) return denied(direct);
   const ref = quoteIdent(relation.refName);
   const space = `${ref}.${quoteIdent(table.spaceColumn)}`;
   const parent = quoteQualified(table.table.schema, table.table.name);
   const where = stmt.whereClause === undefined ? '' : `(${deparse(stmt.whereClause)}) AND `;
   const probe = parseSelect(`SELECT * FROM ${parent} AS ${ref} WHERE ${where}${space} = _hs_keys.k${rest.length > 0 ? ` ORDER BY ${rest.join(', ')}` : ''} LIMIT 1`);
-  const probeOutcome = expandCopy(probe, scope);
+  const probeOutcome = expandCopy(probe, scope, access);
   const keys = `SELECT ${space} AS k FROM ${parent} AS ${ref}${stmt.whereClause === undefined ? '' : ` WHERE ${deparse(stmt.whereClause)}`} GROUP BY 1`;
   const rebuilt = parseSelect(`SELECT * FROM (${keys}) AS _hs_keys CROSS JOIN LATERAL (${deparse({ SelectStmt: probe })}) AS ${ref}`);
   stmt.fromClause = rebuilt.fromClause ?? [];

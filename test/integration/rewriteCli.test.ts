@@ -111,7 +111,7 @@ for (const { source, skip } of sources) {
       expect(lines.slice(2, 2 + expected.rows.length).map((l) => l.trim().split(/\s+/))).toEqual(expected.rows);
       expect(lines[2 + expected.rows.length]).toBe('(20 rows)');
       expect(run.stdout).toMatch(/\nTime: \d+\.\d ms\n$/);
-      expect(run.stdout).toMatch(/\n(Ran the rewritten query|Ran the query as given) \(TimeZone [^,]+, search_path public\)/);
+      expect(run.stdout).toMatch(/\n(Ran the rewritten query|Ran the query as given) \(TimeZone [^,]+, search_path pg_catalog, public\)/);
     });
 
     it('query --format json: the rows as the server prints them, and what rewriteSql makes for the session', async () => {
@@ -119,7 +119,7 @@ for (const { source, skip } of sources) {
       expect(run.code, run.stderr).toBe(0);
       const doc = JSON.parse(run.stdout) as { original: string; sql: string; rewrites: unknown[]; unchanged: unknown[]; timeZone: string; searchPath: string[]; results: { columns: string[]; rows: unknown[][]; rowCount: number }[]; ms: number };
       const expected = rewriteSql(AGGREGATE, metadataFromLayout(applied.layout), { timeZone: doc.timeZone, searchPath: doc.searchPath });
-      expect(doc).toMatchObject({ original: AGGREGATE, sql: expected.sql, rewrites: expected.rewrites, unchanged: expected.unchanged, searchPath: ['public'] });
+      expect(doc).toMatchObject({ original: AGGREGATE, sql: expected.sql, rewrites: expected.rewrites, unchanged: expected.unchanged, searchPath: ['pg_catalog', 'public'], role: 'postgres' });
       expect(doc.results).toHaveLength(1);
       expect({ columns: doc.results[0]!.columns, rows: doc.results[0]!.rows }).toEqual(await serverText(applied.access, AGGREGATE));
       expect(doc.results[0]!.rows.reduce((sum, r) => sum + Number(r[1]), 0)).toBe(METRICS_ROWS);

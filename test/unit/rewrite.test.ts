@@ -318,3 +318,39 @@ describe('pinning through an IN (SELECT …) list', () => {
     expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
   });
 });
+
+describe('what a role may see', () => {
+  const allowed = { role: 'reader', tables: new Map([['public.cpu', undefined]]) };
+  const policed = { role: 'reader', tables: new Map([['public.cpu', 'row-level security on public.cpu applies to role reader']]) };
+
+  it('makes no per-shard rewrite for a role the facts refuse, and says why; rewrites that keep reading the hypertable stay', () => {
+    const sql = `SELECT time_bucket('5 minutes', time) AS b, max(usage_user) FROM cpu WHERE time > now() - interval '1 hour' GROUP BY b`;
+    const r = rewriteSql(sql, META, { timeZone: 'UTC', access: policed });
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['time-bucket', 'stable-expression']);
+    expect(r.unchanged).toEqual([{ kind: 'privileges', reason: 'row-level security on public.cpu applies to role reader' }]);
+    expect(r.sql).not.toContain('_hypershard');
+    for (const q of ['SELECT * FROM cpu ORDER BY time DESC LIMIT 3', 'SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC']) {
+      expect(rewriteSql(q, META, { access: policed }).unchanged.map((u) => u.kind), q).toEqual(['privileges']);
+    }
+    // A table the facts do not mention is refused too.
+    expect(rewriteSql('SELECT max(usage_user) FROM cpu', META, { access: { role: 'x', tables: new Map() } }).unchanged).toEqual([{ kind: 'privileges', reason: 'what role x may see of public.cpu is not known' }]);
+  });
+
+  it('guards every per-shard union with an arm that checks, when it runs, what the role may see', () => {
+    for (const q of ['SELECT max(usage_user) FROM cpu', 'SELECT * FROM cpu ORDER BY time DESC LIMIT 3', 'SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC']) {
+      const r = rewriteSql(q, META, { access: allowed });
+      expect(r.changed, q).toBe(true);
+      expect(r.sql, q).toContain(`UNION ALL SELECT `);
+      expect(r.sql, q).toContain(`WHERE (SELECT CASE WHEN pg_catalog.has_table_privilege(CAST('"public"."cpu"' AS regclass), 'SELECT') AND NOT (pg_catalog.row_security_active(CAST('"public"."cpu"' AS regclass))) THEN false ELSE CAST('"hypershard: row security or privileges changed; run as written"' || pg_catalog.left(CURRENT_USER, 0) AS regclass) IS NULL END)`);
+    }
+  });
+
+  it('resolves an unqualified name where the server does: a view or temporary table of the same name earlier on the path wins', () => {
+    const meta: ClusterMetadata = { ...META, relationSchemas: { cpu: ['app', 'pg_temp_3', 'public'] } };
+    const q = 'SELECT max(usage_user) FROM cpu';
+    expect(rewriteSql(q, meta, { searchPath: ['pg_catalog', 'public'] }).touchesHypertable).toBe(true);
+    expect(rewriteSql(q, meta, { searchPath: ['pg_temp_3', 'pg_catalog', 'public'] }).touchesHypertable).toBe(false);
+    expect(rewriteSql(q, meta, { searchPath: ['pg_catalog', 'app', 'public'] }).touchesHypertable).toBe(false);
+    expect(rewriteSql('SELECT max(usage_user) FROM public.cpu', meta, { searchPath: ['pg_temp_3', 'app', 'public'] }).touchesHypertable).toBe(true);
+  });
+});

@@ -11,7 +11,8 @@ import { nodeTargets } from '../../nodes/targets.js';
 import { planLayout } from '../../plan/layout.js';
 import { discoverMetadata } from '../../rewrite/discover.js';
 import { metadataFromLayout } from '../../rewrite/metadata.js';
-import type { ClusterMetadata, RewriteResult } from '../../rewrite/model.js';
+import { readRoleAccess } from '../../rewrite/access.js';
+import type { ClusterMetadata, RewriteOptions, RewriteResult } from '../../rewrite/model.js';
 import { rewriteSql } from '../../rewrite/rewrite.js';
 import { sessionSettings } from '../../rewrite/session.js';
 import { loadSpec } from '../../spec/load.js';
@@ -68,8 +69,9 @@ export function registerQueryCommand(program: Command): void {
         try {
           const metadata = opts.metadata === 'spec' ? metadataFromLayout(layout) : await discoverMetadata(client);
           const settings = await sessionSettings(client);
-          const rewritten = opts.rewrite ? rewriteFor(original, metadata, settings) : asGiven(original, '--no-rewrite: run as given');
-          const about = { original, sql: rewritten.sql, rewrites: rewritten.rewrites, unchanged: rewritten.unchanged, timeZone: settings.timeZone, searchPath: settings.searchPath };
+          const access = await readRoleAccess(client, settings.role, metadata);
+          const rewritten = opts.rewrite ? rewriteFor(original, metadata, { ...settings, access }) : asGiven(original, '--no-rewrite: run as given');
+          const about = { original, sql: rewritten.sql, rewrites: rewritten.rewrites, unchanged: rewritten.unchanged, timeZone: settings.timeZone, searchPath: settings.searchPath, role: settings.role };
           if (opts.explain === true) {
             if ((await splitStatements(rewritten.sql)).length !== 1) throw new HypershardError('USAGE', '--explain takes one statement');
             const plan = await run(client, `EXPLAIN (VERBOSE) ${rewritten.sql}`, original, rewritten, 'EXPLAIN (VERBOSE) '.length);
@@ -91,9 +93,9 @@ export function registerQueryCommand(program: Command): void {
 }
 
 /** The rewrite; a query the rewriter cannot parse runs as given, so the server reports its error. */
-function rewriteFor(sql: string, metadata: ClusterMetadata, settings: { timeZone: string; searchPath: readonly string[] }): RewriteResult {
+function rewriteFor(sql: string, metadata: ClusterMetadata, options: RewriteOptions): RewriteResult {
   try {
-    return rewriteSql(sql, metadata, settings);
+    return rewriteSql(sql, metadata, options);
   } catch (error) {
     return asGiven(sql, `the rewriter failed (${error instanceof Error ? error.message : String(error)}); run as given`);
   }
