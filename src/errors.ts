@@ -122,6 +122,17 @@ export class UnknownNodeError extends HypershardError {
   }
 }
 
+/**
+ * A write cannot be routed straight to the data nodes as the access node would route it: the table
+ * is not a distributed hypertable, its key or placement is not what routing reads, or a check the
+ * access node would make (privileges, triggers, defaults) cannot be reproduced. Nothing was written.
+ */
+export class RoutingError extends HypershardError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ROUTING', message, options);
+  }
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -12,6 +12,7 @@ export {
   MigrationStateError,
   NodeConnectionError,
   NodeUnsupportedError,
+  RoutingError,
   SecretError,
   SpecError,
   TemplateError,
@@ -84,3 +85,9 @@ export type { Queryable } from './rewrite/discover.js';
 export { readRoleAccess, isGuardError } from './rewrite/access.js';
 export { sessionSettings } from './rewrite/session.js';
 export type { SessionSettings } from './rewrite/session.js';
+
+export { ShardRouter } from './route/router.js';
+export type { RoutingSession } from './route/router.js';
+export { readRoute, partitionForHash } from './route/placement.js';
+export type { HypertableRoute, KeyColumn, Partition, RouteColumn } from './route/placement.js';
+export { KeyValueError } from './route/serverHash.js';

@@ -255,25 +255,37 @@ function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServe
   const node = spec.dataNodes.find((n) => n.name === dataNode);
   if (node === undefined) throw new TypeError(`unknown data node ${dataNode}`);
   const fdw = spec.fdw;
-  // The primary first, then each standby: libpq tries them in order and, with
-  // target_session_attrs=read-write, settles on the one that takes writes (src/ha/).
-  const members = [fdwAddress(node.url, node.fdw), ...node.standbys.map((s) => fdwAddress(s.url, s.fdw))];
+  const endpoint = fdwEndpoint(node);
   const options: [string, string][] = [
-    ['host', members.map((m) => m.host).join(',')],
-    ['port', members.map((m) => m.port).join(',')],
-    // The database the CLI connects to (validation makes sure the URL names one).
-    ['dbname', node.fdw?.dbname ?? urlDatabase(node.url) ?? 'postgres'],
+    ['host', endpoint.host],
+    ['port', endpoint.port],
+    ['dbname', endpoint.dbname],
     ['async_capable', String(fdw.asyncCapable)],
     ['fetch_size', String(fdw.fetchSize)],
     ['batch_size', String(fdw.batchSize)],
     ['fdw_tuple_cost', String(fdw.fdwTupleCost)],
     ['fdw_startup_cost', String(fdw.fdwStartupCost)],
     ['keep_connections', 'true'],
-    ...(members.length > 1 ? [['target_session_attrs', 'read-write'] as [string, string]] : []),
+    ...(node.standbys.length > 0 ? [['target_session_attrs', 'read-write'] as [string, string]] : []),
   ];
   const extra = { ...fdw.connectionOptions, ...node.fdw?.options };
   for (const key of Object.keys(extra).sort(compare)) options.push([key, extra[key] as string]);
   return { name, dataNode, parallelCommit: fdw.parallelCommit, options };
+}
+
+/**
+ * How a data node's FDW servers reach it: host, port (the primary first, then each standby: libpq
+ * tries them in order and, with target_session_attrs=read-write, settles on the one that takes
+ * writes, src/ha/) and dbname, as the server options hold them.
+ */
+export function fdwEndpoint(node: ClusterSpec['dataNodes'][number]): { host: string; port: string; dbname: string } {
+  const members = [fdwAddress(node.url, node.fdw), ...node.standbys.map((s) => fdwAddress(s.url, s.fdw))];
+  return {
+    host: members.map((m) => m.host).join(','),
+    port: members.map((m) => m.port).join(','),
+    // The database the CLI connects to (validation makes sure the URL names one).
+    dbname: node.fdw?.dbname ?? urlDatabase(node.url) ?? 'postgres',
+  };
 }
 
 /** Where the access node reaches a server: its `fdw` address, else the host and port of its URL. */
