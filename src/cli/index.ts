@@ -8,6 +8,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerExecCommand } from './commands/exec.js';
 import { registerFailoverCommand } from './commands/failover.js';
+import { registerGatewayCommand } from './commands/gateway.js';
 import { registerMaintainCommands } from './commands/maintain.js';
 import { registerNodeCommand } from './commands/node.js';
 import { registerQueryCommand } from './commands/query.js';
@@ -37,6 +38,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerAuditCommand(program);
   registerRewriteCommand(program);
   registerQueryCommand(program);
+  registerGatewayCommand(program);
   registerExecCommand(program);
   registerStatusCommand(program);
   registerCheckCommand(program);

@@ -118,6 +118,7 @@ export class Client extends pg.Client {
     if (!this.#context.mayTouch(info)) return asGiven;
     const settings = this.#settings;
     if (settings === undefined || !this.#context.ready(settings.role)) return final ? asGiven : undefined;
+    if (!settings.enabled) return asGiven;
     const result = this.#context.rewrite(text, settings);
     const common = { original: text, timeZone: settings.timeZone, searchPath: settings.searchPath, role: settings.role };
     if ('error' in result) return { ...asGiven, event: { ...common, sql: text, changed: false, rewrites: [], unchanged: [], error: result.error } };

@@ -44,6 +44,8 @@ interface LoadedAccess {
 }
 
 export class RewriteContext {
+  /** Rewrites answered from the cache, and made anew. */
+  readonly stats = { hits: 0, misses: 0 };
   readonly #explicit: boolean;
   readonly #refreshMs: number;
   #metadata: ClusterMetadata | undefined;
@@ -183,7 +185,9 @@ export class RewriteContext {
     if (metadata === undefined || access === undefined) throw new TypeError('rewrite before the metadata and the role\'s access are loaded');
     const key = `${settings.timeZone}\u0000${settings.searchPath.join('\u0001')}\u0000${settings.role}\u0000${access.generation}\u0000${sql}`;
     let result = this.#rewrites.get(key);
-    if (result === undefined) {
+    if (result !== undefined) this.stats.hits += 1;
+    else {
+      this.stats.misses += 1;
       try {
         result = rewriteSql(sql, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access: access.access });
       } catch (error) {

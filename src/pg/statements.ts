@@ -5,6 +5,7 @@
  */
 import type { Node } from '@pgsql/types';
 import { loadModule, parseSync } from 'pgsql-parser';
+import { REWRITE_SETTING } from '../rewrite/session.js';
 
 // Parsing runs on the query path, so it must be synchronous: load the parser once, up front.
 await loadModule();
@@ -24,15 +25,17 @@ export interface StatementInfo {
   readonly changesAccess: boolean;
   /** Names of relations it creates, renames (the new name), moves or drops: an unqualified name may resolve elsewhere after it. */
   readonly definesRelations: ReadonlySet<string>;
+  /** Statements in the text. */
+  readonly count: number;
 }
 
-const UNPARSED: StatementInfo = { parsed: false, relations: new Set(), changesSettings: false, endsTransaction: false, transactional: false, changesAccess: false, definesRelations: new Set() };
+const UNPARSED: StatementInfo = { parsed: false, relations: new Set(), changesSettings: false, endsTransaction: false, transactional: false, changesAccess: false, definesRelations: new Set(), count: 0 };
 
 /** Statements after which a role may see other rows or columns than before. */
 const ACCESS_STATEMENTS = new Set(['GrantStmt', 'GrantRoleStmt', 'AlterRoleStmt', 'DropRoleStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'AlterTableStmt', 'AlterOwnerStmt', 'ReassignOwnedStmt', 'DropOwnedStmt', 'DoStmt', 'CallStmt']);
 
 /** Settings whose change changes what a rewrite may do; `role` and `session_authorization` change `$user`. */
-const SETTINGS = new Set(['timezone', 'search_path', 'role', 'session_authorization']);
+const SETTINGS = new Set(['timezone', 'search_path', 'role', 'session_authorization', REWRITE_SETTING]);
 const ENDS_TRANSACTION = new Set(['TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_ROLLBACK_TO', 'TRANS_STMT_PREPARE']);
 
 export function statementInfo(sql: string): StatementInfo {
@@ -69,7 +72,7 @@ export function statementInfo(sql: string): StatementInfo {
     }
     if (scan(stmt, relations)) changesSettings = true;
   }
-  return { parsed: true, relations, changesSettings, endsTransaction, transactional, changesAccess, definesRelations };
+  return { parsed: true, relations, changesSettings, endsTransaction, transactional, changesAccess, definesRelations, count: stmts.length };
 }
 
 /** Adds the relation names a statement creates, renames, moves or drops; true when it creates a temporary one. */

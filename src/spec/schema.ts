@@ -178,6 +178,28 @@ export const referenceTableSpec = z
     'A small table (devices, regions …) written on the access node and copied to every data node in the same transaction, so joins with a hypertable can run next to each shard.',
   );
 
+export const gatewaySpec = z
+  .strictObject({
+    host: z.string().min(1).optional().describe('Address the gateway listens on. Default 127.0.0.1.'),
+    port: z.number().int().min(0).max(65_535).optional().describe('Port the gateway listens on. Default 6432.'),
+    metricsPort: z.number().int().min(0).max(65_535).optional().describe('Serve Prometheus metrics on this port (same host). Default: none.'),
+    rewrite: z.boolean().optional().describe('Rewrite statements that read distributed hypertables. Default true; false makes a pure pass-through.'),
+    tls: z
+      .strictObject({
+        cert: z.string().min(1).describe('PEM certificate file (relative to the spec file).'),
+        key: z.string().min(1).describe('PEM private key file (relative to the spec file).'),
+      })
+      .optional()
+      .describe('Answer clients\' SSLRequest with TLS. Without it the gateway declines TLS (clients with sslmode=require then refuse to connect).'),
+    maxConnections: z.number().int().min(1).optional().describe('Client sessions at once. Default 1000.'),
+    maxMessageBytes: z.number().int().min(1024).optional().describe('Largest message a client may send. Default 64 MiB.'),
+    startupTimeoutMs: z.number().int().min(1).optional().describe('Bound on TLS, startup and authentication. Default 60000.'),
+    messageTimeoutMs: z.number().int().min(1).optional().describe('A client stalled mid-message is closed after this. Default 60000.'),
+    idleTimeoutMs: z.number().int().min(0).optional().describe('Close sessions idle outside a transaction this long; 0 never. Default 0.'),
+    connectTimeoutMs: z.number().int().min(1).optional().describe('Bound on reaching the access node. Default 10000.'),
+  })
+  .describe('The wire-protocol gateway (`hypershard gateway`): clients connect here instead of the access node.');
+
 export const clusterSpec = z.strictObject({
   $schema: z.string().optional(),
   version: z.literal(1).describe('Spec format version.'),
@@ -198,6 +220,7 @@ export const clusterSpec = z.strictObject({
     })
     .optional()
     .describe('Required when a data node declares standbys.'),
+  gateway: gatewaySpec.optional(),
 });
 
 /** The spec as written by the user. */
@@ -214,6 +237,7 @@ export type RoleSpec = z.output<typeof roleSpec>;
 export type IndexSpec = z.output<typeof indexSpec>;
 export type SecretRef = z.output<typeof secretRef>;
 export type Privilege = z.output<typeof privilege>;
+export type GatewaySpec = z.output<typeof gatewaySpec>;
 
 /** JSON Schema for editors, generated from the same zod schema the validator uses. */
 export function clusterSpecJsonSchema(): Record<string, unknown> {

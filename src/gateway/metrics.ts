@@ -1,0 +1,89 @@
+/**
+ * What the gateway counts, readable as a snapshot (`gateway.metrics()`) or in Prometheus' text
+ * format. Counters only grow; `sessions_active` is a gauge.
+ */
+
+export interface GatewayMetricsSnapshot {
+  readonly sessionsActive: number;
+  readonly sessionsTotal: number;
+  readonly sessionsRejected: number;
+  /** Query and Parse messages seen. */
+  readonly statements: number;
+  /** Statements that named a distributed hypertable and went through the rewriter. */
+  readonly examined: number;
+  readonly rewritten: number;
+  /** Examined statements whose rewrite came from the cache. */
+  readonly cacheHits: number;
+  /** Rewritten statements the access node refused, then ran as written. */
+  readonly retried: number;
+  /** Statements sent as written although they name a hypertable, by reason. */
+  readonly fallbacks: Readonly<Record<string, number>>;
+  readonly bytesFromClients: number;
+  readonly bytesToClients: number;
+  /** Connections closed for breaking the protocol or the gateway's limits, by reason. */
+  readonly protocolErrors: Readonly<Record<string, number>>;
+}
+
+export class GatewayMetrics {
+  sessionsActive = 0;
+  sessionsTotal = 0;
+  sessionsRejected = 0;
+  statements = 0;
+  examined = 0;
+  rewritten = 0;
+  cacheHits = 0;
+  retried = 0;
+  bytesFromClients = 0;
+  bytesToClients = 0;
+  readonly fallbacks = new Map<string, number>();
+  readonly protocolErrors = new Map<string, number>();
+
+  fallback(reason: string): void {
+    this.fallbacks.set(reason, (this.fallbacks.get(reason) ?? 0) + 1);
+  }
+
+  protocolError(reason: string): void {
+    this.protocolErrors.set(reason, (this.protocolErrors.get(reason) ?? 0) + 1);
+  }
+
+  snapshot(): GatewayMetricsSnapshot {
+    return {
+      sessionsActive: this.sessionsActive,
+      sessionsTotal: this.sessionsTotal,
+      sessionsRejected: this.sessionsRejected,
+      statements: this.statements,
+      examined: this.examined,
+      rewritten: this.rewritten,
+      cacheHits: this.cacheHits,
+      retried: this.retried,
+      fallbacks: Object.fromEntries(this.fallbacks),
+      bytesFromClients: this.bytesFromClients,
+      bytesToClients: this.bytesToClients,
+      protocolErrors: Object.fromEntries(this.protocolErrors),
+    };
+  }
+}
+
+/** The snapshot in Prometheus' text exposition format. */
+export function prometheusText(m: GatewayMetricsSnapshot): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: readonly (readonly [string, number])[]): void => {
+    lines.push(`# HELP hypershard_gateway_${name} ${help}`, `# TYPE hypershard_gateway_${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`hypershard_gateway_${name}${labels} ${value}`);
+  };
+  const labelled = (label: string, values: Readonly<Record<string, number>>): (readonly [string, number])[] =>
+    Object.entries(values).map(([k, v]) => [`{${label}="${k.replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"}`, v] as const);
+  metric('sessions_active', 'gauge', 'Client sessions open now.', [['', m.sessionsActive]]);
+  metric('sessions_total', 'counter', 'Client sessions accepted.', [['', m.sessionsTotal]]);
+  metric('sessions_rejected_total', 'counter', 'Client connections refused at the connection limit.', [['', m.sessionsRejected]]);
+  metric('statements_total', 'counter', 'Query and Parse messages from clients.', [['', m.statements]]);
+  metric('statements_examined_total', 'counter', 'Statements naming a distributed hypertable, given to the rewriter.', [['', m.examined]]);
+  metric('statements_rewritten_total', 'counter', 'Statements sent rewritten.', [['', m.rewritten]]);
+  metric('rewrite_cache_hits_total', 'counter', 'Examined statements whose rewrite came from the cache.', [['', m.cacheHits]]);
+  metric('statements_retried_total', 'counter', 'Rewritten statements refused by the access node and run as written.', [['', m.retried]]);
+  metric('fallbacks_total', 'counter', 'Statements naming a hypertable sent as written, by reason.', labelled('reason', m.fallbacks));
+  metric('client_bytes_received_total', 'counter', 'Bytes received from clients.', [['', m.bytesFromClients]]);
+  metric('client_bytes_sent_total', 'counter', 'Bytes sent to clients.', [['', m.bytesToClients]]);
+  metric('protocol_errors_total', 'counter', 'Client connections closed for breaking the protocol or a limit, by reason.', labelled('reason', m.protocolErrors));
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,919 @@
+/**
+ * One client session through the gateway: one connection to the access node, opened with the
+ * client's own startup packet, authenticated end to end (the gateway relays the exchange and
+ * keeps no password), then a relay that forwards every message as the bytes it received except
+ * the statements it rewrites.
+ *
+ *   startup (TLS, cancel, startup packet) → auth relay → ready: client messages one after
+ *   another through `#handle`, backend messages through the ResponseTracker to the client.
+ *
+ * Rewrites need the session's TimeZone (every ParameterStatus says it), its resolved search_path
+ * and role: read in-band, on this connection, right before the first statement that needs them
+ * and again after anything that may have changed them. A rewritten statement the access node
+ * refuses before it produced anything runs again as written when that cannot change what the
+ * client sees (outside a transaction block, first in its batch), so its error is the server's own.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type net from 'node:net';
+import tls from 'node:tls';
+import pg from 'pg';
+import { serialize } from 'pg-protocol';
+import { settingsFromRow, SESSION_SETTINGS_SQL, type SessionSettings } from '../rewrite/session.js';
+import type { Rewrite, Unchanged } from '../rewrite/model.js';
+import { errorForOriginal } from './errorPosition.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { ResolvedGatewayOptions } from './options.js';
+import { FrameError, FrameReader, printable, type Frame } from './protocol/frames.js';
+import {
+  B,
+  backendKeyData,
+  body,
+  errorResponse,
+  F,
+  ProtocolError,
+  parseMessage,
+  parseStartup,
+  readAuthCode,
+  readBackendKey,
+  readBind,
+  readDataRow,
+  readParameterStatus,
+  readParse,
+  readQuery,
+  readRowDescription,
+  readSaslMechanisms,
+  readTarget,
+  saslMechanisms,
+  queryMessage,
+  withStatementName,
+  type ErrorFields,
+} from './protocol/messages.js';
+import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
+import type { GatewayRewriter } from './rewriting.js';
+import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
+
+/** Emitted for every statement the rewriter looked at (one that names a distributed hypertable). */
+export interface GatewayRewriteEvent {
+  readonly session: number;
+  readonly user: string;
+  readonly original: string;
+  /** What was sent: the rewrite, or the original. */
+  readonly sql: string;
+  readonly changed: boolean;
+  readonly rewrites: readonly Rewrite[];
+  readonly unchanged: readonly Unchanged[];
+  /** Why the original was sent although the rewriter was asked (its error, a failed rewritten statement). */
+  readonly fallback?: string;
+}
+
+/** What sessions share: set up once by the gateway. */
+export interface SessionContext {
+  readonly options: ResolvedGatewayOptions;
+  readonly upstream: Upstream;
+  /** The access node's database, the one the metadata describes; sessions on others are passed through. */
+  readonly database: string;
+  readonly rewriter: GatewayRewriter | undefined;
+  readonly metrics: GatewayMetrics;
+  readonly secureContext: tls.SecureContext | undefined;
+  readonly cancels: CancelRegistry;
+  onRewrite(event: GatewayRewriteEvent): void;
+  onClosed(session: Session): void;
+}
+
+/** Backend keys the gateway handed out, by backend process id, for routing CancelRequests. */
+export class CancelRegistry {
+  readonly #keys = new Map<number, { readonly given: Buffer; readonly real: Buffer }>();
+  register(pid: number, given: Buffer, real: Buffer): void {
+    this.#keys.set(pid, { given, real });
+  }
+  unregister(pid: number): void {
+    this.#keys.delete(pid);
+  }
+  /** The real key for a client's (pid, key), when the key is the one the gateway gave out. */
+  real(pid: number, key: Buffer): Buffer | undefined {
+    const entry = this.#keys.get(pid);
+    if (entry === undefined || entry.given.length !== key.length || !timingSafeEqual(entry.given, key)) return undefined;
+    return entry.real;
+  }
+}
+
+const TX_IDLE = 0x49; // 'I'
+const TX_FAILED = 0x45; // 'E'
+/** Names of the statements and portals the gateway reads the session's settings with (closed right after). */
+const SETTINGS_STATEMENT = 'hypershard.session_settings';
+/** Client bytes buffered while a message waits for the gateway (a read, a retry) before the client is paused. */
+const CLIENT_HIGH_WATER = 1024 * 1024;
+
+interface Statement {
+  readonly original: string;
+  readonly paramTypes: readonly number[];
+  /** Its name on the access node (another than the client's after it was prepared again for new settings). */
+  serverName: string;
+  /** The settings its rewrite was made for; undefined when sent as written. */
+  settingsKey: string | undefined;
+}
+
+interface Decision {
+  readonly sql: string;
+  readonly changed: boolean;
+  readonly settingsKey: string | undefined;
+  readonly event: Omit<GatewayRewriteEvent, 'session' | 'user'> | undefined;
+}
+
+type Phase = 'startup' | 'auth' | 'ready' | 'closed';
+
+let sessionIds = 0;
+
+export class Session {
+  readonly id = (sessionIds += 1);
+  readonly #ctx: SessionContext;
+  #client: net.Socket;
+  #clientTls = false;
+  #server: net.Socket | undefined;
+  #phase: Phase = 'startup';
+  readonly #clientReader: FrameReader;
+  readonly #serverReader: FrameReader;
+  readonly #tracker = new ResponseTracker();
+  /** ParameterStatus values the access node reported. */
+  readonly #parameters = new Map<string, string>();
+  #startup = new Map<string, string>();
+  #txStatus = TX_IDLE;
+  #pid: number | undefined;
+  /** Extended-protocol messages sent since the last Sync (an open implicit transaction). */
+  #sinceSync = 0;
+  /** search_path and role as last read; undefined when they may have changed since. */
+  #settings: SessionSettings | undefined;
+  #settingsChangedInTransaction = false;
+  readonly #statements = new Map<string, Statement>();
+  #renames = 0;
+  #reads = 0;
+  #pumping = false;
+  #serverBlocked = false;
+  #clientPaused = false;
+  #toServer: Buffer[] = [];
+  #startupTimer: NodeJS.Timeout | undefined;
+  #messageTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #draining = false;
+  /** The access node offered SCRAM with channel binding, which the gateway withheld from the client. */
+  #withheldChannelBinding = false;
+
+  constructor(ctx: SessionContext, client: net.Socket) {
+    this.#ctx = ctx;
+    this.#client = client;
+    const max = ctx.options.maxMessageBytes;
+    this.#clientReader = new FrameReader({ typed: false, maxMessageBytes: max });
+    // The backend is trusted more than clients; its messages are bounded by PostgreSQL's own 1 GB.
+    this.#serverReader = new FrameReader({ typed: true, maxMessageBytes: 0x4000_0000 });
+    client.setNoDelay(true);
+    this.#attachClient(client);
+    this.#startupTimer = setTimeout(() => this.#fail('startup-timeout', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: the connection did not finish starting up within ${ctx.options.startupTimeoutMs} ms` }), ctx.options.startupTimeoutMs);
+  }
+
+  get user(): string {
+    return this.#startup.get('user') ?? '';
+  }
+
+  get closed(): boolean {
+    return this.#phase === 'closed';
+  }
+
+  /** At rest: no statement running, no transaction open, nothing unread. */
+  get idle(): boolean {
+    return this.#phase === 'ready' && this.#tracker.idle && this.#txStatus === TX_IDLE && this.#clientReader.pending === 0;
+  }
+
+  /** Closes the session now if idle, else as soon as it is (graceful shutdown). */
+  drain(): void {
+    this.#draining = true;
+    if (this.#phase !== 'ready' || this.idle) this.terminate();
+  }
+
+  /** Ends the session with the message PostgreSQL sends on a shutdown. */
+  terminate(): void {
+    this.#fail(undefined, { severity: 'FATAL', code: '57P01', message: 'terminating connection due to administrator command (hypershard gateway shutting down)' });
+  }
+
+  // ------------------------------------------------------------------ sockets
+
+  #attachClient(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.#onClientData(chunk));
+    socket.on('error', () => this.#close());
+    socket.on('close', () => this.#close());
+    socket.on('drain', () => this.#server?.resume());
+  }
+
+  #onClientData(chunk: Buffer): void {
+    this.#ctx.metrics.bytesFromClients += chunk.length;
+    this.#clientReader.push(chunk);
+    if (this.#idleTimer !== undefined) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
+    }
+    if (this.#phase === 'startup') this.#readStartup();
+    else void this.#pump();
+  }
+
+  #onServerData(chunk: Buffer): void {
+    this.#serverReader.push(chunk);
+    const out: Buffer[] = [];
+    try {
+      for (;;) {
+        const frame = this.#serverReader.next();
+        if (frame === undefined) break;
+        const forward = this.#phase === 'ready' ? this.#fromServer(frame) : this.#fromServerDuringAuth(frame);
+        if (forward !== null) out.push(forward);
+      }
+    } catch (error) {
+      this.#fail('backend-protocol', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: the access node sent an invalid message: ${(error as Error).message}` });
+      return;
+    }
+    if (out.length > 0) this.#writeClient(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
+    this.#afterServerMessages();
+  }
+
+  #writeClient(bytes: Buffer): void {
+    if (this.#phase === 'closed') return;
+    this.#ctx.metrics.bytesToClients += bytes.length;
+    // A slow client stops the backend's stream: results are never buffered whole.
+    if (!this.#client.write(bytes)) this.#server?.pause();
+  }
+
+  #send(bytes: Buffer, request?: Request): void {
+    if (request !== undefined) this.#tracker.sent(request);
+    this.#toServer.push(bytes);
+  }
+
+  #flushServer(): void {
+    const server = this.#server;
+    if (server === undefined || this.#toServer.length === 0) return;
+    const bytes = this.#toServer.length === 1 ? (this.#toServer[0] as Buffer) : Buffer.concat(this.#toServer);
+    this.#toServer = [];
+    if (!server.write(bytes)) {
+      this.#serverBlocked = true;
+      this.#pauseClient();
+    }
+  }
+
+  #pauseClient(): void {
+    if (!this.#clientPaused) {
+      this.#clientPaused = true;
+      this.#client.pause();
+    }
+  }
+
+  #resumeClient(): void {
+    if (this.#clientPaused && !this.#serverBlocked) {
+      this.#clientPaused = false;
+      this.#client.resume();
+    }
+  }
+
+  // ------------------------------------------------------------------ startup
+
+  #readStartup(): void {
+    let frame: Frame | undefined;
+    try {
+      frame = this.#clientReader.next();
+      if (frame === undefined) return;
+      const packet = parseStartup(frame.bytes);
+      switch (packet.kind) {
+        case 'ssl':
+          this.#answerSsl();
+          return;
+        case 'gssenc':
+          this.#client.write(Buffer.from('N'));
+          return;
+        case 'cancel': {
+          const real = this.#ctx.cancels.real(packet.pid, packet.key);
+          if (real !== undefined) sendCancel(this.#ctx.upstream, packet.pid, real, this.#ctx.options.connectTimeoutMs);
+          this.#close();
+          return;
+        }
+        case 'startup':
+          this.#startup = new Map(packet.parameters);
+          this.#clientReader.typed = true;
+          this.#phase = 'auth';
+          void this.#connectServer(packet.bytes);
+          return;
+      }
+    } catch (error) {
+      const message = error instanceof FrameError || error instanceof ProtocolError ? error.message : String(error);
+      this.#fail('invalid-startup', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: ${message}` });
+    }
+  }
+
+  #answerSsl(): void {
+    const context = this.#ctx.secureContext;
+    if (context === undefined || this.#clientTls) {
+      this.#client.write(Buffer.from('N'));
+      return;
+    }
+    // Bytes sent after an SSLRequest and before the handshake would bypass TLS: refuse them.
+    if (this.#clientReader.pending > 0) {
+      this.#fail('data-after-ssl-request', { severity: 'FATAL', code: '08P01', message: 'hypershard gateway: received unencrypted data after SSL request' });
+      return;
+    }
+    const raw = this.#client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('error');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('drain');
+    raw.write(Buffer.from('S'));
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
+    secure.on('error', () => this.#close());
+    raw.on('error', () => this.#close());
+    this.#client = secure;
+    this.#clientTls = true;
+    this.#attachClient(secure);
+  }
+
+  async #connectServer(startup: Buffer): Promise<void> {
+    try {
+      const { socket } = await connectUpstream(this.#ctx.upstream, this.#ctx.options.connectTimeoutMs);
+      if (this.#phase === 'closed') {
+        socket.destroy();
+        return;
+      }
+      this.#server = socket;
+      socket.on('data', (chunk: Buffer) => this.#onServerData(chunk));
+      socket.on('error', () => this.#serverGone());
+      socket.on('close', () => this.#serverGone());
+      socket.on('drain', () => {
+        this.#serverBlocked = false;
+        this.#resumeClient();
+        void this.#pump();
+      });
+      socket.write(startup);
+      void this.#pump();
+    } catch (error) {
+      this.#fail('upstream-unreachable', { severity: 'FATAL', code: '08006', message: `hypershard gateway: ${(error as Error).message}` });
+    }
+  }
+
+  /** During authentication: relay, except the SASL offer (no channel binding through the gateway) and the cancel key. */
+  #fromServerDuringAuth(frame: Frame): Buffer | null {
+    switch (frame.type) {
+      case B.Authentication: {
+        const code = readAuthCode(frame.bytes);
+        if (code === 10) {
+          // SCRAM-SHA-256-PLUS binds to the TLS channel, which ends at the gateway: offer the rest.
+          const offered = readSaslMechanisms(frame.bytes);
+          const usable = offered.filter((m) => !m.endsWith('-PLUS'));
+          if (usable.length === offered.length) return frame.bytes;
+          this.#withheldChannelBinding = true;
+          return saslMechanisms(usable);
+        }
+        return frame.bytes;
+      }
+      case B.BackendKeyData: {
+        const { pid, key } = readBackendKey(frame.bytes);
+        const given = randomBytes(key.length);
+        this.#pid = pid;
+        this.#ctx.cancels.register(pid, given, key);
+        return backendKeyData(pid, given);
+      }
+      case B.ParameterStatus: {
+        const { name, value } = readParameterStatus(frame.bytes);
+        this.#parameters.set(name, value);
+        return frame.bytes;
+      }
+      case B.ReadyForQuery:
+        this.#txStatus = frame.bytes[5] as number;
+        this.#phase = 'ready';
+        if (this.#startupTimer !== undefined) clearTimeout(this.#startupTimer);
+        this.#startupTimer = undefined;
+        return frame.bytes;
+      default:
+        return frame.bytes;
+    }
+  }
+
+  // ------------------------------------------------------------------ ready: backend → client
+
+  #fromServer(frame: Frame): Buffer | null {
+    const type = frame.type;
+    if (type === B.ParameterStatus) this.#noteParameter(frame.bytes);
+    const out = this.#tracker.received(type, frame.bytes);
+    if (type === B.ReadyForQuery) this.#noteReady(frame.bytes[5] as number);
+    return out;
+  }
+
+  #noteParameter(bytes: Buffer): void {
+    const { name, value } = readParameterStatus(bytes);
+    this.#parameters.set(name, value);
+    // PostgreSQL 18 reports search_path; every version reports when the role's superuser status changes.
+    if (name === 'search_path' || name === 'session_authorization' || name === 'is_superuser') this.#settings = undefined;
+  }
+
+  #noteReady(status: number): void {
+    const ended = this.#txStatus !== TX_IDLE && status === TX_IDLE;
+    this.#txStatus = status;
+    // SET LOCAL, or SET in a transaction rolled back, is undone when the transaction ends.
+    if (ended && this.#settingsChangedInTransaction) this.#settings = undefined;
+    if (status === TX_IDLE) this.#settingsChangedInTransaction = false;
+  }
+
+  #afterServerMessages(): void {
+    if (this.#phase !== 'ready') return;
+    if (this.#draining && this.idle) {
+      this.terminate();
+      return;
+    }
+    if (this.#ctx.options.idleTimeoutMs > 0 && this.idle && this.#idleTimer === undefined) {
+      this.#idleTimer = setTimeout(
+        () => this.#fail('idle-timeout', { severity: 'FATAL', code: '57P05', message: `terminating connection due to idle-session timeout (hypershard gateway: ${this.#ctx.options.idleTimeoutMs} ms)` }),
+        this.#ctx.options.idleTimeoutMs,
+      );
+    }
+  }
+
+  // ------------------------------------------------------------------ ready: client → backend
+
+  /** Handles client messages strictly in order; one that must wait (a read, a retry) holds the ones behind it. */
+  async #pump(): Promise<void> {
+    if (this.#pumping || this.#phase === 'startup' || this.#phase === 'closed' || this.#server === undefined) return;
+    this.#pumping = true;
+    try {
+      while (!this.#serverBlocked) {
+        const frame = this.#clientReader.next();
+        if (frame === undefined) break;
+        const waiting = this.#handle(frame);
+        if (waiting !== undefined) {
+          this.#flushServer();
+          if (this.#clientReader.pending > CLIENT_HIGH_WATER) this.#pauseClient();
+          await waiting;
+        }
+        if (this.closed) return;
+      }
+      this.#flushServer();
+      if (!this.#serverBlocked) this.#resumeClient();
+    } catch (error) {
+      const message = error instanceof FrameError || error instanceof ProtocolError ? error.message : `internal error: ${String(error)}`;
+      this.#fail(error instanceof FrameError ? 'invalid-length' : 'invalid-message', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: ${message}` });
+      return;
+    } finally {
+      this.#pumping = false;
+    }
+    this.#armMessageTimer();
+  }
+
+  /** A client that stops in the middle of a message is closed after messageTimeoutMs. */
+  #armMessageTimer(): void {
+    if (this.#messageTimer !== undefined) clearTimeout(this.#messageTimer);
+    this.#messageTimer = undefined;
+    if (this.#clientReader.pending > 0 && this.#phase !== 'closed') {
+      this.#messageTimer = setTimeout(
+        () => this.#fail('stalled-message', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: the client sent part of a message and nothing more for ${this.#ctx.options.messageTimeoutMs} ms` }),
+        this.#ctx.options.messageTimeoutMs,
+      );
+    }
+  }
+
+  #handle(frame: Frame): Promise<void> | undefined {
+    const { type, bytes } = frame;
+    if (this.#phase === 'auth') {
+      // Password, SASL and GSS responses, relayed as they are; the backend judges them.
+      if (this.#withheldChannelBinding && this.#clientTls && type === F.Password && claimsChannelBinding(bytes)) {
+        // The client, on TLS, says it could bind to the channel ("y"); the access node, on TLS too,
+        // would take that as a downgrade attack. Say what is going on instead of its riddle.
+        this.#fail('channel-binding', {
+          severity: 'FATAL',
+          code: '28000',
+          message: 'hypershard gateway: SCRAM channel binding cannot pass through the gateway when both the client and the access node use TLS',
+          hint: 'Connect with channel_binding=disable (TLS still protects the connection to the gateway), or have the gateway reach the access node without TLS.',
+        });
+        return undefined;
+      }
+      this.#send(bytes);
+      return undefined;
+    }
+    switch (type) {
+      case F.Query:
+        return this.#onQuery(bytes);
+      case F.Parse:
+        return this.#onParse(bytes);
+      case F.Bind:
+        return this.#onBind(bytes);
+      case F.Describe: {
+        const target = readTarget(bytes);
+        this.#sinceSync += 1;
+        const kind: RequestKind = target.kind === 'S' ? 'describe-statement' : 'describe-portal';
+        this.#send(target.kind === 'S' ? this.#renamed(bytes, target.name) : bytes, { kind });
+        return undefined;
+      }
+      case F.Execute:
+        this.#sinceSync += 1;
+        this.#send(bytes, { kind: 'execute' });
+        return undefined;
+      case F.Close: {
+        const target = readTarget(bytes);
+        this.#sinceSync += 1;
+        let sent = bytes;
+        if (target.kind === 'S') {
+          sent = this.#renamed(bytes, target.name);
+          this.#statements.delete(target.name);
+        }
+        this.#send(sent, { kind: 'close' });
+        return undefined;
+      }
+      case F.Sync:
+        this.#sinceSync = 0;
+        this.#send(bytes, { kind: 'sync' });
+        return undefined;
+      case F.Flush:
+      case F.CopyData:
+      case F.CopyDone:
+      case F.CopyFail:
+        this.#send(bytes);
+        return undefined;
+      case F.FunctionCall:
+        this.#send(bytes, { kind: 'function' });
+        return undefined;
+      case F.Terminate:
+        this.#send(bytes);
+        this.#flushServer();
+        this.#server?.end();
+        this.#close();
+        return undefined;
+      default:
+        throw new ProtocolError(`invalid frontend message type ${printable(type)}`);
+    }
+  }
+
+  /** A Describe or Close naming a statement the gateway prepared under another name. */
+  #renamed(bytes: Buffer, name: string): Buffer {
+    const statement = this.#statements.get(name);
+    if (statement === undefined || statement.serverName === name) return bytes;
+    const kind = bytes[5] as number;
+    const nameBytes = Buffer.from(`${statement.serverName}\0`, 'utf8');
+    const frame = Buffer.alloc(6 + nameBytes.length);
+    frame[0] = bytes[0] as number;
+    frame.writeInt32BE(frame.length - 1, 1);
+    frame[5] = kind;
+    nameBytes.copy(frame, 6);
+    return frame;
+  }
+
+  async #onQuery(bytes: Buffer): Promise<void> {
+    const text = readQuery(bytes);
+    this.#ctx.metrics.statements += 1;
+    const decision = await this.#decide(text);
+    this.#sinceSync = 0;
+    if (!decision.changed) {
+      this.#send(bytes, { kind: 'query' });
+      return;
+    }
+    this.#ctx.metrics.rewritten += 1;
+    const retryable = this.#tracker.idle && this.#txStatus === TX_IDLE && this.#rewriter?.statement(text).count === 1;
+    if (!retryable) {
+      this.#emit(decision);
+      this.#send(queryMessage(decision.sql), { kind: 'query', route: positionsFor(text, decision.sql) });
+      return;
+    }
+    // Hold the messages behind it until the first answer tells whether the rewrite was accepted.
+    const attempt: { state: 'waiting' | 'accepted' | 'refused'; refusal?: string } = { state: 'waiting' };
+    const first = deferred<void>();
+    const done = deferred<void>();
+    const positions = positionsFor(text, decision.sql);
+    this.#send(queryMessage(decision.sql), {
+      kind: 'query',
+      route: (type, frame) => {
+        if (attempt.state === 'waiting' && !isAsync(type)) {
+          attempt.state = type === B.ErrorResponse ? 'refused' : 'accepted';
+          if (attempt.state === 'refused') attempt.refusal = errorText(frame);
+          first.resolve();
+        }
+        if (attempt.state === 'refused') return null;
+        return positions(type, frame);
+      },
+      onDone: () => {
+        first.resolve();
+        done.resolve();
+      },
+    });
+    this.#flushServer();
+    await first.promise;
+    if (attempt.state !== 'refused') {
+      this.#emit(decision);
+      return;
+    }
+    await done.promise;
+    this.#ctx.metrics.retried += 1;
+    this.#emit(decision, `the rewritten statement failed (${attempt.refusal ?? 'error'}); ran as written`);
+    this.#send(bytes, { kind: 'query' });
+  }
+
+  async #onParse(bytes: Buffer): Promise<void> {
+    const parse = readParse(bytes);
+    this.#ctx.metrics.statements += 1;
+    const decision = await this.#decide(parse.text);
+    // A Parse names its statement as the client does. A name already in use is refused by the
+    // backend, and the statement prepared under it first stays the one the name means.
+    const statement: Statement = { original: parse.text, paramTypes: parse.paramTypes, serverName: parse.name, settingsKey: decision.settingsKey };
+    if (parse.name === '' || !this.#statements.has(parse.name)) this.#statements.set(parse.name, statement);
+    const retryable = decision.changed && this.#tracker.idle && this.#sinceSync === 0 && this.#txStatus === TX_IDLE;
+    this.#sinceSync += 1;
+    if (!decision.changed) {
+      this.#send(bytes, { kind: 'parse' });
+      return;
+    }
+    this.#ctx.metrics.rewritten += 1;
+    const sent = parseMessage(statement.serverName, decision.sql, parse.paramTypes);
+    if (!retryable) {
+      this.#emit(decision);
+      this.#send(sent, { kind: 'parse', route: positionsFor(parse.text, decision.sql) });
+      return;
+    }
+    // Ask for the answer now (Flush): if the rewrite is refused, prepare the text as written instead.
+    let refusal: string | undefined;
+    const done = deferred<void>();
+    this.#send(sent, {
+      kind: 'parse',
+      route: (type, frame) => {
+        if (type !== B.ErrorResponse) return frame;
+        refusal = errorText(frame);
+        return null;
+      },
+      onDone: () => done.resolve(),
+    });
+    this.#send(serialize.flush());
+    this.#flushServer();
+    await done.promise;
+    if (refusal === undefined) {
+      this.#emit(decision);
+      return;
+    }
+    // The backend now skips to the next Sync: send one of our own (nothing ran, nothing to commit).
+    await this.#gatewaySync();
+    this.#ctx.metrics.retried += 1;
+    this.#emit(decision, `the rewritten statement failed (${refusal}); ran as written`);
+    statement.settingsKey = undefined;
+    this.#send(parseMessage(statement.serverName, parse.text, parse.paramTypes), { kind: 'parse' });
+  }
+
+  async #onBind(bytes: Buffer): Promise<void> {
+    this.#sinceSync += 1;
+    const bind = readBind(bytes);
+    const statement = this.#statements.get(bind.statement);
+    if (statement?.settingsKey !== undefined) {
+      const settings = await this.#currentSettings();
+      const key = settings === undefined ? undefined : settingsKey(settings);
+      if (key !== statement.settingsKey) await this.#prepareAgain(bind.statement, statement);
+    }
+    const sent = statement === undefined || statement.serverName === bind.statement ? bytes : withStatementName(bytes, statement.serverName);
+    this.#send(sent, { kind: 'bind' });
+  }
+
+  /**
+   * The session's settings changed since this statement was rewritten (a SET TimeZone, say): its
+   * rewrite may no longer be exact, so it is prepared again, for the settings now, under a name of
+   * the gateway's; the client keeps using its own name.
+   */
+  async #prepareAgain(name: string, statement: Statement): Promise<void> {
+    const decision = await this.#decide(statement.original);
+    const serverName = name === '' ? '' : `${name}/hypershard:${(this.#renames += 1)}`;
+    this.#send(parseMessage(serverName, decision.sql, statement.paramTypes), {
+      kind: 'parse',
+      // Its success is not the client's to see; its failure is (the client's Bind then fails too).
+      route: (type, frame) => (type === B.ErrorResponse ? frame : null),
+    });
+    if (decision.changed) this.#emit(decision);
+    statement.serverName = serverName;
+    statement.settingsKey = decision.settingsKey;
+  }
+
+  // ------------------------------------------------------------------ rewriting
+
+  get #rewriter(): GatewayRewriter | undefined {
+    return this.#ctx.rewriter;
+  }
+
+  /** What to send for a statement text: its rewrite for this session, or the text itself. */
+  async #decide(text: string): Promise<Decision> {
+    const asWritten: Decision = { sql: text, changed: false, settingsKey: undefined, event: undefined };
+    const rewriter = this.#rewriter;
+    if (rewriter === undefined) return asWritten;
+    if (rewriter.noteStatement(text)) {
+      this.#settings = undefined;
+      this.#settingsChangedInTransaction = true;
+      if (rewriter.mentionsHypertable(text)) this.#ctx.metrics.fallback('changes-settings');
+      return asWritten;
+    }
+    if (!rewriter.mentionsHypertable(text)) return asWritten;
+    const info = rewriter.statement(text);
+    if (!info.parsed || !rewriter.mayTouch(info)) return asWritten;
+    const unavailable = this.#unrewritable();
+    if (unavailable !== undefined) {
+      this.#ctx.metrics.fallback(unavailable);
+      return asWritten;
+    }
+    const settings = await this.#currentSettings();
+    if (settings === undefined) {
+      this.#ctx.metrics.fallback('settings-unknown');
+      return asWritten;
+    }
+    if (!settings.enabled) {
+      this.#ctx.metrics.fallback('disabled-by-session');
+      return asWritten;
+    }
+    if (!(await rewriter.ready(settings.role))) {
+      this.#ctx.metrics.fallback('catalogs-unreadable');
+      return asWritten;
+    }
+    this.#ctx.metrics.examined += 1;
+    const { result, cached } = rewriter.rewrite(text, settings);
+    if (cached) this.#ctx.metrics.cacheHits += 1;
+    const base = { original: text, rewrites: [], unchanged: [] };
+    if ('error' in result) {
+      this.#ctx.metrics.fallback('rewriter-error');
+      return { ...asWritten, event: { ...base, sql: text, changed: false, fallback: `the rewriter failed: ${result.error}` } };
+    }
+    const event = { original: text, sql: result.sql, changed: result.changed, rewrites: result.rewrites, unchanged: result.unchanged };
+    if (!result.changed) {
+      this.#ctx.metrics.fallback(`unchanged:${result.unchanged[0]?.kind ?? 'statement'}`);
+      this.#emit({ ...asWritten, event });
+      return asWritten;
+    }
+    return { sql: result.sql, changed: true, settingsKey: settingsKey(settings), event };
+  }
+
+  /** Why this session's statements are not rewritten at all, if they are not. */
+  #unrewritable(): string | undefined {
+    if (this.#startup.get('replication') !== undefined) return 'replication-connection';
+    if ((this.#startup.get('database') ?? this.user) !== this.#ctx.database) return 'other-database';
+    // The rewriter works on text; a client in another encoding would get its bytes re-encoded.
+    if ((this.#parameters.get('client_encoding') ?? '').toUpperCase() !== 'UTF8') return 'client-encoding';
+    return this.#rewriter?.unavailable === undefined ? undefined : 'metadata-unavailable';
+  }
+
+  /** The settings a rewrite depends on, read in-band when not known. */
+  async #currentSettings(): Promise<SessionSettings | undefined> {
+    const timeZone = this.#parameters.get('TimeZone');
+    if (timeZone === undefined) return undefined;
+    this.#settings ??= await this.#readSettings();
+    return this.#settings === undefined ? undefined : { ...this.#settings, timeZone };
+  }
+
+  /**
+   * Reads the session's settings on its own connection, with a statement and portal of the
+   * gateway's own (prepared, run and closed, so a client's DISCARD or DEALLOCATE cannot touch
+   * them). At rest it ends with a Sync; inside the client's open batch with a Flush, so the batch's
+   * implicit transaction is left as the client made it. Not in a failed transaction: there the
+   * read would fail and the client's statement fails anyway.
+   */
+  #readSettings(): Promise<SessionSettings | undefined> {
+    if (this.#txStatus === TX_FAILED || this.#tracker.skipping) return Promise.resolve(undefined);
+    const atRest = this.#tracker.idle && this.#sinceSync === 0;
+    const result = deferred<SessionSettings | undefined>();
+    let columns: { name: string; type: number }[] = [];
+    let row: (Buffer | null)[] | undefined;
+    let failed = false;
+    // Inside the client's batch an error makes the backend skip the client's messages up to its
+    // Sync: the client must then see that error, as its batch's.
+    const swallow = (type: number, frame: Buffer): Buffer | null => {
+      if (type === B.ErrorResponse) {
+        failed = true;
+        return atRest ? null : frame;
+      }
+      if (type === B.RowDescription) columns = readRowDescription(frame);
+      if (type === B.DataRow) row = readDataRow(frame);
+      return null;
+    };
+    const finish = (outcome: 'done' | 'error' | 'skipped'): void => {
+      if (outcome !== 'done' || failed || row === undefined) {
+        result.resolve(undefined);
+        return;
+      }
+      try {
+        const values = row;
+        const parsed = Object.fromEntries(columns.map((c, i) => {
+          const value = values[i];
+          return [c.name, value === null || value === undefined ? null : pg.types.getTypeParser(c.type, 'text')(value.toString('utf8'))];
+        }));
+        result.resolve(settingsFromRow(parsed));
+      } catch {
+        result.resolve(undefined);
+      }
+    };
+    // A name of its own each time: one a failed read left behind cannot make the next fail.
+    const name = `${SETTINGS_STATEMENT}.${(this.#reads += 1)}`;
+    this.#send(serialize.parse({ name, text: SESSION_SETTINGS_SQL }), { kind: 'parse', route: swallow });
+    this.#send(serialize.bind({ portal: name, statement: name }), { kind: 'bind', route: swallow });
+    this.#send(serialize.describe({ type: 'P', name }), { kind: 'describe-portal', route: swallow });
+    this.#send(serialize.execute({ portal: name }), { kind: 'execute', route: swallow });
+    // In a transaction block a portal outlives its statement: close both.
+    this.#send(serialize.close({ type: 'P', name }), { kind: 'close', route: swallow });
+    this.#send(serialize.close({ type: 'S', name }), { kind: 'close', route: swallow, ...(atRest ? {} : { onDone: finish }) });
+    if (atRest) {
+      this.#send(serialize.sync(), { kind: 'sync', route: swallow, onDone: finish });
+    } else this.#send(serialize.flush());
+    this.#flushServer();
+    return result.promise;
+  }
+
+  /** A Sync of the gateway's own; its ReadyForQuery is not the client's. */
+  #gatewaySync(): Promise<void> {
+    const done = deferred<void>();
+    this.#send(serialize.sync(), { kind: 'sync', route: () => null, onDone: () => done.resolve() });
+    this.#flushServer();
+    return done.promise;
+  }
+
+  #emit(decision: Decision, fallback?: string): void {
+    if (decision.event === undefined) return;
+    const event: GatewayRewriteEvent = { session: this.id, user: this.user, ...decision.event, ...(fallback === undefined ? {} : { sql: decision.event.original, changed: false, fallback }) };
+    this.#ctx.onRewrite(event);
+  }
+
+  // ------------------------------------------------------------------ ending
+
+  /** Sends the client an error (a FATAL one ends the session) and closes. */
+  #fail(reason: string | undefined, error: ErrorFields): void {
+    if (this.#phase === 'closed') return;
+    if (reason !== undefined) this.#ctx.metrics.protocolError(reason);
+    if (!this.#client.destroyed) this.#client.end(errorResponse(error));
+    this.#close();
+  }
+
+  #serverGone(): void {
+    if (this.#phase === 'closed') return;
+    // Whatever the backend said last (a FATAL error, say) was forwarded; the client now sees the end.
+    this.#client.end();
+    this.#close();
+  }
+
+  #close(): void {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    for (const timer of [this.#startupTimer, this.#messageTimer, this.#idleTimer]) if (timer !== undefined) clearTimeout(timer);
+    if (this.#pid !== undefined) this.#ctx.cancels.unregister(this.#pid);
+    this.#tracker.abandon();
+    const server = this.#server;
+    if (server !== undefined && !server.destroyed) {
+      server.end(serialize.end());
+      setTimeout(() => server.destroy(), 1000).unref();
+    }
+    setImmediate(() => {
+      if (!this.#client.destroyed) this.#client.destroy();
+    });
+    this.#ctx.onClosed(this);
+  }
+}
+
+/** A SASLInitialResponse whose SCRAM gs2 header says "y": the client supports channel binding but was not offered it. */
+function claimsChannelBinding(frame: Buffer): boolean {
+  try {
+    const r = body(frame);
+    const mechanism = r.cstring();
+    const length = r.int32();
+    return mechanism.startsWith('SCRAM-') && length > 0 && r.bytes(1)[0] === 0x79;
+  } catch {
+    return false; // not a SASLInitialResponse (a later SASL message, a password): the backend judges it
+  }
+}
+
+/** Settings a rewrite depends on, as one comparable key. */
+function settingsKey(settings: SessionSettings): string {
+  return JSON.stringify(settings);
+}
+
+/** Moves error positions from the rewritten text to the client's. */
+function positionsFor(original: string, sent: string): (type: number, frame: Buffer) => Buffer {
+  return (type, frame) => (type === B.ErrorResponse || type === B.NoticeResponse ? errorForOriginal(frame, original, sent) : frame);
+}
+
+function errorText(frame: Buffer): string {
+  const r = body(frame);
+  let code = '';
+  let message = '';
+  for (;;) {
+    const field = r.byte();
+    if (field === 0) break;
+    const value = r.cstring();
+    if (field === 0x43) code = value;
+    if (field === 0x4d) message = value;
+  }
+  return code === '' ? message : `${code}: ${message}`;
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  let settled = false;
+  return {
+    promise,
+    resolve: (value) => {
+      if (settled) return;
+      settled = true;
+      resolve(value);
+    },
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * The gateway's protocol pieces on their own: framing with its limits, the request/answer
+ * bookkeeping the relay relies on (the extended-query skip rule included), the few messages it
+ * encodes and decodes, and moving an error position to the client's text.
+ */
+import { serialize } from 'pg-protocol';
+import { describe, expect, it } from 'vitest';
+import { mapPosition, errorForOriginal } from '../../src/gateway/errorPosition.js';
+import { FrameError, FrameReader } from '../../src/gateway/protocol/frames.js';
+import {
+  B,
+  cancelRequest,
+  commandComplete,
+  errorResponse,
+  parseMessage,
+  parseStartup,
+  readBind,
+  readFields,
+  readParse,
+  readyForQuery,
+  saslMechanisms,
+  readSaslMechanisms,
+  withStatementName,
+} from '../../src/gateway/protocol/messages.js';
+import { ResponseTracker, type RequestKind } from '../../src/gateway/protocol/responses.js';
+
+const frame = (type: string, body: Buffer = Buffer.alloc(0)): Buffer => {
+  const head = Buffer.alloc(5);
+  head[0] = type.charCodeAt(0);
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+};
+
+describe('FrameReader', () => {
+  it('splits a stream cut anywhere into the frames it holds', () => {
+    const frames = [serialize.query('SELECT 1'), serialize.parse({ name: 's', text: 'SELECT $1', types: [23] }), serialize.sync(), serialize.flush()];
+    const all = Buffer.concat(frames);
+    for (let cut = 0; cut <= all.length; cut += 1) {
+      const reader = new FrameReader({ typed: true, maxMessageBytes: 1024 });
+      reader.push(all.subarray(0, cut));
+      const got: Buffer[] = [];
+      for (let f = reader.next(); f !== undefined; f = reader.next()) got.push(f.bytes);
+      reader.push(all.subarray(cut));
+      for (let f = reader.next(); f !== undefined; f = reader.next()) got.push(f.bytes);
+      expect(got.map((b) => b.toString('hex'))).toEqual(frames.map((b) => b.toString('hex')));
+      expect(reader.pending).toBe(0);
+    }
+  });
+
+  it('reads the untyped startup packet, then typed messages', () => {
+    const reader = new FrameReader({ typed: false, maxMessageBytes: 1024 });
+    reader.push(Buffer.concat([serialize.startup({ user: 'u', database: 'd' }), serialize.query('x')]));
+    const startup = reader.next();
+    expect(startup?.type).toBe(0);
+    const packet = parseStartup(startup!.bytes);
+    expect(packet).toMatchObject({ kind: 'startup', version: 196608 });
+    expect(packet.kind === 'startup' && Object.fromEntries(packet.parameters)).toMatchObject({ user: 'u', database: 'd' });
+    reader.typed = true;
+    expect(reader.next()?.type).toBe('Q'.charCodeAt(0));
+  });
+
+  it('refuses lengths no message has, before waiting for the bytes they announce', () => {
+    const tooBig = new FrameReader({ typed: true, maxMessageBytes: 100 });
+    tooBig.push(Buffer.from([0x51, 0, 0, 0x10, 0]));
+    expect(() => tooBig.next()).toThrow(FrameError);
+    const tooSmall = new FrameReader({ typed: true, maxMessageBytes: 100 });
+    tooSmall.push(Buffer.from([0x51, 0, 0, 0, 3]));
+    expect(() => tooSmall.next()).toThrow(/invalid message length 3/);
+    const startup = new FrameReader({ typed: false, maxMessageBytes: 100 });
+    startup.push(Buffer.from([0, 1, 0, 0]));
+    expect(() => startup.next()).toThrow(/startup packet length/);
+  });
+
+  it('hands over a run of whole frames up to the first one asked for', () => {
+    const reader = new FrameReader({ typed: true, maxMessageBytes: 1024 });
+    const rows = [frame('D', Buffer.from([0, 0])), frame('D', Buffer.from([0, 0]))];
+    reader.push(Buffer.concat([...rows, frame('Z', Buffer.from('I')), frame('D')]));
+    const run = reader.run((t) => t !== B.DataRow);
+    expect(run?.equals(Buffer.concat(rows))).toBe(true);
+    expect(reader.next()?.type).toBe(B.ReadyForQuery);
+  });
+});
+
+describe('messages', () => {
+  it('reads Parse and Bind as clients send them, and renames a Bind keeping its bytes', () => {
+    const parse = readParse(serialize.parse({ name: 'st', text: 'SELECT $1::int', types: [23] }));
+    expect(parse).toEqual({ name: 'st', text: 'SELECT $1::int', paramTypes: [23] });
+    const bindBytes = serialize.bind({ portal: 'p', statement: 'st', values: ['7', null, Buffer.from([1, 2])] });
+    const bind = readBind(bindBytes);
+    expect(bind.portal).toBe('p');
+    expect(bind.statement).toBe('st');
+    expect(bind.values.map((v) => v?.toString('hex') ?? null)).toEqual([Buffer.from('7').toString('hex'), null, '0102']);
+    expect(bind.formats).toEqual([0, 0, 1]);
+    const renamed = readBind(withStatementName(bindBytes, 'st/hypershard:1'));
+    expect({ ...renamed, statement: 'st' }).toEqual(bind);
+    expect(renamed.statement).toBe('st/hypershard:1');
+    expect(parseMessage('st', 'SELECT $1::int', [23]).equals(serialize.parse({ name: 'st', text: 'SELECT $1::int', types: [23] }))).toBe(true);
+  });
+
+  it('encodes errors, completions and cancel requests as PostgreSQL does', () => {
+    const error = errorResponse({ code: '08P01', message: 'bad', severity: 'FATAL' });
+    expect(Object.fromEntries(readFields(error))).toEqual({ S: 'FATAL', V: 'FATAL', C: '08P01', M: 'bad' });
+    expect(commandComplete('INSERT 0 3').toString('latin1')).toBe('C\0\0\0\x0fINSERT 0 3\0');
+    expect(readyForQuery(0x49).equals(Buffer.from([0x5a, 0, 0, 0, 5, 0x49]))).toBe(true);
+    const cancel = cancelRequest(4242, Buffer.from([1, 2, 3, 4]));
+    expect(cancel.equals(serialize.cancel(4242, 0x01020304))).toBe(true);
+    expect(parseStartup(cancelRequest(7, Buffer.alloc(32, 9)))).toEqual({ kind: 'cancel', pid: 7, key: Buffer.alloc(32, 9) });
+  });
+
+  it('rewrites the SASL offer without the channel-bound mechanism', () => {
+    const offer = saslMechanisms(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']);
+    expect(readSaslMechanisms(offer)).toEqual(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']);
+  });
+});
+
+describe('ResponseTracker', () => {
+  const run = (requests: RequestKind[], answers: string[]): { forwarded: string; done: string[] } => {
+    const tracker = new ResponseTracker();
+    const done: string[] = [];
+    for (const [i, kind] of requests.entries()) tracker.sent({ kind, onDone: (o) => done.push(`${i}:${kind}:${o}`) });
+    let forwarded = '';
+    for (const a of answers) if (tracker.received(a.charCodeAt(0), frame(a)) !== null) forwarded += a;
+    expect(tracker.idle).toBe(true);
+    return { forwarded, done };
+  };
+
+  it('ends each extended request on its own completion message', () => {
+    const { done } = run(['parse', 'bind', 'describe-portal', 'execute', 'sync'], ['1', '2', 'T', 'D', 'D', 'C', 'Z']);
+    expect(done).toEqual(['0:parse:done', '1:bind:done', '2:describe-portal:done', '3:execute:done', '4:sync:done']);
+  });
+
+  it('after an extended error, skips every request up to the Sync (the backend answers none of them)', () => {
+    const { done } = run(['parse', 'bind', 'execute', 'sync', 'parse', 'sync'], ['E', 'Z', '1', 'Z']);
+    expect(done).toEqual(['0:parse:error', '1:bind:skipped', '2:execute:skipped', '3:sync:done', '4:parse:done', '5:sync:done']);
+  });
+
+  it('keeps a simple query open through its errors and results until ReadyForQuery', () => {
+    const { done, forwarded } = run(['query', 'query'], ['T', 'D', 'C', 'E', 'Z', 'I', 'Z']);
+    expect(done).toEqual(['0:query:error', '1:query:done']);
+    expect(forwarded).toBe('TDCEZIZ');
+  });
+
+  it('follows COPY inside an execute, and a describe of a statement in two messages', () => {
+    const { done } = run(['describe-statement', 'execute', 'execute', 'sync'], ['t', 'n', 'H', 'd', 'd', 'c', 'C', 'G', 'C', 'Z']);
+    expect(done).toEqual(['0:describe-statement:done', '1:execute:done', '2:execute:done', '3:sync:done']);
+  });
+
+  it("routes the gateway's own answers away from the client, notices of a request included", () => {
+    const tracker = new ResponseTracker();
+    tracker.sent({ kind: 'parse', route: () => null });
+    tracker.sent({ kind: 'sync' });
+    expect(tracker.received(B.NoticeResponse, frame('N'))).toBeNull();
+    expect(tracker.received(B.ParseComplete, frame('1'))).toBeNull();
+    expect(tracker.received(B.ParameterStatus, frame('S'))).not.toBeNull();
+    expect(tracker.received(B.ReadyForQuery, frame('Z', Buffer.from('I')))).not.toBeNull();
+  });
+
+  it('marks requests sent while the backend skips as skipped at once', () => {
+    const tracker = new ResponseTracker();
+    const outcomes: string[] = [];
+    tracker.sent({ kind: 'execute' });
+    tracker.received(B.ErrorResponse, frame('E'));
+    expect(tracker.skipping).toBe(true);
+    tracker.sent({ kind: 'parse', onDone: (o) => outcomes.push(o) });
+    tracker.sent({ kind: 'query', onDone: (o) => outcomes.push(o) });
+    expect(outcomes).toEqual(['skipped', 'skipped']);
+    tracker.sent({ kind: 'sync' });
+    tracker.received(B.ReadyForQuery, frame('Z', Buffer.from('I')));
+    expect(tracker.skipping).toBe(false);
+  });
+});
+
+describe('error positions', () => {
+  const original = 'SELECT max(nosuch) FROM metrics WHERE time > now()';
+  const sent = 'SELECT max(_hs.p0) FROM (SELECT max(nosuch) AS p0 FROM _hypershard.metrics_s0 AS metrics) AS _hs';
+  it('moves a position to the same token in the client text when it is there once', () => {
+    const at = sent.indexOf('nosuch') + 1;
+    expect(mapPosition(at, original, sent)).toBe(original.indexOf('nosuch') + 1);
+    const error = errorResponse({ code: '42703', message: 'column "nosuch" does not exist' });
+    const withPosition = Buffer.concat([error.subarray(0, error.length - 1), Buffer.from(`P${at}\0\0`)]);
+    withPosition.writeInt32BE(withPosition.length - 1, 1);
+    expect(readFields(errorForOriginal(withPosition, original, sent)).get('P')).toBe(String(original.indexOf('nosuch') + 1));
+  });
+
+  it('drops a position whose token is not in the client text, or is there more than once', () => {
+    expect(mapPosition(sent.indexOf('_hypershard') + 1, original, sent)).toBeUndefined();
+    expect(mapPosition(sent.indexOf('max') + 1, 'SELECT max(a), max(b) FROM t', sent)).toBeUndefined();
+    expect(mapPosition(0, original, sent)).toBeUndefined();
+  });
+
+  it('counts positions in characters, as PostgreSQL does', () => {
+    expect(mapPosition(3, "SELECT 'ü', nosuch", 'x nosuch')).toBe(13);
+  });
+});
