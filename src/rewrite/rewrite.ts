@@ -3,7 +3,8 @@
  * what was not (and why). Each rewrite applies only where the answer provably stays the same;
  * a statement none applies to comes back byte for byte.
  *
- *   parse → per SELECT: buckets, stable expressions, IN-lists → per-shard expansion → deparse
+ *   parse → the SELECT (or the one inside EXPLAIN, DECLARE, COPY, CREATE TABLE AS: wrappers.ts)
+ *   → per SELECT: buckets, stable expressions, IN-lists → per-shard expansion → deparse
  */
 import type { Node, SelectStmt } from '@pgsql/types';
 import { columnName, selectStatements, transform, walk } from './ast.js';
@@ -14,6 +15,7 @@ import { deparse, parseStatements } from './parser.js';
 import { DEFAULT_SEARCH_PATH, scopeOf } from './scope.js';
 import { expandShards } from './shards.js';
 import { wrapStable } from './stable.js';
+import { wrappedSelect } from './wrappers.js';
 
 /** @throws the parser's error when `sql` is not valid SQL. */
 export function rewriteSql(sql: string, metadata: ClusterMetadata, options: RewriteOptions = {}): RewriteResult {
@@ -26,20 +28,22 @@ export function rewriteSql(sql: string, metadata: ClusterMetadata, options: Rewr
   const bytes = Buffer.from(sql, 'utf8');
   for (const s of statements) {
     const original = bytes.subarray(s.location, s.length === undefined ? undefined : s.location + s.length).toString('utf8').trim();
-    if (!('SelectStmt' in s.stmt)) {
+    const wrapped = wrappedSelect(s.stmt, original);
+    if (typeof wrapped !== 'object') {
+      if (wrapped !== undefined) unchanged.push({ kind: 'statement', reason: wrapped });
       texts.push(original);
       continue;
     }
-    const result = rewriteSelect(s.stmt.SelectStmt, metadata, options);
+    const result = rewriteSelect(wrapped.select, metadata, options);
     touches ||= result.touches;
     rewrites.push(...result.rewrites);
     unchanged.push(...result.unchanged);
     if (result.rewrites.length > 0) {
       changed = true;
-      texts.push(deparse(s.stmt));
+      texts.push(wrapped.write(deparse({ SelectStmt: wrapped.select })));
     } else texts.push(original);
   }
-  if (!touches) unchanged.push({ kind: 'statement', reason: 'reads no distributed hypertable' });
+  if (!touches && unchanged.length === 0) unchanged.push({ kind: 'statement', reason: 'reads no distributed hypertable' });
   else if (rewrites.length === 0 && unchanged.length === 0) unchanged.push({ kind: 'statement', reason: 'postgres_fdw already ships what this statement asks of the data nodes' });
   return { sql: changed ? texts.join(';\n') : sql, changed, touchesHypertable: touches, rewrites: dedupe(rewrites), unchanged: dedupe(unchanged) };
 }

@@ -160,6 +160,66 @@ for (const { source, skip } of sources) {
       }
     });
 
+    it('rewrites the SELECT inside EXPLAIN, DECLARE … CURSOR, COPY (…) TO, CREATE TABLE AS, SELECT INTO and WITH, keeping the rest as written', async () => {
+      const select = "SELECT date_trunc('hour', time) AS hour, count(*) AS n, max(cpu) AS peak FROM metrics WHERE time > now() - interval '1 day' GROUP BY 1";
+      const client = await pool.connect();
+      const reference = await plain.connect();
+      try {
+        // EXPLAIN (VERBOSE) shows the plan of the rewritten statement: the aggregate on every shard.
+        const plan = (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (VERBOSE, COSTS OFF) ${select}`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan.match(/Relations: Aggregate on/g)).toHaveLength(4);
+        expect(client.lastRewrite?.rewrites.map((r) => r.kind)).toEqual(['time-bucket', 'stable-expression', 'partial-aggregate']);
+        expect(client.lastRewrite?.sql.startsWith('EXPLAIN (VERBOSE, COSTS OFF) SELECT _hs.g0 AS hour')).toBe(true);
+        const analyzed = (await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${select}`)).rows[0]?.['QUERY PLAN'];
+        expect(JSON.stringify(analyzed)).toContain('"Actual Rows"');
+
+        const expected = (await reference.query(`${select} ORDER BY 1`)).rows;
+        await client.query('BEGIN');
+        await client.query(`DECLARE c NO SCROLL CURSOR FOR ${select} ORDER BY 1`);
+        expect(client.lastRewrite?.changed).toBe(true);
+        const fetched = [...(await client.query('FETCH 3 FROM c')).rows, ...(await client.query('FETCH ALL FROM c')).rows];
+        await client.query('COMMIT');
+        expectSameRows(fetched, expected, { ordered: true, label: 'DECLARE CURSOR' });
+
+        const { default: copyStreams } = await import('pg-copy-streams');
+        const copyOut = async (c: pg.PoolClient, sql: string): Promise<string> => {
+          const chunks: Buffer[] = [];
+          for await (const chunk of c.query(copyStreams.to(sql))) chunks.push(chunk as Buffer);
+          return Buffer.concat(chunks).toString('utf8');
+        };
+        const copy = `COPY (${select} ORDER BY 1) TO STDOUT WITH (FORMAT csv, HEADER true)`;
+        expect(await copyOut(client as unknown as pg.PoolClient, copy)).toBe(await copyOut(reference, copy));
+        expect(client.lastRewrite?.changed).toBe(true);
+
+        // The tables made have the same columns, types and rows; TEMPORARY is kept.
+        const table = async (c: pg.PoolClient, name: string): Promise<unknown> => ({
+          columns: (await c.query(`SELECT attname, atttypid::regtype::text AS type FROM pg_attribute WHERE attrelid = 'pg_temp.${name}'::regclass AND attnum > 0 ORDER BY attnum`)).rows,
+          rows: (await c.query(`SELECT * FROM pg_temp.${name} ORDER BY 1`)).rows,
+        });
+        for (const [name, sql] of [
+          ['ctas', `CREATE TEMPORARY TABLE ctas AS ${select}`],
+          ['sinto', "SELECT date_trunc('hour', time) AS hour, count(*) AS n, max(cpu) AS peak INTO TEMP sinto FROM metrics WHERE time > now() - interval '1 day' GROUP BY 1"],
+        ] as const) {
+          await client.query(sql);
+          await reference.query(sql);
+          expect(client.lastRewrite?.changed, sql).toBe(true);
+          const mine = await table(client as unknown as pg.PoolClient, name);
+          expect(mine).toEqual(await table(reference, name));
+          expect((mine as { rows: unknown[] }).rows.length).toBeGreaterThan(10);
+          await client.query(`DROP TABLE pg_temp.${name}`);
+          await reference.query(`DROP TABLE pg_temp.${name}`);
+        }
+
+        const withQuery = `WITH hourly AS (${select}) SELECT * FROM hourly WHERE n > 0 ORDER BY hour`;
+        expectSameRows((await client.query(withQuery)).rows, (await reference.query(withQuery)).rows, { ordered: true, label: 'WITH' });
+        expect(client.lastRewrite?.rewrites.map((r) => r.kind)).toContain('partial-aggregate');
+      } finally {
+        // Closed, not returned: their temporary schema would stay on the next user's search path.
+        client.release(true);
+        reference.release(true);
+      }
+    });
+
     it('passes statements that touch no hypertable through without consulting the rewriter', async () => {
       const before = events.length;
       expect((await pool.query('SELECT 1 AS one, $1::text AS two', ['x'])).rows).toEqual([{ one: 1, two: 'x' }]);

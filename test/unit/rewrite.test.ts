@@ -354,3 +354,42 @@ describe('what a role may see', () => {
     expect(rewriteSql('SELECT max(usage_user) FROM public.cpu', meta, { searchPath: ['pg_temp_3', 'app', 'public'] }).touchesHypertable).toBe(true);
   });
 });
+
+describe('statements that hold a SELECT', () => {
+  const select = `SELECT time_bucket('1 hour', time) AS h, max(usage_user) FROM cpu GROUP BY 1`;
+  const inner = rewrite(select).sql;
+
+  it('rewrites the SELECT and keeps every byte of the statement around it', () => {
+    for (const [before, after] of [
+      ['EXPLAIN ', ''],
+      ['EXPLAIN ANALYZE VERBOSE ', ''],
+      ['explain ( analyze , format json, costs off ) ', ''],
+      ['EXPLAIN /* c */ (VERBOSE) -- why\n', ''],
+      ['DECLARE "c ur" BINARY INSENSITIVE NO SCROLL CURSOR WITH HOLD FOR ', ''],
+      ['COPY (', ') TO STDOUT WITH (FORMAT csv, HEADER true, FORCE_QUOTE *)'],
+      ['CREATE UNLOGGED TABLE IF NOT EXISTS "x y" (a, b) WITH (fillfactor=70) AS ', ' WITH NO DATA'],
+      ['CREATE TEMP TABLE t ON COMMIT DROP AS ', ' WITH DATA'],
+      ['EXPLAIN (COSTS OFF) CREATE TEMPORARY TABLE t AS ', ''],
+    ] as const) {
+      const r = rewrite(`${before}${select}${after}`);
+      expect(r.sql, before).toBe(`${before}${inner}${after}`);
+      expect(r.rewrites.map((x) => x.kind), before).toEqual(['time-bucket', 'partial-aggregate']);
+      reparses(r.sql);
+    }
+  });
+
+  it('writes SELECT … INTO as CREATE TABLE … AS, keeping TEMPORARY and UNLOGGED (the deparser would drop them)', () => {
+    expect(rewrite(`SELECT time_bucket('1 hour', time) AS h, max(usage_user) INTO TEMP t FROM cpu GROUP BY 1`).sql).toBe(`CREATE TEMPORARY TABLE "t" AS ${inner}`);
+    expect(rewrite(`SELECT time_bucket('1 hour', time) AS h, max(usage_user) INTO UNLOGGED s."T" FROM cpu GROUP BY 1`).sql).toBe(`CREATE UNLOGGED TABLE "s"."T" AS ${inner}`);
+    expect(rewrite(`SELECT 1 AS x INTO t FROM cpu`).sql).toBe(`SELECT 1 AS x INTO t FROM cpu`);
+  });
+
+  it('leaves a materialized view and PREPARE as written, and says why', () => {
+    for (const sql of [`CREATE MATERIALIZED VIEW mv AS ${select}`, `PREPARE p AS ${select}`, `EXPLAIN CREATE MATERIALIZED VIEW mv AS ${select}`]) {
+      const r = rewrite(sql);
+      expect(r.sql, sql).toBe(sql);
+      expect(r.unchanged.map((u) => u.kind), sql).toEqual(['statement']);
+      expect(r.unchanged[0]?.reason, sql).toMatch(/^(CREATE MATERIALIZED VIEW|PREPARE): /);
+    }
+  });
+});
