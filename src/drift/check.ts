@@ -13,7 +13,9 @@ import { migrationChecksum } from '../nodes/checksums.js';
 import { connectNode, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from '../nodes/connect.js';
 import { nodeTargets, type NodeTarget } from '../nodes/targets.js';
 import { planLayout, type ClusterLayout } from '../plan/layout.js';
-import type { ClusterSpec } from '../spec/schema.js';
+import { replicationFindings } from '../ha/checkReplication.js';
+import { replicatedNodes } from '../ha/members.js';
+import type { ClusterSpec, DataNodeSpec } from '../spec/schema.js';
 import { readNodeCatalog } from './catalog/node.js';
 import { compareNode } from './compare/node.js';
 import { isClean, type CheckResult, type NodeCheck } from './model.js';
@@ -33,11 +35,21 @@ export async function check(spec: ClusterSpec, specFile: string, options: CheckO
   const files = await readMigrations(root, layout);
   const ungenerated = await ungeneratedMigrations(root, layout);
   const targets = await nodeTargets(spec, specFile);
-  const nodes = await Promise.all(targets.map((target) => checkNode(target, layout, files, ungenerated.get(target.name), options)));
+  const nodes = await Promise.all(
+    targets.map((target) => checkNode(target, layout, files, ungenerated.get(target.name), options, replicatedNodes(spec).find((n) => n.name === target.name), specFile)),
+  );
   return { clean: isClean(nodes), nodes };
 }
 
-async function checkNode(target: NodeTarget, layout: ClusterLayout, files: readonly MigrationFile[], notGenerated: string | undefined, options: CheckOptions): Promise<NodeCheck> {
+async function checkNode(
+  target: NodeTarget,
+  layout: ClusterLayout,
+  files: readonly MigrationFile[],
+  notGenerated: string | undefined,
+  options: CheckOptions,
+  replicated: DataNodeSpec | undefined,
+  specFile: string,
+): Promise<NodeCheck> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const head = { node: target.name, role: target.role };
   const connection = await connectNode(target, { timeoutMs, readOnly: true }).catch((error: unknown) => errorMessage(error));
@@ -52,6 +64,8 @@ async function checkNode(target: NodeTarget, layout: ClusterLayout, files: reado
     const catalog = await readNodeCatalog(client, layout, target.role, info.serverVersionNum);
     const mine = files.filter((f) => f.node === target.name).map((f) => ({ name: f.name, checksum: migrationChecksum(f.content) }));
     const findings = compareNode(layout, target.name, target.role, catalog, { files: mine, notGenerated });
+    // Standbys: streaming, within the lag bounds, with their slots (src/ha/).
+    if (replicated !== undefined) findings.push(...(await replicationFindings(replicated, client, specFile, timeoutMs)));
     return { ...head, reachable: true, serverVersion: info.serverVersion, items: findings.map((f) => ({ node: target.name, ...f })) };
   } catch (error) {
     return { ...head, reachable: true, serverVersion: info.serverVersion, error: `reading the catalogs failed: ${errorMessage(error)}`, items: [] };

@@ -76,6 +76,8 @@ export interface FailoverResult {
   readonly servers: readonly string[];
   readonly specWritten: boolean;
   readonly snapshot: string | null;
+  /** When each step started, in ms from the start of the run. */
+  readonly steps: readonly { readonly step: string; readonly atMs: number }[];
   /** Milliseconds from the start of the run to the new primary taking writes. */
   readonly writableAfterMs?: number;
   readonly durationMs: number;
@@ -101,7 +103,11 @@ export async function failover(spec: ClusterSpec, specFile: string, dataNode: st
   const members = await memberTargets(node, specFile);
   const access = (await nodeTargets(spec, specFile)).find((t) => t.role === 'access');
   if (access === undefined) throw new TypeError('spec without access node');
-  const progress = options.onProgress ?? (() => undefined);
+  const steps: { step: string; atMs: number }[] = [];
+  const progress = (step: string): void => {
+    steps.push({ step, atMs: Date.now() - started });
+    options.onProgress?.(step);
+  };
 
   progress('probing the primary and the standbys');
   const connections = await Promise.all(members.map((m) => connectNode(m, { timeoutMs, readOnly: true }).catch((error: unknown) => errorMessage(error))));
@@ -112,6 +118,7 @@ export async function failover(spec: ClusterSpec, specFile: string, dataNode: st
     standbys: [] as { name: string; repointed: boolean; error?: string }[],
     replication: [] as string[],
     servers: [] as string[],
+    steps,
     specWritten: false,
     snapshot: null as string | null,
   };

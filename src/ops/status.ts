@@ -8,6 +8,7 @@ import { errorMessage, NodeUnsupportedError } from '../errors.js';
 import { connectNode, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions, type NodeConnection } from '../nodes/connect.js';
 import { nodeTargets, type NodeTarget } from '../nodes/targets.js';
 import { planLayout, type ClusterLayout, type Hypertable } from '../plan/layout.js';
+import { replicationStatus, type StandbyStatus } from '../ha/checkReplication.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { skew, type Skew } from './skew.js';
 import { measureAccessTables, measureShards } from './statusCatalog.js';
@@ -95,6 +96,8 @@ export interface StatusResult {
    */
   readonly skew: { readonly bytes: Skew | null; readonly rows: Skew | null };
   readonly hypertables: readonly HypertableTotals[];
+  /** Each standby of each data node: state, lag in bytes and seconds (src/ha/). */
+  readonly standbys: readonly StandbyStatus[];
 }
 
 export type StatusOptions = Pick<ConnectOptions, 'timeoutMs'>;
@@ -105,7 +108,10 @@ export type StatusOptions = Pick<ConnectOptions, 'timeoutMs'>;
 export async function status(spec: ClusterSpec, specFile: string, options: StatusOptions = {}): Promise<StatusResult> {
   const layout = planLayout(spec);
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const nodes = await Promise.all((await nodeTargets(spec, specFile)).map((t) => nodeStatus(t, layout, timeoutMs)));
+  const [nodes, standbys] = await Promise.all([
+    Promise.all((await nodeTargets(spec, specFile)).map((t) => nodeStatus(t, layout, timeoutMs))),
+    replicationStatus(spec, specFile, timeoutMs),
+  ]);
   const holders = nodes.filter((n): n is DataNodeStatus => n.role === 'data' && n.shards.length > 0);
   const measured = (pick: (n: DataNodeStatus) => number | null): { node: string; value: number }[] | undefined => {
     const values = holders.flatMap((n) => (n.reachable && n.error === undefined ? [{ node: n.node, value: pick(n) }] : []));
@@ -118,6 +124,7 @@ export async function status(spec: ClusterSpec, specFile: string, options: Statu
     nodes,
     skew: { bytes: (bytes && skew(bytes)) ?? null, rows: (rows && skew(rows)) ?? null },
     hypertables: layout.hypertables.map((h) => totals(h, nodes)),
+    standbys,
   };
 }
 

@@ -133,6 +133,7 @@ describe('renderStatus', () => {
   it('shows nodes, hypertables, skew and warnings; an unreachable node keeps its place', () => {
     const result: StatusResult = {
       ok: false,
+      standbys: [],
       nodes: [
         {
           node: 'dn1', role: 'data', reachable: true, serverVersion: '18.1', bytes: 3 * 1024 * 1024, rows: 1200,

@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { addDataNode, type NewDataNode } from '../../cluster/addDataNode.js';
 import { removeDataNodeFromSpec } from '../../cluster/removeDataNode.js';
 import { HypershardError } from '../../errors.js';
+import { rebuildStandby } from '../../ha/rebuild.js';
+import { loadSpec } from '../../spec/load.js';
 import { generateMigrations } from '../../migrations/files.js';
 import { apply, type ApplyResult } from '../../nodes/apply.js';
 import { command, EXIT, json, out } from '../run.js';
@@ -74,6 +76,28 @@ export function registerNodeCommand(program: Command): void {
   moveOptions(node.command('drain').description('move every shard off a data node (the same moves as rebalance), so it can be removed'))
     .requiredOption('--name <name>', 'the data node to empty')
     .action(command(async (opts: RebalanceFlags & { name: string }) => runRebalance({ ...opts, drain: opts.name })));
+
+  node
+    .command('rebuild')
+    .description('make a new streaming standby of a data node from its current primary (dev clusters), list it in the spec and the FDW servers')
+    .option('-c, --config <file>', 'spec file', 'hypershard.yaml')
+    .requiredOption('--node <name>', 'the data node')
+    .option('--name <standby>', 'the standby\'s name (default <node>_s<n>); an existing standby or the old primary of that name is replaced')
+    .option('--dir <dir>', 'the dev cluster folder (default: the spec\'s folder)')
+    .option('--json', 'machine-readable output')
+    .action(
+      command(async (opts: { config: string; node: string; name?: string; dir?: string; json?: boolean }) => {
+        const { spec, file } = await loadSpec(opts.config);
+        const result = await rebuildStandby(spec, file, opts.node, { ...(opts.name === undefined ? {} : { name: opts.name }), ...(opts.dir === undefined ? {} : { devDir: opts.dir }) });
+        if (opts.json === true) json(result);
+        else {
+          out(`${result.standby.name} (${result.standby.url}, ${result.standby.dataDir}) streams from ${result.dataNode}'s primary.`);
+          if (result.replication.length > 0) out(`On the primary: ${result.replication.join('; ')}.`);
+          out(`Access node: ${result.servers.join(', ') || 'no server'} now list it. Spec ${result.specWritten ? 'updated' : 'unchanged'}.`);
+        }
+        return EXIT.ok;
+      }),
+    );
 
   node
     .command('remove')

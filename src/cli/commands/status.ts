@@ -48,6 +48,16 @@ export function renderStatus(result: StatusResult): string {
     ),
   ];
   for (const n of result.nodes) if (n.error !== undefined) lines.push(`${n.node}: ${n.error}`);
+  if (result.standbys.length > 0) {
+    lines.push(
+      '',
+      table(
+        ['data node', 'standby', 'address', 'state', 'sync', 'lag bytes', 'lag seconds'],
+        result.standbys.map((s) => [s.dataNode, s.standby, s.address, s.state, s.syncState ?? '-', s.lagBytes === null ? '-' : String(s.lagBytes), s.lagSeconds === null ? '-' : s.lagSeconds.toFixed(3)]),
+      ),
+    );
+    for (const s of result.standbys) if (s.error !== undefined) lines.push(`${s.standby}: ${s.error}`);
+  }
 
   lines.push(
     '',
