@@ -1,12 +1,14 @@
 /**
  * After a move, and for moves an interrupted run left behind. A move in phase `switched` is
  * finished: the old copy is dropped on the source (with the local parent when the source holds no
- * other shard of the hypertable) and the old foreign table on the access node. A move in phase
+ * other shard of the hypertable) and the old foreign table on the access node, and the moved
+ * shard is analyzed on its new node and on the access node. A move in phase
  * `copying` is undone: the staging foreign table and the target's partial copy are dropped and
  * the journal row deleted — unless the access node shows the switch committed (the process died
  * between COMMIT and the journal update), in which case it is finished instead.
  */
 import type pg from 'pg';
+import { analyzeTables } from '../maintain/analyze.js';
 import type { Hypertable, Shard } from '../plan/layout.js';
 import { moveNames, qualified } from './names.js';
 import { exists } from './prepare.js';
@@ -47,6 +49,12 @@ export async function finishMove(access: pg.Client, source: pg.Client, target: p
   await access.query(`DROP FOREIGN TABLE IF EXISTS ${qualified(names.old)}, ${qualified(names.check)}`);
   await dropDataCopy(source, h, shard);
   await target.query(`DROP VIEW IF EXISTS ${qualified(names.check)}`);
+  // The new copy's chunks were filled by INSERTs autovacuum has not analyzed yet, and the access
+  // node's foreign table is new and never analyzed by autovacuum: without statistics, row
+  // estimates are unknown and the planner's pushdown choices guess. ANALYZE of the shard (a
+  // partitioned table) also analyzes each of its chunks.
+  await analyzeTables(target, [shard.table]);
+  await analyzeTables(access, [shard.table]);
 }
 
 export async function rollBackMove(access: pg.Client, target: pg.Client, h: Hypertable, shard: Shard): Promise<void> {

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import type { ClusterLayout } from '../plan/layout.js';
 import { quoteQualified } from '../sql/quote.js';
-import type { PlannedMove, ShardLoad } from './result.js';
+import type { MoveReason, PlannedMove, ShardLoad } from './result.js';
 
 /** Below this many bytes per data node on average, shard counts decide. */
 export const TINY_BYTES_PER_NODE = 8 * 1024 * 1024;
@@ -73,7 +73,8 @@ export function planMoves(loads: readonly ShardLoad[], nodes: readonly string[])
     if (best === undefined || !better(best.score, score(current))) break;
     const p = placed.get(best.key);
     if (p === undefined) break;
-    moves.push({ hypertable: p.load.hypertable, shard: p.load.shard, source: p.node, target: emptiest[0], bytes: p.load.bytes });
+    const why = reason(current, fullest[0], emptiest[0], weight(p.load));
+    moves.push({ hypertable: p.load.hypertable, shard: p.load.shard, source: p.node, target: emptiest[0], bytes: p.load.bytes, why });
     placed.set(best.key, { load: p.load, node: emptiest[0] });
     moved.add(best.key);
   }
@@ -93,11 +94,31 @@ export function planDrain(loads: readonly ShardLoad[], node: string, nodes: read
   for (const l of loads) if (sums.has(l.dataNode)) sums.set(l.dataNode, (sums.get(l.dataNode) ?? 0) + weight(l));
   const moves: PlannedMove[] = [];
   const leaving = loads.filter((l) => l.dataNode === node).sort((a, b) => b.bytes - a.bytes || a.hypertable.localeCompare(b.hypertable) || a.shard - b.shard);
+  let left = leaving.reduce((a, l) => a + weight(l), 0);
   for (const load of leaving) {
     const target = [...sums.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0];
     if (target === undefined) break;
-    moves.push({ hypertable: load.hypertable, shard: load.shard, source: node, target: target[0], bytes: load.bytes });
+    const why = reason(new Map([...sums, [node, left]]), node, target[0], weight(load), node);
+    moves.push({ hypertable: load.hypertable, shard: load.shard, source: node, target: target[0], bytes: load.bytes, why });
     sums.set(target[0], target[1] + weight(load));
+    left -= weight(load);
   }
   return { measure, moves };
+}
+
+/** What moving `weight` from `source` to `target` does to them and to the spread of `sums` (without a node being drained). */
+function reason(sums: ReadonlyMap<string, number>, source: string, target: string, weight: number, draining?: string): MoveReason {
+  const after = new Map(sums);
+  after.set(source, (sums.get(source) ?? 0) - weight);
+  after.set(target, (sums.get(target) ?? 0) + weight);
+  const spread = (m: ReadonlyMap<string, number>): number | null => {
+    const values = [...m].filter(([n]) => n !== draining).map(([, v]) => v);
+    const min = Math.min(...values);
+    return min <= 0 ? null : Math.max(...values) / min;
+  };
+  return {
+    source: { before: sums.get(source) ?? 0, after: after.get(source) ?? 0 },
+    target: { before: sums.get(target) ?? 0, after: after.get(target) ?? 0 },
+    maxOverMin: { before: spread(sums), after: spread(after) },
+  };
 }

@@ -14,6 +14,17 @@ export interface PlannedMove {
   readonly source: string;
   readonly target: string;
   readonly bytes: number;
+  /** Why this move: what it changes, so a plan that also moves shards between old nodes explains itself. */
+  readonly why: MoveReason;
+}
+
+/** A move's effect, in the plan's measure (bytes, or shards when counts decide). */
+export interface MoveReason {
+  /** What the source and the target hold before and after the move. */
+  readonly source: { readonly before: number; readonly after: number };
+  readonly target: { readonly before: number; readonly after: number };
+  /** Max/min over the data nodes before and after the move; null while a node holds nothing. */
+  readonly maxOverMin: { readonly before: number | null; readonly after: number | null };
 }
 
 export type MoveStatus = 'moved' | 'would-move' | 'failed' | 'not-run';

@@ -15,6 +15,7 @@ import { apply } from '../../src/nodes/apply.js';
 import { planLayout } from '../../src/plan/layout.js';
 import { rebalance } from '../../src/rebalance/rebalance.js';
 import type { RebalanceProgress } from '../../src/rebalance/result.js';
+import { status } from '../../src/ops/status.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { sql } from '../support/db.js';
@@ -106,7 +107,7 @@ for (const source of SOURCES) {
       );
       expect(run.code).toBe(0);
       expect(run.stdout).toContain('Dry run: nothing was changed. A run would make these moves:');
-      expect(run.stdout).toMatch(/public\.metrics\s+\d+\s+dn[12]\s+dn3/);
+      expect(run.stdout).toMatch(/public\.metrics\s+\d+\s+dn[12]\s+dn3\s+.+\s+dn[12] 2 shards → 1 shard, dn3 0 shards → 1 shard; max\/min a node empty → 2\.00/);
     });
 
     it('rolls back a move interrupted mid-copy, then moves shards to dn3 while readers keep reading', async (ctx) => {
@@ -175,6 +176,18 @@ for (const source of SOURCES) {
       ({ spec, file } = await loadSpec(specFile));
       const metrics = spec.hypertables[0]!;
       expect(metrics.placement).toEqual(Object.fromEntries(result.moves.map((m) => [String(m.shard), 'dn3'])));
+      // Moved shards have statistics right away, on dn3 and on the access node, without an ANALYZE by hand.
+      const seen = await status(spec, file);
+      const dn3 = seen.nodes.find((n) => n.node === 'dn3');
+      expect(dn3 !== undefined && 'rows' in dn3 ? dn3.rows : undefined).toBeGreaterThan(0);
+      for (const m of result.moves) {
+        const table = planLayout(spec).hypertables[0]!.shards[m.shard]!.table.name;
+        const [foreign] = await sql<{ reltuples: number }>(access, `SELECT reltuples FROM pg_class WHERE oid = '_hypershard.${table}'::regclass`);
+        expect(foreign!.reltuples, `access node's ${table}`).toBeGreaterThan(0);
+        const [leaves] = await sql<{ unknown: number }>(cluster.dataNodes[2]!.url, `SELECT count(*) FILTER (WHERE c.reltuples < 0 AND c.relpages > 0)::int AS unknown FROM pg_partition_tree('_hypershard.${table}') t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf`);
+        expect(leaves!.unknown, `chunks of ${table} on dn3 without statistics`).toBe(0);
+      }
+
       const layout = planLayout(spec);
       let sum = 0;
       for (const shard of layout.hypertables[0]!.shards) {

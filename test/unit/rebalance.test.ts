@@ -8,6 +8,7 @@ import { exampleSpecYaml } from '../../src/spec/example.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { SpecError } from '../../src/errors.js';
 import { planLayout } from '../../src/plan/layout.js';
+import { renderRebalance } from '../../src/cli/commands/rebalance.js';
 import { copyRanges } from '../../src/rebalance/copy.js';
 import { planMoves, TINY_BYTES_PER_NODE } from '../../src/rebalance/plan.js';
 import type { ShardLoad } from '../../src/rebalance/result.js';
@@ -44,7 +45,9 @@ describe('planMoves', () => {
   it('balances shard counts when shards are tiny, to within one', () => {
     const plan = planMoves([load(0, 'dn1', 8192), load(1, 'dn2', 8192), load(2, 'dn1', 8192), load(3, 'dn2', 8192)], ['dn1', 'dn2', 'dn3']);
     expect(plan.measure).toBe('count');
-    expect(plan.moves).toEqual([{ hypertable: 'public.m', shard: 0, source: 'dn1', target: 'dn3', bytes: 8192 }]);
+    expect(plan.moves).toEqual([
+      { hypertable: 'public.m', shard: 0, source: 'dn1', target: 'dn3', bytes: 8192, why: { source: { before: 2, after: 1 }, target: { before: 0, after: 1 }, maxOverMin: { before: null, after: 2 } } },
+    ]);
   });
 
   it('moves bytes from the fullest node to the emptiest while max/min improves', () => {
@@ -53,6 +56,32 @@ describe('planMoves', () => {
     expect(plan.measure).toBe('bytes');
     // dn1 70, dn2 20, dn3 0 → the 40 MB shard to dn3 (30, 20, 40) → stop: no move makes max/min smaller.
     expect(plan.moves.map((m) => [m.shard, m.source, m.target])).toEqual([[0, 'dn1', 'dn3']]);
+  });
+
+  it('explains a move between two old nodes after the move to the new one', () => {
+    // dn1 52 MB, dn2 48 MB, dn3 new. One move to dn3 leaves max/min at 1.92; a second one, dn2 → dn1,
+    // pairs the two smallest shards and brings it to 1.56.
+    const loads = [load(0, 'dn1', 27 * MB), load(1, 'dn2', 31 * MB), load(2, 'dn1', 25 * MB), load(3, 'dn2', 17 * MB)];
+    const plan = planMoves(loads, ['dn1', 'dn2', 'dn3']);
+    expect(plan.moves.map((m) => [m.shard, m.source, m.target])).toEqual([[0, 'dn1', 'dn3'], [3, 'dn2', 'dn1']]);
+    const second = plan.moves[1]!.why;
+    expect(second.source).toEqual({ before: 48 * MB, after: 31 * MB });
+    expect(second.target).toEqual({ before: 25 * MB, after: 42 * MB });
+    expect(second.maxOverMin.before).toBeCloseTo(48 / 25);
+    expect(second.maxOverMin.after).toBeCloseTo(42 / 27);
+    const text = renderRebalance({
+      ok: true, dryRun: true, measure: plan.measure, recovered: [],
+      moves: plan.moves.map((m) => ({ ...m, status: 'would-move', rows: 0, rowsPerSecond: 0, switchMs: 0, durationMs: 0 })),
+      nodes: [
+        { node: 'dn1', shardsBefore: 2, shardsAfter: 2, bytesBefore: 52 * MB, bytesAfter: 42 * MB },
+        { node: 'dn2', shardsBefore: 2, shardsAfter: 1, bytesBefore: 48 * MB, bytesAfter: 31 * MB },
+        { node: 'dn3', shardsBefore: 0, shardsAfter: 1, bytesBefore: 0, bytesAfter: 27 * MB },
+      ],
+      specWritten: false, snapshot: null, serversDropped: [], durationMs: 1,
+    });
+    expect(text).toMatch(/public\.m\s+3\s+dn2\s+dn1\s+17\.0 MB\s+dn2 48\.0 MB → 31\.0 MB, dn1 25\.0 MB → 42\.0 MB; max\/min 1\.92 → 1\.56/);
+    expect(text).toMatch(/dn1 52\.0 MB → 25\.0 MB, dn3 0 bytes → 27\.0 MB; max\/min a node empty → 1\.92/);
+    expect(text).toContain('once dn3 has shards, a move between nodes that held shards before evens out what is left');
   });
 
   it('moves nothing when the cluster is balanced', () => {

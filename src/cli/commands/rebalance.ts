@@ -1,11 +1,12 @@
 /** `rebalance`: move shards so that the data nodes hold even bytes; a progress bar per move. */
 import type { Command } from 'commander';
 import { rebalance } from '../../rebalance/rebalance.js';
-import type { RebalanceResult } from '../../rebalance/result.js';
+import type { MoveResult, RebalanceResult } from '../../rebalance/result.js';
 import { loadSpec } from '../../spec/load.js';
 import { integerFlag, timeoutFlag } from '../flags.js';
 import { progressBar, type Progress } from '../progress.js';
 import { command, EXIT, json, out } from '../run.js';
+import { plural } from '../../plural.js';
 import { size, table } from '../table.js';
 
 export interface RebalanceFlags {
@@ -83,14 +84,23 @@ export function renderRebalance(result: RebalanceResult): string {
   if (result.moves.length === 0) lines.push(`Balanced already (by ${result.measure === 'bytes' ? 'bytes' : 'shard count'}): nothing to move.`);
   else {
     if (result.dryRun) lines.push('Dry run: nothing was changed. A run would make these moves:');
+    const why = (m: MoveResult): string => reasonText(m, result.measure);
     lines.push(
       result.dryRun
-        ? table(['hypertable', 'shard', 'from', 'to', 'size'], result.moves.map((m) => [m.hypertable, m.shard, m.source, m.target, size(m.bytes)]))
+        ? table(['hypertable', 'shard', 'from', 'to', 'size', 'why'], result.moves.map((m) => [m.hypertable, m.shard, m.source, m.target, size(m.bytes), why(m)]))
         : table(
-            ['hypertable', 'shard', 'from', 'to', 'size', 'status', 'rows', 'rows/s', 'switch ms'],
-            result.moves.map((m) => [m.hypertable, m.shard, m.source, m.target, size(m.bytes), m.status, m.rows, m.rowsPerSecond, m.switchMs]),
+            ['hypertable', 'shard', 'from', 'to', 'size', 'status', 'rows', 'rows/s', 'switch ms', 'why'],
+            result.moves.map((m) => [m.hypertable, m.shard, m.source, m.target, size(m.bytes), m.status, m.rows, m.rowsPerSecond, m.switchMs, why(m)]),
           ),
     );
+    // The moves to a new node can leave the old ones uneven; say why a move between them is planned.
+    const emptyBefore = new Set(result.nodes.filter((n) => n.shardsBefore === 0).map((n) => n.node));
+    if (emptyBefore.size > 0 && result.moves.some((m) => !emptyBefore.has(m.target))) {
+      lines.push(
+        `Moves go from the fullest node to the emptiest while that lowers max/min; once ${[...emptyBefore].join(', ')} ${emptyBefore.size === 1 ? 'has' : 'have'} shards, ` +
+          'a move between nodes that held shards before evens out what is left (whole shards cannot be split).',
+      );
+    }
   }
   lines.push('', table(['node', 'shards', 'bytes'], result.nodes.map((n) => [n.node, `${n.shardsBefore} → ${n.shardsAfter}`, `${size(n.bytesBefore)} → ${size(n.bytesAfter)}`])));
   for (const m of result.moves) if (m.error !== undefined) lines.push(`${m.hypertable} shard ${m.shard}: failed in ${m.phase ?? 'move'}: ${m.error}; the next run rolls it back`);
@@ -98,4 +108,15 @@ export function renderRebalance(result: RebalanceResult): string {
   if (result.snapshot !== null) lines.push(`Snapshot written: ${result.snapshot}`);
   if (result.serversDropped.length > 0) lines.push(`Unused FDW servers dropped: ${result.serversDropped.join(', ')}`);
   return lines.join('\n');
+}
+
+/** A move's reason in words: what the two nodes hold before and after, and the spread over all nodes. */
+function reasonText(m: MoveResult, measure: RebalanceResult['measure']): string {
+  const amount = (n: number): string => (measure === 'bytes' ? size(n) : plural(n, 'shard'));
+  const spread = (r: number | null): string => (r === null ? 'a node empty' : r.toFixed(2));
+  const { source, target, maxOverMin } = m.why;
+  return (
+    `${m.source} ${amount(source.before)} → ${amount(source.after)}, ${m.target} ${amount(target.before)} → ${amount(target.after)}; ` +
+    `max/min ${spread(maxOverMin.before)} → ${spread(maxOverMin.after)}`
+  );
 }
