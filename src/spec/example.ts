@@ -99,7 +99,10 @@ hypertables:
     chunks: { behind: ${q(options.chunksBehind ?? 7)}, ahead: 7 }
     spaceColumn: device_id
     shards: ${q(shards)}
+    # Per device, newest first; and newest first across devices (ORDER BY time DESC LIMIT n),
+    # as TimescaleDB creates by default: each lets a data node read only the newest chunks.
     indexes:
       - columns: [device_id, { column: time, order: desc }]
+      - columns: [{ column: time, order: desc }]
 `;
 }

@@ -107,7 +107,10 @@ describe('parseSpec on the example spec', () => {
           chunks: { behind: 7, ahead: 7 },
           spaceColumn: 'device_id',
           shards: 4,
-          indexes: [{ columns: ['device_id', { column: 'time', order: 'desc' }], method: 'btree' }],
+          indexes: [
+            { columns: ['device_id', { column: 'time', order: 'desc' }], method: 'btree' },
+            { columns: [{ column: 'time', order: 'desc' }], method: 'btree' },
+          ],
         },
       ],
       referenceTables: [],
