@@ -18,7 +18,13 @@ export interface ForeignScanReport {
   readonly remoteSql: string;
   /** A filter applied on the access node to the rows this scan ships. */
   readonly localFilter: string | undefined;
+  /** Rows the data node sent. */
   readonly rows: number;
+  /**
+   * Rows the access node took from them: fewer when a Limit above stopped the scan, after
+   * postgres_fdw had fetched a whole batch (fetch_size rows a round trip), so `rows` is then an estimate.
+   */
+  readonly rowsUsed: number;
   readonly async: boolean;
 }
 
@@ -93,9 +99,13 @@ function expressions(node: PlanNode): string[] {
 export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): QueryAudit {
   const all = [...walk(explain.Plan)];
   const scans = all.filter((w) => isForeignScan(w.node));
-  const reports = scans.map((w) => foreignScanReport(w.node, catalog));
-  const findings: Finding[] = [];
   const rawScan = (node: PlanNode): boolean => isForeignScan(node) && node.Relations === undefined;
+  // Raw scans a Limit above stops early, their Remote SQL having none: the data node sent whole fetch batches.
+  const limitedBy = (limit: PlanNode): PlanNode[] =>
+    descendants(limit).some((d) => d['Node Type'] === 'Aggregate') ? [] : descendants(limit).filter(rawScan).filter((s) => !(s['Remote SQL'] ?? '').includes(' LIMIT '));
+  const limited = new Set(all.filter((w) => w.node['Node Type'] === 'Limit').flatMap((w) => limitedBy(w.node)));
+  const reports = scans.map((w) => foreignScanReport(w.node, catalog, limited.has(w.node)));
+  const findings: Finding[] = [];
   const hasRawScanBelow = (node: PlanNode): boolean => descendants(node).some(rawScan);
 
   // 1. Filters the data nodes never saw.
@@ -140,10 +150,9 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
         findings.push(finding('LOCAL_JOIN', `${type} of shard rows with ${local.map((l) => (l['Relation Name'] === undefined ? l['Node Type'] : `${l.Schema === undefined ? '' : `${l.Schema}.`}${l['Relation Name']}`)).join(', ')} on the access node`));
       }
     } else if (type === 'Limit') {
-      const limited = descendants(node).filter(rawScan).filter((s) => !(s['Remote SQL'] ?? '').includes(' LIMIT '));
-      const aggregateBetween = descendants(node).some((d) => d['Node Type'] === 'Aggregate');
-      if (limited.length > 0 && !aggregateBetween) {
-        findings.push(finding('LIMIT_NOT_PUSHED', `Limit above ${limited.length} shard scan${limited.length === 1 ? '' : 's'} whose Remote SQL has no LIMIT`));
+      const below = limitedBy(node);
+      if (below.length > 0) {
+        findings.push(finding('LIMIT_NOT_PUSHED', `Limit above ${below.length} shard scan${below.length === 1 ? '' : 's'} whose Remote SQL has no LIMIT`));
       }
     } else if (type === 'WindowAgg' || node['Parent Relationship'] === 'SubPlan') {
       findings.push(finding('LOCAL_ROW_WORK', `${type} over raw shard rows`));
@@ -177,15 +186,14 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
   const unanalyzed = [...new Set(reports.flatMap((r) => r.tables).filter((t) => !t.analyzed).map(tableName))];
   if (unanalyzed.length > 0) findings.push(finding('NO_STATISTICS', unanalyzed.join(', ')));
 
-  const rows = scans.map((w) => rowsOf(w.node));
-  const estimated = rows.some((r) => r.estimated);
+  const estimated = scans.some((w) => rowsOf(w.node).estimated);
   if (estimated && scans.length > 0) findings.push(finding('ESTIMATED_ROWS', 'run without ANALYZE'));
   const unique = dedupe(findings);
   const shards = reports.flatMap((r) => r.tables.map((t) => ({ hypertable: t.hypertable, shard: t.shardIndex, foreignTable: tableName(t), dataNode: t.dataNode })));
   return {
     complete: !unique.some((f) => f.severity === 'error'),
-    rowsShipped: rows.reduce((sum, r) => sum + r.rows, 0),
-    rowsShippedEstimated: estimated,
+    rowsShipped: reports.reduce((sum, r) => sum + r.rows, 0),
+    rowsShippedEstimated: estimated || reports.some((r) => r.rowsUsed < r.rows),
     shards,
     dataNodes: [...new Set(shards.map((s) => s.dataNode))].sort(),
     foreignScans: reports,
@@ -216,13 +224,14 @@ function reachesRawScan(node: PlanNode): boolean {
   return PASS_THROUGH.has(node['Node Type']) && (node.Plans ?? []).some(reachesRawScan);
 }
 
-function foreignScanReport(node: PlanNode, catalog: AuditCatalog): ForeignScanReport {
+function foreignScanReport(node: PlanNode, catalog: AuditCatalog, stoppedByLimit: boolean): ForeignScanReport {
   const relations = node.Relations;
   const tables =
     relations === undefined
       ? [catalog.foreignTables.get(`${node.Schema ?? ''}.${node['Relation Name'] ?? ''}`)].filter((t): t is ForeignTableInfo => t !== undefined)
       : [...catalog.foreignTables.values()].filter((t) => mentions(relations, t));
   const remoteSql = node['Remote SQL'] ?? '';
+  const used = rowsOf(node);
   return {
     tables,
     server: tables[0]?.server,
@@ -231,9 +240,25 @@ function foreignScanReport(node: PlanNode, catalog: AuditCatalog): ForeignScanRe
     pushed: CLAUSES.filter((c) => remoteSql.includes(` ${c} `)),
     remoteSql,
     localFilter: node.Filter,
-    rows: rowsOf(node).rows,
+    rows: stoppedByLimit && !used.estimated ? rowsFetched(used.rows, node['Plan Rows'], tables[0]?.fetchSize ?? POSTGRES_FDW_FETCH_SIZE) : used.rows,
+    rowsUsed: used.rows,
     async: node['Async Capable'] === true,
   };
+}
+
+/** postgres_fdw's fetch_size when neither the server nor the table sets one. */
+const POSTGRES_FDW_FETCH_SIZE = 100;
+
+/**
+ * Rows a scan under a Limit sent: postgres_fdw fetches `fetchSize` rows a round trip, so whole
+ * batches up to what the shard holds (the planner's estimate of the scan's rows), and at least
+ * what the access node took. A scan that gave no row had none to send (a Limit asks every scan
+ * under a merge for its first row).
+ */
+function rowsFetched(used: number, planned: number | undefined, fetchSize: number): number {
+  if (used === 0) return 0;
+  const batches = Math.ceil(used / fetchSize);
+  return Math.max(used, Math.min(batches * fetchSize, Math.round(planned ?? used)));
 }
 
 /** PostgreSQL prints a name bare when it is a plain lower-case identifier (ignoring its keyword list). */

@@ -16,6 +16,8 @@ export interface ForeignTableInfo {
   readonly shardIndex: number | undefined;
   /** false when never analyzed (reltuples < 0). */
   readonly analyzed: boolean;
+  /** Rows postgres_fdw fetches per round trip (the table's or server's fetch_size); 100, its default, when unknown. */
+  readonly fetchSize?: number;
 }
 
 export interface AuditCatalog {
@@ -32,8 +34,10 @@ export interface AuditCatalog {
 export async function readCatalog(client: pg.Client, layout: ClusterLayout | undefined, functionNames: readonly string[]): Promise<AuditCatalog> {
   // One after another: a pg client runs one query at a time.
   const settings = await client.query<{ num: string; async: string }>(`SELECT current_setting('server_version_num') AS num, current_setting('enable_async_append') AS async`);
-  const tables = await client.query<{ schema: string; name: string; server: string; host: string | null; port: string | null; reltuples: number }>(
+  const tables = await client.query<{ schema: string; name: string; server: string; host: string | null; port: string | null; reltuples: number; fetch_size: string | null }>(
       `SELECT n.nspname AS schema, c.relname AS name, s.srvname AS server, c.reltuples,
+              coalesce((SELECT split_part(o, '=', 2) FROM unnest(ft.ftoptions) o WHERE o LIKE 'fetch_size=%'),
+                       (SELECT split_part(o, '=', 2) FROM unnest(s.srvoptions) o WHERE o LIKE 'fetch_size=%')) AS fetch_size,
               (SELECT split_part(o, '=', 2) FROM unnest(s.srvoptions) o WHERE o LIKE 'host=%') AS host,
               (SELECT split_part(o, '=', 2) FROM unnest(s.srvoptions) o WHERE o LIKE 'port=%') AS port
        FROM pg_foreign_table ft
@@ -67,6 +71,7 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
             hypertable: shard?.hypertable,
             shardIndex: shard?.shard.index,
             analyzed: t.reltuples >= 0,
+            ...(t.fetch_size === null ? {} : { fetchSize: Number(t.fetch_size) }),
           },
         ];
       }),

@@ -5,7 +5,7 @@
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import { startDevCluster, stopDevCluster, type DevCluster } from '../dev/cluster.js';
@@ -18,6 +18,7 @@ import { apply, type ApplyResult } from '../nodes/apply.js';
 import { clientConfig } from '../nodes/connect.js';
 import { planLayout } from '../plan/layout.js';
 import { loadSpec } from '../spec/load.js';
+import type { ClusterSpec, SecretRef } from '../spec/schema.js';
 import { deviceMetrics, rowCount } from './devices.js';
 import { metadataFromLayout } from '../rewrite/metadata.js';
 import type { Rewrite } from '../rewrite/model.js';
@@ -62,10 +63,31 @@ export interface DemoQueryResult {
 }
 
 export interface DemoReport {
-  readonly cluster: { readonly postgres: string; readonly accessNode: string; readonly dataNodes: readonly string[]; readonly dir: string; readonly kept: boolean };
+  readonly cluster: {
+    readonly postgres: string;
+    readonly accessNode: string;
+    readonly dataNodes: readonly string[];
+    readonly dir: string;
+    readonly kept: boolean;
+    /** How to reach the cluster left running (`keep`), and how to stop it. */
+    readonly connect?: DemoConnection;
+  };
   readonly apply: ApplyResult;
   readonly load: { readonly rows: number; readonly seconds: number; readonly rowsPerSecond: number };
   readonly queries: readonly DemoQueryResult[];
+}
+
+/** What a person needs to use a cluster the demo left running. */
+export interface DemoConnection {
+  readonly specFile: string;
+  /** Every node as the CLI reaches it: the superuser `postgres`, no password on loopback. */
+  readonly nodes: readonly { readonly name: string; readonly role: 'access' | 'data'; readonly url: string }[];
+  /** The spec's roles on the access node: a login role's URL and the file holding its password. */
+  readonly roles: readonly { readonly name: string; readonly login: boolean; readonly url?: string; readonly passwordFile?: string }[];
+  /** Every secret file the spec references (mode 0600), and whose password it is. */
+  readonly secrets: readonly { readonly file: string; readonly of: string }[];
+  /** The command that stops every server and removes the data. */
+  readonly stop: string;
 }
 
 const BATCH_ROWS = 5000;
@@ -137,6 +159,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
           dataNodes: cluster.dataNodes.map((n) => n.name),
           dir: clusterDir,
           kept: options.keep === true,
+          ...(options.keep === true ? { connect: connection(cluster, spec, file) } : {}),
         },
         apply: applied,
         load,
@@ -152,6 +175,28 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+function connection(cluster: DevCluster, spec: ClusterSpec, specFile: string): DemoConnection {
+  const secretFile = (ref: SecretRef | undefined): string | undefined => (ref !== undefined && 'file' in ref ? resolve(dirname(specFile), ref.file) : undefined);
+  const asRole = (role: string): string => {
+    const url = new URL(cluster.accessNode.url);
+    url.username = role;
+    return url.toString();
+  };
+  return {
+    specFile,
+    nodes: [{ name: cluster.accessNode.name, role: 'access', url: cluster.accessNode.url }, ...cluster.dataNodes.map((n) => ({ name: n.name, role: 'data' as const, url: n.url }))],
+    roles: spec.roles.map((r) => {
+      const passwordFile = secretFile(r.password);
+      return { name: r.name, login: r.login, ...(r.login ? { url: asRole(r.name) } : {}), ...(passwordFile === undefined ? {} : { passwordFile }) };
+    }),
+    secrets: [
+      { file: secretFile(spec.fdw.serviceRole.password), of: `the FDW service role ${spec.fdw.serviceRole.name} (the access node logs in to the data nodes with it)` },
+      ...spec.roles.map((r) => ({ file: secretFile(r.password), of: `role ${r.name}` })),
+    ].filter((s): s is { file: string; of: string } => s.file !== undefined),
+    stop: `hypershard dev down --dir ${cluster.dir}`,
+  };
 }
 
 async function timedQuery(client: pg.Client, sql: string, params: unknown[]): Promise<{ rows: Record<string, unknown>[]; ms: number }> {

@@ -1,6 +1,7 @@
 /** `demo`: the main job in one command, rendered for people. */
 import type { Command } from 'commander';
-import { runDemo, type DemoQueryResult, type DemoReport } from '../../demo/runDemo.js';
+import { runDemo, type DemoConnection, type DemoQueryResult, type DemoReport } from '../../demo/runDemo.js';
+import { plural } from '../../plural.js';
 import { progressBar, type Progress } from '../progress.js';
 import { command, EXIT, json, out } from '../run.js';
 import { table } from '../table.js';
@@ -52,8 +53,32 @@ function renderReport(report: DemoReport): string {
     `Loaded ${report.load.rows.toLocaleString('en-US')} rows through the access node in ${report.load.seconds.toFixed(1)} s (${report.load.rowsPerSecond.toLocaleString('en-US')} rows/s)`,
   ];
   for (const q of report.queries) lines.push('', ...renderQuery(q));
-  if (report.cluster.kept) lines.push('', `The cluster is still running: hypershard dev down --dir ${report.cluster.dir}`);
+  if (report.cluster.connect !== undefined) lines.push('', ...renderConnection(report.cluster.connect, report.cluster.postgres));
   return lines.join('\n');
+}
+
+/** How to use the cluster the demo left running, and how to stop it. */
+function renderConnection(c: DemoConnection, postgres: string): string[] {
+  const access = c.nodes.find((n) => n.role === 'access');
+  return [
+    `The cluster is still running (${postgres}). Connect as the superuser postgres (no password on loopback):`,
+    ...table(['node', 'role', 'url'], c.nodes.map((n) => [n.name, n.role === 'access' ? 'access node (applications connect here)' : 'data node', n.url]))
+      .split('\n')
+      .map((l) => `  ${l}`),
+    '',
+    `  psql ${access?.url ?? ''} -c 'SELECT device_id, max(cpu) FROM metrics GROUP BY device_id LIMIT 5'`,
+    '',
+    'Roles of the spec (created on every node):',
+    ...c.roles.map((r) =>
+      r.login
+        ? `  ${r.name}: PGPASSWORD="$(cat ${r.passwordFile ?? '<its secret>'})" psql ${r.url ?? ''}`
+        : `  ${r.name}: no login (grant it to a login role)`,
+    ),
+    'Secrets (files, mode 0600, referenced by the spec):',
+    ...c.secrets.map((s) => `  ${s.file}: password of ${s.of}`),
+    `Spec: ${c.specFile}; try hypershard status -c ${c.specFile}, or hypershard query -c ${c.specFile} -q '…'`,
+    `Stop it and remove its data: ${c.stop}`,
+  ];
 }
 
 function renderQuery(q: DemoQueryResult): string[] {
@@ -67,10 +92,10 @@ function renderQuery(q: DemoQueryResult): string[] {
   for (const scan of q.audit.foreignScans) byNode.set(scan.dataNode, [...(byNode.get(scan.dataNode) ?? []), scan]);
   const work = [...byNode].map(([node, scans]) =>
     `  ${node}: ${scans
-      .map((s) => `shard ${s.tables.map((t) => t.shardIndex ?? t.name).join('+')} ${s.kind}${s.pushed.length === 0 ? '' : ` (${s.pushed.join(', ')})`}, ${s.rows} row${s.rows === 1 ? '' : 's'} back`)
+      .map((s) => `shard ${s.tables.map((t) => t.shardIndex ?? t.name).join('+')} ${s.kind}${s.pushed.length === 0 ? '' : ` (${s.pushed.join(', ')})`}, ${rowsBack(s)}`)
       .join('; ')}`,
   );
-  const shipped = q.audit.rowsShipped;
+  const shipped = `${q.audit.rowsShippedEstimated ? 'about ' : ''}${plural(q.audit.rowsShipped, 'row')}`;
   const findings = q.audit.findings.filter((f) => f.severity !== 'info').map((f) => `  ${f.severity} ${f.code}: ${f.message}\n    fix: ${f.fix}`);
   const r = q.rewritten;
   const rewritten =
@@ -79,7 +104,7 @@ function renderQuery(q: DemoQueryResult): string[] {
       : [
           '',
           `Rewritten by hypershard (${[...new Set(r.rewrites.map((w) => w.kind))].join(', ')}): ${r.ms.toFixed(1)} ms, pushdown ${r.audit.complete ? 'complete' : 'incomplete'}, ` +
-            `${r.audit.rowsShipped} row${r.audit.rowsShipped === 1 ? '' : 's'} shipped, ${r.sameAnswer ? 'same answer' : 'DIFFERENT ANSWER'}`,
+            `${r.audit.rowsShippedEstimated ? 'about ' : ''}${plural(r.audit.rowsShipped, 'row')} shipped, ${r.sameAnswer ? 'same answer' : 'DIFFERENT ANSWER'}`,
           ...r.rewrites.map((w) => `  ${w.kind}: ${w.detail}`),
         ];
   return [
@@ -90,11 +115,17 @@ function renderQuery(q: DemoQueryResult): string[] {
     '',
     'Where the work ran:',
     ...work,
-    `  access node: ${q.audit.accessNodeWork.join(' → ') || 'nothing'}; ${shipped} row${shipped === 1 ? '' : 's'} shipped in all`,
+    `  access node: ${q.audit.accessNodeWork.join(' → ') || 'nothing'}; ${shipped} shipped in all`,
     `Pushdown: ${q.audit.complete ? 'complete' : 'incomplete'}`,
     ...findings,
     ...rewritten,
   ];
+}
+
+/** Rows a shard sent; a Limit that stopped the scan early used fewer than postgres_fdw fetched. */
+function rowsBack(s: DemoQueryResult['audit']['foreignScans'][number]): string {
+  if (s.rowsUsed >= s.rows) return `${plural(s.rows, 'row')} back`;
+  return `about ${plural(s.rows, 'row')} back (fetched in batches of fetch_size rows; the Limit used ${s.rowsUsed.toLocaleString('en-US')})`;
 }
 
 function format(value: unknown): string {
