@@ -42,7 +42,7 @@ function assess(node: Node): Assessment {
     // A cast of a literal to a time type is folded at parse time; a cast of a computed value is not.
     const cast = (node as { TypeCast: import('@pgsql/types').TypeCast }).TypeCast;
     const arg = cast.arg;
-    if (arg !== undefined && !('A_Const' in arg) && !('ParamRef' in arg)) stable = true;
+    if (arg !== undefined && !isLiteral(arg)) stable = true;
   }
   if (kind === 'A_Expr') {
     // `timestamptz ± interval` is stable (it reads TimeZone for day arithmetic).
@@ -68,6 +68,11 @@ function assess(node: Node): Assessment {
 /** Wraps every maximal stable constant sub-expression of `node`; returns the new tree. */
 export function wrapStable(node: Node, rewrites: Rewrite[]): Node {
   return replaceTop(node, (n) => {
+    if ('A_Expr' in n && (n.A_Expr.kind === 'AEXPR_OP_ANY' || n.A_Expr.kind === 'AEXPR_OP_ALL')) {
+      // `x = ANY ((SELECT …))` reads as a sub-select of rows, not one array: the array side stays.
+      const lexpr = n.A_Expr.lexpr;
+      return lexpr === undefined ? n : { A_Expr: { ...n.A_Expr, lexpr: wrapStable(lexpr, rewrites) } };
+    }
     if (!EXPRESSION_KINDS.has(Object.keys(n)[0] as string)) return undefined;
     const a = assess(n);
     if (!a.constant || !a.stable || isTimeLiteralCast(n)) return undefined;
@@ -80,5 +85,12 @@ export function wrapStable(node: Node, rewrites: Rewrite[]): Node {
 /** `'2026-01-01'::timestamptz` is a constant at parse time, `$1::timestamptz` a parameter: both ship. */
 function isTimeLiteralCast(node: Node): boolean {
   const arg = 'TypeCast' in node ? node.TypeCast.arg : undefined;
-  return arg !== undefined && ('A_Const' in arg || 'ParamRef' in arg);
+  return arg !== undefined && isLiteral(arg);
+}
+
+/** A literal, a parameter, or an ARRAY[…] of them: folded to a constant before planning, so a cast of it ships. */
+function isLiteral(node: Node): boolean {
+  if ('A_Const' in node || 'ParamRef' in node) return true;
+  if ('TypeCast' in node) return node.TypeCast.arg !== undefined && isLiteral(node.TypeCast.arg);
+  return 'A_ArrayExpr' in node && (node.A_ArrayExpr.elements ?? []).every(isLiteral);
 }

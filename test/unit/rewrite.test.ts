@@ -89,6 +89,14 @@ describe('stable expressions', () => {
     expect(r.sql).toContain(`"time" <> CAST($1 AS timestamptz)`);
   });
 
+  it('leaves casts of array literals alone, and never wraps the array side of ANY/ALL (it would read as a sub-select)', () => {
+    const sql = "SELECT max(usage_user) FROM cpu WHERE tags_id = ANY (ARRAY[1, 2, 3]::int[]) AND time > now() - interval '1 hour'";
+    expect(rewrite(sql).sql).toContain('tags_id = ANY (CAST(ARRAY[1, 2, 3] AS int[]))');
+    const stableArray = "SELECT count(*) FROM cpu WHERE time = ANY (ARRAY[now() - interval '1 hour'])";
+    expect(rewrite(stableArray).sql).not.toMatch(/ANY \(\(SELECT/);
+    reparses(rewrite(sql).sql);
+  });
+
   it('never wraps volatile functions or expressions over columns', () => {
     expect(rewrite(`SELECT * FROM cpu WHERE time > clock_timestamp() - interval '1 hour'`).changed).toBe(false);
     expect(rewrite(`SELECT * FROM cpu WHERE usage_user > random() * 100`).changed).toBe(false);

@@ -1,0 +1,96 @@
+"""A real PostgreSQL driver against the hypershard gateway (and the access node), for the client
+matrix in test/integration/gatewayClients.test.ts.
+
+usage: gateway_client.py DRIVER URL < cases.json > answers.json
+
+cases.json: [{"id", "sql" (with $1 … placeholders), "params": [...]}]. Each case runs twice in
+one REPEATABLE READ transaction, rewritten (as the gateway does by default) and with
+`SET hypershard.rewrite = off` (as written), so now() is one instant for both. The answers are
+printed as text, each value through str(), per driver.
+"""
+import asyncio
+import json
+import re
+import sys
+
+DRIVER, URL = sys.argv[1], sys.argv[2]
+CASES = json.load(sys.stdin)
+
+
+def text_rows(rows):
+    return [[None if v is None else str(v) for v in row] for row in rows]
+
+
+def pyformat(sql):
+    return re.sub(r"\$(\d+)", "%s", sql)
+
+
+def run_psycopg3():
+    import psycopg
+
+    out = []
+    with psycopg.connect(URL) as conn:
+        for case in CASES:
+            sql, params = pyformat(case["sql"]), case["params"]
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                # Prepared (server-side, named) and binary results, then as written.
+                with conn.cursor(binary=True) as cur:
+                    rewritten = text_rows(cur.execute(sql, params, prepare=True).fetchall())
+                conn.execute("SET hypershard.rewrite = off")
+                written = text_rows(conn.execute(sql, params).fetchall())
+                conn.execute("SET hypershard.rewrite = on")
+            out.append({"id": case["id"], "rewritten": rewritten, "written": written})
+        # Pipeline mode: several statements in flight at once.
+        with conn.pipeline():
+            cursors = [conn.execute(pyformat(c["sql"]), c["params"]) for c in CASES]
+        piped = [text_rows(c.fetchall()) for c in cursors]
+    return out, piped
+
+
+def run_psycopg2():
+    import psycopg2
+
+    out = []
+    conn = psycopg2.connect(URL)
+    conn.set_session(isolation_level="REPEATABLE READ")
+    cur = conn.cursor()
+    for case in CASES:
+        sql, params = pyformat(case["sql"]), case["params"]
+        cur.execute(sql, params)
+        rewritten = text_rows(cur.fetchall())
+        cur.execute("SET hypershard.rewrite = off")
+        cur.execute(sql, params)
+        written = text_rows(cur.fetchall())
+        cur.execute("SET hypershard.rewrite = on")
+        conn.commit()
+        out.append({"id": case["id"], "rewritten": rewritten, "written": written})
+    conn.close()
+    return out, None
+
+
+async def run_asyncpg_async():
+    import asyncpg
+
+    out = []
+    conn = await asyncpg.connect(URL)
+    for case in CASES:
+        async with conn.transaction(isolation="repeatable_read"):
+            stmt = await conn.prepare(case["sql"])
+            rewritten = text_rows(await stmt.fetch(*case["params"]))
+            await conn.execute("SET hypershard.rewrite = off")
+            written = text_rows(await conn.fetch(case["sql"], *case["params"]))
+            await conn.execute("SET hypershard.rewrite = on")
+        out.append({"id": case["id"], "rewritten": rewritten, "written": written})
+    await conn.close()
+    return out, None
+
+
+DRIVERS = {
+    "psycopg3": run_psycopg3,
+    "psycopg2": run_psycopg2,
+    "asyncpg": lambda: asyncio.run(run_asyncpg_async()),
+}
+
+answers, piped = DRIVERS[DRIVER]()
+json.dump({"answers": answers, "pipelined": piped}, sys.stdout)
