@@ -102,6 +102,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   try {
     step(`starting an access node and ${options.dataNodes ?? 2} data nodes`);
     cluster = await startDevCluster({ dir: clusterDir, dataNodes: options.dataNodes ?? 2, postgres: options.postgres ?? { kind: 'embedded' } });
+    for (const note of cluster.notes) step(`note: ${note}`);
     const hours = options.hours ?? 24;
     const specFile = await writeDevSpec(cluster, { chunksBehind: Math.ceil(hours / 24) + 1 });
     const { spec, file } = await loadSpec(specFile);

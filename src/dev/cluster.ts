@@ -17,7 +17,8 @@ import { standbyApplicationName, standbySlotName } from '../ha/names.js';
 import { quoteLiteral } from '../sql/quote.js';
 import { baseBackup } from './baseBackup.js';
 import { resolvePostgresBinaries, type PostgresBinaries, type PostgresSource } from './binaries.js';
-import { assertAccessible, ensureTraversable, resolveServerUser, type ServerUser } from './osUser.js';
+import { assertAccessible, ensureTraversable, resolveServerUser, unreachableAncestor, type ServerUser } from './osUser.js';
+import { stageBinaries } from './stage.js';
 
 export interface DevNode {
   readonly name: string;
@@ -43,6 +44,8 @@ export interface DevCluster {
   readonly dataNodes: readonly DevDataNode[];
   /** The role standbys stream as, with its password file under `.secrets/`; null without standbys. */
   readonly replication: { readonly role: string; readonly passwordFile: string } | null;
+  /** What starting it had to do differently, for the user to read (binaries staged, data elsewhere, a fallback). */
+  readonly notes: readonly string[];
 }
 
 export interface StartDevClusterOptions {
@@ -93,6 +96,8 @@ interface ClusterState {
   serverUser: ServerUser | null;
   /** mkdtemp dir holding the unix sockets when `dir` is too long for socket paths. */
   tempSocketRoot: string | null;
+  /** mkdtemp dir holding the nodes when the server user cannot reach `dir` (absent in older state files). */
+  dataRoot?: string | null;
   /** Extra postgresql.conf settings (absent in older state files). */
   settings?: Record<string, string>;
   nodes: NodeState[];
@@ -133,17 +138,22 @@ export async function startDevCluster(opts: StartDevClusterOptions): Promise<Dev
   await fs.mkdir(dir, { recursive: true });
   await clearStaleCluster(dir);
 
-  const bins = await resolvePostgresBinaries(opts.postgres ?? { kind: 'embedded' });
+  const notes: string[] = [];
   const serverUser = (await resolveServerUser()) ?? null;
-  if (serverUser !== null) {
-    for (const bin of [bins.initdb, bins.pgCtl, bins.postgres]) {
-      await assertAccessible(serverUser, bin, 'rx', 'PostgreSQL binary');
-    }
-    await ensureTraversable(serverUser, dir);
+  const bins = await reachableBinaries(opts.postgres ?? { kind: 'embedded' }, serverUser, notes);
+  // The servers' data must be reachable too: a cluster folder inside root's home is not, so the
+  // nodes then live in a temp folder (cluster.json, the spec and its secrets stay in `dir`).
+  const hidden = serverUser === null ? undefined : await unreachableAncestor(serverUser, dir);
+  let dataRoot: string | null = null;
+  if (serverUser !== null && hidden === undefined) await ensureTraversable(serverUser, dir);
+  if (serverUser !== null && hidden !== undefined) {
+    dataRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'hypershard-nodes-'));
+    await ensureTraversable(serverUser, dataRoot);
+    notes.push(`PostgreSQL runs as OS user ${serverUser.name} (it refuses root), and ${hidden}: the nodes' data is in ${dataRoot} (dev down removes it)`);
   }
 
   const names = [ACCESS_NODE, ...Array.from({ length: opts.dataNodes }, (_, i) => `${prefix}${i + 1}`)];
-  const nodesDir = path.join(dir, 'nodes');
+  const nodesDir = dataRoot ?? path.join(dir, 'nodes');
   await fs.mkdir(nodesDir, { recursive: true });
   const tempSocketRoot = await makeTempSocketRootIfNeeded(nodesDir, names, serverUser);
   const reserved = new Set<number>();
@@ -165,6 +175,7 @@ export async function startDevCluster(opts: StartDevClusterOptions): Promise<Dev
     for (const node of nodes) await prepareNodeDir(node, serverUser);
   } catch (error) {
     if (tempSocketRoot !== null) await fs.rm(tempSocketRoot, { recursive: true, force: true });
+    if (dataRoot !== null) await fs.rm(dataRoot, { recursive: true, force: true });
     throw error;
   }
 
@@ -176,6 +187,7 @@ export async function startDevCluster(opts: StartDevClusterOptions): Promise<Dev
     pgCtl: bins.pgCtl,
     serverUser,
     tempSocketRoot,
+    dataRoot,
     settings: { ...opts.settings },
     nodes,
   };
@@ -227,7 +239,42 @@ export async function startDevCluster(opts: StartDevClusterOptions): Promise<Dev
       { cause: failures[0]?.reason },
     );
   }
-  return toDevCluster(state);
+  return { ...toDevCluster(state), notes };
+}
+
+/**
+ * The binaries, reachable by the server user: the embedded ones are staged when root's home hides
+ * them; when staging fails too, the system's PostgreSQL is used, and the notes say so.
+ */
+async function reachableBinaries(source: PostgresSource, user: ServerUser | null, notes: string[]): Promise<PostgresBinaries> {
+  const bins = await resolvePostgresBinaries(source);
+  if (user === null) return bins;
+  const hidden = await unreachableAncestor(user, bins.postgres);
+  if (hidden === undefined) {
+    for (const bin of [bins.initdb, bins.pgCtl, bins.postgres]) await assertAccessible(user, bin, 'rx', 'PostgreSQL binary');
+    return bins;
+  }
+  if (bins.source !== 'embedded') {
+    throw new DevClusterError(`the PostgreSQL binaries in ${bins.binDir} are not reachable by OS user ${user.name}, which runs PostgreSQL (it refuses root): ${hidden}`);
+  }
+  try {
+    const staged = await stageBinaries(bins, user);
+    notes.push(`PostgreSQL runs as OS user ${user.name} (it refuses root), and ${hidden}: the embedded binaries were staged in ${path.dirname(staged.binDir)} (kept for later runs)`);
+    return staged;
+  } catch (error) {
+    const system = await resolvePostgresBinaries({ kind: 'system' }).catch(() => undefined);
+    if (system === undefined || (await unreachableAncestor(user, system.postgres)) !== undefined) throw error;
+    notes.push(
+      `PostgreSQL runs as OS user ${user.name}, which cannot reach the embedded binaries (${hidden}), and staging them failed (${errorMessage(error)}): ` +
+        `using the system's PostgreSQL ${system.version} in ${system.binDir} instead, as --postgres system would`,
+    );
+    return system;
+  }
+}
+
+/** Where the nodes' folders are: `<dir>/nodes`, or the temp folder used when the server user cannot reach `dir`. */
+function nodesDirOf(state: ClusterState): string {
+  return state.dataRoot ?? path.join(state.dir, 'nodes');
 }
 
 export async function stopDevCluster(dir: string): Promise<StopNodeResult[]> {
@@ -239,6 +286,7 @@ export async function stopDevCluster(dir: string): Promise<StopNodeResult[]> {
 
   for (const node of state.nodes) await fs.rm(node.nodeDir, { recursive: true, force: true });
   if (state.tempSocketRoot !== null) await fs.rm(state.tempSocketRoot, { recursive: true, force: true });
+  if (state.dataRoot != null) await fs.rm(state.dataRoot, { recursive: true, force: true });
   await fs.rmdir(path.join(state.dir, 'nodes')).catch(() => undefined); // only if the user put nothing else there
   await fs.rm(path.join(state.dir, STATE_FILE), { force: true });
   return results;
@@ -404,6 +452,7 @@ function toDevCluster(state: ClusterState): DevCluster {
       .filter((n) => n.role === 'data')
       .map((n) => ({ ...viewNode(n), standbys: state.nodes.filter((s) => s.role === 'standby' && s.standbyOf === n.name).map(viewNode) })),
     replication: state.replication ?? null,
+    notes: [],
   };
 }
 
@@ -436,7 +485,7 @@ async function addStandby(
   } finally {
     await admin.end().catch(() => undefined);
   }
-  const nodeDir = path.join(state.dir, 'nodes', name);
+  const nodeDir = path.join(nodesDirOf(state), name);
   const node: NodeState = {
     name,
     role: 'standby',

@@ -84,6 +84,20 @@ export async function assertAccessible(user: ServerUser, target: string, need: '
   }
 }
 
+/** The first ancestor of `target` that `user` cannot traverse, as words, or undefined when every one can be. */
+export async function unreachableAncestor(user: ServerUser, target: string): Promise<string | undefined> {
+  for (const dir of ancestors(path.resolve(target))) {
+    let st: Stats;
+    try {
+      st = await fs.stat(dir);
+    } catch {
+      return undefined; // created later, by us
+    }
+    if (!allows(st, user, 0o1)) return `${dir} (mode ${(st.mode & 0o7777).toString(8).padStart(3, '0')}, owner ${st.uid}) is not traversable by OS user ${user.name}`;
+  }
+  return undefined;
+}
+
 /**
  * Makes the cluster directory itself searchable by `user` (mkdtemp creates 0700 dirs) by adding
  * only the other-execute bit; its ancestors are the caller's business and are merely checked.

@@ -56,6 +56,7 @@ export function registerDevCommands(program: Command): void {
           postgres: postgresSource(opts),
           ...(opts.json === true ? {} : { onProgress: (e) => process.stderr.write(`  ${e.node}: ${e.step}\n`) }),
         });
+        for (const note of cluster.notes) process.stderr.write(`note: ${note}\n`);
         const specFile = await writeDevSpec(cluster);
         if (opts.json === true) {
           json(clusterJson(cluster));
