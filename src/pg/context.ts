@@ -14,6 +14,8 @@ import { discoverMetadata, type Queryable } from '../rewrite/discover.js';
 import type { ClusterMetadata, RewriteResult, RoleAccess } from '../rewrite/model.js';
 import { rewriteSql } from '../rewrite/rewrite.js';
 import type { SessionSettings } from '../rewrite/session.js';
+import { shapeOf, type Shape } from '../rewrite/literals.js';
+import { buildTemplate, instantiate, type Template } from '../rewrite/template.js';
 import { Lru } from './lru.js';
 import { statementInfo, type StatementInfo } from './statements.js';
 
@@ -30,6 +32,8 @@ export const DEFAULT_REFRESH_MS = 60_000;
 export const DEFAULT_CACHE_SIZE = 1000;
 /** Longer statements (bulk INSERTs with literal rows, say) are analysed each time rather than kept. */
 export const MAX_CACHED_SQL_LENGTH = 64 * 1024;
+/** Templates kept per shape and settings: one per combination of its fixed literals (e.g. bucket widths). */
+const MAX_TEMPLATES_PER_SHAPE = 8;
 
 /** A rewrite that could not be made: the rewriter threw, and the original SQL runs. */
 export interface RewriteFailure {
@@ -44,8 +48,8 @@ interface LoadedAccess {
 }
 
 export class RewriteContext {
-  /** Rewrites answered from the cache, and made anew. */
-  readonly stats = { hits: 0, misses: 0 };
+  /** Rewrites answered from the cache (`templated`: of them, from a shape's template), and made anew. */
+  readonly stats = { hits: 0, misses: 0, templated: 0 };
   readonly #explicit: boolean;
   readonly #refreshMs: number;
   #metadata: ClusterMetadata | undefined;
@@ -57,14 +61,25 @@ export class RewriteContext {
   #resolved: ReadonlySet<string> = new Set();
   readonly #access = new Map<string, LoadedAccess>();
   readonly #accessLoading = new Map<string, Promise<RoleAccess>>();
+  /** The last reading per role and its generation, kept across invalidation. */
+  readonly #accessSeen = new Map<string, { access: RoleAccess; generation: number }>();
   #generation = 0;
   readonly #statements: Lru<string, StatementInfo>;
   readonly #rewrites: Lru<string, RewriteResult | RewriteFailure>;
+  /** Statement analyses by shape: they do not depend on plain literals (names, statement kinds). */
+  readonly #shapes: Lru<string, StatementInfo>;
+  /** Per (settings, shape): the templates made for it (one per set of fixed literals), or false when it cannot be templated. */
+  readonly #templates: Lru<string, Template[] | false>;
+  /** The last text's shape: statement() and rewrite() of one text scan it once. */
+  #lastShape: { sql: string; shape: Shape | undefined } | undefined;
+  #spaceColumns: ReadonlySet<string> = new Set();
 
   constructor(options: HypershardOptions = {}) {
     const size = options.cacheSize ?? DEFAULT_CACHE_SIZE;
     this.#statements = new Lru(size);
     this.#rewrites = new Lru(size);
+    this.#shapes = new Lru(size);
+    this.#templates = new Lru(size);
     this.#explicit = options.metadata !== undefined;
     this.#refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
     if (options.metadata !== undefined) this.#use(options.metadata);
@@ -112,7 +127,12 @@ export class RewriteContext {
         (access) => {
           this.#accessLoading.delete(role);
           // Read for older metadata: a table added since is unknown, so refused; read again next time.
-          if (this.#metadata === metadata) this.#access.set(role, { access, loadedAt: Date.now(), generation: (this.#generation += 1) });
+          // Rewrites made with an equal reading stay valid (and cached): only a change starts a new generation.
+          const previous = this.#accessSeen.get(role);
+          const same = previous !== undefined && sameAccess(previous.access, access);
+          const generation = same ? previous.generation : (this.#generation += 1);
+          this.#accessSeen.set(role, { access, generation });
+          if (this.#metadata === metadata) this.#access.set(role, { access, loadedAt: Date.now(), generation });
           return access;
         },
         (error: unknown) => {
@@ -151,7 +171,12 @@ export class RewriteContext {
     if (sql.length > MAX_CACHED_SQL_LENGTH) return statementInfo(sql);
     let info = this.#statements.get(sql);
     if (info === undefined) {
-      info = statementInfo(sql);
+      const shape = this.#shape(sql);
+      info = shape === undefined ? undefined : this.#shapes.get(shape.key);
+      if (info === undefined) {
+        info = statementInfo(sql);
+        if (shape !== undefined) this.#shapes.set(shape.key, info);
+      }
       this.#statements.set(sql, info);
     }
     return info;
@@ -183,19 +208,51 @@ export class RewriteContext {
     const metadata = this.#metadata;
     const access = this.#access.get(settings.role);
     if (metadata === undefined || access === undefined) throw new TypeError('rewrite before the metadata and the role\'s access are loaded');
-    const key = `${settings.timeZone}\u0000${settings.searchPath.join('\u0001')}\u0000${settings.role}\u0000${access.generation}\u0000${sql}`;
+    const prefix = `${settings.timeZone}\u0000${settings.searchPath.join('\u0001')}\u0000${settings.role}\u0000${access.generation}\u0000`;
+    const key = prefix + sql;
     let result = this.#rewrites.get(key);
-    if (result !== undefined) this.stats.hits += 1;
-    else {
-      this.stats.misses += 1;
-      try {
-        result = rewriteSql(sql, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access: access.access });
-      } catch (error) {
-        result = { error: error instanceof Error ? error.message : String(error) };
+    if (result !== undefined) {
+      this.stats.hits += 1;
+      return result;
+    }
+    if (sql.length > MAX_CACHED_SQL_LENGTH) return this.#rewriteNow(sql, metadata, settings, access.access);
+    // Another statement of the same shape: its template, with this statement's literals.
+    const shape = this.#shape(sql);
+    const templates = shape === undefined ? false : this.#templates.get(prefix + shape.key);
+    if (shape !== undefined && templates !== undefined && templates !== false) {
+      for (const template of templates) {
+        const made = instantiate(template, shape);
+        if (made !== undefined) {
+          this.stats.hits += 1;
+          this.stats.templated += 1;
+          return made;
+        }
       }
-      if (sql.length <= MAX_CACHED_SQL_LENGTH) this.#rewrites.set(key, result);
+    }
+    this.stats.misses += 1;
+    result = this.#rewriteNow(sql, metadata, settings, access.access);
+    this.#rewrites.set(key, result);
+    if (shape !== undefined && templates !== false && !('error' in result)) {
+      const rewrite = (text: string): RewriteResult => rewriteSql(text, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access: access.access });
+      const template = buildTemplate(sql, shape, result, rewrite, this.#spaceColumns);
+      // A shape whose first statement cannot be templated is not tried again; one whose fixed literals differ gets a template of its own (a few).
+      if (template === undefined) this.#templates.set(prefix + shape.key, templates === undefined ? false : templates);
+      else this.#templates.set(prefix + shape.key, [...(templates ?? []), template].slice(-MAX_TEMPLATES_PER_SHAPE));
     }
     return result;
+  }
+
+  #rewriteNow(sql: string, metadata: ClusterMetadata, settings: SessionSettings, access: RoleAccess): RewriteResult | RewriteFailure {
+    try {
+      return rewriteSql(sql, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access });
+    } catch (error) {
+      return { error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  #shape(sql: string): Shape | undefined {
+    if (this.#lastShape?.sql !== sql) this.#lastShape = { sql, shape: shapeOf(sql) };
+    return this.#lastShape.shape;
   }
 
   #stale(loadedAt: number): boolean {
@@ -205,11 +262,17 @@ export class RewriteContext {
   #use(metadata: ClusterMetadata): void {
     if (this.#metadata !== undefined && JSON.stringify(this.#metadata) !== JSON.stringify(metadata)) {
       this.#rewrites.clear();
+      this.#templates.clear();
       this.#access.clear();
     }
+    this.#spaceColumns = new Set(metadata.hypertables.map((t) => t.spaceColumn));
     this.#metadata = metadata;
     this.#loadedAt = Date.now();
     this.#names = new Set(metadata.hypertables.map((t) => t.table.name));
     this.#resolved = new Set([...metadata.hypertables, ...metadata.referenceTables].map((t) => t.table.name));
   }
+}
+
+function sameAccess(a: RoleAccess, b: RoleAccess): boolean {
+  return a.role === b.role && a.tables.size === b.tables.size && [...a.tables].every(([k, v]) => b.tables.has(k) && b.tables.get(k) === v);
 }
