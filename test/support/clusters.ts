@@ -67,9 +67,14 @@ function devSource(label: string, postgres: { kind: 'embedded' } | { kind: 'syst
 const containerSource: ClusterSource = {
   label: 'testcontainers PostgreSQL 18',
   unavailable: async () => {
+    let testcontainers: typeof import('testcontainers');
     try {
-      const { getContainerRuntimeClient } = await import('testcontainers');
-      await getContainerRuntimeClient();
+      testcontainers = await import('testcontainers');
+    } catch (error) {
+      return `testcontainers is not installed (a devDependency: npm ci installs it): ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`;
+    }
+    try {
+      await testcontainers.getContainerRuntimeClient();
       return undefined;
     } catch (error) {
       return `no Docker engine reachable (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); the testcontainers run needs one`;
