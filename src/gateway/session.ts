@@ -43,6 +43,7 @@ import {
   readRowDescription,
   readSaslMechanisms,
   readTarget,
+  type ParseMessage,
   saslMechanisms,
   queryMessage,
   withStatementName,
@@ -145,6 +146,8 @@ export class Session {
   #settings: SessionSettings | undefined;
   #settingsChangedInTransaction = false;
   readonly #statements = new Map<string, Statement>();
+  /** A statement was prepared rewritten (for some settings, perhaps under another name): from now on Binds and Describes need a look. */
+  #preparedRewrites = false;
   #renames = 0;
   #reads = 0;
   #pumping = false;
@@ -211,7 +214,7 @@ export class Session {
       this.#idleTimer = undefined;
     }
     if (this.#phase === 'startup') this.#readStartup();
-    else void this.#pump();
+    else this.#pump();
   }
 
   #onServerData(chunk: Buffer): void {
@@ -219,6 +222,14 @@ export class Session {
     const out: Buffer[] = [];
     try {
       for (;;) {
+        // Rows of a result the client gets as they are: forwarded in bulk, no Buffer per row.
+        if (this.#phase === 'ready' && this.#tracker.rowsPassThrough) {
+          const rows = this.#serverReader.run((type) => type === B.DataRow);
+          if (rows !== undefined) {
+            out.push(rows);
+            continue;
+          }
+        }
         const frame = this.#serverReader.next();
         if (frame === undefined) break;
         const forward = this.#phase === 'ready' ? this.#fromServer(frame) : this.#fromServerDuringAuth(frame);
@@ -342,10 +353,10 @@ export class Session {
       socket.on('drain', () => {
         this.#serverBlocked = false;
         this.#resumeClient();
-        void this.#pump();
+        this.#pump();
       });
       socket.write(startup);
-      void this.#pump();
+      this.#pump();
     } catch (error) {
       this.#fail('upstream-unreachable', { severity: 'FATAL', code: '08006', message: `hypershard gateway: ${(error as Error).message}` });
     }
@@ -430,32 +441,96 @@ export class Session {
 
   // ------------------------------------------------------------------ ready: client → backend
 
-  /** Handles client messages strictly in order; one that must wait (a read, a retry) holds the ones behind it. */
-  async #pump(): Promise<void> {
+  /**
+   * Handles client messages strictly in order; one that must wait (a read, a retry) holds the ones
+   * behind it. Runs of messages that need only bookkeeping go to the backend as one slice.
+   */
+  #pump(): void {
     if (this.#pumping || this.#phase === 'startup' || this.#phase === 'closed' || this.#server === undefined) return;
-    this.#pumping = true;
     try {
       while (!this.#serverBlocked) {
+        const run = this.#clientReader.run((type, buffer, start) => this.#passes(type, buffer, start));
+        if (run !== undefined) {
+          this.#toServer.push(run);
+          continue;
+        }
         const frame = this.#clientReader.next();
         if (frame === undefined) break;
         const waiting = this.#handle(frame);
+        if (this.closed) return;
         if (waiting !== undefined) {
+          this.#pumping = true;
           this.#flushServer();
           if (this.#clientReader.pending > CLIENT_HIGH_WATER) this.#pauseClient();
-          await waiting;
+          waiting.then(
+            () => {
+              this.#pumping = false;
+              this.#pump();
+            },
+            (error: unknown) => this.#pumpFailed(error),
+          );
+          return;
         }
-        if (this.closed) return;
       }
       this.#flushServer();
       if (!this.#serverBlocked) this.#resumeClient();
     } catch (error) {
-      const message = error instanceof FrameError || error instanceof ProtocolError ? error.message : `internal error: ${String(error)}`;
-      this.#fail(error instanceof FrameError ? 'invalid-length' : 'invalid-message', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: ${message}` });
+      this.#pumpFailed(error);
       return;
-    } finally {
-      this.#pumping = false;
     }
     this.#armMessageTimer();
+  }
+
+  #pumpFailed(error: unknown): void {
+    this.#pumping = false;
+    const message = error instanceof FrameError || error instanceof ProtocolError ? error.message : `internal error: ${String(error)}`;
+    this.#fail(error instanceof FrameError ? 'invalid-length' : 'invalid-message', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: ${message}` });
+  }
+
+  /**
+   * Whether a message can go to the backend as it is, with only its bookkeeping done here (which
+   * this does): everything but statement texts, names the gateway renamed, and the end.
+   */
+  #passes(type: number, buffer: Buffer, start: number): boolean {
+    if (this.#phase === 'auth') return type === F.Password && !this.#withheldChannelBinding;
+    switch (type) {
+      case F.Execute:
+        this.#sinceSync += 1;
+        this.#tracker.sent({ kind: 'execute' });
+        return true;
+      case F.Sync:
+        this.#sinceSync = 0;
+        this.#tracker.sent({ kind: 'sync' });
+        return true;
+      case F.Bind:
+        // A statement rewritten for the session's settings may have to be prepared again first.
+        if (this.#preparedRewrites) return false;
+        this.#sinceSync += 1;
+        this.#tracker.sent({ kind: 'bind' });
+        return true;
+      case F.Describe: {
+        const statement = buffer[start + 5] === 0x53;
+        if (statement && this.#preparedRewrites) return false;
+        this.#sinceSync += 1;
+        this.#tracker.sent({ kind: statement ? 'describe-statement' : 'describe-portal' });
+        return true;
+      }
+      case F.Close:
+        if (buffer[start + 5] === 0x53) return false; // the statement map must forget it
+        this.#sinceSync += 1;
+        this.#tracker.sent({ kind: 'close' });
+        return true;
+      case F.Flush:
+      case F.CopyData:
+      case F.CopyDone:
+      case F.CopyFail:
+        return true;
+      case F.FunctionCall:
+        this.#tracker.sent({ kind: 'function' });
+        return true;
+      default:
+        return false;
+    }
   }
 
   /** A client that stops in the middle of a message is closed after messageTimeoutMs. */
@@ -555,10 +630,19 @@ export class Session {
     return frame;
   }
 
-  async #onQuery(bytes: Buffer): Promise<void> {
+  #onQuery(bytes: Buffer): Promise<void> | undefined {
     const text = readQuery(bytes);
     this.#ctx.metrics.statements += 1;
-    const decision = await this.#decide(text);
+    if (this.#asWrittenAtOnce(text) !== undefined) {
+      this.#sinceSync = 0;
+      this.#send(bytes, { kind: 'query' });
+      return undefined;
+    }
+    return this.#queryRewritten(bytes, text);
+  }
+
+  async #queryRewritten(bytes: Buffer, text: string): Promise<void> {
+    const decision = await this.#rewriteFor(text);
     this.#sinceSync = 0;
     if (!decision.changed) {
       this.#send(bytes, { kind: 'query' });
@@ -568,7 +652,7 @@ export class Session {
     const retryable = this.#tracker.idle && this.#txStatus === TX_IDLE && this.#rewriter?.statement(text).count === 1;
     if (!retryable) {
       this.#emit(decision);
-      this.#send(queryMessage(decision.sql), { kind: 'query', route: positionsFor(text, decision.sql) });
+      this.#send(queryMessage(decision.sql), { kind: 'query', route: positionsFor(text, decision.sql), rowsAsIs: true });
       return;
     }
     // Hold the messages behind it until the first answer tells whether the rewrite was accepted.
@@ -604,10 +688,22 @@ export class Session {
     this.#send(bytes, { kind: 'query' });
   }
 
-  async #onParse(bytes: Buffer): Promise<void> {
+  #onParse(bytes: Buffer): Promise<void> | undefined {
     const parse = readParse(bytes);
     this.#ctx.metrics.statements += 1;
-    const decision = await this.#decide(parse.text);
+    const quick = this.#asWrittenAtOnce(parse.text);
+    if (quick !== undefined) {
+      // Prepared as written: its name means that text, whatever the settings.
+      if (parse.name === '' || !this.#statements.has(parse.name)) this.#statements.set(parse.name, { original: parse.text, paramTypes: parse.paramTypes, serverName: parse.name, settingsKey: undefined });
+      this.#sinceSync += 1;
+      this.#send(bytes, { kind: 'parse' });
+      return undefined;
+    }
+    return this.#parseRewritten(bytes, parse);
+  }
+
+  async #parseRewritten(bytes: Buffer, parse: ParseMessage): Promise<void> {
+    const decision = await this.#rewriteFor(parse.text);
     // A Parse names its statement as the client does. A name already in use is refused by the
     // backend, and the statement prepared under it first stays the one the name means.
     const statement: Statement = { original: parse.text, paramTypes: parse.paramTypes, serverName: parse.name, settingsKey: decision.settingsKey };
@@ -619,10 +715,11 @@ export class Session {
       return;
     }
     this.#ctx.metrics.rewritten += 1;
+    this.#preparedRewrites = true;
     const sent = parseMessage(statement.serverName, decision.sql, parse.paramTypes);
     if (!retryable) {
       this.#emit(decision);
-      this.#send(sent, { kind: 'parse', route: positionsFor(parse.text, decision.sql) });
+      this.#send(sent, { kind: 'parse', route: positionsFor(parse.text, decision.sql), rowsAsIs: true });
       return;
     }
     // Ask for the answer now (Flush): if the rewrite is refused, prepare the text as written instead.
@@ -652,17 +749,24 @@ export class Session {
     this.#send(parseMessage(statement.serverName, parse.text, parse.paramTypes), { kind: 'parse' });
   }
 
-  async #onBind(bytes: Buffer): Promise<void> {
+  #onBind(bytes: Buffer): Promise<void> | undefined {
     this.#sinceSync += 1;
     const bind = readBind(bytes);
     const statement = this.#statements.get(bind.statement);
-    if (statement?.settingsKey !== undefined) {
-      const settings = await this.#currentSettings();
-      const key = settings === undefined ? undefined : settingsKey(settings);
-      if (key !== statement.settingsKey) await this.#prepareAgain(bind.statement, statement);
+    const send = (): void => {
+      const sent = statement === undefined || statement.serverName === bind.statement ? bytes : withStatementName(bytes, statement.serverName);
+      this.#send(sent, { kind: 'bind' });
+    };
+    const known = this.#knownSettings();
+    if (statement?.settingsKey === undefined || (known !== undefined && settingsKey(known) === statement.settingsKey)) {
+      send();
+      return undefined;
     }
-    const sent = statement === undefined || statement.serverName === bind.statement ? bytes : withStatementName(bytes, statement.serverName);
-    this.#send(sent, { kind: 'bind' });
+    return (async () => {
+      const settings = await this.#currentSettings();
+      if (settings === undefined || settingsKey(settings) !== statement.settingsKey) await this.#prepareAgain(bind.statement, statement);
+      send();
+    })();
   }
 
   /**
@@ -689,8 +793,11 @@ export class Session {
     return this.#ctx.rewriter;
   }
 
-  /** What to send for a statement text: its rewrite for this session, or the text itself. */
-  async #decide(text: string): Promise<Decision> {
+  /**
+   * The cheap part of the decision, without waiting: the text as written when it cannot be
+   * rewritten (undefined: it may be, `#decide` finds out). Notes what the statement may make stale.
+   */
+  #asWrittenAtOnce(text: string): Decision | undefined {
     const asWritten: Decision = { sql: text, changed: false, settingsKey: undefined, event: undefined };
     const rewriter = this.#rewriter;
     if (rewriter === undefined) return asWritten;
@@ -708,6 +815,19 @@ export class Session {
       this.#ctx.metrics.fallback(unavailable);
       return asWritten;
     }
+    return undefined;
+  }
+
+  /** What to send for a statement text: its rewrite for this session, or the text itself. */
+  async #decide(text: string): Promise<Decision> {
+    const quick = this.#asWrittenAtOnce(text);
+    if (quick !== undefined) return quick;
+    return this.#rewriteFor(text);
+  }
+
+  async #rewriteFor(text: string): Promise<Decision> {
+    const asWritten: Decision = { sql: text, changed: false, settingsKey: undefined, event: undefined };
+    const rewriter = this.#rewriter as GatewayRewriter;
     const settings = await this.#currentSettings();
     if (settings === undefined) {
       this.#ctx.metrics.fallback('settings-unknown');
@@ -745,6 +865,12 @@ export class Session {
     // The rewriter works on text; a client in another encoding would get its bytes re-encoded.
     if ((this.#parameters.get('client_encoding') ?? '').toUpperCase() !== 'UTF8') return 'client-encoding';
     return this.#rewriter?.unavailable === undefined ? undefined : 'metadata-unavailable';
+  }
+
+  /** The settings a rewrite depends on, when known without reading them. */
+  #knownSettings(): SessionSettings | undefined {
+    const timeZone = this.#parameters.get('TimeZone');
+    return this.#settings === undefined || timeZone === undefined ? undefined : { ...this.#settings, timeZone };
   }
 
   /** The settings a rewrite depends on, read in-band when not known. */

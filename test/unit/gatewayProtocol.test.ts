@@ -75,7 +75,7 @@ describe('FrameReader', () => {
     const reader = new FrameReader({ typed: true, maxMessageBytes: 1024 });
     const rows = [frame('D', Buffer.from([0, 0])), frame('D', Buffer.from([0, 0]))];
     reader.push(Buffer.concat([...rows, frame('Z', Buffer.from('I')), frame('D')]));
-    const run = reader.run((t) => t !== B.DataRow);
+    const run = reader.run((t) => t === B.DataRow);
     expect(run?.equals(Buffer.concat(rows))).toBe(true);
     expect(reader.next()?.type).toBe(B.ReadyForQuery);
   });

@@ -66,10 +66,11 @@ export class FrameReader {
   }
 
   /**
-   * Every whole frame at the front of the buffer as one contiguous slice (for forwarding a burst
-   * untouched), stopping before the first frame `stop` picks out; undefined when there is none.
+   * Every whole frame at the front of the buffer that `take` accepts, as one contiguous slice (to
+   * forward a burst untouched, without a Buffer per message); undefined when the first is not
+   * accepted or not whole. `take` sees each frame's type and where it lies in `buffer`.
    */
-  run(stop: (type: number) => boolean): Buffer | undefined {
+  run(take: (type: number, buffer: Buffer, start: number, end: number) => boolean): Buffer | undefined {
     if (!this.typed) return undefined;
     this.#compact();
     const buffer = this.#chunks[0];
@@ -79,7 +80,7 @@ export class FrameReader {
       const type = buffer[offset] as number;
       const length = buffer.readInt32BE(offset + 1);
       if (length < 4 || length > this.#maxBytes) break; // next() reports it
-      if (stop(type) || buffer.length - offset < length + 1) break;
+      if (buffer.length - offset < length + 1 || !take(type, buffer, offset, offset + length + 1)) break;
       offset += length + 1;
     }
     if (offset === 0) return undefined;

@@ -22,15 +22,23 @@ export interface Request {
   readonly route?: (type: number, frame: Buffer) => Buffer | null;
   /** Called once when the answer is complete, or skipped (the backend gave none after an earlier error). */
   readonly onDone?: (outcome: 'done' | 'error' | 'skipped') => void;
+  /** `route` passes DataRows as they are, so they may be forwarded in bulk without it. */
+  readonly rowsAsIs?: boolean;
 }
 
-interface Pending extends Request {
+class Pending {
   /** An ErrorResponse was part of the answer (a query goes on to ReadyForQuery). */
-  failed: boolean;
+  failed = false;
   /** A describe-statement answer is two messages: ParameterDescription, then RowDescription/NoData. */
-  seenParameters: boolean;
+  seenParameters = false;
   /** Inside a COPY's data (CopyOut/CopyBoth), which ends with CopyDone/CommandComplete. */
-  copying: boolean;
+  copying = false;
+  constructor(
+    readonly kind: RequestKind,
+    readonly route: Request['route'],
+    readonly onDone: Request['onDone'],
+    readonly rowsAsIs: boolean,
+  ) {}
 }
 
 /** Messages the backend may send at any time, between or within answers. */
@@ -47,6 +55,11 @@ export class ResponseTracker {
 
   get outstanding(): number {
     return this.#queue.length;
+  }
+
+  /** DataRows now answer a request that forwards them as they are (they never end a request). */
+  get rowsPassThrough(): boolean {
+    return this.#queue[0]?.rowsAsIs === true;
   }
 
   /** No request awaits an answer: the backend is waiting for the next message. */
@@ -71,7 +84,7 @@ export class ResponseTracker {
       request.onDone?.('skipped');
       return;
     }
-    this.#queue.push({ ...request, failed: false, seenParameters: false, copying: false });
+    this.#queue.push(new Pending(request.kind, request.route, request.onDone, request.route === undefined || request.rowsAsIs === true));
   }
 
   /**
