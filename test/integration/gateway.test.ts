@@ -6,7 +6,8 @@
  * and the protocol's corners work: cancel, COPY both ways, notices and notifications, every
  * authentication method, TLS on both sides, limits, and a fuzzer that must not break anything.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { chownSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,6 +28,7 @@ import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { expectSameRows } from '../support/compare.js';
 import { directUrl, psql, rawConnection, startTestGateway, type TestGateway } from '../support/gateway.js';
 
+const BIN = fileURLToPath(new URL('../../bin/hypershard.js', import.meta.url));
 const sources = await Promise.all(clusterSources().map(async (s) => ({ source: s, skip: await s.unavailable() })));
 
 const SINCE = new Date(Date.now() - 6 * 3600_000);
@@ -453,6 +455,62 @@ for (const { source, skip } of sources) {
         await bystander.end();
       }
       console.log(`[${source.label}] gateway fuzz: ${runs} connections, seed ${seed}, ${JSON.stringify(gw.gateway.metrics().protocolErrors)}`);
+    });
+
+    it('never returns a row a policy hides: under row-level security a role gets what the access node gives it', async () => {
+      const admin = await connect(applied.access);
+      const sql = "SELECT date_trunc('hour', time) AS h, count(*) AS n FROM metrics WHERE time > now() - interval '30 hours' GROUP BY 1 ORDER BY 1";
+      try {
+        await admin.query('ALTER TABLE metrics ENABLE ROW LEVEL SECURITY');
+        await admin.query('CREATE POLICY gw_device_one ON metrics FOR SELECT TO metrics_reader USING (device_id = 1)');
+        await gw.gateway.refresh();
+        const reader = { ...applied.access, user: 'metrics_reader', password: readerPassword };
+        await both(async (through, direct) => {
+          for (const c of [through, direct]) await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+          const [a, b] = await Promise.all([through.query(sql), direct.query(sql)]);
+          for (const c of [through, direct]) await c.query('COMMIT');
+          expectSameRows(a.rows, b.rows, { ordered: true, label: 'metrics_reader under a policy' });
+          const total = a.rows.reduce((n: number, r: { n: string }) => n + Number(r.n), 0);
+          expect(total).toBeLessThan(METRICS_ROWS / 10);
+        }, reader);
+        // What was sent reads the hypertable, where the policy applies, never its shards.
+        expect(eventsOf(sql).at(-1)?.sql).not.toMatch(/_hypershard\.metrics_s/);
+      } finally {
+        await admin.query('DROP POLICY IF EXISTS gw_device_one ON metrics');
+        await admin.query('ALTER TABLE metrics DISABLE ROW LEVEL SECURITY');
+        await admin.end();
+        await gw.gateway.refresh();
+      }
+    });
+
+    it('hypershard gateway --json prints where it listens; SIGTERM lets an open transaction finish, then stops', async () => {
+      const child = spawn(process.execPath, [BIN, 'gateway', '-c', applied.specFile, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        for (let i = 0; i < 200 && !stdout.includes('\n'); i += 1) await new Promise((r) => setTimeout(r, 50));
+        const { listening } = JSON.parse(stdout.split('\n')[0] ?? '') as { listening: string };
+        const [host, port] = [listening.slice(0, listening.lastIndexOf(':')), Number(listening.slice(listening.lastIndexOf(':') + 1))];
+        const busy = await connect({ ...applied.access, host, port });
+        const idle = await connect({ ...applied.access, host, port });
+        const idleClosed = new Promise<void>((resolve) => idle.on('end', () => resolve()));
+        await busy.query('BEGIN');
+        await busy.query('SELECT count(*) FROM metrics');
+        child.kill('SIGTERM');
+        await idleClosed; // at rest: closed at once
+        // The open transaction still works, and its session ends once it is over.
+        expect((await busy.query('SELECT count(*)::int AS n FROM metrics')).rows).toEqual([{ n: METRICS_ROWS }]);
+        const busyClosed = new Promise<void>((resolve) => busy.on('end', () => resolve()));
+        await busy.query('COMMIT');
+        await busyClosed;
+        expect(await exited).toBe(0);
+        expect(stderr).toMatch(/SIGTERM/);
+      } finally {
+        child.kill('SIGKILL');
+      }
     });
 
     it('serves Prometheus metrics', async () => {
