@@ -9,6 +9,7 @@ import type { ClusterLayout, FdwServer, Hypertable, QualifiedName, Role } from '
 import { accessHypertable, serverStep } from '../sql/accessNode.js';
 import { dataHypertable, dataNodeSteps, replicationRoleStep } from '../sql/dataNode.js';
 import { createRoles } from '../sql/roles.js';
+import { timescaleFunctionsStep } from '../sql/timescaledb.js';
 import type { Statement, Step } from '../sql/statement.js';
 import { render } from '../sql/templates.js';
 import { diffColumns } from './columns.js';
@@ -89,8 +90,24 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
   diffReferenceTables(plan, before, after);
   diffGrants(plan, before, after);
   diffServers(plan, before.servers, after.servers, after.accessNode, after.serviceRole, 'drop');
+  diffTimescaleFunctions(plan, before, after);
   dropRoles(plan, before.roles, after.roles, [after.accessNode, ...existingNodes]);
   return { steps: plan.steps, changes: plan.changes, kinds: [...plan.kinds], destructive: plan.destructive, refused: plan.refused };
+}
+
+/** TimescaleDB's functions on the access node: created, dropped, or moved to another schema. */
+function diffTimescaleFunctions(plan: Plan, before: ClusterLayout, after: ClusterLayout): void {
+  const was = before.timescaledb;
+  const is = after.timescaledb;
+  if (JSON.stringify(was) === JSON.stringify(is)) return;
+  if (was !== undefined) {
+    plan.change('timescaledb_functions', is === undefined ? `TimescaleDB functions dropped from schema ${was.schema}` : `TimescaleDB functions moved from schema ${was.schema} to ${is.schema}`);
+    plan.add(after.accessNode, reversed(timescaleFunctionsStep(was)));
+  }
+  if (is !== undefined) {
+    if (was === undefined) plan.change('timescaledb_functions', `TimescaleDB functions (time_bucket, first, last) added in schema ${is.schema}`);
+    plan.add(after.accessNode, timescaleFunctionsStep(is));
+  }
 }
 
 function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNode: string): void {

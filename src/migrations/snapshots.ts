@@ -20,7 +20,11 @@ export async function readSnapshots(root: string): Promise<Snapshot[]> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^\d{4}\.json$/.test(n)).sort();
   const snapshots: Snapshot[] = [];
   for (const name of names) {
-    const parsed = clusterSpec.safeParse(JSON.parse(await readFile(join(dir, name), 'utf8')));
+    const raw: unknown = JSON.parse(await readFile(join(dir, name), 'utf8'));
+    // Snapshots from before hypershard created TimescaleDB's functions lack the key; their
+    // migrations have none, so the next generate writes one that adds them.
+    if (raw !== null && typeof raw === 'object' && !('timescaledb' in raw)) Object.assign(raw, { timescaledb: { functions: false } });
+    const parsed = clusterSpec.safeParse(raw);
     if (!parsed.success) throw new MigrationStateError(`snapshot ${join(dir, name)} is not a valid spec; it was edited or comes from another version`);
     snapshots.push({ step: Number(name.slice(0, 4)), spec: parsed.data });
   }

@@ -17,6 +17,8 @@ import { derivedName } from './names.js';
 
 /** Schema that holds shard tables and chunks (data nodes) and foreign partitions (access node). */
 export const INTERNAL_SCHEMA = RESERVED_SCHEMA;
+/** Schema of the helpers TimescaleDB's functions call on the access node (every role may use it). */
+export const COMPAT_SCHEMA = `${RESERVED_SCHEMA}_compat`;
 /** node-pg-migrate history table, in INTERNAL_SCHEMA on every node. */
 export const MIGRATIONS_TABLE = 'migrations';
 /** Length of the timestamp suffix of chunk names: `_20261123T000000`. */
@@ -118,6 +120,12 @@ export interface Role {
   readonly grants: readonly { readonly table: QualifiedName; readonly privileges: readonly Privilege[] }[];
 }
 
+/** TimescaleDB's functions on the access node: `schema` holds what users call, `helpers` what those call. */
+export interface TimescaleFunctions {
+  readonly schema: string;
+  readonly helpers: string;
+}
+
 export interface ClusterLayout {
   readonly accessNode: string;
   readonly dataNodes: readonly string[];
@@ -130,6 +138,8 @@ export interface ClusterLayout {
   readonly roles: readonly Role[];
   /** Access-node database settings that pushdown needs, applied with ALTER DATABASE … SET. */
   readonly accessSettings: readonly (readonly [string, string])[];
+  /** undefined when the spec turns them off. */
+  readonly timescaledb: TimescaleFunctions | undefined;
 }
 
 /** Settings every access-node session gets, so users have pushdown without setting anything. */
@@ -175,6 +185,7 @@ export function planLayout(spec: ClusterSpec): ClusterLayout {
     referenceTables,
     roles,
     accessSettings: ACCESS_NODE_SETTINGS,
+    timescaledb: spec.timescaledb.functions ? { schema: spec.timescaledb.schema, helpers: COMPAT_SCHEMA } : undefined,
   };
   checkCollisions(layout);
   return layout;

@@ -104,5 +104,11 @@ hypertables:
     indexes:
       - columns: [device_id, { column: time, order: desc }]
       - columns: [{ column: time, order: desc }]
+
+# TimescaleDB's time_bucket, first and last on the access node, so SQL written for TimescaleDB
+# runs from any client (docs/coming-from-timescaledb.md).
+timescaledb:
+  functions: true
+  schema: public
 `;
 }

@@ -200,6 +200,14 @@ export const gatewaySpec = z
   })
   .describe('The wire-protocol gateway (`hypershard gateway`): clients connect here instead of the access node.');
 
+export const timescaledbSpec = z
+  .strictObject({
+    functions: z.boolean().default(true).describe('Create time_bucket (every TimescaleDB form but uuid) and the first/last aggregates on the access node.'),
+    schema: identifier.default('public').describe('Schema of time_bucket, first and last; TimescaleDB users call them unqualified, so it must be on their search_path.'),
+  })
+  .default({ functions: true, schema: 'public' })
+  .describe('TimescaleDB-compatible functions on the access node, with TimescaleDB\'s semantics, so queries written for TimescaleDB run from any client.');
+
 export const clusterSpec = z.strictObject({
   $schema: z.string().optional(),
   version: z.literal(1).describe('Spec format version.'),
@@ -221,6 +229,7 @@ export const clusterSpec = z.strictObject({
     .optional()
     .describe('Required when a data node declares standbys.'),
   gateway: gatewaySpec.optional(),
+  timescaledb: timescaledbSpec,
 });
 
 /** The spec as written by the user. */

@@ -18,6 +18,11 @@ export function formatPath(path: Path): string {
 
 /** Names hypershard creates itself; a spec may not claim them. */
 export const RESERVED_SCHEMA = '_hypershard';
+
+/** `_hypershard`, the TimescaleDB helpers' `_hypershard_compat`, and PostgreSQL's `pg_*`. */
+function reservedSchema(schema: string): boolean {
+  return schema === RESERVED_SCHEMA || schema.startsWith(`${RESERVED_SCHEMA}_`) || schema.startsWith('pg_');
+}
 /** FDW server options hypershard sets from other fields. */
 const MANAGED_FDW_OPTIONS = new Set([
   'host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'async_capable', 'fetch_size', 'batch_size',
@@ -127,6 +132,11 @@ function checkRelations(input: unknown, report: Report): void {
   const fdw = obj(spec.fdw);
   for (const [key, value] of Object.entries(obj(fdw.connectionOptions))) checkFdwOption(['fdw', 'connectionOptions', key], key, value, report);
 
+  const timescaledb = obj(spec.timescaledb);
+  identifier(['timescaledb', 'schema'], timescaledb.schema);
+  const compatSchema = text(timescaledb.schema);
+  if (compatSchema !== undefined && reservedSchema(compatSchema)) report(['timescaledb', 'schema'], `schema ${JSON.stringify(compatSchema)} is reserved`);
+
   // Roles
   const service = text(obj(fdw.serviceRole).name) ?? 'hypershard_fdw';
   identifier(['fdw', 'serviceRole', 'name'], service);
@@ -176,7 +186,7 @@ function checkRelations(input: unknown, report: Report): void {
     identifier(at('name'), table.name);
     identifier(at('schema'), table.schema);
     const schema = text(table.schema) ?? 'public';
-    if (schema === RESERVED_SCHEMA || schema.startsWith('pg_')) report(at('schema'), `schema ${JSON.stringify(schema)} is reserved`);
+    if (reservedSchema(schema)) report(at('schema'), `schema ${JSON.stringify(schema)} is reserved`);
     const name = text(table.name);
     // Table names are unique across schemas: shard tables on data nodes share one schema.
     if (name !== undefined && seenTables.has(name)) report(at('name'), `duplicate hypertable name ${JSON.stringify(name)}`);
@@ -277,7 +287,7 @@ function checkReferenceTable(table: Record<string, unknown>, path: Path, seenTab
   identifier(at('name'), table.name);
   identifier(at('schema'), table.schema);
   const schema = text(table.schema) ?? 'public';
-  if (schema === RESERVED_SCHEMA || schema.startsWith('pg_')) report(at('schema'), `schema ${JSON.stringify(schema)} is reserved`);
+  if (reservedSchema(schema)) report(at('schema'), `schema ${JSON.stringify(schema)} is reserved`);
   const name = text(table.name);
   if (name !== undefined && seenTables.has(name)) report(at('name'), `duplicate table name ${JSON.stringify(name)}; hypertables and reference tables need names of their own`);
   if (name !== undefined) seenTables.add(name);

@@ -6,6 +6,7 @@ import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable, t
 import { accessReferenceTable, referenceGrantsStep } from './referenceTables.js';
 import { createRoles, grantTables } from './roles.js';
 import { schemasStep } from './schemas.js';
+import { timescaleFunctionsStep } from './timescaledb.js';
 import type { Statement, Step } from './statement.js';
 import { render } from './templates.js';
 
@@ -31,6 +32,8 @@ export function accessNodeSteps(layout: ClusterLayout): Step[] {
     ...layout.referenceTables.map(accessReferenceTable),
     grantTables(layout.roles, () => true),
     referenceGrantsStep(layout, 'access'),
+    // Last: their schema may be a hypertable's, made above (it is not made for them).
+    ...(layout.timescaledb === undefined ? [] : [timescaleFunctionsStep(layout.timescaledb)]),
   ];
 }
 

@@ -114,6 +114,8 @@ function hostileSpec(cluster: TestCluster): Record<string, unknown> {
         indexes: [{ columns: ['user'] }],
       },
     ],
+    // TimescaleDB's functions in the hostile schema: its name inside every function body.
+    timescaledb: { schema: SCHEMA },
   };
 }
 
@@ -282,6 +284,29 @@ for (const { source, skip } of sources) {
         { srvname: 'hypershard_dn1_0', umoptions: [`user=${SERVICE}`, `password=${SERVICE_PASSWORD}`] },
         { srvname: 'hypershard_dn2_1', umoptions: [`user=${SERVICE}`, `password=${SERVICE_PASSWORD}`] },
       ]);
+    });
+
+    it('creates TimescaleDB\'s functions in the hostile schema, callable by its quoted name', async () => {
+      const access = url(cluster.accessNode);
+      const routines = await sql(
+        access,
+        `SELECT p.proname, count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 GROUP BY 1 ORDER BY 1`,
+        [SCHEMA],
+      );
+      expect(routines).toEqual([
+        { proname: 'first', n: 1 },
+        { proname: 'last', n: 1 },
+        { proname: 'time_bucket', n: 16 },
+      ]);
+      const s = qi(SCHEMA);
+      expect(
+        await sql(
+          access,
+          `SELECT (${s}.time_bucket('1 hour', t, "offset" => '15 minutes') AT TIME ZONE 'UTC')::text AS b, ${s}.last(v, t) AS l, ${s}.time_bucket(10, v) AS i
+             FROM (VALUES (timestamptz '2024-01-01 10:30:00+00', 7)) x(t, v)
+            GROUP BY 1, 3`,
+        ),
+      ).toEqual([{ b: '2024-01-01 10:15:00', l: 7, i: 0 }]);
     });
 
     it('creates exactly these names on each data node, with each shard on its own node', async () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { renderCheck } from '../../src/cli/commands/check.js';
 import type { NodeCatalog } from '../../src/drift/catalog/node.js';
 import { NO_REFERENCE_OBJECTS } from '../../src/drift/catalog/referenceTables.js';
+import { NO_TIMESCALE_ROUTINES } from '../../src/drift/catalog/routines.js';
 import type { CatalogRelation } from '../../src/drift/catalog/relations.js';
 import { compareMigrations } from '../../src/drift/compare/migrations.js';
 import { compareNode } from '../../src/drift/compare/node.js';
@@ -45,6 +46,7 @@ hypertables:
     shards: 4
     indexes:
       - columns: [device_id, { column: time, order: desc }]
+timescaledb: { functions: false } # compared in timescaledb.test.ts
 `;
 
 const layout = planLayout(parseSpec(SPEC));
@@ -128,6 +130,7 @@ function cleanCatalog(l: ClusterLayout, node: string): NodeCatalog {
     schemas: ['_hypershard', 'iot'],
     defaultChunks: access ? [] : shards.map((s) => ({ shard: s.table, chunk: { schema: '_hypershard', name: `${s.chunkPrefix}_default` }, rows: 0, from: undefined, to: undefined })),
     referenceObjects: NO_REFERENCE_OBJECTS,
+    timescale: NO_TIMESCALE_ROUTINES,
     appliedMigrations: ['0001_hypershard_init'],
     checksums: new Map([['0001_hypershard_init', 'a'.repeat(64)]]),
   };

@@ -32,6 +32,7 @@ hypertables:
     chunks: { behind: 1, ahead: 2 }
     indexes:
       - columns: [device_id, { column: time, order: desc }]
+timescaledb: { functions: false } # their SQL is tested in timescaledb.test.ts
 `;
 
 const generate = (text: string): ClusterSql => generateSql(parseSpec(text));

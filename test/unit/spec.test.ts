@@ -114,6 +114,7 @@ describe('parseSpec on the example spec', () => {
         },
       ],
       referenceTables: [],
+      timescaledb: { functions: true, schema: 'public' },
     });
   });
 

@@ -5,7 +5,8 @@
  * and every foreign table reading a reference table's copy (so a copy no server needs is seen).
  */
 import type pg from 'pg';
-import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
+import { COMPAT_SCHEMA, INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
+import { TIMESCALE_NAMES } from '../../sql/timescaledb.js';
 import type { NodeRole } from '../../sql/generate.js';
 import { appliedMigrations } from '../../nodes/history.js';
 import { recordedChecksums } from '../../nodes/checksums.js';
@@ -18,6 +19,7 @@ import { readSchemaGrants, readSchemas, readTableGrants, type CatalogSchemaGrant
 import { readReferenceObjects, type CatalogReferenceObjects } from './referenceTables.js';
 import { readRelations, type CatalogRelation } from './relations.js';
 import { readMemberships, readRoles, type CatalogMembership, type CatalogRole } from './roles.js';
+import { NO_TIMESCALE_ROUTINES, readTimescaleRoutines, type CatalogTimescale } from './routines.js';
 import { readServers, readUserMappings, type CatalogServer, type CatalogUserMapping } from './servers.js';
 import { readDatabaseSettings } from './settings.js';
 
@@ -44,6 +46,8 @@ export interface NodeCatalog {
   readonly defaultChunks: readonly CatalogDefaultChunk[];
   /** Primary keys of reference tables; on the access node also their sync triggers, functions and copies. */
   readonly referenceObjects: CatalogReferenceObjects;
+  /** On the access node: TimescaleDB's functions and their helpers. */
+  readonly timescale: CatalogTimescale;
   readonly appliedMigrations: readonly string[];
   readonly checksums: ReadonlyMap<string, string>;
 }
@@ -77,6 +81,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
   const defaultChunks = access
     ? []
     : await readDefaultChunks(client, layout.hypertables.flatMap((h) => h.shards.map((s) => ({ table: s.table, timeColumn: h.timeColumn }))));
+  const timescale = access ? await readTimescaleRoutines(client, COMPAT_SCHEMA, layout.timescaledb?.schema, TIMESCALE_NAMES) : NO_TIMESCALE_ROUTINES;
   return {
     serverVersionNum,
     base,
@@ -94,6 +99,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
     schemas: existingSchemas,
     defaultChunks,
     referenceObjects,
+    timescale,
     appliedMigrations: await appliedMigrations(client),
     checksums: await recordedChecksums(client),
   };

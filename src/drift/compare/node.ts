@@ -16,6 +16,7 @@ import { compareSchemaGrants, compareTableGrants } from './privileges.js';
 import { compareRoles } from './roles.js';
 import { compareServers, compareUserMappings } from './servers.js';
 import { compareSettings } from './settings.js';
+import { compareTimescale } from './timescaledb.js';
 
 export function compareNode(layout: ClusterLayout, node: string, role: NodeRole, catalog: NodeCatalog, migrations: Omit<MigrationState, 'applied' | 'recorded'>): Finding[] {
   const existing = new Set(catalog.relations.map((r) => nameKey(r.table)));
@@ -31,6 +32,7 @@ export function compareNode(layout: ClusterLayout, node: string, role: NodeRole,
     ...(access ? compareServers(layout, catalog.serverVersionNum, catalog.servers) : []),
     ...(access ? compareUserMappings(layout, catalog.servers, catalog.userMappings) : []),
     ...(access ? compareSettings(layout, catalog.settings) : []),
+    ...(access ? compareTimescale(layout, catalog.timescale) : []),
     ...compareRoles(layout, role, catalog.roles, catalog.memberships),
     ...compareTableGrants(layout, node, role, existing, catalog.tableGrants),
     ...compareSchemaGrants(layout, node, role, new Set(catalog.schemas), catalog.schemaGrants),
