@@ -56,46 +56,97 @@ export interface BucketOutcome {
 export function rewriteBucket(call: FuncCall, scope: Scope, timeZone: string | undefined): BucketOutcome | undefined {
   const schema = functionSchema(call);
   const name = functionName(call);
-  if (name === 'time_bucket' && (schema === undefined || schema === 'public')) return timeBucket(call, scope);
+  if (name === 'time_bucket' && (schema === undefined || schema === 'public')) return timeBucket(call, scope, timeZone);
   if (name === 'date_trunc' && (schema === undefined || schema === 'pg_catalog')) return dateTrunc(call, scope, timeZone);
   return undefined;
 }
 
-function timeBucket(call: FuncCall, scope: Scope): BucketOutcome {
+/**
+ * The forms whose date_bin is exactly what hypershard's `time_bucket` (TimescaleDB's semantics,
+ * `templates/access/timescaledb/`) returns, errors included: a literal width of whole seconds to
+ * weeks, greater than zero (TimescaleDB's error for zero or less is its own message), on a
+ * timestamptz, timestamp or date (whole days only, as TimescaleDB requires), with TimescaleDB's
+ * origin, a typed origin, or a literal offset. Everything else is left to the function itself,
+ * which is still exact and, for constant widths, still folds to date_bin.
+ */
+function timeBucket(written: FuncCall, scope: Scope, timeZone: string | undefined): BucketOutcome {
+  const call = quotedOffset(written);
   const original = deparse({ FuncCall: call });
   const refuse = (reason: string): BucketOutcome => ({ node: { FuncCall: call }, unchanged: { kind: 'time-bucket', reason: `${original}: ${reason}` } });
-  const args = call.args ?? [];
   const positional: Node[] = [];
   const named = new Map<string, Node>();
-  for (const arg of args) {
-    if ('NamedArgExpr' in arg) named.set((arg.NamedArgExpr.name ?? '').toLowerCase(), arg.NamedArgExpr.arg as Node);
+  for (const arg of call.args ?? []) {
+    if ('NamedArgExpr' in arg) named.set((arg.NamedArgExpr.name ?? '').replace(/^"(.*)"$/, '$1'), arg.NamedArgExpr.arg as Node);
     else positional.push(arg);
   }
-  const [width, ts, third] = positional;
-  if (width === undefined || ts === undefined || positional.length > 3) return refuse('not a time_bucket(interval, time [, origin | offset]) call');
-  if (named.has('timezone')) return refuse('time_bucket with a time zone buckets in local time; left as written');
-  const stride = intervalLiteral(width);
-  if (stride === undefined) return refuse('the bucket width is not a literal fixed interval (seconds to weeks); months and years have no fixed width');
-  const type = inferType(ts, scope);
-  if (type === undefined || !['timestamptz', 'timestamp'].includes(baseType(type))) return refuse('the bucketed value is not known to be a timestamptz or timestamp column');
-  const tz = baseType(type) === 'timestamptz';
-  let origin: string;
-  let offsetSeconds = 0;
+  const width = positional[0] ?? named.get('bucket_width');
+  const ts = positional[1] ?? named.get('ts');
+  const third = positional[2];
   const thirdType = third === undefined ? undefined : inferType(third, scope);
-  if (third !== undefined && thirdType === 'interval') offsetSeconds = intervalLiteral(third)?.seconds ?? Number.NaN;
-  const originNode = named.get('origin') ?? (thirdType !== undefined && baseType(thirdType) === baseType(type) ? third : undefined);
-  const offsetNode = named.get('offset');
-  if (offsetNode !== undefined) offsetSeconds = intervalLiteral(offsetNode)?.seconds ?? Number.NaN;
-  if (third !== undefined && thirdType !== 'interval' && originNode !== third) return refuse('its third argument is neither a typed interval offset nor a typed origin');
-  if (Number.isNaN(offsetSeconds)) return refuse('its offset is not a literal fixed interval');
-  if (originNode !== undefined) {
-    if (offsetSeconds !== 0) return refuse('both an origin and an offset');
-    origin = deparse(originNode);
-  } else {
-    origin = originLiteral(offsetSeconds, tz);
+  if (named.has('timezone') || positional.length > 3 || (thirdType !== undefined && baseType(thirdType) === 'text')) {
+    return refuse('time_bucket with a time zone buckets in local time of a zone named by text, which postgres_fdw never ships (a text constant has no collation from a foreign column); left to the function');
   }
-  const node = parseExpression(`date_bin(${quoteLiteral(stride.sql)}::interval, ${deparse(ts)}, ${origin})`);
+  if (width === undefined || ts === undefined || [...named.keys()].some((k) => !['bucket_width', 'ts', 'origin', 'offset'].includes(k))) {
+    return refuse('not a time_bucket(width, value [, origin | offset]) call');
+  }
+  const type = inferType(ts, scope);
+  const base = type === undefined ? undefined : baseType(type);
+  if (base !== undefined && ['smallint', 'integer', 'bigint'].includes(base)) {
+    return refuse("integer buckets keep TimescaleDB's range errors at the ends of the type, which no shippable expression raises; left to the function");
+  }
+  if (base !== 'timestamptz' && base !== 'timestamp' && base !== 'date') return refuse('the bucketed value is not known to be a timestamptz, timestamp or date');
+  const stride = intervalLiteral(width);
+  if (stride === undefined) return refuse('the bucket width is not a literal fixed interval (whole seconds to weeks); months and years have no fixed width');
+  if (stride.seconds <= 0) return refuse('a width of zero or less is an error in TimescaleDB, with its own message; left to the function');
+  if (base === 'date' && stride.seconds % 86_400 !== 0) return refuse('date buckets must be whole days (TimescaleDB refuses others); left to the function');
+
+  const originNamed = named.get('origin');
+  const offsetNamed = named.get('offset');
+  const thirdIsOffset = third !== undefined && thirdType === 'interval';
+  const thirdIsOrigin = third !== undefined && thirdType !== undefined && baseType(thirdType) === base;
+  if (third !== undefined && !thirdIsOffset && !thirdIsOrigin) return refuse('its third argument is neither a typed interval offset nor an origin of the same type as the value');
+  const origin = originNamed ?? (thirdIsOrigin ? third : undefined);
+  const offsetNode = offsetNamed ?? (thirdIsOffset ? third : undefined);
+  if (origin !== undefined && offsetNode !== undefined) return refuse('both an origin and an offset');
+  if (origin !== undefined && originNamed !== undefined) {
+    const originType = inferType(origin, scope);
+    if (originType === undefined || baseType(originType) !== base) return refuse('its origin is not known to be of the same type as the value');
+  }
+  let offsetSeconds = 0;
+  if (offsetNode !== undefined) {
+    const offset = intervalLiteral(offsetNode);
+    if (offset === undefined) return refuse('its offset is not a literal fixed interval');
+    offsetSeconds = offset.seconds;
+    if (base === 'date' && (offsetSeconds <= 0 || offsetSeconds % 86_400 !== 0)) return refuse("a date's offset must be whole days, at least one (TimescaleDB refuses others); left to the function");
+    if (base === 'timestamptz' && offset.days && !fixedOffsetZone(timeZone)) {
+      return refuse(
+        timeZone === undefined
+          ? 'an offset in days is applied in the session time zone, which is not known'
+          : `an offset in days is applied in the session time zone, and in ${JSON.stringify(timeZone)} a day is not always 24 hours`,
+      );
+    }
+  }
+  const value = base === 'date' ? `${deparse(ts)}::timestamp` : deparse(ts);
+  const from = origin === undefined ? originLiteral(offsetSeconds, base === 'timestamptz') : base === 'date' ? `(${deparse(origin)})::timestamp` : deparse(origin);
+  const binned = `date_bin(${quoteLiteral(stride.sql)}::interval, ${value}, ${from})`;
+  const node = parseExpression(base === 'date' ? `(${binned})::date` : binned);
   return { node, rewrite: { kind: 'time-bucket', detail: `${original} → ${deparse(node)}` } };
+}
+
+/**
+ * The call with its `offset` argument named `"offset"`: the deparser writes argument names as
+ * they are, and OFFSET is a reserved word, so a statement rewritten around a time_bucket call
+ * left as written would otherwise not parse.
+ */
+function quotedOffset(call: FuncCall): FuncCall {
+  const args = call.args?.map((arg): Node => ('NamedArgExpr' in arg && arg.NamedArgExpr.name === 'offset' ? { NamedArgExpr: { ...arg.NamedArgExpr, name: '"offset"' } } : arg));
+  return args === undefined ? call : { ...call, args };
+}
+
+/** A zone whose offset never changes, so a day there is always 24 hours. */
+function fixedOffsetZone(timeZone: string | undefined): boolean {
+  const zone = timeZone?.toLowerCase();
+  return zone !== undefined && (UTC_ZONES.has(zone) || WHOLE_HOUR_ZONE.test(zone));
 }
 
 function dateTrunc(call: FuncCall, scope: Scope, timeZone: string | undefined): BucketOutcome | undefined {
@@ -125,8 +176,12 @@ function dateTrunc(call: FuncCall, scope: Scope, timeZone: string | undefined): 
   return { node, rewrite: { kind: 'time-bucket', detail: `${original} → ${deparse(node)} (session time zone ${timeZone ?? 'unknown'})` } };
 }
 
-/** A literal fixed-width interval: `'5 minutes'`, `interval '1 hour'`, `'1 day'::interval`. */
-function intervalLiteral(node: Node): { seconds: number; sql: string } | undefined {
+/**
+ * A literal fixed-width interval: `'5 minutes'`, `interval '1 hour'`, `'1 day'::interval`. `days`
+ * says it names days or weeks (PostgreSQL's day field, which timestamptz arithmetic takes in the
+ * session's time zone) rather than only hours and less.
+ */
+function intervalLiteral(node: Node): { seconds: number; sql: string; days: boolean } | undefined {
   let inner = node;
   if ('TypeCast' in node) {
     const names = node.TypeCast.typeName?.names ?? [];
@@ -140,5 +195,6 @@ function intervalLiteral(node: Node): { seconds: number; sql: string } | undefin
   const negative = text.trim().startsWith('-');
   const parsed = parseFixedInterval(negative ? text.trim().slice(1) : text);
   if (typeof parsed === 'string') return undefined;
-  return negative ? { seconds: -parsed.seconds, sql: `-${parsed.sql}` } : parsed;
+  const days = text.toLowerCase().split(/\s+/).some((word) => ['d', 'day', 'days', 'w', 'week', 'weeks'].includes(word));
+  return negative ? { seconds: -parsed.seconds, sql: `-${parsed.sql}`, days } : { ...parsed, days };
 }

@@ -107,8 +107,20 @@ export function createRoutineStatement(r: CompatRoutine): Statement {
   return { what: `${r.kind} ${routineLabel(r)}`, sql: render(`access/timescaledb/${r.template}`, r.data) };
 }
 
+/** Rendered steps by schema names: generate renders them for every spec it compares. */
+const rendered = new Map<string, Step>();
+
 /** The helpers' schema, every routine, and the undo of all of it. */
 export function timescaleFunctionsStep(functions: TimescaleFunctions): Step {
+  const key = JSON.stringify([functions.schema, functions.helpers]);
+  const cached = rendered.get(key);
+  if (cached !== undefined) return cached;
+  const step = renderStep(functions);
+  rendered.set(key, step);
+  return step;
+}
+
+function renderStep(functions: TimescaleFunctions): Step {
   const routines = compatRoutines(functions);
   const helpers = { schema: functions.helpers, helpers: functions.helpers };
   return {

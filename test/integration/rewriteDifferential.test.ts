@@ -28,7 +28,7 @@ import type { ClusterMetadata, RewriteResult } from '../../src/rewrite/model.js'
 import { loadSpec } from '../../src/spec/load.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { formatMismatch, runDifferential, summaryLine, type DifferentialCase, type DifferentialRun, type DifferentialTarget } from '../support/differential.js';
-import { createDevices, generateQueries, insertMetrics, metricsRows, METRICS_COLUMNS, QUERY_SHAPES, TIME_BUCKET_FUNCTIONS } from '../support/queryGen.js';
+import { createDevices, generateQueries, insertMetrics, metricsRows, METRICS_COLUMNS, QUERY_SHAPES } from '../support/queryGen.js';
 import { writeExampleSpec, writeSecrets } from '../support/spec.js';
 
 const envInt = (name: string, fallback: number, min: number): number => {
@@ -167,8 +167,8 @@ for (const { source, skip } of sources) {
         await client.query(`SET statement_timeout = '60s'`);
         clients.push(client);
       }
+      // time_bucket comes with the access node's migration (TimescaleDB's semantics, timescaledb.test.ts).
       const access = clients[0]!;
-      for (const statement of TIME_BUCKET_FUNCTIONS) await access.query(statement);
 
       // Single-node copies in schema `single`, on the access node; small local tables in public.
       await createSingleNodeTable(access); // CREATE SCHEMA single, single.cpu

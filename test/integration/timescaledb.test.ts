@@ -5,18 +5,22 @@
  * definition and exact under any session settings; usable by a role with only its grants; turned
  * off and on again by migrations, a view that uses them stopping the drop.
  */
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { check } from '../../src/drift/check.js';
 import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
 import { clientConfig } from '../../src/nodes/connect.js';
+import { metadataFromLayout } from '../../src/rewrite/metadata.js';
+import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCluster.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
-import { sql } from '../support/db.js';
+import { sql, withDatabase } from '../support/db.js';
 import { psqlUnavailable, readFixture, runCases } from '../support/timescaledbCases.js';
 
 /**
@@ -44,6 +48,62 @@ const DELIBERATE: Record<string, Record<number, { reason: string; actual: string
     ]),
   ),
 };
+
+/** Session zones: none, whole-hour DST, half-hour offset, half-hour DST (Lord Howe), a fixed Etc zone. */
+const ZONES = ['UTC', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'Etc/GMT+5'];
+
+/** time_bucket forms on the hypertable's timestamptz `time`, as such and cast to timestamp and date. */
+const BUCKET_FORMS = [
+  ...['1 second', '7 seconds', '5 minutes', '90 minutes', '1 hour', '1 day', '24 hours', '1 week', '2 weeks', '36500 days'].map((w) => `time_bucket('${w}', time)`),
+  ...["'30 minutes'", "'-19 hours'", "'1 day'", "'-2 days'", "'1 week'"].flatMap((o) => [`time_bucket('1 hour', time, "offset" => ${o})`, `time_bucket('1 week', time, interval ${o})`]),
+  `time_bucket('1 day', time, timestamptz '2024-01-01 06:30:00+05:30')`,
+  `time_bucket('15 minutes', time, origin => timestamptz '1969-07-20 20:17:40+00')`,
+  `time_bucket(bucket_width => '2 hours', ts => time)`,
+  ...['1 second', '1 hour', '1 day', '1 week'].map((w) => `time_bucket('${w}', time::timestamp)`),
+  `time_bucket('1 day', time::timestamp, "offset" => '-1 day')`,
+  `time_bucket('1 week', time::timestamp, timestamp '2020-02-29 13:00')`,
+  ...['1 day', '4 days', '1 week'].map((w) => `time_bucket('${w}', time::date)`),
+  `time_bucket('1 week', time::date, "offset" => '2 days')`,
+  `time_bucket('1 week', time::date, date '2020-01-01')`,
+];
+
+/** Forms the rewriter must leave to the function, each for its reason. */
+const REFUSED_FORMS: [string, RegExp][] = [
+  [`time_bucket('1 month', time)`, /months and years have no fixed width/],
+  [`time_bucket('0 minutes', time)`, /not a literal fixed interval|zero or less/],
+  [`time_bucket('-5 minutes', time)`, /zero or less/],
+  [`time_bucket('12 hours', time::date)`, /whole days/],
+  [`time_bucket('1 day', time::date, "offset" => '12 hours')`, /whole days/],
+  [`time_bucket('1 day', time, 'Europe/Berlin')`, /time zone|neither a typed interval/],
+  [`time_bucket('1 day', time, timezone => 'Europe/Berlin')`, /time zone/],
+  [`time_bucket(10, device_id)`, /integer buckets/],
+  [`time_bucket('1 hour', time, timestamptz '2020-01-01', "offset" => '1 hour')`, /time zone|both an origin and an offset/],
+];
+
+/** A TimescaleDB hypertable with every kind of value a CSV export must carry. */
+const CONDITIONS_COLUMNS = `time timestamptz NOT NULL, device_id integer NOT NULL, location text, temperature double precision,
+  humidity real, reading numeric(10,3), ok boolean, tags jsonb, labels text[]`;
+const CONDITIONS_SPEC = `  - name: conditions
+    columns:
+      - { name: time, type: timestamptz, notNull: true }
+      - { name: device_id, type: integer, notNull: true }
+      - { name: location, type: text }
+      - { name: temperature, type: double precision }
+      - { name: humidity, type: real }
+      - { name: reading, type: "numeric(10,3)" }
+      - { name: ok, type: boolean }
+      - { name: tags, type: jsonb }
+      - { name: labels, type: "text[]" }
+    timeColumn: time
+    spaceColumn: device_id
+    shards: 4
+`;
+
+const psql = async (url: string, ...args: string[]): Promise<string> =>
+  (await promisify(execFile)(process.env.HYPERSHARD_TEST_PSQL ?? 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, ...args], {
+    env: { ...process.env, ...(process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD === undefined ? {} : { PGPASSWORD: process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD }) },
+    maxBuffer: 64 * 1024 * 1024,
+  })).stdout;
 
 const sources = await Promise.all(clusterSources().map(async (s) => ({ source: s, skip: await s.unavailable() })));
 const noPsql = await psqlUnavailable();
@@ -142,6 +202,57 @@ for (const { source, skip } of sources) {
       await expect(sql(applied.reader, `SELECT time_bucket('1 month 1 day', now())`)).rejects.toThrow('month intervals cannot have day or time component');
     });
 
+    it("the rewriter's time_bucket forms equal the function on every row, in every session zone; the others are left to it", async () => {
+      const metadata = metadataFromLayout(applied.layout);
+      // Rows where buckets go wrong if anything does: daylight-saving changes (incl. Lord Howe's
+      // half hour), bucket edges, before 1970 and 2000, a leap day, far future, BC, infinities.
+      await sql(
+        access(),
+        `INSERT INTO metrics (time, device_id, cpu) SELECT t, 1, 0 FROM unnest(ARRAY[
+           '2024-03-10 06:59:59.999999+00', '2024-03-10 07:00:00+00', '2024-11-03 05:30:00+00', '2024-11-03 06:30:00+00',
+           '2024-04-06 15:00:00+00', '2024-04-06 15:29:59+00', '2024-10-05 15:30:00+00', '2000-01-03 00:00:00+00',
+           '2000-01-02 23:59:59.999999+00', '1999-12-31 23:00:00+00', '1969-07-20 20:17:40+00', '1901-12-13 20:45:52+00',
+           '2020-02-29 12:59:59+00', '2020-02-29 13:00:00+00', '2262-04-11 23:47:16.854775+00', '0044-03-15 12:00:00+00 BC',
+           'infinity', '-infinity']::timestamptz[]) AS t
+         UNION ALL SELECT timestamptz '2024-01-01 00:00:00+00' + i * interval '7 hours 13 minutes 7.25 seconds', 2, 0 FROM generate_series(0, 600) AS i`,
+      );
+      let compared = 0;
+      for (const zone of ZONES) {
+        const session = new pg.Client(clientConfig(access(), process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD));
+        await session.connect();
+        try {
+          await session.query(`SELECT set_config('TimeZone', $1, false)`, [zone]);
+          for (const form of BUCKET_FORMS) {
+            const query = `SELECT time::text AS t, (${form})::text AS b FROM metrics`;
+            const rewritten = rewriteSql(query, metadata, { timeZone: zone });
+            const dayOffsetInDstZone = /offset" => '-?\d+ (day|week)|interval '-?\d+ (day|week)/.test(form) && !form.includes('::') && !['UTC', 'Etc/GMT+5'].includes(zone);
+            if (dayOffsetInDstZone) {
+              expect(rewritten.changed, `${zone}: ${form}`).toBe(false);
+              expect(rewritten.unchanged.map((u) => u.reason).join(), form).toMatch(/session time zone/);
+              continue;
+            }
+            expect(rewritten.rewrites.map((r) => r.kind), `${zone}: ${form}`).toContain('time-bucket');
+            expect(rewritten.sql).not.toContain('time_bucket(');
+            const byTime = (rows: { t: string; b: string | null }[]) => new Map(rows.map((r) => [r.t, r.b]));
+            const ours = byTime((await session.query(query)).rows);
+            const theirs = byTime((await session.query(rewritten.sql)).rows);
+            expect(theirs.size, form).toBe(ours.size);
+            for (const [t, b] of ours) if (theirs.get(t) !== b) expect({ zone, form, t, rewritten: theirs.get(t) }).toEqual({ zone, form, t, rewritten: b });
+            compared += ours.size;
+          }
+          for (const [form, reason] of REFUSED_FORMS) {
+            const rewritten = rewriteSql(`SELECT time AS t, ${form} AS b FROM metrics`, metadata, { timeZone: zone });
+            expect(rewritten.rewrites.map((r) => r.kind), form).not.toContain('time-bucket');
+            expect(rewritten.unchanged.filter((u) => u.kind === 'time-bucket').map((u) => u.reason).join('\n'), form).toMatch(reason);
+          }
+        } finally {
+          await session.end();
+        }
+      }
+      expect(compared).toBeGreaterThan(ZONES.length * 30 * 600);
+      await sql(access(), 'DELETE FROM metrics WHERE device_id IN (1, 2) AND cpu = 0');
+    });
+
     it('are dropped and created again by migrations; a view that uses them stops the drop and nothing changes', async () => {
       const routines = async (): Promise<number> =>
         Number((await sql<{ n: string }>(access(), `SELECT count(*) AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = '_hypershard_compat' OR (n.nspname = 'public' AND p.proname IN ('time_bucket', 'first', 'last'))`))[0]!.n);
@@ -177,6 +288,48 @@ for (const { source, skip } of sources) {
       expect(await routines()).toBe(before);
       expect((await check(on.spec, on.file)).clean).toBe(true);
       expect(await sql(access(), `SELECT time_bucket('1 week', date '2018-09-16')::text AS w`)).toEqual([{ w: '2018-09-10' }]);
+    });
+
+    it.skipIf(noPsql !== undefined)('take a TimescaleDB hypertable exported as CSV (COPY … TO STDOUT WITH CSV) and loaded through the access node, every value unchanged', async () => {
+      // TimescaleDB's side: a hypertable is read with PostgreSQL's own COPY, so its export is
+      // exactly this plain table's (same columns, same text forms); a session zone with DST.
+      await sql(access(), 'CREATE DATABASE timescale_source');
+      const source = withDatabase(access(), 'timescale_source');
+      await sql(
+        source,
+        `CREATE TABLE conditions (${CONDITIONS_COLUMNS});
+         INSERT INTO conditions
+         SELECT timestamptz '2024-03-30 22:00:00.123456+00' + i * interval '17 minutes 3.000001 seconds', i % 40,
+                CASE i % 7 WHEN 0 THEN NULL WHEN 1 THEN 'Zürich, "HQ"' WHEN 2 THEN e'line\\nbreak, and a backslash \\\\' WHEN 3 THEN '' ELSE 'room ' || i END,
+                CASE i % 11 WHEN 0 THEN 'NaN' WHEN 1 THEN 'Infinity' WHEN 2 THEN '-Infinity' WHEN 3 THEN NULL ELSE i / 7.0 END,
+                (i % 13) / 3.0, (i * 1.0005)::numeric(10,3), CASE WHEN i % 5 = 0 THEN NULL ELSE i % 2 = 0 END,
+                CASE WHEN i % 9 = 0 THEN NULL ELSE jsonb_build_object('i', i, 'q', 'a "quoted", value', 'nested', jsonb_build_array(1, null, 'x')) END,
+                CASE WHEN i % 6 = 0 THEN NULL ELSE ARRAY['a,b', NULL, 'say "hi"', ''] END
+           FROM generate_series(1, 3000) AS i
+         UNION ALL SELECT timestamptz '1969-12-31 23:59:59.999999+00', 7, 'before 1970', 1, 1, 1, true, '{}', '{}'
+         UNION ALL SELECT timestamptz '2100-01-01 00:00:00+00', 8, 'far ahead', -1, -1, -1, false, '[]', '{NULL}'`,
+      );
+      const file = join(cluster.workDir, 'conditions.csv');
+      await writeFile(file, await psql(source, '-c', "SET timezone = 'Europe/Berlin'", '-c', 'COPY (SELECT * FROM conditions) TO STDOUT WITH CSV'));
+
+      // hypershard's side: the same hypertable in the spec, then COPY into the access node.
+      const text = await readFile(applied.specFile, 'utf8');
+      await writeFile(applied.specFile, text.replace('\n# TimescaleDB', `\n${CONDITIONS_SPEC}\n# TimescaleDB`));
+      const { spec, file: specFile } = await loadSpec(applied.specFile);
+      expect((await generateMigrations(spec, specFile)).changes).toEqual(['hypertable public.conditions added']);
+      expect((await apply(spec, specFile)).ok).toBe(true);
+      await psql(access(), '-c', `\\copy conditions FROM '${file.replaceAll("'", "''")}' WITH CSV`);
+
+      const digest = `SELECT count(*)::int AS n, md5(string_agg(c::text, e'\\n' ORDER BY c::text)) AS md5 FROM conditions c`;
+      const [copied] = await sql<{ n: number; md5: string }>(access(), digest);
+      expect(copied).toEqual((await sql(source, digest))[0]);
+      expect(copied!.n).toBe(3002);
+      // And it is a distributed hypertable like any other: rows on the data nodes, TimescaleDB's
+      // functions over it.
+      const onShards = await Promise.all(cluster.dataNodes.map(async (n) => Number((await sql<{ n: string }>(n.url, `SELECT count(*) AS n FROM public.conditions`))[0]?.n ?? 0)));
+      expect(onShards.reduce((a, b) => a + b, 0)).toBe(3002);
+      const [bucketed] = await sql<{ buckets: number }>(access(), `SELECT count(DISTINCT time_bucket('1 day', time))::int AS buckets FROM conditions WHERE time >= '2024-01-01' AND time < '2025-01-01'`);
+      expect(bucketed!.buckets).toBeGreaterThan(30);
     });
   });
 }

@@ -140,20 +140,6 @@ export async function createDevices(client: pg.Client, table: string): Promise<v
   ]);
 }
 
-/**
- * TimescaleDB's `time_bucket` for intervals without months, on timestamptz: buckets aligned to
- * 2000-01-03 00:00 UTC (a Monday) unless an origin is given, or shifted by an offset. Users
- * coming from TimescaleDB write it; vanilla PostgreSQL has none, so the access node gets these.
- */
-export const TIME_BUCKET_FUNCTIONS = [
-  `CREATE FUNCTION public.time_bucket(bucket_width interval, ts timestamptz) RETURNS timestamptz
-     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT date_bin(bucket_width, ts, TIMESTAMPTZ '2000-01-03 00:00:00+00') $$`,
-  `CREATE FUNCTION public.time_bucket(bucket_width interval, ts timestamptz, origin timestamptz) RETURNS timestamptz
-     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT date_bin(bucket_width, ts, origin) $$`,
-  `CREATE FUNCTION public.time_bucket(bucket_width interval, ts timestamptz, "offset" interval) RETURNS timestamptz
-     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT date_bin(bucket_width, ts - "offset", TIMESTAMPTZ '2000-01-03 00:00:00+00') + "offset" $$`,
-] as const;
-
 // ---------------------------------------------------------------------------------------------
 // The queries
 

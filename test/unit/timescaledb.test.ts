@@ -13,6 +13,8 @@ import { SpecError } from '../../src/errors.js';
 import { evolve } from '../../src/evolve/diff.js';
 import { generateMigrations } from '../../src/migrations/files.js';
 import { COMPAT_SCHEMA, planLayout } from '../../src/plan/layout.js';
+import { metadataFromLayout } from '../../src/rewrite/metadata.js';
+import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { generateSql } from '../../src/sql/generate.js';
 import { compatRoutines, createRoutineStatement, timescaleFunctionsStep } from '../../src/sql/timescaledb.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -81,8 +83,10 @@ describe('the access node migration', () => {
     }
   });
 
-  it('time_bucket on timestamps is inlinable SQL: not STRICT, no SET, every name and operator qualified', () => {
-    for (const s of access.up.filter((x) => x.what.startsWith('function public.time_bucket(interval, timestamp') && !x.what.includes('text'))) {
+  it('time_bucket on timestamps and dates is inlinable SQL: not STRICT, no SET, every name and operator qualified', () => {
+    const inlined = access.up.filter((x) => /^function public\.time_bucket\(interval, (timestamp|date)/.test(x.what) && !x.what.includes('text'));
+    expect(inlined).toHaveLength(9);
+    for (const s of inlined) {
       const header = s.sql.slice(0, s.sql.indexOf(' AS $'));
       expect(header).toContain('LANGUAGE sql IMMUTABLE PARALLEL SAFE');
       expect(header).not.toMatch(/STRICT|SET /);
@@ -268,5 +272,48 @@ describe('check', () => {
     expect(left[0]).toMatchObject({ kind: 'extra', object: `schema ${COMPAT_SCHEMA}` });
     // Functions in public are the user's business once the spec no longer makes them.
     expect(left.every((f) => !f.object.includes('public.'))).toBe(true);
+  });
+});
+
+describe("the rewriter's time_bucket forms (proven equal to the functions in test/integration/timescaledb.test.ts)", () => {
+  const metadata = metadataFromLayout(planLayout(parseSpec(spec())));
+  const rewrite = (expression: string, timeZone = 'UTC') => rewriteSql(`SELECT ${expression} AS b FROM iot.metrics`, metadata, { timeZone });
+  const reasons = (expression: string, timeZone = 'UTC') => rewrite(expression, timeZone).unchanged.filter((u) => u.kind === 'time-bucket').map((u) => u.reason);
+
+  it('bucket a date as a timestamp and cast back, from TimescaleDB\'s Monday, moved by a whole-day offset', () => {
+    expect(rewrite(`time_bucket('1 week', time::date)`).sql).toBe(
+      `SELECT (date_bin('1 week'::interval, CAST("time"::date AS timestamp), '2000-01-03 00:00:00'::timestamp))::date AS b FROM iot.metrics`,
+    );
+    expect(rewrite(`time_bucket('1 week', time::date, "offset" => '2 days')`).sql).toContain(`'2000-01-05 00:00:00'::timestamp))::date`);
+    expect(rewrite(`time_bucket('1 week', time::date, date '2020-01-01')`).sql).toContain(`date_bin('1 week'::interval, CAST("time"::date AS timestamp), CAST('2020-01-01'::date AS timestamp)))::date`);
+  });
+
+  it('take an offset in days on a timestamptz only where a day is always 24 hours', () => {
+    expect(rewrite(`time_bucket('1 hour', time, "offset" => '1 day')`, 'Etc/UTC').sql).toContain(`'2000-01-04 00:00:00+00'::timestamptz`);
+    expect(rewrite(`time_bucket('1 hour', time, "offset" => '1 day')`, 'Etc/GMT-3').changed).toBe(true);
+    expect(reasons(`time_bucket('1 hour', time, "offset" => '1 day')`, 'Europe/Berlin')).toEqual([
+      `time_bucket('1 hour', "time", "offset" => '1 day'): an offset in days is applied in the session time zone, and in "Europe/Berlin" a day is not always 24 hours`,
+    ]);
+    // The same offset written in hours is a fixed shift in any zone.
+    expect(rewrite(`time_bucket('1 hour', time, "offset" => '24 hours')`, 'Europe/Berlin').sql).toContain(`'2000-01-04 00:00:00+00'::timestamptz`);
+    // On a timestamp (without time zone) a day is 24 hours whatever the session's zone.
+    expect(rewrite(`time_bucket('1 hour', time::timestamp, "offset" => '1 day')`, 'Europe/Berlin').changed).toBe(true);
+  });
+
+  it('write a call they leave alone so that it parses again ("offset" is a reserved word)', () => {
+    const r = rewriteSql(`SELECT time_bucket('1 hour', time, "offset" => '1 day') AS b FROM iot.metrics WHERE time > now() - interval '1 hour'`, metadata, { timeZone: 'Europe/Berlin' });
+    expect(r.changed).toBe(true);
+    expect(r.sql).toContain(`time_bucket('1 hour', "time", "offset" => '1 day')`);
+  });
+
+  it('leave to the function what only it gets exactly right, saying why', () => {
+    expect(reasons(`time_bucket('0 minutes', time)`)[0]).toMatch(/not a literal fixed interval/);
+    expect(reasons(`time_bucket('-5 minutes', time)`)[0]).toMatch(/a width of zero or less is an error in TimescaleDB/);
+    expect(reasons(`time_bucket('12 hours', time::date)`)[0]).toMatch(/date buckets must be whole days/);
+    expect(reasons(`time_bucket('1 day', time::date, "offset" => '-1 day')`)[0]).toMatch(/whole days, at least one/);
+    expect(reasons(`time_bucket(10, device_id)`)[0]).toMatch(/integer buckets keep TimescaleDB's range errors/);
+    expect(reasons(`time_bucket('1 day', time, timezone => 'Europe/Berlin')`)[0]).toMatch(/postgres_fdw never ships/);
+    expect(reasons(`time_bucket('1 day', time, 'UTC'::text)`)[0]).toMatch(/postgres_fdw never ships/);
+    expect(reasons(`time_bucket('1 month', time)`)[0]).toMatch(/months and years have no fixed width/);
   });
 });
