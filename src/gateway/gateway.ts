@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
+import pg from 'pg';
 import { HypershardError } from '../errors.js';
 import { clientConfig } from '../nodes/connect.js';
 import { nodeTargets } from '../nodes/targets.js';
@@ -74,11 +75,48 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     },
   };
 
+  // The access node may stop answering without closing anything (frozen, behind a partition):
+  // its sessions would wait forever. A check that cannot get an answer twice ends them, naming it.
+  let unanswered = 0;
+  let unresponsive: string | undefined;
+  const health = resolved.healthCheckMs > 0 ? setInterval(() => void check(), resolved.healthCheckMs) : undefined;
+  health?.unref();
+  let checking = false;
+  const check = async (): Promise<void> => {
+    if (checking) return;
+    checking = true;
+    try {
+      const answered = await answers(clientConfig(access.url, access.password), resolved.statementTimeoutMs);
+      unanswered = answered ? 0 : unanswered + 1;
+      if (answered) unresponsive = undefined;
+      else if (unanswered >= 2) {
+        unresponsive = `the access node at ${upstream.address} has not answered for ${Math.round((unanswered * resolved.healthCheckMs) / 1000)} s (checked every ${resolved.healthCheckMs} ms)`;
+        events.emit('warning', `${unresponsive}: closing its ${sessions.size} session(s)`);
+        for (const s of sessions) s.abort('access-node-unresponsive', unresponsive);
+      }
+    } finally {
+      checking = false;
+    }
+  };
+
+  // Every connection, so a stop can end those a client leaves half-open.
+  const sockets = new Set<net.Socket>();
+  const refuse = (socket: net.Socket, message: Buffer): void => {
+    socket.end(message);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
   const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
+    if (unresponsive !== undefined) {
+      metrics.sessionsRejected += 1;
+      refuse(socket, errorResponse({ severity: 'FATAL', code: '08006', message: `hypershard gateway: ${unresponsive}` }));
+      return;
+    }
     if (sessions.size >= resolved.maxConnections) {
       metrics.sessionsRejected += 1;
-      socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (hypershard gateway limit: ${resolved.maxConnections})` }));
+      refuse(socket, errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (hypershard gateway limit: ${resolved.maxConnections})` }));
       return;
     }
     metrics.sessionsTotal += 1;
@@ -114,12 +152,15 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     refresh: async () => rewriter?.refresh(),
     close: () => {
       closing ??= (async () => {
+        if (health !== undefined) clearInterval(health);
         const stopped = new Promise<void>((resolvePromise) => server.close(() => resolvePromise()));
         metricsServer?.close();
         for (const s of sessions) s.drain();
         const deadline = Date.now() + resolved.drainTimeoutMs;
         while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         for (const s of sessions) s.terminate();
+        await new Promise((r) => setTimeout(r, 100));
+        for (const socket of sockets) socket.destroy();
         await stopped;
         await rewriter?.close();
       })();
@@ -127,6 +168,29 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     },
   });
   return gateway;
+}
+
+/**
+ * Whether the node answers a new connection and SELECT 1 within `timeoutMs`. An error is an
+ * answer (refused, authentication): only silence counts against it.
+ */
+async function answers(config: pg.ClientConfig, timeoutMs: number): Promise<boolean> {
+  const client = new pg.Client({ ...config, application_name: 'hypershard gateway health check' });
+  client.on('error', () => undefined);
+  const silence = new Promise<'silent'>((resolve) => setTimeout(() => resolve('silent'), timeoutMs).unref());
+  const attempt = (async () => {
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+    } catch {
+      // refused, reset, authentication …: the node (or its host) answered
+    }
+    return 'answered' as const;
+  })();
+  const outcome = await Promise.race([attempt, silence]);
+  void client.end().catch(() => undefined);
+  if (outcome === 'silent') (client as unknown as { connection?: { stream?: net.Socket } }).connection?.stream?.destroy();
+  return outcome === 'answered';
 }
 
 function listen(server: net.Server | http.Server, host: string, port: number): Promise<string> {

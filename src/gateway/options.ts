@@ -32,6 +32,12 @@ export interface GatewayOptions {
   readonly statementTimeoutMs?: number;
   /** How long SIGTERM waits for sessions to finish before closing them. @default 30000 */
   readonly drainTimeoutMs?: number;
+  /**
+   * How often the gateway checks that the access node answers (a new connection and SELECT 1,
+   * bounded by statementTimeoutMs); after two checks without an answer every session is closed
+   * with an error naming it, and new ones are refused until it answers again. 0 turns it off. @default 10000
+   */
+  readonly healthCheckMs?: number;
 }
 
 export interface ResolvedGatewayOptions {
@@ -47,6 +53,7 @@ export interface ResolvedGatewayOptions {
   readonly connectTimeoutMs: number;
   readonly statementTimeoutMs: number;
   readonly drainTimeoutMs: number;
+  readonly healthCheckMs: number;
   /** TLS for clients that ask for it (SSLRequest), from the spec's `gateway.tls`. */
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
 }
@@ -80,6 +87,7 @@ export async function resolveGatewayOptions(spec: ClusterSpec, specFile: string,
     connectTimeoutMs: options.connectTimeoutMs ?? section?.connectTimeoutMs ?? 10_000,
     statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
     drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+    healthCheckMs: options.healthCheckMs ?? section?.healthCheckMs ?? 10_000,
     tls,
   };
 }

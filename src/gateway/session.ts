@@ -192,6 +192,11 @@ export class Session {
     if (this.#phase !== 'ready' || this.idle) this.terminate();
   }
 
+  /** Ends the session with an error of the gateway's (FATAL, 08006: the connection to the server is lost). */
+  abort(reason: string, message: string): void {
+    this.#fail(reason, { severity: 'FATAL', code: '08006', message: `hypershard gateway: ${message}` });
+  }
+
   /** Ends the session with the message PostgreSQL sends on a shutdown. */
   terminate(): void {
     this.#fail(undefined, { severity: 'FATAL', code: '57P01', message: 'terminating connection due to administrator command (hypershard gateway shutting down)' });

@@ -197,6 +197,7 @@ export const gatewaySpec = z
     messageTimeoutMs: z.number().int().min(1).optional().describe('A client stalled mid-message is closed after this. Default 60000.'),
     idleTimeoutMs: z.number().int().min(0).optional().describe('Close sessions idle outside a transaction this long; 0 never. Default 0.'),
     connectTimeoutMs: z.number().int().min(1).optional().describe('Bound on reaching the access node. Default 10000.'),
+    healthCheckMs: z.number().int().min(0).optional().describe('How often to check that the access node answers; after two checks without an answer sessions are closed with an error naming it. 0 off. Default 10000.'),
   })
   .describe('The wire-protocol gateway (`hypershard gateway`): clients connect here instead of the access node.');
 

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freezeDevNode } from '../../src/dev/cluster.js';
 import { startGateway } from '../../src/gateway/gateway.js';
 import { cancelRequest } from '../../src/gateway/protocol/messages.js';
 import { discoverMetadata } from '../../src/rewrite/discover.js';
@@ -510,6 +511,33 @@ for (const { source, skip } of sources) {
         expect(stderr).toMatch(/SIGTERM/);
       } finally {
         child.kill('SIGKILL');
+      }
+    });
+
+    it('ends every session with an error naming the access node when it stops answering (frozen), and serves again once it answers', async () => {
+      const watchful = await startGateway(applied.spec, applied.specFile, { port: 0, healthCheckMs: 300, statementTimeoutMs: 300 });
+      const clusterDir = join(cluster.workDir, 'cluster');
+      const [host, port] = [watchful.address.slice(0, watchful.address.lastIndexOf(':')), Number(watchful.address.slice(watchful.address.lastIndexOf(':') + 1))];
+      const client = await connect({ ...applied.access, host, port });
+      try {
+        await freezeDevNode(clusterDir, 'access', true);
+        const started = Date.now();
+        const error = (await client.query('SELECT count(*) FROM metrics').catch((e: unknown) => e)) as Error;
+        const seconds = (Date.now() - started) / 1000;
+        expect(error.message).toMatch(/access node at .* has not answered/);
+        expect(seconds).toBeLessThan(5);
+        const refused = (await connect({ ...applied.access, host, port }).catch((e: unknown) => e)) as pg.DatabaseError;
+        expect(refused.code).toBe('08006');
+        await freezeDevNode(clusterDir, 'access', false);
+        await new Promise((r) => setTimeout(r, 1000));
+        const again = await connect({ ...applied.access, host, port });
+        expect((await again.query('SELECT count(*)::int AS n FROM metrics')).rows).toEqual([{ n: METRICS_ROWS }]);
+        await again.end();
+        console.log(`[${source.label}] gateway: access node frozen → session ended with a named error after ${seconds.toFixed(1)} s`);
+      } finally {
+        await freezeDevNode(clusterDir, 'access', false);
+        (client as unknown as { connection: { stream: net.Socket } }).connection.stream.destroy(); // ended by the gateway: nothing to end()
+        await watchful.close();
       }
     });
 
