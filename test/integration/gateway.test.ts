@@ -211,6 +211,23 @@ for (const { source, skip } of sources) {
       }
     });
 
+    it("psql: TimescaleDB's dashboard query (time_bucket, now() window) answers as the access node does, and EXPLAIN through the gateway shows the aggregate on every shard", async () => {
+      const query = "SELECT time_bucket('5 minutes', time) AS b, max(cpu) FROM metrics WHERE time > now() - interval '1 hour' GROUP BY b";
+      // One transaction, one now(): as written (rewriting off) and rewritten, through the gateway; then the access node itself.
+      const script = `BEGIN ISOLATION LEVEL REPEATABLE READ;\nSET hypershard.rewrite = off;\n${query} ORDER BY b;\nSET hypershard.rewrite = on;\n\\echo ---\nSELECT * FROM (${query}) AS q ORDER BY b;\nCOMMIT;\n`;
+      const result = await psql(gw.url(applied.access), undefined, ['-t'], script);
+      expect(result.stderr).toBe('');
+      const [asWritten, rewritten] = result.stdout.split('---\n').map((part) => part.trim());
+      expect(rewritten).toBe(asWritten);
+      expect((asWritten ?? '').split('\n').length).toBeGreaterThan(5);
+      const explain = await psql(gw.url(applied.access), undefined, ['-t', '-c', `EXPLAIN (VERBOSE) ${query}`]);
+      expect(explain.stderr).toBe('');
+      const aggregates = explain.stdout.match(/Relations: Aggregate on/g) ?? [];
+      expect(aggregates.length, explain.stdout).toBe(applied.layout.hypertables[0]!.shards.length);
+      const direct = await psql(directUrl(applied.access), undefined, ['-t', '-c', `EXPLAIN (VERBOSE) ${query}`]);
+      expect(direct.stdout).not.toMatch(/Relations: Aggregate on/);
+    });
+
     it('relays notifications and routes a cancel to the backend it was meant for', async () => {
       const listener = await connect(gw.through(applied.access));
       const talker = await connect(gw.through(applied.access));

@@ -32,6 +32,7 @@ interface ClientCase {
 }
 
 const CASES: readonly ClientCase[] = [
+  { id: 'time-bucket', sql: "SELECT time_bucket('5 minutes', time) AS b, max(cpu) AS m, last(cpu, time) AS latest FROM metrics WHERE time > now() - interval '1 hour' GROUP BY b ORDER BY b", params: [], stable: false },
   { id: 'minute-max', sql: "SELECT date_trunc('minute', time) AS b, max(cpu) AS m FROM metrics WHERE time > now() - interval '2 hours' GROUP BY b ORDER BY b", params: [], stable: false },
   { id: 'devices-avg', sql: "SELECT device_id, round(avg(temperature)::numeric, 6) AS t, count(*) AS n FROM metrics WHERE device_id = ANY($1) AND time > now() - interval '12 hours' GROUP BY device_id ORDER BY device_id", params: [[1, 2, 3, 4, 5]], stable: false },
   { id: 'one-device', sql: "SELECT max(cpu) AS m, min(time) AS first FROM metrics WHERE device_id = $1 AND time > now() - interval '6 hours'", params: [7], stable: false },
