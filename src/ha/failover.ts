@@ -8,7 +8,8 @@
  * 2. A standby already promoted (a run interrupted after promoting, or an external manager's
  *    promotion) is adopted; otherwise the reachable standby furthest ahead in WAL is promoted
  *    (`to` names one), with synchronous_standby_names set first for the standbys that remain,
- *    since it would otherwise wait for standbys that follow the dead primary.
+ *    since it would otherwise wait for standbys that follow the dead primary, and
+ *    wal_retrieve_retry_interval lowered while it promotes (PostgreSQL ≤ 15 would sit out up to 5 s).
  * 3. Once it takes writes: slots for the remaining standbys on it, those standbys pointed at it,
  *    the access node's FDW servers altered (new primary first, old primary gone), which drops
  *    every session's cached connection, and the spec file and snapshot rewritten.
@@ -165,6 +166,7 @@ export async function failover(spec: ClusterSpec, specFile: string, dataNode: st
     await client.query('SET default_transaction_read_only = off');
 
     let writableAfterMs: number | undefined;
+    let retryInterval: PreviousSetting | undefined;
     if (promote) {
       if (primaryWritable && typeof primaryConnection !== 'string' && primaryConnection !== undefined) {
         progress(`fencing the old primary ${primaryProbe.address}`);
@@ -176,6 +178,7 @@ export async function failover(spec: ClusterSpec, specFile: string, dataNode: st
       progress(`promoting ${target.member}`);
       // Before promoting: once it is a primary, commits would wait for standbys that follow the dead primary.
       await client.query(`ALTER SYSTEM SET synchronous_standby_names = ${quoteLiteral(plan.synchronousStandbyNames)}`);
+      retryInterval = await shortenRetryInterval(client);
       await client.query('SELECT pg_catalog.pg_reload_conf()');
       const { rows } = await client.query<{ promoted: boolean }>('SELECT pg_catalog.pg_promote(true, $1) AS promoted', [Math.max(1, Math.ceil(promoteTimeoutMs / 1000))]);
       if (rows[0]?.promoted !== true) return end('failed', `${target.member} did not finish promoting within ${promoteTimeoutMs} ms; see its server log`);
@@ -183,6 +186,7 @@ export async function failover(spec: ClusterSpec, specFile: string, dataNode: st
     progress(`waiting for ${target.member} to take writes`);
     await waitForWrites(client, promoteTimeoutMs, target.member);
     writableAfterMs = Date.now() - started;
+    if (retryInterval !== undefined) await restoreRetryInterval(client, retryInterval);
 
     base.replication.push(...(await ensureReplication(client, plan)));
     for (const standby of nextNode.standbys) {
@@ -260,6 +264,37 @@ export function compareLsn(a: string | null, b: string | null): number {
   };
   const d = value(a) - value(b);
   return d < 0n ? -1 : d > 0n ? 1 : 0;
+}
+
+/** A setting as postgresql.auto.conf had it before an ALTER SYSTEM: its value there, or null when it was not there. */
+type PreviousSetting = { readonly autoConf: string | null };
+
+/** What a standby waits, after its primary is lost, before trying to fetch WAL again. */
+const PROMOTE_RETRY_INTERVAL = '50ms';
+
+/**
+ * A standby whose primary died retries fetching WAL every wal_retrieve_retry_interval (5 s by
+ * default), and on PostgreSQL 15 and older a promotion requested during that wait sits out the rest
+ * of it: the startup process checks for the promotion only after the wait (measured: pg_promote took
+ * 5.1 s on 15, 0.1 s on 18). The interval is lowered, with the reload that precedes pg_promote waking
+ * the startup process, and put back once the promotion is done.
+ */
+async function shortenRetryInterval(client: pg.Client): Promise<PreviousSetting> {
+  const { rows } = await client.query<{ setting: string }>(
+    `SELECT setting FROM pg_catalog.pg_file_settings
+      WHERE name = 'wal_retrieve_retry_interval' AND sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1`,
+  );
+  await client.query(`ALTER SYSTEM SET wal_retrieve_retry_interval = ${quoteLiteral(PROMOTE_RETRY_INTERVAL)}`);
+  return { autoConf: rows[0]?.setting ?? null };
+}
+
+async function restoreRetryInterval(client: pg.Client, previous: PreviousSetting): Promise<void> {
+  await client.query(
+    previous.autoConf === null
+      ? 'ALTER SYSTEM RESET wal_retrieve_retry_interval'
+      : `ALTER SYSTEM SET wal_retrieve_retry_interval = ${quoteLiteral(previous.autoConf)}`,
+  );
+  await client.query('SELECT pg_catalog.pg_reload_conf()');
 }
 
 /**
