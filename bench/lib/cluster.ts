@@ -14,6 +14,10 @@ export const SYSTEM_BIN_DIR = '/usr/lib/postgresql/15/bin';
 export interface BenchClusterOptions {
   readonly dataNodes: number;
   readonly postgres?: PostgresSource;
+  /** Streaming standbys per data node (`<node>_s1..`). @default 0 */
+  readonly standbys?: number;
+  /** Extra postgresql.conf settings for every node. */
+  readonly settings?: Readonly<Record<string, string>>;
   /** Exit the process after stopping on SIGINT/SIGTERM (scripts); tests leave signals alone. */
   readonly handleSignals?: boolean;
   readonly onStep?: (message: string) => void;
@@ -47,7 +51,13 @@ export async function withBenchCluster<T>(options: BenchClusterOptions, fn: (clu
   }
   try {
     options.onStep?.(`starting an access node and ${options.dataNodes} data node${options.dataNodes === 1 ? '' : 's'}`);
-    const cluster = await startDevCluster({ dir: clusterDir, dataNodes: options.dataNodes, postgres: options.postgres ?? { kind: 'embedded' } });
+    const cluster = await startDevCluster({
+      dir: clusterDir,
+      dataNodes: options.dataNodes,
+      postgres: options.postgres ?? { kind: 'embedded' },
+      ...(options.standbys === undefined ? {} : { standbys: options.standbys }),
+      ...(options.settings === undefined ? {} : { settings: options.settings }),
+    });
     return await fn(cluster, workDir);
   } finally {
     await stop();
