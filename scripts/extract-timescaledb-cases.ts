@@ -10,6 +10,10 @@
  * output it printed. Statements that need TimescaleDB itself (hypertables, its catalog, its GUCs,
  * its C test functions, EXPLAIN of its plans) are kept with a `skip` reason, so the fixture says
  * what was left out and why. The files are facts to test against; nothing here runs them.
+ *
+ * agg_bookends has one expected output per PostgreSQL version (16–19); they differ only in the
+ * EXPLAIN part, so -18's serves for every version (its results part equals the others' line for
+ * line at the commit extracted).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
