@@ -133,6 +133,44 @@ export class RoutingError extends HypershardError {
   }
 }
 
+/**
+ * A row of a routed load was refused, by the input's format, the router or a data node: its line
+ * as PostgreSQL counts them (the header counted) and the reason in PostgreSQL's words. Nothing of
+ * the load was committed anywhere.
+ */
+export class IngestRowError extends HypershardError {
+  readonly line: number;
+  readonly reason: string;
+  readonly column: string | undefined;
+  readonly node: string | undefined;
+  constructor(line: number, reason: string, extra: { column?: string | undefined; node?: string | undefined; cause?: unknown } = {}) {
+    super(
+      'INGEST_ROW',
+      `line ${line}: ${reason}${extra.column === undefined ? '' : ` (column ${extra.column})`}${extra.node === undefined ? '' : ` on data node ${extra.node}`}; nothing was committed`,
+      { cause: extra.cause },
+    );
+    this.line = line;
+    this.reason = reason;
+    this.column = extra.column;
+    this.node = extra.node;
+  }
+}
+
+/**
+ * A routed transaction could not commit. `inDoubt` lists prepared transactions whose outcome is
+ * recorded but not yet applied on their node (the node stopped answering at COMMIT PREPARED):
+ * `hypershard recover` finishes them; everything else was rolled back.
+ */
+export class CommitError extends HypershardError {
+  readonly node: string | undefined;
+  readonly inDoubt: readonly { readonly node: string; readonly gid: string }[];
+  constructor(message: string, extra: { node?: string | undefined; inDoubt?: readonly { node: string; gid: string }[]; cause?: unknown } = {}) {
+    super('COMMIT_FAILED', message, { cause: extra.cause });
+    this.node = extra.node;
+    this.inDoubt = extra.inDoubt ?? [];
+  }
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -12,6 +12,8 @@ export {
   MigrationStateError,
   NodeConnectionError,
   NodeUnsupportedError,
+  CommitError,
+  IngestRowError,
   RoutingError,
   SecretError,
   SpecError,
@@ -91,3 +93,21 @@ export type { RoutingSession } from './route/router.js';
 export { readRoute, partitionForHash } from './route/placement.js';
 export type { HypertableRoute, KeyColumn, Partition, RouteColumn } from './route/placement.js';
 export { KeyValueError } from './route/serverHash.js';
+export { shardLockKey } from './route/lock.js';
+
+export { IngestCluster } from './ingest/cluster.js';
+export type { IngestOptions } from './ingest/cluster.js';
+export { RoutedTransaction } from './ingest/transaction.js';
+export type { CommitOutcome, Participant, PreparedTransaction, TransactionOptions } from './ingest/transaction.js';
+export { RoutedCopy } from './ingest/copy.js';
+export type { CopyStats, RoutedCopyOptions } from './ingest/copy.js';
+export type { CopyFormat } from './ingest/formats/rows.js';
+export { copyFrom } from './ingest/copyFrom.js';
+export type { CopyFromOptions, CopyFromResult, CopyFromStream } from './ingest/copyFrom.js';
+export { load } from './ingest/load.js';
+export type { LoadInput, LoadOptions, LoadProgress, LoadResult } from './ingest/load.js';
+export { recover, recoverWith } from './ingest/recover.js';
+export type { RecoverAction, RecoverNodeResult, RecoverOptions, RecoverResult, RecoveredTransaction } from './ingest/recover.js';
+export { DEFAULT_SETTINGS } from './ingest/settings.js';
+export type { ClientSettings } from './ingest/settings.js';
+export { binaryToText } from './codec/binaryText.js';

@@ -26,6 +26,8 @@ export const COMMANDS: readonly (readonly [names: readonly string[], load: () =>
   [['check'], async () => (await import('./commands/check.js')).registerCheckCommand],
   [['maintain', 'chunks'], async () => (await import('./commands/maintain.js')).registerMaintainCommands],
   [['rebalance'], async () => (await import('./commands/rebalance.js')).registerRebalanceCommand],
+  [['load'], async () => (await import('./commands/load.js')).registerLoadCommand],
+  [['recover'], async () => (await import('./commands/recover.js')).registerRecoverCommand],
   [['failover'], async () => (await import('./commands/failover.js')).registerFailoverCommand],
   [['reference'], async () => (await import('./commands/reference.js')).registerReferenceCommand],
 ];

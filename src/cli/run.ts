@@ -5,7 +5,7 @@ import { HypershardError } from '../errors.js';
 export const EXIT = { ok: 0, failed: 1, input: 2 } as const;
 
 /** Errors in what the user gave us, as opposed to failures on the nodes. */
-const INPUT_CODES = new Set(['SPEC_INVALID', 'SPEC_NOT_FOUND', 'SECRET_UNRESOLVED', 'MIGRATION_STATE', 'USAGE', 'INIT_EXISTS', 'AUDIT_WRITE', 'AUDIT_PARSE', 'NODE_NOT_EMPTY']);
+const INPUT_CODES = new Set(['SPEC_INVALID', 'SPEC_NOT_FOUND', 'SECRET_UNRESOLVED', 'MIGRATION_STATE', 'USAGE', 'INIT_EXISTS', 'AUDIT_WRITE', 'AUDIT_PARSE', 'NODE_NOT_EMPTY', 'INGEST_ROW', 'ROUTING']);
 
 export function exitCodeFor(error: unknown): number {
   return error instanceof HypershardError && INPUT_CODES.has(error.code) ? EXIT.input : EXIT.failed;

@@ -651,7 +651,9 @@ async function writeServerConf(node: NodeState, settings: Readonly<Record<string
         'fsync = off',
         'synchronous_commit = off',
         'full_page_writes = off',
-        'max_prepared_transactions = 0',
+        // Routed writes commit with two-phase commit (src/ingest/): a prepared transaction per
+        // connection a load or gateway writes through, so room for several at once.
+        'max_prepared_transactions = 64',
         'log_min_messages = warning',
         ...Object.entries(settings).map(([key, value]) => `${key} = '${value.replace(/'/g, "''")}'`),
         '',

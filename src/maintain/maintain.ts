@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../errors.js';
+import { recover, type RecoverResult } from '../ingest/recover.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type NodeConnection } from '../nodes/connect.js';
 import { nodeTargets, type NodeTarget } from '../nodes/targets.js';
 import { planLayout, type ClusterLayout } from '../plan/layout.js';
@@ -33,6 +34,15 @@ export interface MaintainOptions {
 
 export const SKIPPED_REASON = 'another maintain is running';
 
+/** recover(), reported instead of thrown: maintain goes on with the rest. */
+async function recoverPrepared(spec: ClusterSpec, specFile: string, options: MaintainOptions): Promise<RecoverResult | { readonly error: string }> {
+  try {
+    return await recover(spec, specFile, { dryRun: options.dryRun === true, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+  } catch (error) {
+    return { error: errorMessage(error) };
+  }
+}
+
 /** A node claimed for this run, or the result it already has. */
 type Claim = Claimed | { readonly target: NodeTarget; readonly result: MaintainNodeResult };
 
@@ -52,6 +62,8 @@ export async function maintain(spec: ClusterSpec, specFile: string, options: Mai
   const dryRun = options.dryRun === true;
   const started = performance.now();
   const report = (node: string) => (step: MaintainProgress['step'], detail: string): void => options.onProgress?.({ node, step, detail });
+  // First, routed transactions a stopped writer left prepared: they hold locks chunks need.
+  const recovered = await recoverPrepared(spec, specFile, options);
   const claims = await Promise.all(targets.map((t) => claim(t, options, report(t.name))));
   try {
     const data = await Promise.all(
@@ -74,7 +86,14 @@ export async function maintain(spec: ClusterSpec, specFile: string, options: Mai
       );
     const nodes = [...data, ...(await Promise.all(access))];
     for (const n of nodes) if (n.status !== 'skipped') report(n.node)('done', `${n.status} in ${n.durationMs} ms`);
-    return { ok: nodes.every((n) => n.status !== 'failed'), dryRun, nodes, ...(reference === undefined ? {} : { reference }), durationMs: Math.round(performance.now() - started) };
+    return {
+      ok: nodes.every((n) => n.status !== 'failed') && !('error' in recovered) && recovered.ok,
+      dryRun,
+      nodes,
+      ...(reference === undefined ? {} : { reference }),
+      recovered,
+      durationMs: Math.round(performance.now() - started),
+    };
   } finally {
     await Promise.all(
       claims.map(async (c) => {

@@ -1,4 +1,5 @@
 /** What `maintain` reports: a result per node, never an exception for one node's failure. */
+import type { RecoverResult } from '../ingest/recover.js';
 import type { ReferenceSyncResult } from '../reference/sync.js';
 import type { NodeRole } from '../sql/generate.js';
 
@@ -65,6 +66,8 @@ export interface MaintainResult {
    * differ (absent in a dry run, without reference tables, or when the access node was skipped).
    */
   readonly reference?: ReferenceSyncResult;
+  /** Routed transactions left prepared by a writer that stopped, finished from their commit records (src/ingest/recover.ts). */
+  readonly recovered?: RecoverResult | { readonly error: string };
   readonly durationMs: number;
 }
 

@@ -8,9 +8,11 @@
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MigrationStateError } from '../errors.js';
-import { evolve } from '../evolve/diff.js';
+import { evolve, type Evolution } from '../evolve/diff.js';
+import { COMMIT_LOG, commitLogStep } from '../ingest/commitLog.js';
 import { planLayout, type ClusterLayout } from '../plan/layout.js';
 import { generateSql, type NodeRole, type NodeSql } from '../sql/generate.js';
+import { quoteQualified } from '../sql/quote.js';
 import type { Statement, Step } from '../sql/statement.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { parseMigration } from './parse.js';
@@ -94,10 +96,12 @@ export async function generateMigrations(spec: ClusterSpec, specFile: string, op
     await writeSnapshot(root, 1, spec);
     return { files, changes: files.some((f) => f.status === 'written') ? ['initial migrations'] : [] };
   }
-  const existing = (await readMigrations(root, planLayout(spec), planLayout(last.spec))).map((f): WriteResult => ({ path: join(root, f.dir, `${f.name}.sql`), status: 'unchanged' }));
-  if (sameSql(last.spec, spec)) return { files: existing, changes: [] };
+  const onDisk = await readMigrations(root, planLayout(spec), planLayout(last.spec));
+  const existing = onDisk.map((f): WriteResult => ({ path: join(root, f.dir, `${f.name}.sql`), status: 'unchanged' }));
+  const upgrade = baseUpgrade(onDisk, planLayout(spec).accessNode);
+  if (sameSql(last.spec, spec) && upgrade === undefined) return { files: existing, changes: [] };
 
-  const evolution = evolve(planLayout(last.spec), planLayout(spec));
+  const evolution = withUpgrade(evolve(planLayout(last.spec), planLayout(spec)), upgrade, planLayout(spec).accessNode);
   if (evolution.refused.length > 0) {
     throw new MigrationStateError(`the spec changes what hypershard cannot change in place; nothing was written:\n${evolution.refused.map((r) => `  - ${r}`).join('\n')}`);
   }
@@ -110,6 +114,23 @@ export async function generateMigrations(spec: ClusterSpec, specFile: string, op
   const files = await writeMigrations(stepFiles(step, evolution.kinds, evolution.steps, planLayout(spec), basename(specFile)), root, false);
   await writeSnapshot(root, step, spec);
   return { files: [...existing, ...files], changes: evolution.changes };
+}
+
+/**
+ * Base objects newer than a cluster's first migration: the commit log of routed writes, which
+ * access-node migrations generated before it existed do not create. One step adds it.
+ */
+function baseUpgrade(onDisk: readonly MigrationFile[], accessNode: string): Step | undefined {
+  const log = `CREATE TABLE ${quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name)}`;
+  const access = onDisk.filter((f) => f.node === accessNode);
+  return access.length === 0 || access.some((f) => f.content.includes(log)) ? undefined : commitLogStep();
+}
+
+function withUpgrade(evolution: Evolution, upgrade: Step | undefined, accessNode: string): Evolution {
+  if (upgrade === undefined) return evolution;
+  const steps = new Map(evolution.steps);
+  steps.set(accessNode, [upgrade, ...(steps.get(accessNode) ?? [])]);
+  return { ...evolution, steps, changes: ['commit log of routed writes added to the access node', ...evolution.changes], kinds: ['commit_log', ...evolution.kinds] };
 }
 
 /** Whether two specs build the same cluster (their generated SQL is identical). */

@@ -33,6 +33,8 @@ export interface NodeApplyResult {
   readonly error?: { readonly message: string; readonly migration?: string; readonly statement?: string };
   /** Why the node was not run, when `not-run`. */
   readonly reason?: string;
+  /** What works less well than it could on this node (e.g. no two-phase commit for routed writes). */
+  readonly warnings?: readonly string[];
 }
 
 export interface ApplyResult {
@@ -145,6 +147,7 @@ async function migrateNode(
     let changed = await syncRolePasswords(client, secrets.passwords);
     if (target.role === 'access') changed += await syncUserMappings(client, secrets.layout, secrets.servicePassword);
     const replication = secrets.replication === undefined ? [] : await ensureReplication(client, secrets.replication);
+    const warnings = target.role === 'data' ? await twoPhaseWarnings(client) : [];
     options.onProgress?.({ node: target.name, phase: 'done' });
     return {
       node: target.name,
@@ -153,10 +156,19 @@ async function migrateNode(
       migrations: ran,
       secretsChanged: changed,
       ...(replication.length === 0 ? {} : { replication }),
+      ...(warnings.length === 0 ? {} : { warnings }),
     };
   } catch (error) {
     return failed(connection, `setting secrets failed: ${errorMessage(error)}`);
   }
+}
+
+/** Routed writes commit with two-phase commit, which a data node without prepared transactions cannot take. */
+async function twoPhaseWarnings(client: NodeConnection['client']): Promise<string[]> {
+  const { rows } = await client.query<{ n: number }>(`SELECT pg_catalog.current_setting('max_prepared_transactions')::int AS n`);
+  return rows[0]?.n === 0
+    ? ['max_prepared_transactions is 0: routed writes (hypershard load, the gateway) cannot commit atomically here and are refused unless one-phase commit is chosen; set it above 0 (a restart)']
+    : [];
 }
 
 /** The standbys' needs on a data node's primary, when hypershard manages its replication. */

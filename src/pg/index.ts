@@ -15,6 +15,9 @@ export { DEFAULT_CACHE_SIZE, DEFAULT_REFRESH_MS, type HypershardOptions } from '
 export { discoverMetadata } from '../rewrite/discover.js';
 export { readRoleAccess } from '../rewrite/access.js';
 export { sessionSettings, type SessionSettings } from '../rewrite/session.js';
+// Routed ingest: COPY straight to the data nodes, committed on all or none.
+export { IngestCluster, type IngestOptions } from '../ingest/cluster.js';
+export { copyFrom, type CopyFromOptions, type CopyFromResult, type CopyFromStream } from '../ingest/copyFrom.js';
 export type { ClusterMetadata, Rewrite, RewriteResult, RoleAccess, Unchanged } from '../rewrite/model.js';
 
 export const types: typeof pg.types = pg.types;

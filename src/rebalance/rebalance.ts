@@ -19,6 +19,8 @@ import { derivedName } from '../plan/names.js';
 import { serverStep } from '../sql/accessNode.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { finishMove, liveServer, rollBackMove } from './cleanup.js';
+import { resolvePrepared } from '../ingest/recover.js';
+import { shardLocksSql } from '../route/lock.js';
 import { copyShard, switchShard } from './copy.js';
 import { deleteMove, ensureJournal, setPhase, startMove, unfinishedMoves, type JournalRow } from './journal.js';
 import { TEXT_SETTINGS } from './names.js';
@@ -216,6 +218,7 @@ async function moveShard(session: Session, spec: ClusterSpec, move: PlannedMove,
     const { access } = session;
     await access.query('BEGIN');
     try {
+      await lockOutRoutedWriters(session, h, shard, move.source, source);
       const copied = await copyShard(access, source, h, shard, chunks, (p) => {
         rows = p.rowsCopied;
         rowsPerSecond = p.rowsPerSecond;
@@ -241,6 +244,26 @@ async function moveShard(session: Session, spec: ClusterSpec, move: PlannedMove,
   } catch (error) {
     // Left in the journal: the next run rolls a `copying` move back, or finishes a `switched` one.
     return done({ status: 'failed', phase, error: errorMessage(error) });
+  }
+}
+
+/**
+ * In the copy's transaction, before anything of the shard is read: the shard's routed-write lock
+ * exclusively (src/route/lock.ts; writers that hold it finish first, new ones wait for the switch
+ * and then write to the new place), then routed transactions recorded as committed but not yet
+ * committed on the source are finished, so the copy sees their rows.
+ */
+async function lockOutRoutedWriters(session: Session, h: Hypertable, shard: Shard, node: string, source: pg.Client): Promise<void> {
+  try {
+    await session.access.query(shardLocksSql(h.table, [shard.remainder], 'exclusive'));
+  } catch (error) {
+    if ((error as { code?: string }).code === '55P03') throw new HypershardError('REBALANCE_BUSY', `routed writes (a load, the gateway) kept writing shard ${shard.index} past the lock timeout; try again`, { cause: error });
+    throw error;
+  }
+  const resolved = await resolvePrepared(session.journal, [{ node, client: source }]);
+  const failed = resolved.transactions.filter((t) => t.action === 'failed');
+  if (failed.length > 0) {
+    throw new HypershardError('REBALANCE_STATE', `routed transactions prepared on ${node} could not be finished (${failed.map((t) => `${t.gid}: ${t.error ?? ''}`).join('; ')}); run hypershard recover, then rebalance again`);
   }
 }
 

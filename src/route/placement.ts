@@ -65,6 +65,11 @@ export interface HypertableRoute {
   readonly key: KeyColumn;
   readonly columns: readonly RouteColumn[];
   readonly partitions: readonly Partition[];
+  /**
+   * A digest of everything routing read (columns, partitions, their servers and options): equal
+   * digests mean the route still holds, so a cached route is checked with one query.
+   */
+  readonly signature: string;
   /** Remainder of the greatest modulus → index into partitions, -1 where no partition takes it. */
   readonly byRemainder: Int32Array;
   readonly greatestModulus: number;
@@ -167,6 +172,19 @@ function options(list: readonly string[] | null): Map<string, string> {
   return out;
 }
 
+/** Every catalog fact a route depends on, digested; $1 is the hypertable's oid. */
+export const ROUTE_SIGNATURE_SQL = `
+SELECT pg_catalog.md5(concat_ws('|',
+  (SELECT string_agg(concat_ws(':', a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.attgenerated, d.adbin IS NOT NULL), ',' ORDER BY a.attnum)
+     FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped),
+  (SELECT string_agg(concat_ws(':', c.oid, c.relname, pg_catalog.pg_get_expr(c.relpartbound, c.oid), s.srvname,
+                               array_to_string(ft.ftoptions, ','), array_to_string(s.srvoptions, ',')), ';' ORDER BY c.oid)
+     FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+     LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid
+     LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+    WHERE i.inhparent = $1))) AS signature`;
+
 const BOUND = /^FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)$/i;
 
 /**
@@ -186,13 +204,14 @@ export async function readRoute(access: Queryable, spec: ClusterSpec, table: Qua
   const { rows: partitionRows } = await access.query<PartitionRow>(PARTITIONS_SQL, [oid]);
   if (partitionRows.length === 0) throw new RoutingError(`${name} has no partitions on the access node`);
   const partitions = partitionRows.map((p) => partitionOf(p, spec, name));
+  const { rows: signature } = await access.query<{ signature: string }>(ROUTE_SIGNATURE_SQL, [oid]);
   const greatestModulus = Math.max(...partitions.map((p) => p.modulus));
   const byRemainder = new Int32Array(greatestModulus).fill(-1);
   partitions.forEach((p, i) => {
     // A partition with a smaller modulus takes every remainder of the greatest it divides into.
     for (let r = p.remainder; r < greatestModulus; r += p.modulus) byRemainder[r] = i;
   });
-  return { table, oid, key, columns, partitions, byRemainder, greatestModulus };
+  return { table, oid, key, columns, partitions, byRemainder, greatestModulus, signature: signature[0]?.signature ?? '' };
 }
 
 /** The partition key of a hash-partitioned table. @throws RoutingError for other tables. */

@@ -2,6 +2,7 @@
  * What the access node holds: postgres_fdw, one server per shard slot, partitioned parents of
  * foreign shards, and reference tables with their copies and sync triggers.
  */
+import { commitLogStep } from '../ingest/commitLog.js';
 import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable, type Shard } from '../plan/layout.js';
 import { accessReferenceTable, referenceGrantsStep } from './referenceTables.js';
 import { createRoles, grantTables } from './roles.js';
@@ -21,6 +22,7 @@ export function accessNodeSteps(layout: ClusterLayout): Step[] {
         { what: 'extension postgres_fdw', sql: render('access/drop-extension', {}) },
       ],
     },
+    commitLogStep(),
     {
       up: [{ what: 'pushdown settings', sql: render('access/set-database', { settings: layout.accessSettings }) }],
       down: [{ what: 'pushdown settings', sql: render('access/reset-database', { settings: layout.accessSettings }) }],

@@ -70,7 +70,7 @@ async function silentServer(): Promise<{ port: number; close: () => Promise<void
 
 /**
  * Restarts every node of a dev cluster with prepared transactions allowed, through the state file
- * `dev up` writes (dev clusters set max_prepared_transactions = 0; ALTER SYSTEM overrides it).
+ * `dev up` writes (this file starts them with max_prepared_transactions = 0; ALTER SYSTEM overrides it).
  * Runs pg_ctl as the data directory's owner, as the dev cluster does when we are root.
  */
 async function restartWithPreparedTransactions(cluster: TestCluster, clusterDir: string): Promise<void> {
@@ -128,7 +128,8 @@ for (const { source, skip } of sources) {
     };
 
     beforeAll(async () => {
-      cluster = await source.start(2);
+      // Without prepared transactions (dev clusters allow them), for exec's one-phase path first.
+      cluster = await source.start(2, { max_prepared_transactions: '0' });
       dir = join(cluster.workDir, 'project');
       specFile = await writeExampleSpec(cluster, dir);
       await writeSecrets(dir);

@@ -31,7 +31,8 @@ export interface ClusterSource {
   readonly label: string;
   /** undefined when available, else why not. */
   unavailable(): Promise<string | undefined>;
-  start(dataNodes: number): Promise<TestCluster>;
+  /** `settings`: extra postgresql.conf settings (dev clusters; containers ignore them). */
+  start(dataNodes: number, settings?: Readonly<Record<string, string>>): Promise<TestCluster>;
 }
 
 const SYSTEM_PG = process.env.HYPERSHARD_TEST_SYSTEM_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -43,12 +44,12 @@ function devSource(label: string, postgres: { kind: 'embedded' } | { kind: 'syst
       postgres.kind === 'system' && !existsSync(join(postgres.binDir, 'postgres'))
         ? `no PostgreSQL at ${postgres.binDir} (apt-get install postgresql-15, or set HYPERSHARD_TEST_SYSTEM_BIN)`
         : undefined,
-    start: async (dataNodes) => {
+    start: async (dataNodes, settings) => {
       const workDir = await mkdtemp(join(tmpdir(), 'hs-test-'));
       // mkdtemp makes it 0700; as root, the servers run as an unprivileged user that must enter it.
       await chmod(workDir, 0o755);
       const clusterDir = join(workDir, 'cluster');
-      const cluster = await startDevCluster({ dir: clusterDir, dataNodes, postgres });
+      const cluster = await startDevCluster({ dir: clusterDir, dataNodes, postgres, ...(settings === undefined ? {} : { settings }) });
       return {
         label,
         major: cluster.postgres.version,

@@ -84,6 +84,7 @@ function cleanCatalog(l: ClusterLayout, node: string): NodeCatalog {
   ].map((r) => ({ ...r, superuser: false, createdb: false, createrole: false, replication: false, bypassrls: false }));
   return {
     serverVersionNum: PG18,
+    ingest: { maxPreparedTransactions: 64, commitLog: true, inDoubt: 0 },
     base: { schema: true, fdwExtension: access, chunkFunction: !access },
     relations,
     columns: new Map(relations.map((r) => [key(r.table.schema, r.table.name), columns])),

@@ -174,9 +174,33 @@ const foreignPartition = (shard: number, server: string): string => `CREATE FORE
   SERVER "${server}"
   OPTIONS (schema_name '_hypershard', table_name 'metrics_s${shard}');`;
 
+const COMMIT_LOG_UP: Statement[] = [
+  {
+    what: 'commit log of routed writes',
+    sql: `CREATE TABLE "_hypershard"."commits" (
+  gid pg_catalog.text PRIMARY KEY,
+  participants pg_catalog.text[] NOT NULL,
+  created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
+);`,
+  },
+  {
+    what: 'commit record function',
+    sql: `CREATE FUNCTION "_hypershard"."record_commit"(gid pg_catalog.text, participants pg_catalog.text[])
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $hs$
+BEGIN
+  IF gid !~ ('^' || 'hypershard_tx_' || pg_catalog.pg_current_xact_id()::text || '_[0-9a-f]{16}$') THEN
+    RAISE EXCEPTION 'commit record % does not name this transaction', gid USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  INSERT INTO "_hypershard"."commits" (gid, participants) VALUES (gid, participants);
+END
+$hs$;`,
+  },
+];
+
 const ACCESS_UP: Statement[] = [
   { what: 'extension postgres_fdw', sql: 'CREATE EXTENSION IF NOT EXISTS postgres_fdw;' },
   { what: 'schema _hypershard', sql: 'CREATE SCHEMA IF NOT EXISTS "_hypershard";' },
+  ...COMMIT_LOG_UP,
   {
     what: 'pushdown settings',
     sql: `DO $hs$
@@ -234,6 +258,8 @@ BEGIN
 END
 $hs$;`,
   },
+  { what: 'commit record function', sql: 'DROP FUNCTION IF EXISTS "_hypershard"."record_commit"(pg_catalog.text, pg_catalog.text[]);' },
+  { what: 'commit log of routed writes', sql: 'DROP TABLE IF EXISTS "_hypershard"."commits";' },
   { what: 'extension postgres_fdw', sql: 'DROP EXTENSION IF EXISTS postgres_fdw;' },
 ];
 

@@ -100,6 +100,7 @@ function renderApply(result: ApplyResult): string {
     } else if (n.reason !== undefined && !result.nodes.every((x) => x.status === 'not-run')) {
       lines.push(`${n.node} not run: ${n.reason}`);
     }
+    for (const w of n.warnings ?? []) lines.push(`${n.node}: warning: ${w}`);
   }
   return lines.join('\n');
 }

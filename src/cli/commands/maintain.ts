@@ -77,9 +77,19 @@ export function renderMaintain(result: MaintainResult): string {
       result.nodes.map((n) => [n.node, n.role, n.status, n.created.length, n.dropped.length, n.rowsMoved, n.analyzed.length, n.durationMs]),
     ),
   ];
-  const details = result.nodes.flatMap((n) => nodeDetails(n, result.dryRun));
+  const details = [...result.nodes.flatMap((n) => nodeDetails(n, result.dryRun)), ...recoverDetails(result)];
   if (details.length > 0) lines.push('', ...details);
   return lines.join('\n');
+}
+
+function recoverDetails(result: MaintainResult): string[] {
+  const r = result.recovered;
+  if (r === undefined) return [];
+  if ('error' in r) return [`recover: ${r.error}`];
+  return [
+    ...r.transactions.map((t) => `${t.node}: ${result.dryRun ? 'would finish' : 'finished'} routed transaction ${t.gid}: ${t.action}${t.error === undefined ? '' : ` (${t.error})`}`),
+    ...r.nodes.filter((n) => !n.reachable).map((n) => `${n.node}: recover could not read prepared transactions: ${n.error ?? ''}`),
+  ];
 }
 
 function nodeDetails(n: MaintainNodeResult, dryRun: boolean): string[] {

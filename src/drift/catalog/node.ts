@@ -15,6 +15,7 @@ import { readColumns, type CatalogColumn } from './columns.js';
 import { readCheckConstraints, type CatalogCheck } from './constraints.js';
 import { readDefaultChunks, type CatalogDefaultChunk } from './defaultChunks.js';
 import { readIndexes, type CatalogIndex } from './indexes.js';
+import { readIngest, type CatalogIngest } from './ingest.js';
 import { readSchemaGrants, readSchemas, readTableGrants, type CatalogSchemaGrant, type CatalogTableGrant } from './privileges.js';
 import { readReferenceObjects, type CatalogReferenceObjects } from './referenceTables.js';
 import { readRelations, type CatalogRelation } from './relations.js';
@@ -50,6 +51,8 @@ export interface NodeCatalog {
   readonly timescale: CatalogTimescale;
   readonly appliedMigrations: readonly string[];
   readonly checksums: ReadonlyMap<string, string>;
+  /** Two-phase commit for routed writes, the commit log, prepared transactions left behind. */
+  readonly ingest: CatalogIngest;
 }
 
 export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, role: NodeRole, serverVersionNum: number): Promise<NodeCatalog> {
@@ -102,5 +105,6 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
     timescale,
     appliedMigrations: await appliedMigrations(client),
     checksums: await recordedChecksums(client),
+    ingest: await readIngest(client, access),
   };
 }

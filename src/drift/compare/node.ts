@@ -8,6 +8,7 @@ import { compareBoundsChecks } from './boundsChecks.js';
 import { compareTableColumns } from './columns.js';
 import { compareDefaultChunks } from './defaultChunks.js';
 import { compareNodeIndexes } from './indexes.js';
+import { compareIngest } from './ingest.js';
 import { compareMigrations, type MigrationState } from './migrations.js';
 import { compareParents } from './parents.js';
 import { comparePartitions } from './partitions.js';
@@ -38,5 +39,6 @@ export function compareNode(layout: ClusterLayout, node: string, role: NodeRole,
     ...compareSchemaGrants(layout, node, role, new Set(catalog.schemas), catalog.schemaGrants),
     ...compareMigrations({ ...migrations, applied: catalog.appliedMigrations, recorded: catalog.checksums }),
     ...(access ? [] : compareDefaultChunks(layout, node, existing, catalog.defaultChunks)),
+    ...compareIngest(role, catalog.ingest),
   ];
 }

@@ -1,0 +1,58 @@
+/**
+ * Connections the routed writer keeps between transactions: one list per node, each connection
+ * idle (no transaction open) when it comes back. A gateway routing one INSERT after another then
+ * pays no connect and authentication per statement.
+ */
+import pg from 'pg';
+import { NodeConnectionError } from '../errors.js';
+import { safeAddress } from '../nodes/connect.js';
+
+export class ConnectionPool {
+  readonly #idle = new Map<string, pg.Client[]>();
+  readonly #all = new Set<pg.Client>();
+  readonly #maxIdlePerNode: number;
+  #closed = false;
+
+  constructor(maxIdlePerNode = 8) {
+    this.#maxIdlePerNode = maxIdlePerNode;
+  }
+
+  /** @throws NodeConnectionError naming the node when it cannot be reached within `timeoutMs`. */
+  async acquire(node: string, config: pg.ClientConfig, url: string, timeoutMs: number): Promise<pg.Client> {
+    if (this.#closed) throw new TypeError('the connection pool is closed');
+    const idle = this.#idle.get(node)?.pop();
+    if (idle !== undefined) return idle;
+    const client = new pg.Client({ ...config, connectionTimeoutMillis: timeoutMs, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    // A node that goes away between statements must fail the next one, not the process.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      const e = error as { message?: string };
+      throw new NodeConnectionError(node, `cannot connect as ${String(config.user ?? '?')} to ${safeAddress(url)}: ${e.message ?? String(error)}`, { cause: error });
+    }
+    this.#all.add(client);
+    return client;
+  }
+
+  /** Back into the pool when `reusable` (no transaction open, nothing broken), else closed. */
+  release(node: string, client: pg.Client, reusable: boolean): void {
+    const list = this.#idle.get(node) ?? [];
+    if (reusable && !this.#closed && list.length < this.#maxIdlePerNode) {
+      list.push(client);
+      this.#idle.set(node, list);
+      return;
+    }
+    this.#all.delete(client);
+    void client.end().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#idle.clear();
+    const all = [...this.#all];
+    this.#all.clear();
+    await Promise.all(all.map((c) => c.end().catch(() => undefined)));
+  }
+}

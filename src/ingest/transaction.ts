@@ -1,0 +1,470 @@
+/**
+ * A routed transaction: rows written straight to the data nodes that own them, committed on all
+ * of them or on none.
+ *
+ * Access node: one transaction (the writer's own, or a caller's, e.g. a gateway client's) holds a
+ * shared advisory lock on every shard written (src/route/lock.ts: a rebalance move waits for it,
+ * and the placement is read after it is granted), and decides the outcome by writing the commit
+ * record. Data nodes: one connection per lane, as the FDW service role, in the client's
+ * TimeZone / DateStyle / IntervalStyle, each a participant of the two-phase commit:
+ *
+ *   prepare()            PREPARE TRANSACTION '<gid>_<n>' on every participant; any failure
+ *                        rolls every one back
+ *   writeCommitRecord()  in the deciding access-node transaction (its xid is in the gid)
+ *   (commit the access-node transaction: the caller's, or commitAccess() for the writer's own)
+ *   commitPrepared()     COMMIT PREPARED everywhere; a node that does not answer is left to
+ *                        recover(), which commits where the record exists
+ *
+ * commit() runs all of it; a single participant commits without two-phase commit (atomic
+ * anyway), and one-phase mode (opt-in, see IngestOptions.onePhase) commits node by node.
+ */
+import type pg from 'pg';
+import { CommitError, HypershardError, RoutingError, errorMessage } from '../errors.js';
+import type { QualifiedName } from '../plan/layout.js';
+import type { Queryable } from '../rewrite/discover.js';
+import { shardLocksSql } from '../route/lock.js';
+import type { HypertableRoute } from '../route/placement.js';
+import { ShardRouter } from '../route/router.js';
+import { quoteLiteral } from '../sql/quote.js';
+import type { IngestCluster } from './cluster.js';
+import { CURRENT_XID_SQL, newGidPrefix, participantGid, RECORD_COMMIT_SQL } from './commitLog.js';
+import { canonicalEncoding, type ClientSettings } from './settings.js';
+
+export interface TransactionOptions {
+  /** The client's session settings the rows are read under. @default the access node's defaults */
+  readonly settings?: Partial<ClientSettings>;
+  /**
+   * The access-node transaction that holds the shard locks and writes the commit record, when the
+   * caller owns one (a gateway client inside BEGIN … COMMIT, whose own writes must commit with
+   * the routed ones). It must be inside a transaction block; the caller commits it between
+   * writeCommitRecord() and commitPrepared(). @default a connection of the writer's own
+   */
+  readonly access?: Queryable;
+}
+
+export interface Participant {
+  readonly node: string;
+  /** Its number in the transaction: the gid suffix. */
+  readonly index: number;
+  readonly client: pg.Client;
+  state: 'open' | 'prepared' | 'committed' | 'rolled-back' | 'failed';
+}
+
+export interface PreparedTransaction {
+  /** The gid prefix the commit record names. */
+  readonly gid: string;
+  readonly participants: readonly { readonly node: string; readonly gid: string }[];
+}
+
+export interface CommitOutcome {
+  /** `single`: one data node, committed directly; `none`: nothing was written. */
+  readonly mode: 'two-phase' | 'one-phase' | 'single' | 'none';
+  readonly gid: string | undefined;
+  /** Prepared transactions recorded as committed whose COMMIT PREPARED got no answer: recover() finishes them. */
+  readonly inDoubt: readonly { readonly node: string; readonly gid: string; readonly error: string }[];
+  /** One-phase only: the nodes that committed before one failed (empty when all committed). */
+  readonly partial: readonly string[];
+}
+
+/** Something that writes through the transaction's participants and must finish before it prepares (a COPY). */
+export interface TransactionWriter {
+  finish(): Promise<void>;
+  abandon(reason: string): Promise<void>;
+}
+
+type State = 'open' | 'prepared' | 'recorded' | 'committed' | 'aborted';
+
+export class RoutedTransaction {
+  readonly cluster: IngestCluster;
+  readonly settings: ClientSettings;
+  readonly #external: Queryable | undefined;
+  #owned: pg.Client | undefined;
+  #xid: string | undefined;
+  readonly #locked = new Map<string, { route: HypertableRoute; remainders: Set<number> }>();
+  readonly #participants = new Map<string, Participant[]>();
+  readonly #writers = new Set<TransactionWriter>();
+  #hashClient: pg.Client | undefined;
+  #count = 0;
+  #state: State = 'open';
+  #prepared: PreparedTransaction | undefined;
+
+  private constructor(cluster: IngestCluster, settings: ClientSettings, access: Queryable | undefined) {
+    this.cluster = cluster;
+    this.settings = settings;
+    this.#external = access;
+  }
+
+  static async begin(cluster: IngestCluster, options: TransactionOptions): Promise<RoutedTransaction> {
+    const defaults = await cluster.defaultSettings();
+    const settings = { ...defaults, ...options.settings };
+    const encoding = canonicalEncoding(settings.clientEncoding);
+    return new RoutedTransaction(cluster, { ...settings, clientEncoding: encoding }, options.access);
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** The access-node session deciding this transaction (opened and BEGUN on first use when owned). */
+  async access(): Promise<Queryable> {
+    if (this.#external !== undefined) return this.#external;
+    if (this.#owned === undefined) {
+      const client = await this.cluster.acquireAccess();
+      try {
+        await client.query(`BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.round(this.cluster.options.lockTimeoutMs))}`);
+      } catch (error) {
+        this.cluster.releaseAccess(client, false);
+        throw error;
+      }
+      this.#owned = client;
+    }
+    return this.#owned;
+  }
+
+  /**
+   * Takes the shard locks for `remainders` of `table` (all its shards when omitted) and returns
+   * the route read after they were granted: where those shards are now, and stay until this
+   * transaction ends.
+   * @throws RoutingError when the table cannot be routed; the lock wait's error when a move holds a shard past lockTimeoutMs.
+   */
+  async lock(table: QualifiedName, remainders?: readonly number[]): Promise<HypertableRoute> {
+    this.#assertOpen();
+    const access = await this.access();
+    const key = `${table.schema}\u0000${table.name}`;
+    const held = this.#locked.get(key);
+    const route = held?.route ?? (await this.cluster.route(access, table));
+    const wanted = remainders ?? route.partitions.map((p) => p.remainder);
+    const missing = wanted.filter((r) => !(held?.remainders.has(r) ?? false));
+    if (held !== undefined && missing.length === 0) return held.route;
+    try {
+      await access.query(shardLocksSql(table, missing, 'shared'));
+    } catch (error) {
+      if ((error as { code?: string }).code === '55P03') {
+        throw new RoutingError(`waited ${this.cluster.options.lockTimeoutMs} ms for shards of ${table.schema}.${table.name} that a rebalance is moving; try again when it is done`, { cause: error });
+      }
+      throw error;
+    }
+    // Read after the locks: a move that finished while we waited has switched the placement.
+    const fresh = await this.cluster.route(access, table);
+    const remaindersHeld = new Set([...(held?.remainders ?? []), ...missing]);
+    if (held !== undefined && fresh.signature !== held.route.signature) {
+      throw new RoutingError(`${table.schema}.${table.name} changed on the access node during the transaction (columns or shards); nothing was written`);
+    }
+    this.#locked.set(key, { route: fresh, remainders: remaindersHeld });
+    return fresh;
+  }
+
+  /** A router for `table` in this transaction's session settings (its server fallback on a connection of its own). */
+  async router(table: QualifiedName, remainders?: readonly number[]): Promise<ShardRouter> {
+    const route = await this.lock(table, remainders);
+    return new ShardRouter(route, { timeZone: this.settings.timeZone }, { query: (text, values) => this.#hashQuery(text, values) } as Queryable);
+  }
+
+  async #hashQuery(text: string, values?: unknown[]): Promise<pg.QueryResult> {
+    if (this.#hashClient === undefined) {
+      const client = await this.cluster.acquireAccess();
+      await client.query(settingsSql(this.settings));
+      this.#hashClient = client;
+    }
+    return this.#hashClient.query(text, values);
+  }
+
+  /**
+   * The `slot`-th connection to `node` in this transaction, opened (BEGIN, the client's settings)
+   * on first use.
+   * @throws RoutingError when the node cannot take a two-phase commit and one-phase was not chosen.
+   */
+  async participant(node: string, slot = 0): Promise<Participant> {
+    this.#assertOpen();
+    const list = this.#participants.get(node) ?? [];
+    this.#participants.set(node, list);
+    const existing = list[slot];
+    if (existing !== undefined) return existing;
+    const client = await this.cluster.acquireData(node);
+    try {
+      const max = await this.cluster.preparedTransactions(node, client);
+      if (max === 0 && !this.cluster.options.onePhase) {
+        throw new RoutingError(
+          `data node ${node} has max_prepared_transactions = 0, so routed writes cannot commit atomically there; ` +
+            'set it above 0 (a restart; `hypershard dev up` does), or accept one-phase commit (--one-phase: a failure between two nodes\' commits leaves a partial write)',
+        );
+      }
+      await client.query(`${settingsSql(this.settings)}; BEGIN`);
+    } catch (error) {
+      this.cluster.releaseData(node, client, false);
+      throw error;
+    }
+    const participant: Participant = { node, index: this.#count++, client, state: 'open' };
+    list[slot] = participant;
+    return participant;
+  }
+
+  participants(): Participant[] {
+    return [...this.#participants.values()].flat().filter((p): p is Participant => p !== undefined);
+  }
+
+  /** A writer (a COPY) to finish before preparing, or to abandon on abort. */
+  attach(writer: TransactionWriter): void {
+    this.#writers.add(writer);
+  }
+
+  async #finishWriters(): Promise<void> {
+    for (const writer of this.#writers) await writer.finish();
+    this.#writers.clear();
+  }
+
+  /**
+   * PREPARE TRANSACTION on every participant. When one fails (a deferred constraint, a broken
+   * connection) every participant is rolled back and the error names the node.
+   * @throws CommitError (the transaction is then aborted)
+   */
+  async prepare(): Promise<PreparedTransaction> {
+    this.#assertOpen();
+    try {
+      await this.#finishWriters();
+    } catch (error) {
+      await this.abort(errorMessage(error));
+      throw error;
+    }
+    const access = await this.access();
+    if (this.#xid === undefined) {
+      const { rows } = await access.query<{ xid: string }>(CURRENT_XID_SQL);
+      this.#xid = rows[0]?.xid;
+    }
+    if (this.#xid === undefined) throw new TypeError('the access node gave no transaction id');
+    const gid = newGidPrefix(this.#xid);
+    const participants = this.participants();
+    const results = await Promise.allSettled(
+      participants.map(async (p) => {
+        await this.#bounded(p, `PREPARE TRANSACTION ${quoteLiteral(participantGid(gid, p.index))}`, 'PREPARE TRANSACTION');
+        p.state = 'prepared';
+      }),
+    );
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    if (failed !== -1) {
+      const reason = (results[failed] as PromiseRejectedResult).reason as unknown;
+      const node = participants[failed]?.node;
+      // A failed PREPARE already rolled its transaction back.
+      const p = participants[failed];
+      if (p !== undefined) p.state = 'rolled-back';
+      this.#prepared = { gid, participants: participants.map((q) => ({ node: q.node, gid: participantGid(gid, q.index) })) };
+      await this.abort(`data node ${node ?? '?'} could not prepare`);
+      throw new CommitError(`data node ${node ?? '?'} refused to prepare the transaction: ${errorMessage(reason)}; every node was rolled back, nothing was committed`, { node, cause: reason });
+    }
+    this.#prepared = { gid, participants: participants.map((p) => ({ node: p.node, gid: participantGid(gid, p.index) })) };
+    this.#state = 'prepared';
+    return this.#prepared;
+  }
+
+  /** The commit decision, written in the deciding access-node transaction (`via`: another session of the same transaction). */
+  async writeCommitRecord(prepared: PreparedTransaction, via?: Queryable): Promise<void> {
+    if (this.#state !== 'prepared') throw new HypershardError('USAGE', `writeCommitRecord() after prepare(), not in state ${this.#state}`);
+    const access = via ?? (await this.access());
+    await access.query(RECORD_COMMIT_SQL, [prepared.gid, prepared.participants.map((p) => p.node)]);
+    this.#state = 'recorded';
+  }
+
+  /**
+   * Commits the writer's own access-node transaction, which makes the commit record durable. A
+   * definite failure rolls every participant back; a lost connection leaves them for recover().
+   * @throws CommitError
+   */
+  async commitAccess(): Promise<void> {
+    const owned = this.#owned;
+    if (owned === undefined) throw new HypershardError('USAGE', 'commitAccess() is for a transaction with its own access-node connection; commit yours instead');
+    try {
+      await owned.query('COMMIT');
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      this.#releaseAccess(false);
+      if (code !== undefined && this.#prepared !== undefined) {
+        // The server answered: the record did not commit.
+        await this.abort(`the access node refused to commit: ${errorMessage(error)}`);
+        throw new CommitError(`the access node could not commit the transaction's record: ${errorMessage(error)}; every node was rolled back`, { cause: error });
+      }
+      const inDoubt = this.#prepared?.participants ?? [];
+      this.#releaseParticipants(false);
+      this.#state = 'aborted';
+      throw new CommitError(
+        `the access node stopped answering while committing; the outcome is recorded there or not at all: run \`hypershard recover\` to finish it (${inDoubt.map((p) => `${p.node}: ${p.gid}`).join(', ')})`,
+        { inDoubt, cause: error },
+      );
+    }
+    this.#releaseAccess(true);
+  }
+
+  /**
+   * COMMIT PREPARED on every participant, after the commit record is durable. A participant that
+   * does not answer is left prepared (returned in inDoubt) for recover(), which commits it.
+   */
+  async commitPrepared(prepared: PreparedTransaction): Promise<CommitOutcome> {
+    const participants = this.participants();
+    const results = await Promise.allSettled(
+      participants.map(async (p) => {
+        const gid = participantGid(prepared.gid, p.index);
+        try {
+          await this.#bounded(p, `COMMIT PREPARED ${quoteLiteral(gid)}`, 'COMMIT PREPARED');
+        } catch (error) {
+          // recover() (or a move) committed it meanwhile: the outcome is the one recorded.
+          if ((error as { code?: string }).code !== '42704') throw error;
+        }
+        p.state = 'committed';
+      }),
+    );
+    const inDoubt = results.flatMap((r, i) => {
+      const p = participants[i] as Participant;
+      return r.status === 'rejected' ? [{ node: p.node, gid: participantGid(prepared.gid, p.index), error: errorMessage(r.reason) }] : [];
+    });
+    if (inDoubt.length === 0) this.cluster.forget([prepared.gid]);
+    this.#state = 'committed';
+    this.#release();
+    return { mode: 'two-phase', gid: prepared.gid, inDoubt, partial: [] };
+  }
+
+  /**
+   * Everything: finish the writes, then commit on every data node or on none.
+   * @throws CommitError, or the writers' error (IngestRowError …), after rolling everything back.
+   */
+  async commit(): Promise<CommitOutcome> {
+    this.#assertOpen();
+    const participants = (): Participant[] => this.participants();
+    try {
+      await this.#finishWriters();
+    } catch (error) {
+      await this.abort(errorMessage(error));
+      throw error;
+    }
+    if (participants().length === 0) {
+      await this.#endAccess('COMMIT');
+      this.#state = 'committed';
+      this.#release();
+      return { mode: 'none', gid: undefined, inDoubt: [], partial: [] };
+    }
+    if (this.cluster.options.onePhase) return this.#commitOnePhase();
+    if (participants().length === 1 && this.#external === undefined) {
+      const [p] = participants() as [Participant];
+      try {
+        await this.#bounded(p, 'COMMIT', 'COMMIT');
+      } catch (error) {
+        await this.abort(errorMessage(error));
+        throw new CommitError(`data node ${p.node} could not commit: ${errorMessage(error)}; nothing was committed`, { node: p.node, cause: error });
+      }
+      p.state = 'committed';
+      await this.#endAccess('COMMIT');
+      this.#state = 'committed';
+      this.#release();
+      return { mode: 'single', gid: undefined, inDoubt: [], partial: [] };
+    }
+    const prepared = await this.prepare();
+    try {
+      await this.writeCommitRecord(prepared);
+    } catch (error) {
+      await this.abort(errorMessage(error));
+      throw new CommitError(`writing the commit record failed: ${errorMessage(error)}; every node was rolled back`, { cause: error });
+    }
+    if (this.#external === undefined) await this.commitAccess();
+    return this.commitPrepared(prepared);
+  }
+
+  async #commitOnePhase(): Promise<CommitOutcome> {
+    const committed: string[] = [];
+    for (const p of this.participants()) {
+      try {
+        await this.#bounded(p, 'COMMIT', 'COMMIT');
+        p.state = 'committed';
+        committed.push(p.node);
+      } catch (error) {
+        await this.abort(errorMessage(error));
+        throw new CommitError(
+          `data node ${p.node} could not commit: ${errorMessage(error)}; one-phase commit: ${committed.length === 0 ? 'no node had committed, nothing was written' : `${[...new Set(committed)].join(', ')} had already committed their rows (a partial write)`}`,
+          { node: p.node, cause: error },
+        );
+      }
+    }
+    await this.#endAccess('COMMIT');
+    this.#state = 'committed';
+    this.#release();
+    return { mode: 'one-phase', gid: undefined, inDoubt: [], partial: [] };
+  }
+
+  /** Rolls back every participant (prepared ones too) and the writer's own access-node transaction. Never throws. */
+  async abort(reason = 'aborted'): Promise<void> {
+    if (this.#state === 'committed' || this.#state === 'aborted') return;
+    for (const writer of this.#writers) await writer.abandon(reason).catch(() => undefined);
+    this.#writers.clear();
+    await Promise.all(
+      this.participants().map(async (p) => {
+        try {
+          if (p.state === 'prepared' && this.#prepared !== undefined) {
+            await this.#bounded(p, `ROLLBACK PREPARED ${quoteLiteral(participantGid(this.#prepared.gid, p.index))}`, 'ROLLBACK PREPARED');
+          } else if (p.state === 'open') {
+            await this.#bounded(p, 'ROLLBACK', 'ROLLBACK');
+          }
+          p.state = 'rolled-back';
+        } catch {
+          // A broken connection: its open transaction dies with it; a prepared one is left for recover() (no record: rolled back).
+          p.state = 'failed';
+        }
+      }),
+    );
+    await this.#endAccess('ROLLBACK');
+    this.#state = 'aborted';
+    this.#release();
+  }
+
+  async #endAccess(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    const owned = this.#owned;
+    if (owned === undefined) return;
+    try {
+      await owned.query(command);
+      this.#releaseAccess(true);
+    } catch {
+      this.#releaseAccess(false);
+    }
+  }
+
+  #releaseAccess(reusable: boolean): void {
+    if (this.#owned !== undefined) this.cluster.releaseAccess(this.#owned, reusable);
+    this.#owned = undefined;
+  }
+
+  #releaseParticipants(reusable: boolean): void {
+    for (const p of this.participants()) this.cluster.releaseData(p.node, p.client, reusable && (p.state === 'committed' || p.state === 'rolled-back'));
+    this.#participants.clear();
+  }
+
+  #release(): void {
+    this.#releaseParticipants(true);
+    // It carries the client's settings: not for another user of the pool.
+    if (this.#hashClient !== undefined) this.cluster.releaseAccess(this.#hashClient, false);
+    this.#hashClient = undefined;
+    this.#releaseAccess(this.#state === 'committed' || this.#state === 'aborted');
+  }
+
+  /** A control statement on a participant, bounded by timeoutMs: a node that stops answering is named. */
+  async #bounded(p: Participant, sql: string, what: string): Promise<void> {
+    const ms = this.cluster.options.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // The connection is unusable now: end it, so the statement fails too.
+        void p.client.end().catch(() => undefined);
+        reject(new HypershardError('NODE_TIMEOUT', `data node ${p.node}: ${what} got no answer within ${ms} ms`));
+      }, ms);
+    });
+    try {
+      await Promise.race([p.client.query(sql), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#state !== 'open') throw new HypershardError('USAGE', `the routed transaction is ${this.#state}`);
+  }
+}
+
+/** SET statements for a session in the client's settings (values as literals). */
+export function settingsSql(s: ClientSettings): string {
+  return `SET TimeZone TO ${quoteLiteral(s.timeZone)}; SET DateStyle TO ${quoteLiteral(s.dateStyle)}; SET IntervalStyle TO ${quoteLiteral(s.intervalStyle)}`;
+}
