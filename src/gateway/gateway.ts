@@ -18,6 +18,7 @@ import { GatewayMetrics, prometheusText, type GatewayMetricsSnapshot } from './m
 import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { errorResponse } from './protocol/messages.js';
 import { GatewayRewriter } from './rewriting.js';
+import { GatewayIngest } from './routedWrites.js';
 import { CancelRegistry, Session, type GatewayRewriteEvent, type SessionContext } from './session.js';
 import { upstreamFromUrl } from './upstream.js';
 
@@ -55,9 +56,19 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
   if (access === undefined) throw new TypeError('a spec has an access node');
   const metrics = new GatewayMetrics();
   const events = new EventEmitter<GatewayEvents>();
+  // Said once the caller listens (right after startGateway resolves).
+  const warn = (message: string): void => void setImmediate(() => events.emit('warning', message));
   const rewriter = resolved.rewrite ? new GatewayRewriter({ admin: clientConfig(access.url, access.password), statementTimeoutMs: resolved.statementTimeoutMs }) : undefined;
   await rewriter?.start();
-  if (rewriter?.unavailable !== undefined) events.emit('warning', `statements pass through unrewritten until the access node's catalogs can be read: ${rewriter.unavailable}`);
+  if (rewriter?.unavailable !== undefined) warn(`statements pass through unrewritten until the access node's catalogs can be read: ${rewriter.unavailable}`);
+  let ingest: GatewayIngest | undefined;
+  if (resolved.route) {
+    const opened = await GatewayIngest.open(spec, specFile, resolved.connectTimeoutMs);
+    ingest = opened.ingest;
+    if (opened.reason !== undefined) warn(ingest === undefined ? `COPY into hypertables goes through the access node: ${opened.reason}` : opened.reason);
+    const finished = opened.recovered?.transactions.filter((t) => t.action === 'committed' || t.action === 'rolled-back') ?? [];
+    if (finished.length > 0) warn(`recovered ${finished.length} routed transaction part(s) an earlier run left prepared (${finished.map((t) => `${t.node}: ${t.action}`).join(', ')})`);
+  }
 
   const sessions = new Set<Session>();
   const ctx: SessionContext = {
@@ -66,6 +77,7 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     // A URL without a database means the user's name, as libpq reads it.
     database: urlDatabase(spec.accessNode.url) ?? decodeURIComponent(new URL(spec.accessNode.url).username),
     rewriter,
+    ingest,
     metrics,
     secureContext: resolved.tls === undefined ? undefined : tls.createSecureContext({ cert: resolved.tls.cert, key: resolved.tls.key }),
     cancels: new CancelRegistry(),
@@ -139,6 +151,7 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     } catch (error) {
       server.close();
       await rewriter?.close();
+      await ingest?.close();
       throw error;
     }
   }
@@ -163,6 +176,7 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
         for (const socket of sockets) socket.destroy();
         await stopped;
         await rewriter?.close();
+        await ingest?.close();
       })();
       return closing;
     },

@@ -22,6 +22,12 @@ export interface GatewayMetricsSnapshot {
   readonly bytesToClients: number;
   /** Connections closed for breaking the protocol or the gateway's limits, by reason. */
   readonly protocolErrors: Readonly<Record<string, number>>;
+  /** COPY statements routed to the data nodes, the rows they committed, and those that failed. */
+  readonly routedCopies: number;
+  readonly routedRows: number;
+  readonly routedFailed: number;
+  /** Routed transactions by how their data-node parts ended (`left`: to recover). */
+  readonly routedSettled: Readonly<Record<string, number>>;
 }
 
 export class GatewayMetrics {
@@ -37,6 +43,14 @@ export class GatewayMetrics {
   bytesToClients = 0;
   readonly fallbacks = new Map<string, number>();
   readonly protocolErrors = new Map<string, number>();
+  routedCopies = 0;
+  routedRows = 0;
+  routedFailed = 0;
+  readonly #settled = new Map<string, number>();
+
+  routedSettled(outcome: string): void {
+    this.#settled.set(outcome, (this.#settled.get(outcome) ?? 0) + 1);
+  }
 
   fallback(reason: string): void {
     this.fallbacks.set(reason, (this.fallbacks.get(reason) ?? 0) + 1);
@@ -60,6 +74,10 @@ export class GatewayMetrics {
       bytesFromClients: this.bytesFromClients,
       bytesToClients: this.bytesToClients,
       protocolErrors: Object.fromEntries(this.protocolErrors),
+      routedCopies: this.routedCopies,
+      routedRows: this.routedRows,
+      routedFailed: this.routedFailed,
+      routedSettled: Object.fromEntries(this.#settled),
     };
   }
 }
@@ -85,5 +103,9 @@ export function prometheusText(m: GatewayMetricsSnapshot): string {
   metric('client_bytes_received_total', 'counter', 'Bytes received from clients.', [['', m.bytesFromClients]]);
   metric('client_bytes_sent_total', 'counter', 'Bytes sent to clients.', [['', m.bytesToClients]]);
   metric('protocol_errors_total', 'counter', 'Client connections closed for breaking the protocol or a limit, by reason.', labelled('reason', m.protocolErrors));
+  metric('routed_copies_total', 'counter', 'COPY statements routed to the data nodes.', [['', m.routedCopies]]);
+  metric('routed_rows_total', 'counter', 'Rows routed COPY statements wrote.', [['', m.routedRows]]);
+  metric('routed_failed_total', 'counter', 'Routed COPY statements that failed (nothing of them committed).', [['', m.routedFailed]]);
+  metric('routed_transactions_total', 'counter', 'Routed transactions by how their data-node parts ended.', labelled('outcome', m.routedSettled));
   return `${lines.join('\n')}\n`;
 }

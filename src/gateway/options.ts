@@ -16,6 +16,12 @@ export interface GatewayOptions {
   readonly metricsPort?: number;
   /** Rewrite statements that read distributed hypertables (false: a pure pass-through). @default true */
   readonly rewrite?: boolean;
+  /**
+   * Route `COPY hypertable FROM STDIN` straight to the data nodes owning the rows, committed on all
+   * of them or none (two-phase commit; needs max_prepared_transactions > 0 there). false: through
+   * the access node. @default true
+   */
+  readonly route?: boolean;
   /** Client sessions at once; one more gets "too many connections" and is closed. @default 1000 */
   readonly maxConnections?: number;
   /** Largest message a client may send (a Query, a Bind, a CopyData). @default 64 MiB */
@@ -45,6 +51,7 @@ export interface ResolvedGatewayOptions {
   readonly port: number;
   readonly metricsPort: number | undefined;
   readonly rewrite: boolean;
+  readonly route: boolean;
   readonly maxConnections: number;
   readonly maxMessageBytes: number;
   readonly startupTimeoutMs: number;
@@ -79,6 +86,7 @@ export async function resolveGatewayOptions(spec: ClusterSpec, specFile: string,
     port: options.port ?? section?.port ?? DEFAULT_GATEWAY_PORT,
     metricsPort: options.metricsPort ?? section?.metricsPort,
     rewrite: options.rewrite ?? section?.rewrite ?? true,
+    route: options.route ?? true,
     maxConnections: options.maxConnections ?? section?.maxConnections ?? 1000,
     maxMessageBytes: options.maxMessageBytes ?? section?.maxMessageBytes ?? 64 * 1024 * 1024,
     startupTimeoutMs: options.startupTimeoutMs ?? section?.startupTimeoutMs ?? 60_000,

@@ -20,6 +20,11 @@ import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { settingsFromRow, SESSION_SETTINGS_SQL, type SessionSettings } from '../rewrite/session.js';
 import type { Rewrite, Unchanged } from '../rewrite/model.js';
+import { RoutedCopy } from '../ingest/copy.js';
+import type { RoutedTransaction } from '../ingest/transaction.js';
+import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
+import { InbandError, InbandQueries } from './inband.js';
+import { clientSettings, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
 import { errorForOriginal } from './errorPosition.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ResolvedGatewayOptions } from './options.js';
@@ -28,6 +33,8 @@ import {
   B,
   backendKeyData,
   body,
+  commandComplete,
+  copyInResponse,
   errorResponse,
   F,
   ProtocolError,
@@ -46,6 +53,7 @@ import {
   type ParseMessage,
   saslMechanisms,
   queryMessage,
+  readyForQuery,
   withStatementName,
   type ErrorFields,
 } from './protocol/messages.js';
@@ -74,6 +82,8 @@ export interface SessionContext {
   /** The access node's database, the one the metadata describes; sessions on others are passed through. */
   readonly database: string;
   readonly rewriter: GatewayRewriter | undefined;
+  /** Routed writes to the data nodes; undefined: every write goes through the access node. */
+  readonly ingest: GatewayIngest | undefined;
   readonly metrics: GatewayMetrics;
   readonly secureContext: tls.SecureContext | undefined;
   readonly cancels: CancelRegistry;
@@ -112,6 +122,15 @@ interface Statement {
   serverName: string;
   /** The settings its rewrite was made for; undefined when sent as written. */
   settingsKey: string | undefined;
+}
+
+/** A client's COPY being routed to the data nodes. */
+interface CopyIn {
+  readonly copy: RoutedCopy;
+  readonly tx: RoutedTransaction;
+  readonly table: string;
+  /** The gateway opened the access-node transaction (the client was not in a block) and commits it. */
+  readonly ownBlock: boolean;
 }
 
 interface Decision {
@@ -160,6 +179,15 @@ export class Session {
   #draining = false;
   /** The access node offered SCRAM with channel binding, which the gateway withheld from the client. */
   #withheldChannelBinding = false;
+  /** Statements of the gateway's own on this session (routed writes decide in the client's transaction). */
+  readonly #inband: InbandQueries;
+  #copyIn: CopyIn | undefined;
+  /** A routed COPY failed before the client ended its data: its CopyData, CopyDone, CopyFail are dropped, as PostgreSQL does. */
+  #copyDiscard = false;
+  /** Routed writes recorded in the client's open transaction block, settled when it ends. */
+  #pendingRouted: PendingRouted[] = [];
+  /** Messages for the client held until the routed writes of the transaction that just ended are settled. */
+  #held: Buffer[] | undefined;
 
   constructor(ctx: SessionContext, client: net.Socket) {
     this.#ctx = ctx;
@@ -170,6 +198,13 @@ export class Session {
     this.#serverReader = new FrameReader({ typed: true, maxMessageBytes: 0x4000_0000 });
     client.setNoDelay(true);
     this.#attachClient(client);
+    this.#inband = new InbandQueries(
+      {
+        send: (bytes, request) => this.#send(bytes, request),
+        flush: () => this.#flushServer(),
+      },
+      `hypershard.inband.${this.id}`,
+    );
     this.#startupTimer = setTimeout(() => this.#fail('startup-timeout', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: the connection did not finish starting up within ${ctx.options.startupTimeoutMs} ms` }), ctx.options.startupTimeoutMs);
   }
 
@@ -183,7 +218,7 @@ export class Session {
 
   /** At rest: no statement running, no transaction open, nothing unread. */
   get idle(): boolean {
-    return this.#phase === 'ready' && this.#tracker.idle && this.#txStatus === TX_IDLE && this.#clientReader.pending === 0;
+    return this.#phase === 'ready' && this.#tracker.idle && this.#txStatus === TX_IDLE && this.#clientReader.pending === 0 && this.#copyIn === undefined && this.#held === undefined;
   }
 
   /** Closes the session now if idle, else as soon as it is (graceful shutdown). */
@@ -228,7 +263,7 @@ export class Session {
     try {
       for (;;) {
         // Rows of a result the client gets as they are: forwarded in bulk, no Buffer per row.
-        if (this.#phase === 'ready' && this.#tracker.rowsPassThrough) {
+        if (this.#phase === 'ready' && this.#tracker.rowsPassThrough && this.#held === undefined) {
           const rows = this.#serverReader.run((type) => type === B.DataRow);
           if (rows !== undefined) {
             out.push(rows);
@@ -238,7 +273,7 @@ export class Session {
         const frame = this.#serverReader.next();
         if (frame === undefined) break;
         const forward = this.#phase === 'ready' ? this.#fromServer(frame) : this.#fromServerDuringAuth(frame);
-        if (forward !== null) out.push(forward);
+        if (forward !== null) (this.#held ?? out).push(forward);
       }
     } catch (error) {
       this.#fail('backend-protocol', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: the access node sent an invalid message: ${(error as Error).message}` });
@@ -428,6 +463,26 @@ export class Session {
     // SET LOCAL, or SET in a transaction rolled back, is undone when the transaction ends.
     if (ended && this.#settingsChangedInTransaction) this.#settings = undefined;
     if (status === TX_IDLE) this.#settingsChangedInTransaction = false;
+    if (ended && this.#pendingRouted.length > 0 && this.#held === undefined) this.#settleRouted();
+  }
+
+  /**
+   * The client's transaction ended with routed writes recorded in it: commit or roll back their
+   * prepared parts as it decided, holding what the client is told meanwhile (its COMMIT's answer),
+   * so its next statement sees its rows.
+   */
+  #settleRouted(): void {
+    const pending = this.#pendingRouted;
+    const ingest = this.#ctx.ingest as GatewayIngest;
+    this.#pendingRouted = [];
+    this.#held = [];
+    void Promise.all(pending.map((p) => ingest.settle(p, this.#ctx.options.statementTimeoutMs).catch(() => 'left' as const))).then((outcomes) => {
+      for (const o of outcomes) this.#ctx.metrics.routedSettled(o);
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      if (held.length > 0) this.#writeClient(held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held));
+      this.#afterServerMessages();
+    });
   }
 
   #afterServerMessages(): void {
@@ -454,15 +509,22 @@ export class Session {
     if (this.#pumping || this.#phase === 'startup' || this.#phase === 'closed' || this.#server === undefined) return;
     try {
       while (!this.#serverBlocked) {
-        const run = this.#clientReader.run((type, buffer, start) => this.#passes(type, buffer, start));
-        if (run !== undefined) {
-          this.#toServer.push(run);
-          continue;
+        let waiting: Promise<void> | undefined;
+        const copying = this.#copyIn !== undefined || this.#copyDiscard ? this.#clientReader.run((type) => type === F.CopyData) : undefined;
+        if (copying !== undefined) {
+          if (this.#copyDiscard) continue;
+          waiting = this.#copyData(copying);
+        } else {
+          const run = this.#clientReader.run((type, buffer, start) => this.#passes(type, buffer, start));
+          if (run !== undefined) {
+            this.#toServer.push(run);
+            continue;
+          }
+          const frame = this.#clientReader.next();
+          if (frame === undefined) break;
+          waiting = this.#handle(frame);
+          if (this.closed) return;
         }
-        const frame = this.#clientReader.next();
-        if (frame === undefined) break;
-        const waiting = this.#handle(frame);
-        if (this.closed) return;
         if (waiting !== undefined) {
           this.#pumping = true;
           this.#flushServer();
@@ -526,10 +588,12 @@ export class Session {
         this.#tracker.sent({ kind: 'close' });
         return true;
       case F.Flush:
+        return true;
       case F.CopyData:
       case F.CopyDone:
       case F.CopyFail:
-        return true;
+        // A routed COPY's data is the gateway's to read.
+        return this.#copyIn === undefined && !this.#copyDiscard;
       case F.FunctionCall:
         this.#tracker.sent({ kind: 'function' });
         return true;
@@ -567,6 +631,11 @@ export class Session {
       }
       this.#send(bytes);
       return undefined;
+    }
+    if (this.#copyIn !== undefined) return this.#copyMessage(frame);
+    if (this.#copyDiscard) {
+      if (type === F.CopyData || type === F.CopyDone || type === F.CopyFail) return undefined;
+      this.#copyDiscard = false;
     }
     switch (type) {
       case F.Query:
@@ -638,6 +707,8 @@ export class Session {
   #onQuery(bytes: Buffer): Promise<void> | undefined {
     const text = readQuery(bytes);
     this.#ctx.metrics.statements += 1;
+    const copy = this.#routableCopy(text);
+    if (copy !== undefined) return this.#copyInRouted(bytes, copy);
     if (this.#asWrittenAtOnce(text) !== undefined) {
       this.#sinceSync = 0;
       this.#send(bytes, { kind: 'query' });
@@ -790,6 +861,134 @@ export class Session {
     if (decision.changed) this.#emit(decision);
     statement.serverName = serverName;
     statement.settingsKey = decision.settingsKey;
+  }
+
+  // ------------------------------------------------------------------ routed COPY
+
+  /** A COPY … FROM STDIN this session may route to the data nodes (checked further in-band). */
+  #routableCopy(text: string): CopyIntoStatement | undefined {
+    if (this.#ctx.ingest === undefined || !this.#tracker.idle || this.#sinceSync !== 0 || this.#txStatus === TX_FAILED || this.#held !== undefined) return undefined;
+    if (this.#startup.get('replication') !== undefined || (this.#startup.get('database') ?? this.user) !== this.#ctx.database) return undefined;
+    return copyIntoStatement(text);
+  }
+
+  /**
+   * Starts a routed COPY: in the client's transaction (or one the gateway opens), checks the table
+   * is a hypertable the client may fill this way, takes its shard locks, and asks the client for
+   * its data. When any of that says no, the statement goes to the access node as written (inside
+   * a client's block, what the check did is undone by a savepoint first).
+   */
+  async #copyInRouted(bytes: Buffer, statement: CopyIntoStatement): Promise<void> {
+    const ingest = this.#ctx.ingest as GatewayIngest;
+    const ownBlock = this.#txStatus === TX_IDLE;
+    let tx: RoutedTransaction | undefined;
+    let table = statement.relation;
+    try {
+      await this.#inband.query(ownBlock ? 'BEGIN' : `SAVEPOINT ${ROUTING_SAVEPOINT}`);
+      const { rows } = await this.#inband.query<{ schema: string; name: string; columns: number; allowed: boolean }>(ROUTABLE_SQL, [statement.relation]);
+      const row = rows[0];
+      const hypertable = row === undefined ? undefined : ingest.cluster.spec.hypertables.find((h) => h.schema === row.schema && h.name === row.name);
+      if (row === undefined || hypertable === undefined || !row.allowed) throw new Unroutable();
+      table = row.name;
+      tx = await ingest.cluster.begin({ settings: clientSettings(this.#parameters), access: this.#inband });
+      const copy = await RoutedCopy.open(tx, { schema: row.schema, name: row.name }, { ...statement.format, ...(statement.columns === undefined ? {} : { columns: statement.columns }) });
+      if (!ownBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
+      this.#copyIn = { copy, tx, table, ownBlock };
+      this.#ctx.metrics.routedCopies += 1;
+      this.#writeClient(copyInResponse(statement.format.format === 'binary', statement.columns?.length ?? row.columns));
+    } catch (error) {
+      // Not routable (or the check could not run): undo what was done and send it as written.
+      await tx?.abort('not routed').catch(() => undefined);
+      await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
+      if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
+      this.#send(bytes, { kind: 'query' });
+    }
+  }
+
+  /** A run of the client's CopyData frames: their payloads go to the routed COPY (which waits when the data nodes are behind). */
+  #copyData(run: Buffer): Promise<void> | undefined {
+    const state = this.#copyIn as CopyIn;
+    let size = 0;
+    for (let i = 0; i < run.length; i += 1 + run.readInt32BE(i + 1)) size += run.readInt32BE(i + 1) - 4;
+    let chunk: Buffer;
+    if (size === run.length - 5) chunk = run.subarray(5);
+    else {
+      chunk = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (let i = 0; i < run.length; ) {
+        const length = run.readInt32BE(i + 1);
+        at += run.copy(chunk, at, i + 5, i + 1 + length);
+        i += 1 + length;
+      }
+    }
+    return state.copy.write(chunk).catch((error: unknown) => this.#copyFailed(state, error));
+  }
+
+  /** A message of the client's while its routed COPY runs: its end, its failure, or a protocol error. */
+  #copyMessage(frame: Frame): Promise<void> {
+    const state = this.#copyIn as CopyIn;
+    switch (frame.type) {
+      case F.CopyData:
+        return this.#copyData(frame.bytes) ?? Promise.resolve();
+      case F.CopyDone:
+        return this.#copyDone(state);
+      case F.CopyFail:
+        return this.#copyFailed(state, new CopyFailed(`COPY from stdin failed: ${body(frame.bytes).cstring()}`));
+      case F.Flush:
+      case F.Sync:
+        // libpq may send these during COPY; PostgreSQL ignores them there.
+        return Promise.resolve();
+      default:
+        return this.#copyFailed(state, new CopyFailed(`unexpected message type 0x${frame.type.toString(16).padStart(2, '0')} during COPY from stdin`, '08P01'));
+    }
+  }
+
+  /**
+   * The client's data ended: the rows are prepared on their data nodes and the commit record is
+   * written in the client's transaction. Outside a block the gateway commits it now and then the
+   * data nodes; inside one, that waits for the client's COMMIT (see #settleRouted).
+   */
+  async #copyDone(state: CopyIn): Promise<void> {
+    try {
+      const prepared = await state.tx.prepare();
+      await state.tx.writeCommitRecord(prepared);
+      const rows = state.copy.stats.rows;
+      this.#copyIn = undefined;
+      if (state.ownBlock) {
+        const { command } = await this.#inband.query('COMMIT');
+        if (command !== 'COMMIT') {
+          await state.tx.abort('the access node did not commit');
+          throw new CopyFailed('the access node rolled back the transaction deciding the routed COPY; nothing was committed', '40000');
+        }
+        const outcome = await state.tx.commitPrepared(prepared);
+        this.#ctx.metrics.routedSettled(outcome.inDoubt.length === 0 ? 'committed' : 'left');
+      } else this.#pendingRouted.push({ tx: state.tx, prepared });
+      this.#ctx.metrics.routedRows += rows;
+      this.#writeClient(Buffer.concat([commandComplete(`COPY ${rows}`), readyForQuery(this.#txStatus)]));
+    } catch (error) {
+      await this.#copyFailed(state, error);
+    }
+  }
+
+  /**
+   * A routed COPY failed (a bad row, a data node, the client's CopyFail): nothing of it is
+   * committed, the client's transaction block (if any) is failed as PostgreSQL's would be, and the
+   * client gets the error; data it still sends for this COPY is dropped.
+   */
+  async #copyFailed(state: CopyIn, error: unknown): Promise<void> {
+    if (this.#copyIn === state) {
+      this.#copyIn = undefined;
+      this.#copyDiscard = true;
+    }
+    await state.tx.abort(error instanceof Error ? error.message : String(error)).catch(() => undefined);
+    if (state.ownBlock) await this.#inband.query('ROLLBACK').catch(() => undefined);
+    else if (this.#txStatus !== TX_FAILED) {
+      // Fail the client's block on the access node too: its COMMIT must not look successful.
+      await this.#inband.query(`DO $$BEGIN RAISE EXCEPTION 'hypershard gateway: a routed COPY of this transaction failed'; END$$`).catch(() => undefined);
+    }
+    this.#ctx.metrics.routedFailed += 1;
+    const fields = error instanceof CopyFailed ? { code: error.code, message: error.message } : routedErrorFields(error, state.table);
+    this.#writeClient(Buffer.concat([errorResponse(fields), readyForQuery(this.#txStatus)]));
   }
 
   // ------------------------------------------------------------------ rewriting
@@ -978,6 +1177,13 @@ export class Session {
     if (this.#phase === 'closed') return;
     this.#phase = 'closed';
     for (const timer of [this.#startupTimer, this.#messageTimer, this.#idleTimer]) if (timer !== undefined) clearTimeout(timer);
+    // Routed writes of a session that ends: a COPY in progress is undone; those recorded in an
+    // open block end as the access node ends that block (rolled back, unless its COMMIT got there).
+    const ingest = this.#ctx.ingest;
+    if (this.#copyIn !== undefined) void this.#copyIn.tx.abort('the client connection closed').catch(() => undefined);
+    this.#copyIn = undefined;
+    for (const p of this.#pendingRouted) void ingest?.settle(p, 60_000).then((o) => this.#ctx.metrics.routedSettled(o), () => undefined);
+    this.#pendingRouted = [];
     if (this.#pid !== undefined) this.#ctx.cancels.unregister(this.#pid);
     this.#tracker.abandon();
     const server = this.#server;
@@ -989,6 +1195,18 @@ export class Session {
       if (!this.#client.destroyed) this.#client.destroy();
     });
     this.#ctx.onClosed(this);
+  }
+}
+
+/** The statement is not one the gateway routes: it goes to the access node as written. */
+class Unroutable extends Error {}
+
+/** A routed COPY ended by the client or the protocol, with PostgreSQL's code for it. */
+class CopyFailed extends Error {
+  readonly code: string;
+  constructor(message: string, code = '57014') {
+    super(message);
+    this.code = code;
   }
 }
 

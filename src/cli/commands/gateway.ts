@@ -13,6 +13,7 @@ interface GatewayFlags {
   port?: string;
   metricsPort?: string;
   rewrite: boolean;
+  route: boolean;
   logRewrites?: boolean;
   json?: boolean;
 }
@@ -26,6 +27,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--port <port>', 'port to listen on, 0 for any free one (default: the spec\'s gateway.port, else 6432)')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://HOST:PORT/metrics')
     .option('--no-rewrite', 'pass every statement through as written')
+    .option('--no-route', 'send COPY into hypertables through the access node instead of straight to the data nodes')
     .option('--log-rewrites', 'log one line per statement the rewriter looked at (stderr)')
     .option('--json', 'print {"listening": "host:port"} once accepting connections, and log lines as JSON')
     .action(
@@ -36,6 +38,7 @@ export function registerGatewayCommand(program: Command): void {
           ...(opts.port === undefined ? {} : { port: integerFlag('--port', opts.port) }),
           ...(opts.metricsPort === undefined ? {} : { metricsPort: integerFlag('--metrics-port', opts.metricsPort) }),
           ...(opts.rewrite ? {} : { rewrite: false }),
+          ...(opts.route ? {} : { route: false }),
         };
         const gateway = await startGateway(spec, file, options);
         const log = (line: string, fields: Record<string, unknown>): void => {

@@ -325,6 +325,8 @@ export interface ErrorFields {
   readonly message: string;
   readonly detail?: string;
   readonly hint?: string;
+  /** Context: where it happened (`COPY metrics, line 3`). */
+  readonly where?: string;
 }
 
 export function errorResponse(e: ErrorFields): Buffer {
@@ -335,6 +337,7 @@ export function errorResponse(e: ErrorFields): Buffer {
     ['M', e.message],
     ...(e.detail === undefined ? [] : [['D', e.detail] as const]),
     ...(e.hint === undefined ? [] : [['H', e.hint] as const]),
+    ...(e.where === undefined ? [] : [['W', e.where] as const]),
   ]);
 }
 

@@ -1,0 +1,122 @@
+/**
+ * Statements of the gateway's own on a client's session: the routed writes of a client decide
+ * their outcome in that client's access-node transaction (shard locks, the commit record), so
+ * they run there, between the client's messages, with answers the client never sees.
+ *
+ * Only at rest (no request of the client's outstanding). Statements with parameters go as
+ * Parse/Bind/Execute under names of the gateway's own, closed after, then a Sync: inside a
+ * transaction block a Sync leaves it open, and outside one the gateway has opened its own block
+ * (a routed write always runs in one). Errors reject with the server's fields, as pg's do.
+ */
+import pg from 'pg';
+import { serialize } from 'pg-protocol';
+import type { Queryable } from '../rewrite/discover.js';
+import { B, body, queryMessage, readDataRow, readFields, readRowDescription } from './protocol/messages.js';
+import type { Request } from './protocol/responses.js';
+
+/** How the in-band statements reach the session's connection. */
+export interface InbandChannel {
+  send(bytes: Buffer, request: Request): void;
+  flush(): void;
+}
+
+/** An error the access node answered an in-band statement with, carrying its fields like pg's DatabaseError. */
+export class InbandError extends Error {
+  readonly code: string;
+  readonly fields: ReadonlyMap<string, string>;
+  constructor(fields: Map<string, string>) {
+    super(fields.get('M') ?? 'error');
+    this.code = fields.get('C') ?? 'XX000';
+    this.fields = fields;
+  }
+}
+
+export class InbandQueries implements Queryable {
+  readonly #channel: InbandChannel;
+  readonly #prefix: string;
+  #count = 0;
+
+  constructor(channel: InbandChannel, prefix: string) {
+    this.#channel = channel;
+    this.#prefix = prefix;
+  }
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    let columns: { name: string; type: number }[] = [];
+    let rows: R[] = [];
+    let command = '';
+    let error: InbandError | undefined;
+    const route = (type: number, frame: Buffer): null => {
+      switch (type) {
+        case B.ErrorResponse:
+          error ??= new InbandError(readFields(frame));
+          break;
+        case B.RowDescription:
+          // A simple query of several statements: the last result is the one returned.
+          columns = readRowDescription(frame);
+          rows = [];
+          break;
+        case B.DataRow:
+          rows.push(decodeRow<R>(columns, readDataRow(frame)));
+          break;
+        case B.CommandComplete:
+          command = body(frame).cstring();
+          break;
+      }
+      return null;
+    };
+    return new Promise((resolve, reject) => {
+      const onDone = (): void => {
+        if (error !== undefined) reject(error);
+        else resolve({ rows, command: command.split(' ')[0] ?? '', rowCount: rowCountOf(command), oid: 0, fields: [] } as unknown as pg.QueryResult<R>);
+      };
+      if (values === undefined || values.length === 0) {
+        this.#channel.send(queryMessage(text), { kind: 'query', route, onDone });
+      } else {
+        const name = `${this.#prefix}.${(this.#count += 1)}`;
+        this.#channel.send(serialize.parse({ name, text }), { kind: 'parse', route });
+        this.#channel.send(serialize.bind({ portal: name, statement: name, values: values.map(textValue) }), { kind: 'bind', route });
+        this.#channel.send(serialize.describe({ type: 'P', name }), { kind: 'describe-portal', route });
+        this.#channel.send(serialize.execute({ portal: name }), { kind: 'execute', route });
+        this.#channel.send(serialize.close({ type: 'P', name }), { kind: 'close', route });
+        this.#channel.send(serialize.close({ type: 'S', name }), { kind: 'close', route });
+        this.#channel.send(serialize.sync(), { kind: 'sync', route, onDone });
+      }
+      this.#channel.flush();
+    });
+  }
+}
+
+function decodeRow<R>(columns: readonly { name: string; type: number }[], values: (Buffer | null)[]): R {
+  const row: Record<string, unknown> = {};
+  columns.forEach((c, i) => {
+    const v = values[i];
+    row[c.name] = v === null || v === undefined ? null : typeParser(c.type)(v.toString('utf8'));
+  });
+  return row as R;
+}
+
+function typeParser(oid: number): (text: string) => unknown {
+  return pg.types.getTypeParser(oid, 'text') as (text: string) => unknown;
+}
+
+function rowCountOf(tag: string): number | null {
+  const last = tag.split(' ').at(-1);
+  return last !== undefined && /^\d+$/.test(last) ? Number(last) : null;
+}
+
+/** A parameter in PostgreSQL's text form (arrays as array literals). */
+export function textValue(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (Array.isArray(value)) return `{${value.map(arrayElement).join(',')}}`;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  return String(value);
+}
+
+function arrayElement(value: unknown): string {
+  const text = textValue(value);
+  if (text === null) return 'NULL';
+  if (Array.isArray(value)) return text;
+  return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}

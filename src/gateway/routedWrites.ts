@@ -1,0 +1,161 @@
+/**
+ * Routed writes through the gateway: a client's `COPY hypertable FROM STDIN` goes straight to the
+ * data nodes owning its rows (src/ingest), decided in the client's own access-node transaction.
+ *
+ *   COPY …        the gateway opens a routed transaction whose shard locks and commit record live
+ *                 in the client's transaction (outside a block, in one the gateway opens and commits)
+ *   CopyDone      PREPARE TRANSACTION on the data nodes, the commit record written in-band
+ *   end of block  the client's COMMIT makes the record durable or its ROLLBACK drops it; the
+ *                 gateway then commits or rolls back the prepared parts, before the client hears
+ *                 that its transaction ended (so it reads its rows right after)
+ *
+ * A crash anywhere leaves prepared parts whose fate the record decides: `hypershard recover`,
+ * which the gateway also runs when it starts, finishes them.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CommitError, HypershardError, IngestRowError, errorMessage } from '../errors.js';
+import { IngestCluster } from '../ingest/cluster.js';
+import { parseGid, participantGid, XACT_STATUS_SQL } from '../ingest/commitLog.js';
+import { recoverWith, type RecoverResult } from '../ingest/recover.js';
+import type { ClientSettings } from '../ingest/settings.js';
+import type { PreparedTransaction, RoutedTransaction } from '../ingest/transaction.js';
+import { INTERNAL_SCHEMA } from '../plan/layout.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { quoteIdent, quoteLiteral } from '../sql/quote.js';
+import type { ErrorFields } from './protocol/messages.js';
+
+const COMMIT_FUNCTION = quoteLiteral(`${quoteIdent(INTERNAL_SCHEMA)}.record_commit(pg_catalog.text, pg_catalog.text[])`);
+
+/**
+ * The table a COPY names, read in the client's session (its search_path, its role), and whether
+ * routing it does exactly what the access node would: the role may insert into the whole table,
+ * no row-level security or user trigger would have a say, and it may write the commit record;
+ * and the session has not said `SET hypershard.route = off`.
+ */
+export const ROUTABLE_SQL = `SELECT n.nspname AS schema, c.relname AS name,
+  (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::int AS columns,
+  pg_catalog.lower(coalesce(nullif(pg_catalog.current_setting('hypershard.route', true), ''), 'on')) NOT IN ('off', 'false', '0', 'no')
+    AND pg_catalog.has_table_privilege(c.oid, 'INSERT')
+    AND NOT c.relrowsecurity
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree(c.oid) p JOIN pg_catalog.pg_trigger t ON t.tgrelid = p.relid WHERE NOT t.tgisinternal)
+    AND CASE WHEN pg_catalog.to_regprocedure(${COMMIT_FUNCTION}) IS NULL THEN false
+        ELSE pg_catalog.has_schema_privilege(${quoteLiteral(INTERNAL_SCHEMA)}, 'USAGE')
+         AND pg_catalog.has_function_privilege(pg_catalog.to_regprocedure(${COMMIT_FUNCTION}), 'EXECUTE') END AS allowed
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind = 'p'`;
+
+/** The savepoint around the gateway's own statements in a client's transaction block. */
+export const ROUTING_SAVEPOINT = 'hypershard_routing';
+
+/** A routed transaction prepared and recorded in a client's open block, settled when the block ends. */
+export interface PendingRouted {
+  readonly tx: RoutedTransaction;
+  readonly prepared: PreparedTransaction;
+}
+
+/** What sessions share for routed writes. */
+export class GatewayIngest {
+  readonly cluster: IngestCluster;
+
+  private constructor(cluster: IngestCluster) {
+    this.cluster = cluster;
+  }
+
+  /**
+   * Opens the data nodes' side, finishes what an earlier crash left prepared, and tells why routing
+   * cannot be used (a data node without prepared transactions) instead of failing clients later.
+   * @returns the ingest side, or the reason writes go through the access node.
+   */
+  static async open(spec: ClusterSpec, specFile: string, timeoutMs: number): Promise<{ ingest?: GatewayIngest; reason?: string; recovered?: RecoverResult }> {
+    if (spec.hypertables.length === 0) return { reason: 'the spec has no hypertable' };
+    let cluster: IngestCluster;
+    try {
+      cluster = await IngestCluster.open(spec, specFile, { applicationName: 'hypershard gateway', timeoutMs });
+    } catch (error) {
+      return { reason: errorMessage(error) };
+    }
+    for (const node of cluster.targets.dataNodes.keys()) {
+      try {
+        const client = await cluster.acquireData(node);
+        const max = await cluster.preparedTransactions(node, client);
+        cluster.releaseData(node, client, true);
+        if (max === 0) {
+          await cluster.close();
+          return { reason: `data node ${node} has max_prepared_transactions = 0, so writes cannot commit atomically across data nodes` };
+        }
+      } catch {
+        // Down now: its writes fail by name when they come, the others still route.
+      }
+    }
+    let recovered: RecoverResult | undefined;
+    try {
+      recovered = await recoverWith(cluster);
+    } catch (error) {
+      return { ingest: new GatewayIngest(cluster), reason: `recover at start failed: ${errorMessage(error)}` };
+    }
+    return { ingest: new GatewayIngest(cluster), recovered };
+  }
+
+  /**
+   * Commits or rolls back a transaction recorded in a client's access-node transaction that has
+   * ended (or is ending: a closed session's): as its commit decided. One still running is waited
+   * for up to `waitMs`, then left prepared for recover.
+   * @returns what was done
+   */
+  async settle(pending: PendingRouted, waitMs: number): Promise<'committed' | 'rolled-back' | 'left'> {
+    const xid = parseGid(participantGid(pending.prepared.gid, 0))?.xid;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      let status: string | null | undefined;
+      try {
+        status = await this.cluster.withAccess(async (client) => (await client.query<{ status: string | null }>(XACT_STATUS_SQL, [[xid]])).rows[0]?.status);
+      } catch {
+        status = undefined;
+      }
+      if (status === 'committed') {
+        const outcome = await pending.tx.commitPrepared(pending.prepared);
+        return outcome.inDoubt.length === 0 ? 'committed' : 'left';
+      }
+      if (status === 'aborted') {
+        await pending.tx.abort('the client transaction rolled back');
+        return 'rolled-back';
+      }
+      if (Date.now() >= deadline) {
+        await pending.tx.abort('left for recover').catch(() => undefined);
+        return 'left';
+      }
+      await sleep(50);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.cluster.close();
+  }
+}
+
+/** The client session's settings a routed write reads values under, from what the server reported. */
+export function clientSettings(parameters: ReadonlyMap<string, string>): Partial<ClientSettings> {
+  const pick = (name: string): string | undefined => parameters.get(name);
+  const settings: { -readonly [K in keyof ClientSettings]?: string } = {};
+  const timeZone = pick('TimeZone');
+  const dateStyle = pick('DateStyle');
+  const intervalStyle = pick('IntervalStyle');
+  const encoding = pick('client_encoding');
+  if (timeZone !== undefined) settings.timeZone = timeZone;
+  if (dateStyle !== undefined) settings.dateStyle = dateStyle;
+  if (intervalStyle !== undefined) settings.intervalStyle = intervalStyle;
+  if (encoding !== undefined) settings.clientEncoding = encoding;
+  return settings;
+}
+
+/** The ErrorResponse a client gets for a routed write that failed, in PostgreSQL's terms where there are some. */
+export function routedErrorFields(error: unknown, table: string): ErrorFields {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const causeCode = typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined;
+  if (error instanceof IngestRowError) {
+    return { code: causeCode ?? '22P04', message: error.reason, where: `COPY ${table}, line ${error.line}${error.column === undefined ? '' : `, column ${error.column}`}${error.node === undefined ? '' : ` (data node ${error.node})`}` };
+  }
+  const own = (error as { code?: unknown }).code;
+  const code = typeof own === 'string' && /^[0-9A-Z]{5}$/.test(own) ? own : (causeCode ?? (error instanceof CommitError ? '40003' : error instanceof HypershardError && error.code === 'NODE_TIMEOUT' ? '08006' : 'XX000'));
+  return { code, message: `hypershard gateway: routed COPY into ${table} failed: ${errorMessage(error)}` };
+}

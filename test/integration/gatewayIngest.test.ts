@@ -1,0 +1,211 @@
+/**
+ * Routed COPY through the gateway, on real clusters (PostgreSQL 18 and 15): `COPY metrics FROM
+ * STDIN` from psql, node-postgres and psycopg 3 (binary, in its default transaction) goes straight
+ * to the data nodes and answers as the access node's own COPY would: every row once, on the shard
+ * the access node's routing chooses (per device, a pruned read equals a plain table loaded with
+ * the same rows), read in the session's TimeZone; a ROLLBACK, a bad row, a client's CopyFail or a
+ * dropped connection leave nothing on any node and no prepared transaction behind; a table the
+ * access node must have a say on (row-level security, a role without INSERT, SET
+ * hypershard.route = off, a WHERE clause) is copied through it as written.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { from as copyFromStream } from 'pg-copy-streams';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCluster.js';
+import { pythonDrivers } from '../support/clients.js';
+import { clusterSources, type TestCluster } from '../support/clusters.js';
+import { sql } from '../support/db.js';
+import { psql, run, startTestGateway, type TestGateway } from '../support/gateway.js';
+
+const sources = await Promise.all(clusterSources().filter((s) => !s.label.includes('testcontainers')).map(async (s) => ({ source: s, skip: await s.unavailable() })));
+const python = await pythonDrivers();
+
+/** Rows for devices [from, from + devices), one every 7 s back from now, as CSV lines with the zone written out. */
+function csvRows(from: number, devices: number, count: number): string {
+  const now = Date.now();
+  const lines: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const t = new Date(now - i * 7000).toISOString();
+    lines.push(`${t},${from + (i % devices)},${(i * 13) % 97}.25,${i % 5},${i % 3 === 0 ? '' : 20 + (i % 9)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+for (const { source, skip } of sources) {
+  describe.skipIf(skip !== undefined)(`gateway routed COPY on ${source.label}${skip === undefined ? '' : ` — skipped: ${skip}`}`, () => {
+    let cluster: TestCluster;
+    let applied: AppliedCluster;
+    let gw: TestGateway;
+    let dir: string;
+    const url = (): string => gw.url(applied.access);
+    /** psql through the gateway, not quiet (COPY's tag is printed), stopping at the first error. */
+    const gateway = (args: readonly string[]) => run('psql', ['-X', '-A', '-v', 'ON_ERROR_STOP=1', '-d', url(), ...args], { env: { PGPASSWORD: String(applied.access.password ?? '') } });
+    const routed = (): { copies: number; rows: number; failed: number } => {
+      const m = gw.gateway.metrics();
+      return { copies: m.routedCopies, rows: m.routedRows, failed: m.routedFailed };
+    };
+    /** Per device of [from, to): count and sum(cpu) through the access node, each read pruned to the device's shard. */
+    const perDevice = async (table: string, from: number, to: number): Promise<string[]> => {
+      const client = new pg.Client(applied.access);
+      await client.connect();
+      try {
+        const out: string[] = [];
+        for (let d = from; d < to; d += 1) {
+          // A constant, so the plan reads only the shard the access node routes the device to.
+          const { rows } = await client.query<{ n: number; s: string | null; t: string | null }>(`SELECT count(*)::int AS n, sum(cpu)::text AS s, sum(temperature)::text AS t FROM ${table} WHERE device_id = ${d}`);
+          out.push(`${d}:${rows[0]?.n}:${rows[0]?.s}:${rows[0]?.t}`);
+        }
+        return out;
+      } finally {
+        await client.end();
+      }
+    };
+    const prepared = async (): Promise<number> => {
+      let n = 0;
+      for (const node of cluster.dataNodes) n += Number((await sql<{ n: string }>(node.url, 'SELECT count(*) AS n FROM pg_prepared_xacts'))[0]?.n);
+      return n;
+    };
+
+    beforeAll(async () => {
+      cluster = await source.start(2);
+      applied = await appliedExampleCluster(cluster, 'gateway-ingest');
+      gw = await startTestGateway(applied);
+      dir = await mkdtemp(join(tmpdir(), 'hs-gw-ingest-'));
+      await sql(applied.access, 'CREATE TABLE twin (LIKE metrics)');
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await cluster?.stop();
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('psql \\copy goes to the data nodes: every row once, on the shard the access node routes it to', async () => {
+      const file = join(dir, 'a.csv');
+      await writeFile(file, csvRows(100, 40, 3000));
+      const before = routed();
+      const r = await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe('COPY 3000');
+      expect(routed()).toEqual({ copies: before.copies + 1, rows: before.rows + 3000, failed: before.failed });
+      await psql(`postgres://${applied.access.user}@${applied.access.host}:${applied.access.port}/${applied.access.database}`, applied.access.password as string | undefined, ['-c', `\\copy twin FROM '${file}' WITH (FORMAT csv)`]);
+      expect(await perDevice('metrics', 100, 140)).toEqual(await perDevice('twin', 100, 140));
+      expect(await prepared()).toBe(0);
+    });
+
+    it('in a transaction block: ROLLBACK leaves nothing, COMMIT shows the rows to the next statement', async () => {
+      const file = join(dir, 'b.csv');
+      await writeFile(file, csvRows(200, 10, 500));
+      const rolledBack = await gateway(['-c', 'BEGIN', '-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`, '-c', 'ROLLBACK']);
+      expect(rolledBack.stderr).toBe('');
+      expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 200 AND device_id < 210'))[0]?.n)).toBe(0);
+      const committed = await gateway(['-q', '-t', '-c', 'BEGIN', '-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`, '-c', 'COMMIT', '-c', 'SELECT count(*) FROM metrics WHERE device_id >= 200 AND device_id < 210']);
+      expect(committed.stderr).toBe('');
+      expect(committed.stdout.trim().split('\n').at(-1)).toBe('500');
+      expect(await prepared()).toBe(0);
+    });
+
+    it("a bad row: the data node's error with its line, nothing committed anywhere, the block failed", async () => {
+      const file = join(dir, 'bad.csv');
+      const good = csvRows(300, 5, 50);
+      await writeFile(file, `${good}not a time,301,1,1,1\n${good}`);
+      const before = routed();
+      const plain = await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`]);
+      expect(plain.code).not.toBe(0);
+      expect(plain.stderr).toMatch(/invalid input syntax for type timestamp with time zone: "not a time"/);
+      expect(plain.stderr).toMatch(/COPY metrics, line 51/);
+      const inBlock = await run('psql', ['-X', '-q', '-A', '-d', url(), '-c', 'BEGIN', '-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`, '-c', 'SELECT 1', '-c', 'COMMIT'], { env: { PGPASSWORD: String(applied.access.password ?? '') } });
+      expect(inBlock.stderr).toMatch(/current transaction is aborted/);
+      expect(routed().failed).toBe(before.failed + 2);
+      expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 300 AND device_id < 305'))[0]?.n)).toBe(0);
+      expect(await prepared()).toBe(0);
+      // The session goes on: the next COPY of good rows works.
+      await writeFile(file, good);
+      expect((await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`])).stdout.trim()).toBe('COPY 50');
+      await sql(applied.access, 'DELETE FROM metrics WHERE device_id >= 300 AND device_id < 305');
+    });
+
+    it("a client's CopyFail and a client that disconnects mid-COPY or before COMMIT leave nothing and no prepared transaction", async () => {
+      const client = new pg.Client(gw.through(applied.access));
+      await client.connect();
+      const stream = client.query(copyFromStream('COPY metrics FROM STDIN (FORMAT csv)'));
+      stream.write(csvRows(400, 5, 200));
+      const failed = new Promise<Error>((resolve) => stream.on('error', resolve));
+      stream.destroy(new Error('the client gave up'));
+      expect((await failed).message).toMatch(/gave up|COPY from stdin failed/);
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      await client.end();
+
+      const half = new pg.Client(gw.through(applied.access));
+      await half.connect();
+      await half.query('BEGIN');
+      const inBlock = half.query(copyFromStream('COPY metrics FROM STDIN (FORMAT csv)'));
+      const done = new Promise<void>((resolve, reject) => {
+        inBlock.on('finish', resolve);
+        inBlock.on('error', reject);
+      });
+      inBlock.end(csvRows(400, 5, 200));
+      await done;
+      // Prepared on the data nodes, recorded in the open block; the client goes away without COMMIT.
+      expect(await prepared()).toBeGreaterThan(0);
+      (half as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      for (let i = 0; i < 100 && (await prepared()) > 0; i += 1) await sleep(100);
+      expect(await prepared()).toBe(0);
+      expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 400 AND device_id < 405'))[0]?.n)).toBe(0);
+    });
+
+    it("text COPY in the session's TimeZone and DateStyle reads values as the access node would", async () => {
+      const lines = ['2026-11-30 08:00:00,500,1.5,1,1', '11/30/2026 23:30:00,501,2.5,2,2', '2026-03-08 02:30:00,502,3.5,3,3'].join('\n');
+      const file = join(dir, 'zone.csv');
+      await writeFile(file, `${lines}\n`);
+      const setup = ['-c', "SET TimeZone = 'America/New_York'", '-c', "SET DateStyle = 'ISO, MDY'"];
+      expect((await gateway([...setup, '-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`])).stderr).toBe('');
+      await psql(`postgres://${applied.access.user}@${applied.access.host}:${applied.access.port}/${applied.access.database}`, applied.access.password as string | undefined, [...setup, '-c', `\\copy twin FROM '${file}' WITH (FORMAT csv)`]);
+      const read = (table: string) => sql(applied.access, `SELECT device_id, time FROM ${table} WHERE device_id BETWEEN 500 AND 502 ORDER BY device_id`);
+      expect(await read('metrics')).toEqual(await read('twin'));
+    });
+
+    it('psycopg 3: binary COPY in its default transaction, committed by conn.commit()', async ({ skip }) => {
+      if ('skip' in python) return skip(python.skip);
+      const script = `
+import sys, datetime, psycopg
+with psycopg.connect(sys.argv[1]) as conn:
+    with conn.cursor() as cur:
+        with cur.copy("COPY metrics (time, device_id, cpu) FROM STDIN (FORMAT binary)") as copy:
+            copy.set_types(["timestamptz", "int4", "float8"])
+            now = datetime.datetime.now(datetime.timezone.utc)
+            for i in range(1000):
+                copy.write_row((now - datetime.timedelta(seconds=i), 600 + i % 8, i * 0.5))
+    conn.commit()
+    print(conn.execute("SELECT count(*), sum(cpu) FROM metrics WHERE device_id >= 600 AND device_id < 608").fetchone())
+`;
+      const before = routed();
+      const r = await run(python.python, ['-c', script, url()], { env: { PGPASSWORD: String(applied.access.password ?? '') }, timeoutMs: 60_000 });
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe('(1000, 249750.0)');
+      expect(routed().copies).toBe(before.copies + 1);
+    });
+
+    it('goes through the access node when it must have a say: row-level security, no INSERT, hypershard.route = off, WHERE', async () => {
+      const file = join(dir, 'say.csv');
+      await writeFile(file, csvRows(700, 2, 20));
+      const copy = ['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`];
+      const before = routed().copies;
+      expect((await gateway(['-c', 'SET hypershard.route = off', ...copy])).stdout.trim()).toMatch(/^SET\nCOPY 20$/);
+      expect((await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv) WHERE device_id = 700`])).stdout.trim()).toBe('COPY 10');
+      const reader = await psql(gw.url(applied.reader), applied.reader.password as string | undefined, copy);
+      expect(reader.stderr).toMatch(/permission denied for table metrics/);
+      await sql(applied.access, 'ALTER TABLE metrics ENABLE ROW LEVEL SECURITY');
+      try {
+        expect((await gateway(copy)).stdout.trim()).toBe('COPY 20');
+      } finally {
+        await sql(applied.access, 'ALTER TABLE metrics DISABLE ROW LEVEL SECURITY');
+      }
+      expect(routed().copies).toBe(before);
+      expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id IN (700, 701)'))[0]?.n)).toBe(50);
+    });
+  });
+}
