@@ -59,6 +59,61 @@ export class NodeConnectionError extends HypershardError {
   }
 }
 
+/** What an unresponsive node was doing when it stopped answering. */
+export interface Unresponsive {
+  /** The node that gave no answer. */
+  readonly node: string;
+  /** Other nodes that gave none either. */
+  readonly also?: readonly string[];
+  /** The node whose statement waited on `node` (the access node, through postgres_fdw). */
+  readonly via?: string;
+  /** The statement that was waiting (shortened). */
+  readonly statement: string;
+  readonly runningMs: number;
+  /** The bound a probe of the node had to answer within. */
+  readonly probeTimeoutMs: number;
+  /** e.g. `no answer within 10000 ms`. */
+  readonly why: string;
+  /** Our backend on `via`, and whether it was terminated. */
+  readonly backend?: { readonly pid: number; readonly ended: boolean };
+}
+
+/**
+ * A node stopped answering while a statement waited on it (frozen, overloaded past the bound, or
+ * cut off by the network): the statement failed instead of waiting forever.
+ */
+export class NodeUnresponsiveError extends HypershardError {
+  readonly node: string;
+  readonly unresponsive: Unresponsive;
+  constructor(unresponsive: Unresponsive) {
+    super('NODE_UNRESPONSIVE', unresponsiveMessage(unresponsive));
+    this.node = unresponsive.node;
+    this.unresponsive = unresponsive;
+  }
+
+  /** The same error, saying what became of our backend on the node that waited. */
+  withBackend(pid: number, ended: boolean): NodeUnresponsiveError {
+    return new NodeUnresponsiveError({ ...this.unresponsive, backend: { pid, ended } });
+  }
+}
+
+function unresponsiveMessage(d: Unresponsive): string {
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  const others = d.also === undefined || d.also.length === 0 ? '' : ` (nor did ${d.also.join(', ')})`;
+  const ran = d.statement === '' ? 'a statement' : JSON.stringify(d.statement);
+  const head =
+    d.via === undefined
+      ? `node ${d.node}: stopped answering while running ${ran} (running ${seconds(d.runningMs)}; a probe got ${d.why})${others}`
+      : `node ${d.node}: stopped answering; ${ran} on ${d.via} waited on it through postgres_fdw for ${seconds(d.runningMs)} (a probe of ${d.node} got ${d.why})${others}`;
+  const backend =
+    d.backend === undefined || d.via === undefined
+      ? ''
+      : d.backend.ended
+        ? `; that statement's backend on ${d.via} (pid ${d.backend.pid}) was terminated`
+        : `; that statement's backend on ${d.via} (pid ${d.backend.pid}) could not be terminated: it waits in postgres_fdw until ${d.node} answers or its connection breaks`;
+  return `${head}${backend}. The node is frozen, overloaded past the ${seconds(d.probeTimeoutMs)} bound (--timeout), or unreachable`;
+}
+
 export class NodeUnsupportedError extends HypershardError {
   readonly node: string;
   constructor(node: string, message: string) {

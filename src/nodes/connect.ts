@@ -5,6 +5,8 @@
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import { ClusterConnectionError, NodeConnectionError, NodeUnsupportedError } from '../errors.js';
+import { DEAD_PEER } from '../plan/deadPeer.js';
+import { DEFAULT_PROBE_INTERVAL_MS, superviseClient } from './liveness.js';
 import type { NodeTarget } from './targets.js';
 
 export const MIN_SERVER_VERSION = 140000;
@@ -35,6 +37,12 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
   /** Only read (plan, audit): any user will do, no superuser needed. @default false */
   readonly readOnly?: boolean;
+  /**
+   * How long a statement runs before the node (and, on the access node, the data nodes it may
+   * wait on) is probed, and then between probes; a probe unanswered within `timeoutMs` fails the
+   * statement with NodeUnresponsiveError. @default 5000
+   */
+  readonly probeIntervalMs?: number;
 }
 
 /**
@@ -42,7 +50,12 @@ export interface ConnectOptions {
  */
 export async function connectNode(target: NodeTarget, options: ConnectOptions = {}): Promise<NodeConnection> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const client = new pg.Client({ ...clientConfig(target.url, target.password), connectionTimeoutMillis: timeoutMs });
+  const client = new pg.Client({
+    ...clientConfig(target.url, target.password),
+    connectionTimeoutMillis: timeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: DEAD_PEER.keepalivesIdleS * 1000,
+  });
   // A dropped connection must not crash the process; the next query reports it.
   client.on('error', () => undefined);
   try {
@@ -51,7 +64,14 @@ export async function connectNode(target: NodeTarget, options: ConnectOptions = 
     await client.end().catch(() => undefined);
     throw new NodeConnectionError(target.name, describeConnectError(error, target.url, timeoutMs), { cause: error });
   }
+  superviseClient(client, target, {
+    probeTimeoutMs: timeoutMs,
+    intervalMs: options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS,
+    ...(target.peers === undefined ? {} : { peers: target.peers }),
+    config: (t) => clientConfig(t.url, t.password),
+  });
   try {
+    await keepaliveSession(client);
     const info = await inspect(client);
     const fdw = target.role !== 'access' || info.fdwInstalled || (await fdwAvailable(client));
     const problem = fitnessProblem(target.role, info, fdw, options.readOnly !== true);
@@ -74,6 +94,18 @@ export function clientConfig(url: string, password?: string): pg.ClientConfig {
     ...(password === undefined ? {} : { password }),
     application_name: 'hypershard',
   };
+}
+
+/**
+ * The server drops our session within about half a minute when the network to us breaks, instead
+ * of keeping its transaction and locks open for the kernel's two hours (ignored over unix sockets).
+ */
+async function keepaliveSession(client: pg.Client): Promise<void> {
+  await client.query(
+    `SELECT pg_catalog.set_config('tcp_keepalives_idle', $1, false), pg_catalog.set_config('tcp_keepalives_interval', $2, false),
+            pg_catalog.set_config('tcp_keepalives_count', $3, false), pg_catalog.set_config('tcp_user_timeout', $4, false)`,
+    [String(DEAD_PEER.keepalivesIdleS), String(DEAD_PEER.keepalivesIntervalS), String(DEAD_PEER.keepalivesCount), String(DEAD_PEER.tcpUserTimeoutMs)],
+  );
 }
 
 async function inspect(client: pg.Client): Promise<NodeInfo> {

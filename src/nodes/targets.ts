@@ -10,6 +10,11 @@ export interface NodeTarget {
   readonly role: NodeRole;
   readonly url: string;
   readonly password: string | undefined;
+  /**
+   * The nodes this node's statements can wait on: the data nodes, for the access node (postgres_fdw).
+   * A statement waiting on one that stopped answering fails naming it (src/nodes/liveness.ts).
+   */
+  readonly peers?: readonly NodeTarget[];
 }
 
 export interface ClusterSecrets {
@@ -52,7 +57,10 @@ function clusterRequests(spec: ClusterSpec): SecretRequest[] {
 
 function toTargets(nodes: ReturnType<typeof nodeRequests>['nodes'], passwords: readonly string[]): NodeTarget[] {
   let next = 0;
-  return nodes.map(({ node, role }) => ({ name: node.name, role, url: node.url, password: node.password === undefined ? undefined : passwords[next++] }));
+  const targets: NodeTarget[] = nodes.map(({ node, role }) => ({ name: node.name, role, url: node.url, password: node.password === undefined ? undefined : passwords[next++] }));
+  // The access node's session probes the data nodes when a statement waits on postgres_fdw.
+  const data = targets.filter((t) => t.role === 'data');
+  return targets.map((t) => (t.role === 'access' ? { ...t, peers: data } : t));
 }
 
 function toSecrets(spec: ClusterSpec, values: readonly string[]): ClusterSecrets {

@@ -98,7 +98,8 @@ async function syncNode(access: NodeTarget, node: string, tables: readonly Refer
   let client: pg.Client;
   try {
     // Table privileges decide what may be copied; no superuser needed (as for exec).
-    ({ client } = await connectNode(access, { timeoutMs: options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, readOnly: true }));
+    // This session waits on this data node only: a probe of the others must not fail it.
+    ({ client } = await connectNode({ ...access, peers: (access.peers ?? []).filter((p) => p.name === node) }, { timeoutMs: options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, readOnly: true }));
   } catch (error) {
     return result('failed', [], errorMessage(error));
   }

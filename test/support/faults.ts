@@ -312,9 +312,10 @@ export async function verifyRows(accessUrl: string, written: WriterResult, first
   }
 }
 
-/** `check` finds no drift on any node. Returns its problems (empty when clean). */
+/** `check` finds no drift on any node (the spec as the file says now). Returns its problems (empty when clean). */
 export async function checkClean(cluster: FaultCluster): Promise<string[]> {
-  const result = await check(cluster.spec, cluster.specFile, { timeoutMs: 10_000 });
+  const { spec, file } = await loadSpec(cluster.specFile);
+  const result = await check(spec, file, { timeoutMs: 10_000 });
   return result.nodes.flatMap((n) => [...(n.error === undefined ? [] : [`${n.node}: ${n.error}`]), ...n.items.filter((i) => i.kind !== 'warning').map((i) => `${n.node}: ${i.kind} ${i.object}: ${i.message}`)]);
 }
 
@@ -348,6 +349,13 @@ export function secondsToFirstError(errors: readonly { readonly at: number }[], 
 /** A random integer in [min, max]: where in an operation a fault hits. */
 export function between(min: number, max: number): number {
   return min + Math.floor(Math.random() * (max - min + 1));
+}
+
+/** Runs `fn` over `items`, `size` at a time, results in order. */
+export async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size) results.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return results;
 }
 
 /** Resolves after ms. */

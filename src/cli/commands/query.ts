@@ -134,6 +134,8 @@ async function run(client: pg.Client, text: string, original: string, rewritten:
  * mistake in it is reported against the text the user wrote.
  */
 async function queryFailed(client: pg.Client, error: unknown, original: string, rewritten: RewriteResult, offset: number): Promise<HypershardError> {
+  // Not the server's answer (a node that stopped answering): nothing in the query to point at.
+  if (error instanceof HypershardError) return error;
   if (rewritten.changed && (error as { code?: string }).code?.startsWith('42') === true) {
     try {
       await client.query(`EXPLAIN ${original}`);
