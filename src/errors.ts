@@ -41,6 +41,25 @@ export class SecretError extends HypershardError {
   }
 }
 
+/**
+ * A secret was not sent because a node records statements in a way this user may not switch off
+ * (e.g. `log_statement = all` for a user that is not a superuser). Nothing was changed.
+ */
+export class SecretExposureError extends HypershardError {
+  readonly node: string;
+  readonly setting: string;
+  constructor(node: string, setting: string, value: string, off: string, what: string, cause: unknown) {
+    super(
+      'SECRET_EXPOSURE',
+      `node ${node}: a password was not set, because it would reach ${what}: ${setting} is ${value} and this user may not change it ` +
+        `(${errorMessage(cause)}). Have a superuser set ${setting} = ${off} for this role (ALTER ROLE … SET), grant it (GRANT SET ON PARAMETER ${setting}, PostgreSQL 15+), or apply as a superuser`,
+      { cause },
+    );
+    this.node = node;
+    this.setting = setting;
+  }
+}
+
 /** A template was rendered with bad data or bypasses the quoting helpers. */
 export class TemplateError extends HypershardError {
   readonly template: string;
@@ -74,7 +93,7 @@ export interface Unresponsive {
   readonly probeTimeoutMs: number;
   /** e.g. `no answer within 10000 ms`. */
   readonly why: string;
-  /** Our backend on `via`, and whether it was terminated. */
+  /** Our backend on `via`, and whether it stopped (cancelled, or terminated). */
   readonly backend?: { readonly pid: number; readonly ended: boolean };
 }
 
@@ -109,8 +128,8 @@ function unresponsiveMessage(d: Unresponsive): string {
     d.backend === undefined || d.via === undefined
       ? ''
       : d.backend.ended
-        ? `; that statement's backend on ${d.via} (pid ${d.backend.pid}) was terminated`
-        : `; that statement's backend on ${d.via} (pid ${d.backend.pid}) could not be terminated: it waits in postgres_fdw until ${d.node} answers or its connection breaks`;
+        ? `; that statement was cancelled on ${d.via} (backend pid ${d.backend.pid})`
+        : `; that statement's backend on ${d.via} (pid ${d.backend.pid}) could not be stopped: it waits in postgres_fdw until ${d.node} answers or its connection breaks`;
   return `${head}${backend}. The node is frozen, overloaded past the ${seconds(d.probeTimeoutMs)} bound (--timeout), or unreachable`;
 }
 

@@ -20,11 +20,7 @@ export async function readSnapshots(root: string): Promise<Snapshot[]> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^\d{4}\.json$/.test(n)).sort();
   const snapshots: Snapshot[] = [];
   for (const name of names) {
-    const raw: unknown = JSON.parse(await readFile(join(dir, name), 'utf8'));
-    // Snapshots from before hypershard created TimescaleDB's functions lack the key; their
-    // migrations have none, so the next generate writes one that adds them.
-    if (raw !== null && typeof raw === 'object' && !('timescaledb' in raw)) Object.assign(raw, { timescaledb: { functions: false } });
-    const parsed = clusterSpec.safeParse(raw);
+    const parsed = clusterSpec.safeParse(upgradeSnapshot(JSON.parse(await readFile(join(dir, name), 'utf8'))));
     if (!parsed.success) throw new MigrationStateError(`snapshot ${join(dir, name)} is not a valid spec; it was edited or comes from another version`);
     snapshots.push({ step: Number(name.slice(0, 4)), spec: parsed.data });
   }
@@ -32,6 +28,22 @@ export async function readSnapshots(root: string): Promise<Snapshot[]> {
     if (s.step !== i + 1) throw new MigrationStateError(`snapshots in ${dir} skip step ${i + 1}`);
   });
   return snapshots;
+}
+
+/**
+ * A snapshot written before a field with a default existed describes what was generated then:
+ * without the field's effect, not with today's default (which the next generate then adds).
+ */
+function upgradeSnapshot(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object') return raw;
+  let upgraded = raw as Record<string, unknown>;
+  // Snapshots from before hypershard created TimescaleDB's functions lack the key; their
+  // migrations have none, so the next generate writes one that adds them.
+  if (!('timescaledb' in upgraded)) upgraded = { ...upgraded, timescaledb: { functions: false } };
+  const fdw = upgraded.fdw;
+  // FDW servers got timeout options (connect_timeout, keepalives, tcp_user_timeout) with fdw.timeouts.
+  if (fdw !== null && typeof fdw === 'object' && !('timeouts' in fdw)) upgraded = { ...upgraded, fdw: { ...fdw, timeouts: false } };
+  return upgraded;
 }
 
 export async function writeSnapshot(root: string, step: number, spec: ClusterSpec): Promise<string> {

@@ -144,8 +144,8 @@ async function migrateNode(
     // Right after the run: `check` compares these with the files to catch edits after apply.
     await recordChecksums(client, await appliedMigrations(client), nodeFiles);
     options.onProgress?.({ node: target.name, phase: 'secrets' });
-    let changed = await syncRolePasswords(client, secrets.passwords);
-    if (target.role === 'access') changed += await syncUserMappings(client, secrets.layout, secrets.servicePassword);
+    let changed = await syncRolePasswords(client, target.name, secrets.passwords);
+    if (target.role === 'access') changed += await syncUserMappings(client, target.name, secrets.layout, secrets.servicePassword);
     const replication = secrets.replication === undefined ? [] : await ensureReplication(client, secrets.replication);
     const warnings = target.role === 'data' ? await twoPhaseWarnings(client) : [];
     options.onProgress?.({ node: target.name, phase: 'done' });

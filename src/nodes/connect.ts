@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import { ClusterConnectionError, NodeConnectionError, NodeUnsupportedError } from '../errors.js';
-import { DEAD_PEER } from '../plan/deadPeer.js';
+import { DEFAULT_FDW_TIMEOUTS } from '../spec/schema.js';
 import { DEFAULT_PROBE_INTERVAL_MS, superviseClient } from './liveness.js';
 import type { NodeTarget } from './targets.js';
 
@@ -54,7 +54,7 @@ export async function connectNode(target: NodeTarget, options: ConnectOptions = 
     ...clientConfig(target.url, target.password),
     connectionTimeoutMillis: timeoutMs,
     keepAlive: true,
-    keepAliveInitialDelayMillis: DEAD_PEER.keepalivesIdleS * 1000,
+    keepAliveInitialDelayMillis: DEFAULT_FDW_TIMEOUTS.keepalivesIdle * 1000,
   });
   // A dropped connection must not crash the process; the next query reports it.
   client.on('error', () => undefined);
@@ -98,13 +98,14 @@ export function clientConfig(url: string, password?: string): pg.ClientConfig {
 
 /**
  * The server drops our session within about half a minute when the network to us breaks, instead
- * of keeping its transaction and locks open for the kernel's two hours (ignored over unix sockets).
+ * of keeping its transaction and locks open for the kernel's two hours (ignored over unix
+ * sockets). The same figures as the FDW servers' defaults.
  */
 async function keepaliveSession(client: pg.Client): Promise<void> {
   await client.query(
     `SELECT pg_catalog.set_config('tcp_keepalives_idle', $1, false), pg_catalog.set_config('tcp_keepalives_interval', $2, false),
             pg_catalog.set_config('tcp_keepalives_count', $3, false), pg_catalog.set_config('tcp_user_timeout', $4, false)`,
-    [String(DEAD_PEER.keepalivesIdleS), String(DEAD_PEER.keepalivesIntervalS), String(DEAD_PEER.keepalivesCount), String(DEAD_PEER.tcpUserTimeoutMs)],
+    [String(DEFAULT_FDW_TIMEOUTS.keepalivesIdle), String(DEFAULT_FDW_TIMEOUTS.keepalivesInterval), String(DEFAULT_FDW_TIMEOUTS.keepalivesCount), String(DEFAULT_FDW_TIMEOUTS.tcpUserTimeout)],
   );
 }
 

@@ -10,9 +10,8 @@
  * INSERT routed to a shard, ANALYZE of a hypertable, a shard copy). The access node then answers
  * its probe; when it shows our backend waiting in an extension (postgres_fdw's waits) or in a
  * blocking libpq call, the data nodes (`peers`) are probed too, and one that does not answer is
- * named. Our backend on the access node is then terminated, so it stops holding locks; on
- * PostgreSQL 14–16 a backend stuck in postgres_fdw's cancel of a frozen node cannot be, and the
- * error says so.
+ * named. Our statement on the access node is then cancelled (terminated if that does not stop
+ * it), so it stops holding locks; the error says whether it stopped.
  */
 import pg from 'pg';
 import { NodeUnresponsiveError } from '../errors.js';
@@ -22,8 +21,8 @@ import type { NodeTarget } from './targets.js';
 export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
 /** How long `end()` waits for the server to close the connection before dropping it. */
 const END_GRACE_MS = 2_000;
-/** How long a terminated backend on the access node is given to exit. */
-const TERMINATE_WAIT_MS = 2_000;
+/** How long a cancelled (then terminated) backend on the access node is given to stop. */
+const STOP_WAIT_MS = 2_000;
 const TICK_MS = 1_000;
 
 export interface LivenessOptions {
@@ -108,7 +107,7 @@ export function superviseClient(client: pg.Client, target: NodeTarget, options: 
     // Terminating our backend breaks the connection: statements failing meanwhile wait for the final error.
     tripping = (async () => {
       const pid = backendPid(client);
-      const ended = terminate ? await terminateBackend(options.config(target), pid, options.probeTimeoutMs) : undefined;
+      const ended = terminate ? await stopBackend(options.config(target), pid, options.probeTimeoutMs) : undefined;
       return ended === undefined || pid === undefined ? error : error.withBackend(pid, ended);
     })();
     failure = await tripping;
@@ -253,23 +252,29 @@ async function probe(config: pg.ClientConfig, timeoutMs: number, pid: number | n
 }
 
 /**
- * Terminates our backend on the access node (it would otherwise keep waiting on the silent data
- * node, holding its locks). True when it exited within the wait, false when it did not, undefined
- * when the access node could not be asked.
+ * Stops our backend on the access node from waiting on the silent data node (and holding its
+ * locks): cancelled first, which ends the statement on every version; terminated only if it is
+ * still active after that. True when it stopped, false when it did not, undefined when the access
+ * node could not be asked.
  */
-async function terminateBackend(config: pg.ClientConfig, pid: number | null | undefined, timeoutMs: number): Promise<boolean | undefined> {
+async function stopBackend(config: pg.ClientConfig, pid: number | null | undefined, timeoutMs: number): Promise<boolean | undefined> {
   if (pid === null || pid === undefined) return undefined;
   const client = new pg.Client({ ...config, connectionTimeoutMillis: timeoutMs, application_name: 'hypershard probe' });
   client.on('error', () => undefined);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), timeoutMs + TERMINATE_WAIT_MS);
+    timer = setTimeout(() => resolve(undefined), timeoutMs + 2 * STOP_WAIT_MS);
   });
+  const stillActive = async (): Promise<boolean> =>
+    (await client.query(`SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND state = 'active'`, [pid])).rows.length > 0;
   const work = (async (): Promise<boolean | undefined> => {
     try {
       await client.connect();
+      await client.query('SELECT pg_catalog.pg_cancel_backend($1)', [pid]);
+      for (let waited = 0; waited < STOP_WAIT_MS && (await stillActive()); waited += 100) await new Promise((r) => setTimeout(r, 100));
+      if (!(await stillActive())) return true;
       // pg_terminate_backend(pid, timeout) waits for the exit (PostgreSQL 14+).
-      const { rows } = await client.query<{ ended: boolean }>('SELECT pg_catalog.pg_terminate_backend($1, $2) AS ended', [pid, TERMINATE_WAIT_MS]);
+      const { rows } = await client.query<{ ended: boolean }>('SELECT pg_catalog.pg_terminate_backend($1, $2) AS ended', [pid, STOP_WAIT_MS]);
       return rows[0]?.ended === true;
     } catch {
       return undefined;

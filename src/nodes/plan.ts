@@ -40,8 +40,8 @@ export async function plan(spec: ClusterSpec, specFile: string, options: PlanOpt
         await client.query('SET default_transaction_read_only = on');
         const applied = await appliedMigrations(client);
         const pending = pendingMigrations(target.name, applied, files.filter((f) => f.node === target.name));
-        let secretsToSet = await syncRolePasswords(client, passwordsFor(passwords, sql.layout, target.role), true);
-        if (target.role === 'access') secretsToSet += await syncUserMappings(client, sql.layout, secrets.servicePassword, true);
+        let secretsToSet = await syncRolePasswords(client, target.name, passwordsFor(passwords, sql.layout, target.role), true);
+        if (target.role === 'access') secretsToSet += await syncUserMappings(client, target.name, sql.layout, secrets.servicePassword, true);
         return { node: target.name, role: target.role, serverVersion: info.serverVersion, applied, pending, secretsToSet };
       }),
     );

@@ -5,8 +5,9 @@
  */
 import type pg from 'pg';
 import type { ClusterLayout } from '../plan/layout.js';
-import { quoteIdent, quoteLiteral } from '../sql/quote.js';
+import { quoteIdent } from '../sql/quote.js';
 import { scramVerifier, verifierMatches } from './scram.js';
+import { runSecretStatements, type SecretStatement } from './secretStatements.js';
 import type { ClusterSecrets } from './targets.js';
 
 export interface RolePassword {
@@ -29,21 +30,26 @@ export function passwordsFor(passwords: readonly RolePassword[], layout: Cluster
   return passwords.filter((p) => role === 'data' || (p.role !== layout.serviceRole && p.role !== layout.replicationRole));
 }
 
-/** Sets each role's password unless the node already accepts it. Returns how many changed (or would, with `dryRun`). */
-export async function syncRolePasswords(client: pg.Client, passwords: readonly RolePassword[], dryRun = false): Promise<number> {
-  let changed = 0;
+/**
+ * Sets each role's password unless the node already accepts it, as its SCRAM verifier (the
+ * plaintext never travels) and out of every statement recorder. Returns how many changed (or
+ * would, with `dryRun`).
+ */
+export async function syncRolePasswords(client: pg.Client, node: string, passwords: readonly RolePassword[], dryRun = false): Promise<number> {
+  const stale: SecretStatement[] = [];
   for (const { role, password, verifier } of passwords) {
     const { rows } = await client.query<{ rolpassword: string | null }>('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1', [role]);
-    if (verifierMatches(rows[0]?.rolpassword, password)) continue;
-    changed += 1;
-    if (dryRun) continue;
-    await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(verifier)}`);
+    if (!verifierMatches(rows[0]?.rolpassword, password)) stale.push({ template: `ALTER ROLE ${quoteIdent(role)} PASSWORD %L`, secret: verifier });
   }
-  return changed;
+  if (!dryRun) await runSecretStatements(client, node, stale);
+  return stale.length;
 }
 
-/** Sets the service role's password in every user mapping of the access node that lacks it. Returns how many changed (with `dryRun`: would change, counting servers not created yet). */
-export async function syncUserMappings(client: pg.Client, layout: ClusterLayout, password: string, dryRun = false): Promise<number> {
+/**
+ * Sets the service role's password in every user mapping of the access node that lacks it
+ * (postgres_fdw needs the plaintext there), out of every statement recorder.
+ */
+export async function syncUserMappings(client: pg.Client, node: string, layout: ClusterLayout, password: string, dryRun = false): Promise<number> {
   const { rows } = await client.query<{ srvname: string; umoptions: string[] | null }>(
     `SELECT srvname, umoptions FROM pg_catalog.pg_user_mappings WHERE usename = 'public' AND srvname = ANY($1)`,
     [layout.servers.map((s) => s.name)],
@@ -51,19 +57,13 @@ export async function syncUserMappings(client: pg.Client, layout: ClusterLayout,
   const stale = rows.filter((row) => !(row.umoptions ?? []).includes(`password=${password}`));
   // A server a pending migration creates gets its mapping's password from this apply too.
   if (dryRun) return layout.servers.filter((s) => !rows.some((row) => row.srvname === s.name && !stale.includes(row))).length;
-  if (stale.length === 0) return 0;
-  await client.query('BEGIN');
-  try {
-    // postgres_fdw needs the plaintext; keep the statement out of the server log.
-    await client.query(`SET LOCAL log_statement = 'none'`);
-    for (const row of stale) {
-      const verb = (row.umoptions ?? []).some((o) => o.startsWith('password=')) ? 'SET' : 'ADD';
-      await client.query(`ALTER USER MAPPING FOR PUBLIC SERVER ${quoteIdent(row.srvname)} OPTIONS (${verb} password ${quoteLiteral(password)})`);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  await runSecretStatements(
+    client,
+    node,
+    stale.map((row) => ({
+      template: `ALTER USER MAPPING FOR PUBLIC SERVER ${quoteIdent(row.srvname)} OPTIONS (${(row.umoptions ?? []).some((o) => o.startsWith('password=')) ? 'SET' : 'ADD'} password %L)`,
+      secret: password,
+    })),
+  );
   return stale.length;
 }

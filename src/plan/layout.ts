@@ -278,6 +278,7 @@ function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServe
     ['fdw_startup_cost', String(fdw.fdwStartupCost)],
     ['keep_connections', 'true'],
     ...(node.standbys.length > 0 ? [['target_session_attrs', 'read-write'] as [string, string]] : []),
+    ...timeoutOptions(fdw.timeouts),
   ];
   const extra = { ...fdw.connectionOptions, ...node.fdw?.options };
   for (const key of Object.keys(extra).sort(compare)) options.push([key, extra[key] as string]);
@@ -306,6 +307,19 @@ function fdwAddress(url: string, fdw: { host?: string | undefined; port?: number
     host: fdw?.host ?? parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: String(fdw?.port ?? (parsed.port === '' ? 5432 : Number(parsed.port))),
   };
+}
+
+/** libpq options that make a connection to a data node notice that the node stopped answering. */
+function timeoutOptions(timeouts: ClusterSpec['fdw']['timeouts']): [string, string][] {
+  if (timeouts === false) return [];
+  return [
+    ['connect_timeout', String(timeouts.connect)],
+    ['keepalives', '1'],
+    ['keepalives_idle', String(timeouts.keepalivesIdle)],
+    ['keepalives_interval', String(timeouts.keepalivesInterval)],
+    ['keepalives_count', String(timeouts.keepalivesCount)],
+    ['tcp_user_timeout', String(timeouts.tcpUserTimeout)],
+  ];
 }
 
 function checkCollisions(layout: ClusterLayout): void {

@@ -84,6 +84,6 @@ export async function prepareAccess(client: pg.Client, layout: ClusterLayout, h:
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
-  // Its own transaction, with log_statement off: the password must not reach the server log.
-  await syncUserMappings(client, { ...layout, servers: [server] }, servicePassword);
+  // Its own transaction, out of every statement recorder (src/nodes/secretStatements.ts).
+  await syncUserMappings(client, layout.accessNode, { ...layout, servers: [server] }, servicePassword);
 }

@@ -84,6 +84,27 @@ export const dataNodeSpec = z.strictObject({
     .describe('How the access node reaches this data node. Defaults to host, port and database of `url`.'),
 });
 
+/**
+ * How soon the access node gives up on a data node that stopped answering (a network partition,
+ * a host that died without closing its connections), as libpq options of every FDW server.
+ * Measured under a real partition: bench/partition.ts, README "When a node stops answering".
+ */
+export const DEFAULT_FDW_TIMEOUTS = { connect: 10, keepalivesIdle: 10, keepalivesInterval: 5, keepalivesCount: 3, tcpUserTimeout: 30_000 } as const;
+
+const fdwTimeouts = z
+  .union([
+    z.literal(false).describe('Set none: libpq and the kernel decide (a query can then wait on an unreachable node for hours).'),
+    z.strictObject({
+      connect: z.number().int().min(0).default(DEFAULT_FDW_TIMEOUTS.connect).describe('Seconds to connect (libpq connect_timeout; 0: no bound). postgres_fdw honours it up to PostgreSQL 16; from 17 it connects without it and tcpUserTimeout bounds the connect.'),
+      keepalivesIdle: z.number().int().min(0).default(DEFAULT_FDW_TIMEOUTS.keepalivesIdle).describe('Seconds of silence before the first TCP keepalive.'),
+      keepalivesInterval: z.number().int().min(0).default(DEFAULT_FDW_TIMEOUTS.keepalivesInterval).describe('Seconds between TCP keepalives.'),
+      keepalivesCount: z.number().int().min(0).default(DEFAULT_FDW_TIMEOUTS.keepalivesCount).describe('Unanswered keepalives before the connection is dropped (where tcpUserTimeout is not supported).'),
+      tcpUserTimeout: z.number().int().min(0).default(DEFAULT_FDW_TIMEOUTS.tcpUserTimeout).describe('Milliseconds sent data (or keepalives) may stay unacknowledged before the connection is dropped (Linux; 0: the kernel\'s ~15 minutes).'),
+    }),
+  ])
+  .default({ ...DEFAULT_FDW_TIMEOUTS })
+  .describe('How soon a query through the access node fails when a data node stops answering (network partition, host down); false sets no options.');
+
 export const fdwSpec = z.strictObject({
   serviceRole: z
     .strictObject({
@@ -98,6 +119,7 @@ export const fdwSpec = z.strictObject({
   asyncCapable: z.boolean().default(true).describe('Scan shards concurrently (async Append).'),
   parallelCommit: z.boolean().default(true).describe('Commit on data nodes in parallel (PostgreSQL 15+; ignored on 14).'),
   connectionOptions: z.record(z.string(), z.string()).default({}).describe('Extra libpq options for every FDW server (e.g. sslmode).'),
+  timeouts: fdwTimeouts,
 });
 
 export const columnSpec = z.strictObject({

@@ -28,7 +28,13 @@ const MANAGED_FDW_OPTIONS = new Set([
   'host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'async_capable', 'fetch_size', 'batch_size',
   'fdw_tuple_cost', 'fdw_startup_cost', 'parallel_commit', 'keep_connections', 'updatable', 'truncatable',
   'use_remote_estimate', 'extensions', 'passfile', 'target_session_attrs',
+  'connect_timeout', 'keepalives', 'keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout',
 ]);
+/** Managed options that fdw.timeouts sets, with the field that sets each. */
+const TIMEOUT_OPTIONS: Readonly<Record<string, string>> = {
+  connect_timeout: 'connect', keepalives: 'keepalivesIdle', keepalives_idle: 'keepalivesIdle', keepalives_interval: 'keepalivesInterval',
+  keepalives_count: 'keepalivesCount', tcp_user_timeout: 'tcpUserTimeout',
+};
 
 /**
  * Validates `input` and returns the spec with defaults applied.
@@ -370,8 +376,23 @@ function checkRoleName(path: Path, name: string, report: Report): void {
   }
 }
 
+/**
+ * Names that hold a secret: libpq's `password` and `sslpassword`, and anything named like one in a
+ * query string or an `options` string. Secrets are references (`password: { env | file }`); a
+ * literal one would be written into the migrations and snapshots that are committed to git.
+ */
+const SECRET_NAME = /pass(word|wd|phrase)|secret|token|credential/i;
+
+/** The settings an `options` string (`-c name=value`, `--name=value`) sets whose names hold a secret. */
+function secretSettings(options: string): string[] {
+  return [...options.matchAll(/(?:^|\s)(?:-c\s*|--)([A-Za-z0-9_.-]+)=/g)].map((m) => m[1] ?? '').filter((name) => SECRET_NAME.test(name));
+}
+
 function checkFdwOption(path: Path, key: string, value: unknown, report: Report): void {
-  if (!/^[a-z_]+$/.test(key)) report(path, `${JSON.stringify(key)} is not a libpq option name`);
+  if (SECRET_NAME.test(key)) report(path, `option ${JSON.stringify(key)} is a secret, which the spec never holds literally (it would be written into the migrations)`);
+  else if (key === 'options' && typeof value === 'string' && secretSettings(value).length > 0) report(path, `the options string sets ${secretSettings(value).join(', ')}, a secret, which the spec never holds literally`);
+  else if (!/^[a-z_]+$/.test(key)) report(path, `${JSON.stringify(key)} is not a libpq option name`);
+  else if (TIMEOUT_OPTIONS[key] !== undefined) report(path, `option ${JSON.stringify(key)} is set by hypershard from fdw.timeouts.${TIMEOUT_OPTIONS[key]}`);
   else if (MANAGED_FDW_OPTIONS.has(key)) report(path, `option ${JSON.stringify(key)} is set by hypershard from other fields`);
   else checkFdwValue(path, value, report);
 }
@@ -408,9 +429,12 @@ function checkUrl(path: Path, url: string, report: Report): boolean {
     report(path, `not a URL: write it like postgres://user@host:5432/dbname`);
     return false;
   }
+  const keys = [...new Set(parsed.searchParams.keys())];
   const problems = [
     parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:' ? `scheme must be postgres:// or postgresql://, not ${parsed.protocol}//` : undefined,
     parsed.password !== '' ? 'contains a password; put it in `password: { env: VARIABLE }` instead' : undefined,
+    ...keys.filter((k) => SECRET_NAME.test(k)).map((k) => `its query string holds a secret (${k}); put the password in \`password: { env: VARIABLE }\` instead`),
+    ...parsed.searchParams.getAll('options').flatMap(secretSettings).map((name) => `its options parameter sets ${name}, a secret, which the spec never holds literally`),
     parsed.hostname === '' ? 'has no host' : undefined,
   ].filter((p): p is string => p !== undefined);
   for (const problem of problems) report(path, problem);

@@ -31,6 +31,7 @@ import { planLayout, type ClusterLayout } from '../../src/plan/layout.js';
 import { loadSpec } from '../../src/spec/load.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
 import type { TestCluster } from './clusters.js';
+import { createVeth, moveIntoVeth, type Veth } from './netns.js';
 import { writeExampleSpec, writeSecrets } from './spec.js';
 
 declare module 'vitest' {
@@ -90,6 +91,8 @@ export interface FaultCluster {
   readonly specFile: string;
   readonly spec: ClusterSpec;
   readonly layout: ClusterLayout;
+  /** The node started behind a veth pair (`options.veth`): `cut()` partitions it, `heal()` restores it. */
+  readonly veth: Veth | undefined;
   /** SIGSTOP every process of a node (it accepts TCP and never answers) / SIGCONT them. */
   freeze(node: string): Promise<void>;
   thaw(node: string): Promise<void>;
@@ -108,7 +111,13 @@ export interface FaultCluster {
  */
 export async function startFaultCluster(
   source: FaultSource,
-  options: { dataNodes?: number; settings?: Readonly<Record<string, string>>; shards?: number } = {},
+  options: {
+    dataNodes?: number;
+    settings?: Readonly<Record<string, string>>;
+    shards?: number;
+    /** A data node to run in its own network namespace behind a veth pair (see netns.ts; needs root). */
+    veth?: string;
+  } = {},
 ): Promise<FaultCluster> {
   const workDir = await mkdtemp(join(tmpdir(), 'hs-fault-'));
   await chmod(workDir, 0o755);
@@ -116,12 +125,18 @@ export async function startFaultCluster(
   const dev = await startDevCluster({ dir: clusterDir, dataNodes: options.dataNodes ?? 2, postgres: source.postgres, settings: { ...FAULT_SETTINGS, ...options.settings } });
   const frozen = new Set<string>();
   const stopped = new Set<string>();
+  let veth: Veth | undefined;
   try {
+    const urls = new Map(dev.dataNodes.map((n) => [n.name, n.url]));
+    if (options.veth !== undefined) {
+      veth = await createVeth();
+      urls.set(options.veth, await moveIntoVeth(dev, clusterDir, options.veth, veth));
+    }
     const test: TestCluster = {
       label: source.label,
       major: dev.postgres.version,
       accessNode: { name: dev.accessNode.name, url: dev.accessNode.url },
-      dataNodes: dev.dataNodes.map((n) => ({ name: n.name, url: n.url })),
+      dataNodes: dev.dataNodes.map((n) => ({ name: n.name, url: urls.get(n.name) ?? n.url })),
       workDir,
       stop: async () => undefined,
     };
@@ -140,6 +155,7 @@ export async function startFaultCluster(
       specFile: file,
       spec,
       layout: planLayout(spec),
+      veth,
       freeze: async (node) => {
         frozen.add(node);
         await freezeDevNode(clusterDir, node, true);
@@ -163,13 +179,17 @@ export async function startFaultCluster(
       },
       close: async () => {
         await cluster.heal().catch(() => undefined);
+        await veth?.heal().catch(() => undefined);
         await stopDevCluster(clusterDir);
+        await veth?.remove();
         await rm(workDir, { recursive: true, force: true });
       },
     };
     return cluster;
   } catch (error) {
+    await veth?.heal().catch(() => undefined);
     await stopDevCluster(clusterDir).catch(() => undefined);
+    await veth?.remove();
     await rm(workDir, { recursive: true, force: true });
     throw error;
   }

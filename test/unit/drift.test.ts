@@ -106,6 +106,12 @@ function cleanCatalog(l: ClusterLayout, node: string): NodeCatalog {
             ['fdw_tuple_cost', '0.2'],
             ['fdw_startup_cost', '100'],
             ['keep_connections', 'true'],
+            ['connect_timeout', '10'],
+            ['keepalives', '1'],
+            ['keepalives_idle', '10'],
+            ['keepalives_interval', '5'],
+            ['keepalives_count', '3'],
+            ['tcp_user_timeout', '30000'],
             ['parallel_commit', 'true'],
           ]),
         }))

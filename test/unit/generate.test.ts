@@ -158,7 +158,13 @@ const server = (name: string, host: string): string => `CREATE SERVER "${name}" 
   "batch_size" '1000',
   "fdw_tuple_cost" '0.2',
   "fdw_startup_cost" '100',
-  "keep_connections" 'true'
+  "keep_connections" 'true',
+  "connect_timeout" '10',
+  "keepalives" '1',
+  "keepalives_idle" '10',
+  "keepalives_interval" '5',
+  "keepalives_count" '3',
+  "tcp_user_timeout" '30000'
 );`;
 
 const parallelCommit = (name: string): string => `DO $hs$

@@ -121,7 +121,8 @@ describe('FDW servers', () => {
         fdwTupleCost: 0.05,
         fdwStartupCost: 10,
         asyncCapable: false,
-        connectionOptions: { sslmode: 'require', application_name: 'hypershard', connect_timeout: '5' },
+        connectionOptions: { sslmode: 'require', application_name: 'hypershard', target_session_attrs: 'any' },
+        timeouts: { connect: 5, tcpUserTimeout: 9000 },
       },
       hypertables: [table('a', { shards: 3 })],
     });
@@ -136,9 +137,15 @@ describe('FDW servers', () => {
         ['fdw_tuple_cost', '0.05'],
         ['fdw_startup_cost', '10'],
         ['keep_connections', 'true'],
-        ['application_name', 'hypershard'],
         ['connect_timeout', '5'],
+        ['keepalives', '1'],
+        ['keepalives_idle', '10'],
+        ['keepalives_interval', '5'],
+        ['keepalives_count', '3'],
+        ['tcp_user_timeout', '9000'],
+        ['application_name', 'hypershard'],
         ['sslmode', 'require'],
+        ['target_session_attrs', 'any'],
       ]],
       // Brackets of an IPv6 host dropped, the database name decoded, node options win.
       ['hypershard_dn2_1', [
@@ -151,9 +158,15 @@ describe('FDW servers', () => {
         ['fdw_tuple_cost', '0.05'],
         ['fdw_startup_cost', '10'],
         ['keep_connections', 'true'],
-        ['application_name', 'from-node'],
         ['connect_timeout', '5'],
+        ['keepalives', '1'],
+        ['keepalives_idle', '10'],
+        ['keepalives_interval', '5'],
+        ['keepalives_count', '3'],
+        ['tcp_user_timeout', '9000'],
+        ['application_name', 'from-node'],
         ['sslmode', 'verify-full'],
+        ['target_session_attrs', 'any'],
       ]],
       // fdw.host/port/dbname replace the URL's.
       ['hypershard_dn3_2', [
@@ -166,9 +179,15 @@ describe('FDW servers', () => {
         ['fdw_tuple_cost', '0.05'],
         ['fdw_startup_cost', '10'],
         ['keep_connections', 'true'],
-        ['application_name', 'hypershard'],
         ['connect_timeout', '5'],
+        ['keepalives', '1'],
+        ['keepalives_idle', '10'],
+        ['keepalives_interval', '5'],
+        ['keepalives_count', '3'],
+        ['tcp_user_timeout', '9000'],
+        ['application_name', 'hypershard'],
         ['sslmode', 'require'],
+        ['target_session_attrs', 'any'],
       ]],
     ]);
   });
@@ -185,7 +204,18 @@ describe('FDW servers', () => {
       ['fdw_tuple_cost', '0.2'],
       ['fdw_startup_cost', '100'],
       ['keep_connections', 'true'],
+      ['connect_timeout', '10'],
+      ['keepalives', '1'],
+      ['keepalives_idle', '10'],
+      ['keepalives_interval', '5'],
+      ['keepalives_count', '3'],
+      ['tcp_user_timeout', '30000'],
     ]);
+  });
+
+  it('sets no timeout options with fdw.timeouts: false', () => {
+    const [server] = layoutOf({ fdw: { serviceRole: { password: { env: 'SVC' } }, timeouts: false }, hypertables: [table('a', { shards: 1 })] }).servers;
+    expect(server!.options.map(([k]) => k)).toEqual(['host', 'port', 'dbname', 'async_capable', 'fetch_size', 'batch_size', 'fdw_tuple_cost', 'fdw_startup_cost', 'keep_connections']);
   });
 
   // pg-connection-string (how the CLI connects) decodes the path with decodeURI, which keeps

@@ -71,6 +71,7 @@ describe('parseSpec on the example spec', () => {
         asyncCapable: true,
         parallelCommit: true,
         connectionOptions: {},
+        timeouts: { connect: 10, keepalivesIdle: 10, keepalivesInterval: 5, keepalivesCount: 3, tcpUserTimeout: 30_000 },
       },
       roles: [
         {
@@ -311,11 +312,37 @@ describe('validateSpec', () => {
 
   it.each([
     ['host', 'option "host" is set by hypershard from other fields'],
-    ['password', 'option "password" is set by hypershard from other fields'],
+    ['password', 'option "password" is a secret, which the spec never holds literally (it would be written into the migrations)'],
+    ['sslpassword', 'option "sslpassword" is a secret, which the spec never holds literally (it would be written into the migrations)'],
+    ['keepalives_idle', 'option "keepalives_idle" is set by hypershard from fdw.timeouts.keepalivesIdle'],
+    ['tcp_user_timeout', 'option "tcp_user_timeout" is set by hypershard from fdw.timeouts.tcpUserTimeout'],
     ['Bad-Key', '"Bad-Key" is not a libpq option name'],
   ])('rejects FDW connection option %s', (key, message) => {
     const error = specError(() => validateSpec({ ...minimal(), fdw: { ...minimal().fdw, connectionOptions: { [key]: 'x' } } }));
     expect(error.issues).toEqual([{ path: `fdw.connectionOptions.${key}`, message }]);
+  });
+
+  it('rejects an options string that sets a secret, in FDW options and node URLs, without repeating it', () => {
+    const error = specError(() =>
+      validateSpec({
+        ...minimal(),
+        fdw: { ...minimal().fdw, connectionOptions: { options: '-c statement_timeout=5s -c app.password=hunter2' } },
+        dataNodes: [{ name: 'dn1', url: 'postgres://u@h:5432/app?options=--my.secret_token%3Dhunter2', fdw: { options: { options: '-capp.passphrase=hunter2' } } }],
+      }),
+    );
+    expect(error.issues).toEqual([
+      { path: 'dataNodes[0].url', message: 'its options parameter sets my.secret_token, a secret, which the spec never holds literally' },
+      { path: 'dataNodes[0].fdw.options.options', message: 'the options string sets app.passphrase, a secret, which the spec never holds literally' },
+      { path: 'fdw.connectionOptions.options', message: 'the options string sets app.password, a secret, which the spec never holds literally' },
+    ]);
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it.each(['password', 'PASSWORD', 'sslpassword', 'pass%77ord'])('rejects a URL whose query string holds a secret (%s), without repeating it', (key) => {
+    const error = specError(() => validateSpec({ ...minimal(), dataNodes: [{ name: 'dn1', url: `postgres://u@h:5432/app?sslmode=require&${key}=hunter2` }] }));
+    const name = decodeURIComponent(key);
+    expect(error.issues).toEqual([{ path: 'dataNodes[0].url', message: `its query string holds a secret (${name}); put the password in \`password: { env: VARIABLE }\` instead` }]);
+    expect(error.message).not.toContain('hunter2');
   });
 
   it('rejects two nodes on the same database', () => {

@@ -1,0 +1,42 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateMigrations } from '../../src/migrations/files.js';
+import { readSnapshots, SNAPSHOT_DIR } from '../../src/migrations/snapshots.js';
+import { exampleSpecYaml } from '../../src/spec/example.js';
+import { parseSpec } from '../../src/spec/load.js';
+
+describe('snapshots written before a field existed', () => {
+  it('read fdw.timeouts as absent, so the next generate adds the timeout options to every server', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
+    try {
+      const file = join(dir, 'hypershard.yaml');
+      const yaml = exampleSpecYaml({
+        accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
+        dataNodes: ['dn1', 'dn2'].map((name) => ({ name, url: `postgres://postgres@${name}/app` })),
+        servicePassword: { env: 'SVC' },
+        readerPassword: { env: 'READER' },
+      });
+      await writeFile(file, yaml);
+      const spec = parseSpec(yaml, file);
+      const migrations = join(dir, 'migrations');
+      await generateMigrations(spec, file);
+      // As an earlier hypershard wrote it: no fdw.timeouts (and servers without those options).
+      const snapshot = JSON.parse(await readFile(join(migrations, SNAPSHOT_DIR, '0001.json'), 'utf8')) as { fdw: Record<string, unknown> };
+      delete snapshot.fdw.timeouts;
+      await writeFile(join(migrations, SNAPSHOT_DIR, '0001.json'), JSON.stringify(snapshot));
+      expect((await readSnapshots(migrations))[0]?.spec.fdw.timeouts).toBe(false);
+
+      const result = await generateMigrations(spec, file);
+      expect(result.changes).toEqual(expect.arrayContaining([expect.stringMatching(/^FDW server hypershard_dn1_0: ADD connect_timeout, ADD keepalives, ADD keepalives_idle, ADD keepalives_interval, ADD keepalives_count, ADD tcp_user_timeout$/)]));
+      const written = result.files.filter((f) => f.status === 'written');
+      expect(written.map((f) => f.path.slice(migrations.length + 1))).toEqual([expect.stringMatching(/^access-node\/0002_/)]);
+      const sql = await readFile(written[0]!.path, 'utf8');
+      expect(sql).toMatch(/ALTER SERVER "hypershard_dn2_1" OPTIONS \(\s*ADD "connect_timeout" '10',/);
+      expect(sql).toContain(`ADD "tcp_user_timeout" '30000'`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
