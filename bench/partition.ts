@@ -11,6 +11,8 @@
  *   new         a new session's first query on dn2 after the cut: connect_timeout
  *   timeout     as `waiting`, but the application set statement_timeout = 10 s: the cancel
  *               itself has to reach the node
+ *   next        after that timeout, how long the same session takes to answer `SELECT 1` (the
+ *               access node's backend first cleans up its connection to the cut-off node)
  *   blip N s    the cut lasts N s during a 40-s remote statement, then heals: does it survive?
  *
  * Each figure is the seconds from the cut to the statement's error (the application set no
@@ -51,6 +53,7 @@ interface Row {
   readonly waiting: number | null;
   readonly new: number | null;
   readonly timeout: number | null;
+  readonly next: number | null;
   readonly blips: readonly { readonly seconds: number; readonly survived: boolean }[];
 }
 
@@ -87,10 +90,20 @@ async function main(): Promise<void> {
         const idle = await measure(dev.accessNode.url, veth, cap, { warm: 'SELECT count(*) FROM metrics', statement: 'SELECT count(*) FROM metrics', cutAfterMs: 0 });
         const waiting = await measure(dev.accessNode.url, veth, cap, { warm: 'SELECT count(*) FROM metrics', statement: 'SELECT * FROM _hypershard.partition_sleep WHERE s = 600', cutAfterMs: 2_000 });
         const fresh = await measure(dev.accessNode.url, veth, cap, { statement: 'SELECT count(*) FROM metrics', cutAfterMs: 0 });
-        const timeout = await measure(dev.accessNode.url, veth, cap, { warm: "SET statement_timeout = '10s'", statement: 'SELECT * FROM _hypershard.partition_sleep WHERE s = 600', cutAfterMs: 2_000 });
+        let next: number | null = null;
+        const timeout = await measure(dev.accessNode.url, veth, cap, {
+          warm: "SET statement_timeout = '10s'",
+          statement: 'SELECT * FROM _hypershard.partition_sleep WHERE s = 600',
+          cutAfterMs: 2_000,
+          after: async (client) => {
+            const started = performance.now();
+            const answered = await Promise.race([client.query('SELECT 1').then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), cap))]);
+            next = answered ? (performance.now() - started) / 1000 : null;
+          },
+        });
         const blips = [];
         for (const seconds of BLIPS_S) blips.push({ seconds, survived: await blip(dev.accessNode.url, veth, seconds) });
-        const row = { config: config.name, idle, waiting, new: fresh, timeout, blips };
+        const row = { config: config.name, idle, waiting, new: fresh, timeout, next, blips };
         process.stderr.write(`  ${JSON.stringify(row)}\n`);
         rows.push(row);
       }
@@ -100,9 +113,9 @@ async function main(): Promise<void> {
         '',
         describeMachine(machine),
         '',
-        `| FDW server options | idle connection, then a query | query waiting on the node | new session | waiting, statement_timeout 10 s | ${BLIPS_S.map((b) => `${b}-s blip`).join(' | ')} |`,
-        `|---|---:|---:|---:|---:|${BLIPS_S.map(() => '---').join('|')}|`,
-        ...rows.map((r) => `| ${r.config} | ${shown(r.idle)} | ${shown(r.waiting)} | ${shown(r.new)} | ${shown(r.timeout)} | ${r.blips.map((b) => (b.survived ? 'survives' : 'fails')).join(' | ')} |`),
+        `| FDW server options | idle connection, then a query | query waiting on the node | new session | waiting, statement_timeout 10 s | then SELECT 1 on that session | ${BLIPS_S.map((b) => `${b}-s blip`).join(' | ')} |`,
+        `|---|---:|---:|---:|---:|---:|${BLIPS_S.map(() => '---').join('|')}|`,
+        ...rows.map((r) => `| ${r.config} | ${shown(r.idle)} | ${shown(r.waiting)} | ${shown(r.new)} | ${shown(r.timeout)} | ${shown(r.next)} | ${r.blips.map((b) => (b.survived ? 'survives' : 'fails')).join(' | ')} |`),
         '',
       ].join('\n');
       const base = await writeResults(`partition-pg${dev.postgres.version}`, { postgres: dev.postgres.version, capSeconds: cap / 1000, machine, rows }, md);
@@ -148,7 +161,12 @@ async function setOptions(accessUrl: string, servers: readonly string[], options
  * warmed first when asked (so postgres_fdw holds a connection), the cut happens `cutAfterMs` after
  * the statement starts (0: before it), and the link is healed before returning.
  */
-async function measure(accessUrl: string, veth: Veth, capMs: number, step: { warm?: string; statement: string; cutAfterMs: number }): Promise<number | null> {
+async function measure(
+  accessUrl: string,
+  veth: Veth,
+  capMs: number,
+  step: { warm?: string; statement: string; cutAfterMs: number; after?: (client: pg.Client) => Promise<void> },
+): Promise<number | null> {
   const client = new pg.Client(clientConfig(accessUrl));
   client.on('error', () => undefined);
   await client.connect();
@@ -170,6 +188,7 @@ async function measure(accessUrl: string, veth: Veth, capMs: number, step: { war
       new Promise<'cap'>((resolve) => setTimeout(() => resolve('cap'), capMs + step.cutAfterMs)),
     ]);
     const seconds = (performance.now() - cutAt) / 1000;
+    if (outcome === 'error') await step.after?.(client);
     return outcome === 'error' ? seconds : null;
   } finally {
     await veth.heal();

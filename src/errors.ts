@@ -175,6 +175,18 @@ export class MigrationStateError extends HypershardError {
   }
 }
 
+/** Another apply holds one or more nodes; nothing was rehearsed or applied. */
+export class ApplyBusyError extends HypershardError {
+  readonly nodes: readonly string[];
+  constructor(busy: readonly { readonly node: string; readonly holder: string }[]) {
+    super(
+      'APPLY_BUSY',
+      busy.map((b) => `another apply holds node ${b.node} (${b.holder})`).join('\n') + '\nNothing was applied; run apply again when it has finished.',
+    );
+    this.nodes = busy.map((b) => b.node);
+  }
+}
+
 /** The embedded development cluster could not be started or stopped. */
 export class DevClusterError extends HypershardError {
   constructor(message: string, options?: { cause?: unknown }) {

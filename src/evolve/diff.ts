@@ -15,6 +15,7 @@ import { render } from '../sql/templates.js';
 import { diffColumns } from './columns.js';
 import { one, Plan, reversed, tableName } from './plan.js';
 import { diffReferenceTables, objectKey, roleGrantsOn } from './referenceTables.js';
+import { diffSchemaUsage } from './schemaUsage.js';
 
 export interface Evolution {
   /** Steps per node name, in the order they must run on that node. */
@@ -89,6 +90,7 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
 
   diffReferenceTables(plan, before, after);
   diffGrants(plan, before, after);
+  diffSchemaUsage(plan, before, after);
   diffServers(plan, before.servers, after.servers, after.accessNode, after.serviceRole, 'drop');
   diffTimescaleFunctions(plan, before, after);
   dropRoles(plan, before.roles, after.roles, [after.accessNode, ...existingNodes]);

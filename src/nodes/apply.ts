@@ -4,14 +4,15 @@
  */
 import { resolve } from 'node:path';
 import { runner } from 'node-pg-migrate';
-import { errorMessage } from '../errors.js';
+import { ApplyBusyError, errorMessage } from '../errors.js';
 import { replicatedNodes, replicationPlan, type ReplicationPlan } from '../ha/members.js';
 import { ensureReplication } from '../ha/replication.js';
 import { checkMigrationsCurrent, defaultMigrationsDir, readMigrations, type MigrationFile } from '../migrations/files.js';
 import { INTERNAL_SCHEMA, MIGRATIONS_TABLE, type ClusterLayout } from '../plan/layout.js';
 import { generateSql, type NodeRole } from '../sql/generate.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { closeAll, connectAll, type ConnectOptions, type NodeConnection } from './connect.js';
+import { tryApplyLock } from './applyLock.js';
+import { closeAll, connectAll, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions, type NodeConnection } from './connect.js';
 import { recordChecksums } from './checksums.js';
 import { appliedMigrations, pendingMigrations } from './history.js';
 import { pgMessage, rehearse, type StatementFailure } from './rehearse.js';
@@ -45,12 +46,19 @@ export interface ApplyResult {
 export interface ApplyOptions extends ConnectOptions {
   /** @default `migrations/` next to the spec */
   readonly migrationsDir?: string;
+  /**
+   * How long a statement waits for a table lock (a hypertable busy under a long query) before the
+   * migration fails and is rolled back; new queries would otherwise queue behind the waiting DDL.
+   * @default 10000
+   */
+  readonly lockTimeoutMs?: number;
   readonly onProgress?: (event: { node: string; phase: 'rehearse' | 'migrate' | 'secrets' | 'done' }) => void;
 }
 
 /**
- * @throws SpecError, SecretError, MigrationStateError or NodeConnectionError before any node is
- *   changed; after that, failures are reported per node in the result.
+ * @throws SpecError, SecretError, MigrationStateError, NodeConnectionError or ApplyBusyError
+ *   (another apply holds a node) before any node is changed; after that, failures are reported
+ *   per node in the result.
  */
 export async function apply(spec: ClusterSpec, specFile: string, options: ApplyOptions = {}): Promise<ApplyResult> {
   const root = resolve(options.migrationsDir ?? defaultMigrationsDir(specFile));
@@ -60,6 +68,7 @@ export async function apply(spec: ClusterSpec, specFile: string, options: ApplyO
   const { targets, secrets } = await clusterTargets(spec, specFile);
   const connections = await connectAll(targets, options);
   try {
+    await claimNodes(connections, options.lockTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     const work = await Promise.all(
       connections.map(async (c) => {
         const mine = files.filter((f) => f.node === c.target.name);
@@ -175,6 +184,24 @@ async function twoPhaseWarnings(client: NodeConnection['client']): Promise<strin
 function replicationPlanFor(spec: ClusterSpec, target: NodeTarget): ReplicationPlan | undefined {
   const node = target.role === 'data' ? replicatedNodes(spec).find((n) => n.name === target.name) : undefined;
   return node === undefined || node.replication?.manager === 'external' ? undefined : replicationPlan(node);
+}
+
+/**
+ * The apply lock on every node (closing the sessions releases it), and the lock timeout. The
+ * access node is claimed first: of two applies started together, one gets it and goes on, and
+ * the other stops there, instead of each holding some data nodes and both giving up.
+ */
+async function claimNodes(connections: readonly NodeConnection[], lockTimeoutMs: number): Promise<void> {
+  const claim = async ({ target, client }: NodeConnection): Promise<{ node: string; holder: string }[]> => {
+    await client.query(`SELECT pg_catalog.set_config('lock_timeout', $1, false)`, [String(Math.max(1, Math.round(lockTimeoutMs)))]);
+    const result = await tryApplyLock(client);
+    return result.held ? [] : [{ node: target.name, holder: result.holder }];
+  };
+  const access = connections.filter((c) => c.target.role === 'access');
+  const first = (await Promise.all(access.map(claim))).flat();
+  if (first.length > 0) throw new ApplyBusyError(first);
+  const busy = (await Promise.all(connections.filter((c) => c.target.role !== 'access').map(claim))).flat();
+  if (busy.length > 0) throw new ApplyBusyError(busy);
 }
 
 function failed(c: NodeConnection, message: string, migration?: string, statement?: string): NodeApplyResult {

@@ -58,6 +58,9 @@ const RECORDERS: readonly Recorder[] = [
   { setting: 'debug_print_plan', what: 'the server log (debug_print_plan)', off: 'off', records: (v) => v === 'on' },
   { setting: 'auto_explain.log_min_duration', what: 'the server log (auto_explain)', off: '-1', records: (v) => number(v) >= 0 },
   { setting: 'pg_stat_statements.track', what: 'pg_stat_statements (nested statements)', off: 'top', records: (v, s) => v === 'all' && s.get('pg_stat_statements.track_utility') !== 'off' },
+  // Not on this project's test machines; switched off where loaded, as their documentation describes them.
+  { setting: 'pg_stat_monitor.pgsm_track', what: 'pg_stat_monitor', off: 'none', records: (v) => v !== 'none' },
+  { setting: 'pgaudit.log', what: 'the audit log (pgaudit)', off: 'none', records: (v) => v !== 'none' },
 ];
 
 /**

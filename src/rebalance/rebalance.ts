@@ -226,6 +226,7 @@ async function moveShard(session: Session, spec: ClusterSpec, move: PlannedMove,
       });
       rows = copied.rows;
       phase = 'switch';
+      report({ rowsCopied: rows, totalRows: rows, rowsPerSecond });
       const switchStarted = performance.now();
       await switchShard(access, h, shard);
       await access.query('COMMIT');

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { SecretError } from '../errors.js';
 import type { SecretRef } from './schema.js';
+import { invalidUtf8 } from './utf8.js';
 
 /** Where a secret came from, for messages: never its value. */
 export function describeSecret(ref: SecretRef): string {
@@ -20,12 +21,15 @@ export async function resolveSecret(ref: SecretRef, baseDir: string, usedFor: st
     return value;
   }
   const path = isAbsolute(ref.file) ? ref.file : resolve(baseDir, ref.file);
-  let value: string;
+  let bytes: Buffer;
   try {
-    value = (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
+    bytes = await readFile(path);
   } catch (error) {
     throw new SecretError(`${usedFor}: cannot read secret file ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+  // Decoding would replace such bytes, and a password nobody set would be used.
+  if (invalidUtf8(bytes).length > 0) throw new SecretError(`${usedFor}: secret file ${path} holds bytes that are not UTF-8`);
+  const value = bytes.toString('utf8').replace(/\r?\n$/, '');
   if (value === '') throw new SecretError(`${usedFor}: secret file ${path} is empty`);
   return value;
 }

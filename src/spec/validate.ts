@@ -16,6 +16,9 @@ export function formatPath(path: Path): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
+/** PostgreSQL's limit on the columns of a table (MaxHeapAttributeNumber). */
+export const MAX_COLUMNS = 1600;
+
 /** Names hypershard creates itself; a spec may not claim them. */
 export const RESERVED_SCHEMA = '_hypershard';
 
@@ -198,6 +201,7 @@ function checkRelations(input: unknown, report: Report): void {
     if (name !== undefined && seenTables.has(name)) report(at('name'), `duplicate hypertable name ${JSON.stringify(name)}`);
     if (name !== undefined) seenTables.add(name);
 
+    checkColumnCount(at('columns'), table.columns, report);
     const columns = new Map<string, { index: number; type: ReturnType<typeof parseColumnType> | undefined; notNull: boolean }>();
     list(table.columns).map(obj).forEach((column, c) => {
       const columnName = text(column.name);
@@ -298,6 +302,7 @@ function checkReferenceTable(table: Record<string, unknown>, path: Path, seenTab
   if (name !== undefined && seenTables.has(name)) report(at('name'), `duplicate table name ${JSON.stringify(name)}; hypertables and reference tables need names of their own`);
   if (name !== undefined) seenTables.add(name);
 
+  checkColumnCount(at('columns'), table.columns, report);
   const columns = new Map<string, { index: number; type: ReturnType<typeof parseColumnType> | undefined; notNull: boolean }>();
   list(table.columns).map(obj).forEach((column, c) => {
     const columnName = text(column.name);
@@ -367,6 +372,11 @@ function checkStandbys(spec: Record<string, unknown>, nodeNames: Map<string, Pat
     const first = list(spec.dataNodes).findIndex((n) => list(obj(n).standbys).length > 0);
     report(['dataNodes', first, 'standbys'], 'standbys need the replication role: add `replication: { role: { name: hypershard_replication, password: { env: … } } }` at the top level');
   }
+}
+
+function checkColumnCount(path: Path, columns: unknown, report: Report): void {
+  const count = list(columns).length;
+  if (count > MAX_COLUMNS) report(path, `${count} columns; PostgreSQL allows at most ${MAX_COLUMNS} in a table`);
 }
 
 function checkRoleName(path: Path, name: string, report: Report): void {

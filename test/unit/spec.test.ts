@@ -3,7 +3,12 @@ import { SpecError } from '../../src/errors.js';
 import { isHashable, isTimeType, parseColumnType, type ColumnType } from '../../src/spec/columnType.js';
 import { exampleSpecYaml } from '../../src/spec/example.js';
 import { parseFixedInterval } from '../../src/spec/interval.js';
-import { parseSpec } from '../../src/spec/load.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSpec, parseSpec } from '../../src/spec/load.js';
+import { resolveSecret } from '../../src/spec/secrets.js';
+import { invalidUtf8 } from '../../src/spec/utf8.js';
 import { formatPath, validateSpec } from '../../src/spec/validate.js';
 
 /** The SpecError `fn` throws; fails the test when it throws nothing or something else. */
@@ -267,6 +272,52 @@ describe('parseSpec on schema problems', () => {
       { path: 'fdw.bogus', message: 'Unrecognized key: "bogus"' },
       { path: 'fdw.other', message: 'Unrecognized key: "other"' },
     ]);
+  });
+});
+
+describe('hostile input', () => {
+  it('refuses a YAML alias bomb with a clear issue, quickly', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefghi'.split('').map((l, i) => `${l}: &${l} [${Array(10).fill(`*${'abcdefghi'[i]}`).join(', ')}]`)];
+    const started = performance.now();
+    const error = specError(() => parseSpec(`${levels.join('\n')}\n`, 'bomb.yaml'));
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(error.issues).toEqual([{ path: 'line 2', message: 'YAML aliases expand more than 100 times (an alias bomb?); write the values out' }]);
+  });
+
+  it('accepts a few anchors and aliases', () => {
+    const yaml = example
+      .replace('      - { on: metrics, privileges: [SELECT] }', '      - &read { on: metrics, privileges: [SELECT] }')
+      .replace('      - { on: metrics, privileges: [SELECT, INSERT] }', '      - *read');
+    expect(parseSpec(yaml).roles[1]?.grants).toEqual([{ on: 'metrics', privileges: ['SELECT'] }]);
+  });
+
+  it(`refuses more than 1600 columns, once`, () => {
+    const columns = [{ name: 't', type: 'timestamptz', notNull: true }, { name: 'k', type: 'int', notNull: true }, ...Array.from({ length: 4998 }, (_, i) => ({ name: `c${i}`, type: 'int' }))];
+    const error = specError(() => validateSpec({ ...minimal(), hypertables: [{ ...minimal().hypertables[0]!, columns }] }));
+    expect(error.issues).toEqual([{ path: 'hypertables[0].columns', message: '5000 columns; PostgreSQL allows at most 1600 in a table' }]);
+  });
+
+  it('finds every invalid UTF-8 sequence and nothing in valid text', () => {
+    expect(invalidUtf8(Buffer.from('plain ascii, é, 日本, 😀', 'utf8'))).toEqual([]);
+    // A lone continuation byte, an overlong "/", a surrogate, a code point past U+10FFFF, a cut sequence.
+    expect(invalidUtf8(Buffer.from([0x61, 0x80, 0x62, 0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xf4, 0x90, 0x80, 0x80, 0xe6, 0x97]))).toEqual([1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  });
+
+  it('refuses a spec whose names hold bytes that are not UTF-8, naming the path and line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hs-utf8-'));
+    try {
+      const file = join(dir, 'hypershard.yaml');
+      const text = Buffer.from(example.replace('{ name: cpu, type: double precision }', '{ name: "cpu\u0000", type: double precision }'), 'utf8');
+      // The NUL stands where the bad byte goes (Latin-1 "ÿ" as a single byte).
+      await writeFile(file, Buffer.from(text.toString('latin1').replace('\u0000', '\u00ff'), 'latin1'));
+      const error = await loadSpec(file).then(() => undefined, (e: unknown) => e as SpecError);
+      expect(error).toBeInstanceOf(SpecError);
+      expect(error!.issues).toEqual([{ path: 'hypertables[0].columns[2].name', message: expect.stringMatching(/^holds bytes that are not UTF-8 \(0xFF at line \d+, column \d+\); save the file as UTF-8$/) }]);
+      await writeFile(join(dir, 'secret'), Buffer.from([0x70, 0x77, 0xff, 0x0a]));
+      await expect(resolveSecret({ file: 'secret' }, dir, 'fdw.serviceRole.password')).rejects.toThrow(/secret file .*secret holds bytes that are not UTF-8/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import type { ApplyResult } from '../../nodes/apply.js';
 import { apply } from '../../nodes/apply.js';
 import { plan, type NodePlan } from '../../nodes/plan.js';
 import { loadSpec } from '../../spec/load.js';
-import { timeoutFlag } from '../flags.js';
+import { integerFlag, timeoutFlag } from '../flags.js';
 import { command, EXIT, json, out } from '../run.js';
 import { plural } from '../../plural.js';
 import { table } from '../table.js';
@@ -45,11 +45,14 @@ export function registerApplyCommands(program: Command): void {
 
   nodeOptions(program.command('apply'))
     .description('apply pending migrations: data nodes in parallel, then the access node')
+    .option('--lock-timeout <ms>', 'bound on waiting for a table lock; the migration then fails and is rolled back', '10000')
     .action(
-      command(async (opts: NodeOptions) => {
+      command(async (opts: NodeOptions & { lockTimeout: string }) => {
+        const lockTimeoutMs = integerFlag('--lock-timeout', opts.lockTimeout, 1);
         const { spec, file } = await loadSpec(opts.config);
         const result = await apply(spec, file, {
           ...common(opts),
+          lockTimeoutMs,
           ...(opts.json === true ? {} : { onProgress: (e) => e.phase !== 'done' && process.stderr.write(`  ${e.node}: ${e.phase}\n`) }),
         });
         if (opts.json === true) json(result);
