@@ -4,9 +4,11 @@
  * does. Anything else (a WHERE clause, FREEZE, ON_ERROR, DEFAULT, a program or file) goes to the
  * access node as written, which runs it or says why not in its own words.
  */
-import { parseSync } from 'libpg-query';
+import { loadModule, parseSync } from 'libpg-query';
 import type { CopyFormat } from '../ingest/formats/rows.js';
 import { quoteIdent } from '../sql/quote.js';
+
+await loadModule();
 
 export interface CopyIntoStatement {
   /** The table as written, quoted, for to_regclass in the client's session (its search_path). */

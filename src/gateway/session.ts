@@ -867,7 +867,7 @@ export class Session {
 
   /** A COPY … FROM STDIN this session may route to the data nodes (checked further in-band). */
   #routableCopy(text: string): CopyIntoStatement | undefined {
-    if (this.#ctx.ingest === undefined || !this.#tracker.idle || this.#sinceSync !== 0 || this.#txStatus === TX_FAILED || this.#held !== undefined) return undefined;
+    if (this.#ctx.ingest === undefined || !this.#tracker.idle || this.#tracker.skipping || this.#txStatus === TX_FAILED || this.#held !== undefined) return undefined;
     if (this.#startup.get('replication') !== undefined || (this.#startup.get('database') ?? this.user) !== this.#ctx.database) return undefined;
     return copyIntoStatement(text);
   }
@@ -884,6 +884,12 @@ export class Session {
     let tx: RoutedTransaction | undefined;
     let table = statement.relation;
     try {
+      // Extended-protocol messages without their Sync yet (asyncpg prepares with a Flush): the
+      // COPY, a simple query, would end their implicit transaction; a Sync of the gateway's does.
+      if (this.#sinceSync !== 0) {
+        await this.#gatewaySync();
+        this.#sinceSync = 0;
+      }
       await this.#inband.query(ownBlock ? 'BEGIN' : `SAVEPOINT ${ROUTING_SAVEPOINT}`);
       const { rows } = await this.#inband.query<{ schema: string; name: string; columns: number; allowed: boolean }>(ROUTABLE_SQL, [statement.relation]);
       const row = rows[0];
