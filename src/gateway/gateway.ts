@@ -65,6 +65,7 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
   if (resolved.route) {
     const opened = await GatewayIngest.open(spec, specFile, resolved.connectTimeoutMs);
     ingest = opened.ingest;
+    ingest?.watch((message) => events.emit('warning', message));
     if (opened.reason !== undefined) warn(ingest === undefined ? `COPY into hypertables goes through the access node: ${opened.reason}` : opened.reason);
     const finished = opened.recovered?.transactions.filter((t) => t.action === 'committed' || t.action === 'rolled-back') ?? [];
     if (finished.length > 0) warn(`recovered ${finished.length} routed transaction part(s) an earlier run left prepared (${finished.map((t) => `${t.node}: ${t.action}`).join(', ')})`);

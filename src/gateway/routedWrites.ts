@@ -12,6 +12,7 @@
  * A crash anywhere leaves prepared parts whose fate the record decides: `hypershard recover`,
  * which the gateway also runs when it starts, finishes them.
  */
+import { unwatchFile, watchFile } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommitError, HypershardError, IngestRowError, errorMessage } from '../errors.js';
 import { IngestCluster } from '../ingest/cluster.js';
@@ -20,6 +21,7 @@ import { recoverWith, type RecoverResult } from '../ingest/recover.js';
 import type { ClientSettings } from '../ingest/settings.js';
 import type { PreparedTransaction, RoutedTransaction } from '../ingest/transaction.js';
 import { INTERNAL_SCHEMA } from '../plan/layout.js';
+import { loadSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import type { ErrorFields } from './protocol/messages.js';
@@ -55,10 +57,41 @@ export interface PendingRouted {
 
 /** What sessions share for routed writes. */
 export class GatewayIngest {
-  readonly cluster: IngestCluster;
+  #cluster: IngestCluster;
+  readonly #specFile: string;
+  readonly #timeoutMs: number;
+  #watching = false;
 
-  private constructor(cluster: IngestCluster) {
-    this.cluster = cluster;
+  private constructor(cluster: IngestCluster, specFile: string, timeoutMs: number) {
+    this.#cluster = cluster;
+    this.#specFile = specFile;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** The data nodes as the spec file says now: `failover` and `node rebuild` rewrite it, and new routed writes follow. */
+  get cluster(): IngestCluster {
+    return this.#cluster;
+  }
+
+  /** Re-reads the spec when its file changes (polled: editors and `failover` replace the file). */
+  watch(onChange: (message: string) => void): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    watchFile(this.#specFile, { interval: 2000, persistent: false }, () => {
+      void (async () => {
+        try {
+          const { spec } = await loadSpec(this.#specFile);
+          const next = await IngestCluster.open(spec, this.#specFile, { applicationName: 'hypershard gateway', timeoutMs: this.#timeoutMs });
+          const old = this.#cluster;
+          this.#cluster = next;
+          // Transactions under way keep the old one until they end.
+          setTimeout(() => void old.close().catch(() => undefined), 120_000).unref();
+          onChange(`the spec changed: routed writes now go to ${[...next.targets.dataNodes.values()].map((t) => `${t.name} (${new URL(t.url).host})`).join(', ')}`);
+        } catch (error) {
+          onChange(`the spec changed but cannot be used for routed writes; keeping the previous one: ${errorMessage(error)}`);
+        }
+      })();
+    });
   }
 
   /**
@@ -91,9 +124,9 @@ export class GatewayIngest {
     try {
       recovered = await recoverWith(cluster);
     } catch (error) {
-      return { ingest: new GatewayIngest(cluster), reason: `recover at start failed: ${errorMessage(error)}` };
+      return { ingest: new GatewayIngest(cluster, specFile, timeoutMs), reason: `recover at start failed: ${errorMessage(error)}` };
     }
-    return { ingest: new GatewayIngest(cluster), recovered };
+    return { ingest: new GatewayIngest(cluster, specFile, timeoutMs), recovered };
   }
 
   /**
@@ -129,7 +162,8 @@ export class GatewayIngest {
   }
 
   close(): Promise<void> {
-    return this.cluster.close();
+    if (this.#watching) unwatchFile(this.#specFile);
+    return this.#cluster.close();
   }
 }
 

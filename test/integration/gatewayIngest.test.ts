@@ -8,7 +8,7 @@
  * access node must have a say on (row-level security, a role without INSERT, SET
  * hypershard.route = off, a WHERE clause) is copied through it as written.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -202,6 +202,17 @@ asyncio.run(main())
       // 1000 + 500 + 300 rows; cpu sums 249750 + 124750 + 44850.
       expect(r.stdout.trim()).toBe('1800 419350.0');
       expect(routed().copies).toBe(before.copies + 3);
+    });
+
+    it('follows the spec file (failover rewrites it): routed writes go where it says from then on', async () => {
+      const changed = new Promise<string>((resolve) => gw.gateway.on('warning', (m) => m.startsWith('the spec changed') && resolve(m)));
+      await appendFile(applied.specFile, '\n# touched by the test\n');
+      expect(await changed).toMatch(/routed writes now go to dn1 \(.*\), dn2/);
+      const file = join(dir, 'after.csv');
+      await writeFile(file, csvRows(800, 4, 100));
+      const before = routed().copies;
+      expect((await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`])).stdout.trim()).toBe('COPY 100');
+      expect(routed().copies).toBe(before + 1);
     });
 
     it('goes through the access node when it must have a say: row-level security, no INSERT, hypershard.route = off, WHERE', async () => {
