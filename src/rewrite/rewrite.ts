@@ -7,13 +7,14 @@
  *   → per SELECT: buckets, stable expressions, IN-lists → per-shard expansion → deparse
  */
 import type { Node, SelectStmt } from '@pgsql/types';
-import { columnName, selectStatements, transform, walk } from './ast.js';
+import { columnName, containsNode, selectStatements, transform, walk } from './ast.js';
 import { rewriteBucket } from './buckets.js';
 import { rewriteInSubqueries } from './inSubquery.js';
 import type { ClusterMetadata, Rewrite, RewriteOptions, RewriteResult, Unchanged } from './model.js';
 import { deparse, parseStatements } from './parser.js';
-import { DEFAULT_SEARCH_PATH, scopeOf } from './scope.js';
-import { expandShards } from './shards.js';
+import { baseType, DEFAULT_SEARCH_PATH, resolveColumn, scopeOf } from './scope.js';
+import { isAggregateCall } from './aggregates.js';
+import { expandShards, firstUnshippable } from './shards.js';
 import { wrapStable } from './stable.js';
 import { wrappedSelect } from './wrappers.js';
 
@@ -87,9 +88,13 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
       if (stmt.havingClause !== undefined) stmt.havingClause = buckets(stmt.havingClause);
     }
     // Stable expressions anywhere a filter sits, since PostgreSQL pushes outer filters into sub-selects.
-    if (stmt.whereClause !== undefined) stmt.whereClause = wrapStable(stmt.whereClause, rewrites);
-    if (stmt.havingClause !== undefined) stmt.havingClause = wrapStable(stmt.havingClause, rewrites);
-    if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => wrapJoinQuals(item, rewrites));
+    const columnType = (n: Node): string | undefined => {
+      const type = 'ColumnRef' in n ? resolveColumn(n.ColumnRef, scope)?.type : undefined;
+      return type === undefined ? undefined : baseType(type);
+    };
+    if (stmt.whereClause !== undefined) stmt.whereClause = wrapStable(stmt.whereClause, rewrites, columnType);
+    if (stmt.havingClause !== undefined) stmt.havingClause = wrapStable(stmt.havingClause, rewrites, columnType);
+    if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => wrapJoinQuals(item, rewrites, columnType));
     if (reads && stmt.whereClause !== undefined) stmt.whereClause = rewriteInSubqueries(stmt.whereClause, rewrites, unchanged);
   }
   // Innermost first, so an expanded sub-select is already in its final form when copied.
@@ -99,6 +104,12 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     const outcome = expandShards(stmt, scope, options.access);
     rewrites.push(...outcome.rewrites);
     unchanged.push(...outcome.unchanged);
+    // Left as it is: say what keeps its work on the access node, if anything visibly does.
+    if (outcome.rewrites.length === 0 && outcome.unchanged.length === 0 && scope.relations.some((r) => r.hypertable !== undefined)) {
+      const aggregated = (stmt.groupClause ?? []).length > 0 || (stmt.targetList ?? []).some((t) => containsNode(t, (n) => 'FuncCall' in n && isAggregateCall(n.FuncCall)));
+      const blocked = firstUnshippable([stmt.whereClause, ...(aggregated ? [...(stmt.groupClause ?? []), ...(stmt.targetList ?? [])] : [])], scope);
+      if (blocked !== undefined) unchanged.push({ kind: 'statement', reason: `${blocked}: postgres_fdw keeps it on the access node, over every row it needs from the shards, and no rewrite here can ship it` });
+    }
   }
   return { touches, rewrites, unchanged };
 }
@@ -110,12 +121,12 @@ function keepName(target: Node, rewrite: (node: Node) => Node): Node {
   return { ResTarget: { ...target.ResTarget, val, ...(columnName(val) === name ? {} : { name }) } };
 }
 
-function wrapJoinQuals(item: Node, rewrites: Rewrite[]): Node {
+function wrapJoinQuals(item: Node, rewrites: Rewrite[], columnType: (n: Node) => string | undefined): Node {
   if (!('JoinExpr' in item)) return item;
   const join = { ...item.JoinExpr };
-  if (join.larg !== undefined) join.larg = wrapJoinQuals(join.larg, rewrites);
-  if (join.rarg !== undefined) join.rarg = wrapJoinQuals(join.rarg, rewrites);
-  if (join.quals !== undefined) join.quals = wrapStable(join.quals, rewrites);
+  if (join.larg !== undefined) join.larg = wrapJoinQuals(join.larg, rewrites, columnType);
+  if (join.rarg !== undefined) join.rarg = wrapJoinQuals(join.rarg, rewrites, columnType);
+  if (join.quals !== undefined) join.quals = wrapStable(join.quals, rewrites, columnType);
   return { JoinExpr: join };
 }
 

@@ -26,6 +26,7 @@ import { guardArm, tableKey } from './access.js';
 import type { DistributedTable, Rewrite, RoleAccess, ShardTarget, Unchanged } from './model.js';
 import { deparse, parseExpression, parseSelect } from './parser.js';
 import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClass } from './scope.js';
+import { unshippable } from './shippable.js';
 
 export interface ShardOutcome {
   readonly rewrites: Rewrite[];
@@ -121,9 +122,11 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const partials: string[] = [];
   const combined = new Map<string, string>();
   const problems: string[] = [];
+  const calls: Node[] = [];
   const collect = (node: Node): void => {
     transform(node, (n) => {
       if ('FuncCall' in n && isAggregateCall(n.FuncCall) && !combined.has(deparse(n))) {
+        calls.push(n);
         const split = splitAggregate(n.FuncCall, scope, isSpace);
         if (typeof split === 'string') problems.push(split);
         else {
@@ -170,12 +173,18 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   });
   const distinct = (stmt.distinctClause ?? []).map((d) => (Object.keys(d).length === 0 ? d : outer(d)));
   if (failure !== undefined) return refuse(failure);
+  const blocked = firstUnshippable([stmt.whereClause, ...groups, ...calls], scope);
+  if (blocked !== undefined) return refuse(`${blocked}: postgres_fdw would keep it on the access node, over every row a shard sends, so no shard could finish the aggregate`);
   if (direct.denied !== undefined) return denied(direct);
 
   const gate = shardGate(stmt, scope, relation, table);
+  // Without GROUP BY, an empty WITH keeps the access node from planning min()/max() as its own
+  // ORDER BY … LIMIT 1 over the shard (whose LIMIT postgres_fdw does not send, so a fetch_size
+  // of rows would cross): the aggregate ships whole, and the data node uses its own index.
+  const whole = groups.length === 0 ? 'WITH _hs_whole AS (SELECT) ' : '';
   const arms = table.shards.map((shard) => {
     const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
-    return gated(gate, shard, (where) => `SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
+    return gated(gate, shard, (where) => `${whole}SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
   });
   arms.push(guardArm(groups.length + partials.length, direct.tables));
   const rebuilt = parseSelect(
@@ -235,7 +244,11 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
     const type = inferType(expr, scope);
     if (!typeClass.collationFree(type)) return refuse(`ORDER BY ${deparse(expr)}: ${type === undefined ? 'its type cannot be told' : `${type} sorts by collation`}, which a data node may not share`);
     keys.push(`${deparse(expr)}${direction(s.SortBy)}`);
+    const blocked = unshippable(expr, scope);
+    if (blocked !== undefined) return refuse(`ORDER BY ${deparse(expr)}: ${blocked}, so postgres_fdw would not send the ORDER BY … LIMIT`);
   }
+  const filtered = firstUnshippable([stmt.whereClause], scope);
+  if (filtered !== undefined) return refuse(`${filtered}: postgres_fdw would keep the filter on the access node, so every shard would send all its rows`);
   if (direct.denied !== undefined) return denied(direct);
   const gate = shardGate(stmt, scope, relation, table);
   const arms = table.shards.map((shard) => {
@@ -274,6 +287,8 @@ function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, tab
     rest.push(`${deparse(expr)}${direction(s)}`);
   }
   if (stmt.whereClause !== undefined && containsNode(stmt.whereClause, (n) => 'ColumnRef' in n && !onlyColumnsOf(n, scope, relation))) return refuse('the WHERE refers to an enclosing query');
+  const blocked = firstUnshippable([stmt.whereClause], scope);
+  if (blocked !== undefined) return refuse(`${blocked}: postgres_fdw would keep the filter on the access node, so the probes would read every row`);
   if (direct.denied !== undefined) return denied(direct);
   const ref = quoteIdent(relation.refName);
   const space = `${ref}.${quoteIdent(table.spaceColumn)}`;
@@ -494,4 +509,13 @@ function containsAggregate(node: Node): boolean {
 
 function containsWindow(stmt: SelectStmt): boolean {
   return [...(stmt.targetList ?? []), ...(stmt.sortClause ?? [])].some((t) => containsNode(t, (n) => 'FuncCall' in n && n.FuncCall.over !== undefined));
+}
+
+/** The first reason one of these expressions would not be shipped. */
+export function firstUnshippable(nodes: readonly (Node | undefined)[], scope: Scope): string | undefined {
+  for (const n of nodes) {
+    const reason = n === undefined ? undefined : unshippable(n, scope);
+    if (reason !== undefined) return reason;
+  }
+  return undefined;
 }

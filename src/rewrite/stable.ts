@@ -65,21 +65,63 @@ function assess(node: Node): Assessment {
   return { constant, stable };
 }
 
-/** Wraps every maximal stable constant sub-expression of `node`; returns the new tree. */
-export function wrapStable(node: Node, rewrites: Rewrite[]): Node {
-  return replaceTop(node, (n) => {
-    if ('A_Expr' in n && (n.A_Expr.kind === 'AEXPR_OP_ANY' || n.A_Expr.kind === 'AEXPR_OP_ALL')) {
-      // `x = ANY ((SELECT …))` reads as a sub-select of rows, not one array: the array side stays.
-      const lexpr = n.A_Expr.lexpr;
-      return lexpr === undefined ? n : { A_Expr: { ...n.A_Expr, lexpr: wrapStable(lexpr, rewrites) } };
-    }
+/**
+ * Wraps every maximal stable constant sub-expression of `node`; returns the new tree. One compared
+ * with a timestamptz column (`columnType` tells) is cast to timestamptz inside the sub-select
+ * when it may be a date or a timestamp: the comparison would convert it the same way (in the
+ * session's TimeZone), and a timestamptz-to-date comparison is itself STABLE and never shipped.
+ */
+export function wrapStable(node: Node, rewrites: Rewrite[], columnType: (n: Node) => string | undefined = () => undefined): Node {
+  const wrap = (n: Node, cast: boolean): Node | undefined => {
     if (!EXPRESSION_KINDS.has(Object.keys(n)[0] as string)) return undefined;
     const a = assess(n);
     if (!a.constant || !a.stable || isTimeLiteralCast(n)) return undefined;
     const text = deparse(n);
-    rewrites.push({ kind: 'stable-expression', detail: `${text} → evaluated once on the access node (InitPlan), shipped as a constant` });
-    return parseExpression(`(SELECT ${text})`);
+    const typed = cast && resultType(n) !== 'timestamptz';
+    rewrites.push({ kind: 'stable-expression', detail: `${text} → evaluated once on the access node (InitPlan)${typed ? ' as a timestamptz, as the comparison with the column converts it' : ''}, shipped as a constant` });
+    return parseExpression(typed ? `(SELECT (${text})::timestamptz)` : `(SELECT ${text})`);
+  };
+  return replaceTop(node, (n) => {
+    if ('A_Expr' in n && (n.A_Expr.kind === 'AEXPR_OP_ANY' || n.A_Expr.kind === 'AEXPR_OP_ALL')) {
+      // `x = ANY ((SELECT …))` reads as a sub-select of rows, not one array: the array side stays.
+      const lexpr = n.A_Expr.lexpr;
+      return lexpr === undefined ? n : { A_Expr: { ...n.A_Expr, lexpr: wrapStable(lexpr, rewrites, columnType) } };
+    }
+    if ('A_Expr' in n && COMPARISON_KINDS.has(n.A_Expr.kind ?? '') && n.A_Expr.lexpr !== undefined && n.A_Expr.rexpr !== undefined) {
+      const e = n.A_Expr;
+      const op = (e.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
+      const left = columnType(e.lexpr as Node) === 'timestamptz';
+      const right = e.kind === 'AEXPR_OP' && columnType(e.rexpr as Node) === 'timestamptz';
+      if ((e.kind === 'AEXPR_OP' && !COMPARISONS.has(op)) || (!left && !right)) return wrap(n, false);
+      const side = (x: Node, cast: boolean): Node => wrap(x, cast) ?? wrapStable(x, rewrites, columnType);
+      const rexpr = 'List' in (e.rexpr as Node) ? { List: { items: ((e.rexpr as { List: { items?: Node[] } }).List.items ?? []).map((i) => side(i, left)) } } : side(e.rexpr as Node, left);
+      return { A_Expr: { ...e, lexpr: side(e.lexpr as Node, right), rexpr } };
+    }
+    return wrap(n, false);
   });
+}
+
+const COMPARISONS = new Set(['=', '<>', '!=', '<', '<=', '>', '>=']);
+const COMPARISON_KINDS = new Set(['AEXPR_OP', 'AEXPR_BETWEEN', 'AEXPR_NOT_BETWEEN', 'AEXPR_BETWEEN_SYM', 'AEXPR_NOT_BETWEEN_SYM']);
+const TIMESTAMPTZ_FUNCTIONS = new Set(['now', 'transaction_timestamp', 'statement_timestamp', 'make_timestamptz', 'to_timestamp']);
+
+/** The type of a stable expression where it is plainly timestamptz; undefined when it may be a date or timestamp. */
+function resultType(n: Node): string | undefined {
+  if ('SQLValueFunction' in n) return n.SQLValueFunction.op === 'SVFOP_CURRENT_TIMESTAMP' || n.SQLValueFunction.op === 'SVFOP_CURRENT_TIMESTAMP_N' ? 'timestamptz' : undefined;
+  if ('FuncCall' in n) {
+    const name = functionName(n.FuncCall);
+    if (TIMESTAMPTZ_FUNCTIONS.has(name)) return 'timestamptz';
+    if (name === 'date_trunc' && n.FuncCall.args?.[1] !== undefined && n.FuncCall.args.length === 2) return resultType(n.FuncCall.args[1]);
+    return undefined;
+  }
+  if ('TypeCast' in n) {
+    const names = n.TypeCast.typeName?.names ?? [];
+    const last = names[names.length - 1];
+    return last !== undefined && 'String' in last && last.String.sval === 'timestamptz' ? 'timestamptz' : undefined;
+  }
+  // timestamptz ± interval is a timestamptz; date ± interval a timestamp, date ± integer a date.
+  if ('A_Expr' in n && n.A_Expr.lexpr !== undefined) return resultType(n.A_Expr.lexpr);
+  return undefined;
 }
 
 /** `'2026-01-01'::timestamptz` is a constant at parse time, `$1::timestamptz` a parameter: both ship. */
