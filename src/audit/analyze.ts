@@ -33,6 +33,12 @@ export interface QueryAudit {
   readonly complete: boolean;
   readonly rowsShipped: number;
   readonly rowsShippedEstimated: boolean;
+  /**
+   * The estimate is a lower bound: a filter the access node applies to a scan whose Remote SQL
+   * also filters (the planner's row count is after both). Without a remote WHERE the estimate is
+   * the shard's whole table instead.
+   */
+  readonly rowsShippedAtLeast: boolean;
   readonly shards: readonly { readonly hypertable: string | undefined; readonly shard: number | undefined; readonly foreignTable: string; readonly dataNode: string }[];
   readonly dataNodes: readonly string[];
   readonly foreignScans: readonly ForeignScanReport[];
@@ -42,6 +48,8 @@ export interface QueryAudit {
 }
 
 const CLAUSES = ['WHERE', 'GROUP BY', 'HAVING', 'ORDER BY', 'LIMIT'] as const;
+/** Nodes reported for the raw rows they consume, so a sort feeding one is not reported again. */
+const REDUCERS = new Set(['Aggregate', 'Unique', 'Limit', 'WindowAgg', 'Group', 'SetOp', 'Hash Join', 'Nested Loop', 'Merge Join', 'Hash']);
 const JOINS = new Set(['Hash Join', 'Nested Loop', 'Merge Join']);
 const LOCAL_SCANS = new Set(['Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap Heap Scan', 'Function Scan', 'Values Scan', 'CTE Scan', 'Tid Scan']);
 /** Stable or volatile expressions PostgreSQL prints without a function call. */
@@ -99,7 +107,7 @@ function expressions(node: PlanNode): string[] {
 export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): QueryAudit {
   const all = [...walk(explain.Plan)];
   const scans = all.filter((w) => isForeignScan(w.node));
-  const rawScan = (node: PlanNode): boolean => isForeignScan(node) && node.Relations === undefined;
+  const rawScan = isRawScan;
   // Raw scans a Limit above stops early, their Remote SQL having none: the data node sent whole fetch batches.
   const limitedBy = (limit: PlanNode): PlanNode[] =>
     descendants(limit).some((d) => d['Node Type'] === 'Aggregate') ? [] : descendants(limit).filter(rawScan).filter((s) => !(s['Remote SQL'] ?? '').includes(' LIMIT '));
@@ -120,9 +128,11 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
     }
   });
 
-  // 2. Aggregates, DISTINCT, joins, limits and windows over raw rows.
+  // 2. Aggregates, DISTINCT, joins, sorts, limits and windows over raw rows.
   let partialReported = false;
-  for (const { node } of all) {
+  let joinReported = false;
+  let sortReported = false;
+  for (const { node, ancestors } of all) {
     if (isForeignScan(node) || !hasRawScanBelow(node)) continue;
     const type = node['Node Type'];
     const directRaw = (node.Plans ?? []).some((child) => reachesRawScan(child));
@@ -139,16 +149,26 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
         else if (scans.length === 1 && shardsBelow === 1) {
           findings.push(finding('SINGLE_SHARD_AGGREGATE_NOT_PUSHED', `Aggregate${groupKeyText(node)} above the one remaining shard (${reports[0]?.tables.map(tableName).join(', ') ?? '?'})`));
         } else if (directRaw) {
-          findings.push(finding('AGGREGATE_NOT_PUSHED', `Aggregate${groupKeyText(node)} over ${shardsBelow} shard scan${shardsBelow === 1 ? '' : 's'}`));
+          findings.push(aggregateNotPushed(node, shardsBelow, descendants(node).filter(rawScan), catalog));
         }
       }
     } else if (type === 'Unique') {
       findings.push(finding('DISTINCT_NOT_PUSHED', `Unique on ${(node.Output ?? []).slice(0, 3).join(', ') || 'its input'} above raw shard rows`));
-    } else if (JOINS.has(type)) {
+    } else if (JOINS.has(type) && !joinReported) {
+      // Raw rows reach the join: from a shard, or from a reference copy the join was not pushed with.
+      const raw = (node.Plans ?? []).filter(reachesRawScan).flatMap((p) => [p, ...descendants(p)].filter(rawScan));
       const local = descendants(node).filter((d) => LOCAL_SCANS.has(d['Node Type']) && !descendants(node).some((x) => isForeignScan(x) && descendants(x).includes(d)));
-      if (local.length > 0) {
-        findings.push(finding('LOCAL_JOIN', `${type} of shard rows with ${local.map((l) => (l['Relation Name'] === undefined ? l['Node Type'] : `${l.Schema === undefined ? '' : `${l.Schema}.`}${l['Relation Name']}`)).join(', ')} on the access node`));
+      if (raw.length > 0) {
+        joinReported = true;
+        const named = (n: PlanNode): string => (n['Relation Name'] === undefined ? n['Node Type'] : `${n.Schema === undefined ? '' : `${n.Schema}.`}${n['Relation Name']}`);
+        const others = [...new Set([...local.map(named), ...descendants(node).filter((d) => isForeignScan(d) && !raw.includes(d)).map(named)])];
+        findings.push(finding('LOCAL_JOIN', `${type} on the access node of the rows ${[...new Set(raw.map(named))].join(', ')} send${others.length === 0 ? '' : `, with ${others.join(', ')}`}`));
       }
+    } else if ((type === 'Sort' || type === 'Incremental Sort') && directRaw && !sortReported && !REDUCERS.has(ancestors.at(-1)?.['Node Type'] ?? '')) {
+      // (A sort feeding an aggregate, join, limit or DISTINCT is reported as that.)
+      sortReported = true;
+      const below = descendants(node).filter(rawScan).length;
+      findings.push(finding('LOCAL_ROW_WORK', `${type} on the access node of the rows ${below} shard scan${below === 1 ? '' : 's'} send (each data node could sort its own: postgres_fdw sends ORDER BY, and the access node then only merges)`));
     } else if (type === 'Limit') {
       const below = limitedBy(node);
       if (below.length > 0) {
@@ -189,11 +209,13 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
   const estimated = scans.some((w) => rowsOf(w.node).estimated);
   if (estimated && scans.length > 0) findings.push(finding('ESTIMATED_ROWS', 'run without ANALYZE'));
   const unique = dedupe(findings);
-  const shards = reports.flatMap((r) => r.tables.map((t) => ({ hypertable: t.hypertable, shard: t.shardIndex, foreignTable: tableName(t), dataNode: t.dataNode })));
+  // Reference copies are read like shards, but are not shards.
+  const shards = reports.flatMap((r) => r.tables.filter((t) => t.referenceCopyOf === undefined).map((t) => ({ hypertable: t.hypertable, shard: t.shardIndex, foreignTable: tableName(t), dataNode: t.dataNode })));
   return {
     complete: !unique.some((f) => f.severity === 'error'),
     rowsShipped: reports.reduce((sum, r) => sum + r.rows, 0),
     rowsShippedEstimated: estimated || reports.some((r) => r.rowsUsed < r.rows),
+    rowsShippedAtLeast: estimated && reports.some((r) => r.localFilter !== undefined && r.pushed.includes('WHERE')),
     shards,
     dataNodes: [...new Set(shards.map((s) => s.dataNode))].sort(),
     foreignScans: reports,
@@ -216,12 +238,43 @@ function dedupe(findings: readonly Finding[]): Finding[] {
 }
 
 /** Nodes that pass rows through without reducing them to per-shard results. */
-const PASS_THROUGH = new Set(['Append', 'Merge Append', 'Sort', 'Incremental Sort', 'Result', 'Subquery Scan', 'Materialize', 'Memoize', 'Gather', 'Gather Merge']);
+const PASS_THROUGH = new Set(['Append', 'Merge Append', 'Sort', 'Incremental Sort', 'Result', 'Subquery Scan', 'Materialize', 'Memoize', 'Gather', 'Gather Merge', 'Hash']);
+
+/**
+ * A foreign scan that ships rows as they are: neither an aggregate or join the data node ran, nor
+ * bounded by a LIMIT it applied (a per-shard top-n is a per-shard result).
+ */
+function isRawScan(node: PlanNode): boolean {
+  return isForeignScan(node) && node.Relations === undefined && !(node['Remote SQL'] ?? '').includes(' LIMIT ');
+}
 
 /** Whether raw shard rows reach this point with nothing in between that aggregates them. */
 function reachesRawScan(node: PlanNode): boolean {
-  if (isForeignScan(node)) return node.Relations === undefined;
+  if (isForeignScan(node)) return isRawScan(node);
   return PASS_THROUGH.has(node['Node Type']) && (node.Plans ?? []).some(reachesRawScan);
+}
+
+/**
+ * An aggregate over raw shard rows, with its cause: a GROUP BY without the space column (no shard
+ * holds a whole group, so no shard can finish one), else keys or arguments that do not ship.
+ */
+function aggregateNotPushed(node: PlanNode, shardsBelow: number, raw: readonly PlanNode[], catalog: AuditCatalog): Finding {
+  const where = `Aggregate${groupKeyText(node)} over ${shardsBelow} shard scan${shardsBelow === 1 ? '' : 's'}`;
+  const filtered = raw.find((s) => s.Filter !== undefined);
+  if (filtered !== undefined) {
+    return finding('AGGREGATE_NOT_PUSHED', `${where}: the filter \`${filtered.Filter as string}\` stays on the access node, so the shards send rows, not groups`, 'make the filter shippable (see its finding); the aggregate then runs on the data nodes');
+  }
+  const hypertables = [...new Set(raw.map((s) => catalog.foreignTables.get(`${s.Schema ?? ''}.${s['Relation Name'] ?? ''}`)?.hypertable).filter((h) => h !== undefined))];
+  const space = hypertables.length === 1 ? catalog.spaceColumns?.get(hypertables[0] as string) : undefined;
+  if (space === undefined) return finding('AGGREGATE_NOT_PUSHED', where);
+  const keys = node['Group Key'] ?? [];
+  const grouped = keys.some((k) => new RegExp(`(^|[.(\\s])"?${space.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"?($|[)\\s,])`).test(k));
+  if (grouped) return finding('AGGREGATE_NOT_PUSHED', `${where}, grouped by the space column ${space}: a key or aggregate argument did not ship`);
+  return finding(
+    'AGGREGATE_NOT_PUSHED',
+    `${where}: ${keys.length === 0 ? 'the aggregate has no GROUP BY' : 'the GROUP BY lacks'} the space column ${space}, so no shard holds a whole group and none can finish it`,
+    `group by ${space} too (each shard then finishes its groups), or run the statement through the hypershard rewriter (hypershard/pg, the gateway), which aggregates per shard and combines on the access node`,
+  );
 }
 
 function foreignScanReport(node: PlanNode, catalog: AuditCatalog, stoppedByLimit: boolean): ForeignScanReport {
@@ -232,6 +285,9 @@ function foreignScanReport(node: PlanNode, catalog: AuditCatalog, stoppedByLimit
       : [...catalog.foreignTables.values()].filter((t) => mentions(relations, t));
   const remoteSql = node['Remote SQL'] ?? '';
   const used = rowsOf(node);
+  // Without ANALYZE the planner's count is after the access node's filter: a shard whose Remote
+  // SQL has no WHERE sends its whole table.
+  const wholeTable = used.estimated && node.Filter !== undefined && !remoteSql.includes(' WHERE ') && relations === undefined ? tables[0]?.tableRows : undefined;
   return {
     tables,
     server: tables[0]?.server,
@@ -240,7 +296,7 @@ function foreignScanReport(node: PlanNode, catalog: AuditCatalog, stoppedByLimit
     pushed: CLAUSES.filter((c) => remoteSql.includes(` ${c} `)),
     remoteSql,
     localFilter: node.Filter,
-    rows: stoppedByLimit && !used.estimated ? rowsFetched(used.rows, node['Plan Rows'], tables[0]?.fetchSize ?? POSTGRES_FDW_FETCH_SIZE) : used.rows,
+    rows: wholeTable !== undefined && wholeTable > used.rows ? wholeTable : stoppedByLimit && !used.estimated ? rowsFetched(used.rows, node['Plan Rows'], tables[0]?.fetchSize ?? POSTGRES_FDW_FETCH_SIZE) : used.rows,
     rowsUsed: used.rows,
     async: node['Async Capable'] === true,
   };

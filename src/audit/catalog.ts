@@ -16,6 +16,10 @@ export interface ForeignTableInfo {
   readonly shardIndex: number | undefined;
   /** false when never analyzed (reltuples < 0). */
   readonly analyzed: boolean;
+  /** The planner's row count for the table (reltuples; 0 when never analyzed). */
+  readonly tableRows?: number;
+  /** The reference table this foreign table reads a copy of (`schema.name`), per the layout: not a shard. */
+  readonly referenceCopyOf?: string;
   /** Rows postgres_fdw fetches per round trip (the table's or server's fetch_size); 100, its default, when unknown. */
   readonly fetchSize?: number;
 }
@@ -29,6 +33,8 @@ export interface AuditCatalog {
   readonly asyncServers: ReadonlyMap<string, boolean>;
   /** Most volatile class among a function's overloads with that many arguments, by `name/nargs`. */
   readonly volatility: ReadonlyMap<string, 'i' | 's' | 'v'>;
+  /** The space column of each hypertable (`schema.name`), from the layout. */
+  readonly spaceColumns?: ReadonlyMap<string, string>;
 }
 
 export async function readCatalog(client: pg.Client, layout: ClusterLayout | undefined, functionNames: readonly string[]): Promise<AuditCatalog> {
@@ -54,6 +60,9 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
   const shards = new Map<string, { hypertable: string; shard: { dataNode: string; index: number } }>(
     (layout?.hypertables ?? []).flatMap((h) => h.shards.map((s) => [`${s.table.schema}.${s.table.name}`, { hypertable: `${h.table.schema}.${h.table.name}`, shard: s }] as const)),
   );
+  const copies = new Map<string, string>((layout?.referenceTables ?? []).flatMap((r) => r.copies.map((c) => [`${c.table.schema}.${c.table.name}`, `${r.table.schema}.${r.table.name}`] as const)));
+  // Nodes by their spec names: every FDW server the layout makes is on one data node.
+  const serverNodes = new Map((layout?.servers ?? []).map((s) => [s.name, s.dataNode]));
   return {
     serverVersionNum: Number(settings.rows[0]?.num ?? 0),
     asyncAppend: settings.rows[0]?.async === 'on',
@@ -67,10 +76,12 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
             schema: t.schema,
             name: t.name,
             server: t.server,
-            dataNode: shard?.shard.dataNode ?? `${t.host ?? '?'}:${t.port ?? '5432'}`,
+            dataNode: shard?.shard.dataNode ?? serverNodes.get(t.server) ?? `${t.host ?? '?'}:${t.port ?? '5432'}`,
             hypertable: shard?.hypertable,
             shardIndex: shard?.shard.index,
             analyzed: t.reltuples >= 0,
+            tableRows: Math.max(0, t.reltuples),
+            ...(copies.has(key) ? { referenceCopyOf: copies.get(key) as string } : {}),
             ...(t.fetch_size === null ? {} : { fetchSize: Number(t.fetch_size) }),
           },
         ];
@@ -79,5 +90,6 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
     asyncServers: new Map(servers.rows.map((s) => [s.name, s.async])),
     // 'v' > 's' > 'i' as text, so max() is the most volatile overload.
     volatility: new Map(functions.rows.map((f) => [f.name, f.volatility])),
+    spaceColumns: new Map((layout?.hypertables ?? []).map((h) => [`${h.table.schema}.${h.table.name}`, h.spaceColumn])),
   };
 }
