@@ -136,7 +136,7 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
     if (isForeignScan(node) || !hasRawScanBelow(node)) continue;
     const type = node['Node Type'];
     const directRaw = (node.Plans ?? []).some((child) => reachesRawScan(child));
-    if (type === 'Aggregate') {
+    if (type === 'Aggregate' || type === 'Group') {
       const mode = node['Partial Mode'];
       if ((mode === 'Partial' || mode === 'Finalize') && !partialReported) {
         partialReported = true;

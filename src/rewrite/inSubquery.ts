@@ -35,7 +35,7 @@ function convert(link: SubLink, rewrites: Rewrite[], unchanged: Unchanged[]): No
 }
 
 /** A qualified column reference inside `select` to a name its own FROM lists do not define. */
-function correlation(select: SelectStmt): string | undefined {
+export function correlation(select: SelectStmt): string | undefined {
   const names = new Set<string>();
   const refs: string[][] = [];
   walk({ SelectStmt: select }, (n) => {

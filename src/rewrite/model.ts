@@ -98,6 +98,7 @@ export const REWRITE_KINDS = [
   'distinct-on-per-shard',
   'shard-pinning',
   'reference-join',
+  'distinct-as-group-by',
 ] as const;
 export type RewriteKind = (typeof REWRITE_KINDS)[number];
 

@@ -22,7 +22,9 @@ import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
 import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, replaceTop, sameExpression, transform, walk } from './ast.js';
 import { isAggregateCall, splitAggregate } from './aggregates.js';
+import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { guardArm, tableKey } from './access.js';
+import { correlation } from './inSubquery.js';
 import type { DistributedTable, Rewrite, RoleAccess, ShardTarget, Unchanged } from './model.js';
 import { deparse, parseExpression, parseSelect } from './parser.js';
 import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClass } from './scope.js';
@@ -81,12 +83,31 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
   normalizeColumns(stmt, scope);
   const tables = [relation, ...others].map((r) => (r.hypertable ?? r.reference)?.table).filter((t) => t !== undefined);
   const direct: Direct = { tables, denied: access === undefined ? undefined : deniedTo(access, tables) };
+  // SELECT DISTINCT is GROUP BY every output (the same rows, NULLs alike): postgres_fdw ships a
+  // GROUP BY, never a DISTINCT.
+  const distinct = asGroupBy(stmt);
   const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t));
-  if (aggregated) return partialAggregate(stmt, scope, relation, table, direct);
+  if (aggregated) {
+    const outcome = partialAggregate(stmt, scope, relation, table, direct, distinct);
+    return distinct && outcome.rewrites.length > 0 ? { ...outcome, rewrites: [{ kind: 'distinct-as-group-by', detail: 'SELECT DISTINCT → GROUP BY of every output: the same rows, and a GROUP BY each shard can run' }, ...outcome.rewrites] } : outcome;
+  }
   if (others.length > 0) return refuse('reference-join', 'only aggregates over a hypertable joined with reference tables are run per shard');
   if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table, direct, access);
-  if (stmt.sortClause !== undefined && stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table, direct);
+  if (stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table, direct);
+  if (stmt.sortClause !== undefined) return refuse('limit-per-shard', 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order');
   return out;
+}
+
+/** Turns a plain SELECT DISTINCT (no aggregate, window or `*`) into GROUP BY 1, 2, …; true when it did. */
+function asGroupBy(stmt: SelectStmt): boolean {
+  const distinct = stmt.distinctClause ?? [];
+  if (distinct.length !== 1 || Object.keys(distinct[0] as object).length > 0) return false;
+  const targets = stmt.targetList ?? [];
+  if ((stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || targets.length === 0) return false;
+  if (targets.some((t) => containsAggregate(t) || !('ResTarget' in t) || t.ResTarget.val === undefined || isStar(t.ResTarget.val) || containsNode(t, (n) => 'SubLink' in n))) return false;
+  delete stmt.distinctClause;
+  stmt.groupClause = targets.map((_, i) => ({ A_Const: { ival: { ival: i + 1 }, location: -1 } }));
+  return true;
 }
 
 /** Why the role may not have these tables read per shard, or undefined when it may. */
@@ -102,7 +123,7 @@ function deniedTo(access: RoleAccess, tables: readonly { schema: string; name: s
 
 const denied = (direct: Direct): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'privileges', reason: direct.denied ?? '' }] });
 
-function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct): ShardOutcome {
+function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, fromDistinct = false): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'partial-aggregate', reason }] });
   const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
   if (targets.some((t) => t === undefined || t.val === undefined || isStar(t.val))) return refuse('SELECT * with GROUP BY');
@@ -116,7 +137,14 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     if (resolved === undefined) return refuse(`GROUP BY ${deparse(item)} does not name a column or output`);
     if (!groups.some((g) => sameExpression(g, resolved))) groups.push(resolved);
   }
-  if (groups.some(isSpace)) return { rewrites: [], unchanged: [] }; // grouped by the space key: PostgreSQL already ships it per shard
+  // Grouped by the space key, PostgreSQL aggregates per shard itself, unless a DISTINCT stands in
+  // the way (it never ships one), or constant keys leave one shard (then it aggregates locally).
+  const gate = shardGate(stmt, scope, relation, table);
+  const limited = stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount);
+  // (With a LIMIT, the planner costs the shards' groups for the first rows only and fetches their
+  // rows sorted instead: planned per shard and whole, each shard aggregates.)
+  const bySpace = groups.some(isSpace);
+  if (bySpace && !fromDistinct && gate?.only === undefined && !limited) return { rewrites: [], unchanged: [] };
 
   // Aggregates anywhere in the outputs, HAVING and ORDER BY, each split once.
   const partials: string[] = [];
@@ -177,23 +205,30 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   if (blocked !== undefined) return refuse(`${blocked}: postgres_fdw would keep it on the access node, over every row a shard sends, so no shard could finish the aggregate`);
   if (direct.denied !== undefined) return denied(direct);
 
-  const gate = shardGate(stmt, scope, relation, table);
   // Without GROUP BY, an empty WITH keeps the access node from planning min()/max() as its own
   // ORDER BY … LIMIT 1 over the shard (whose LIMIT postgres_fdw does not send, so a fetch_size
   // of rows would cross): the aggregate ships whole, and the data node uses its own index.
   const whole = groups.length === 0 ? 'WITH _hs_whole AS (SELECT) ' : '';
-  const arms = table.shards.map((shard) => {
+  const arms = gatedShards(gate, table).map((shard) => {
     const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
     return gated(gate, shard, (where) => `${whole}SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
   });
   arms.push(guardArm(groups.length + partials.length, direct.tables));
+  // Under a LIMIT the planner costs the arms for the first rows only, and prefers sorted rows
+  // aggregated on the access node (which it thinks it can stop early, and cannot: every row is
+  // sorted first). Materialized, the arms are planned whole: each shard aggregates.
+  const union = arms.map((a) => `(${a})`).join(' UNION ALL ');
+  const materialize = limited;
   const rebuilt = parseSelect(
-    `SELECT ${newTargets.join(', ')} FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${UNION_ALIAS}` +
+    (materialize ? `WITH ${UNION_ALIAS} AS MATERIALIZED (${union}) SELECT ${newTargets.join(', ')} FROM ${UNION_ALIAS}` : `SELECT ${newTargets.join(', ')} FROM (${union}) AS ${UNION_ALIAS}`) +
       (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => `${UNION_ALIAS}.g${k}`).join(', ')}` : '') +
       (having === undefined ? '' : ` HAVING ${deparse(having)}`),
   );
   stmt.targetList = rebuilt.targetList ?? [];
   stmt.fromClause = rebuilt.fromClause ?? [];
+  if (rebuilt.withClause !== undefined) {
+    stmt.withClause = stmt.withClause === undefined ? rebuilt.withClause : { ...stmt.withClause, ctes: [...(stmt.withClause.ctes ?? []), ...(rebuilt.withClause.ctes ?? [])] };
+  }
   delete stmt.whereClause;
   if (rebuilt.groupClause === undefined) delete stmt.groupClause;
   else stmt.groupClause = rebuilt.groupClause;
@@ -206,8 +241,10 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     {
       kind: 'partial-aggregate',
       detail:
-        `${groups.length > 0 ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')}` : 'the aggregate'} lacks the space key ${table.spaceColumn}: ` +
-        `each of ${table.shards.length} shards aggregates its own rows on its data node, the access node combines ${[...combined.keys()].join(', ')}`,
+        (bySpace
+          ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')} holds the space key ${table.spaceColumn}${limited ? ' and the statement a LIMIT' : ''}: `
+          : `${groups.length > 0 ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')}` : 'the aggregate'} lacks the space key ${table.spaceColumn}: `) +
+        `each of ${gatedShards(gate, table).length} shard${gatedShards(gate, table).length === 1 ? '' : 's'} aggregates its own rows on its data node${materialize ? ' (planned whole, not for the first rows)' : ''}, the access node combines ${[...combined.keys()].join(', ') || 'the groups'}`,
     },
   ];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
@@ -251,14 +288,22 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
   if (filtered !== undefined) return refuse(`${filtered}: postgres_fdw would keep the filter on the access node, so every shard would send all its rows`);
   if (direct.denied !== undefined) return denied(direct);
   const gate = shardGate(stmt, scope, relation, table);
-  const arms = table.shards.map((shard) => {
-    return gated(gate, shard, (where) => `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where} ORDER BY ${keys.join(', ')} LIMIT ${limit}`, stmt.whereClause);
+  const arms = gatedShards(gate, table).map((shard) => {
+    return gated(gate, shard, (where) => `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where}${keys.length === 0 ? '' : ` ORDER BY ${keys.join(', ')}`} LIMIT ${limit}`, stmt.whereClause);
   });
   arms.push(guardArm(table.columns.length, direct.tables));
   const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${quoteIdent(relation.refName)}`);
   stmt.fromClause = rebuilt.fromClause ?? [];
   delete stmt.whereClause;
-  const rewrites: Rewrite[] = [{ kind: 'limit-per-shard', detail: `ORDER BY ${keys.join(', ')} LIMIT ${limit}: each of ${table.shards.length} shards returns its first rows, the access node merges them` }];
+  const rewrites: Rewrite[] = [
+    {
+      kind: 'limit-per-shard',
+      detail:
+        keys.length === 0
+          ? `LIMIT ${limit} without ORDER BY: each of ${gatedShards(gate, table).length} shards returns at most that many rows, the access node takes the first of them`
+          : `ORDER BY ${keys.join(', ')} LIMIT ${limit}: each of ${gatedShards(gate, table).length} shards returns its first rows, the access node merges them`,
+    },
+  ];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
   return { rewrites, unchanged: [] };
 }
@@ -317,7 +362,11 @@ function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, tab
 }
 
 interface Gate {
+  /** Constant keys: the shards they hash to (computed here as PostgreSQL does), the only arms made, ungated. */
+  readonly only?: ReadonlySet<number>;
   readonly test: (shard: ShardTarget) => string;
+  /** A condition on the space column for each arm's WHERE (shipped), instead of the test. */
+  readonly filter?: (shard: ShardTarget) => string;
   readonly detail: string;
   /**
    * Outside the arm's own query a gate is a one-time filter that skips the shard (no remote
@@ -330,9 +379,17 @@ interface Gate {
   readonly outside: boolean;
 }
 
+/** The shards a gate lets through: those its constant keys hash to, else all (gated at run time). */
+function gatedShards(gate: Gate | undefined, table: DistributedTable): readonly ShardTarget[] {
+  const only = gate?.only;
+  return only === undefined ? table.shards : table.shards.filter((s) => only.has(s.index));
+}
+
 /** One shard's arm, built around its WHERE, with the shard's gate where it serves best. */
 function gated(gate: Gate | undefined, shard: ShardTarget, arm: (where: string) => string, where: Node | undefined): string {
-  const conditions = [where === undefined ? undefined : `(${deparse(where)})`, gate !== undefined && !gate.outside ? gate.test(shard) : undefined].filter((c) => c !== undefined);
+  if (gate?.only !== undefined) return arm(where === undefined ? '' : ` WHERE ${deparse(where)}`);
+  const own = gate === undefined ? undefined : gate.filter !== undefined ? gate.filter(shard) : gate.outside ? undefined : gate.test(shard);
+  const conditions = [where === undefined ? undefined : `(${deparse(where)})`, own].filter((c) => c !== undefined);
   const query = arm(conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`);
   return gate?.outside === true ? `SELECT * FROM (${query}) AS _hs_arm WHERE ${gate.test(shard)}` : query;
 }
@@ -373,6 +430,50 @@ function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   // The gate must not depend on the arm's own rows (it would be shipped, naming an access-node
   // relation) nor be volatile (it would be evaluated apart from the WHERE it stands for).
   const independent = (n: Node): boolean => !dependsOnLevel(n, scope) && !containsNode(n, (c) => 'FuncCall' in c && !NON_VOLATILE.has(functionName(c.FuncCall)));
+  const pinned = constantPin(stmt.whereClause, isSpace, table, base);
+  if (pinned !== undefined) return pinned;
+  // Values that read no column (parameters, constants, uncorrelated sub-selects): each arm gets its
+  // own list, the values that hash to its shard, as a filter on the space column. It ships (an
+  // InitPlan parameter beside a column), so the arm stays a foreign scan postgres_fdw can push an
+  // aggregate or LIMIT into; a boolean gate on the arm would be a one-time filter, with which
+  // PostgreSQL 16 and later push neither.
+  const space = `${quoteIdent(relation.refName)}.${quoteIdent(table.spaceColumn)}`;
+  const keyed = (values: string, what: string): Gate => ({
+    test: () => 'true',
+    filter: (shard) => `${space} = ANY (ARRAY(SELECT _hs_key.v FROM unnest(${values}) AS _hs_key(v) WHERE ${hashes('_hs_key.v', shard)}))`,
+    detail: `${what}: each shard is sent only the values that hash to it (a shard none hash to returns nothing at once)`,
+    outside: false,
+  });
+  // Free of columns: none outside sub-selects, and each sub-select reads only its own FROM.
+  const free = (n: Node): boolean => {
+    if (!independent(n)) return false;
+    let ok = true;
+    replaceTop(n, (c) => {
+      if ('ColumnRef' in c) ok = false;
+      else if ('SubLink' in c) {
+        const sub = c.SubLink.subselect;
+        if (sub === undefined || !('SelectStmt' in sub) || correlation(sub.SelectStmt) !== undefined) ok = false;
+        return c;
+      }
+      return undefined;
+    });
+    return ok;
+  };
+  for (const conjunct of conjuncts(stmt.whereClause)) {
+    if (!('A_Expr' in conjunct)) continue;
+    const e = conjunct.A_Expr;
+    const op = (e.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
+    if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
+    if (e.kind === 'AEXPR_OP') {
+      const value = isSpace(e.lexpr) ? e.rexpr : isSpace(e.rexpr) ? e.lexpr : undefined;
+      if (value !== undefined && free(value)) return keyed(`ARRAY[(${deparse(value)})::${base}]`, `${table.spaceColumn} = ${deparse(value)}`);
+    }
+    if (e.kind === 'AEXPR_IN' && isSpace(e.lexpr) && 'List' in e.rexpr) {
+      const items = e.rexpr.List.items ?? [];
+      if (items.length > 0 && items.every(free)) return keyed(`ARRAY[${items.map((i) => `(${deparse(i)})::${base}`).join(', ')}]`, `${table.spaceColumn} IN (${items.map((i) => deparse(i)).join(', ')})`);
+    }
+    if (e.kind === 'AEXPR_OP_ANY' && isSpace(e.lexpr) && free(e.rexpr)) return keyed(deparse(e.rexpr), `${table.spaceColumn} = ANY(${deparse(e.rexpr)})`);
+  }
   for (const conjunct of conjuncts(stmt.whereClause)) {
     if (!('A_Expr' in conjunct)) continue;
     const e = conjunct.A_Expr;
@@ -518,4 +619,48 @@ export function firstUnshippable(nodes: readonly (Node | undefined)[], scope: Sc
     if (reason !== undefined) return reason;
   }
   return undefined;
+}
+
+/**
+ * `space = c` or `space IN (c, …)` with integer constants: the shards those keys hash to, computed
+ * as PostgreSQL's hash partitioning does (src/route/hash.ts), so only their arms are made. A key
+ * outside the column's range matches no row and reaches no shard.
+ */
+function constantPin(where: Node, isSpace: (n: Node | undefined) => boolean, table: DistributedTable, base: string): Gate | undefined {
+  const moduli = new Set(table.shards.map((s) => s.modulus));
+  if (moduli.size !== 1) return undefined;
+  const modulus = table.shards[0]?.modulus ?? 1;
+  const range = base === 'smallint' ? [-32768, 32767] : [-2147483648, 2147483647];
+  for (const conjunct of conjuncts(where)) {
+    if (!('A_Expr' in conjunct)) continue;
+    const e = conjunct.A_Expr;
+    const op = (e.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
+    if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
+    let values: (number | undefined)[] | undefined;
+    if (e.kind === 'AEXPR_OP' && isSpace(e.lexpr)) values = [constantInteger(e.rexpr)];
+    else if (e.kind === 'AEXPR_OP' && isSpace(e.rexpr)) values = [constantInteger(e.lexpr)];
+    else if (e.kind === 'AEXPR_IN' && isSpace(e.lexpr) && 'List' in e.rexpr) values = (e.rexpr.List.items ?? []).map(constantInteger);
+    if (values === undefined || values.length === 0 || values.some((v) => v === undefined)) continue;
+    const only = new Set<number>();
+    for (const v of values as number[]) {
+      if (v < (range[0] as number) || v > (range[1] as number)) continue;
+      const remainder = remainderOf(rowHash(hashUint32(v >>> 0)), modulus);
+      const shard = table.shards.find((s) => s.remainder === remainder);
+      if (shard !== undefined) only.add(shard.index);
+    }
+    const list = values.join(', ');
+    return {
+      only,
+      test: () => 'true',
+      detail: `${table.spaceColumn} ${values.length === 1 ? `= ${list}` : `IN (${list})`}: only ${only.size === 1 ? 'the shard' : `the ${only.size} shards`} ${values.length === 1 ? 'that value hashes' : 'those values hash'} to ${only.size === 1 ? 'is' : 'are'} read`,
+      outside: false,
+    };
+  }
+  return undefined;
+}
+
+/** An integer constant, maybe cast (`5`, `-5`, `5::int`); undefined otherwise (int8 literals beyond int4 included). */
+function constantInteger(node: Node | undefined): number | undefined {
+  if (node !== undefined && 'TypeCast' in node) return constantInteger(node.TypeCast.arg);
+  return integerConstant(node);
 }

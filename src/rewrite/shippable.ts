@@ -9,7 +9,7 @@
  *     constants by then: stable.ts wraps them);
  *   - functions whose only text input is a constant (date_part('hour', t), date_trunc with a zone,
  *     AT TIME ZONE, to_char): their collation does not come from a foreign column;
- *   - COALESCE, NULLIF, GREATEST, LEAST;
+ *   - COALESCE, NULLIF, GREATEST, LEAST, IS [NOT] TRUE / FALSE / UNKNOWN;
  *   - timestamptz ± interval, and comparisons of a timestamptz with a date or timestamp (stable:
  *     they read the session's TimeZone), and casts of a timestamptz to date, timestamp or text;
  *   - sub-selects that refer to the row; functions outside pg_catalog.
@@ -30,7 +30,7 @@ const SHIPPED = new Set([
   'split_part', 'starts_with', 'reverse', 'md5', 'array_length', 'cardinality', 'isfinite', 'int4', 'int8', 'float8', 'numeric',
   'count', 'sum', 'min', 'max', 'avg', 'bool_and', 'bool_or', 'every', 'var_pop', 'var_samp', 'variance', 'stddev', 'stddev_pop', 'stddev_samp',
 ]);
-const NEVER_SHIPPED: Record<string, string> = { CoalesceExpr: 'COALESCE', MinMaxExpr: 'GREATEST/LEAST', NullIfExpr: 'NULLIF' };
+const NEVER_SHIPPED: Record<string, string> = { CoalesceExpr: 'COALESCE', MinMaxExpr: 'GREATEST/LEAST', NullIfExpr: 'NULLIF', BooleanTest: 'IS [NOT] TRUE/FALSE/UNKNOWN' };
 const TIME_PARTS = new Set(['date', 'timestamp', 'time', 'text', 'varchar', 'char', 'bpchar']);
 const COMPARISON = new Set(['=', '<>', '!=', '<', '<=', '>', '>=']);
 

@@ -40,10 +40,15 @@ const SYSTEM_PG = process.env.HYPERSHARD_TEST_SYSTEM_BIN ?? '/usr/lib/postgresql
 function devSource(label: string, postgres: { kind: 'embedded' } | { kind: 'system'; binDir: string }): ClusterSource {
   return {
     label,
-    unavailable: async () =>
-      postgres.kind === 'system' && !existsSync(join(postgres.binDir, 'postgres'))
-        ? `no PostgreSQL at ${postgres.binDir} (apt-get install postgresql-15, or set HYPERSHARD_TEST_SYSTEM_BIN)`
-        : undefined,
+    unavailable: async () => {
+      const missing =
+        postgres.kind === 'system' && !existsSync(join(postgres.binDir, 'postgres'))
+          ? `no PostgreSQL at ${postgres.binDir} (apt-get install postgresql-15, or set HYPERSHARD_TEST_SYSTEM_BIN)`
+          : undefined;
+      // In CI a PostgreSQL the suite runs on must be there: a missing one fails, it does not skip.
+      if (missing !== undefined && process.env.CI === 'true') throw new Error(`CI=true and ${label} is missing: ${missing}`);
+      return missing;
+    },
     start: async (dataNodes, settings) => {
       const workDir = await mkdtemp(join(tmpdir(), 'hs-test-'));
       // mkdtemp makes it 0700; as root, the servers run as an unprivileged user that must enter it.

@@ -17,10 +17,14 @@
  * keys are compared (see `compareTextResults`).
  */
 import type pg from 'pg';
-import { parse } from 'pgsql-parser';
-import type { ClusterMetadata, Rewrite, RewriteKind, RewriteResult } from '../../src/rewrite/model.js';
+import { deparse, parse } from 'pgsql-parser';
+import { analyzePlan } from '../../src/audit/analyze.js';
+import type { AuditCatalog } from '../../src/audit/catalog.js';
+import type { ExplainResult } from '../../src/audit/plan.js';
+import type { ClusterMetadata, Rewrite, RewriteKind, RewriteResult, RoleAccess } from '../../src/rewrite/model.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { compareTextResults, FLOAT_TOLERANCE, type ResultDifference, type ResultShape, type TextResult, type TextRow } from './compare.js';
+import { plannersChoice, truthProblems } from './truth.js';
 
 export interface DifferentialCase {
   readonly id: string;
@@ -41,6 +45,15 @@ export interface DifferentialTarget {
   readonly timeZone: string;
   /** Instead of `rewriteSql`: the harness's self-check feeds it deliberately wrong rewrites. */
   readonly rewrite?: (sql: string) => RewriteResult;
+  /** What the connected role may have rewritten per shard, passed to the rewriter. */
+  readonly access?: RoleAccess;
+  /**
+   * With it, every rewrite's words are checked against the EXPLAIN (VERBOSE) of the rewritten
+   * statement (truth.ts): the statement is rewritten again with its tables renamed to bigger
+   * copies (`scaled`: name → copy; plans chosen by cost differ on a few thousand rows from those at
+   * scale), and that is explained.
+   */
+  readonly truth?: { readonly catalog: AuditCatalog; readonly scaled: Readonly<Record<string, string>> };
 }
 
 export interface Mismatch {
@@ -62,12 +75,20 @@ export interface CaseOutcome {
   /** How the answers were compared (absent when a statement failed). */
   readonly shape?: ResultShape;
   readonly mismatch?: Mismatch;
+  /** What the rewriter said that the rewritten statement's plan contradicts (with `truth`). */
+  readonly untrue?: readonly string[];
+  /** The contradiction is the planner's choice by cost (an aggregate or LIMIT it could have shipped, see truth.ts). */
+  readonly plannersChoice?: boolean;
 }
 
 export interface DifferentialRun {
   readonly timeZone: string;
   readonly outcomes: readonly CaseOutcome[];
   readonly mismatches: readonly Mismatch[];
+  /** Cases whose rewrite said something its plan contradicts, formatted (the planner's choices apart). */
+  readonly untrue: readonly string[];
+  /** Contradictions that are the planner's choice by cost, formatted. */
+  readonly plannerChoices: readonly string[];
   readonly seconds: number;
 }
 
@@ -95,7 +116,7 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   });
   let rewrite: RewriteResult;
   try {
-    rewrite = (target.rewrite ?? ((sql: string) => rewriteSql(sql, target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath })))(c.sql);
+    rewrite = (target.rewrite ?? ((sql: string) => rewriteSql(sql, target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath, access: target.access })))(c.sql);
   } catch (error) {
     return failed({ sql: c.sql, changed: false, touchesHypertable: false, rewrites: [], unchanged: [] }, `rewriteSql threw: ${message(error)}`);
   }
@@ -103,6 +124,8 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   const path = (schemas: readonly string[]): string => schemas.map((s) => client.escapeIdentifier(s)).join(', ');
   let expected: TextResult;
   let actual: TextResult;
+  let untrue: string[] | undefined;
+  let choice = false;
   await client.query(
     `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL TimeZone = ${client.escapeLiteral(target.timeZone)}; ` +
       `SET LOCAL search_path = ${path([target.singleSchema, ...target.searchPath])}`,
@@ -119,12 +142,32 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
     } catch (error) {
       return failed(rewrite, `the rewritten statement failed: ${message(error)}`, expected);
     }
+    if (target.truth !== undefined && target.rewrite === undefined) {
+      const atScale = rewriteSql(await renamed(c.sql, target.truth.scaled), target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath, access: target.access });
+      const { rows } = await client.query<{ 'QUERY PLAN': ExplainResult[] }>(`EXPLAIN (VERBOSE, FORMAT JSON) ${atScale.sql}`, [...params]);
+      const plan = rows[0]?.['QUERY PLAN'][0];
+      if (plan !== undefined) {
+        const audit = analyzePlan(plan, target.truth.catalog);
+        untrue = truthProblems(atScale, audit);
+        choice = plannersChoice(audit);
+        if (untrue.length > 0) {
+          untrue.push(`plan: ${audit.accessNodeWork.join(' → ')}; ${audit.foreignScans.map((f) => `${f.kind}${f.localFilter === undefined ? '' : ' (local filter)'}: ${f.remoteSql.slice(0, 160)}`).join(' | ')}`);
+        }
+      }
+    }
   } finally {
     await client.query('ROLLBACK');
   }
   const shape = await resultShape(c.sql, params, expected);
   const difference = compareTextResults(expected, actual, shape);
-  return { id: c.id, rewrite, rows: expected.rows.length, shape, ...(difference === undefined ? {} : { mismatch: mismatch(target, c, rewrite, expected, difference) }) };
+  return {
+    id: c.id,
+    rewrite,
+    rows: expected.rows.length,
+    shape,
+    ...(difference === undefined ? {} : { mismatch: mismatch(target, c, rewrite, expected, difference) }),
+    ...(untrue === undefined || untrue.length === 0 ? {} : { untrue, plannersChoice: choice }),
+  };
 }
 
 function mismatch(target: DifferentialTarget, c: DifferentialCase, rewrite: RewriteResult, expected: TextResult | undefined, difference: ResultDifference): Mismatch {
@@ -138,6 +181,24 @@ function mismatch(target: DifferentialTarget, c: DifferentialCase, rewrite: Rewr
     columns: expected?.columns.map((col) => col.name) ?? [],
     difference,
   };
+}
+
+/** The statement reading other tables: unqualified names in `names` renamed, keeping the name they were read by as the alias. */
+async function renamed(sql: string, names: Readonly<Record<string, string>>): Promise<string> {
+  const tree = (await parse(sql)) as unknown;
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (typeof v !== 'object' || v === null) return;
+    const rangeVar = (v as { RangeVar?: { relname?: string; schemaname?: string; alias?: { aliasname: string } } }).RangeVar;
+    const to = rangeVar?.relname === undefined || rangeVar.schemaname !== undefined ? undefined : names[rangeVar.relname];
+    if (rangeVar !== undefined && to !== undefined) {
+      rangeVar.alias ??= { aliasname: rangeVar.relname as string };
+      rangeVar.relname = to;
+    }
+    Object.values(v).forEach(visit);
+  };
+  visit(tree);
+  return deparse(tree as Parameters<typeof deparse>[0]);
 }
 
 /** Runs every case (spread over the target's connections) and collects every mismatch. */
@@ -154,8 +215,15 @@ export async function runDifferential(target: DifferentialTarget, cases: readonl
     timeZone: target.timeZone,
     outcomes,
     mismatches: outcomes.flatMap((o) => (o.mismatch === undefined ? [] : [o.mismatch])),
+    untrue: outcomes.flatMap((o, i) => (o.untrue === undefined || o.plannersChoice === true ? [] : [formatUntrue(o, cases[i], target.timeZone)])),
+    plannerChoices: outcomes.flatMap((o, i) => (o.untrue === undefined || o.plannersChoice !== true ? [] : [formatUntrue(o, cases[i], target.timeZone)])),
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+function formatUntrue(o: CaseOutcome, c: DifferentialCase | undefined, timeZone: string): string {
+  const rewrite = `${o.rewrite.rewrites.map((r) => r.kind).join(', ') || 'none'}; not: ${o.rewrite.unchanged.map((u) => `${u.kind}: ${u.reason}`).join(' | ') || 'nothing'}`;
+  return `✗ ${o.id} (TimeZone ${timeZone}${o.plannersChoice === true ? ', the planner’s choice' : ''}): ${(o.untrue ?? []).join('; ')}\n  original:  ${c?.sql ?? ''}\n  rewritten: ${o.rewrite.sql}\n  rewrites:  ${rewrite}`;
 }
 
 /** One line for the test log: cases, mismatches, and how many cases each kind of rewrite touched. */
@@ -168,6 +236,7 @@ export function summaryLine(label: string, run: DifferentialRun): string {
   return (
     `${label} (TimeZone ${run.timeZone}): ${run.outcomes.length} cases in ${run.seconds.toFixed(1)} s, ${run.mismatches.length} mismatches; ` +
     `${rewritten} rewritten${kinds.length === 0 ? '' : ` (${kinds.join(', ')})`}, ${run.outcomes.length - rewritten} unchanged; ` +
+    `${run.untrue.length} untrue words, ${run.plannerChoices.length} plans the planner chose by cost against the words; ` +
     `${run.outcomes.reduce((s, o) => s + o.rows, 0)} rows compared, ${count((o) => o.rows === 0)} empty answers, ` +
     `${count((o) => (o.shape?.orderedBy.length ?? 0) > 0)} in ORDER BY order (${count((o) => o.shape?.total === true && o.shape.orderedBy.length > 0)} total), ` +
     `${count((o) => o.shape?.cutAfter === true || o.shape?.cutBefore === true)} cut by LIMIT/OFFSET; floats within ${FLOAT_TOLERANCE} relative`

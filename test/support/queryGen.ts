@@ -131,8 +131,9 @@ export async function insertMetrics(client: pg.Client, table: string, rows: read
 }
 
 /** The small local table the generated sub-selects and LATERAL joins read. */
-export async function createDevices(client: pg.Client, table: string): Promise<void> {
-  await client.query(`CREATE TABLE ${table} (id integer PRIMARY KEY, name text NOT NULL, region text)`);
+/** The devices rows in `table`, created first unless it exists (a reference table the spec made). */
+export async function createDevices(client: pg.Client, table: string, create = true): Promise<void> {
+  if (create) await client.query(`CREATE TABLE ${table} (id integer PRIMARY KEY, name text NOT NULL, region text)`);
   await client.query(`INSERT INTO ${table} SELECT * FROM unnest($1::int[], $2::text[], $3::text[])`, [
     DEVICE_IDS,
     DEVICE_IDS.map((id) => `device_${String(id).padStart(2, '0')}`),
