@@ -249,7 +249,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   ];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
   const joined = scope.relations.filter((r) => r.reference !== undefined).map((r) => r.refName);
-  if (joined.length > 0) rewrites.push({ kind: 'reference-join', detail: `the join with ${joined.join(', ')} runs beside each shard, on the data node's copy` });
+  if (joined.length > 0) rewrites.push({ kind: 'reference-join', detail: `the join with ${joined.join(', ')} is offered beside each shard, on the data node's copy (postgres_fdw runs it there unless its estimates favour joining few rows on the access node; EXPLAIN shows which)` });
   return { rewrites, unchanged: [] };
 }
 
@@ -272,6 +272,12 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
   if ((stmt.distinctClause ?? []).length > 0) return refuse('DISTINCT with ORDER BY … LIMIT');
   const limit = limitText(stmt);
   if (limit === undefined) return refuse('LIMIT and OFFSET must be constants or parameters to be sent to every shard');
+  // Per row of an outer query without an ORDER BY, arms gated outside keep the LIMIT on the access
+  // node (seen in EXPLAIN), and nothing is gained: run-time pruning asks only the key's shard.
+  const outer = correlation(stmt);
+  if (outer !== undefined && (stmt.sortClause ?? []).length === 0) {
+    return refuse(`LIMIT without ORDER BY per row of an outer query (${outer}): run-time partition pruning already asks only the shards that can match, and any of their rows will do`);
+  }
   const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
   const keys: string[] = [];
   for (const s of stmt.sortClause ?? []) {

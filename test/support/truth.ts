@@ -28,12 +28,15 @@ const PLANNER_CHOICES = new Set<FindingCode>(['AGGREGATE_NOT_PUSHED', 'SINGLE_SH
 
 /**
  * Whether a contradiction is the planner's choice by cost: every error is an aggregate or LIMIT
- * left unpushed, and no filter stayed on the access node (the shape could ship; the planner,
- * estimating, fetched rows instead). Such plans differ between data sizes and versions.
+ * left unpushed, or a join with a reference copy made on the access node, and no filter stayed on
+ * the access node (the shape could ship; the planner, estimating few rows, fetched them instead).
+ * Such plans differ between data sizes and versions; the runs bound their share.
  */
 export function plannersChoice(audit: QueryAudit): boolean {
   const errors = audit.findings.filter((f) => f.severity === 'error');
-  return errors.length > 0 && errors.every((f) => PLANNER_CHOICES.has(f.code)) && audit.foreignScans.every((s) => s.localFilter === undefined);
+  const referenceJoin = audit.foreignScans.some((s) => s.tables.some((t) => t.referenceCopyOf !== undefined));
+  const byCost = (code: FindingCode): boolean => PLANNER_CHOICES.has(code) || (code === 'LOCAL_JOIN' && referenceJoin);
+  return errors.length > 0 && errors.every((f) => byCost(f.code)) && audit.foreignScans.every((s) => s.localFilter === undefined);
 }
 
 export function truthProblems(rewrite: RewriteResult, audit: QueryAudit): string[] {

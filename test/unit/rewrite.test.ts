@@ -229,6 +229,12 @@ describe('ORDER BY … LIMIT per shard', () => {
     expect(r.unchanged[0]?.reason).toMatch(/text sorts by collation/);
   });
 
+  it('leaves a LATERAL LIMIT without ORDER BY alone, saying why', () => {
+    const r = rewrite(`SELECT * FROM tags t JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id LIMIT 1) b ON true`);
+    expect(r.changed).toBe(false);
+    expect(r.unchanged).toEqual([{ kind: 'limit-per-shard', reason: expect.stringMatching(/^LIMIT without ORDER BY per row of an outer query \(t\.id\): run-time partition pruning/) }]);
+  });
+
   it('rewrites a LATERAL top-1 per key, gated to the key’s shard', () => {
     const r = rewrite(`SELECT * FROM tags t JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id ORDER BY time DESC LIMIT 1) b ON true`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['limit-per-shard', 'shard-pinning']);
