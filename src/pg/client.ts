@@ -10,7 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+// pg's own conversion of a JavaScript value to a parameter (Dates, arrays, objects …); untyped.
+// @ts-expect-error pg ships no declarations for lib/utils
+import pgUtils from 'pg/lib/utils.js';
 import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
+import type { IngestCluster } from '../ingest/cluster.js';
+import { planRoutedInsert, type InsertParam, type InsertSettings } from '../ingest/insert.js';
 import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
@@ -64,11 +69,16 @@ export class Client extends pg.Client {
   #tail: Promise<void> | undefined;
   /** Named statements this connection prepared: name → text sent. */
   readonly #prepared = new Map<string, string>();
+  /** Routes INSERTs into hypertables (HypershardOptions.ingest). */
+  readonly #ingest: IngestCluster | undefined;
+  /** The session's settings routed INSERTs read values in; undefined until read and after a change. */
+  #ingestSettings: InsertSettings | undefined;
 
   constructor(config?: string | ClientConfig) {
     super(config);
     const shared = typeof config === 'object' ? (config as { [CONTEXT]?: RewriteContext })[CONTEXT] : undefined;
     this.#context = shared ?? new RewriteContext(typeof config === 'object' ? config.hypershard : undefined);
+    this.#ingest = typeof config === 'object' ? config.hypershard?.ingest : undefined;
   }
 
   override query<T extends pg.Submittable>(queryStream: T): T;
@@ -84,6 +94,8 @@ export class Client extends pg.Client {
       values = undefined;
     }
     const cb = callback as QueryCallback | undefined;
+    const routable = this.#ingest !== undefined && !isSubmittable(config) && !this.pipeline && INSERT.test(textOf(config) ?? '');
+    if (routable && (typeof config !== 'object' || (config as pg.QueryConfig).name === undefined)) return this.#routed(config, values, cb);
     if (this.#tail === undefined) {
       const text = textOf(config);
       // No text: a prepared statement run by name, or not a query at all (pg reports that).
@@ -165,6 +177,69 @@ export class Client extends pg.Client {
     this.emit('rewrite', event);
   }
 
+  /**
+   * An INSERT, in its turn: outside a transaction block and routable, written on the data nodes
+   * and committed there (two-phase when it spans several); otherwise sent as any statement.
+   */
+  #routed(config: AnyConfig, values: unknown, callback: QueryCallback | undefined): unknown {
+    const ingest = this.#ingest as IngestCluster;
+    const text = textOf(config) as string;
+    const submission = (this.#tail ?? Promise.resolve()).then(async (): Promise<{ result: unknown }> => {
+      // The transaction status is current once the statements sent before have finished.
+      const internals = this as unknown as { activeQuery?: unknown; queryQueue?: unknown[] };
+      if (internals.activeQuery != null || (internals.queryQueue?.length ?? 0) > 0) await super.query('');
+      if (this.getTransactionStatus() === 'I') {
+        const settings = (this.#ingestSettings ??= await this.#readIngestSettings());
+        const params = ((values ?? (config as pg.QueryConfig).values ?? []) as unknown[]).map(insertParam);
+        const plan = await planRoutedInsert(ingest, text, params, settings);
+        if (plan.routable) {
+          const tx = await ingest.begin({ settings });
+          let rows: number;
+          try {
+            rows = await plan.run(tx);
+            await tx.commit();
+          } catch (error) {
+            await tx.abort(error instanceof Error ? error.message : String(error));
+            throw error;
+          }
+          const result = { command: 'INSERT', rowCount: rows, oid: 0, rows: [], fields: [] } as unknown as pg.QueryResult;
+          if (callback !== undefined) callback(undefined as unknown as Error, result);
+          return { result };
+        }
+      }
+      let prepared = this.#prepare(text, false);
+      if (prepared === undefined) {
+        await this.#read(this.#context.statement(text));
+        prepared = this.#prepare(text, true);
+      }
+      return { result: this.#submit(config, values, callback, prepared) };
+    });
+    const tail = submission.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tail = tail;
+    void tail.then(() => {
+      if (this.#tail === tail) this.#tail = undefined;
+    });
+    if (callback !== undefined) {
+      submission.catch((error: unknown) => callback(error as Error, undefined as unknown as pg.QueryResult));
+      return undefined;
+    }
+    return submission.then((s) => s.result);
+  }
+
+  /** TimeZone, DateStyle, IntervalStyle, client_encoding, search_path and role of this session. */
+  async #readIngestSettings(): Promise<InsertSettings> {
+    const { rows } = await super.query<{ tz: string; ds: string; is: string; enc: string; sp: string; role: string }>(
+      `SELECT current_setting('TimeZone') AS tz, current_setting('DateStyle') AS ds, current_setting('IntervalStyle') AS is,
+              current_setting('client_encoding') AS enc, current_setting('search_path') AS sp, current_user::text AS role`,
+    );
+    const r = rows[0];
+    if (r === undefined) return {};
+    return { timeZone: r.tz, dateStyle: r.ds, intervalStyle: r.is, clientEncoding: r.enc, searchPath: r.sp, role: r.role };
+  }
+
   /** Reads what the statement needs (in its turn), then submits it; later calls queue behind. */
   #later(config: AnyConfig, values: unknown, callback: QueryCallback | undefined): unknown {
     const submission = (this.#tail ?? Promise.resolve()).then(async () => {
@@ -207,10 +282,12 @@ export class Client extends pg.Client {
     this.#context.noteExecuted(info);
     if (info.changesSettings) {
       this.#settings = undefined;
+      this.#ingestSettings = undefined;
       this.#settingsChangedSinceEnd = true;
     }
     if (info.endsTransaction && this.#settingsChangedSinceEnd) {
       this.#settings = undefined;
+      this.#ingestSettings = undefined;
       this.#settingsChangedSinceEnd = false;
     }
   }
@@ -241,6 +318,16 @@ export class Client extends pg.Client {
     }
     return first === sql ? name : `${name}/${createHash('sha256').update(sql).digest('hex').slice(0, 16)}`;
   }
+}
+
+const INSERT = /^\s*insert\s/i;
+
+/** A bind value as pg would send it: bytes in binary (bytea), everything else as its text. */
+function insertParam(value: unknown): InsertParam {
+  if (value === null || value === undefined) return null;
+  if (Buffer.isBuffer(value)) return { value, format: 'binary', typeOid: 17 };
+  const text = (pgUtils as { prepareValue: (v: unknown) => unknown }).prepareValue(value);
+  return text === null || text === undefined ? null : Buffer.isBuffer(text) ? { value: text, format: 'binary', typeOid: 17 } : String(text);
 }
 
 /** SQLSTATE class 42, syntax error or access rule violation: raised while planning, before anything runs. */

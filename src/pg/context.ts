@@ -9,6 +9,7 @@
  * session's own connection; a gateway may pass its own admin connection to the access node,
  * since the role is named (`readRoleAccess` asks about it, not about the connected role).
  */
+import type { IngestCluster } from '../ingest/cluster.js';
 import { readRoleAccess } from '../rewrite/access.js';
 import { discoverMetadata, type Queryable } from '../rewrite/discover.js';
 import type { ClusterMetadata, RewriteResult, RoleAccess } from '../rewrite/model.js';
@@ -26,6 +27,12 @@ export interface HypershardOptions {
   readonly refreshMs?: number;
   /** Statements whose analysis and rewrites are kept. @default 1000 */
   readonly cacheSize?: number;
+  /**
+   * Route INSERTs into distributed hypertables straight to the data nodes (src/ingest/insert.ts),
+   * each committed on all of them or none, when run outside a transaction block; what routing
+   * refuses runs on the access node as written. @default none: every INSERT goes through the access node
+   */
+  readonly ingest?: IngestCluster;
 }
 
 export const DEFAULT_REFRESH_MS = 60_000;

@@ -61,6 +61,8 @@ export interface Column {
 export interface Index {
   readonly name: string;
   readonly method: string;
+  /** Unique (btree, over the space and time columns at least): makes ON CONFLICT routable. */
+  readonly unique: boolean;
   readonly columns: readonly { readonly name: string; readonly order: 'asc' | 'desc' }[];
 }
 
@@ -224,6 +226,7 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
       return {
         name: index.name ?? derivedName(`${table.name}_${columns.map((c) => c.name).join('_')}`, '_idx'),
         method: index.method,
+        unique: index.unique === true,
         columns,
       };
     }),

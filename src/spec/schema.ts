@@ -140,6 +140,10 @@ export const indexSpec = z.strictObject({
   name: identifier.optional().describe('Defaults to <table>_<columns>_idx.'),
   columns: z.array(indexColumn).min(1),
   method: z.enum(['btree', 'brin', 'hash', 'gin']).default('btree'),
+  unique: z
+    .boolean()
+    .optional()
+    .describe('A unique btree index; its columns must include the space and time columns (each shard enforces it). Makes INSERT … ON CONFLICT on these columns routable.'),
 });
 
 const privilege = z.enum(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']);

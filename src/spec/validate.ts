@@ -275,6 +275,14 @@ function checkRelations(input: unknown, report: Report): void {
         }
       });
       const count = list(index.columns).length;
+      if (index.unique === true) {
+        // Each level of partitioning on a data node (shards by space, chunks by time) must see the key.
+        const named = new Set(list(index.columns).map((entry) => (typeof entry === 'string' ? entry : text(obj(entry).column))));
+        if (method !== 'btree') report(at('indexes', x, 'unique'), `a unique index must use btree, not ${method}`);
+        for (const need of [text(table.spaceColumn), text(table.timeColumn)]) {
+          if (need !== undefined && !named.has(need)) report(at('indexes', x, 'columns'), `a unique index must include the space and time columns; add ${JSON.stringify(need)}`);
+        }
+      }
       if (method === 'hash' && count > 1) report(at('indexes', x, 'columns'), `a hash index takes exactly one column, not ${count}`);
       const indexName = text(index.name);
       if (indexName !== undefined) {

@@ -18,7 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommitError, IngestRowError, RoutingError } from '../../src/errors.js';
 import { IngestCluster } from '../../src/ingest/cluster.js';
 import { copyFrom } from '../../src/ingest/copyFrom.js';
+import { planRoutedInsert } from '../../src/ingest/insert.js';
 import { load } from '../../src/ingest/load.js';
+import { Client as HypershardClient } from '../../src/pg/client.js';
 import { recover } from '../../src/ingest/recover.js';
 import { clientConfig } from '../../src/nodes/connect.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
@@ -33,6 +35,12 @@ const SEED = Number(process.env.HYPERSHARD_SEED ?? 7);
 /** Key types loaded end to end (the router's own test covers every type). */
 const TYPES = ['integer', 'bigint', 'text', 'uuid', 'numeric(12,2)', 'timestamptz', 'date', 'jsonb'];
 
+const int4 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+};
+const arrayLiteral = (values: readonly (string | null)[]): string => `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`)).join(',')}}`;
 const copyText = (v: string): string => v.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c] as string);
 const csvField = (v: string): string => `"${v.replaceAll('"', '""')}"`;
 
@@ -99,7 +107,23 @@ for (const source of SOURCES) {
           spaceColumn: 'k',
           shards: SHARDS,
         })),
+        // INSERT routing: u (upserts onto its unique index) and its twin ua, written through the access node.
+        ...['u', 'ua'].map((name) => ({
+          name,
+          columns: [
+            { name: 'id', type: 'bigint', notNull: true },
+            { name: 't', type: 'timestamptz', notNull: true },
+            { name: 'k', type: 'integer', notNull: true },
+            { name: 'v', type: 'text' },
+          ],
+          timeColumn: 't',
+          spaceColumn: 'k',
+          shards: SHARDS,
+          indexes: [{ columns: ['k', 't'], unique: true }],
+        })),
       ]);
+      // The single-node answer for upserts.
+      await sql(cluster.accessNode.url, 'CREATE TABLE plain_u (id bigint NOT NULL, t timestamptz NOT NULL, k integer NOT NULL, v text, UNIQUE (k, t))');
     });
 
     afterAll(async () => {
@@ -227,6 +251,134 @@ for (const source of SOURCES) {
         await sql(cluster!.accessNode.url, 'ALTER TABLE r0 ALTER COLUMN v DROP DEFAULT');
       }
       expect(await count('r0')).toBe(0);
+    });
+
+    it('routes multi-row INSERT … VALUES and INSERT … SELECT unnest(…) to the shards the access node would, parameters text and binary', async (ctx) => {
+      if (skip !== undefined) return ctx.skip(skip);
+      await sql(cluster!.accessNode.url, 'TRUNCATE u, ua');
+      const ingest = await IngestCluster.open(applied.spec, applied.specFile);
+      const settings = { timeZone: 'Asia/Kolkata', dateStyle: 'ISO, DMY', searchPath: '"$user", public', role: 'postgres' };
+      try {
+        const rows = Array.from({ length: 60 }, (_, j) => [String(j), `2026-0${1 + (j % 3)}-0${1 + (j % 7)} 1${j % 10}:00`, String(j * 7919 % 1000 - 500), j % 5 === 0 ? null : `v'${j}\\,"`]);
+        const values = rows.slice(0, 30).map((_, j) => `($${4 * j + 1}, $${4 * j + 2}, $${4 * j + 3}::int, $${4 * j + 4})`).join(', ');
+        const params = rows.slice(0, 30).flatMap((r, j) => (j % 2 === 0 ? r : [r[0]!, r[1]!, { value: int4(Number(r[2])), format: 'binary' as const, typeOid: 23 }, r[3]!]));
+        const consts = rows.slice(30, 45).map((r) => `(${r[0]}, '${r[1]}', ${r[2]}, ${r[3] === null ? 'NULL' : `'${r[3]!.replaceAll("'", "''")}'`})`).join(', ');
+        const unnest = rows.slice(45);
+        const statements: [string, unknown[]][] = [
+          [`INSERT INTO u (id, t, k, v) VALUES ${values}`, params],
+          [`INSERT INTO public.u AS x VALUES ${consts}`, []],
+          ['INSERT INTO u (id, t, k, v) SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::text[])', [0, 1, 2, 3].map((c) => arrayLiteral(unnest.map((r) => r[c]!)))],
+        ];
+        for (const [text, p] of statements) {
+          const plan = await planRoutedInsert(ingest, text, p as never, settings);
+          expect(plan.routable, JSON.stringify(plan)).toBe(true);
+          if (!plan.routable) continue;
+          const tx = await ingest.begin({ settings });
+          const n = await plan.run(tx);
+          const outcome = await tx.commit();
+          expect(outcome.mode).toBe('two-phase');
+          expect(n).toBe(plan.rows);
+          // The twin through the access node, in the same session settings.
+          const access = new pg.Client(clientConfig(cluster!.accessNode.url));
+          await access.connect();
+          try {
+            await access.query(`SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'ISO, DMY'`);
+            await access.query({ text: text.replace(/INSERT INTO (public\.)?u\b/, 'INSERT INTO ua'), values: (p as unknown[]).map((v) => (typeof v === 'object' && v !== null && 'value' in v ? String((v.value as Buffer).readInt32BE(0)) : v)) });
+          } finally {
+            await access.end();
+          }
+        }
+        const read = (t: string): Promise<unknown[]> => sql(cluster!.accessNode.url, `SELECT id, t::text, k, v FROM ${t} ORDER BY id`);
+        expect(await read('u')).toHaveLength(60);
+        expect(await read('u')).toEqual(await read('ua'));
+        expect(await shardFingerprints(cluster!, 'u')).toEqual(await shardFingerprints(cluster!, 'ua'));
+        expect(await prepared()).toEqual([0, 0, 0]);
+      } finally {
+        await ingest.close();
+      }
+    });
+
+    it('routes upserts onto the spec\'s unique index, answering as a single node does', async (ctx) => {
+      if (skip !== undefined) return ctx.skip(skip);
+      await sql(cluster!.accessNode.url, 'TRUNCATE u, plain_u');
+      const ingest = await IngestCluster.open(applied.spec, applied.specFile);
+      try {
+        const rows = (from: number, v: string): string => Array.from({ length: 40 }, (_, j) => `(${from + j}, '2026-01-0${1 + (j % 2)} 00:00+00', ${(from + j) % 25}, '${v}')`).join(', ');
+        const statements = [
+          `INSERT INTO u VALUES ${rows(0, 'a')} ON CONFLICT DO NOTHING`,
+          `INSERT INTO u AS o VALUES ${rows(10, 'b')} ON CONFLICT (t, k) DO UPDATE SET v = o.v || excluded.v, id = excluded.id WHERE o.id < 30`,
+          `INSERT INTO u VALUES ${rows(20, 'c')} ON CONFLICT (k, t) DO NOTHING`,
+          `INSERT INTO u VALUES ${rows(5, 'd')} ON CONFLICT (k, t) DO UPDATE SET v = coalesce(u.v, '') || $1`,
+        ];
+        for (const text of statements) {
+          const params = text.includes('$1') ? ['!'] : [];
+          const plan = await planRoutedInsert(ingest, text, params);
+          expect(plan.routable, JSON.stringify(plan)).toBe(true);
+          if (!plan.routable) continue;
+          const tx = await ingest.begin();
+          const n = await plan.run(tx);
+          await tx.commit();
+          const single = await new Promise<pg.QueryResult>((resolve, reject) => {
+            const c = new pg.Client(clientConfig(cluster!.accessNode.url));
+            c.connect()
+              .then(() => c.query(text.replace('INSERT INTO u', 'INSERT INTO plain_u').replace('coalesce(u.v', 'coalesce(plain_u.v'), params))
+              .then(resolve, reject)
+              .finally(() => void c.end());
+          });
+          expect(n, text).toBe(single.rowCount);
+        }
+        const read = (t: string): Promise<unknown[]> => sql(cluster!.accessNode.url, `SELECT id, t, k, v FROM ${t} ORDER BY k, t`);
+        expect(await read('u')).toEqual(await read('plain_u'));
+      } finally {
+        await ingest.close();
+      }
+    });
+
+    it('refuses INSERTs it cannot route exactly, with the reason', async (ctx) => {
+      if (skip !== undefined) return ctx.skip(skip);
+      const ingest = await IngestCluster.open(applied.spec, applied.specFile);
+      try {
+        const reason = async (text: string, params: string[] = []): Promise<string> => {
+          const plan = await planRoutedInsert(ingest, text, params);
+          return plan.routable ? 'routable' : plan.reason;
+        };
+        expect(await reason(`INSERT INTO u VALUES (1, now(), 1, 'x')`)).toMatch(/computed on the access node/);
+        expect(await reason(`INSERT INTO u VALUES (1, '2026-01-01', 1, 'x') RETURNING id`)).toMatch(/RETURNING/);
+        expect(await reason(`INSERT INTO u VALUES (1, '2026-01-01', 1.5, 'x')`)).toMatch(/would be converted/);
+        expect(await reason(`INSERT INTO u VALUES (1, '2026-01-01', $1::numeric, 'x')`, ['1.5'])).toMatch(/cast to (pg_catalog\.)?numeric/);
+        expect(await reason(`INSERT INTO u VALUES (1, '2026-01-01', 1, 'x') ON CONFLICT (k) DO NOTHING`)).toMatch(/unique index the spec declares/);
+        expect(await reason(`INSERT INTO u VALUES (1, '2026-01-01', 1, 'x') ON CONFLICT (k, t) DO UPDATE SET k = 2`)).toMatch(/another shard/);
+        expect(await reason(`INSERT INTO u VALUES (1, '2026-01-01', 1, 'x') ON CONFLICT (k, t) DO UPDATE SET v = random()::text`)).toMatch(/FuncCall/);
+        expect(await reason(`INSERT INTO r0 (id, t, k, v) VALUES (1, '2026-01-01', 1, 'x') ON CONFLICT (k, t) DO UPDATE SET v = 'y'`)).toMatch(/unique index the spec declares/);
+        expect(await reason(`INSERT INTO u SELECT * FROM u`)).toMatch(/computed on the access node/);
+        expect(await reason(`INSERT INTO plain_u VALUES (1, '2026-01-01', 1, 'x')`)).toMatch(/not a distributed hypertable/);
+        expect(await reason(`UPDATE u SET v = 'x'`)).toMatch(/not a single INSERT/);
+        expect(await reason(`INSERT INTO u (id, t, k, v) SELECT unnest($1::bigint[]), unnest($2::timestamptz[]), unnest($3::int[]), unnest($4::text[])`, ['{1,2}', '{2026-01-01,2026-01-02}', '{1}', '{a,b}'])).toMatch(/differ in length/);
+        expect(await reason(`INSERT INTO u VALUES (1, '2026-01-01', 1, 'x')`)).toBe('routable');
+      } finally {
+        await ingest.close();
+      }
+    });
+
+    it('hypershard/pg routes INSERTs outside a transaction block, and leaves those inside one to the access node', async (ctx) => {
+      if (skip !== undefined) return ctx.skip(skip);
+      await sql(cluster!.accessNode.url, 'TRUNCATE u');
+      const ingest = await IngestCluster.open(applied.spec, applied.specFile);
+      const client = new HypershardClient({ ...clientConfig(cluster!.accessNode.url), hypershard: { ingest } });
+      await client.connect();
+      try {
+        const routed = await client.query(`INSERT INTO u VALUES ($1, $2, $3, $4), (2, '2026-01-01', 9, NULL)`, [1, new Date('2026-01-02T00:00:00Z'), 3, 'a']);
+        expect(routed.rowCount).toBe(2);
+        await client.query('BEGIN');
+        await client.query(`INSERT INTO u VALUES (3, '2026-01-03', 4, 'b')`);
+        await client.query('ROLLBACK');
+        const upsert = await client.query(`INSERT INTO u VALUES (1, '2026-01-02T00:00:00Z', 3, 'z') ON CONFLICT (k, t) DO UPDATE SET v = excluded.v`);
+        expect(upsert.rowCount).toBe(1);
+        expect(await sql(cluster!.accessNode.url, 'SELECT id::int, k, v FROM u ORDER BY id')).toEqual([{ id: 1, k: 3, v: 'z' }, { id: 2, k: 9, v: null }]);
+      } finally {
+        await client.end();
+        await ingest.close();
+      }
     });
 
     it('rolls every node back when one refuses at commit (a deferred constraint trigger)', async (ctx) => {

@@ -11,7 +11,11 @@ import { BINARY_HEADER, BinaryParser } from '../../src/ingest/formats/binary.js'
 import { CsvParser } from '../../src/ingest/formats/csv.js';
 import { InputError, type RowParser } from '../../src/ingest/formats/rows.js';
 import { TextParser } from '../../src/ingest/formats/text.js';
+import { parseArrayText } from '../../src/ingest/insert.js';
 import { canonicalEncoding } from '../../src/ingest/settings.js';
+import { planLayout } from '../../src/plan/layout.js';
+import { validateSpec } from '../../src/spec/validate.js';
+import { render } from '../../src/sql/templates.js';
 
 const utf8 = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
@@ -157,5 +161,32 @@ describe('check: routed writes', () => {
     expect(compareIngest('access', { maxPreparedTransactions: 0, commitLog: false, inDoubt: 0 }).map((f) => [f.kind, f.object])).toEqual([['missing', 'table _hypershard.commits']]);
     expect(compareIngest('data', { maxPreparedTransactions: 10, commitLog: true, inDoubt: 2 })[0]?.message).toContain('2 routed transactions were left prepared');
     expect(compareIngest('data', { maxPreparedTransactions: 10, commitLog: true, inDoubt: 0 })).toEqual([]);
+  });
+});
+
+describe('unique indexes for routed upserts', () => {
+  const spec = (index: Record<string, unknown>) => ({
+    version: 1,
+    accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
+    dataNodes: [{ name: 'dn1', url: 'postgres://postgres@b/app' }],
+    fdw: { serviceRole: { password: { env: 'SVC' } } },
+    hypertables: [{ name: 'm', columns: [{ name: 't', type: 'timestamptz', notNull: true }, { name: 'k', type: 'int', notNull: true }, { name: 'v', type: 'int' }], timeColumn: 't', spaceColumn: 'k', shards: 2, indexes: [index] }],
+  });
+  it('needs btree and the space and time columns, and renders CREATE UNIQUE INDEX', () => {
+    expect(planLayout(validateSpec(spec({ columns: ['k', 't'], unique: true }))).hypertables[0]?.indexes[0]).toMatchObject({ unique: true, method: 'btree' });
+    expect(() => validateSpec(spec({ columns: ['k', 'v'], unique: true }))).toThrow(/a unique index must include the space and time columns; add "t"/);
+    expect(() => validateSpec(spec({ columns: ['k', 't'], unique: true, method: 'brin' }))).toThrow(/a unique index must use btree, not brin/);
+    expect(render('data/create-index', { index: { name: 'm_k_t_idx', method: 'btree', unique: true, columns: [{ name: 'k', order: 'asc' }, { name: 't', order: 'asc' }] }, table: { schema: 'public', name: 'm' } })).toMatch(/^CREATE UNIQUE INDEX "?m_k_t_idx"? ON/);
+  });
+});
+
+describe('parseArrayText (unnest parameters split by shard)', () => {
+  it('reads one-dimensional array text as PostgreSQL does, and refuses the rest', () => {
+    expect(parseArrayText('{}')).toEqual([]);
+    expect(parseArrayText('{1, 2 ,3}')).toEqual(['1', '2', '3']);
+    expect(parseArrayText('{"a b","c\\"d",NULL,"NULL",e\\,f, x y }')).toEqual(['a b', 'c"d', null, 'NULL', 'e,f', 'x y']);
+    expect(parseArrayText('{{1},{2}}')).toMatch(/multidimensional/);
+    expect(parseArrayText('[0:1]={1,2}')).toMatch(/explicit bounds/);
+    expect(parseArrayText('{1,,2}')).toMatch(/empty/);
   });
 });

@@ -3,8 +3,8 @@ import type { ClusterLayout, Hypertable, Index } from '../../plan/layout.js';
 import type { CatalogIndex } from '../catalog/indexes.js';
 import { displayName, finding, nameKey, type Finding } from '../model.js';
 
-const describe = (index: { method: string; columns: readonly { name: string; order: 'asc' | 'desc' }[] }): string =>
-  `USING ${index.method} (${index.columns.map((c) => `${c.name}${c.order === 'desc' ? ' DESC' : ''}`).join(', ')})`;
+const describe = (index: { unique: boolean; method: string; columns: readonly { name: string; order: 'asc' | 'desc' }[] }): string =>
+  `${index.unique ? 'UNIQUE ' : ''}USING ${index.method} (${index.columns.map((c) => `${c.name}${c.order === 'desc' ? ' DESC' : ''}`).join(', ')})`;
 
 export function compareIndexes(h: Hypertable, expected: readonly Index[], actual: readonly CatalogIndex[]): Finding[] {
   const out: Finding[] = [];
@@ -14,16 +14,16 @@ export function compareIndexes(h: Hypertable, expected: readonly Index[], actual
     const have = byName.get(want.name);
     if (have === undefined) {
       out.push(finding('missing', object, `${displayName(h.table)} has no index ${want.name}`, { expected: describe(want) }));
-    } else if (describe(have) !== describe(want) || have.unique) {
+    } else if (describe(have) !== describe(want)) {
       out.push(finding('different', object, `index ${want.name} on ${displayName(h.table)} differs from the spec`, {
         expected: describe(want),
-        actual: `${have.unique ? 'UNIQUE ' : ''}${describe(have)}`,
+        actual: describe(have),
       }));
     }
   }
   const wanted = new Set(expected.map((i) => i.name));
   for (const have of actual.filter((i) => i.schema !== h.table.schema || !wanted.has(i.name))) {
-    out.push(finding('extra', `index ${have.schema}.${have.name}`, `${displayName(h.table)} has an index the spec does not declare`, { actual: `${have.unique ? 'UNIQUE ' : ''}${describe(have)}` }));
+    out.push(finding('extra', `index ${have.schema}.${have.name}`, `${displayName(h.table)} has an index the spec does not declare`, { actual: describe(have) }));
   }
   return out;
 }
