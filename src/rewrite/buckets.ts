@@ -144,7 +144,7 @@ function quotedOffset(call: FuncCall): FuncCall {
 }
 
 /** A zone whose offset never changes, so a day there is always 24 hours. */
-function fixedOffsetZone(timeZone: string | undefined): boolean {
+export function fixedOffsetZone(timeZone: string | undefined): boolean {
   const zone = timeZone?.toLowerCase();
   return zone !== undefined && (UTC_ZONES.has(zone) || WHOLE_HOUR_ZONE.test(zone));
 }

@@ -99,6 +99,7 @@ export const REWRITE_KINDS = [
   'shard-pinning',
   'reference-join',
   'distinct-as-group-by',
+  'date-range',
 ] as const;
 export type RewriteKind = (typeof REWRITE_KINDS)[number];
 

@@ -8,7 +8,7 @@
  */
 import type { Node, SelectStmt } from '@pgsql/types';
 import { columnName, containsNode, selectStatements, transform, walk } from './ast.js';
-import { rewriteBucket } from './buckets.js';
+import { fixedOffsetZone, rewriteBucket } from './buckets.js';
 import { rewriteInSubqueries } from './inSubquery.js';
 import type { ClusterMetadata, Rewrite, RewriteOptions, RewriteResult, Unchanged } from './model.js';
 import { deparse, parseStatements } from './parser.js';
@@ -16,6 +16,7 @@ import { baseType, DEFAULT_SEARCH_PATH, resolveColumn, scopeOf } from './scope.j
 import { isAggregateCall } from './aggregates.js';
 import { expandShards, firstUnshippable } from './shards.js';
 import { wrapStable } from './stable.js';
+import { dateRanges } from './dates.js';
 import { wrappedSelect } from './wrappers.js';
 
 /** @throws the parser's error when `sql` is not valid SQL. */
@@ -92,6 +93,8 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
       const type = 'ColumnRef' in n ? resolveColumn(n.ColumnRef, scope)?.type : undefined;
       return type === undefined ? undefined : baseType(type);
     };
+    // First a column's local date compared with a date, as a range on the column (its bounds are InitPlans already).
+    if (reads && stmt.whereClause !== undefined) stmt.whereClause = dateRanges(stmt.whereClause, rewrites, columnType, fixedOffsetZone(options.timeZone));
     if (stmt.whereClause !== undefined) stmt.whereClause = wrapStable(stmt.whereClause, rewrites, columnType);
     if (stmt.havingClause !== undefined) stmt.havingClause = wrapStable(stmt.havingClause, rewrites, columnType);
     if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => wrapJoinQuals(item, rewrites, columnType));

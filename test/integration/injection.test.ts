@@ -12,6 +12,8 @@ import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
 import { verifierMatches } from '../../src/nodes/scram.js';
 import { planLayout, type ClusterLayout } from '../../src/plan/layout.js';
+import { metadataFromLayout } from '../../src/rewrite/metadata.js';
+import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { clusterSources, type TestCluster, type TestNode } from '../support/clusters.js';
 import { catalogFingerprint, sql } from '../support/db.js';
@@ -418,6 +420,37 @@ for (const { source, skip } of sources) {
       expect(b.reduce((x, y) => x + y)).toBe(10);
       expect(a.every((n) => n > 0) && b.every((n) => n > 0)).toBe(true);
       expect((await sql<{ n: string }>(access, `SELECT count(*) AS n FROM ${qualified(TABLE_B)}`))[0]!.n).toBe('10');
+    });
+
+    it('rewrites statements over the hostile names into SQL that runs and answers as written', async () => {
+      const metadata = metadataFromLayout(layout);
+      const t = qualified(TABLE_A);
+      const [time, space, value] = [qi(COLUMNS.time), qi(COLUMNS.space), qi(COLUMNS.accent)];
+      const statements = [
+        `SELECT date_trunc('minute', ${time}) AS ${qi('m"; --')}, max(${value}) AS v, count(*) AS n FROM ${t} WHERE ${time} > now() - interval '1 day' GROUP BY 1 ORDER BY 1`,
+        `SELECT ${space}, ${time} FROM ${t} ORDER BY ${time} DESC LIMIT 3`,
+        `SELECT count(*) AS n, min(${value}) AS v FROM ${t} WHERE ${space} IN (3, 4)`,
+        `SELECT DISTINCT ON (${space}) ${space}, ${time} FROM ${t} ORDER BY ${space}, ${time} DESC`,
+        `SELECT count(*) AS n FROM ${t} WHERE ${time}::date >= current_date - 1`,
+      ];
+      const client = new pg.Client({ connectionString: url(cluster.accessNode) });
+      await client.connect();
+      try {
+        await client.query(`SET TimeZone = 'UTC'`);
+        for (const statement of statements) {
+          const r = rewriteSql(statement, metadata, { timeZone: 'UTC' });
+          expect(r.changed, statement).toBe(true);
+          await client.query('BEGIN');
+          const written = await client.query(statement);
+          const rewritten = await client.query(r.sql);
+          await client.query('ROLLBACK');
+          expect(rewritten.fields.map((f) => f.name), r.sql).toEqual(written.fields.map((f) => f.name));
+          expect(rewritten.rows, r.sql).toEqual(written.rows);
+          expect(written.rows.length).toBeGreaterThan(0);
+        }
+      } finally {
+        await client.end();
+      }
     });
 
     it('leaves the canary tables alone on every node', async () => {

@@ -59,6 +59,7 @@ const MIN_REWRITTEN: Record<RewriteKind, number> = {
   'shard-pinning': 60,
   'reference-join': 10,
   'distinct-as-group-by': 20,
+  'date-range': 20,
 };
 /**
  * The cases issue 13 quoted, whose rewrites once said what their plans did not: each rewritten
@@ -72,6 +73,7 @@ const TRUTH_CASES: readonly DifferentialCase[] = [
   { id: 'hourly buckets in the session zone', sql: `SELECT date_trunc('hour', time) AS h, count(*) AS n, max(cpu) AS peak FROM metrics WHERE time > now() - interval '6 hours' GROUP BY 1 ORDER BY 1` },
   { id: 'a join with a reference table', sql: `SELECT dv.region, count(*) AS n, max(m.cpu) AS peak FROM metrics m JOIN devices dv ON dv.id = m.device_id GROUP BY dv.region ORDER BY 1` },
   { id: 'ungrouped min/max over every shard', sql: `SELECT max(time) AS last, min(cpu) AS low FROM metrics` },
+  { id: 'a local date compared with dates', sql: `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE time::date >= current_date - 1 AND date(time) <> current_date + 1` },
 ];
 /** The first cases again under these zones: date_trunc and literals without an offset move with them. */
 const OTHER_ZONES = ['America/New_York', 'Asia/Kolkata'] as const;
@@ -409,6 +411,7 @@ for (const { source, skip } of sources) {
           expect(kinds('a date bound on a timestamptz column')).toEqual(['stable-expression', 'partial-aggregate']);
           expect(kinds('a join with a reference table')).toEqual(['partial-aggregate', 'reference-join']);
           expect(kinds('ungrouped min/max over every shard')).toEqual(['partial-aggregate']);
+          expect(kinds('a local date compared with dates')).toEqual(['date-range', 'date-range', 'partial-aggregate']);
         }
       }
     });

@@ -232,6 +232,9 @@ function timeFilter({ d, p, c, anchorMs }: Ctx): string {
     [1, () => `${t} >= current_timestamp - interval '90 minutes'`],
     [1, () => `${t} >= date_trunc('hour', now()) - interval '2 hours'`],
     [1, () => `${t} > now()`],
+    // A local date compared with a date (a range on the column in fixed-offset zones).
+    [1, () => `${t}::date ${d.pick(['=', '>=', '>', '<>'])} current_date${d.pick(['', ' - 1'])}`],
+    [1, () => `date(${t}) ${d.pick(['<', '<='])} ${d.pick(['current_date', `'2020-01-02'`])}`],
     [1, () => `${t} >= '2020-01-01 00:00:00+00' AND ${t} < '2020-01-02 12:00:00+00'`],
     [1, () => `${t} < '2020-01-02'`],
     [2, () => `${t} >= ${p.add(iso(anchorMs - d.int(1, 5) * HOUR))}::timestamptz AND ${t} < ${p.add(iso(anchorMs + d.int(-30, 60) * MINUTE))}::timestamptz`],

@@ -104,6 +104,26 @@ describe('stable expressions', () => {
   });
 });
 
+describe('local dates compared with dates', () => {
+  it('makes a range on the column, bounds at local midnights evaluated once, in a zone with a fixed offset', () => {
+    const r = rewrite(`SELECT * FROM cpu WHERE time::date = current_date AND date(time) > '2026-01-01' AND current_date - 2 <= CAST(time AS date) AND time::date <> $1::date`);
+    expect(r.sql).toBe(
+      `SELECT * FROM cpu WHERE ("time" >= ((SELECT CAST(CAST(CURRENT_DATE AS date) AS timestamptz))) AND "time" < ((SELECT CAST(CAST(CURRENT_DATE AS date) + 1 AS timestamptz))))` +
+        ` AND "time" >= ((SELECT CAST('2026-01-01'::date + 1 AS timestamptz)))` +
+        ` AND "time" >= ((SELECT CAST(CAST(CURRENT_DATE - 2 AS date) AS timestamptz)))` +
+        ` AND ("time" < ((SELECT CAST(CAST(CAST($1 AS date) AS date) AS timestamptz))) OR "time" >= ((SELECT CAST(CAST(CAST($1 AS date) AS date) + 1 AS timestamptz))))`,
+    );
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['date-range', 'date-range', 'date-range', 'date-range']);
+    expect(kinds(`SELECT * FROM cpu WHERE time::date < current_date`, 'Etc/GMT-3')).toEqual(['date-range']);
+  });
+
+  it('leaves it where the offset changes, and where the other side is not plainly a date', () => {
+    expect(kinds(`SELECT * FROM cpu WHERE time::date = current_date`, 'America/New_York')).not.toContain('date-range');
+    expect(kinds(`SELECT * FROM cpu WHERE time::date >= now() - interval '1 day'`)).not.toContain('date-range');
+    expect(kinds(`SELECT * FROM cpu WHERE time::date = tags_id + current_date`)).not.toContain('date-range');
+  });
+});
+
 describe('time buckets', () => {
   it('turns time_bucket into date_bin with TimescaleDB’s Monday origin, its offset or its origin', () => {
     const one = rewrite(`SELECT time_bucket('5 minutes', time) AS b, tags_id, max(usage_user) FROM cpu GROUP BY b, tags_id`);
