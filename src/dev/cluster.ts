@@ -15,6 +15,7 @@ import pg from 'pg';
 import { DevClusterError, errorMessage } from '../errors.js';
 import { standbyApplicationName, standbySlotName } from '../ha/names.js';
 import { quoteLiteral } from '../sql/quote.js';
+import { scramVerifier } from '../nodes/scram.js';
 import { baseBackup } from './baseBackup.js';
 import { resolvePostgresBinaries, type PostgresBinaries, type PostgresSource } from './binaries.js';
 import { assertAccessible, ensureTraversable, resolveServerUser, unreachableAncestor, type ServerUser } from './osUser.js';
@@ -491,7 +492,8 @@ async function addStandby(
     await admin.query(`DO $$ BEGIN
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '${DEV_REPLICATION_ROLE}') THEN CREATE ROLE ${DEV_REPLICATION_ROLE} LOGIN REPLICATION; END IF;
       END $$`);
-    await admin.query(`ALTER ROLE ${DEV_REPLICATION_ROLE} PASSWORD ${quoteLiteral(password)}`);
+    // Its SCRAM verifier, as apply sets passwords: the plaintext never travels in SQL (nor into a log).
+    await admin.query(`ALTER ROLE ${DEV_REPLICATION_ROLE} PASSWORD ${quoteLiteral(scramVerifier(password))}`);
   } finally {
     await admin.end().catch(() => undefined);
   }
