@@ -356,6 +356,19 @@ export async function stopDevNode(dir: string, name: string, how: NodeStop): Pro
     await runPg(state.pgCtl, ['stop', '-D', node.dataDir, '-m', how, '-w', '-t', '30'], node, await dataDirOwner(node), 45_000);
   }
   if (!(await waitForExit(pids, 10_000))) throw new DevClusterError(`node ${name}: processes ${pids.filter(isPostgresAlive).join(', ')} survived a ${how} stop`);
+  // An exiting postmaster (cmdline already empty) still answers kill(pid, 0), and a start would
+  // take its postmaster.pid for a running server: wait until it is gone (the kill's case).
+  const deadline = Date.now() + 10_000;
+  while (pids[0] !== undefined && processExists(pids[0]) && Date.now() < deadline) await sleep(50);
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Starts a stopped node again, on the port it had (its FDW servers point there). */

@@ -14,7 +14,7 @@
  * it), so it stops holding locks; the error says whether it stopped.
  */
 import pg from 'pg';
-import { NodeUnresponsiveError } from '../errors.js';
+import { HypershardError, NodeConnectionError, NodeUnresponsiveError } from '../errors.js';
 import type { NodeTarget } from './targets.js';
 
 /** How long a statement runs before its node is probed, and then between probes. */
@@ -72,7 +72,7 @@ export function superviseClient(client: pg.Client, target: NodeTarget, options: 
       const callback = args[callbackAt] as (error: unknown, result?: unknown) => void;
       args[callbackAt] = (error: unknown, result?: unknown) => {
         done();
-        if (error === null || error === undefined || failure !== undefined || tripping === undefined) callback(error === null || error === undefined ? error : (failure ?? error), result);
+        if (error === null || error === undefined || failure !== undefined || tripping === undefined) callback(error === null || error === undefined ? error : (failure ?? lost(error, entry)), result);
         else void tripping.then((final) => callback(final));
       };
     }
@@ -85,7 +85,7 @@ export function superviseClient(client: pg.Client, target: NodeTarget, options: 
         },
         async (error: unknown) => {
           done();
-          throw failure ?? (tripping === undefined ? error : await tripping);
+          throw failure ?? (tripping === undefined ? lost(error, entry) : await tripping);
         },
       );
     }
@@ -101,6 +101,9 @@ export function superviseClient(client: pg.Client, target: NodeTarget, options: 
     return result;
   };
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => track(args);
+  /** A connection that broke under a statement (the node crashed, was killed or restarted) names the node. */
+  const lost = (error: unknown, entry: Outstanding): unknown =>
+    connectionLost(error) ? new NodeConnectionError(target.name, `connection lost while running "${entry.text}" (after ${((Date.now() - entry.since) / 1000).toFixed(1)} s): ${(error as Error).message}`, { cause: error }) : error;
 
   const trip = async (error: NodeUnresponsiveError, terminate: boolean): Promise<void> => {
     if (failure !== undefined || tripping !== undefined) return;
@@ -287,3 +290,16 @@ async function stopBackend(config: pg.ClientConfig, pid: number | null | undefin
     dropConnection(client);
   }
 }
+
+/**
+ * The session itself broke: no SQLSTATE (the socket closed or reset), or the server ending it
+ * (57P01 administrator command, 57P02 crash of another process, 57P03 cannot connect now). Errors
+ * the access node raises about a data node (08xxx from postgres_fdw) name its FDW server already.
+ */
+function connectionLost(error: unknown): boolean {
+  if (!(error instanceof Error) || error instanceof HypershardError) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return ['57P01', '57P02', '57P03'].includes(code);
+  return code === undefined ? /terminated|closed|ended|not queryable/i.test(error.message) : ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED'].includes(String(code));
+}
+

@@ -132,7 +132,12 @@ export async function rebalance(spec: ClusterSpec, specFile: string, options: Re
       const finalLayout = planLayout(withPlacement(spec, placement));
       written = await recordPlacement(specFile, migrationsDir, placement);
       serversDropped = await dropUnusedServers(journal, planLayout(spec), finalLayout);
-      after = await measureAll(session, finalLayout);
+      after = await measureAll(session, finalLayout).catch((error: unknown) => {
+        // A data node lost during a move (the move's result names it): its sizes as measured before, where the shards are now.
+        if (!failed) throw error;
+        const owner = new Map(finalLayout.hypertables.flatMap((h) => h.shards.map((s) => [`${h.table.schema}.${h.table.name}\u0000${s.index}`, s.dataNode] as [string, string])));
+        return before.map((l) => ({ ...l, dataNode: owner.get(`${l.hypertable}\u0000${l.shard}`) ?? l.dataNode }));
+      });
     } else {
       const planned = new Map(plan.moves.map((m) => [`${m.hypertable}\u0000${m.shard}`, m.target]));
       after = before.map((l) => ({ ...l, dataNode: planned.get(`${l.hypertable}\u0000${l.shard}`) ?? l.dataNode }));

@@ -6,7 +6,7 @@
  * Scale: `npm test` runs every case small (one run, few rows, embedded PostgreSQL 18);
  * `npm run test:faults` sets HYPERSHARD_FAULTS=full (more runs and rows, PostgreSQL 18 and 15).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -52,6 +52,8 @@ export const SCALE = {
 } as const;
 
 export const BIN = fileURLToPath(new URL('../../bin/hypershard.js', import.meta.url));
+/** The built dev-cluster module, for faults injected from a child process (faultSync). */
+const DEV_MODULE = new URL('../../dist/dev/cluster.js', import.meta.url).href;
 const SYSTEM_BIN = process.env.HYPERSHARD_TEST_SYSTEM_BIN ?? '/usr/lib/postgresql/15/bin';
 
 export interface FaultSource {
@@ -98,6 +100,11 @@ export interface FaultCluster {
   thaw(node: string): Promise<void>;
   stop(node: string, how: NodeStop): Promise<void>;
   start(node: string): Promise<void>;
+  /**
+   * Freezes or stops a node before returning, from synchronous code (a library's progress
+   * callback), so the fault lands exactly at the point the callback reports.
+   */
+  faultSync(node: string, how: NodeStop | 'freeze'): void;
   /** The built CLI with `-c <spec>` appended, killed if it outlives `deadlineMs`. */
   cli(args: readonly string[], options?: CliOptions): Promise<CliRun>;
   /** Thaws and starts every node (a case that failed halfway must not leave the next one a frozen node). */
@@ -171,6 +178,19 @@ export async function startFaultCluster(
       start: async (node) => {
         await startDevNode(clusterDir, node);
         stopped.delete(node);
+      },
+      faultSync: (node, how) => {
+        const script = how === 'freeze'
+          ? `import { freezeDevNode } from ${JSON.stringify(DEV_MODULE)}; await freezeDevNode(${JSON.stringify(clusterDir)}, ${JSON.stringify(node)}, true);`
+          : `import { devNodePids, stopDevNode } from ${JSON.stringify(DEV_MODULE)};
+             const [dir, node] = [${JSON.stringify(clusterDir)}, ${JSON.stringify(node)}];
+             const pids = await devNodePids(dir, node);
+             await stopDevNode(dir, node, ${JSON.stringify(how)});
+             // Gone, not only exiting, before returning: a start right after must not find the old postmaster's PID alive.
+             const gone = (pid) => { try { process.kill(pid, 0); return false; } catch (e) { return e.code === 'ESRCH'; } };
+             for (let i = 0; i < 400 && !pids.every(gone); i += 1) await new Promise((r) => setTimeout(r, 50));`;
+        execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, stdio: ['ignore', 'ignore', 'pipe'] });
+        (how === 'freeze' ? frozen : stopped).add(node);
       },
       cli: (args, cliOptions) => runCli([...args, '-c', file], { cwd: dir, ...cliOptions }),
       heal: async () => {
