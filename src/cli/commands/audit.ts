@@ -1,7 +1,7 @@
 /** `audit`: where each query's work runs, what blocks pushdown, and how to fix it. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { audit } from '../../audit/audit.js';
+import { audit, isFailedAudit } from '../../audit/audit.js';
 import { auditJson, auditMarkdown, auditText, worstSeverity } from '../../audit/format.js';
 import { SEVERITY_RANK } from '../../audit/findings.js';
 import { splitStatements } from '../../audit/statements.js';
@@ -56,6 +56,8 @@ export function registerAuditCommand(program: Command): void {
         });
         if (opts.format === 'json') json(auditJson(results));
         else out(opts.format === 'markdown' ? auditMarkdown(results) : auditText(results));
+        // A statement that could not be explained (a node stopped answering, a syntax error) fails the run.
+        if (results.some(isFailedAudit)) return EXIT.failed;
         const worst = worstSeverity(results);
         const threshold = opts.failOn as 'warning' | 'error' | undefined;
         return threshold !== undefined && worst !== undefined && SEVERITY_RANK[worst] >= SEVERITY_RANK[threshold] ? EXIT.failed : EXIT.ok;
