@@ -8,9 +8,12 @@
  * Optionally the access node reaches the data nodes through latency proxies. The cluster and the
  * proxies are always stopped.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type pg from 'pg';
 import type { PostgresSource } from '../../src/dev/binaries.js';
 import type { DevCluster } from '../../src/dev/cluster.js';
+import { startGateway } from '../../src/gateway/gateway.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { withBenchCluster } from '../lib/cluster.js';
@@ -18,11 +21,12 @@ import { proxyTotals, startLatencyProxy, type LatencyProxy, type ProxyStats } fr
 import { machineInfo } from '../lib/machine.js';
 import { closeQuietly, connect } from '../lib/pg.js';
 import { cpuCsv, cpuRows, totalRows, type DataShape } from './generate.js';
+import { GATEWAY, psqlCopy, psqlScript, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts } from './ingest.js';
 import { copyRows, insertRows, memoryProbe, timed, type IngestResult } from './load.js';
 import { measureQueries } from './measure.js';
 import { rewrittenCases, tsbsQueries } from './queries.js';
 import { summarize, type BenchmarkReport } from './report.js';
-import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE } from './setup.js';
+import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE, type Topology } from './setup.js';
 
 export interface BenchmarkOptions {
   /** `custom` when hosts, hours or data nodes differ from QUICK / FULL: named apart in results. */
@@ -42,6 +46,10 @@ export interface BenchmarkOptions {
   readonly postgres?: PostgresSource;
   /** Stop the cluster and exit on SIGINT/SIGTERM (the command line); tests leave signals alone. */
   readonly handleSignals?: boolean;
+  /** Measure ingest only (every path, same rows), no queries. @default false */
+  readonly ingestOnly?: boolean;
+  /** Also load through `hypershard gateway` with psql (`\copy`, multi-row INSERT). @default true */
+  readonly gateway?: boolean;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -61,9 +69,10 @@ export const QUICK: Omit<BenchmarkOptions, 'latencyMs'> = {
 /** TSBS-like scale: 100 hosts × 3 days = 2,592,000 rows. */
 export const FULL: Omit<BenchmarkOptions, 'latencyMs'> = { ...QUICK, scale: 'full', hosts: 100, hours: 72, insertHours: 2 };
 
-export function resultName(options: Pick<BenchmarkOptions, 'scale' | 'latencyMs' | 'hosts' | 'hours' | 'dataNodes'>, postgres?: PostgresSource): string {
+export function resultName(options: Pick<BenchmarkOptions, 'scale' | 'latencyMs' | 'hosts' | 'hours' | 'dataNodes'> & { readonly ingestOnly?: boolean }, postgres?: PostgresSource): string {
   const scale = options.scale === 'custom' ? `custom-${options.hosts}hosts-${options.hours}h-${options.dataNodes}dn` : options.scale;
-  return `tsbs-${scale}${options.latencyMs > 0 ? `-latency${options.latencyMs}ms` : ''}${postgres?.kind === 'system' ? '-system' : ''}`;
+  const kind = (options as { ingestOnly?: boolean }).ingestOnly === true ? `ingest-${options.dataNodes}dn` : 'tsbs';
+  return `${kind}-${scale}${options.latencyMs > 0 ? `-latency${options.latencyMs}ms` : ''}${postgres?.kind === 'system' ? '-system' : ''}`;
 }
 
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkReport> {
@@ -100,7 +109,11 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           }
           step('generating and applying the distributed hypertable');
           const topology = await phase('apply', () =>
-            createDistributedHypertable(cluster, workDir, { hours: options.hours, ...(proxies.length === 0 ? {} : { fdwEndpoints: proxies }) }),
+            createDistributedHypertable(cluster, workDir, {
+              hours: options.hours,
+              twins: [ROUTED, GATEWAY],
+              ...(proxies.length === 0 ? {} : { fdwEndpoints: proxies, loaderThroughEndpoints: true }),
+            }),
           );
 
           const access = await connect(cluster.accessNode.url);
@@ -115,7 +128,11 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           const stepMs = options.intervalSeconds * 1000;
           const endMs = Math.floor(Date.now() / stepMs) * stepMs;
           const shape: DataShape = { hosts: options.hosts, startMs: endMs - options.hours * 3_600_000, endMs, intervalSeconds: options.intervalSeconds, seed: options.seed };
-          const ingest = await phase('load', () => load(access, shape, options, step, proxies.length === 0 ? undefined : () => proxyTotals(proxies)));
+          const ingest = await phase('load', () => load({ access, cluster, topology, workDir }, shape, options, step, proxies.length === 0 ? undefined : () => proxyTotals(proxies)));
+          if (options.ingestOnly === true) {
+            wall.total = (performance.now() - t0) / 1000;
+            return ingestReport(options, machine, loadAverageMax, access, cluster, topology, shape, ingest, proxies, wall);
+          }
           await phase('analyze', () => analyze(access, cluster, shape));
 
           const written = tsbsQueries({ hosts: options.hosts, endMs, seed: options.seed });
@@ -185,39 +202,118 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
  * one after another so they do not compete for the machine's two cores.
  */
 async function load(
-  access: pg.Client,
+  target: { access: pg.Client; cluster: DevCluster; topology: Topology; workDir: string },
   shape: DataShape,
   options: BenchmarkOptions,
   step: (m: string) => void,
   network: (() => ProxyStats) | undefined,
 ): Promise<BenchmarkReport['ingest']> {
+  const { access, cluster, topology, workDir } = target;
   const cut = { fromMs: shape.startMs, toMs: shape.endMs - options.insertHours * 3_600_000 };
   const tail = { fromMs: cut.toMs, toMs: shape.endMs };
   const copyCount = totalRows(shape, cut);
   const insertCount = totalRows(shape, tail);
 
-  // What the generator alone can produce: the ceiling for the COPY rates below.
+  // What the generator alone can produce: the ceiling for the COPY rates below, and its CPU, not counted as the loaders'.
   step(`generator alone: ${copyCount.toLocaleString('en-US')} rows`);
   const g0 = performance.now();
+  const gcpu = process.cpuUsage();
   let csvBytes = 0;
   for (const chunk of cpuCsv(cpuRows(shape, cut))) csvBytes += chunk.length;
   const generatorRowsPerSecond = copyCount / ((performance.now() - g0) / 1000);
+  const g = process.cpuUsage(gcpu);
+  const generatorCpuPerRow = (g.user + g.system) / 1e6 / copyCount;
   if (csvBytes === 0) throw new Error('the generator produced no rows');
 
   const probe = memoryProbe();
   const results: IngestResult[] = [];
-  step(`COPY ${copyCount.toLocaleString('en-US')} rows into the single-node table`);
-  results.push(await timed('COPY', 'single', copyCount, () => copyRows(access, SINGLE.cpu, cpuRows(shape, cut))));
-  step(`COPY ${copyCount.toLocaleString('en-US')} rows through the access node`);
-  results.push(await timed('COPY', 'distributed', copyCount, () => copyRows(access, DISTRIBUTED.cpu, cpuRows(shape, cut)), { network }));
-  step(`INSERT ${insertCount.toLocaleString('en-US')} rows into the single-node table`);
   const batchRows = options.insertBatchRows;
-  results.push(await timed('INSERT', 'single', insertCount, () => insertRows(access, SINGLE.cpu, cpuRows(shape, tail), batchRows), { batchRows }));
-  step(`INSERT ${insertCount.toLocaleString('en-US')} rows through the access node`);
-  results.push(
-    await timed('INSERT', 'distributed', insertCount, () => insertRows(access, DISTRIBUTED.cpu, cpuRows(shape, tail), batchRows), { batchRows, network }),
-  );
+  const checked = async (result: IngestResult, twin: string, where?: string): Promise<IngestResult> => {
+    const same = await sameShardsAsCpu(cluster, topology.layout, twin, where);
+    if (!same) throw new Error(`${result.method} ${result.target}: ${twin} does not hold per shard the rows the access node put in cpu`);
+    await access.query(`TRUNCATE ${twin}`);
+    return { ...result, sameShardsAsAccessNode: same };
+  };
+  step(`COPY ${copyCount.toLocaleString('en-US')} rows into the single-node table`);
+  results.push(await timed('COPY', 'single', copyCount, () => copyRows(access, SINGLE.cpu, cpuRows(shape, cut)), { generatorCpuPerRow }));
+  step(`COPY ${copyCount.toLocaleString('en-US')} rows through the access node`);
+  results.push(await timed('COPY', 'distributed', copyCount, () => copyRows(access, DISTRIBUTED.cpu, cpuRows(shape, cut)), { network, generatorCpuPerRow }));
+  step(`COPY ${copyCount.toLocaleString('en-US')} rows routed straight to the data nodes (hypershard's loader)`);
+  results.push(await checked(await timed('COPY', 'routed', copyCount, () => routedCopy(topology, ROUTED, cpuRows(shape, cut)), { network, generatorCpuPerRow }), ROUTED));
+
+  const gateway = options.gateway === false ? undefined : await startGateway(topology.spec, topology.specFile, { host: '127.0.0.1', port: 0 });
+  try {
+    const gatewayUrl = gateway === undefined ? undefined : `postgres://postgres@${gateway.address}/postgres`;
+    if (gatewayUrl !== undefined) {
+      const csv = path.join(workDir, 'copy.csv');
+      await writeCsv(csv, cpuRows(shape, cut));
+      step(`COPY ${copyCount.toLocaleString('en-US')} rows with psql \\copy through the gateway`);
+      results.push(await checked(await timed('COPY', 'gateway', copyCount, async () => (await psqlCopy(gatewayUrl, `public.${GATEWAY}`, csv), copyCount), { network }), GATEWAY));
+      await fs.rm(csv, { force: true });
+    }
+    step(`INSERT ${insertCount.toLocaleString('en-US')} rows into the single-node table`);
+    results.push(await timed('INSERT', 'single', insertCount, () => insertRows(access, SINGLE.cpu, cpuRows(shape, tail), batchRows), { batchRows, generatorCpuPerRow }));
+    step(`INSERT ${insertCount.toLocaleString('en-US')} rows through the access node`);
+    results.push(
+      await timed('INSERT', 'distributed', insertCount, () => insertRows(access, DISTRIBUTED.cpu, cpuRows(shape, tail), batchRows), { batchRows, network, generatorCpuPerRow }),
+    );
+    if (gatewayUrl !== undefined) {
+      const script = path.join(workDir, 'insert.sql');
+      await writeInserts(script, `public.${GATEWAY}`, cpuRows(shape, tail), batchRows);
+      step(`INSERT ${insertCount.toLocaleString('en-US')} rows with psql through the gateway (${batchRows} rows a statement)`);
+      const tailFrom = new Date(tail.fromMs).toISOString();
+      results.push(
+        await checked(await timed('INSERT', 'gateway', insertCount, async () => (await psqlScript(gatewayUrl, script), insertCount), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`),
+      );
+      await fs.rm(script, { force: true });
+    }
+  } finally {
+    await gateway?.close();
+  }
   return { generatorRowsPerSecond, results, memoryPeak: probe.stop() };
+}
+
+/** The report of an ingest-only run: no queries. */
+async function ingestReport(
+  options: BenchmarkOptions,
+  machine: ReturnType<typeof machineInfo>,
+  loadAverageMax: number,
+  access: pg.Client,
+  cluster: DevCluster,
+  topology: Topology,
+  shape: DataShape,
+  ingest: BenchmarkReport['ingest'],
+  proxies: readonly LatencyProxy[],
+  wall: Record<string, number>,
+): Promise<BenchmarkReport> {
+  // The gateway's stop may have ended this connection: the version is then left unknown.
+  const info = await access
+    .query<{ version: string; jit: string }>(`SELECT current_setting('server_version') AS version, format('jit=%s, available=%s', current_setting('jit'), pg_jit_available()) AS jit`)
+    .then((r) => r.rows)
+    .catch(() => [] as { version: string; jit: string }[]);
+  const server = topology.layout.servers[0];
+  return {
+    name: resultName(options, options.postgres),
+    generatedAt: new Date().toISOString(),
+    machine,
+    loadAverageAtEnd: machineInfo().loadAverage1m,
+    loadAverageMax,
+    postgres: { source: cluster.postgres.source, version: info[0]?.version ?? '?', jit: info[0]?.jit ?? '?' },
+    topology: {
+      dataNodes: cluster.dataNodes.length,
+      shards: topology.shards,
+      latencyMs: options.latencyMs,
+      fdw: Object.fromEntries((server?.options ?? []).filter(([k]) => k !== 'host' && k !== 'port' && k !== 'dbname')),
+    },
+    data: { hosts: options.hosts, hours: options.hours, intervalSeconds: options.intervalSeconds, rows: totalRows(shape), from: new Date(shape.startMs).toISOString(), to: new Date(shape.endMs).toISOString(), seed: options.seed },
+    ingest,
+    runs: 0,
+    queries: [],
+    summary: [],
+    mismatches: 0,
+    ...(proxies.length === 0 ? {} : { proxy: proxyTotals(proxies) }),
+    wallSeconds: wall,
+  };
 }
 
 /**

@@ -16,7 +16,11 @@ import { batches, CPU_COLUMNS, cpuCsv, type CpuRow } from './generate.js';
 
 export interface IngestResult {
   readonly method: 'COPY' | 'INSERT';
-  readonly target: 'single' | 'distributed';
+  /**
+   * single: a plain table, one node; distributed: through the access node (postgres_fdw);
+   * routed: hypershard's loader straight to the data nodes; gateway: a real client through `hypershard gateway`.
+   */
+  readonly target: 'single' | 'distributed' | 'routed' | 'gateway';
   readonly rows: number;
   readonly seconds: number;
   readonly rowsPerSecond: number;
@@ -24,6 +28,13 @@ export interface IngestResult {
   readonly batchRows?: number;
   /** Traffic to the data nodes, when latency proxies count it (distributed only). */
   readonly network?: { readonly bytesToDataNodes: number; readonly roundTrips: number };
+  /**
+   * CPU seconds per million rows of the loading process (the benchmark's, less what its row
+   * generator used; for gateway rows, the gateway's, the client being another process).
+   */
+  readonly cpuSecondsPerMillionRows?: number;
+  /** Per shard, the rows equal those the access node routed into `cpu` (count and checksum). */
+  readonly sameShardsAsAccessNode?: boolean;
 }
 
 export async function copyRows(client: pg.Client, table: string, rows: Iterable<CpuRow>): Promise<number> {
@@ -58,12 +69,14 @@ export async function timed(
   target: IngestResult['target'],
   expectedRows: number,
   load: () => Promise<number>,
-  options: { batchRows?: number; network?: (() => ProxyStats) | undefined } = {},
+  options: { batchRows?: number; network?: (() => ProxyStats) | undefined; generatorCpuPerRow?: number } = {},
 ): Promise<IngestResult> {
   const before = options.network?.();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const rows = await load();
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const after = options.network?.();
   if (rows !== expectedRows) throw new Error(`${method} into ${target} loaded ${rows} rows, expected ${expectedRows}`);
   const d = before === undefined || after === undefined ? undefined : proxyDelta(before, after);
@@ -75,6 +88,7 @@ export async function timed(
     rowsPerSecond: rows / seconds,
     ...(options.batchRows === undefined ? {} : { batchRows: options.batchRows }),
     ...(d === undefined ? {} : { network: { bytesToDataNodes: d.bytesUp, roundTrips: d.roundTrips } }),
+    cpuSecondsPerMillionRows: Math.max(0, (cpu.user + cpu.system) / 1e6 - (options.generatorCpuPerRow ?? 0) * rows) / (rows / 1e6),
   };
 }
 

@@ -17,6 +17,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes 
   --quick         10 hosts × 6 h instead of 100 hosts × 72 h
   --latency-ms N  one-way latency added between the access node and each data node (default 0: plain loopback)
   --data-nodes N  data nodes (default 2; shards = 2 × data nodes)
+  --ingest        ingest only (every path on the same rows, no queries): npm run bench:ingest
+  --no-gateway    leave out the rows through hypershard gateway
   --hosts N       hosts (default 10 quick, 100 full; at least 8)
   --hours N       hours of data, ending now (default 6 quick, 72 full; at least 2)
   --runs N        timed runs per query and target, median reported (default 5, at least 5)
@@ -42,6 +44,8 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
       hours: { type: 'string' },
       runs: { type: 'string' },
       system: { type: 'boolean', default: false },
+      ingest: { type: 'boolean', default: false },
+      'no-gateway': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -67,6 +71,8 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
     runs: intOption('runs', values.runs, base.runs, 5),
     ...(values.system ? { postgres: { kind: 'system' as const, binDir: SYSTEM_BIN_DIR } } : {}),
     handleSignals: true,
+    ingestOnly: values.ingest,
+    gateway: !values['no-gateway'],
     onProgress: (m) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`),
   };
 }

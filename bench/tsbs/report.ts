@@ -109,22 +109,30 @@ export function queryTable(r: BenchmarkReport): Table {
   };
 }
 
+const TARGETS: Readonly<Record<IngestResult['target'], string>> = {
+  single: 'single node',
+  distributed: 'access node → data nodes (postgres_fdw)',
+  routed: 'routed: hypershard loader → data nodes',
+  gateway: 'psql → hypershard gateway',
+};
+
 export function ingestTable(r: BenchmarkReport): Table {
   const single = (method: IngestResult['method']): IngestResult | undefined => r.ingest.results.find((x) => x.method === method && x.target === 'single');
   const withNetwork = r.ingest.results.some((x) => x.network !== undefined);
   return {
-    headers: ['method', 'target', 'rows', 'seconds', 'rows/s', 'vs single node', ...(withNetwork ? ['round trips', 'rows per round trip'] : [])],
-    numeric: [false, false, true, true, true, true, ...(withNetwork ? [true, true] : [])],
+    headers: ['method', 'target', 'rows', 'seconds', 'rows/s', 'vs single node', 'CPU s / M rows', ...(withNetwork ? ['round trips', 'rows per round trip'] : [])],
+    numeric: [false, false, true, true, true, true, true, ...(withNetwork ? [true, true] : [])],
     rows: r.ingest.results.map((x) => {
       const base = single(x.method);
       const trips = x.network?.roundTrips;
       return [
         x.method === 'INSERT' ? `INSERT (${x.batchRows ?? '?'} rows/statement)` : 'COPY (streamed CSV)',
-        x.target === 'single' ? 'single node' : 'access node → data nodes',
+        TARGETS[x.target],
         fmtInt(x.rows),
         x.seconds.toFixed(2),
         fmtInt(x.rowsPerSecond),
         base === undefined ? '–' : `${(x.rowsPerSecond / base.rowsPerSecond).toFixed(2)}×`,
+        x.cpuSecondsPerMillionRows === undefined ? '–' : x.cpuSecondsPerMillionRows.toFixed(2),
         ...(withNetwork ? [fmtInt(trips), trips === undefined || trips === 0 ? '–' : (x.rows / trips).toFixed(0)] : []),
       ];
     }),
@@ -139,7 +147,28 @@ export function summaryTable(r: BenchmarkReport): Table {
   };
 }
 
+/** An ingest-only run (`npm run bench:ingest`): the ingest table and how it was measured. */
+function ingestMarkdown(r: BenchmarkReport): string {
+  return [
+    `# Ingest: one node vs through the access node vs routed vs the gateway, ${r.topology.dataNodes} data node${r.topology.dataNodes === 1 ? '' : 's'}${r.topology.latencyMs > 0 ? `, +${r.topology.latencyMs} ms one-way latency` : ''}`,
+    '',
+    `PostgreSQL ${r.postgres.version} (${r.postgres.source}); 1 access node + ${r.topology.dataNodes} data nodes on loopback, ${r.topology.shards} shards` +
+      (r.topology.latencyMs > 0 ? `; the access node and the loader reach each data node through a userspace TCP proxy adding ${r.topology.latencyMs} ms each way.` : '; no added latency.'),
+    `FDW server options: ${Object.entries(r.topology.fdw).map(([k, v]) => `${k}=${v}`).join(', ') || 'defaults'}.`,
+    `Data: TSBS cpu rows, ${r.data.hosts} hosts every ${r.data.intervalSeconds} s (seed ${r.data.seed}). Machine: ${describeMachine(r.machine)}, load average at most ${r.loadAverageMax}.`,
+    '',
+    ...markdownTable(ingestTable(r)),
+    '',
+    `COPY loads the first ${fmtInt(r.ingest.results.find((x) => x.method === 'COPY')?.rows)} rows, batched INSERT the rest, into each target, one after another. ` +
+      'Routed and gateway targets load a twin of `cpu` and are checked to hold, per shard, exactly the rows the access node put there (count and checksum). ' +
+      'CPU s / M rows: CPU seconds of the loading process per million rows (this process, less its row generator; for gateway rows the in-process gateway, psql being another process). ' +
+      `The generator alone makes ${fmtInt(r.ingest.generatorRowsPerSecond)} CSV rows/s. Peak memory: ${r.ingest.memoryPeak.rssMiB} MiB RSS. Generated ${r.generatedAt}.`,
+    '',
+  ].join('\n');
+}
+
 export function toMarkdown(r: BenchmarkReport): string {
+  if (r.queries.length === 0) return ingestMarkdown(r);
   const lines = [
     `# TSBS devops (cpu-only) benchmark: single node vs distributed hypertable${r.topology.latencyMs > 0 ? `, +${r.topology.latencyMs} ms one-way latency` : ''}`,
     '',
@@ -222,6 +251,7 @@ function whyIncomplete(queries: readonly QueryMeasurement[]): string[] {
 }
 
 export function toText(r: BenchmarkReport): string {
+  if (r.queries.length === 0) return textTable(ingestTable(r));
   return [
     textTable(queryTable(r)),
     '',

@@ -46,7 +46,14 @@ const SECRETS_DIR = '.secrets';
 export async function createDistributedHypertable(
   cluster: DevCluster,
   workDir: string,
-  options: { hours: number; fdwEndpoints?: readonly { host: string; port: number }[] },
+  options: {
+    hours: number;
+    fdwEndpoints?: readonly { host: string; port: number }[];
+    /** Also the spec's `url` of each data node goes through its endpoint: routed loads then pay the latency too. */
+    loaderThroughEndpoints?: boolean;
+    /** More hypertables shaped like `cpu` (routed and gateway ingest targets, compared with it shard by shard). */
+    twins?: readonly string[];
+  },
 ): Promise<Topology> {
   const specDir = path.join(workDir, 'spec');
   await fs.mkdir(path.join(specDir, SECRETS_DIR), { recursive: true, mode: 0o700 });
@@ -59,16 +66,16 @@ export async function createDistributedHypertable(
     accessNode: { name: cluster.accessNode.name, url: cluster.accessNode.url },
     dataNodes: cluster.dataNodes.map((n, i) => {
       const endpoint = options.fdwEndpoints?.[i];
-      return { name: n.name, url: n.url, ...(endpoint === undefined ? {} : { fdw: { host: endpoint.host, port: endpoint.port } }) };
+      const url = endpoint !== undefined && options.loaderThroughEndpoints === true ? `postgres://${n.user}@${endpoint.host}:${endpoint.port}/${n.database}` : n.url;
+      return { name: n.name, url, ...(endpoint === undefined ? {} : { fdw: { host: endpoint.host, port: endpoint.port } }) };
     }),
     fdw: {
       serviceRole: { name: 'hypershard_fdw', password: { file: secretFile } },
       fetchSize: 10_000,
       batchSize: 1_000,
     },
-    hypertables: [
-      {
-        name: 'cpu',
+    hypertables: ['cpu', ...(options.twins ?? [])].map((name) => ({
+        name,
         columns: [
           { name: 'time', type: 'timestamptz', notNull: true },
           { name: 'tags_id', type: 'integer', notNull: true },
@@ -83,8 +90,7 @@ export async function createDistributedHypertable(
         shards,
         // TSBS's default indexes (--partition-index, --time-index).
         indexes: [{ columns: ['tags_id', { column: 'time', order: 'desc' }] }, { columns: [{ column: 'time', order: 'desc' }] }],
-      },
-    ],
+      })),
   };
   const file = path.join(specDir, 'hypershard.yaml');
   await fs.writeFile(file, `# TSBS benchmark cluster, written by bench/tsbs/setup.ts\n${stringify(spec)}`);
