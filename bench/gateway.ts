@@ -79,7 +79,7 @@ interface Report {
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({ args: argv, strict: true, options: { quick: { type: 'boolean', default: false }, system: { type: 'boolean', default: false }, rounds: { type: 'string' } } });
-  const quick = values.quick === true;
+  const quick = values.quick;
   return {
     scale: quick ? 'quick' : 'full',
     hosts: quick ? 10 : 100,
@@ -87,7 +87,7 @@ function parseOptions(argv: string[]): Options {
     transactions: quick ? 20 : 10,
     rounds: Number(values.rounds ?? 3),
     seconds: quick ? 5 : 10,
-    system: values.system === true,
+    system: values.system,
   };
 }
 

@@ -436,7 +436,7 @@ async function explain(client: pg.Client, sql: string, distributed: boolean): Pr
 /** Wall time as a client sees it, including transferring the result. */
 async function timeQuery(client: pg.Client, sql: string): Promise<{ ms: number; rows: pg.QueryResultRow[] }> {
   const t0 = performance.now();
-  const { rows } = await client.query(sql);
+  const { rows } = await client.query<pg.QueryResultRow>(sql);
   return { ms: performance.now() - t0, rows };
 }
 

@@ -14,7 +14,7 @@ export interface Comparison {
 }
 
 const canonical = (v: unknown): string =>
-  v instanceof Date ? v.toISOString() : typeof v === 'number' ? v.toPrecision(8) : v === null ? '\u0000null' : String(v);
+  v instanceof Date ? v.toISOString() : typeof v === 'number' ? v.toPrecision(8) : v === null ? '\u0000null' : typeof v === 'string' ? v : JSON.stringify(v);
 
 function sortRows(rows: readonly pg.QueryResultRow[]): pg.QueryResultRow[] {
   const keyed = rows.map((r) => ({ r, key: Object.values(r).map(canonical).join('\u0001') }));

@@ -50,7 +50,7 @@ export async function insertRows(client: pg.Client, table: string, rows: Iterabl
   const width = CPU_COLUMNS.length;
   const statement = (n: number): string =>
     `INSERT INTO ${table} (${CPU_COLUMNS.join(', ')}) VALUES ` +
-    Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}${c === 0 ? '::timestamptz' : ''}`).join(', ')})`).join(', ');
+    Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (__, c) => `$${r * width + c + 1}${c === 0 ? '::timestamptz' : ''}`).join(', ')})`).join(', ');
   const fullText = statement(batchRows);
   const name = `bench_insert_${table.replace(/\W/g, '_')}_${batchRows}`;
   let inserted = 0;

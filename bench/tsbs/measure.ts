@@ -64,7 +64,7 @@ export interface MeasureOptions {
 
 async function run(client: pg.Client, c: QueryCase, tables: Tables): Promise<{ ms: number; rows: pg.QueryResultRow[] }> {
   const t0 = performance.now();
-  const { rows } = await client.query({ text: c.sql(tables), values: [...c.params] });
+  const { rows } = await client.query<pg.QueryResultRow>({ text: c.sql(tables), values: [...c.params] });
   return { ms: performance.now() - t0, rows };
 }
 

@@ -202,7 +202,7 @@ function connection(cluster: DevCluster, spec: ClusterSpec, specFile: string): D
 
 async function timedQuery(client: pg.Client, sql: string, params: unknown[]): Promise<{ rows: Record<string, unknown>[]; ms: number }> {
   const started = performance.now();
-  const { rows } = await client.query(sql, params);
+  const { rows } = await client.query<Record<string, unknown>>(sql, params);
   return { rows, ms: performance.now() - started };
 }
 

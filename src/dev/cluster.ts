@@ -849,8 +849,8 @@ async function pickFreePort(reserved: Set<number>): Promise<number> {
       server.unref();
       server.once('error', reject);
       server.listen(0, HOST, () => {
-        const { port } = server.address() as AddressInfo;
-        server.close(() => resolve(port));
+        const { port: picked } = server.address() as AddressInfo;
+        server.close(() => resolve(picked));
       });
     });
     if (!reserved.has(port)) {

@@ -180,7 +180,7 @@ function diffRoles(plan: Plan, before: readonly Role[], after: readonly Role[], 
   const step: Step = {
     up: createRoles(changed).up,
     down: [
-      ...changed.filter((r) => old.has(r.name)).map((r) => createRoles([old.get(r.name) as Role]).up).flat(),
+      ...changed.filter((r) => old.has(r.name)).flatMap((r) => createRoles([old.get(r.name) as Role]).up),
       ...createRoles(changed.filter((r) => !old.has(r.name))).down,
     ],
   };

@@ -19,12 +19,12 @@ export function errorForOriginal(frame: Buffer, original: string, sent: string):
 /** PostgreSQL positions count characters from 1. */
 export function mapPosition(position: number, original: string, sent: string): number | undefined {
   if (!Number.isInteger(position) || position < 1) return undefined;
-  const chars = [...sent];
+  const chars = Array.from(sent); // code points, as PostgreSQL counts positions
   const token = tokenAt(chars, position - 1);
   if (token === undefined) return undefined;
   const first = original.indexOf(token);
   if (first < 0 || original.indexOf(token, first + 1) >= 0) return undefined;
-  return [...original.slice(0, first)].length + 1;
+  return Array.from(original.slice(0, first)).length + 1;
 }
 
 const WORD = /[\p{L}\p{N}_$]/u;

@@ -1125,7 +1125,10 @@ export class Session {
         const values = row;
         const parsed = Object.fromEntries(columns.map((c, i) => {
           const value = values[i];
-          return [c.name, value === null || value === undefined ? null : pg.types.getTypeParser(c.type, 'text')(value.toString('utf8'))];
+          // pg-types declares its parsers' result as any, and the server's type OIDs as its enum.
+          // oxlint-disable-next-line typescript/no-unsafe-enum-assignment -- an OID from RowDescription
+          const parse = pg.types.getTypeParser(c.type as Parameters<typeof pg.types.getTypeParser>[0], 'text') as (text: string) => unknown;
+          return [c.name, value === null || value === undefined ? null : parse(value.toString('utf8'))];
         }));
         result.resolve(settingsFromRow(parsed));
       } catch {

@@ -140,7 +140,7 @@ function startTls(socket: net.Socket, upstream: Upstream, timeoutMs: number): Pr
       secure.removeAllListeners('error');
       resolvePromise(secure);
     });
-    secure.once('error', (error) => {
+    secure.once('error', (error: Error) => {
       clearTimeout(timer);
       reject(new UpstreamError(`TLS with the access node at ${upstream.address} failed: ${error.message}`));
     });

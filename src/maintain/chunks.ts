@@ -90,7 +90,7 @@ async function nodeChunks(target: NodeTarget, hypertables: readonly Hypertable[]
     const catalog = await readShardChunks(client, shards.map((s) => s.shard.table.name));
     const chunks: ChunkInfo[] = [];
     for (const { h, shard } of shards) {
-      for (const c of catalog.chunks.filter((c) => c.shard === shard.table.name)) {
+      for (const c of catalog.chunks.filter((x) => x.shard === shard.table.name)) {
         chunks.push({
           node: target.name,
           hypertable: `${h.table.schema}.${h.table.name}`,

@@ -135,11 +135,11 @@ async function maintainShard(
     const columns = plan.chunks.length === 0 || options.dryRun ? [] : await tableColumns(client, shard.table);
     for (const target of plan.chunks) {
       const table = { schema: shard.table.schema, name: target.name };
-      const rowsMoved = options.dryRun
+      const count = options.dryRun
         ? target.rows
         : await moveIntoChunk(client, { shard: shard.table, defaultChunk: chunk, chunk: table, range: target, timeColumn: h.timeColumn, utc, columns });
-      moved.push({ table, rows: rowsMoved });
-      created.push({ ...action(table, target), reason: 'default-rows', rows: rowsMoved });
+      moved.push({ table, rows: count });
+      created.push({ ...action(table, target), reason: 'default-rows', rows: count });
     }
     return [...plan.chunks];
   }

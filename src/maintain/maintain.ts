@@ -67,7 +67,7 @@ export async function maintain(spec: ClusterSpec, specFile: string, options: Mai
   const claims = await Promise.all(targets.map((t) => claim(t, options, report(t.name))));
   try {
     const data = await Promise.all(
-      claims.filter((c) => c.target.role === 'data').map((c) => ('result' in c ? c.result : runNode(c, () => maintainDataNode(c.connection, shardsOn(layout, c.target.name), { dryRun, report: report(c.target.name) })))),
+      claims.filter((c) => c.target.role === 'data').map((c) => ('result' in c ? Promise.resolve(c.result) : runNode(c, () => maintainDataNode(c.connection, shardsOn(layout, c.target.name), { dryRun, report: report(c.target.name) })))),
     );
     // After the data nodes: statistics then reflect the rows retention dropped.
     let reference: ReferenceSyncResult | undefined;
@@ -75,7 +75,7 @@ export async function maintain(spec: ClusterSpec, specFile: string, options: Mai
       .filter((c) => c.target.role === 'access')
       .map((c) =>
         'result' in c
-          ? c.result
+          ? Promise.resolve(c.result)
           : runNode(c, async () => {
               // Copies first, so the statistics are those of the repaired copies.
               reference = dryRun || layout.referenceTables.length === 0 ? undefined : await repairCopies(spec, specFile, options, report(c.target.name));

@@ -137,11 +137,11 @@ async function fdwAvailable(client: pg.Client): Promise<boolean> {
 }
 
 /** Why a node cannot take hypershard, or undefined when it can. */
-export function fitnessProblem(role: NodeTarget['role'], info: NodeInfo, fdwAvailable: boolean, needsSuperuser = true): string | undefined {
+export function fitnessProblem(role: NodeTarget['role'], info: NodeInfo, fdwPresent: boolean, needsSuperuser = true): string | undefined {
   if (info.serverVersionNum < MIN_SERVER_VERSION) {
     return `PostgreSQL ${info.serverVersion} is too old; hypershard needs PostgreSQL 14 or later`;
   }
-  if (role === 'access' && !fdwAvailable) {
+  if (role === 'access' && !fdwPresent) {
     return "the postgres_fdw extension is not available (install PostgreSQL's contrib package on the access node)";
   }
   if (needsSuperuser && !info.superuser && !info.manager) {
@@ -188,9 +188,10 @@ export function safeAddress(url: string): string {
 export async function connectAll(targets: readonly NodeTarget[], options: ConnectOptions = {}): Promise<NodeConnection[]> {
   const settled = await Promise.allSettled(targets.map((t) => connectNode(t, options)));
   const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error);
-  if (failures.length > 0) {
-    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.client.end().catch(() => undefined) : undefined)));
-    throw failures.length === 1 ? failures[0] : new ClusterConnectionError(failures);
+  const [only] = failures;
+  if (only !== undefined) {
+    await Promise.all(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.client.end().catch(() => undefined)] : [])));
+    throw failures.length === 1 ? only : new ClusterConnectionError(failures);
   }
   return settled.map((s) => (s as PromiseFulfilledResult<NodeConnection>).value);
 }

@@ -43,8 +43,8 @@ export async function runTransactional(targets: readonly NodeTarget[], run: RunS
       };
     }
     const twoPhaseOn = await Promise.all(connections.map(preparedTransactionsAllowed));
-    const open = await Promise.all(connections.map((c) => begin(c, run)));
-    const failed = open.filter((t) => t.error !== undefined).map((t) => t.target.name);
+    const transactions = await Promise.all(connections.map((c) => begin(c, run)));
+    const failed = transactions.filter((t) => t.error !== undefined).map((t) => t.target.name);
     const commit = twoPhaseOn.every(Boolean) ? 'two-phase' : 'one-phase';
     const caveat =
       commit === 'one-phase'
@@ -54,7 +54,7 @@ export async function runTransactional(targets: readonly NodeTarget[], run: RunS
     let nodes: NodeExecResult[];
     if (failed.length > 0) {
       nodes = await Promise.all(
-        open.map(async (t) => {
+        transactions.map(async (t) => {
           await t.client.query('ROLLBACK').catch(() => undefined); // a broken session is rolled back by the server
           return t.error !== undefined
             ? nodeResult(t.target, 'failed', t.results, { error: t.error })
@@ -62,7 +62,7 @@ export async function runTransactional(targets: readonly NodeTarget[], run: RunS
         }),
       );
     } else {
-      nodes = commit === 'two-phase' ? await commitTwoPhase(open) : await commitOnePhase(open);
+      nodes = commit === 'two-phase' ? await commitTwoPhase(transactions) : await commitOnePhase(transactions);
     }
     return {
       ok: nodes.every((n) => n.status === 'ok'),
@@ -99,16 +99,16 @@ async function begin(connection: NodeConnection, run: RunSettings): Promise<Open
   };
 }
 
-async function commitTwoPhase(open: readonly OpenTransaction[]): Promise<NodeExecResult[]> {
+async function commitTwoPhase(transactions: readonly OpenTransaction[]): Promise<NodeExecResult[]> {
   // Node names are letters, digits, '_' and '-', and differ, so identifiers differ even when
   // several nodes are databases of one server (prepared transactions are server-wide).
   const id = randomUUID();
   const gid = (t: OpenTransaction): string => `hypershard_exec_${id}_${t.target.name}`;
-  const prepared = await Promise.all(open.map((t) => finish(t.client, `PREPARE TRANSACTION ${quoteLiteral(gid(t))}`)));
-  const failed = open.filter((_, i) => prepared[i] !== undefined).map((t) => t.target.name);
+  const prepared = await Promise.all(transactions.map((t) => finish(t.client, `PREPARE TRANSACTION ${quoteLiteral(gid(t))}`)));
+  const failed = transactions.filter((_, i) => prepared[i] !== undefined).map((t) => t.target.name);
   if (failed.length > 0) {
     return Promise.all(
-      open.map(async (t, i): Promise<NodeExecResult> => {
+      transactions.map(async (t, i): Promise<NodeExecResult> => {
         const failure = prepared[i];
         if (failure !== undefined) return nodeResult(t.target, 'failed', t.results, { error: { phase: 'prepare', ...failure } });
         const undone = await finish(t.client, `ROLLBACK PREPARED ${quoteLiteral(gid(t))}`);
@@ -121,8 +121,8 @@ async function commitTwoPhase(open: readonly OpenTransaction[]): Promise<NodeExe
       }),
     );
   }
-  const committed = await Promise.all(open.map((t) => finish(t.client, `COMMIT PREPARED ${quoteLiteral(gid(t))}`)));
-  return open.map((t, i) => {
+  const committed = await Promise.all(transactions.map((t) => finish(t.client, `COMMIT PREPARED ${quoteLiteral(gid(t))}`)));
+  return transactions.map((t, i) => {
     const failure = committed[i];
     return failure === undefined
       ? nodeResult(t.target, 'ok', t.results)
@@ -133,10 +133,10 @@ async function commitTwoPhase(open: readonly OpenTransaction[]): Promise<NodeExe
   });
 }
 
-async function commitOnePhase(open: readonly OpenTransaction[]): Promise<NodeExecResult[]> {
+async function commitOnePhase(transactions: readonly OpenTransaction[]): Promise<NodeExecResult[]> {
   const nodes: NodeExecResult[] = [];
   let stopped: string | undefined;
-  for (const t of open) {
+  for (const t of transactions) {
     if (stopped !== undefined) {
       await t.client.query('ROLLBACK').catch(() => undefined);
       nodes.push(nodeResult(t.target, 'rolled-back', t.results, { reason: `not committed: committing on ${stopped} failed` }));

@@ -108,8 +108,9 @@ export type StatusOptions = Pick<ConnectOptions, 'timeoutMs'>;
 export async function status(spec: ClusterSpec, specFile: string, options: StatusOptions = {}): Promise<StatusResult> {
   const layout = planLayout(spec);
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const targets = await nodeTargets(spec, specFile);
   const [nodes, standbys] = await Promise.all([
-    Promise.all((await nodeTargets(spec, specFile)).map((t) => nodeStatus(t, layout, timeoutMs))),
+    Promise.all(targets.map((t) => nodeStatus(t, layout, timeoutMs))),
     replicationStatus(spec, specFile, timeoutMs),
   ]);
   const holders = nodes.filter((n): n is DataNodeStatus => n.role === 'data' && n.shards.length > 0);

@@ -45,6 +45,7 @@ export class Pool extends pg.Pool {
   override connect(): Promise<PoolClient>;
   override connect(callback: (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void): void;
   override connect(callback?: (err: Error | undefined, client: PoolClient | undefined, done: (release?: any) => void) => void): Promise<PoolClient> | void {
+    // oxlint-disable-next-line typescript/no-unsafe-class-instance-assignment -- the pool's Client option is our Client, so pg hands back ours
     if (callback === undefined) return super.connect() as Promise<PoolClient>;
     super.connect(callback as (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: any) => void) => void);
   }

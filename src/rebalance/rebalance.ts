@@ -318,7 +318,8 @@ async function dropUnusedServers(access: pg.Client, before: ClusterLayout, after
               EXISTS (SELECT FROM pg_catalog.pg_foreign_server WHERE srvname = $1) AS present`,
       [server.name],
     );
-    if (rows[0]?.used !== false || rows[0]?.present !== true) continue;
+    const row = rows[0];
+    if (row === undefined || row.used || !row.present) continue;
     await access.query('BEGIN');
     try {
       for (const s of serverStep(server, after.serviceRole).down) await access.query(s.sql);

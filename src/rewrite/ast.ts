@@ -148,6 +148,7 @@ export function selectStatements(stmt: SelectStmt): SelectStmt[] {
       }
     }
   };
+  // oxlint-disable-next-line unicorn/no-useless-spread -- arms() appends to `out` while this walks a copy of it
   for (const s of [...out]) arms(s);
   return out;
 }

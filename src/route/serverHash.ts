@@ -54,7 +54,7 @@ export async function serverHashes(server: Queryable, key: KeyColumn, values: re
     }
     // Only data errors (class 22: invalid input, out of range) are about a value; anything else
     // (a broken connection, a missing function) is the caller's to report.
-    if (!String((error as { code?: string }).code ?? '').startsWith('22')) throw error;
+    if (!((error as { code?: string }).code ?? '').startsWith('22')) throw error;
     const out: (Hash64 | KeyValueError)[] = [];
     for (const value of values) out.push(...(await serverHashes(server, key, [value])));
     return out;

@@ -21,7 +21,7 @@ export default function setup(project: TestProject): () => void {
     rmSync(dir, { recursive: true, force: true });
     if (lines.length === 0) return;
     const rows = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    const cell = (v: unknown): string => (v === undefined ? '-' : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : String(v));
+    const cell = (v: unknown): string => (v === undefined ? '-' : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : typeof v === 'string' ? v : JSON.stringify(v));
     const table = [
       '| case | PostgreSQL | runs | rows acknowledged/found | seconds to a clear error | note |',
       '|---|---|---:|---:|---:|---|',

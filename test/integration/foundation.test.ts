@@ -160,11 +160,11 @@ for (const { source, skip } of sources) {
     });
 
     it('pushes an aggregate grouped by the space column to every shard, with no session setting', async () => {
-      const plan = await sql<{ 'QUERY PLAN': string }>(
+      const explain = await sql<{ 'QUERY PLAN': string }>(
         cluster.accessNode.url,
         'EXPLAIN (VERBOSE, COSTS OFF) SELECT device_id, count(*), avg(cpu), max(temperature) FROM public.metrics GROUP BY device_id',
       );
-      const text = plan.map((r) => r['QUERY PLAN']).join('\n');
+      const text = explain.map((r) => r['QUERY PLAN']).join('\n');
       for (const shard of [0, 1, 2, 3]) expect(text).toContain(`Relations: Aggregate on (_hypershard.metrics_s${shard} `);
       expect(text).toContain('Async Foreign Scan');
       expect(text).not.toMatch(/HashAggregate|GroupAggregate|Partial/);

@@ -45,9 +45,7 @@ async function chunkNames(url: string): Promise<string[]> {
 }
 
 const names = (result: MaintainResult, node: string, pick: 'created' | 'dropped'): string[] =>
-  result.nodes.find((n) => n.node === node)!
-    [pick].map((c) => c.chunk)
-    .sort();
+  result.nodes.find((n) => n.node === node)![pick].map((c) => c.chunk).sort();
 
 for (const { source, skip } of sources) {
   describe.skipIf(skip !== undefined)(`maintain on ${source.label}${skip === undefined ? '' : ` — skipped: ${skip}`}`, () => {

@@ -229,8 +229,8 @@ for (const { source, skip } of sources) {
             expect(rewritten.rewrites.map((r) => r.kind), `${zone}: ${form}`).toContain('time-bucket');
             expect(rewritten.sql).not.toContain('time_bucket(');
             const byTime = (rows: { t: string; b: string | null }[]) => new Map(rows.map((r) => [r.t, r.b]));
-            const ours = byTime((await session.query(query)).rows);
-            const theirs = byTime((await session.query(rewritten.sql)).rows);
+            const ours = byTime((await session.query<{ t: string; b: string | null }>(query)).rows);
+            const theirs = byTime((await session.query<{ t: string; b: string | null }>(rewritten.sql)).rows);
             expect(theirs.size, form).toBe(ours.size);
             for (const [t, b] of ours) if (theirs.get(t) !== b) expect({ zone, form, t, rewritten: theirs.get(t) }).toEqual({ zone, form, t, rewritten: b });
             compared += ours.size;
@@ -289,9 +289,9 @@ for (const { source, skip } of sources) {
       // TimescaleDB's side: a hypertable is read with PostgreSQL's own COPY, so its export is
       // exactly this plain table's (same columns, same text forms); a session zone with DST.
       await sql(access(), 'CREATE DATABASE timescale_source');
-      const source = withDatabase(access(), 'timescale_source');
+      const exported = withDatabase(access(), 'timescale_source');
       await sql(
-        source,
+        exported,
         `CREATE TABLE conditions (${CONDITIONS_COLUMNS});
          INSERT INTO conditions
          SELECT timestamptz '2024-03-30 22:00:00.123456+00' + i * interval '17 minutes 3.000001 seconds', i % 40,
@@ -305,7 +305,7 @@ for (const { source, skip } of sources) {
          UNION ALL SELECT timestamptz '2100-01-01 00:00:00+00', 8, 'far ahead', -1, -1, -1, false, '[]', '{NULL}'`,
       );
       const file = join(cluster.workDir, 'conditions.csv');
-      await writeFile(file, await runPsql(source, '-c', "SET timezone = 'Europe/Berlin'", '-c', 'COPY (SELECT * FROM conditions) TO STDOUT WITH CSV'));
+      await writeFile(file, await runPsql(exported, '-c', "SET timezone = 'Europe/Berlin'", '-c', 'COPY (SELECT * FROM conditions) TO STDOUT WITH CSV'));
 
       // hypershard's side: the same hypertable in the spec, then COPY into the access node.
       const text = await readFile(applied.specFile, 'utf8');
@@ -317,7 +317,7 @@ for (const { source, skip } of sources) {
 
       const digest = `SELECT count(*)::int AS n, md5(string_agg(c::text, e'\\n' ORDER BY c::text)) AS md5 FROM conditions c`;
       const [copied] = await sql<{ n: number; md5: string }>(access(), digest);
-      expect(copied).toEqual((await sql(source, digest))[0]);
+      expect(copied).toEqual((await sql(exported, digest))[0]);
       expect(copied!.n).toBe(3002);
       // And it is a distributed hypertable like any other: rows on the data nodes, TimescaleDB's
       // functions over it.

@@ -26,7 +26,7 @@ export function pythonDrivers(): Promise<{ python: string } | { skip: string }> 
     const venv = await run('python3', ['-m', 'venv', VENV], { timeoutMs: 120_000 }).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
     if (venv.code !== 0) return { skip: `python3 -m venv failed: ${venv.stderr.trim().split('\n').at(-1) ?? ''}` };
     // The machine's wheels first, without asking an index it cannot reach; else pip's own configuration.
-    const local = WHEEL_DIRS.filter((d) => existsSync(d)).flatMap((d) => ['--find-links', d]);
+    const local = WHEEL_DIRS.flatMap((d) => (existsSync(d) ? ['--find-links', d] : []));
     const attempts = local.length > 0 ? [['--no-index', ...local], []] : [[]];
     let last = '';
     for (const extra of attempts) {

@@ -108,11 +108,11 @@ const message = (error: unknown): string => {
 
 async function runCase(client: pg.Client, target: DifferentialTarget, c: DifferentialCase): Promise<CaseOutcome> {
   const params = c.params ?? [];
-  const failed = (rewrite: RewriteResult, message: string, expected?: TextResult): CaseOutcome => ({
+  const failed = (rewrite: RewriteResult, why: string, expected?: TextResult): CaseOutcome => ({
     id: c.id,
     rewrite,
     rows: expected?.rows.length ?? 0,
-    mismatch: mismatch(target, c, rewrite, expected, { message }),
+    mismatch: mismatch(target, c, rewrite, expected, { message: why }),
   });
   let rewrite: RewriteResult;
   try {
@@ -204,7 +204,7 @@ async function renamed(sql: string, names: Readonly<Record<string, string>>): Pr
 /** Runs every case (spread over the target's connections) and collects every mismatch. */
 export async function runDifferential(target: DifferentialTarget, cases: readonly DifferentialCase[]): Promise<DifferentialRun> {
   const t0 = performance.now();
-  const outcomes: CaseOutcome[] = new Array<CaseOutcome>(cases.length);
+  const outcomes: CaseOutcome[] = Array.from<CaseOutcome>({ length: cases.length });
   let next = 0;
   await Promise.all(
     target.clients.map(async (client) => {

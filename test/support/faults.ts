@@ -194,8 +194,9 @@ export async function startFaultCluster(
       },
       cli: (args, cliOptions) => runCli([...args, '-c', file], { cwd: dir, ...cliOptions }),
       heal: async () => {
-        for (const node of [...frozen]) await cluster.thaw(node);
-        for (const node of [...stopped]) await cluster.start(node);
+        // thaw() and start() take the node out of the set being walked: walk copies.
+        for (const node of Array.from(frozen)) await cluster.thaw(node);
+        for (const node of Array.from(stopped)) await cluster.start(node);
       },
       close: async () => {
         await cluster.heal().catch(() => undefined);

@@ -53,7 +53,10 @@ function float(single: boolean): (r: Rand) => string {
       // A random bit pattern, printed exactly.
       const buf = new DataView(new ArrayBuffer(8));
       if (single) buf.setFloat32(0, new Float32Array([r() * 2 ** int(r, -140, 127) * (r() < 0.5 ? -1 : 1)])[0] as number);
-      else buf.setUint32(0, Math.floor(r() * 2 ** 32)), buf.setUint32(4, Math.floor(r() * 2 ** 32));
+      else {
+        buf.setUint32(0, Math.floor(r() * 2 ** 32));
+        buf.setUint32(4, Math.floor(r() * 2 ** 32));
+      }
       const v = single ? buf.getFloat32(0) : buf.getFloat64(0);
       return Number.isFinite(v) ? String(v) : '1.5';
     }

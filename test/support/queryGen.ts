@@ -269,7 +269,7 @@ function valueFilter({ d, c }: Ctx): string {
     `${c('temperature')} IS NULL`,
     `${c('region')} IS NULL`,
     `${c('region')} = '${d.pick(REGIONS)}'`,
-    `${c('ok')}`,
+    c('ok'),
     `NOT ${c('ok')}`,
     `${c('ok')} IS NOT TRUE`,
     `${c('amount')} IS NOT NULL AND ${c('amount')} < 2500`,

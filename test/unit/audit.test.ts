@@ -63,7 +63,7 @@ for (const major of [15, 18]) {
         '_hypershard.metrics_s2@dn1',
         '_hypershard.metrics_s3@dn2',
       ]);
-      expect(result.foreignScans.map((s) => [s.kind, s.pushed, s.async])).toEqual(Array(4).fill(['aggregate', ['GROUP BY'], true]));
+      expect(result.foreignScans.map((s) => [s.kind, s.pushed, s.async])).toEqual(Array.from({ length: 4 }, () => ['aggregate', ['GROUP BY'], true]));
       expect(result.accessNodeWork).toEqual(['Append']);
       expect(result.findings.map((f) => f.code)).toEqual(['ESTIMATED_ROWS']);
     });

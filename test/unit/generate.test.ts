@@ -175,9 +175,9 @@ BEGIN
 END
 $hs$;`;
 
-const foreignPartition = (shard: number, server: string): string => `CREATE FOREIGN TABLE "_hypershard"."metrics_s${shard}"
+const foreignPartition = (shard: number, serverName: string): string => `CREATE FOREIGN TABLE "_hypershard"."metrics_s${shard}"
   PARTITION OF "iot"."metrics" FOR VALUES WITH (MODULUS 2, REMAINDER ${shard})
-  SERVER "${server}"
+  SERVER "${serverName}"
   OPTIONS (schema_name '_hypershard', table_name 'metrics_s${shard}');`;
 
 const COMMIT_LOG_UP: Statement[] = [

@@ -386,7 +386,7 @@ describe('derivedName with multi-byte characters', () => {
       expect(name).not.toContain('\uFFFD');
       expect(name.endsWith(suffix)).toBe(true);
       const kept = name.slice(0, name.length - suffix.length - 9);
-      expect(kept).toBe(char.repeat([...kept].length));
+      expect(kept).toBe(char.repeat(Array.from(kept).length));
     }
   });
 });

@@ -18,7 +18,7 @@ function lint(source: string): string[] {
     problems.push(`${node.loc.start.line}:${node.loc.start.column} ${message}`);
   };
   const name = (path: hbs.AST.PathExpression | hbs.AST.Literal): string =>
-    path.type === 'PathExpression' ? (path as hbs.AST.PathExpression).original : `literal ${String((path as hbs.AST.StringLiteral).original)}`;
+    path.type === 'PathExpression' ? (path as hbs.AST.PathExpression).original : `literal ${(path as hbs.AST.StringLiteral).original}`;
   const isPlainName = (path: hbs.AST.PathExpression | hbs.AST.Literal): path is hbs.AST.PathExpression =>
     path.type === 'PathExpression' && !(path as hbs.AST.PathExpression).data && (path as hbs.AST.PathExpression).parts.length === 1;
 

@@ -131,5 +131,7 @@ function rowsBack(s: DemoQueryResult['audit']['foreignScans'][number]): string {
 function format(value: unknown): string {
   if (value instanceof Date) return value.toISOString().replace('.000Z', 'Z');
   if (value === null) return 'NULL';
-  return String(value);
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return value.toString();
+  return JSON.stringify(value) ?? 'undefined'; // json columns
 }

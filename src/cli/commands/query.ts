@@ -69,8 +69,8 @@ export function registerQueryCommand(program: Command): void {
         try {
           const metadata = opts.metadata === 'spec' ? metadataFromLayout(layout) : await discoverMetadata(client);
           const settings = await sessionSettings(client);
-          const access = await readRoleAccess(client, settings.role, metadata);
-          const rewritten = opts.rewrite ? rewriteFor(original, metadata, { ...settings, access }) : asGiven(original, '--no-rewrite: run as given');
+          const roleAccess = await readRoleAccess(client, settings.role, metadata);
+          const rewritten = opts.rewrite ? rewriteFor(original, metadata, { ...settings, access: roleAccess }) : asGiven(original, '--no-rewrite: run as given');
           const about = { original, sql: rewritten.sql, rewrites: rewritten.rewrites, unchanged: rewritten.unchanged, timeZone: settings.timeZone, searchPath: settings.searchPath, role: settings.role };
           if (opts.explain === true) {
             if ((await splitStatements(rewritten.sql)).length !== 1) throw new HypershardError('USAGE', '--explain takes one statement');

@@ -21,10 +21,10 @@ export interface RebalanceFlags {
 }
 
 export function registerRebalanceCommand(program: Command): void {
-  const rebalance = program
+  const cmd = program
     .command('rebalance')
     .description('move shards between data nodes until their sizes are even; reads go on during a move, an interrupted move is rolled back or finished by the next run');
-  moveOptions(rebalance)
+  moveOptions(cmd)
     .option('--drain <node>', 'move every shard off this data node instead of evening out')
     .action(command(runRebalance));
 }

@@ -97,7 +97,7 @@ export function renderExplanation(result: Pick<RewriteResult, 'rewrites' | 'unch
  * caret under it, like psql's `LINE 1: …`.
  */
 export function pointAt(sql: string, position: number): string {
-  const chars = [...sql];
+  const chars = Array.from(sql); // code points, as PostgreSQL counts positions
   const index = Math.min(Math.max(position - 1, 0), chars.length);
   const before = chars.slice(0, index).join('');
   const lineStart = before.lastIndexOf('\n') + 1;
@@ -105,7 +105,7 @@ export function pointAt(sql: string, position: number): string {
   const lineEnd = sql.indexOf('\n', before.length);
   const line = sql.slice(lineStart, lineEnd === -1 ? undefined : lineEnd);
   const prefix = `LINE ${lineNumber}: `;
-  return `${prefix}${line}\n${' '.repeat(prefix.length + [...before.slice(lineStart)].length)}^`;
+  return `${prefix}${line}\n${' '.repeat(prefix.length + Array.from(before.slice(lineStart)).length)}^`;
 }
 
 const indent = (text: string): string => text.split('\n').map((l) => `  ${l}`).join('\n');

@@ -31,7 +31,7 @@ export function comparePartitions(layout: ClusterLayout, node: string, role: Nod
     if (!held.has(h)) continue;
     // Partitions nobody declared (a shard of another node is reported above).
     const expected = new Set(mine.map((s) => nameKey(s.table)));
-    for (const r of relations.filter((r) => sameName(r.parent, h.table) && !expected.has(nameKey(r.table)) && !allShards.has(nameKey(r.table)))) {
+    for (const r of relations.filter((x) => sameName(x.parent, h.table) && !expected.has(nameKey(x.table)) && !allShards.has(nameKey(x.table)))) {
       out.push(finding('extra', `partition ${displayName(r.table)}`, `${relkindName(r.kind)} ${displayName(r.table)} is a partition of ${displayName(h.table)} the spec does not declare`, { actual: r.bound }));
     }
   }

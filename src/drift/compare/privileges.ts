@@ -34,7 +34,7 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
   const grants = new Map<string, Expected<QualifiedName>>();
   for (const table of tables) for (const r of rolesOf(layout, role)) grants.set(`${nameKey(table)}\u0000${r}`, { on: table, role: r, privileges: [] });
   for (const r of layout.roles) {
-    for (const g of r.grants.filter((g) => held.some((h) => h.table === g.table))) {
+    for (const g of r.grants.filter((x) => held.some((h) => h.table === x.table))) {
       grants.set(`${nameKey(g.table)}\u0000${r.name}`, { on: g.table, role: r.name, privileges: g.privileges });
     }
   }
@@ -56,7 +56,7 @@ export function expectedSchemaGrants(layout: ClusterLayout, node: string, role: 
     for (const r of layout.referenceTables) usage.add(`${r.table.schema}\u0000${layout.serviceRole}`);
   }
   for (const u of derivedRoleGrants(layout, role).schemas) usage.add(`${u.schema}\u0000${u.role}`);
-  for (const r of layout.roles) for (const g of r.grants.filter((g) => held.some((h) => h.table === g.table))) usage.add(`${g.table.schema}\u0000${r.name}`);
+  for (const r of layout.roles) for (const g of r.grants.filter((x) => held.some((h) => h.table === x.table))) usage.add(`${g.table.schema}\u0000${r.name}`);
   return schemas.flatMap((schema) => rolesOf(layout, role).map((r) => ({ on: schema, role: r, privileges: usage.has(`${schema}\u0000${r}`) ? ['USAGE'] : [] })));
 }
 

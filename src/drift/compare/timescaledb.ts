@@ -68,8 +68,8 @@ export function compareTimescale(layout: ClusterLayout, actual: CatalogTimescale
     if (have.parallel !== want.parallel) differences.push(['parallel safety', PARALLEL[want.parallel] ?? '', PARALLEL[have.parallel] ?? have.parallel]);
     if (differences.length > 0) {
       out.push(finding('different', label, `${routineLabel(r)} differs from its migration: ${differences.map(([what]) => what).join(', ')}`, {
-        expected: differences.map(([what, want]) => `${what} ${want}`).join('; '),
-        actual: differences.map(([what, , have]) => `${what} ${have}`).join('; '),
+        expected: differences.map(([what, value]) => `${what} ${value}`).join('; '),
+        actual: differences.map(([what, , value]) => `${what} ${value}`).join('; '),
       }));
     }
   }

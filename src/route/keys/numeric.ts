@@ -96,7 +96,7 @@ export function toNumericDigits(d: Decimal): { digits: number[]; weight: number 
   const top = d.exponent + d.digits.length - 1;
   const weight = Math.floor(top / 4);
   const bottom = Math.floor(d.exponent / 4);
-  const groups = new Array<number>(weight - bottom + 1).fill(0);
+  const groups = Array.from({ length: weight - bottom + 1 }, () => 0);
   for (let i = 0; i < d.digits.length; i += 1) {
     const power = top - i;
     const group = Math.floor(power / 4);
