@@ -104,7 +104,7 @@ function numericText(b: Uint8Array): string {
   for (let w = weight, i = 0; w >= 0; w -= 1, i += 1) int += i === 0 ? String(digits[i] ?? 0) : pad(digits[i] ?? 0, 4);
   if (int === '') int = '0';
   let frac = '';
-  for (let w = -1, i = weight + 1; frac.length < dscale; w -= 1, i += 1) frac += pad(i >= 0 ? (digits[i] ?? 0) : 0, 4);
+  for (let i = weight + 1; frac.length < dscale; i += 1) frac += pad(i >= 0 ? (digits[i] ?? 0) : 0, 4);
   frac = frac.slice(0, dscale);
   const text = dscale > 0 ? `${int}.${frac}` : int;
   return sign === 0x4000 ? `-${text}` : text;

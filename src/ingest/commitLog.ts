@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { INTERNAL_SCHEMA, type QualifiedName } from '../plan/layout.js';
-import { quoteQualified } from '../sql/quote.js';
+import { quoteLiteral, quoteQualified } from '../sql/quote.js';
 import type { Step } from '../sql/statement.js';
 import { render } from '../sql/templates.js';
 
@@ -58,7 +58,7 @@ export const RECORD_COMMIT_SQL = `SELECT ${quoteQualified(COMMIT_FUNCTION.schema
 export const FORGET_COMMITS_SQL = `DELETE FROM ${quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name)} WHERE gid = ANY ($1::pg_catalog.text[])`;
 export const COMMIT_RECORDS_SQL = `SELECT gid, participants FROM ${quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name)} WHERE gid = ANY ($1::pg_catalog.text[])`;
 export const ALL_COMMIT_RECORDS_SQL = `SELECT gid, participants, created_at FROM ${quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name)}`;
-export const COMMIT_LOG_EXISTS_SQL = `SELECT pg_catalog.to_regclass(${"'"}${quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name).replaceAll("'", "''")}${"'"}) IS NOT NULL AS present`;
+export const COMMIT_LOG_EXISTS_SQL = `SELECT pg_catalog.to_regclass(${quoteLiteral(quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name))}) IS NOT NULL AS present`;
 /** The access-node transaction's id, assigning one (the commit record will need it anyway). */
 export const CURRENT_XID_SQL = 'SELECT pg_catalog.pg_current_xact_id()::text AS xid';
 /** 'in progress', 'committed', 'aborted', or NULL when too old to tell. */

@@ -186,7 +186,7 @@ export class RoutedCopy implements TransactionWriter {
       throw this.#fail(error instanceof InputError ? new IngestRowError(error.line, error.message) : error);
     }
     await this.#routeRows();
-    for (const partition of [...this.#pending.keys()]) await this.#flush(partition);
+    for (const partition of Array.from(this.#pending.keys())) await this.#flush(partition); // #flush deletes from #pending
     this.#finished = true;
     for (const lane of this.#laneList) {
       try {

@@ -48,8 +48,7 @@ export interface CopyFromStream extends Writable {
 /** The spec's hypertable `name` (or `schema.name`) names. @throws RoutingError */
 export function resolveHypertable(spec: ClusterSpec, table: string | QualifiedName): QualifiedName {
   if (typeof table !== 'string') return table;
-  const found = spec.hypertables.filter((h) => h.name === table || `${h.schema}.${h.name}` === table);
-  const h = found[0];
+  const h = spec.hypertables.find((x) => x.name === table || `${x.schema}.${x.name}` === table);
   if (h === undefined) {
     throw new RoutingError(`${JSON.stringify(table)} is not a hypertable of the spec (${spec.hypertables.map((x) => `${x.schema}.${x.name}`).join(', ') || 'it has none'})`);
   }
@@ -95,7 +94,7 @@ export function copyFrom(cluster: IngestCluster, options: CopyFromOptions): Copy
       })().then(() => callback(), callback);
     },
     destroy(error, callback) {
-      (async () => {
+      void (async () => {
         if (own && tx !== undefined) await tx.abort(error?.message ?? 'the COPY stream was destroyed');
         else if (copy !== undefined) await copy.abandon(error?.message ?? 'the COPY stream was destroyed');
       })().finally(() => {

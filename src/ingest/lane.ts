@@ -106,7 +106,9 @@ export class CopyLane {
     await this.#pump;
     if (this.#error !== undefined) throw this.#error;
     await this.#endCopy();
-    if (this.#error !== undefined) throw this.#error;
+    // #endCopy may have set it (TypeScript keeps the narrowing from before the await).
+    const failed = this.#error as LaneError | undefined;
+    if (failed !== undefined) throw failed;
   }
 
   /** Gives up: the COPY in progress fails (CopyFail), so the transaction can be rolled back. */

@@ -30,7 +30,7 @@ export class ConnectionPool {
     } catch (error) {
       await client.end().catch(() => undefined);
       const e = error as { message?: string };
-      throw new NodeConnectionError(node, `cannot connect as ${String(config.user ?? '?')} to ${safeAddress(url)}: ${e.message ?? String(error)}`, { cause: error });
+      throw new NodeConnectionError(node, `cannot connect as ${config.user ?? '?'} to ${safeAddress(url)}: ${e.message ?? String(error)}`, { cause: error });
     }
     this.#all.add(client);
     return client;
