@@ -18,6 +18,7 @@ import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCluster.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
+import { runCli } from '../support/faults.js';
 import { sql, withDatabase } from '../support/db.js';
 import { psql, psqlUnavailable, readFixture, runCases } from '../support/timescaledbCases.js';
 
@@ -285,7 +286,7 @@ for (const { source, skip } of sources) {
       expect(await sql(access(), `SELECT time_bucket('1 week', date '2018-09-16')::text AS w`)).toEqual([{ w: '2018-09-10' }]);
     });
 
-    it.skipIf(noPsql !== undefined)('take a TimescaleDB hypertable exported as CSV (COPY … TO STDOUT WITH CSV) and loaded through the access node, every value unchanged', async () => {
+    it.skipIf(noPsql !== undefined)('take a TimescaleDB hypertable exported as CSV (COPY … TO STDOUT WITH CSV), loaded through the access node and with hypershard load, every value unchanged', async () => {
       // TimescaleDB's side: a hypertable is read with PostgreSQL's own COPY, so its export is
       // exactly this plain table's (same columns, same text forms); a session zone with DST.
       await sql(access(), 'CREATE DATABASE timescale_source');
@@ -325,6 +326,14 @@ for (const { source, skip } of sources) {
       expect(onShards.reduce((a, b) => a + b, 0)).toBe(3002);
       const [bucketed] = await sql<{ buckets: number }>(access(), `SELECT count(DISTINCT time_bucket('1 day', time))::int AS buckets FROM conditions WHERE time >= '2024-01-01' AND time < '2025-01-01'`);
       expect(bucketed!.buckets).toBeGreaterThan(30);
+
+      // The other way in, for large exports: `hypershard load` writes the same CSV straight to the
+      // data nodes owning each row (two-phase commit), with the same values.
+      await sql(access(), 'TRUNCATE conditions');
+      const loaded = await runCli(['load', '-c', applied.specFile, '--table', 'conditions', '--format', 'csv', '--json', file]);
+      expect(loaded.code, loaded.stderr).toBe(0);
+      expect((JSON.parse(loaded.stdout) as { rows: number }).rows).toBe(3002);
+      expect((await sql(access(), digest))[0]).toEqual(copied);
     });
   });
 }
