@@ -131,7 +131,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           const ingest = await phase('load', () => load({ access, cluster, topology, workDir }, shape, options, step, proxies.length === 0 ? undefined : () => proxyTotals(proxies)));
           if (options.ingestOnly === true) {
             wall.total = (performance.now() - t0) / 1000;
-            return ingestReport(options, machine, loadAverageMax, access, cluster, topology, shape, ingest, proxies, wall);
+            return await ingestReport(options, machine, loadAverageMax, access, cluster, topology, shape, ingest, proxies, wall);
           }
           await phase('analyze', () => analyze(access, cluster, shape));
 
