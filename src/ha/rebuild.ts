@@ -50,7 +50,7 @@ export async function rebuildStandby(spec: ClusterSpec, specFile: string, dataNo
   if (dev === undefined) {
     throw new HypershardError(
       'USAGE',
-      `no dev cluster in ${devDir}: node rebuild makes the copy only for servers hypershard runs. Elsewhere, copy the primary with pg_basebackup (see the README, "Rebuilding a standby elsewhere") and list the standby under dataNodes[].standbys, then run apply`,
+      `no dev cluster in ${devDir}: node rebuild makes the copy only for servers hypershard runs. Elsewhere, copy the primary with pg_basebackup (see docs/ha.md, "Rebuilding a standby elsewhere") and list the standby under dataNodes[].standbys, then run apply`,
     );
   }
   // Names in the spec and servers of the dev cluster (a promoted standby keeps its server's name).

@@ -35,7 +35,7 @@ export function registerExecCommand(program: Command): void {
     .option('--node <name>', 'run on this node (repeatable); default: every node', collect, [])
     .option('--data-nodes', 'run on every data node')
     .option('--access-node', 'run on the access node')
-    .option('--transactional', 'commit on every node or on none: two-phase commit when max_prepared_transactions > 0 on every node, else commit node by node (see README)')
+    .option('--transactional', 'commit on every node or on none: two-phase commit when max_prepared_transactions > 0 on every node, else commit node by node (see docs/operations.md)')
     .option('--rows <n>', 'rows kept and shown per statement', '20')
     .option('--timeout <ms>', 'bound on reaching each node', '10000')
     .option('--json', 'machine-readable output')
