@@ -34,7 +34,15 @@ describe('TSBS benchmark, quick scale', () => {
     }
     expect(report.mismatches).toBe(0);
 
-    expect(report.ingest.results.map((r) => `${r.method} ${r.target}`)).toEqual(['COPY single', 'COPY distributed', 'INSERT single', 'INSERT distributed']);
+    expect(report.ingest.results.map((r) => `${r.method} ${r.target}`)).toEqual([
+      'COPY single',
+      'COPY distributed',
+      'COPY routed',
+      'COPY gateway',
+      'INSERT single',
+      'INSERT distributed',
+      'INSERT gateway',
+    ]);
     for (const r of report.ingest.results) expect(r.rowsPerSecond, `${r.method} ${r.target}`).toBeGreaterThan(0);
     const loaded = (target: string): number => report.ingest.results.filter((r) => r.target === target).reduce((sum, r) => sum + r.rows, 0);
     expect(loaded('single')).toBe(report.data.rows);
