@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const cap = Number(values.cap) * 1000;
   const why = await vethUnavailable();
   if (why !== undefined) throw new Error(`cannot measure a partition here: ${why}`);
-  const machine = await machineInfo();
+  const machine = machineInfo();
   await withBenchCluster({ dataNodes: 2, handleSignals: true, postgres: values.system ? { kind: 'system', binDir: SYSTEM_BIN_DIR } : { kind: 'embedded' }, onStep: (m) => process.stderr.write(`${m}\n`) }, async (dev, workDir) => {
     const veth = await createVeth();
     try {

@@ -57,7 +57,7 @@ export class InbandQueries implements Queryable {
           rows = [];
           break;
         case B.DataRow:
-          rows.push(decodeRow<R>(columns, readDataRow(frame)));
+          rows.push(decodeRow(columns, readDataRow(frame)) as R);
           break;
         case B.CommandComplete:
           command = body(frame).cstring();
@@ -87,17 +87,19 @@ export class InbandQueries implements Queryable {
   }
 }
 
-function decodeRow<R>(columns: readonly { name: string; type: number }[], values: (Buffer | null)[]): R {
+function decodeRow(columns: readonly { name: string; type: number }[], values: (Buffer | null)[]): Record<string, unknown> {
   const row: Record<string, unknown> = {};
   columns.forEach((c, i) => {
     const v = values[i];
     row[c.name] = v === null || v === undefined ? null : typeParser(c.type)(v.toString('utf8'));
   });
-  return row as R;
+  return row;
 }
 
 function typeParser(oid: number): (text: string) => unknown {
-  return pg.types.getTypeParser(oid, 'text') as (text: string) => unknown;
+  // pg-types declares the OIDs it knows as an enum; any OID is accepted (unknown ones parse as text).
+  const getTypeParser = pg.types.getTypeParser as (oid: number, format: 'text') => (text: string) => unknown;
+  return getTypeParser(oid, 'text');
 }
 
 function rowCountOf(tag: string): number | null {
@@ -111,7 +113,11 @@ export function textValue(value: unknown): string | null {
   if (Array.isArray(value)) return `{${value.map(arrayElement).join(',')}}`;
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'boolean') return value ? 't' : 'f';
-  return String(value);
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
+  // As node-postgres sends an object: its JSON (a jsonb or json parameter).
+  return JSON.stringify(value);
 }
 
 function arrayElement(value: unknown): string {

@@ -135,7 +135,7 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
   const checked = checkColumns(route, listed);
   if (checked !== undefined) return refuse(checked);
 
-  const conflict = checkConflict(stmt.onConflictClause, spec, listed, relation.alias?.aliasname ?? relation.relname);
+  const conflict = checkConflict(stmt.onConflictClause, spec, relation.alias?.aliasname ?? relation.relname);
   if (typeof conflict === 'object') return conflict;
   const access = await accessFacts(cluster, route.oid, settings.role, listed, conflict);
   if (access !== undefined) return refuse(access);
@@ -234,7 +234,7 @@ async function resolveTable(cluster: IngestCluster, schema: string | undefined, 
   const table = await cluster.withAccess(async (client) => {
     // One implicit transaction: the search_path reverts when it ends.
     const results = (await client.query(
-      `${settings.searchPath === undefined ? '' : `SELECT pg_catalog.set_config('search_path', ${quoteLiteral(path)}, true); `}` +
+      (settings.searchPath === undefined ? '' : `SELECT pg_catalog.set_config('search_path', ${quoteLiteral(path)}, true); `) +
         `SELECT n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_catalog.to_regclass(${quoteLiteral(quoteIdent(name))})`,
     )) as unknown as pg.QueryResult<QualifiedName> | pg.QueryResult<QualifiedName>[];
     const last = Array.isArray(results) ? results[results.length - 1] : results;
@@ -248,7 +248,7 @@ async function resolveTable(cluster: IngestCluster, schema: string | undefined, 
 const resolveCaches = new WeakMap<IngestCluster, Map<string, { at: number; table: QualifiedName | undefined }>>();
 function resolveCache(cluster: IngestCluster): Map<string, { at: number; table: QualifiedName | undefined }> {
   let cache = resolveCaches.get(cluster);
-  if (cache === undefined) resolveCaches.set(cluster, (cache = new Map()));
+  if (cache === undefined) resolveCaches.set(cluster, (cache = new Map<string, { at: number; table: QualifiedName | undefined }>()));
   return cache;
 }
 
@@ -283,7 +283,7 @@ function valuesShape(select: SelectStmt, columns: number): Shape | string {
     if (width === -1) width = items.length;
     if (items.length !== width) return 'VALUES lists must all be the same length';
     const paramRefs: { number: number }[] = [];
-    const sources = items.map((item) => source(item, paramRefs));
+    const sources = items.map((item) => sourceOf(item, paramRefs));
     rows.push({ items, sources, direct: items.map((i) => 'A_Const' in i || 'ParamRef' in i), paramRefs });
   }
   if (width > columns) return 'INSERT has more expressions than target columns';
@@ -297,7 +297,7 @@ function otherClauses(s: SelectStmt): boolean {
 }
 
 /** A value the data node computes exactly as the access node would, and how to read it as a key. */
-function source(item: Node, paramRefs: { number: number }[]): Source {
+function sourceOf(item: Node, paramRefs: { number: number }[]): Source {
   if ('A_Const' in item) {
     const c = item.A_Const;
     if (c.isnull === true) return { kind: 'const', text: null, numeric: 'other' };
@@ -313,7 +313,7 @@ function source(item: Node, paramRefs: { number: number }[]): Source {
   if ('TypeCast' in item) {
     const arg = item.TypeCast.arg;
     if (arg === undefined) return { kind: 'refused', reason: 'unexpected cast' };
-    const inner = source(arg, paramRefs);
+    const inner = sourceOf(arg, paramRefs);
     if (inner.kind === 'refused') return inner;
     const { typeName } = item.TypeCast;
     // The outermost cast decides the type; a typmod or array makes it another one.
@@ -422,7 +422,7 @@ function checkColumns(route: HypertableRoute, listed: readonly string[]): string
 type Conflict = 'none' | 'nothing' | 'update';
 
 /** An ON CONFLICT a shard enforces exactly as the whole table would. */
-function checkConflict(clause: OnConflictClause | undefined, spec: { spaceColumn: string; timeColumn: string; indexes: readonly { unique?: boolean | undefined; columns: readonly (string | { column: string })[] }[] }, listed: readonly string[], alias: string): Conflict | Refusal {
+function checkConflict(clause: OnConflictClause | undefined, spec: { spaceColumn: string; timeColumn: string; indexes: readonly { unique?: boolean | undefined; columns: readonly (string | { column: string })[] }[] }, alias: string): Conflict | Refusal {
   if (clause === undefined) return 'none';
   const infer = clause.infer;
   if (infer?.conname !== undefined) return refuse('ON CONFLICT ON CONSTRAINT is not routed (constraint names differ per shard); name the columns');
@@ -442,11 +442,11 @@ function checkConflict(clause: OnConflictClause | undefined, spec: { spaceColumn
     const r = 'ResTarget' in t ? t.ResTarget : undefined;
     if (r?.name === undefined || (r.indirection?.length ?? 0) > 0 || r.val === undefined) return refuse('ON CONFLICT DO UPDATE with a multi-column or subscripted assignment is not routed');
     if (r.name === spec.spaceColumn || r.name === spec.timeColumn) return refuse(`ON CONFLICT DO UPDATE of ${r.name} would move the row to another shard or chunk`);
-    const bad = updateExpression(r.val, alias, listed);
+    const bad = updateExpression(r.val, alias);
     if (bad !== undefined) return refuse(bad);
   }
   if (clause.whereClause !== undefined) {
-    const bad = updateExpression(clause.whereClause, alias, listed);
+    const bad = updateExpression(clause.whereClause, alias);
     if (bad !== undefined) return refuse(bad);
   }
   return 'update';
@@ -457,36 +457,35 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** DO UPDATE expressions the data node evaluates as the access node would: columns, EXCLUDED, constants, parameters, operators. */
-function updateExpression(node: Node, alias: string, listed: readonly string[]): string | undefined {
+function updateExpression(node: Node, alias: string): string | undefined {
   if ('A_Const' in node || 'ParamRef' in node) return undefined;
   if ('ColumnRef' in node) {
     const fields = (node.ColumnRef.fields ?? []).map((f) => ('String' in f ? f.String.sval : undefined));
     if (fields.some((f) => f === undefined)) return 'a * in ON CONFLICT DO UPDATE is not routed';
     if (fields.length === 2 && fields[0] !== 'excluded' && fields[0] !== alias) return `ON CONFLICT DO UPDATE refers to ${fields.join('.')}`;
     if (fields.length > 2) return `ON CONFLICT DO UPDATE refers to ${fields.join('.')}`;
-    void listed;
     return undefined;
   }
-  if ('TypeCast' in node) return node.TypeCast.arg === undefined ? 'unexpected cast' : updateExpression(node.TypeCast.arg, alias, listed);
+  if ('TypeCast' in node) return node.TypeCast.arg === undefined ? 'unexpected cast' : updateExpression(node.TypeCast.arg, alias);
   if ('A_Expr' in node) {
     const e = node.A_Expr;
     if (e.kind !== 'AEXPR_OP' && e.kind !== 'AEXPR_DISTINCT' && e.kind !== 'AEXPR_NOT_DISTINCT') return 'an ON CONFLICT DO UPDATE expression other than operators is not routed';
     const opSchema = (e.name ?? []).length > 1 ? 'qualified' : undefined;
     if (opSchema !== undefined) return 'a schema-qualified operator is not routed';
-    return (e.lexpr === undefined ? undefined : updateExpression(e.lexpr, alias, listed)) ?? (e.rexpr === undefined ? undefined : updateExpression(e.rexpr, alias, listed));
+    return (e.lexpr === undefined ? undefined : updateExpression(e.lexpr, alias)) ?? (e.rexpr === undefined ? undefined : updateExpression(e.rexpr, alias));
   }
   if ('BoolExpr' in node) {
     for (const a of node.BoolExpr.args ?? []) {
-      const bad = updateExpression(a, alias, listed);
+      const bad = updateExpression(a, alias);
       if (bad !== undefined) return bad;
     }
     return undefined;
   }
-  if ('NullTest' in node) return node.NullTest.arg === undefined ? undefined : updateExpression(node.NullTest.arg, alias, listed);
+  if ('NullTest' in node) return node.NullTest.arg === undefined ? undefined : updateExpression(node.NullTest.arg, alias);
   if ('CoalesceExpr' in node || 'MinMaxExpr' in node) {
     const args = 'CoalesceExpr' in node ? node.CoalesceExpr.args : node.MinMaxExpr.args;
     for (const a of args ?? []) {
-      const bad = updateExpression(a, alias, listed);
+      const bad = updateExpression(a, alias);
       if (bad !== undefined) return bad;
     }
     return undefined;
@@ -503,7 +502,7 @@ const factCaches = new WeakMap<IngestCluster, Map<string, Facts>>();
 /** Privileges, row-level security and triggers: what the access node checks or fires that routing would skip. */
 async function accessFacts(cluster: IngestCluster, oid: number, role: string | undefined, columns: readonly string[], conflict: Conflict): Promise<string | undefined> {
   let cache = factCaches.get(cluster);
-  if (cache === undefined) factCaches.set(cluster, (cache = new Map()));
+  if (cache === undefined) factCaches.set(cluster, (cache = new Map<string, Facts>()));
   const key = `${oid}\u0000${role ?? ''}\u0000${conflict}\u0000${columns.join('\u0000')}`;
   const hit = cache.get(key);
   if (hit !== undefined && hit.at > Date.now() - PRIVILEGES_TTL_MS) return hit.verdict;

@@ -300,6 +300,6 @@ function connectionLost(error: unknown): boolean {
   if (!(error instanceof Error) || error instanceof HypershardError) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return ['57P01', '57P02', '57P03'].includes(code);
-  return code === undefined ? /terminated|closed|ended|not queryable/i.test(error.message) : ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED'].includes(String(code));
+  return code === undefined ? /terminated|closed|ended|not queryable/i.test(error.message) : typeof code === 'string' && ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED'].includes(code);
 }
 

@@ -326,8 +326,9 @@ const INSERT = /^\s*insert\s/i;
 function insertParam(value: unknown): InsertParam {
   if (value === null || value === undefined) return null;
   if (Buffer.isBuffer(value)) return { value, format: 'binary', typeOid: 17 };
-  const text = (pgUtils as { prepareValue: (v: unknown) => unknown }).prepareValue(value);
-  return text === null || text === undefined ? null : Buffer.isBuffer(text) ? { value: text, format: 'binary', typeOid: 17 } : String(text);
+  // node-postgres's own conversion: a string, bytes, or null.
+  const text = (pgUtils as { prepareValue: (v: unknown) => string | Buffer | null | undefined }).prepareValue(value);
+  return text === null || text === undefined ? null : Buffer.isBuffer(text) ? { value: text, format: 'binary', typeOid: 17 } : text;
 }
 
 /** SQLSTATE class 42, syntax error or access rule violation: raised while planning, before anything runs. */

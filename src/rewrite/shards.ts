@@ -486,8 +486,8 @@ function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
     const op = (e.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
     if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
     if (e.kind === 'AEXPR_OP') {
-      const [space, value] = isSpace(e.lexpr) ? [e.lexpr, e.rexpr] : isSpace(e.rexpr) ? [e.rexpr, e.lexpr] : [undefined, undefined];
-      if (space === undefined || value === undefined || !independent(value)) continue;
+      const [column, value] = isSpace(e.lexpr) ? [e.lexpr, e.rexpr] : isSpace(e.rexpr) ? [e.rexpr, e.lexpr] : [undefined, undefined];
+      if (column === undefined || value === undefined || !independent(value)) continue;
       const v = deparse(value);
       return { test: (shard) => hashes(v, shard), detail: `${table.spaceColumn} = ${v}: only the shard that value hashes to is read`, outside: true };
     }

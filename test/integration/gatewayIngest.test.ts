@@ -169,8 +169,8 @@ for (const { source, skip } of sources) {
       expect(await read('metrics')).toEqual(await read('twin'));
     });
 
-    it('psycopg 3 (binary, in its default transaction), psycopg2 (copy_expert) and asyncpg (copy_records_to_table)', async ({ skip }) => {
-      if ('skip' in python) return skip(python.skip);
+    it('psycopg 3 (binary, in its default transaction), psycopg2 (copy_expert) and asyncpg (copy_records_to_table)', async (ctx) => {
+      if ('skip' in python) return ctx.skip(python.skip);
       const script = `
 import sys, io, asyncio, datetime, psycopg, psycopg2, asyncpg
 url = sys.argv[1]

@@ -84,8 +84,12 @@ export async function createVeth(): Promise<Veth> {
     namespace,
     nodeAddress,
     hostAddress,
-    cut: async () => void (await inside('ip', 'link', 'set', peer, 'down')),
-    heal: async () => void (await inside('ip', 'link', 'set', peer, 'up')),
+    cut: async () => {
+      await inside('ip', 'link', 'set', peer, 'down');
+    },
+    heal: async () => {
+      await inside('ip', 'link', 'set', peer, 'up');
+    },
     remove: async () => {
       await run('ip', ['netns', 'del', namespace]).catch(() => undefined);
       await run('ip', ['link', 'del', host]).catch(() => undefined);

@@ -6,6 +6,7 @@
 import { serialize } from 'pg-protocol';
 import { describe, expect, it } from 'vitest';
 import { mapPosition, errorForOriginal } from '../../src/gateway/errorPosition.js';
+import { textValue } from '../../src/gateway/inband.js';
 import { FrameError, FrameReader } from '../../src/gateway/protocol/frames.js';
 import {
   B,
@@ -190,5 +191,15 @@ describe('error positions', () => {
 
   it('counts positions in characters, as PostgreSQL does', () => {
     expect(mapPosition(3, "SELECT 'ü', nosuch", 'x nosuch')).toBe(13);
+  });
+});
+
+describe('in-band query parameters', () => {
+  it('are sent in PostgreSQL\'s text form, objects as their JSON as node-postgres sends them, never "[object Object]"', () => {
+    expect([null, undefined, 'a', 12, 12n, true, false].map(textValue)).toEqual([null, null, 'a', '12', '12', 't', 'f']);
+    expect(textValue(new Date('2024-06-01T00:00:00Z'))).toBe('2024-06-01T00:00:00.000Z');
+    expect(textValue(Buffer.from([0, 255]))).toBe('\\x00ff');
+    expect(textValue({ a: [1, 'x'] })).toBe('{"a":[1,"x"]}');
+    expect(textValue(['a"b', null, ['c\\d']])).toBe('{"a\\"b",NULL,{"c\\\\d"}}');
   });
 });
