@@ -24,6 +24,8 @@ export interface GatewayMetricsSnapshot {
   readonly protocolErrors: Readonly<Record<string, number>>;
   /** COPY statements routed to the data nodes, the rows they committed, and those that failed. */
   readonly routedCopies: number;
+  /** INSERT statements routed to the data nodes (many rows, or an upsert). */
+  readonly routedInserts: number;
   readonly routedRows: number;
   readonly routedFailed: number;
   /** Routed transactions by how their data-node parts ended (`left`: to recover). */
@@ -44,6 +46,7 @@ export class GatewayMetrics {
   readonly fallbacks = new Map<string, number>();
   readonly protocolErrors = new Map<string, number>();
   routedCopies = 0;
+  routedInserts = 0;
   routedRows = 0;
   routedFailed = 0;
   readonly #settled = new Map<string, number>();
@@ -75,6 +78,7 @@ export class GatewayMetrics {
       bytesToClients: this.bytesToClients,
       protocolErrors: Object.fromEntries(this.protocolErrors),
       routedCopies: this.routedCopies,
+      routedInserts: this.routedInserts,
       routedRows: this.routedRows,
       routedFailed: this.routedFailed,
       routedSettled: Object.fromEntries(this.#settled),
@@ -104,8 +108,9 @@ export function prometheusText(m: GatewayMetricsSnapshot): string {
   metric('client_bytes_sent_total', 'counter', 'Bytes sent to clients.', [['', m.bytesToClients]]);
   metric('protocol_errors_total', 'counter', 'Client connections closed for breaking the protocol or a limit, by reason.', labelled('reason', m.protocolErrors));
   metric('routed_copies_total', 'counter', 'COPY statements routed to the data nodes.', [['', m.routedCopies]]);
-  metric('routed_rows_total', 'counter', 'Rows routed COPY statements wrote.', [['', m.routedRows]]);
-  metric('routed_failed_total', 'counter', 'Routed COPY statements that failed (nothing of them committed).', [['', m.routedFailed]]);
+  metric('routed_inserts_total', 'counter', 'INSERT statements routed to the data nodes.', [['', m.routedInserts]]);
+  metric('routed_rows_total', 'counter', 'Rows routed COPY and INSERT statements wrote.', [['', m.routedRows]]);
+  metric('routed_failed_total', 'counter', 'Routed writes that failed (nothing of them committed).', [['', m.routedFailed]]);
   metric('routed_transactions_total', 'counter', 'Routed transactions by how their data-node parts ended.', labelled('outcome', m.routedSettled));
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 /**
- * Routed writes through the gateway: a client's `COPY hypertable FROM STDIN` goes straight to the
- * data nodes owning its rows (src/ingest), decided in the client's own access-node transaction.
+ * Routed writes through the gateway: a client's `COPY hypertable FROM STDIN`, and a multi-row or
+ * upserting `INSERT` into one, go straight to the data nodes owning their rows (src/ingest),
+ * decided in the client's own access-node transaction.
  *
  *   COPY …        the gateway opens a routed transaction whose shard locks and commit record live
  *                 in the client's transaction (outside a block, in one the gateway opens and commits)
@@ -13,6 +14,7 @@
  * which the gateway also runs when it starts, finishes them.
  */
 import { unwatchFile, watchFile } from 'node:fs';
+import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommitError, HypershardError, IngestRowError, errorMessage } from '../errors.js';
 import { IngestCluster } from '../ingest/cluster.js';
@@ -23,6 +25,8 @@ import type { PreparedTransaction, RoutedTransaction } from '../ingest/transacti
 import { INTERNAL_SCHEMA } from '../plan/layout.js';
 import { loadSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import type { InsertStmt } from '@pgsql/types';
+import { parseStatements } from '../rewrite/parser.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import type { ErrorFields } from './protocol/messages.js';
 
@@ -182,8 +186,41 @@ export function clientSettings(parameters: ReadonlyMap<string, string>): Partial
   return settings;
 }
 
+/**
+ * Fewer VALUES rows than this go through the access node: routing costs a few round trips of its
+ * own (the session's settings, the checks, PREPARE and the commit record), which a handful of rows
+ * does not earn back. An upsert is routed at any size, since postgres_fdw refuses it.
+ */
+export const ROUTE_INSERT_MIN_ROWS = 50;
+
+/** Looks like an INSERT, past leading comments and whitespace: the cheap test before parsing. */
+const INSERT_START = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*insert\s/i;
+
+/**
+ * Whether a simple-query text is one INSERT worth routing: VALUES with at least
+ * ROUTE_INSERT_MIN_ROWS rows, rows from unnest() (array ingest, any size), or ON CONFLICT. Whether
+ * it can be routed is planRoutedInsert's to say; this only spares small statements that work.
+ */
+export function insertWorthRouting(text: string): boolean {
+  if (!INSERT_START.test(text)) return false;
+  let stmt: InsertStmt;
+  try {
+    const parsed = parseStatements(text);
+    const only = parsed[0]?.stmt;
+    if (parsed.length !== 1 || only === undefined || !('InsertStmt' in only)) return false;
+    stmt = only.InsertStmt;
+  } catch {
+    return false;
+  }
+  if (stmt.onConflictClause !== undefined) return true;
+  const select = stmt.selectStmt !== undefined && 'SelectStmt' in stmt.selectStmt ? stmt.selectStmt.SelectStmt : undefined;
+  if (select === undefined) return false;
+  if ((select.valuesLists?.length ?? 0) >= ROUTE_INSERT_MIN_ROWS) return true;
+  return JSON.stringify([select.targetList, select.fromClause]).includes('"unnest"');
+}
+
 /** The ErrorResponse a client gets for a routed write that failed, in PostgreSQL's terms where there are some. */
-export function routedErrorFields(error: unknown, table: string): ErrorFields {
+export function routedErrorFields(error: unknown, table: string, command: 'COPY' | 'INSERT' = 'COPY'): ErrorFields {
   const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
   const causeCode = typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined;
   if (error instanceof IngestRowError) {
@@ -191,5 +228,10 @@ export function routedErrorFields(error: unknown, table: string): ErrorFields {
   }
   const own = (error as { code?: unknown }).code;
   const code = typeof own === 'string' && /^[0-9A-Z]{5}$/.test(own) ? own : (causeCode ?? (error instanceof CommitError ? '40003' : error instanceof HypershardError && error.code === 'NODE_TIMEOUT' ? '08006' : 'XX000'));
-  return { code, message: `hypershard gateway: routed COPY into ${table} failed: ${errorMessage(error)}` };
+  // A data node's own error (a unique violation, a check constraint) reads as PostgreSQL's would.
+  const server = error instanceof pg.DatabaseError ? error : cause instanceof pg.DatabaseError ? cause : undefined;
+  if (server !== undefined && typeof server.code === 'string' && command === 'INSERT') {
+    return { code: server.code, message: server.message, ...(server.detail === undefined ? {} : { detail: server.detail }), where: `routed INSERT into ${table}` };
+  }
+  return { code, message: `hypershard gateway: routed ${command} into ${table} failed: ${errorMessage(error)}` };
 }

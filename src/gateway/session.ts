@@ -24,7 +24,9 @@ import { RoutedCopy } from '../ingest/copy.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
 import { InbandError, InbandQueries } from './inband.js';
-import { clientSettings, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
+import { clientSettings, insertWorthRouting, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
+import { planRoutedInsert, type RoutedInsert } from '../ingest/insert.js';
+import { quoteIdent } from '../sql/quote.js';
 import { errorForOriginal } from './errorPosition.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ResolvedGatewayOptions } from './options.js';
@@ -125,6 +127,14 @@ interface Statement {
 }
 
 /** A client's COPY being routed to the data nodes. */
+/** A routed write opened in the client's transaction, on a hypertable with this many columns. */
+interface RoutedOpen {
+  readonly tx: RoutedTransaction;
+  readonly schema: string;
+  readonly name: string;
+  readonly columns: number;
+}
+
 interface CopyIn {
   readonly copy: RoutedCopy;
   readonly tx: RoutedTransaction;
@@ -709,6 +719,7 @@ export class Session {
     this.#ctx.metrics.statements += 1;
     const copy = this.#routableCopy(text);
     if (copy !== undefined) return this.#copyInRouted(bytes, copy);
+    if (this.#mayRoute() && insertWorthRouting(text)) return this.#insertRouted(bytes, text);
     if (this.#asWrittenAtOnce(text) !== undefined) {
       this.#sinceSync = 0;
       this.#send(bytes, { kind: 'query' });
@@ -867,47 +878,144 @@ export class Session {
 
   /** A COPY … FROM STDIN this session may route to the data nodes (checked further in-band). */
   #routableCopy(text: string): CopyIntoStatement | undefined {
-    if (this.#ctx.ingest === undefined || !this.#tracker.idle || this.#tracker.skipping || this.#txStatus === TX_FAILED || this.#held !== undefined) return undefined;
-    if (this.#startup.get('replication') !== undefined || (this.#startup.get('database') ?? this.user) !== this.#ctx.database) return undefined;
-    return copyIntoStatement(text);
+    return this.#mayRoute() ? copyIntoStatement(text) : undefined;
+  }
+
+  /** Whether this session's next statement may be a routed write: at rest, in the spec's database. */
+  #mayRoute(): boolean {
+    if (this.#ctx.ingest === undefined || !this.#tracker.idle || this.#tracker.skipping || this.#txStatus === TX_FAILED || this.#held !== undefined) return false;
+    return this.#startup.get('replication') === undefined && (this.#startup.get('database') ?? this.user) === this.#ctx.database;
   }
 
   /**
-   * Starts a routed COPY: in the client's transaction (or one the gateway opens), checks the table
-   * is a hypertable the client may fill this way, takes its shard locks, and asks the client for
-   * its data. When any of that says no, the statement goes to the access node as written (inside
-   * a client's block, what the check did is undone by a savepoint first).
+   * Opens a routed write in the client's transaction (or one the gateway opens) after checking
+   * in-band that `relation` is a hypertable this session may fill that way. Inside a client's block
+   * the checks run under a savepoint, released once the write is set up.
+   * @throws Unroutable (or the check's error) with everything undone: the statement then goes as written
    */
-  async #copyInRouted(bytes: Buffer, statement: CopyIntoStatement): Promise<void> {
+  async #routedBegin(relation: string, ownBlock: boolean): Promise<RoutedOpen> {
     const ingest = this.#ctx.ingest as GatewayIngest;
-    const ownBlock = this.#txStatus === TX_IDLE;
     let tx: RoutedTransaction | undefined;
-    let table = statement.relation;
     try {
       // Extended-protocol messages without their Sync yet (asyncpg prepares with a Flush): the
-      // COPY, a simple query, would end their implicit transaction; a Sync of the gateway's does.
+      // statement, a simple query, would end their implicit transaction; a Sync of the gateway's does.
       if (this.#sinceSync !== 0) {
         await this.#gatewaySync();
         this.#sinceSync = 0;
       }
       await this.#inband.query(ownBlock ? 'BEGIN' : `SAVEPOINT ${ROUTING_SAVEPOINT}`);
-      const { rows } = await this.#inband.query<{ schema: string; name: string; columns: number; allowed: boolean }>(ROUTABLE_SQL, [statement.relation]);
+      const { rows } = await this.#inband.query<{ schema: string; name: string; columns: number; allowed: boolean }>(ROUTABLE_SQL, [relation]);
       const row = rows[0];
       const hypertable = row === undefined ? undefined : ingest.cluster.spec.hypertables.find((h) => h.schema === row.schema && h.name === row.name);
       if (row === undefined || hypertable === undefined || !row.allowed) throw new Unroutable();
-      table = row.name;
       tx = await ingest.cluster.begin({ settings: clientSettings(this.#parameters), access: this.#inband });
-      const copy = await RoutedCopy.open(tx, { schema: row.schema, name: row.name }, { ...statement.format, ...(statement.columns === undefined ? {} : { columns: statement.columns }) });
-      if (!ownBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
-      this.#copyIn = { copy, tx, table, ownBlock };
-      this.#ctx.metrics.routedCopies += 1;
-      this.#writeClient(copyInResponse(statement.format.format === 'binary', statement.columns?.length ?? row.columns));
+      return { tx, ...row };
     } catch (error) {
-      // Not routable (or the check could not run): undo what was done and send it as written.
       await tx?.abort('not routed').catch(() => undefined);
       await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * A routed write's rows are written: they are prepared on their data nodes and the commit record
+   * is written in the client's transaction. Outside a block the gateway commits it now and then the
+   * data nodes; inside one, that waits for the client's COMMIT (see #settleRouted).
+   */
+  async #routedCommit(tx: RoutedTransaction, ownBlock: boolean): Promise<void> {
+    const prepared = await tx.prepare();
+    await tx.writeCommitRecord(prepared);
+    if (!ownBlock) {
+      this.#pendingRouted.push({ tx, prepared });
+      return;
+    }
+    const { command } = await this.#inband.query('COMMIT');
+    if (command !== 'COMMIT') {
+      await tx.abort('the access node did not commit');
+      throw new CopyFailed('the access node rolled back the transaction deciding the routed write; nothing was committed', '40000');
+    }
+    const outcome = await tx.commitPrepared(prepared);
+    this.#ctx.metrics.routedSettled(outcome.inDoubt.length === 0 ? 'committed' : 'left');
+  }
+
+  /**
+   * A routed write failed: nothing of it is committed, the client's transaction block (if any) is
+   * failed as PostgreSQL's would be (its COMMIT must not look successful), and the client gets the error.
+   */
+  async #routedFailed(tx: RoutedTransaction, ownBlock: boolean, fields: ErrorFields): Promise<void> {
+    await tx.abort(fields.message).catch(() => undefined);
+    if (ownBlock) await this.#inband.query('ROLLBACK').catch(() => undefined);
+    else if (this.#txStatus !== TX_FAILED) {
+      await this.#inband.query(`DO $$BEGIN RAISE EXCEPTION 'hypershard gateway: a routed write of this transaction failed'; END$$`).catch(() => undefined);
+    }
+    this.#ctx.metrics.routedFailed += 1;
+    this.#writeClient(Buffer.concat([errorResponse(fields), readyForQuery(this.#txStatus)]));
+  }
+
+  /**
+   * Starts a routed COPY and asks the client for its data. When the checks say no, the statement
+   * goes to the access node as written.
+   */
+  async #copyInRouted(bytes: Buffer, statement: CopyIntoStatement): Promise<void> {
+    const ownBlock = this.#txStatus === TX_IDLE;
+    let opened: RoutedOpen | undefined;
+    try {
+      opened = await this.#routedBegin(statement.relation, ownBlock);
+      const copy = await RoutedCopy.open(opened.tx, { schema: opened.schema, name: opened.name }, { ...statement.format, ...(statement.columns === undefined ? {} : { columns: statement.columns }) });
+      if (!ownBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
+      this.#copyIn = { copy, tx: opened.tx, table: opened.name, ownBlock };
+      this.#ctx.metrics.routedCopies += 1;
+      this.#writeClient(copyInResponse(statement.format.format === 'binary', statement.columns?.length ?? opened.columns));
+    } catch (error) {
+      if (opened !== undefined) {
+        await opened.tx.abort('not routed').catch(() => undefined);
+        await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
+      }
       if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
       this.#send(bytes, { kind: 'query' });
+    }
+  }
+
+  /**
+   * A multi-row or upserting INSERT into a hypertable, planned with the session's search_path and
+   * role: its rows are written on their data nodes and committed with the client's transaction.
+   * What planRoutedInsert or the in-band checks refuse goes to the access node as written.
+   */
+  async #insertRouted(bytes: Buffer, text: string): Promise<void> {
+    const ingest = this.#ctx.ingest as GatewayIngest;
+    const ownBlock = this.#txStatus === TX_IDLE;
+    let opened: RoutedOpen | undefined;
+    let plan: RoutedInsert | undefined;
+    try {
+      const session = await this.#currentSettings();
+      if (session === undefined) throw new Unroutable();
+      const settings = { ...clientSettings(this.#parameters), searchPath: session.searchPath.map(quoteIdent).join(', '), role: session.role };
+      const planned = await planRoutedInsert(ingest.cluster, text, [], settings);
+      if (!planned.routable) {
+        this.#ctx.metrics.fallback('insert-not-routable');
+        throw new Unroutable();
+      }
+      plan = planned;
+      opened = await this.#routedBegin(`${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`, ownBlock);
+      if (!ownBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
+    } catch (error) {
+      if (opened !== undefined) {
+        await opened.tx.abort('not routed').catch(() => undefined);
+        await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
+      }
+      if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
+      this.#send(bytes, { kind: 'query' });
+      return;
+    }
+    const { tx, name } = opened;
+    try {
+      const rows = await plan.run(tx);
+      await this.#routedCommit(tx, ownBlock);
+      this.#ctx.metrics.routedInserts += 1;
+      this.#ctx.metrics.routedRows += rows;
+      this.#writeClient(Buffer.concat([commandComplete(`INSERT 0 ${rows}`), readyForQuery(this.#txStatus)]));
+    } catch (error) {
+      await this.#routedFailed(tx, ownBlock, error instanceof CopyFailed ? { code: error.code, message: error.message } : routedErrorFields(error, name, 'INSERT'));
     }
   }
 
@@ -949,26 +1057,12 @@ export class Session {
     }
   }
 
-  /**
-   * The client's data ended: the rows are prepared on their data nodes and the commit record is
-   * written in the client's transaction. Outside a block the gateway commits it now and then the
-   * data nodes; inside one, that waits for the client's COMMIT (see #settleRouted).
-   */
+  /** The client's data ended: the COPY commits with the client's transaction (see #routedCommit). */
   async #copyDone(state: CopyIn): Promise<void> {
     try {
-      const prepared = await state.tx.prepare();
-      await state.tx.writeCommitRecord(prepared);
-      const rows = state.copy.stats.rows;
       this.#copyIn = undefined;
-      if (state.ownBlock) {
-        const { command } = await this.#inband.query('COMMIT');
-        if (command !== 'COMMIT') {
-          await state.tx.abort('the access node did not commit');
-          throw new CopyFailed('the access node rolled back the transaction deciding the routed COPY; nothing was committed', '40000');
-        }
-        const outcome = await state.tx.commitPrepared(prepared);
-        this.#ctx.metrics.routedSettled(outcome.inDoubt.length === 0 ? 'committed' : 'left');
-      } else this.#pendingRouted.push({ tx: state.tx, prepared });
+      await this.#routedCommit(state.tx, state.ownBlock);
+      const rows = state.copy.stats.rows;
       this.#ctx.metrics.routedRows += rows;
       this.#writeClient(Buffer.concat([commandComplete(`COPY ${rows}`), readyForQuery(this.#txStatus)]));
     } catch (error) {
@@ -977,24 +1071,15 @@ export class Session {
   }
 
   /**
-   * A routed COPY failed (a bad row, a data node, the client's CopyFail): nothing of it is
-   * committed, the client's transaction block (if any) is failed as PostgreSQL's would be, and the
-   * client gets the error; data it still sends for this COPY is dropped.
+   * A routed COPY failed (a bad row, a data node, the client's CopyFail): as any routed write's
+   * failure, and data the client still sends for this COPY is dropped.
    */
   async #copyFailed(state: CopyIn, error: unknown): Promise<void> {
     if (this.#copyIn === state) {
       this.#copyIn = undefined;
       this.#copyDiscard = true;
     }
-    await state.tx.abort(error instanceof Error ? error.message : String(error)).catch(() => undefined);
-    if (state.ownBlock) await this.#inband.query('ROLLBACK').catch(() => undefined);
-    else if (this.#txStatus !== TX_FAILED) {
-      // Fail the client's block on the access node too: its COMMIT must not look successful.
-      await this.#inband.query(`DO $$BEGIN RAISE EXCEPTION 'hypershard gateway: a routed COPY of this transaction failed'; END$$`).catch(() => undefined);
-    }
-    this.#ctx.metrics.routedFailed += 1;
-    const fields = error instanceof CopyFailed ? { code: error.code, message: error.message } : routedErrorFields(error, state.table);
-    this.#writeClient(Buffer.concat([errorResponse(fields), readyForQuery(this.#txStatus)]));
+    await this.#routedFailed(state.tx, state.ownBlock, error instanceof CopyFailed ? { code: error.code, message: error.message } : routedErrorFields(error, state.table));
   }
 
   // ------------------------------------------------------------------ rewriting

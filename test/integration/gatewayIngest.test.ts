@@ -6,15 +6,20 @@
  * the same rows), read in the session's TimeZone; a ROLLBACK, a bad row, a client's CopyFail or a
  * dropped connection leave nothing on any node and no prepared transaction behind; a table the
  * access node must have a say on (row-level security, a role without INSERT, SET
- * hypershard.route = off, a WHERE clause) is copied through it as written.
+ * hypershard.route = off, a WHERE clause) is copied through it as written. Multi-row INSERTs and
+ * upserts (ON CONFLICT, which postgres_fdw refuses) are routed the same way.
  */
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { from as copyFromStream } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { generateMigrations } from '../../src/migrations/files.js';
+import { apply } from '../../src/nodes/apply.js';
+import { loadSpec } from '../../src/spec/load.js';
 import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCluster.js';
 import { pythonDrivers } from '../support/clients.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
@@ -23,6 +28,13 @@ import { psql, run, startTestGateway, type TestGateway } from '../support/gatewa
 
 const sources = await Promise.all(clusterSources().filter((s) => !s.label.includes('testcontainers')).map(async (s) => ({ source: s, skip: await s.unavailable() })));
 const python = await pythonDrivers();
+
+/** A multi-row INSERT into metrics: `count` rows for devices [from, from + devices), one every 11 s back from now. */
+function insertValues(from: number, devices: number, count: number): string {
+  const now = Date.now();
+  const rows = Array.from({ length: count }, (_, i) => `('${new Date(now - i * 11_000).toISOString()}', ${from + (i % devices)}, ${(i * 7) % 89}.5, ${i % 4}, ${i % 3 === 0 ? 'NULL' : 21 + (i % 5)})`);
+  return `INSERT INTO metrics (time, device_id, cpu, memory, temperature) VALUES ${rows.join(', ')}`;
+}
 
 /** Rows for devices [from, from + devices), one every 7 s back from now, as CSV lines with the zone written out. */
 function csvRows(from: number, devices: number, count: number): string {
@@ -48,6 +60,7 @@ for (const { source, skip } of sources) {
       const m = gw.gateway.metrics();
       return { copies: m.routedCopies, rows: m.routedRows, failed: m.routedFailed };
     };
+    const routedInserts = (): number => gw.gateway.metrics().routedInserts;
     /** Per device of [from, to): count and sum(cpu) through the access node, each read pruned to the device's shard. */
     const perDevice = async (table: string, from: number, to: number): Promise<string[]> => {
       const client = new pg.Client(applied.access);
@@ -232,6 +245,90 @@ asyncio.run(main())
       }
       expect(routed().copies).toBe(before);
       expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id IN (700, 701)'))[0]?.n)).toBe(50);
+    });
+
+    it('a multi-row INSERT goes to the data nodes (rows on their shards, once); a small one, a failed one and a rolled-back one as PostgreSQL would', async () => {
+      const statement = insertValues(900, 30, 300);
+      const before = routedInserts();
+      const r = await gateway(['-c', statement]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe('INSERT 0 300');
+      expect(routedInserts()).toBe(before + 1);
+      await sql(applied.access, statement.replace('INSERT INTO metrics', 'INSERT INTO twin'));
+      expect(await perDevice('metrics', 900, 930)).toEqual(await perDevice('twin', 900, 930));
+
+      // Three rows: not worth the round trips, through the access node.
+      expect((await gateway(['-c', insertValues(940, 3, 3)])).stdout.trim()).toBe('INSERT 0 3');
+      expect(routedInserts()).toBe(before + 1);
+
+      // A NULL time: the data node's not-null violation, as the client would get it from the access node; nothing committed.
+      const bad = insertValues(950, 5, 100).replace(/\('[^']+', 952,/, "(NULL, 952,");
+      const failedBefore = routed().failed;
+      const failed = await gateway(['-c', bad]);
+      expect(failed.code).not.toBe(0);
+      expect(failed.stderr).toMatch(/null value in column "time"/);
+      expect(routed().failed).toBe(failedBefore + 1);
+      expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id BETWEEN 950 AND 954'))[0]?.n)).toBe(0);
+
+      const rolledBack = await gateway(['-c', 'BEGIN', '-c', insertValues(960, 5, 100), '-c', 'ROLLBACK']);
+      expect(rolledBack.stderr).toBe('');
+      const committed = await gateway(['-q', '-t', '-c', 'BEGIN', '-c', insertValues(970, 5, 100), '-c', 'COMMIT', '-c', 'SELECT count(*) FROM metrics WHERE device_id BETWEEN 960 AND 974']);
+      expect(committed.stderr).toBe('');
+      expect(committed.stdout.trim().split('\n').at(-1)).toBe('100');
+      expect(routedInserts()).toBe(before + 3);
+      expect(await prepared()).toBe(0);
+    });
+
+    it('an upsert (ON CONFLICT … DO UPDATE), which postgres_fdw refuses, is routed onto the unique index the spec declares', async () => {
+      // A hypertable with a unique index on (device_id, time), added to the applied spec.
+      const doc = parseYaml(await readFile(applied.specFile, 'utf8')) as { hypertables: Record<string, unknown>[] };
+      doc.hypertables.push({
+        name: 'readings',
+        columns: [
+          { name: 'time', type: 'timestamptz', notNull: true },
+          { name: 'device_id', type: 'integer', notNull: true },
+          { name: 'value', type: 'double precision' },
+          { name: 'note', type: 'text' },
+        ],
+        timeColumn: 'time',
+        chunkInterval: '1 day',
+        chunks: { behind: 3, ahead: 2 },
+        spaceColumn: 'device_id',
+        shards: 4,
+        indexes: [{ columns: ['device_id', 'time'], unique: true }],
+      });
+      const changed = new Promise<string>((resolve) => gw.gateway.on('warning', (m) => m.includes('routed writes now go to') && resolve(m)));
+      await writeFile(applied.specFile, stringifyYaml(doc));
+      const { spec, file } = await loadSpec(applied.specFile);
+      await generateMigrations(spec, file);
+      const result = await apply(spec, file);
+      expect(result.ok, JSON.stringify(result.nodes)).toBe(true);
+      await changed;
+      await sql(applied.access, 'CREATE TABLE readings_twin (time timestamptz NOT NULL, device_id integer NOT NULL, value double precision, note text, UNIQUE (device_id, time))');
+
+      const base = Date.parse('2026-11-30T00:00:00Z');
+      const upsert = (from: number, count: number, note: string): string =>
+        `INSERT INTO readings AS r (time, device_id, value, note) VALUES ${Array.from({ length: count }, (_, i) => `('${new Date(base + (from + i) * 60_000).toISOString()}', ${(from + i) % 7}, ${from + i}.25, '${note}')`).join(', ')}
+         ON CONFLICT (device_id, time) DO UPDATE SET value = r.value + EXCLUDED.value, note = EXCLUDED.note`;
+      const before = routedInserts();
+      for (const [from, count, note] of [[0, 120, 'first'], [60, 120, 'second'], [100, 3, 'third']] as const) {
+        const r = await gateway(['-c', upsert(from, count, note)]);
+        expect(r.stderr).toBe('');
+        expect(r.stdout.trim()).toBe(`INSERT 0 ${count}`);
+        await sql(applied.access, upsert(from, count, note).replace('INTO readings AS r', 'INTO readings_twin AS r'));
+      }
+      expect(routedInserts()).toBe(before + 3);
+      const digest = (table: string) => sql<{ d: string }>(applied.access, `SELECT count(*) || ':' || sum(value) || ':' || string_agg(note, ',' ORDER BY device_id, time) AS d FROM ${table}`);
+      expect(await digest('readings')).toEqual(await digest('readings_twin'));
+
+      // DO NOTHING: rows already there are skipped and not counted, as PostgreSQL counts them.
+      const nothing = upsert(200, 60, 'x').replace(/DO UPDATE SET .*$/s, 'DO NOTHING');
+      expect((await gateway(['-c', nothing])).stdout.trim()).toBe('INSERT 0 60');
+      expect((await gateway(['-c', nothing])).stdout.trim()).toBe('INSERT 0 0');
+
+      // The same statement straight to the access node: postgres_fdw refuses it.
+      await expect(sql(applied.access, upsert(0, 2, 'direct'))).rejects.toThrow(/ON CONFLICT|not supported/i);
+      expect(await prepared()).toBe(0);
     });
   });
 }
