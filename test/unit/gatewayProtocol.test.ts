@@ -202,6 +202,9 @@ describe('in-band query parameters', () => {
     expect(textValue(Buffer.from([0, 255]))).toBe('\\x00ff');
     expect(textValue({ a: [1, 'x'] })).toBe('{"a":[1,"x"]}');
     expect(textValue(['a"b', null, ['c\\d']])).toBe('{"a\\"b",NULL,{"c\\\\d"}}');
+  });
+});
+
 
 describe('which INSERTs the gateway routes', () => {
   const values = (n: number): string => `INSERT INTO metrics VALUES ${Array.from({ length: n }, (_, i) => `(now(), ${i}, 1)`).join(', ')}`;
