@@ -24,7 +24,7 @@ import { metadataFromLayout } from '../rewrite/metadata.js';
 import type { Rewrite } from '../rewrite/model.js';
 import { rewriteSql } from '../rewrite/rewrite.js';
 import { sessionSettings } from '../rewrite/session.js';
-import { DEMO_QUERIES } from './queries.js';
+import { demoQueries } from './queries.js';
 
 export interface DemoOptions {
   readonly dataNodes?: number;
@@ -86,9 +86,14 @@ export interface DemoConnection {
   readonly roles: readonly { readonly name: string; readonly login: boolean; readonly url?: string; readonly passwordFile?: string }[];
   /** Every secret file the spec references (mode 0600), and whose password it is. */
   readonly secrets: readonly { readonly file: string; readonly of: string }[];
+  /** The gateway in front of the access node (any client gets the rewrites), and a login role's URL through it. */
+  readonly gateway: { readonly command: string; readonly url: string; readonly passwordFile?: string };
   /** The command that stops every server and removes the data. */
   readonly stop: string;
 }
+
+/** The port the demo's gateway line suggests: the gateway's own default. */
+const GATEWAY_PORT = 6432;
 
 const BATCH_ROWS = 5000;
 
@@ -125,7 +130,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       const metadata = metadataFromLayout(layout);
       const { timeZone, searchPath } = await sessionSettings(client);
       const queries: DemoQueryResult[] = [];
-      for (const q of DEMO_QUERIES) {
+      for (const q of demoQueries(options.devices ?? 100)) {
         step(`query: ${q.title}`);
         const params = q.params(window);
         const rewrite = rewriteSql(q.sql, metadata, { timeZone, searchPath });
@@ -180,11 +185,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
 function connection(cluster: DevCluster, spec: ClusterSpec, specFile: string): DemoConnection {
   const secretFile = (ref: SecretRef | undefined): string | undefined => (ref !== undefined && 'file' in ref ? resolve(dirname(specFile), ref.file) : undefined);
-  const asRole = (role: string): string => {
+  const asRole = (role: string, port?: number): string => {
     const url = new URL(cluster.accessNode.url);
     url.username = role;
+    if (port !== undefined) url.port = String(port);
     return url.toString();
   };
+  const login = spec.roles.find((r) => r.login);
+  const loginPassword = secretFile(login?.password);
   return {
     specFile,
     nodes: [{ name: cluster.accessNode.name, role: 'access', url: cluster.accessNode.url }, ...cluster.dataNodes.map((n) => ({ name: n.name, role: 'data' as const, url: n.url }))],
@@ -196,6 +204,11 @@ function connection(cluster: DevCluster, spec: ClusterSpec, specFile: string): D
       { file: secretFile(spec.fdw.serviceRole.password), of: `the FDW service role ${spec.fdw.serviceRole.name} (the access node logs in to the data nodes with it)` },
       ...spec.roles.map((r) => ({ file: secretFile(r.password), of: `role ${r.name}` })),
     ].filter((s): s is { file: string; of: string } => s.file !== undefined),
+    gateway: {
+      command: `hypershard gateway -c ${specFile} --port ${GATEWAY_PORT}`,
+      url: asRole(login?.name ?? 'postgres', GATEWAY_PORT),
+      ...(loginPassword === undefined ? {} : { passwordFile: loginPassword }),
+    },
     stop: `hypershard dev down --dir ${cluster.dir}`,
   };
 }

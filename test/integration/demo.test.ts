@@ -3,7 +3,7 @@
  * not rot. Its last query is written as people write it; the rewriter must give the same answer
  * with the work on the data nodes. Kept running, it says how to connect, and that works.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,28 @@ describe.skipIf(skip !== undefined)(`demo on embedded PostgreSQL${skip === undef
       expect(await sql({ url: reader.url!, password }, 'SELECT count(*)::int AS n FROM metrics')).toEqual([{ n: 50 * 2 * 360 }]);
       expect(connect.secrets.map((s) => s.of)).toEqual([expect.stringContaining('FDW service role hypershard_fdw'), 'role metrics_reader']);
       expect(connect.stop).toBe(`hypershard dev down --dir ${join(dir, 'cluster')}`);
+
+      // The gateway line it prints, on a free port: the reader's query through it is rewritten to run on the shards.
+      expect(connect.gateway.command).toBe(`hypershard gateway -c ${connect.specFile} --port 6432`);
+      expect(connect.gateway.passwordFile).toBe(reader.passwordFile);
+      const args = connect.gateway.command.split(' ').slice(1);
+      const gateway = spawn(process.execPath, [BIN, ...args, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const listening = await new Promise<string>((resolve, reject) => {
+          gateway.stdout.once('data', (d: Buffer) => resolve((JSON.parse(d.toString().split('\n')[0]!) as { listening: string }).listening));
+          gateway.once('exit', (code) => reject(new Error(`the gateway exited (${code})`)));
+        });
+        const url = new URL(connect.gateway.url);
+        expect([url.username, url.port]).toEqual(['metrics_reader', '6432']);
+        url.port = listening.slice(listening.lastIndexOf(':') + 1);
+        const dashboard = `SELECT max(cpu) AS peak FROM metrics WHERE time > now() - interval '1 hour'`;
+        const plan = async (target: string): Promise<string> => (await sql<{ 'QUERY PLAN': string }>({ url: target, password }, `EXPLAIN (VERBOSE, COSTS OFF) ${dashboard}`)).map((r) => r['QUERY PLAN']).join('\n');
+        expect(await plan(url.toString())).toMatch(/Relations: Aggregate on/);
+        expect(await plan(reader.url!)).not.toMatch(/Relations: Aggregate on/);
+        expect(await sql({ url: url.toString(), password }, dashboard)).toEqual(await sql({ url: reader.url!, password }, dashboard));
+      } finally {
+        gateway.kill('SIGTERM');
+      }
 
       // The command it prints stops it.
       const down = await new Promise<number>((resolve) => execFile(process.execPath, [BIN, 'dev', 'down', '--dir', join(dir, 'cluster')], (error) => resolve(error === null ? 0 : 1)));

@@ -74,6 +74,9 @@ function renderConnection(c: DemoConnection, postgres: string): string[] {
         ? `  ${r.name}: PGPASSWORD="$(cat ${r.passwordFile ?? '<its secret>'})" psql ${r.url ?? ''}`
         : `  ${r.name}: no login (grant it to a login role)`,
     ),
+    'Through the gateway, every client (psql, Grafana, Python, JDBC) gets the rewrites (docs/gateway.md):',
+    `  ${c.gateway.command}`,
+    `  ${c.gateway.passwordFile === undefined ? '' : `PGPASSWORD="$(cat ${c.gateway.passwordFile})" `}psql ${c.gateway.url}   # from another shell`,
     'Secrets (files, mode 0600, referenced by the spec):',
     ...c.secrets.map((s) => `  ${s.file}: password of ${s.of}`),
     `Spec: ${c.specFile}; try hypershard status -c ${c.specFile}, or hypershard query -c ${c.specFile} -q '…'`,
