@@ -117,3 +117,35 @@ function variance(name: string, a: string, type: string, agg: (fn: string, expr:
   }
   return `${text}: ${name} over ${type} is not combined`;
 }
+
+/** Aggregates whose DISTINCT form is computed from a set of distinct values as well as from the rows. */
+const OVER_VALUES = new Set(['count', 'sum', 'avg', 'stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop']);
+
+export const overValues = (name: string): boolean => OVER_VALUES.has(name);
+
+/**
+ * `agg(DISTINCT x) [FILTER (WHERE c)]` from the distinct values of x each shard returns: every
+ * shard groups by x too (as `CASE WHEN c THEN x END` under a FILTER: a row the filter drops gives
+ * NULL, which the aggregate skips either way), and the access node computes `agg(DISTINCT x)`
+ * over those values, the same set the statement would have. Other aggregates of the statement
+ * combine as before, from parts per (group, x).
+ * @returns the per-shard grouping expression (SQL) and the combination, or why not.
+ */
+export function distinctValues(call: FuncCall, scope: Scope): { readonly key: string; readonly combine: (column: string) => string } | string {
+  const name = functionName(call);
+  const text = deparse({ FuncCall: call });
+  const args = call.args ?? [];
+  const arg = args[0];
+  if (!OVER_VALUES.has(name) || (functionSchema(call) ?? 'pg_catalog') !== 'pg_catalog') return `${text}: ${name}(DISTINCT …) is not computed from per-shard values`;
+  if (args.length !== 1 || arg === undefined || (call.agg_order ?? []).length > 0) return `${text}: DISTINCT over one argument only`;
+  const type = inferType(arg, scope);
+  // Equal numerics may differ in scale (1.0, 1.00): which one a GROUP BY keeps is not the one DISTINCT keeps.
+  // (A column declared with a scale holds values of that scale only.)
+  const fixedScale = 'ColumnRef' in arg && type !== undefined && /^numeric\s*\(\s*\d+\s*(,\s*\d+\s*)?\)$/i.test(type.trim());
+  if (name !== 'count' && (type === undefined || (typeClass.numeric(type) && !fixedScale))) {
+    return `${text}: ${type === undefined ? 'the argument’s type cannot be told' : 'equal numerics of another scale would make the value another'}, so per-shard values are not combined`;
+  }
+  const value = deparse(arg);
+  const key = call.agg_filter === undefined ? value : `CASE WHEN ${deparse(call.agg_filter)} THEN ${value} END`;
+  return { key, combine: (column) => `${name}(DISTINCT ${column})` };
+}

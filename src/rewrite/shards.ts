@@ -5,7 +5,8 @@
  * node then only combines one small result per shard.
  *
  *   partial aggregates  GROUP BY without the space key: each shard aggregates its rows; the
- *                       access node combines per group (aggregates.ts), then applies HAVING,
+ *                       access node combines per group (aggregates.ts; count(DISTINCT x) and
+ *                       its kin from each shard's distinct values of x), then applies HAVING,
  *                       ORDER BY and LIMIT. (A LIMIT inside the shard's query would be exact when
  *                       the ORDER BY sorts groups totally, but the planner then prefers fetching
  *                       sorted rows and aggregating locally, which it costs as stopping early:
@@ -21,7 +22,7 @@
 import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
 import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, replaceTop, sameExpression, transform, walk } from './ast.js';
-import { isAggregateCall, splitAggregate } from './aggregates.js';
+import { distinctValues, isAggregateCall, overValues, splitAggregate } from './aggregates.js';
 import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { guardArm, tableKey } from './access.js';
 import { correlation } from './inSubquery.js';
@@ -147,6 +148,20 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   if (bySpace && !fromDistinct && gate?.only === undefined && !limited) return { rewrites: [], unchanged: [] };
 
   // Aggregates anywhere in the outputs, HAVING and ORDER BY, each split once.
+  const aggregateNodes = [...targets.map((t) => t?.val as Node), stmt.havingClause, ...(stmt.sortClause ?? []).map((s) => ('SortBy' in s ? s.SortBy.node : undefined))];
+  const everyCall: import('@pgsql/types').FuncCall[] = [];
+  for (const node of aggregateNodes) {
+    if (node === undefined) continue;
+    transform(node, (n) => {
+      if ('FuncCall' in n && isAggregateCall(n.FuncCall)) everyCall.push(n.FuncCall);
+      return undefined;
+    });
+  }
+  // A DISTINCT aggregate no shard can finish (count(DISTINCT x), x not the space key): each shard
+  // groups by x as well and returns its distinct values, the access node aggregates those.
+  const byValues = everyCall.some((c) => c.agg_distinct === true && typeof splitAggregate(c, scope, isSpace) === 'string' && typeof distinctValues(c, scope) !== 'string');
+  const keys: string[] = [];
+  const viaValues: string[] = [];
   const partials: string[] = [];
   const combined = new Map<string, string>();
   const problems: string[] = [];
@@ -155,8 +170,24 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     transform(node, (n) => {
       if ('FuncCall' in n && isAggregateCall(n.FuncCall) && !combined.has(deparse(n))) {
         calls.push(n);
+        if (byValues && n.FuncCall.agg_distinct === true) {
+          const values = distinctValues(n.FuncCall, scope);
+          if (typeof values !== 'string') {
+            if (!keys.includes(values.key)) keys.push(values.key);
+            combined.set(deparse(n), values.combine(`${UNION_ALIAS}.d${keys.indexOf(values.key)}`));
+            viaValues.push(deparse(n));
+            return undefined;
+          }
+          // Per (group, value) parts of a DISTINCT count or sum over the space key would count a key once per value.
+          if (!['min', 'max', 'bool_and', 'bool_or', 'every'].includes(functionName(n.FuncCall))) {
+            problems.push(values);
+            return undefined;
+          }
+        }
         const split = splitAggregate(n.FuncCall, scope, isSpace);
-        if (typeof split === 'string') problems.push(split);
+        const values = typeof split === 'string' && n.FuncCall.agg_distinct === true ? distinctValues(n.FuncCall, scope) : undefined;
+        // Of a DISTINCT aggregate that could be computed from values, why it was not.
+        if (typeof split === 'string') problems.push(typeof values === 'string' && overValues(functionName(n.FuncCall)) ? values : split);
         else {
           const columns = split.partials.map((p) => {
             const existing = partials.indexOf(p);
@@ -208,12 +239,13 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   // Without GROUP BY, an empty WITH keeps the access node from planning min()/max() as its own
   // ORDER BY … LIMIT 1 over the shard (whose LIMIT postgres_fdw does not send, so a fetch_size
   // of rows would cross): the aggregate ships whole, and the data node uses its own index.
-  const whole = groups.length === 0 ? 'WITH _hs_whole AS (SELECT) ' : '';
+  const whole = groups.length + keys.length === 0 ? 'WITH _hs_whole AS (SELECT) ' : '';
+  const keyCount = groups.length + keys.length;
   const arms = gatedShards(gate, table).map((shard) => {
-    const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
-    return gated(gate, shard, (where) => `${whole}SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
+    const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...keys.map((v, k) => `${v} AS d${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
+    return gated(gate, shard, (where) => `${whole}SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${keyCount > 0 ? ` GROUP BY ${Array.from({ length: keyCount }, (_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
   });
-  arms.push(guardArm(groups.length + partials.length, direct.tables));
+  arms.push(guardArm(keyCount + partials.length, direct.tables));
   // Under a LIMIT the planner costs the arms for the first rows only, and prefers sorted rows
   // aggregated on the access node (which it thinks it can stop early, and cannot: every row is
   // sorted first). Materialized, the arms are planned whole: each shard aggregates.
@@ -244,7 +276,8 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
         (bySpace
           ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')} holds the space key ${table.spaceColumn}${limited ? ' and the statement a LIMIT' : ''}: `
           : `${groups.length > 0 ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')}` : 'the aggregate'} lacks the space key ${table.spaceColumn}: `) +
-        `each of ${gatedShards(gate, table).length} shard${gatedShards(gate, table).length === 1 ? '' : 's'} aggregates its own rows on its data node${materialize ? ' (planned whole, not for the first rows)' : ''}, the access node combines ${[...combined.keys()].join(', ') || 'the groups'}`,
+        `each of ${gatedShards(gate, table).length} shard${gatedShards(gate, table).length === 1 ? '' : 's'} aggregates its own rows on its data node${materialize ? ' (planned whole, not for the first rows)' : ''}, the access node combines ${[...combined.keys()].join(', ') || 'the groups'}` +
+        (viaValues.length > 0 ? ` (${viaValues.join(', ')} from the distinct values each shard returns per group)` : ''),
     },
   ];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });

@@ -61,6 +61,8 @@ const MIN_REWRITTEN: Record<RewriteKind, number> = {
   'distinct-as-group-by': 20,
   'date-range': 20,
 };
+/** Of those, partial aggregates with a DISTINCT aggregate computed from each shard's distinct values. */
+const MIN_DISTINCT_BY_VALUES = 35;
 /**
  * The cases issue 13 quoted, whose rewrites once said what their plans did not: each rewritten
  * and its words checked against its EXPLAIN (VERBOSE), answers compared, on every zone.
@@ -73,6 +75,10 @@ const TRUTH_CASES: readonly DifferentialCase[] = [
   { id: 'hourly buckets in the session zone', sql: `SELECT date_trunc('hour', time) AS h, count(*) AS n, max(cpu) AS peak FROM metrics WHERE time > now() - interval '6 hours' GROUP BY 1 ORDER BY 1` },
   { id: 'a join with a reference table', sql: `SELECT dv.region, count(*) AS n, max(m.cpu) AS peak FROM metrics m JOIN devices dv ON dv.id = m.device_id GROUP BY dv.region ORDER BY 1` },
   { id: 'ungrouped min/max over every shard', sql: `SELECT max(time) AS last, min(cpu) AS low FROM metrics` },
+  {
+    id: 'DISTINCT aggregates not over the space key',
+    sql: `SELECT region, count(DISTINCT ok) AS oks, sum(DISTINCT bytes) FILTER (WHERE cpu > 20) AS b, count(DISTINCT device_id) AS devices, count(*) AS n, avg(cpu) AS mean FROM metrics GROUP BY region ORDER BY region`,
+  },
   { id: 'a local date compared with dates', sql: `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE time::date >= current_date - 1 AND date(time) <> current_date + 1` },
 ];
 /** The first cases again under these zones: date_trunc and literals without an offset move with them. */
@@ -385,6 +391,10 @@ for (const { source, skip } of sources) {
         const made = Object.fromEntries(REWRITE_KINDS.map((k) => [k, run.outcomes.filter((o) => o.rows > 0 && o.rewrite.rewrites.some((r) => r.kind === k)).length]));
         console.log(`rewritten non-empty cases per kind: ${JSON.stringify(made)}`);
         for (const kind of REWRITE_KINDS) expect(made[kind], kind).toBeGreaterThanOrEqual(Math.floor((MIN_REWRITTEN[kind] * CASES) / 3000));
+        // DISTINCT aggregates over a column other than the space key, from each shard's distinct values.
+        const byValues = run.outcomes.filter((o) => o.rows > 0 && o.rewrite.rewrites.some((r) => r.kind === 'partial-aggregate' && r.detail.includes('from the distinct values each shard returns'))).length;
+        console.log(`DISTINCT aggregates from per-shard values: ${byValues} non-empty cases`);
+        expect(byValues).toBeGreaterThanOrEqual(Math.floor((MIN_DISTINCT_BY_VALUES * CASES) / 3000));
       }
     });
 
@@ -412,6 +422,7 @@ for (const { source, skip } of sources) {
           expect(kinds('a join with a reference table')).toEqual(['partial-aggregate', 'reference-join']);
           expect(kinds('ungrouped min/max over every shard')).toEqual(['partial-aggregate']);
           expect(kinds('a local date compared with dates')).toEqual(['date-range', 'date-range', 'partial-aggregate']);
+          expect(kinds('DISTINCT aggregates not over the space key')).toEqual(['partial-aggregate']);
         }
       }
     });

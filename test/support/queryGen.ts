@@ -150,9 +150,10 @@ export interface GeneratedQuery {
   readonly params: readonly unknown[];
   readonly shape: QueryShape;
   /**
-   * Aggregates that cannot be combined from per-shard parts (percentiles, mode, count(DISTINCT)
-   * of a column other than the space column) under a grouping without the space column: the
-   * rewriter should leave these alone, and the harness checks the answer all the same.
+   * Aggregates that cannot be combined from per-shard parts (percentiles, mode, ordered
+   * aggregates) or only from each shard's distinct values (count(DISTINCT) of a column other than
+   * the space column) under a grouping without the space column; the harness checks the answer
+   * either way.
    */
   readonly unsplittable: boolean;
 }
@@ -389,7 +390,7 @@ function aggregate(ctx: Ctx): Aggregate {
     [1, () => ({ expr: `coalesce(sum(${c('cpu')}), 0)`, unsplittable: false })],
     [1, () => ({ expr: `max(${c('time')}) - min(${c('time')})`, unsplittable: false })],
     [1, () => ({ expr: `count(*) > ${d.int(1, 20)}`, unsplittable: false })],
-    // Order-sensitive and DISTINCT aggregates: no per-shard parts combine into them.
+    // Order-sensitive aggregates (no per-shard parts combine into them) and DISTINCT ones (from each shard's distinct values).
     [1, () => simple(`${d.pick(['sum', 'avg'])}(DISTINCT ${c(d.pick(['bytes', 'amount']))})`, true)],
     [1, () => simple(`string_agg(DISTINCT ${c('region')}, ',' ORDER BY ${c('region')})`, true)],
     [1, () => simple(`array_agg(${c('device_id')} ORDER BY ${c('device_id')})`, true)],

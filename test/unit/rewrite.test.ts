@@ -210,7 +210,9 @@ describe('partial aggregates', () => {
     for (const [sql, reason] of [
       [`SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY usage_user) FROM cpu`, /percentile_cont cannot be computed/],
       [`SELECT mode() WITHIN GROUP (ORDER BY region) FROM cpu`, /mode cannot be computed/],
-      [`SELECT count(DISTINCT region) FROM cpu`, /DISTINCT over a column other than the space key/],
+      [`SELECT sum(DISTINCT amount::numeric) FROM cpu`, /equal numerics of another scale/],
+      [`SELECT sum(DISTINCT usage_user * 2) FROM cpu`, /type cannot be told/],
+      [`SELECT string_agg(DISTINCT region, ',') FROM cpu`, /string_agg cannot be computed/],
       [`SELECT string_agg(region, ',') FROM cpu`, /string_agg cannot be computed/],
       [`SELECT myagg(usage_user) FROM cpu GROUP BY region`, /myagg\(\) might be an aggregate/],
       [`SELECT sum(usage_user + 1) FROM cpu`, /type cannot be told/],
@@ -224,6 +226,21 @@ describe('partial aggregates', () => {
 
   it('combines count(DISTINCT space key): one key lives on one shard', () => {
     expect(kinds('SELECT region, count(DISTINCT tags_id) FROM cpu GROUP BY region')).toEqual(['partial-aggregate']);
+  });
+
+  it('computes count(DISTINCT x) and other DISTINCT aggregates from the distinct values each shard returns per group', () => {
+    const r = rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS h, count(DISTINCT region) AS regions, sum(DISTINCT bytes) FILTER (WHERE ok) AS b, count(*) AS n FROM cpu GROUP BY 1 ORDER BY 1`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    expect(r.rewrites[0]?.detail).toContain('count(DISTINCT cpu.region), sum(DISTINCT cpu.bytes) FILTER (WHERE cpu.ok) from the distinct values each shard returns per group');
+    // Each shard groups by the hour and by the values; a FILTER's dropped rows give NULL, which DISTINCT aggregates skip.
+    expect(r.sql).toContain(`cpu.region AS d0, CASE WHEN cpu.ok THEN cpu.bytes END AS d1, count(*) AS p0 FROM _hypershard.cpu_s0 AS cpu GROUP BY 1, 2, 3`);
+    expect(r.sql).toContain('count(DISTINCT _hs.d0) AS regions, sum(DISTINCT _hs.d1) AS b, CAST(COALESCE(sum(_hs.p0), 0) AS bigint) AS n');
+    expect(r.sql).toContain('GROUP BY _hs.g0');
+    // A DISTINCT count over the space key beside one by values is by values too: per-value parts would count a key once per value.
+    const both = rewrite('SELECT count(DISTINCT tags_id) AS hosts, count(DISTINCT region) AS regions FROM cpu');
+    expect(both.sql).toContain('SELECT cpu.tags_id AS d0, cpu.region AS d1 FROM _hypershard.cpu_s0 AS cpu GROUP BY 1, 2');
+    expect(both.sql).toContain('count(DISTINCT _hs.d0) AS hosts, count(DISTINCT _hs.d1) AS regions');
+    expect(kinds('SELECT avg(DISTINCT amount) FROM cpu WHERE tags_id = 3')).toEqual(['partial-aggregate', 'shard-pinning']);
   });
 
   it('resolves GROUP BY ordinals and output names, and an input column over an output name', () => {
