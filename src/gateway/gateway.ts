@@ -136,7 +136,20 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     metrics.sessionsActive += 1;
     sessions.add(new Session(ctx, socket));
   });
-  const address = await listen(server, resolved.host, resolved.port);
+  // What started above keeps the process alive: a gateway that cannot listen stops it all.
+  const abandon = async (): Promise<void> => {
+    if (health !== undefined) clearInterval(health);
+    server.close();
+    await rewriter?.close();
+    await ingest?.close();
+  };
+  let address: string;
+  try {
+    address = await listen(server, resolved.host, resolved.port);
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
   let metricsServer: http.Server | undefined;
   let metricsAddress: string | undefined;
   if (resolved.metricsPort !== undefined) {
@@ -150,9 +163,7 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     try {
       metricsAddress = await listen(metricsServer, resolved.host, resolved.metricsPort);
     } catch (error) {
-      server.close();
-      await rewriter?.close();
-      await ingest?.close();
+      await abandon();
       throw error;
     }
   }

@@ -531,6 +531,25 @@ for (const { source, skip } of sources) {
       }
     });
 
+    it('hypershard gateway on a port in use says so and exits, leaving nothing running (it kept the process alive)', async () => {
+      const taken = net.createServer();
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      const port = (taken.address() as net.AddressInfo).port;
+      const child = spawn(process.execPath, [BIN, 'gateway', '-c', applied.specFile, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      try {
+        const code = await new Promise<number | null>((resolve) => {
+          child.on('exit', (c) => resolve(c));
+          setTimeout(() => resolve(-1), 30_000).unref();
+        });
+        expect([code, stderr.trim()]).toEqual([1, `hypershard: cannot listen on 127.0.0.1:${port}: the address is in use`]);
+      } finally {
+        child.kill('SIGKILL');
+        taken.close();
+      }
+    });
+
     it('ends every session with an error naming the access node when it stops answering (frozen), and serves again once it answers', async () => {
       const watchful = await startGateway(applied.spec, applied.specFile, { port: 0, healthCheckMs: 300, statementTimeoutMs: 300 });
       const clusterDir = join(cluster.workDir, 'cluster');
