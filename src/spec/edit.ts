@@ -89,7 +89,8 @@ export class SpecText {
       return;
     }
     const indent = ' '.repeat(prefix.length);
-    this.#splice(at, at, entries.map(([k, v], i) => `${i === 0 ? prefix : indent}${k}: ${flow(v)}\n`).join(''));
+    const quotes = quoteStyle(last);
+    this.#splice(at, at, entries.map(([k, v], i) => `${i === 0 ? prefix : indent}${k}: ${flow(v, quotes)}\n`).join(''));
   }
 
   /** Removes the item at `index` from the sequence at `path`. */
@@ -183,9 +184,19 @@ function valueEnd(pair: Pair): number {
   return (pair.value as Node | null)?.range?.[1] ?? (pair.key as Node).range?.[1] ?? 0;
 }
 
-/** A value as one line of flow YAML, quoted only where YAML needs it. */
-function flow(value: unknown): string {
-  return stringify(value, { collectionStyle: 'flow', lineWidth: 0 }).trimEnd();
+type Quotes = 'QUOTE_DOUBLE' | 'QUOTE_SINGLE' | undefined;
+
+/** A value as one line of flow YAML: its strings quoted as `quotes` says, else only where YAML needs it. */
+function flow(value: unknown, quotes?: Quotes): string {
+  return stringify(value, { collectionStyle: 'flow', lineWidth: 0, ...(quotes === undefined ? {} : { defaultStringType: quotes, defaultKeyType: 'PLAIN' }) }).trimEnd();
+}
+
+/** How a mapping's string values are quoted, when all of them are quoted alike (`name: "dn1"` as `init` writes them). */
+function quoteStyle(map: Node): Quotes {
+  if (!isMap(map)) return undefined;
+  const styles = new Set(map.items.map((p) => (isScalar(p.value) && typeof p.value.value === 'string' ? p.value.type : 'other')).filter((t) => t !== 'other'));
+  const [only] = styles;
+  return styles.size === 1 && (only === 'QUOTE_DOUBLE' || only === 'QUOTE_SINGLE') ? only : undefined;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

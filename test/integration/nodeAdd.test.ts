@@ -90,9 +90,9 @@ describe('node add', () => {
       ['dn3', 'applied', ['0002_add_data_node']],
       ['access', 'up-to-date', []],
     ]);
-    // Only new lines: the node, in the style of the others, and the pin.
+    // Only new lines: the node, in the style of the others (quoted as the example spec quotes), and the pin.
     expect(lineDiff(before, await readFile(specFile, 'utf8'))).toEqual({
-      added: ['  - name: dn3', `    url: ${url}`, '    password: { env: DN3_PASSWORD }', '    dataNodes: [ dn1, dn2 ]'],
+      added: ['  - name: "dn3"', `    url: "${url}"`, '    password: { env: "DN3_PASSWORD" }', '    dataNodes: [ dn1, dn2 ]'],
       removed: [],
     });
     // Every command reaches dn3 through the reference, with PGPASSWORD unset.

@@ -45,6 +45,16 @@ describe('SpecText', () => {
     expect(edit.text).toContain('    shards: 4       # four\n    dataNodes: [ dn1, dn2 ]\n    placement: {"0": dn2}\n');
   });
 
+  it('quotes the new node\'s strings as the others are quoted (init writes name: "dn1")', () => {
+    const quoted = `dataNodes:\n  - name: "dn1"\n    url: "postgres://postgres@dn1.internal:5432/metrics"\n    password: { env: "HYPERSHARD_DN1_PASSWORD" }\n`;
+    const edit = new SpecText(quoted);
+    edit.append(['dataNodes'], { name: 'dn3', url: 'postgres://postgres@dn3.internal:5432/metrics', password: { env: 'HYPERSHARD_DN3_PASSWORD' } });
+    expect(lineDiff(quoted, edit.text).added).toEqual(['  - name: "dn3"', '    url: "postgres://postgres@dn3.internal:5432/metrics"', '    password: { env: "HYPERSHARD_DN3_PASSWORD" }']);
+    const single = new SpecText(`dataNodes:\n  - name: 'dn1'\n    url: 'postgres://h/m'\n`);
+    single.append(['dataNodes'], { name: 'dn3', url: 'postgres://h3/m' });
+    expect(single.text).toContain(`  - name: 'dn3'\n    url: 'postgres://h3/m'\n`);
+  });
+
   it('edits flow mappings and sequences in place', () => {
     const edit = new SpecText(ODD);
     edit.set(['hypertables', 1], 'placement', { '0': 'dn2' });
