@@ -92,7 +92,7 @@ export class IngestCluster {
   /** Runs `fn` on a pooled access-node connection in autocommit. */
   async withAccess<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
     const { access } = this.targets;
-    const client = await this.pool.acquire(access.name, { ...accessConfig(access.url, access.password) }, access.url, this.options.timeoutMs);
+    const client = await this.pool.acquire(access.name, { ...accessConfig(access.url, access.password) }, access.url, this.options.timeoutMs, 'access');
     let ok = false;
     try {
       const result = await fn(client);
@@ -106,7 +106,7 @@ export class IngestCluster {
   /** An access-node connection of the pool, for a transaction that owns it; give it back with releaseAccess. */
   async acquireAccess(): Promise<pg.Client> {
     const { access } = this.targets;
-    return this.pool.acquire(access.name, accessConfig(access.url, access.password), access.url, this.options.timeoutMs);
+    return this.pool.acquire(access.name, accessConfig(access.url, access.password), access.url, this.options.timeoutMs, 'access');
   }
 
   releaseAccess(client: pg.Client, reusable: boolean): void {

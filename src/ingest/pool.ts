@@ -2,10 +2,16 @@
  * Connections the routed writer keeps between transactions: one list per node, each connection
  * idle (no transaction open) when it comes back. A gateway routing one INSERT after another then
  * pays no connect and authentication per statement.
+ *
+ * Every connection is supervised like the CLI's (src/nodes/liveness.ts): a statement or COPY
+ * outstanding for 5 s gets its node probed, and fails naming the node once a probe gets no answer
+ * within `timeoutMs` (a frozen node, a partition); a connection that breaks under one names the node.
  */
 import pg from 'pg';
 import { NodeConnectionError } from '../errors.js';
 import { safeAddress } from '../nodes/connect.js';
+import { superviseClient } from '../nodes/liveness.js';
+import type { NodeRole } from '../sql/generate.js';
 
 export class ConnectionPool {
   readonly #idle = new Map<string, pg.Client[]>();
@@ -18,7 +24,7 @@ export class ConnectionPool {
   }
 
   /** @throws NodeConnectionError naming the node when it cannot be reached within `timeoutMs`. */
-  async acquire(node: string, config: pg.ClientConfig, url: string, timeoutMs: number): Promise<pg.Client> {
+  async acquire(node: string, config: pg.ClientConfig, url: string, timeoutMs: number, role: NodeRole = 'data'): Promise<pg.Client> {
     if (this.#closed) throw new TypeError('the connection pool is closed');
     const idle = this.#idle.get(node)?.pop();
     if (idle !== undefined) return idle;
@@ -32,6 +38,7 @@ export class ConnectionPool {
       const e = error as { message?: string };
       throw new NodeConnectionError(node, `cannot connect as ${config.user ?? '?'} to ${safeAddress(url)}: ${e.message ?? String(error)}`, { cause: error });
     }
+    superviseClient(client, { name: node, role, url, password: undefined }, { probeTimeoutMs: timeoutMs, config: () => ({ ...config, connectionTimeoutMillis: timeoutMs }) });
     this.#all.add(client);
     return client;
   }

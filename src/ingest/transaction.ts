@@ -275,9 +275,11 @@ export class RoutedTransaction {
     try {
       await owned.query('COMMIT');
     } catch (error) {
-      const code = (error as { code?: string }).code;
+      // A SQLSTATE means the server answered (the record did not commit); a lost connection or a
+      // node that stopped answering (named by its supervision) leaves the outcome unknown.
+      const answered = (error as { code?: string }).code !== undefined && !(error instanceof HypershardError);
       this.#releaseAccess(false);
-      if (code !== undefined && this.#prepared !== undefined) {
+      if (answered && this.#prepared !== undefined) {
         // The server answered: the record did not commit.
         await this.abort(`the access node refused to commit: ${errorMessage(error)}`);
         throw new CommitError(`the access node could not commit the transaction's record: ${errorMessage(error)}; every node was rolled back`, { cause: error });
@@ -286,7 +288,7 @@ export class RoutedTransaction {
       this.#releaseParticipants(false);
       this.#state = 'aborted';
       throw new CommitError(
-        `the access node stopped answering while committing; the outcome is recorded there or not at all: run \`hypershard recover\` to finish it (${inDoubt.map((p) => `${p.node}: ${p.gid}`).join(', ')})`,
+        `the access node stopped answering while committing (${errorMessage(error)}); the outcome is recorded there or not at all: run \`hypershard recover\` to finish it (${inDoubt.map((p) => `${p.node}: ${p.gid}`).join(', ')})`,
         { inDoubt, cause: error },
       );
     }

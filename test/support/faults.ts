@@ -223,6 +223,11 @@ export interface CliOptions {
   /** Kill it on purpose after this many ms (the "CLI killed at a random point" cases). */
   readonly killAfterMs?: number;
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Written to the CLI's stdin (closed at the end), with backpressure: a case can fault a node
+   * between two chunks. Writing stops when the CLI exits. @default stdin ignored
+   */
+  readonly input?: AsyncIterable<string | Buffer>;
 }
 
 export interface CliRun {
@@ -239,7 +244,21 @@ export interface CliRun {
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliRun> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let exited = false;
+    const stdin = child.stdin;
+    stdin.on('error', () => undefined); // EPIPE once the CLI has exited
+    const input = options.input;
+    if (input === undefined) stdin.end();
+    else {
+      void (async () => {
+        for await (const chunk of input) {
+          if (exited || stdin.destroyed) break;
+          if (!stdin.write(chunk)) await new Promise<void>((r) => { stdin.once('drain', r); stdin.once('close', r); });
+        }
+        stdin.end();
+      })().catch(() => stdin.destroy());
+    }
     let stdout = '';
     let stderr = '';
     let killed: CliRun['killed'];
@@ -252,6 +271,7 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     const deadline = setTimeout(kill('deadline'), options.deadlineMs ?? 120_000);
     const onPurpose = options.killAfterMs === undefined ? undefined : setTimeout(kill('on-purpose'), options.killAfterMs);
     child.on('close', (code) => {
+      exited = true;
       clearTimeout(deadline);
       if (onPurpose !== undefined) clearTimeout(onPurpose);
       resolve({ code: killed === undefined ? code : null, stdout, stderr, seconds: (performance.now() - started) / 1000, killed });
