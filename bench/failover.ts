@@ -55,6 +55,8 @@ interface Round {
 }
 
 interface Write {
+  /** When the statement was sent and when its outcome arrived. */
+  readonly started: number;
   readonly at: number;
   readonly ok: boolean;
   readonly device: number;
@@ -69,12 +71,14 @@ function startWriters(url: string, count: number): { readonly log: readonly Writ
     let client: pg.Client | undefined;
     while (running) {
       const device = next++ % 20;
+      let started = performance.now();
       try {
         client ??= await connect(url);
+        started = performance.now();
         await client.query('INSERT INTO metrics (time, device_id, memory) VALUES (now(), $1, 1)', [device]);
-        log.push({ at: performance.now(), ok: true, device });
+        log.push({ started, at: performance.now(), ok: true, device });
       } catch {
-        log.push({ at: performance.now(), ok: false, device });
+        log.push({ started, at: performance.now(), ok: false, device });
         void client?.end().catch(() => undefined);
         client = undefined;
         await new Promise((r) => setTimeout(r, 50));
@@ -114,11 +118,14 @@ function timedCli(bin: string, args: readonly string[], zero: number): Promise<{
   });
 }
 
-/** The first acknowledged write to one of `devices` after a failed one, in seconds from `zero`. */
-function firstWriteBack(log: readonly Write[], devices: ReadonlySet<number>, zero: number): number | null {
-  const failed = log.find((w) => !w.ok && w.at > zero && devices.has(w.device));
-  if (failed === undefined) return null;
-  const back = log.find((w) => w.ok && w.at > failed.at && devices.has(w.device));
+/**
+ * The first acknowledged write to one of `devices` sent after the old primary was gone
+ * (`gone`), in seconds from `zero`: only the new primary can have acknowledged it. (A write
+ * acknowledged just after the kill may have committed just before it: on a busy machine the
+ * acknowledgement takes tens of milliseconds to reach the client through the access node.)
+ */
+function firstWriteBack(log: readonly Write[], devices: ReadonlySet<number>, zero: number, gone: number): number | null {
+  const back = log.find((w) => w.ok && w.started > gone && devices.has(w.device));
   return back === undefined ? null : (back.at - zero) / 1000;
 }
 
@@ -132,11 +139,12 @@ async function round(cluster: DevCluster, specFile: string, dn1Devices: Readonly
   await new Promise((r) => setTimeout(r, 1_500));
   const killed = performance.now();
   await stopDevNode(cluster.dir, primary.name, 'kill');
+  const gone = performance.now();
   const run = await timedCli(cli.bin, ['failover', '-c', specFile, '--node', 'dn1'], killed);
   const deadline = performance.now() + 20_000;
-  while (firstWriteBack(writers.log, dn1Devices, killed) === null && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (firstWriteBack(writers.log, dn1Devices, killed, gone) === null && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await writers.stop();
-  return { cli: cli.label, steps: run.steps, firstWrite: firstWriteBack(writers.log, dn1Devices, killed), exitCode: run.code };
+  return { cli: cli.label, steps: run.steps, firstWrite: firstWriteBack(writers.log, dn1Devices, killed, gone), exitCode: run.code };
 }
 
 const machine = machineInfo();
