@@ -363,7 +363,9 @@ export function classifyExpression(expression: string, catalog: AuditCatalog, wh
   if (/[+-] '[^']*'::interval/.test(expression)) {
     return finding('NON_SHIPPABLE_FUNCTION', `timestamptz ± interval is STABLE (it depends on the session time zone) in the ${where} \`${expression}\`; compute the bound first and pass it as a literal or parameter`);
   }
-  if (/'[^']*'::text/.test(expression) || expression.includes('COLLATE')) {
+  // A column compared with a text constant takes the column's collation, and ships (`region = 'eu'::text`).
+  const columnCompared = /(?:"(?:[^"]|"")*"|\w+)(?:\.(?:"(?:[^"]|"")*"|\w+))* (?:=|<>|<|>|<=|>=|~~|!~~|~~\*|!~~\*) '(?:[^']|'')*'::text/g;
+  if (/'[^']*'::text/.test(expression.replace(columnCompared, '')) || expression.includes('COLLATE')) {
     return finding('COLLATION_NOT_SHIPPABLE', `the ${where} \`${expression}\` has a text constant whose collation does not come from a foreign column`);
   }
   return undefined;

@@ -123,6 +123,9 @@ const OVER_VALUES = new Set(['count', 'sum', 'avg', 'stddev', 'stddev_samp', 'st
 
 export const overValues = (name: string): boolean => OVER_VALUES.has(name);
 
+/** Types whose values repeat (flags, categories, small codes, days). */
+const REPEATING = new Set(['boolean', 'text', 'character varying', 'varchar', 'character', 'bpchar', 'smallint', 'integer', 'date']);
+
 /**
  * `agg(DISTINCT x) [FILTER (WHERE c)]` from the distinct values of x each shard returns: every
  * shard groups by x too (as `CASE WHEN c THEN x END` under a FILTER: a row the filter drops gives
@@ -139,11 +142,11 @@ export function distinctValues(call: FuncCall, scope: Scope): { readonly key: st
   if (!OVER_VALUES.has(name) || (functionSchema(call) ?? 'pg_catalog') !== 'pg_catalog') return `${text}: ${name}(DISTINCT …) is not computed from per-shard values`;
   if (args.length !== 1 || arg === undefined || (call.agg_order ?? []).length > 0) return `${text}: DISTINCT over one argument only`;
   const type = inferType(arg, scope);
-  // Equal numerics may differ in scale (1.0, 1.00): which one a GROUP BY keeps is not the one DISTINCT keeps.
-  // (A column declared with a scale holds values of that scale only.)
-  const fixedScale = 'ColumnRef' in arg && type !== undefined && /^numeric\s*\(\s*\d+\s*(,\s*\d+\s*)?\)$/i.test(type.trim());
-  if (name !== 'count' && (type === undefined || (typeClass.numeric(type) && !fixedScale))) {
-    return `${text}: ${type === undefined ? 'the argument’s type cannot be told' : 'equal numerics of another scale would make the value another'}, so per-shard values are not combined`;
+  // Values of these types repeat, so a shard's distinct values per group are fewer than its rows.
+  // Floats, numerics, bigints and times are mostly distinct: the values would be as many as the
+  // rows, and the planner ships the rows instead (seen in EXPLAIN), so nothing would be gained.
+  if (type === undefined || !REPEATING.has(baseType(type))) {
+    return `${text}: ${type === undefined ? 'the argument’s type cannot be told' : `values of ${type} are mostly distinct, so each shard would send about as many values as rows`}; DISTINCT is computed from per-shard values only for ${[...REPEATING].join(', ')}`;
   }
   const value = deparse(arg);
   const key = call.agg_filter === undefined ? value : `CASE WHEN ${deparse(call.agg_filter)} THEN ${value} END`;

@@ -143,6 +143,19 @@ function quotedOffset(call: FuncCall): FuncCall {
   return args === undefined ? call : { ...call, args };
 }
 
+/**
+ * A local midnight in a zone whose offset never changes (TimescaleDB's origin there), as a
+ * timestamptz literal: day buckets from it are local days. Undefined for any other zone.
+ */
+export function localMidnightOrigin(timeZone: string | undefined): string | undefined {
+  const zone = timeZone?.toLowerCase();
+  if (zone === undefined || !fixedOffsetZone(zone)) return undefined;
+  const hours = WHOLE_HOUR_ZONE.exec(zone);
+  // Etc/GMT+5 is five hours behind UTC: its midnight is 05:00 UTC.
+  const behind = hours === null ? 0 : (zone.includes('+') ? 1 : -1) * Number(hours[1]);
+  return originLiteral(behind * 3600, true);
+}
+
 /** A zone whose offset never changes, so a day there is always 24 hours. */
 export function fixedOffsetZone(timeZone: string | undefined): boolean {
   const zone = timeZone?.toLowerCase();

@@ -67,6 +67,8 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     return { touches, rewrites, unchanged: [{ kind: 'statement', reason: 'FETCH FIRST … WITH TIES cannot be written back faithfully by the SQL deparser, so the statement is left as written' }] };
   }
 
+  // date_trunc calls left to the access node, per SELECT: a per-shard rewrite may ship them after all.
+  const truncLeft = new Map<SelectStmt, Unchanged[]>();
   for (const stmt of selects) {
     const scope = scopes.get(stmt);
     if (scope === undefined) continue;
@@ -76,7 +78,10 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
         if (!('FuncCall' in n)) return undefined;
         const outcome = rewriteBucket(n.FuncCall, scope, options.timeZone);
         if (outcome?.rewrite !== undefined) rewrites.push(outcome.rewrite);
-        if (outcome?.unchanged !== undefined) unchanged.push(outcome.unchanged);
+        if (outcome?.unchanged !== undefined) {
+          unchanged.push(outcome.unchanged);
+          truncLeft.set(stmt, [...(truncLeft.get(stmt) ?? []), outcome.unchanged]);
+        }
         return outcome?.node;
       });
     if (reads) {
@@ -104,9 +109,13 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
   for (const stmt of [...selects].reverse()) {
     const scope = scopes.get(stmt);
     if (scope === undefined) continue;
-    const outcome = expandShards(stmt, scope, options.access);
+    const outcome = expandShards(stmt, scope, options.access, options.timeZone);
     rewrites.push(...outcome.rewrites);
     unchanged.push(...outcome.unchanged);
+    for (const note of truncLeft.get(stmt) ?? []) {
+      const unit = /^date_trunc\(('[^']*')/.exec(note.reason)?.[1];
+      if (unit !== undefined && outcome.truncShipped?.includes(unit) === true) unchanged.splice(unchanged.indexOf(note), 1);
+    }
     // Left as it is: say what keeps its work on the access node, if anything visibly does.
     if (outcome.rewrites.length === 0 && outcome.unchanged.length === 0 && scope.relations.some((r) => r.hypertable !== undefined)) {
       const aggregated = (stmt.groupClause ?? []).length > 0 || (stmt.targetList ?? []).some((t) => containsNode(t, (n) => 'FuncCall' in n && isAggregateCall(n.FuncCall)));

@@ -30,10 +30,13 @@ import type { DistributedTable, Rewrite, RoleAccess, ShardTarget, Unchanged } fr
 import { deparse, parseExpression, parseSelect } from './parser.js';
 import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClass } from './scope.js';
 import { unshippable } from './shippable.js';
+import { localTimeKey } from './localKeys.js';
 
 export interface ShardOutcome {
   readonly rewrites: Rewrite[];
   readonly unchanged: Unchanged[];
+  /** Units of `date_trunc` group keys each shard now groups by a bucket of (localKeys.ts): no longer left on the access node. */
+  readonly truncShipped?: readonly string[];
 }
 
 const UNION_ALIAS = '_hs';
@@ -53,10 +56,10 @@ interface Direct {
 }
 
 /** Tries the per-shard rewrites on one SELECT, editing it in place when one applies. */
-export function expandShards(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined): ShardOutcome {
+export function expandShards(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined, timeZone?: string): ShardOutcome {
   // Work on a copy: a refused rewrite leaves the statement exactly as it was.
   const work = structuredClone(stmt);
-  const outcome = expandCopy(work, scope, access);
+  const outcome = expandCopy(work, scope, access, timeZone);
   if (outcome.rewrites.length > 0) {
     for (const key of Object.keys(stmt)) delete (stmt as Record<string, unknown>)[key];
     Object.assign(stmt, work);
@@ -64,7 +67,7 @@ export function expandShards(stmt: SelectStmt, scope: Scope, access: RoleAccess 
   return outcome;
 }
 
-function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined): ShardOutcome {
+function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined, timeZone: string | undefined): ShardOutcome {
   const out: ShardOutcome = { rewrites: [], unchanged: [] };
   const distributed = scope.relations.filter((r) => r.hypertable !== undefined);
   const relation = distributed[0];
@@ -89,11 +92,11 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
   const distinct = asGroupBy(stmt);
   const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t));
   if (aggregated) {
-    const outcome = partialAggregate(stmt, scope, relation, table, direct, distinct);
+    const outcome = partialAggregate(stmt, scope, relation, table, direct, timeZone, distinct);
     return distinct && outcome.rewrites.length > 0 ? { ...outcome, rewrites: [{ kind: 'distinct-as-group-by', detail: 'SELECT DISTINCT → GROUP BY of every output: the same rows, and a GROUP BY each shard can run' }, ...outcome.rewrites] } : outcome;
   }
   if (others.length > 0) return refuse('reference-join', 'only aggregates over a hypertable joined with reference tables are run per shard');
-  if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table, direct, access);
+  if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table, direct, access, timeZone);
   if (stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table, direct);
   if (stmt.sortClause !== undefined) return refuse('limit-per-shard', 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order');
   return out;
@@ -124,7 +127,7 @@ function deniedTo(access: RoleAccess, tables: readonly { schema: string; name: s
 
 const denied = (direct: Direct): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'privileges', reason: direct.denied ?? '' }] });
 
-function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, fromDistinct = false): ShardOutcome {
+function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, timeZone: string | undefined, fromDistinct = false): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'partial-aggregate', reason }] });
   const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
   if (targets.some((t) => t === undefined || t.val === undefined || isStar(t.val))) return refuse('SELECT * with GROUP BY');
@@ -145,7 +148,13 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   // (With a LIMIT, the planner costs the shards' groups for the first rows only and fetches their
   // rows sorted instead: planned per shard and whole, each shard aggregates.)
   const bySpace = groups.some(isSpace);
-  if (bySpace && !fromDistinct && gate?.only === undefined && !limited) return { rewrites: [], unchanged: [] };
+  // Keys that read the session's zone, grouped per shard by a bucket of the time column and
+  // finished on the access node (localKeys.ts).
+  const local = groups.map((g) => (unshippable(g, scope) === undefined ? undefined : localTimeKey(g, scope, timeZone)));
+  const shardKeys = groups.map((g, k) => local[k]?.shard ?? deparse(g));
+  const outerKeys = groups.map((_, k) => local[k]?.finish(`${UNION_ALIAS}.g${k}`) ?? `${UNION_ALIAS}.g${k}`);
+  const finished = groups.filter((_, k) => local[k] !== undefined);
+  if (bySpace && !fromDistinct && gate?.only === undefined && !limited && finished.length === 0) return { rewrites: [], unchanged: [] };
 
   // Aggregates anywhere in the outputs, HAVING and ORDER BY, each split once.
   const aggregateNodes = [...targets.map((t) => t?.val as Node), stmt.havingClause, ...(stmt.sortClause ?? []).map((s) => ('SortBy' in s ? s.SortBy.node : undefined))];
@@ -211,7 +220,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const outer = (node: Node): Node =>
     replaceTop(node, (n) => {
       const g = groups.findIndex((group) => sameExpression(group, n));
-      if (g >= 0) return parseExpression(`${UNION_ALIAS}.g${g}`);
+      if (g >= 0) return parseExpression(outerKeys[g] as string);
       if ('FuncCall' in n && isAggregateCall(n.FuncCall)) return parseExpression(combined.get(deparse(n)) as string);
       if ('ColumnRef' in n) failure ??= `${deparse(n)} is neither grouped nor aggregated`;
       if ('SubLink' in n) failure ??= 'a sub-select among the outputs of a grouped query';
@@ -232,7 +241,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   });
   const distinct = (stmt.distinctClause ?? []).map((d) => (Object.keys(d).length === 0 ? d : outer(d)));
   if (failure !== undefined) return refuse(failure);
-  const blocked = firstUnshippable([stmt.whereClause, ...groups, ...calls], scope);
+  const blocked = firstUnshippable([stmt.whereClause, ...shardKeys.map(parseExpression), ...calls], scope);
   if (blocked !== undefined) return refuse(`${blocked}: postgres_fdw would keep it on the access node, over every row a shard sends, so no shard could finish the aggregate`);
   if (direct.denied !== undefined) return denied(direct);
 
@@ -242,7 +251,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const whole = groups.length + keys.length === 0 ? 'WITH _hs_whole AS (SELECT) ' : '';
   const keyCount = groups.length + keys.length;
   const arms = gatedShards(gate, table).map((shard) => {
-    const columns = [...groups.map((g, k) => `${deparse(g)} AS g${k}`), ...keys.map((v, k) => `${v} AS d${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
+    const columns = [...shardKeys.map((g, k) => `${g} AS g${k}`), ...keys.map((v, k) => `${v} AS d${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
     return gated(gate, shard, (where) => `${whole}SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${keyCount > 0 ? ` GROUP BY ${Array.from({ length: keyCount }, (_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
   });
   arms.push(guardArm(keyCount + partials.length, direct.tables));
@@ -253,7 +262,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const materialize = limited;
   const rebuilt = parseSelect(
     (materialize ? `WITH ${UNION_ALIAS} AS MATERIALIZED (${union}) SELECT ${newTargets.join(', ')} FROM ${UNION_ALIAS}` : `SELECT ${newTargets.join(', ')} FROM (${union}) AS ${UNION_ALIAS}`) +
-      (groups.length > 0 ? ` GROUP BY ${groups.map((_, k) => `${UNION_ALIAS}.g${k}`).join(', ')}` : '') +
+      (groups.length > 0 ? ` GROUP BY ${outerKeys.join(', ')}` : '') +
       (having === undefined ? '' : ` HAVING ${deparse(having)}`),
   );
   stmt.targetList = rebuilt.targetList ?? [];
@@ -277,13 +286,17 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
           ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')} holds the space key ${table.spaceColumn}${limited ? ' and the statement a LIMIT' : ''}: `
           : `${groups.length > 0 ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')}` : 'the aggregate'} lacks the space key ${table.spaceColumn}: `) +
         `each of ${gatedShards(gate, table).length} shard${gatedShards(gate, table).length === 1 ? '' : 's'} aggregates its own rows on its data node${materialize ? ' (planned whole, not for the first rows)' : ''}, the access node combines ${[...combined.keys()].join(', ') || 'the groups'}` +
-        (viaValues.length > 0 ? ` (${viaValues.join(', ')} from the distinct values each shard returns per group)` : ''),
+        (viaValues.length > 0 ? ` (${viaValues.join(', ')} from the distinct values each shard returns per group)` : '') +
+        (finished.length > 0
+          ? `; ${finished.map((g) => deparse(g)).join(', ')} read${finished.length === 1 ? 's' : ''} the session's zone (${timeZone ?? ''}, a fixed offset): each shard groups by ${finished.length === 1 ? 'a bucket' : 'buckets'} of the time column (${shardKeys.filter((_, k) => local[k] !== undefined).join(', ')}), the access node applies ${finished.length === 1 ? 'it' : 'them'} to each bucket's start`
+          : ''),
     },
   ];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
   const joined = scope.relations.filter((r) => r.reference !== undefined).map((r) => r.refName);
   if (joined.length > 0) rewrites.push({ kind: 'reference-join', detail: `the join with ${joined.join(', ')} is offered beside each shard, on the data node's copy (postgres_fdw runs it there unless its estimates favour joining few rows on the access node; EXPLAIN shows which)` });
-  return { rewrites, unchanged: [] };
+  const truncShipped = finished.flatMap((g) => ('FuncCall' in g && functionName(g.FuncCall) === 'date_trunc' ? [deparse(g.FuncCall.args?.[0] as Node)] : []));
+  return { rewrites, unchanged: [], truncShipped };
 }
 
 /** The FROM clause of one shard's arm: the shard for the hypertable, that server's copy for each reference table. */
@@ -353,7 +366,7 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
  * the keys come from a GROUP BY on the space key (each shard finishes it), and each key's row is
  * fetched by an indexed probe, ORDER BY k LIMIT 1, on the one shard that holds the key.
  */
-function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, access: RoleAccess | undefined): ShardOutcome {
+function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, access: RoleAccess | undefined, timeZone: string | undefined): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'distinct-on-per-shard', reason }] });
   const isSpace = (n: Node | undefined): boolean => n !== undefined && 'ColumnRef' in n && resolveColumn(n.ColumnRef, scope)?.column === table.spaceColumn;
   const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
@@ -379,7 +392,7 @@ function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, tab
   const parent = quoteQualified(table.table.schema, table.table.name);
   const where = stmt.whereClause === undefined ? '' : `(${deparse(stmt.whereClause)}) AND `;
   const probe = parseSelect(`SELECT * FROM ${parent} AS ${ref} WHERE ${where}${space} = _hs_keys.k${rest.length > 0 ? ` ORDER BY ${rest.join(', ')}` : ''} LIMIT 1`);
-  const probeOutcome = expandCopy(probe, scope, access);
+  const probeOutcome = expandCopy(probe, scope, access, timeZone);
   const keys = `SELECT ${space} AS k FROM ${parent} AS ${ref}${stmt.whereClause === undefined ? '' : ` WHERE ${deparse(stmt.whereClause)}`} GROUP BY 1`;
   const rebuilt = parseSelect(`SELECT * FROM (${keys}) AS _hs_keys CROSS JOIN LATERAL (${deparse({ SelectStmt: probe })}) AS ${ref}`);
   stmt.fromClause = rebuilt.fromClause ?? [];

@@ -62,7 +62,9 @@ const MIN_REWRITTEN: Record<RewriteKind, number> = {
   'date-range': 20,
 };
 /** Of those, partial aggregates with a DISTINCT aggregate computed from each shard's distinct values. */
-const MIN_DISTINCT_BY_VALUES = 35;
+const MIN_DISTINCT_BY_VALUES = 15;
+/** And with GROUP BY keys that read the session's zone (time::date, extract, date_trunc('month')) grouped per shard by buckets of time. */
+const MIN_LOCAL_KEYS = 18;
 /**
  * The cases issue 13 quoted, whose rewrites once said what their plans did not: each rewritten
  * and its words checked against its EXPLAIN (VERBOSE), answers compared, on every zone.
@@ -77,10 +79,18 @@ const TRUTH_CASES: readonly DifferentialCase[] = [
   { id: 'ungrouped min/max over every shard', sql: `SELECT max(time) AS last, min(cpu) AS low FROM metrics` },
   {
     id: 'DISTINCT aggregates not over the space key',
-    sql: `SELECT region, count(DISTINCT ok) AS oks, sum(DISTINCT bytes) FILTER (WHERE cpu > 20) AS b, count(DISTINCT device_id) AS devices, count(*) AS n, avg(cpu) AS mean FROM metrics GROUP BY region ORDER BY region`,
+    sql: `SELECT region, count(DISTINCT ok) AS oks, sum(DISTINCT device_id) FILTER (WHERE cpu > 20) AS b, count(DISTINCT device_id) AS devices, count(*) AS n, avg(cpu) AS mean FROM metrics GROUP BY region ORDER BY region`,
   },
   { id: 'a local date compared with dates', sql: `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE time::date >= current_date - 1 AND date(time) <> current_date + 1` },
 ];
+/** Keys that read the session's zone: per shard by a bucket of time where the zone's offset is fixed, else left with the reason. */
+const LOCAL_KEY_CASES: readonly DifferentialCase[] = [
+  { id: 'local date', sql: `SELECT time::date AS day, count(*) AS n, max(cpu) AS peak FROM metrics GROUP BY 1 ORDER BY 1` },
+  { id: 'hour of day and month', sql: `SELECT extract(hour FROM time) AS hr, date_trunc('month', time) AS mon, avg(cpu) AS mean, count(DISTINCT region) AS regions FROM metrics GROUP BY 1, 2 ORDER BY 1, 2` },
+  { id: 'day of week per device', sql: `SELECT device_id, date_part('dow', time) AS dow, sum(bytes) AS b FROM metrics WHERE time > now() - interval '1 day' GROUP BY 1, 2 ORDER BY 1, 2` },
+  { id: 'minute of hour, distinct', sql: `SELECT DISTINCT extract(minute FROM time) AS mi FROM metrics ORDER BY 1` },
+];
+const FIXED_ZONES = ['UTC', 'Etc/GMT+5', 'Etc/GMT-9'] as const;
 /** The first cases again under these zones: date_trunc and literals without an offset move with them. */
 const OTHER_ZONES = ['America/New_York', 'Asia/Kolkata'] as const;
 const ZONE_SUBSET = Math.min(CASES, 400);
@@ -395,6 +405,10 @@ for (const { source, skip } of sources) {
         const byValues = run.outcomes.filter((o) => o.rows > 0 && o.rewrite.rewrites.some((r) => r.kind === 'partial-aggregate' && r.detail.includes('from the distinct values each shard returns'))).length;
         console.log(`DISTINCT aggregates from per-shard values: ${byValues} non-empty cases`);
         expect(byValues).toBeGreaterThanOrEqual(Math.floor((MIN_DISTINCT_BY_VALUES * CASES) / 3000));
+        // Group keys that read the session's zone, per shard by buckets of time.
+        const bucketed = run.outcomes.filter((o) => o.rows > 0 && o.rewrite.rewrites.some((r) => r.kind === 'partial-aggregate' && r.detail.includes("the session's zone ("))).length;
+        console.log(`zone-reading keys grouped by buckets per shard: ${bucketed} non-empty cases`);
+        expect(bucketed).toBeGreaterThanOrEqual(Math.floor((MIN_LOCAL_KEYS * CASES) / 3000));
       }
     });
 
@@ -423,6 +437,21 @@ for (const { source, skip } of sources) {
           expect(kinds('ungrouped min/max over every shard')).toEqual(['partial-aggregate']);
           expect(kinds('a local date compared with dates')).toEqual(['date-range', 'date-range', 'partial-aggregate']);
           expect(kinds('DISTINCT aggregates not over the space key')).toEqual(['partial-aggregate']);
+        }
+      }
+    });
+
+    it(`keys that read the session's zone: grouped per shard by buckets of time in ${FIXED_ZONES.join(', ')}, the same answers and words that hold; left alone in ${OTHER_ZONES.join(', ')}`, async () => {
+      for (const zone of [...FIXED_ZONES, ...OTHER_ZONES]) {
+        const run = await runDifferential(target(zone), LOCAL_KEY_CASES);
+        await record('local time keys', run, source.label);
+        expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+        expect(run.untrue, untrue(run)).toEqual([]);
+        expect(run.plannerChoices, choices(run)).toEqual([]);
+        for (const o of run.outcomes) {
+          expect(o.rows, o.id).toBeGreaterThan(0);
+          const bucketed = o.rewrite.rewrites.some((r) => r.kind === 'partial-aggregate' && r.detail.includes("the session's zone ("));
+          expect(bucketed, `${zone}: ${o.id}`).toBe((FIXED_ZONES as readonly string[]).includes(zone));
         }
       }
     });

@@ -328,6 +328,11 @@ function grouping(ctx: Ctx): Key[] {
       { expr: `${c('device_id')} % 3`, alias: 'dmod', space: false },
       { expr: `(${c('cpu')} > 50)`, alias: 'hot', space: false },
       { expr: `extract(hour FROM ${c('time')})`, alias: 'hr', space: false },
+      // Keys that read the session's zone: in UTC grouped per shard by a bucket of time.
+      { expr: `${c('time')}::date`, alias: 'd_day', space: false },
+      { expr: `date_part('dow', ${c('time')})`, alias: 'd_dow', space: false },
+      { expr: `date_trunc('month', ${c('time')})`, alias: 'd_mon', space: false },
+      { expr: `extract(minute FROM ${c('time')})`, alias: 'd_min', space: false },
     ]);
   return d.weighted<() => Key[]>([
     [4, () => []],

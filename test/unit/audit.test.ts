@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { analyzePlan, functionCalls } from '../../src/audit/analyze.js';
+import { analyzePlan, classifyExpression, functionCalls } from '../../src/audit/analyze.js';
 import { auditMarkdown, auditText, worstSeverity } from '../../src/audit/format.js';
 import { FINDINGS, type FindingCode } from '../../src/audit/findings.js';
 import type { AuditFixture } from '../../scripts/capture-audit-fixtures.js';
@@ -115,5 +115,15 @@ describe('functionCalls', () => {
 
   it('every code is documented with a fix', () => {
     for (const code of Object.keys(FINDINGS) as FindingCode[]) expect(FINDINGS[code].fix.length).toBeGreaterThan(20);
+  });
+});
+
+describe('classifyExpression', () => {
+  const catalog = { serverVersionNum: 180000, asyncAppend: true, foreignTables: new Map(), asyncServers: new Map(), volatility: new Map() };
+  it('a column compared with a text constant takes the column’s collation (it ships); a constant of its own does not', () => {
+    expect(classifyExpression(`CASE WHEN ((metrics.region = 'africa'::text) OR (metrics.cpu > '80'::double precision)) THEN metrics.amount ELSE NULL::numeric END`, catalog, 'group key')).toBeUndefined();
+    expect(classifyExpression(`("we""ird".region <> 'it''s'::text)`, catalog, 'filter')).toBeUndefined();
+    expect(classifyExpression(`(upper('africa'::text) = metrics.region)`, catalog, 'filter')?.code).toBe('COLLATION_NOT_SHIPPABLE');
+    expect(classifyExpression(`date_part('hour'::text, metrics."time")`, catalog, 'group key')?.code).toBe('COLLATION_NOT_SHIPPABLE');
   });
 });

@@ -210,7 +210,7 @@ describe('partial aggregates', () => {
     for (const [sql, reason] of [
       [`SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY usage_user) FROM cpu`, /percentile_cont cannot be computed/],
       [`SELECT mode() WITHIN GROUP (ORDER BY region) FROM cpu`, /mode cannot be computed/],
-      [`SELECT sum(DISTINCT amount::numeric) FROM cpu`, /equal numerics of another scale/],
+      [`SELECT sum(DISTINCT amount) FROM cpu`, /values of numeric\(12,2\) are mostly distinct/],
       [`SELECT sum(DISTINCT usage_user * 2) FROM cpu`, /type cannot be told/],
       [`SELECT string_agg(DISTINCT region, ',') FROM cpu`, /string_agg cannot be computed/],
       [`SELECT string_agg(region, ',') FROM cpu`, /string_agg cannot be computed/],
@@ -228,19 +228,46 @@ describe('partial aggregates', () => {
     expect(kinds('SELECT region, count(DISTINCT tags_id) FROM cpu GROUP BY region')).toEqual(['partial-aggregate']);
   });
 
-  it('computes count(DISTINCT x) and other DISTINCT aggregates from the distinct values each shard returns per group', () => {
-    const r = rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS h, count(DISTINCT region) AS regions, sum(DISTINCT bytes) FILTER (WHERE ok) AS b, count(*) AS n FROM cpu GROUP BY 1 ORDER BY 1`);
+  it('groups keys that read the session zone per shard by a bucket of time in fixed-offset zones, finished on the access node', () => {
+    const r = rewrite(`SELECT extract(hour FROM time) AS h, date_trunc('month', time) AS m, max(usage_user) FROM cpu GROUP BY 1, 2 ORDER BY 1`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
-    expect(r.rewrites[0]?.detail).toContain('count(DISTINCT cpu.region), sum(DISTINCT cpu.bytes) FILTER (WHERE cpu.ok) from the distinct values each shard returns per group');
+    expect(r.sql).toContain(`date_bin('1 hour'::interval, cpu."time", '2000-01-03 00:00:00+00'::timestamptz) AS g0, date_bin('1 day'::interval, cpu."time", '2000-01-03 00:00:00+00'::timestamptz) AS g1`);
+    expect(r.sql).toContain(`GROUP BY EXTRACT(HOUR FROM _hs.g0), date_trunc('month', _hs.g1)`);
+    // date_trunc('month', …) ships after all: no longer said to stay on the access node.
+    expect(r.unchanged).toEqual([]);
+    // A zone five hours behind UTC: its local days start at 05:00 UTC.
+    const behind = rewrite(`SELECT time::date AS d, count(*) FROM cpu GROUP BY 1`, 'Etc/GMT+5');
+    expect(behind.sql).toContain(`date_bin('1 day'::interval, cpu."time", '2000-01-03 05:00:00+00'::timestamptz) AS g0`);
+    expect(behind.sql).toContain('GROUP BY _hs.g0::date');
+    expect(rewrite(`SELECT date(time) AS d, count(*) FROM cpu GROUP BY 1`, 'Etc/GMT-9').sql).toContain(`'2000-01-02 15:00:00+00'`);
+    // Grouped by the space key too, PostgreSQL would still aggregate on the access node: per shard instead.
+    expect(kinds(`SELECT tags_id, date_part('dow', time), avg(usage_user) FROM cpu GROUP BY 1, 2`)).toEqual(['partial-aggregate']);
+    // Daylight saving (or no known zone): a fixed-width bucket could straddle a local boundary.
+    for (const zone of ['America/New_York', 'Asia/Kolkata', undefined]) {
+      const left = rewriteSql(`SELECT time::date AS d, count(*) FROM cpu GROUP BY 1`, META, { timeZone: zone });
+      expect(left.changed, zone).toBe(false);
+      expect(left.unchanged.map((u) => u.reason).join(), zone).toMatch(/timestamptz cast to date is STABLE/);
+    }
+    const hostile = rewrite(`SELECT extract(hour FROM "ti me") AS h, count(DISTINCT "dev""ice") FROM "we""ird schema"."Mé""trics; DROP" GROUP BY 1`);
+    expect(hostile.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    reparses(hostile.sql);
+    // Fields finer than a minute, or not constant over a local day, are not keyed by a bucket.
+    for (const field of ['second', 'epoch', 'julian']) expect(kinds(`SELECT date_part('${field}', time), count(*) FROM cpu GROUP BY 1`), field).toEqual([]);
+  });
+
+  it('computes count(DISTINCT x) and other DISTINCT aggregates from the distinct values each shard returns per group', () => {
+    const r = rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS h, count(DISTINCT region) AS regions, count(DISTINCT ok) FILTER (WHERE usage_user > 1) AS b, count(*) AS n FROM cpu GROUP BY 1 ORDER BY 1`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    expect(r.rewrites[0]?.detail).toContain('count(DISTINCT cpu.region), count(DISTINCT cpu.ok) FILTER (WHERE cpu.usage_user > 1) from the distinct values each shard returns per group');
     // Each shard groups by the hour and by the values; a FILTER's dropped rows give NULL, which DISTINCT aggregates skip.
-    expect(r.sql).toContain(`cpu.region AS d0, CASE WHEN cpu.ok THEN cpu.bytes END AS d1, count(*) AS p0 FROM _hypershard.cpu_s0 AS cpu GROUP BY 1, 2, 3`);
-    expect(r.sql).toContain('count(DISTINCT _hs.d0) AS regions, sum(DISTINCT _hs.d1) AS b, CAST(COALESCE(sum(_hs.p0), 0) AS bigint) AS n');
+    expect(r.sql).toContain(`cpu.region AS d0, CASE WHEN cpu.usage_user > 1 THEN cpu.ok END AS d1, count(*) AS p0 FROM _hypershard.cpu_s0 AS cpu GROUP BY 1, 2, 3`);
+    expect(r.sql).toContain('count(DISTINCT _hs.d0) AS regions, count(DISTINCT _hs.d1) AS b, CAST(COALESCE(sum(_hs.p0), 0) AS bigint) AS n');
     expect(r.sql).toContain('GROUP BY _hs.g0');
     // A DISTINCT count over the space key beside one by values is by values too: per-value parts would count a key once per value.
     const both = rewrite('SELECT count(DISTINCT tags_id) AS hosts, count(DISTINCT region) AS regions FROM cpu');
     expect(both.sql).toContain('SELECT cpu.tags_id AS d0, cpu.region AS d1 FROM _hypershard.cpu_s0 AS cpu GROUP BY 1, 2');
     expect(both.sql).toContain('count(DISTINCT _hs.d0) AS hosts, count(DISTINCT _hs.d1) AS regions');
-    expect(kinds('SELECT avg(DISTINCT amount) FROM cpu WHERE tags_id = 3')).toEqual(['partial-aggregate', 'shard-pinning']);
+    expect(kinds('SELECT count(DISTINCT region), sum(DISTINCT tags_id) FROM cpu WHERE tags_id = 3')).toEqual(['partial-aggregate', 'shard-pinning']);
   });
 
   it('resolves GROUP BY ordinals and output names, and an input column over an output name', () => {
