@@ -60,7 +60,7 @@ describe.each(faultSources())('$label', (source) => {
   const fault = async (node: string, how: Fault): Promise<void> => (how === 'freeze' ? cluster.freeze(node) : cluster.stop(node, how));
   const recoverNode = async (node: string, how: Fault): Promise<void> => (how === 'freeze' ? cluster.thaw(node) : cluster.start(node));
   const output = (run: CliRun): string => `${run.stdout}\n${run.stderr}`.trim();
-  const lastLine = (run: CliRun): string => output(run).split(/[\r\n]/).filter((l) => l.trim() !== '').at(-1) ?? '';
+  const lastLine = (run: CliRun): string => output(run).split(/[\r\n]/).findLast((l) => l.trim() !== '') ?? '';
 
   /** After a failed load: recover finishes what is left, nothing stays prepared, the same rows load again, each once. */
   const settle = async (firstId: number, expected: 'none' | 'all'): Promise<void> => {
