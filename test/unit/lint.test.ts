@@ -1,0 +1,23 @@
+/**
+ * oxlint with its type-aware rules (`.oxlintrc.json`) over the whole tree finds nothing. A unit
+ * test, so that every run of the unit project (and the merge protocol, which runs it) catches a
+ * finding before it lands; `npm run lint` prints the same findings in full.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+describe('oxlint', () => {
+  it('finds nothing in src, test, bench and scripts', async () => {
+    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, ['node_modules/oxlint/bin/oxlint', '--type-aware', '-f', 'unix'], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
+      ),
+    );
+    const findings = run.stdout.split('\n').filter((l) => /^\S+:\d+:\d+: /.test(l));
+    expect(findings, run.stderr).toEqual([]);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+  }, 180_000);
+});
