@@ -25,7 +25,6 @@ import type { PreparedTransaction, RoutedTransaction } from '../ingest/transacti
 import { INTERNAL_SCHEMA } from '../plan/layout.js';
 import { loadSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import type { InsertStmt } from '@pgsql/types';
 import { parseStatements } from '../rewrite/parser.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import type { ErrorFields } from './protocol/messages.js';
@@ -186,37 +185,24 @@ export function clientSettings(parameters: ReadonlyMap<string, string>): Partial
   return settings;
 }
 
-/**
- * Fewer VALUES rows than this go through the access node: routing costs a few round trips of its
- * own (the session's settings, the checks, PREPARE and the commit record), which a handful of rows
- * does not earn back. An upsert is routed at any size, since postgres_fdw refuses it.
- */
-export const ROUTE_INSERT_MIN_ROWS = 50;
-
 /** Looks like an INSERT, past leading comments and whitespace: the cheap test before parsing. */
 const INSERT_START = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*insert\s/i;
 
 /**
- * Whether a simple-query text is one INSERT worth routing: VALUES with at least
- * ROUTE_INSERT_MIN_ROWS rows, rows from unnest() (array ingest, any size), or ON CONFLICT. Whether
- * it can be routed is planRoutedInsert's to say; this only spares small statements that work.
+ * Whether a simple-query text is one INSERT the gateway routes: one with ON CONFLICT, which
+ * postgres_fdw refuses (planRoutedInsert says whether it can be routed exactly). A plain multi-row
+ * INSERT … VALUES goes through the access node: planning and re-writing it per shard through the
+ * parser costs more than postgres_fdw's batched insert (bench:ingest); COPY is the routed bulk path.
  */
 export function insertWorthRouting(text: string): boolean {
   if (!INSERT_START.test(text)) return false;
-  let stmt: InsertStmt;
   try {
     const parsed = parseStatements(text);
     const only = parsed[0]?.stmt;
-    if (parsed.length !== 1 || only === undefined || !('InsertStmt' in only)) return false;
-    stmt = only.InsertStmt;
+    return parsed.length === 1 && only !== undefined && 'InsertStmt' in only && only.InsertStmt.onConflictClause !== undefined;
   } catch {
     return false;
   }
-  if (stmt.onConflictClause !== undefined) return true;
-  const select = stmt.selectStmt !== undefined && 'SelectStmt' in stmt.selectStmt ? stmt.selectStmt.SelectStmt : undefined;
-  if (select === undefined) return false;
-  if ((select.valuesLists?.length ?? 0) >= ROUTE_INSERT_MIN_ROWS) return true;
-  return JSON.stringify([select.targetList, select.fromClause]).includes('"unnest"');
 }
 
 /** The ErrorResponse a client gets for a routed write that failed, in PostgreSQL's terms where there are some. */

@@ -952,6 +952,16 @@ export class Session {
     this.#writeClient(Buffer.concat([errorResponse(fields), readyForQuery(this.#txStatus)]));
   }
 
+  /** A write that will not be routed after all: what was set up is undone and the statement goes to the access node as written. */
+  async #notRouted(bytes: Buffer, opened: RoutedOpen | undefined, ownBlock: boolean, error: unknown): Promise<void> {
+    if (opened !== undefined) {
+      await opened.tx.abort('not routed').catch(() => undefined);
+      await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
+    }
+    if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
+    this.#send(bytes, { kind: 'query' });
+  }
+
   /**
    * Starts a routed COPY and asks the client for its data. When the checks say no, the statement
    * goes to the access node as written.
@@ -967,12 +977,7 @@ export class Session {
       this.#ctx.metrics.routedCopies += 1;
       this.#writeClient(copyInResponse(statement.format.format === 'binary', statement.columns?.length ?? opened.columns));
     } catch (error) {
-      if (opened !== undefined) {
-        await opened.tx.abort('not routed').catch(() => undefined);
-        await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
-      }
-      if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
-      this.#send(bytes, { kind: 'query' });
+      await this.#notRouted(bytes, opened, ownBlock, error);
     }
   }
 
@@ -999,12 +1004,7 @@ export class Session {
       opened = await this.#routedBegin(`${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`, ownBlock);
       if (!ownBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
     } catch (error) {
-      if (opened !== undefined) {
-        await opened.tx.abort('not routed').catch(() => undefined);
-        await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
-      }
-      if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
-      this.#send(bytes, { kind: 'query' });
+      await this.#notRouted(bytes, opened, ownBlock, error);
       return;
     }
     const { tx, name } = opened;

@@ -301,7 +301,7 @@ export class RoutedCopy implements TransactionWriter {
     while (queued() > HIGH_WATER) {
       this.#throwLaneErrors();
       const stuck = this.#laneList.find((l) => l.idleMs > stall);
-      if (stuck !== undefined) throw this.#fail(new HypershardError('NODE_TIMEOUT', `data node ${stuck.node} took no data for ${Math.round(stuck.idleMs / 1000)} s; nothing was committed`));
+      if (stuck !== undefined) throw this.#fail(new HypershardError('NODE_TIMEOUT', `data node ${stuck.node} took no data for ${Math.round(stuck.idleMs / 1000)} s (${stuck.state}); nothing was committed`));
       await Promise.race([...this.#laneList.map((l) => l.drainedTo(Math.floor(l.queuedBytes / 2))), sleep(1000)]);
     }
     this.#throwLaneErrors();

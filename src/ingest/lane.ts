@@ -62,6 +62,7 @@ export class CopyLane {
   readonly #queue: Batch[] = [];
   #queuedBytes = 0;
   #pump: Promise<void> | undefined;
+  #pumping = false;
   #error: LaneError | undefined;
   #lastProgress = Date.now();
   rows = 0;
@@ -78,6 +79,14 @@ export class CopyLane {
     return this.#queuedBytes;
   }
 
+  /** What the lane is doing, for an error that says why it stopped. */
+  get state(): string {
+    const copy = this.#copy;
+    const stream = copy === undefined ? 'no COPY open' : `COPY of shard ${copy.partition} ${copy.stream.writableNeedDrain ? 'waiting for the data node to take data' : 'open'} (${copy.stream.writableLength} bytes buffered${copy.stream.destroyed ? ', destroyed' : ''})`;
+    return `${this.#queue.length} batches queued, ${this.#pumping ? this.#phase : 'not writing'}, ${stream}`;
+  }
+  #phase = 'writing';
+
   get error(): LaneError | undefined {
     return this.#error;
   }
@@ -91,9 +100,12 @@ export class CopyLane {
     if (this.#error !== undefined) return;
     this.#queue.push(batch);
     this.#queuedBytes += batch.bytes;
-    this.#pump ??= this.#run().finally(() => {
-      this.#pump = undefined;
-    });
+    // #pumping is cleared in #run's own finally, in the same tick its loop finds the queue empty:
+    // a batch queued by a waiter that #wake() released must start a new run, not join the ending one.
+    if (!this.#pumping) {
+      this.#pumping = true;
+      this.#pump = this.#run();
+    }
   }
 
   /** Resolves when the queued bytes fall to `bytes` or below (or the lane failed). */
@@ -130,7 +142,9 @@ export class CopyLane {
       for (let batch = this.#queue.shift(); batch !== undefined; batch = this.#queue.shift()) {
         let copy = this.#copy;
         if (copy === undefined || copy.partition !== batch.partition || copy.rows + batch.rows > ROWS_PER_COPY) {
+          this.#phase = 'ending a COPY';
           await this.#endCopy();
+          this.#phase = 'writing';
           copy = this.#startCopy(batch.partition);
         }
         let lines = copy.lines;
@@ -143,7 +157,7 @@ export class CopyLane {
         for (let i = 0; i < batch.lines.length; i += 1) lines[copy.rows + i] = batch.lines[i] as number;
         copy.rows += batch.rows;
         for (const chunk of batch.chunks) {
-          if (!copy.stream.write(chunk)) await Promise.race([once(copy.stream, 'drain'), once(copy.stream, 'error')]);
+          if (!copy.stream.write(chunk)) await writable(copy.stream);
           this.#lastProgress = Date.now();
           if (this.#error !== undefined) return;
         }
@@ -154,6 +168,8 @@ export class CopyLane {
       }
     } catch (error) {
       this.#fail(error);
+    } finally {
+      this.#pumping = false;
     }
   }
 
@@ -211,4 +227,22 @@ export class CopyLane {
   #wake(): void {
     for (const resolve of this.#onDrain.splice(0)) resolve();
   }
+}
+
+/**
+ * Resolves when a stream that refused a write drains, fails or closes, leaving no listener behind
+ * (a race of events.once() calls would keep the loser's, one per wait, on a long COPY).
+ */
+function writable(stream: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('error', done);
+    stream.on('close', done);
+  });
 }
