@@ -14,7 +14,8 @@
  * How far the order is compared follows from the original statement's parse tree (pgsql-parser,
  * the server's own grammar): rows come in ORDER BY order, rows the ORDER BY leaves tied are
  * compared as a multiset, and of a tie group that LIMIT or OFFSET may have cut only the ORDER BY
- * keys are compared (see `compareTextResults`).
+ * keys are compared (see `compareTextResults`); such answers, and those ordered by keys they do not
+ * show, are then checked row by row against the full answer's tie groups (fullOrder.ts).
  */
 import type pg from 'pg';
 import { deparse, parse } from 'pgsql-parser';
@@ -24,6 +25,7 @@ import type { ExplainResult } from '../../src/audit/plan.js';
 import type { ClusterMetadata, Rewrite, RewriteKind, RewriteResult, RoleAccess } from '../../src/rewrite/model.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { compareTextResults, FLOAT_TOLERANCE, type ResultDifference, type ResultShape, type TextResult, type TextRow } from './compare.js';
+import { checkFullOrder, type FullOrderQuery, fullOrderSql } from './fullOrder.js';
 import { plannersChoice, truthProblems } from './truth.js';
 
 export interface DifferentialCase {
@@ -79,6 +81,11 @@ export interface CaseOutcome {
   readonly untrue?: readonly string[];
   /** The contradiction is the planner's choice by cost (an aggregate or LIMIT it could have shipped, see truth.ts). */
   readonly plannersChoice?: boolean;
+  /**
+   * Cut by LIMIT/OFFSET or ordered by keys it does not output: `checked` when every returned row
+   * was found in its tie group of the full answer (fullOrder.ts), else why that could not be run.
+   */
+  readonly fullOrder?: 'checked' | string;
 }
 
 export interface DifferentialRun {
@@ -124,6 +131,8 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   const path = (schemas: readonly string[]): string => schemas.map((s) => client.escapeIdentifier(s)).join(', ');
   let expected: TextResult;
   let actual: TextResult;
+  let shape: ResultShape;
+  let order: { query: FullOrderQuery; full: TextResult } | string | undefined;
   let untrue: string[] | undefined;
   let choice = false;
   await client.query(
@@ -135,6 +144,19 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
       expected = await textQuery(client, c.sql, params);
     } catch (error) {
       return failed(rewrite, `the original failed on the single-node table (an invalid case): ${message(error)}`);
+    }
+    shape = await resultShape(c.sql, params, expected);
+    // Cut through ties, or placed by keys the answer does not show: the full answer, with its keys.
+    const query = await fullOrderSql(c.sql, params, expected.columns.length);
+    if (typeof query !== 'string' && (shape.cutAfter || shape.cutBefore || shape.orderedBy.length < query.keys)) {
+      await client.query('SAVEPOINT full_order');
+      try {
+        order = { query, full: await textQuery(client, query.sql, params) };
+        await client.query('RELEASE SAVEPOINT full_order');
+      } catch (error) {
+        await client.query('ROLLBACK TO SAVEPOINT full_order');
+        order = `the full answer failed: ${message(error)}`;
+      }
     }
     await client.query(`SET LOCAL search_path = ${path(target.searchPath)}`);
     try {
@@ -158,13 +180,13 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   } finally {
     await client.query('ROLLBACK');
   }
-  const shape = await resultShape(c.sql, params, expected);
-  const difference = compareTextResults(expected, actual, shape);
+  const difference = compareTextResults(expected, actual, shape) ?? (typeof order === 'object' ? checkFullOrder(order.query, order.full, actual, shape.tolerant) : undefined);
   return {
     id: c.id,
     rewrite,
     rows: expected.rows.length,
     shape,
+    ...(order === undefined ? {} : { fullOrder: typeof order === 'string' ? order : 'checked' }),
     ...(difference === undefined ? {} : { mismatch: mismatch(target, c, rewrite, expected, difference) }),
     ...(untrue === undefined || untrue.length === 0 ? {} : { untrue, plannersChoice: choice }),
   };
@@ -239,7 +261,8 @@ export function summaryLine(label: string, run: DifferentialRun): string {
     `${run.untrue.length} untrue words, ${run.plannerChoices.length} plans the planner chose by cost against the words; ` +
     `${run.outcomes.reduce((s, o) => s + o.rows, 0)} rows compared, ${count((o) => o.rows === 0)} empty answers, ` +
     `${count((o) => (o.shape?.orderedBy.length ?? 0) > 0)} in ORDER BY order (${count((o) => o.shape?.total === true && o.shape.orderedBy.length > 0)} total), ` +
-    `${count((o) => o.shape?.cutAfter === true || o.shape?.cutBefore === true)} cut by LIMIT/OFFSET; floats within ${FLOAT_TOLERANCE} relative`
+    `${count((o) => o.shape?.cutAfter === true || o.shape?.cutBefore === true)} cut by LIMIT/OFFSET, ` +
+    `${count((o) => o.fullOrder === 'checked')} checked against the full answer's tie groups (${count((o) => o.fullOrder !== undefined && o.fullOrder !== 'checked')} could not be); floats within ${FLOAT_TOLERANCE} relative`
   );
 }
 
