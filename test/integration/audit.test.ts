@@ -96,6 +96,20 @@ for (const { source, skip } of sources) {
       expect((await run(['-q', bad, '--fail-on', 'error'])).code).toBe(1);
       expect((await run(['-q', good, '--fail-on', 'error'])).code).toBe(0);
       expect((await run(['-q', good, '--fail-on', 'warning'])).code).toBe(0);
+      // Each statement named by its leading comment; one that cannot be explained does not stop the
+      // others; a statement the rewriter makes complete says so, and every error's fix names it;
+      // data nodes by their spec names.
+      const labelled = await run(['-q', `-- hourly count\n${bad}`, '-q', '-- broken\nSELEC 1', '-q', `-- per device\n${good}`, '--format', 'json']);
+      const entries = (JSON.parse(labelled.stdout) as { queries: { label?: string; error?: string; complete?: boolean; rewriterCompletes?: boolean; dataNodes?: string[]; findings?: { severity: string; fix: string }[] }[] }).queries;
+      expect(entries.map((q) => q.label)).toEqual(['hourly count', 'broken', 'per device']);
+      expect(entries[1]!.error).toMatch(/syntax error/);
+      expect(entries[0]!.complete).toBe(false);
+      expect(entries[0]!.rewriterCompletes).toBe(true);
+      const errors = entries[0]!.findings!.filter((f) => f.severity === 'error');
+      expect(errors.length).toBeGreaterThan(0);
+      for (const f of errors) expect(f.fix).toMatch(/^the hypershard rewriter makes this statement complete/);
+      expect(entries[2]!.complete).toBe(true);
+      expect([...entries[2]!.dataNodes!].sort()).toEqual(cluster.dataNodes.map((n) => n.name).sort());
       // A statement that cannot be explained is reported as such (the audit goes on past it), and counts as an error.
       expect((await run(['-q', 'SELEC 1'])).stdout).toMatch(/^NOT EXPLAINED {2}SELEC 1\n {2}ERROR .*syntax error/);
       expect((await run(['-q', 'SELEC 1', '--fail-on', 'error'])).code).toBe(1);
