@@ -12,6 +12,11 @@
  *    as `status` reads it, both primaries killed, both failed over: the asynchronous node loses at
  *    most the rows committed in the WAL the lag covered (counted in that WAL with pg_walinspect) and
  *    no more bytes of WAL than the lag said; the synchronous one loses no acknowledged row.
+ * 3. dn1's primary frozen (a hung host: it accepts TCP and never answers) mid-load, then
+ *    `failover`: the primary counts as unreachable after the probe's timeout, the standby is
+ *    promoted, writes to dn1's shards resume once the writers' statements hit their
+ *    statement_timeout, every acknowledged row is there once; thawed, the old primary (writable
+ *    again) gets none of the writes that follow.
  */
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,12 +46,14 @@ interface Write {
 
 interface Writers {
   acknowledged(): number;
+  /** The outcomes so far. */
+  peek(): Write[];
   /** Stops them; a statement still waiting after 1 s is abandoned (its row is uncertain). */
   stop(): Promise<Write[]>;
 }
 
 /** Writers inserting one row per statement (unique id in `memory`) on `devices` until stopped; every outcome with its time. */
-function startWriters(url: string, firstId: number, devices: readonly number[], count = 4): Writers {
+function startWriters(url: string, firstId: number, devices: readonly number[], count = 4, statementTimeoutMs = 30_000): Writers {
   let next = firstId;
   let running = true;
   const log: Write[] = [];
@@ -58,7 +65,7 @@ function startWriters(url: string, firstId: number, devices: readonly number[], 
       const device = devices[id % devices.length]!;
       let started = performance.now();
       try {
-        client ??= await connect(url, { statement_timeout: '30000' });
+        client ??= await connect(url, { statement_timeout: String(statementTimeoutMs) });
         busy.set(slot, { id, device, client });
         started = performance.now();
         await client.query('INSERT INTO metrics (time, device_id, memory) VALUES (now(), $1, $2)', [device, id]);
@@ -77,6 +84,7 @@ function startWriters(url: string, firstId: number, devices: readonly number[], 
   const done = Promise.all(Array.from({ length: count }, (_, slot) => one(slot)));
   return {
     acknowledged: () => log.filter((w) => w.ok).length,
+    peek: () => [...log],
     stop: async () => {
       running = false;
       await Promise.race([done, sleep(1_000)]);
@@ -339,5 +347,69 @@ describe.each(sources)('$label', (source) => {
     expect(await checkProblems()).toEqual([]);
     const rows = logs.flat().filter((w) => w.ok).length;
     summarize({ case: 'standbys frozen, primaries killed -9, failover: rows lost vs the lag', source: source.label, runs: 1, rowsAcknowledged: rows, rowsFound: rows - lost, note: outcome.join('; ') });
+  });
+
+  it.skipIf(source.skip !== undefined)('dn1 primary frozen mid-load, failover: promoted without it, writes resume after the statement_timeout, every acknowledged row once; thawed, the old primary gets nothing', async () => {
+    // The previous case failed both nodes over: dn1 gets a standby again.
+    const rebuilt = await runCli(['node', 'rebuild', '-c', specFile, '--node', 'dn1', '--json'], { deadlineMs: 120_000 });
+    expect(rebuilt.code, rebuilt.stderr + rebuilt.stdout).toBe(0);
+    const node = await specNode('dn1');
+    const primaryServer = await serverOf(node.url);
+    const dn1Devices = devicesOn.get('dn1')!;
+    const timeoutMs = 5_000;
+    const before = await count();
+    const firstId = nextId;
+    const load = startWriters(dev.accessNode.url, firstId, [...Array(20).keys()], 4, timeoutMs);
+    while (load.acknowledged() < SCALE.rows / 8) await sleep(20);
+    const frozenAt = performance.now();
+    await freezeDevNode(dev.dir, primaryServer, true);
+    let thawed = false;
+    try {
+      const run = await runCli(['failover', '-c', specFile, '--node', 'dn1', '--json'], { deadlineMs: 90_000 });
+      expect(run.code, run.stderr + run.stdout).toBe(0);
+      const result = JSON.parse(run.stdout) as { status: string; probes: { member: string; reachable: boolean }[] };
+      expect(result.status).toBe('failed-over');
+      // The frozen primary (probed first) did not answer within the probe's timeout.
+      expect(result.probes[0]!.reachable, JSON.stringify(result.probes)).toBe(false);
+      const failedOver = performance.now();
+      // Writes to dn1's shards resume (new statements; those stuck on the frozen node time out).
+      for (let i = 0; i < 600; i += 1) {
+        if (load.peek().some((w) => w.ok && w.started > failedOver && dn1Devices.includes(w.device))) break;
+        await sleep(100);
+      }
+      const log = await load.stop();
+      nextId = Math.max(...log.map((w) => w.id)) + 1;
+      const firstWrite = log.find((w) => w.ok && w.started > frozenAt + 100 && dn1Devices.includes(w.device));
+      expect(firstWrite, 'a write to dn1 after the failover').toBeDefined();
+      const { missing, other } = await rowProblems(access, log, firstId, nextId);
+      expect([...missing.map((w) => `acknowledged row ${w.id} missing`), ...other]).toEqual([]);
+      const acked = log.filter((w) => w.ok).length;
+      const total = await count();
+      expect(total).toBeGreaterThanOrEqual(before + acked);
+      expect(total).toBeLessThanOrEqual(before + log.length);
+
+      // Thawed, the old primary takes writes again: nothing through the access node reaches it.
+      await freezeDevNode(dev.dir, primaryServer, false);
+      thawed = true;
+      const old = await connect(node.url);
+      const shardRows = async (): Promise<string> => (await old.query<{ n: string }>('SELECT count(*)::text AS n FROM _hypershard.metrics_s0')).rows[0]!.n;
+      const oldCount = await shardRows();
+      await access.query('INSERT INTO metrics (time, device_id, memory) SELECT now(), d, -2000 - d FROM generate_series(0, 19) d');
+      expect(await shardRows()).toBe(oldCount);
+      expect(Number((await access.query<{ n: string }>('SELECT count(*)::text AS n FROM metrics WHERE memory <= -2000')).rows[0]!.n)).toBe(20);
+      await old.end();
+      expect(await checkProblems()).toEqual([]);
+      summarize({
+        case: 'data node primary frozen (SIGSTOP) mid-load, then failover (synchronous standby)',
+        source: source.label,
+        runs: 1,
+        rowsAcknowledged: acked,
+        rowsFound: acked - missing.length,
+        note: `failover ${run.seconds.toFixed(1)} s (probe timeout 5 s); freeze to first write on dn1 ${((firstWrite!.at - frozenAt) / 1000).toFixed(1)} s (writers' statement_timeout ${timeoutMs / 1000} s)`,
+      });
+    } finally {
+      if (!thawed) await freezeDevNode(dev.dir, primaryServer, false);
+      await stopDevNode(dev.dir, primaryServer, 'fast').catch(() => undefined);
+    }
   });
 });
