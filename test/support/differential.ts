@@ -85,7 +85,7 @@ export interface CaseOutcome {
    * Cut by LIMIT/OFFSET or ordered by keys it does not output: `checked` when every returned row
    * was found in its tie group of the full answer (fullOrder.ts), else why that could not be run.
    */
-  readonly fullOrder?: 'checked' | string;
+  readonly fullOrder?: string;
 }
 
 export interface DifferentialRun {
