@@ -31,7 +31,8 @@ async function resolveAll(refs: readonly { ref: SecretRef; usedFor: string }[], 
   const settled = await Promise.allSettled(refs.map(({ ref, usedFor }) => resolveSecret(ref, baseDir, usedFor)));
   const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed.length > 0) {
-    throw new SecretError(failed.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'));
+    const reasons = failed.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
+    throw new SecretError(reasons.length === 1 ? reasons[0]! : `${reasons.length} secrets cannot be read:\n${reasons.map((r) => `  - ${r}`).join('\n')}`);
   }
   return settled.map((s) => (s as PromiseFulfilledResult<string>).value);
 }

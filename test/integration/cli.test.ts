@@ -134,7 +134,7 @@ describe('hypershard CLI', () => {
     for (const command of ['plan', 'apply']) {
       const run = await hypershard([command, '-c', secrets], work);
       expect(run.code).toBe(2);
-      expect(run.stderr).toContain('node dn2 password: environment variable HS_TEST_UNSET_DN2 is not set');
+      expect(run.stderr).toContain('hypershard: 3 secrets cannot be read:\n  - node dn2 password: environment variable HS_TEST_UNSET_DN2 is not set\n  - ');
       expect(run.stderr).toMatch(/fdw\.serviceRole\.password \(hypershard_fdw\): cannot read secret file .*not-there/);
       expect(run.stderr).toMatch(/password of role metrics_reader: cannot read secret file .*nor-this/);
     }
