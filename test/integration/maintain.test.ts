@@ -352,6 +352,20 @@ for (const { source, skip } of sources) {
       // Retention (30 days) drops the chunk it just made for a row from 1999.
       expect(doc.nodes.flatMap((n) => n.dropped.map((c) => c.chunk))).toEqual([expect.stringMatching(/_19990101T000000$/)]);
 
+      // The README's cron line (`maintain --json > log || cat log`): nothing on stderr when all is
+      // well, so cron mails nothing; exit 1 with the report on stdout when a node failed.
+      expect(real.stderr).toBe('');
+      const unreachable = parseDocument(await readFile(specFile, 'utf8'));
+      const url = new URL(String(unreachable.getIn(['dataNodes', 1, 'url'])));
+      url.port = '1';
+      unreachable.setIn(['dataNodes', 1, 'url'], url.toString());
+      const cronSpec = join(cluster.workDir, 'maintain', 'cron.yaml');
+      await writeFile(cronSpec, unreachable.toString());
+      const failed = await cli(['maintain', '-c', cronSpec, '--json']);
+      expect([failed.code, failed.stderr]).toEqual([1, '']);
+      const report = JSON.parse(failed.stdout) as MaintainResult;
+      expect([report.ok, report.nodes.map((n) => n.status)]).toEqual([false, ['ok', 'failed', 'ok']]);
+
       const text = await cli(['maintain', '-c', specFile]);
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/^node +role +status +chunks created +chunks dropped +rows moved +analyzed +ms\n/);
