@@ -17,7 +17,8 @@
  * width can straddle a local boundary: left alone there.
  */
 import type { Node } from '@pgsql/types';
-import { functionName, functionSchema } from './ast.js';
+import { functionName, functionSchema, replaceTop } from './ast.js';
+import type { Rewrite } from './model.js';
 import { localMidnightOrigin } from './buckets.js';
 import { localDateOf } from './dates.js';
 import { deparse, parseExpression } from './parser.js';
@@ -63,4 +64,62 @@ export function localTimeKey(node: Node, scope: Scope, timeZone: string | undefi
     shard: bucket(width, column),
     finish: (g) => deparse({ FuncCall: { ...call, args: [field, parseExpression(g)] } }),
   };
+}
+
+/** Fields a filter may compare, with the bucket they count in and the one they count within. */
+const FIELD_SPANS: Record<string, { unit: string; within: string }> = {
+  hour: { unit: '1 hour', within: '1 day' },
+  hours: { unit: '1 hour', within: '1 day' },
+  minute: { unit: '1 minute', within: '1 hour' },
+  minutes: { unit: '1 minute', within: '1 hour' },
+};
+const COMPARED = new Set(['=', '<>', '!=', '<', '<=', '>', '>=']);
+const FLIP: Record<string, string> = { '=': '=', '<>': '<>', '!=': '<>', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
+
+/**
+ * `extract(hour FROM t) >= 9`, `date_part('minute', t) < 30` (t a timestamptz column, compared
+ * with a number): in a zone whose offset never changes the local hour is the whole hours between
+ * the row's local day and its local hour, `date_bin('1 hour', t, o) - date_bin('1 day', t, o)`,
+ * an interval of exactly k hours for hour k; k op c ⇔ k hours op c hours, for any number c (a
+ * literal of up to six digits each side of the point, written as an interval literal). Both
+ * date_bin calls and the subtraction are immutable, so the filter ships (as written, postgres_fdw
+ * keeps it on the access node over every row). NULL t gives NULL on both sides.
+ */
+export function fieldFilters(node: Node, rewrites: Rewrite[], scope: Scope, timeZone: string | undefined): Node {
+  const origin = localMidnightOrigin(timeZone);
+  if (origin === undefined) return node;
+  return replaceTop(node, (n) => {
+    if (!('A_Expr' in n) || n.A_Expr.kind !== 'AEXPR_OP' || n.A_Expr.lexpr === undefined || n.A_Expr.rexpr === undefined) return undefined;
+    const op = (n.A_Expr.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
+    if (!COMPARED.has(op)) return undefined;
+    const left = fieldOf(n.A_Expr.lexpr, scope);
+    const right = fieldOf(n.A_Expr.rexpr, scope);
+    const [field, value, o] = left !== undefined && number(n.A_Expr.rexpr) ? [left, n.A_Expr.rexpr, op] : right !== undefined && number(n.A_Expr.lexpr) ? [right, n.A_Expr.lexpr, FLIP[op] as string] : [undefined, undefined, op];
+    if (field === undefined || value === undefined) return undefined;
+    const amount = deparse(value).replace(/\s+/g, '');
+    if (!/^-?\d{1,6}(\.\d{1,6})?$/.test(amount)) return undefined;
+    const col = deparse(field.column);
+    const text = `(date_bin('${field.span.unit}'::interval, ${col}, ${origin}) - date_bin('${field.span.within}'::interval, ${col}, ${origin})) ${o === '!=' ? '<>' : o} '${amount} ${field.span.unit.slice(2)}s'::interval`;
+    rewrites.push({ kind: 'local-field', detail: `${deparse(n)} → ${text}: the local ${field.name} as whole ${field.span.unit.slice(2)}s since the local ${field.span.within.slice(2)} began (the session's zone has a fixed offset), which ships, so the data nodes filter` });
+    return parseExpression(text);
+  });
+}
+
+function fieldOf(n: Node, scope: Scope): { name: string; span: { unit: string; within: string }; column: Node } | undefined {
+  if (!('FuncCall' in n)) return undefined;
+  const call = n.FuncCall;
+  const name = functionName(call);
+  const args = call.args ?? [];
+  if (!['extract', 'date_part'].includes(name) || (functionSchema(call) ?? 'pg_catalog') !== 'pg_catalog' || args.length !== 2 || call.over !== undefined) return undefined;
+  const [field, column] = args as [Node, Node];
+  const text = 'A_Const' in field ? field.A_Const.sval?.sval?.toLowerCase() : undefined;
+  const span = text === undefined ? undefined : FIELD_SPANS[text];
+  if (span === undefined || !('ColumnRef' in column) || baseType(inferType(column, scope) ?? '') !== 'timestamptz') return undefined;
+  return { name: text as string, span, column };
+}
+
+/** A plain number literal (`9`, `-1`, `17.5`). */
+function number(n: Node): boolean {
+  if ('A_Const' in n) return n.A_Const.ival !== undefined || n.A_Const.fval !== undefined || (n.A_Const.sval === undefined && n.A_Const.isnull !== true && n.A_Const.boolval === undefined && n.A_Const.bsval === undefined);
+  return 'A_Expr' in n && n.A_Expr.kind === 'AEXPR_OP' && n.A_Expr.lexpr === undefined && n.A_Expr.rexpr !== undefined && number(n.A_Expr.rexpr);
 }

@@ -100,6 +100,7 @@ export const REWRITE_KINDS = [
   'reference-join',
   'distinct-as-group-by',
   'date-range',
+  'local-field',
 ] as const;
 export type RewriteKind = (typeof REWRITE_KINDS)[number];
 

@@ -17,6 +17,7 @@ import { isAggregateCall } from './aggregates.js';
 import { expandShards, firstUnshippable } from './shards.js';
 import { wrapStable } from './stable.js';
 import { dateRanges } from './dates.js';
+import { fieldFilters } from './localKeys.js';
 import { wrappedSelect } from './wrappers.js';
 
 /** @throws the parser's error when `sql` is not valid SQL. */
@@ -100,6 +101,7 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     };
     // First a column's local date compared with a date, as a range on the column (its bounds are InitPlans already).
     if (reads && stmt.whereClause !== undefined) stmt.whereClause = dateRanges(stmt.whereClause, rewrites, columnType, fixedOffsetZone(options.timeZone));
+    if (reads && stmt.whereClause !== undefined) stmt.whereClause = fieldFilters(stmt.whereClause, rewrites, scope, options.timeZone);
     if (stmt.whereClause !== undefined) stmt.whereClause = wrapStable(stmt.whereClause, rewrites, columnType);
     if (stmt.havingClause !== undefined) stmt.havingClause = wrapStable(stmt.havingClause, rewrites, columnType);
     if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => wrapJoinQuals(item, rewrites, columnType));

@@ -60,6 +60,7 @@ const MIN_REWRITTEN: Record<RewriteKind, number> = {
   'reference-join': 10,
   'distinct-as-group-by': 20,
   'date-range': 20,
+  'local-field': 13,
 };
 /** Of those, partial aggregates with a DISTINCT aggregate computed from each shard's distinct values. */
 const MIN_DISTINCT_BY_VALUES = 15;
@@ -88,6 +89,7 @@ const LOCAL_KEY_CASES: readonly DifferentialCase[] = [
   { id: 'local date', sql: `SELECT time::date AS day, count(*) AS n, max(cpu) AS peak FROM metrics GROUP BY 1 ORDER BY 1` },
   { id: 'hour of day and month', sql: `SELECT extract(hour FROM time) AS hr, date_trunc('month', time) AS mon, avg(cpu) AS mean, count(DISTINCT region) AS regions FROM metrics GROUP BY 1, 2 ORDER BY 1, 2` },
   { id: 'day of week per device', sql: `SELECT device_id, date_part('dow', time) AS dow, sum(bytes) AS b FROM metrics WHERE time > now() - interval '1 day' GROUP BY 1, 2 ORDER BY 1, 2` },
+  { id: 'business hours', sql: `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE extract(hour FROM time) >= 9 AND extract(hour FROM time) < 17.5 AND date_part('minute', time) <> 0` },
   { id: 'minute of hour, distinct', sql: `SELECT DISTINCT extract(minute FROM time) AS mi FROM metrics ORDER BY 1` },
 ];
 const FIXED_ZONES = ['UTC', 'Etc/GMT+5', 'Etc/GMT-9'] as const;
@@ -459,7 +461,7 @@ for (const { source, skip } of sources) {
         expect(run.plannerChoices, choices(run)).toEqual([]);
         for (const o of run.outcomes) {
           expect(o.rows, o.id).toBeGreaterThan(0);
-          const bucketed = o.rewrite.rewrites.some((r) => r.kind === 'partial-aggregate' && r.detail.includes("the session's zone ("));
+          const bucketed = o.rewrite.rewrites.some((r) => (r.kind === 'partial-aggregate' && r.detail.includes("the session's zone (")) || r.kind === 'local-field');
           expect(bucketed, `${zone}: ${o.id}`).toBe((FIXED_ZONES as readonly string[]).includes(zone));
         }
       }

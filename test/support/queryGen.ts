@@ -235,7 +235,17 @@ function timeFilter({ d, p, c, anchorMs }: Ctx): string {
     [1, () => `${t} > now()`],
     // A local date compared with a date (a range on the column in fixed-offset zones).
     [1, () => `${t}::date ${d.pick(['=', '>=', '>', '<>'])} current_date${d.pick(['', ' - 1'])}`],
-    [1, () => `date(${t}) ${d.pick(['<', '<='])} ${d.pick(['current_date', `'2020-01-02'`])}`],
+    // (Or the local hour or minute compared with a number: a shipped filter in fixed-offset zones.)
+    [
+      1,
+      () => {
+        const op = d.pick(['<', '<=', 'hour >=', 'minute <']);
+        const rhs = d.pick(['current_date', `'2020-01-02'`]);
+        if (op.length <= 2) return `date(${t}) ${op} ${rhs}`;
+        const [field, cmp] = op.split(' ') as [string, string];
+        return field === 'hour' ? `extract(hour FROM ${t}) ${cmp} ${rhs === 'current_date' ? '3' : '13.5'}` : `date_part('minute', ${t}) ${cmp} ${rhs === 'current_date' ? '30' : '0'}`;
+      },
+    ],
     [1, () => `${t} >= '2020-01-01 00:00:00+00' AND ${t} < '2020-01-02 12:00:00+00'`],
     [1, () => `${t} < '2020-01-02'`],
     [2, () => `${t} >= ${p.add(iso(anchorMs - d.int(1, 5) * HOUR))}::timestamptz AND ${t} < ${p.add(iso(anchorMs + d.int(-30, 60) * MINUTE))}::timestamptz`],

@@ -57,6 +57,10 @@ export function truthProblems(rewrite: RewriteResult, audit: QueryAudit): string
     const local = audit.foreignScans.filter((s) => s.localFilter?.includes('InitPlan') === true || /\$\d/.test(s.localFilter ?? ''));
     if (local.length > 0) problems.push(`stable-expression says the value is shipped as a constant, yet the filter \`${local[0]?.localFilter ?? ''}\` stays on the access node`);
   }
+  if (kinds.has('local-field')) {
+    const local = audit.foreignScans.filter((s) => /date_bin|date_part|EXTRACT/i.test(s.localFilter ?? ''));
+    if (local.length > 0) problems.push(`local-field says the filter on the local hour or minute ships, yet \`${local[0]?.localFilter ?? ''}\` stays on the access node`);
+  }
   if (kinds.has('partial-aggregate') && !audit.foreignScans.some((s) => s.kind === 'aggregate') && audit.foreignScans.length > 0) {
     problems.push('partial-aggregate says each shard aggregates, yet no foreign scan returns an aggregate');
   }

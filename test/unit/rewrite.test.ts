@@ -255,6 +255,20 @@ describe('partial aggregates', () => {
     for (const field of ['second', 'epoch', 'julian']) expect(kinds(`SELECT date_part('${field}', time), count(*) FROM cpu GROUP BY 1`), field).toEqual([]);
   });
 
+  it('ships a filter on the local hour or minute as whole hours or minutes between date_bin buckets, in fixed-offset zones', () => {
+    const r = rewrite(`SELECT count(*) FROM cpu WHERE extract(hour FROM time) >= 9 AND 30 > date_part('minute', time)`, 'Etc/GMT-2');
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['local-field', 'local-field', 'partial-aggregate']);
+    expect(r.sql).toContain(`(date_bin('1 hour'::interval, cpu."time", '2000-01-02 22:00:00+00'::timestamptz) - date_bin('1 day'::interval, cpu."time", '2000-01-02 22:00:00+00'::timestamptz)) >= '9 hours'::interval`);
+    expect(r.sql).toContain(`- date_bin('1 hour'::interval, cpu."time", '2000-01-02 22:00:00+00'::timestamptz)) < '30 minutes'::interval`);
+    expect(kinds(`SELECT count(*) FROM cpu WHERE extract(hour FROM time) = 0`)).toEqual(['local-field', 'partial-aggregate']);
+    for (const zone of ['America/New_York', undefined]) expect(rewriteSql(`SELECT * FROM cpu WHERE extract(hour FROM time) >= 9`, META, { timeZone: zone }).changed, zone).toBe(false);
+    // Not a number, or a field it does not count: left.
+    expect(kinds(`SELECT * FROM cpu WHERE extract(hour FROM time) >= tags_id`)).toEqual([]);
+    expect(kinds(`SELECT * FROM cpu WHERE extract(second FROM time) >= 9`)).toEqual([]);
+    expect(kinds(`SELECT * FROM cpu WHERE extract(hour FROM time) < 1e400`)).toEqual([]);
+    expect(rewrite(`SELECT count(*) FROM cpu WHERE extract(hour FROM time) > -1.5`).sql).toContain(`> '-1.5 hours'::interval`);
+  });
+
   it('computes count(DISTINCT x) and other DISTINCT aggregates from the distinct values each shard returns per group', () => {
     const r = rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS h, count(DISTINCT region) AS regions, count(DISTINCT ok) FILTER (WHERE usage_user > 1) AS b, count(*) AS n FROM cpu GROUP BY 1 ORDER BY 1`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
