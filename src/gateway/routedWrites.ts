@@ -195,7 +195,7 @@ const INSERT_START = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*insert\s/i;
  * parser costs more than postgres_fdw's batched insert (bench:ingest); COPY is the routed bulk path.
  */
 export function insertWorthRouting(text: string): boolean {
-  if (!INSERT_START.test(text)) return false;
+  if (!INSERT_START.test(text) || !/\bon\s+conflict\b/i.test(text)) return false;
   try {
     const parsed = parseStatements(text);
     const only = parsed[0]?.stmt;
@@ -203,6 +203,18 @@ export function insertWorthRouting(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * One plain INSERT that nothing in the gateway acts on, told from its text alone: no SELECT (so
+ * nothing to rewrite), no set_config (so no setting changes), no ON CONFLICT (so not routed), no
+ * second statement. It goes to the access node without being parsed: a 1,000-row INSERT … VALUES
+ * costs the parser tens of milliseconds, more than the insert itself. Any of those words anywhere,
+ * even inside a literal, sends it the long way, which decides exactly.
+ */
+export function plainInsert(text: string): boolean {
+  if (!INSERT_START.test(text) || /select|set_config|conflict/i.test(text)) return false;
+  return !text.replace(/[\s;]+$/, '').includes(';');
 }
 
 /** The ErrorResponse a client gets for a routed write that failed, in PostgreSQL's terms where there are some. */

@@ -24,7 +24,7 @@ import { RoutedCopy } from '../ingest/copy.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
 import { InbandError, InbandQueries } from './inband.js';
-import { clientSettings, insertWorthRouting, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
+import { clientSettings, insertWorthRouting, plainInsert, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
 import { planRoutedInsert, type RoutedInsert } from '../ingest/insert.js';
 import { quoteIdent } from '../sql/quote.js';
 import { errorForOriginal } from './errorPosition.js';
@@ -720,7 +720,7 @@ export class Session {
     const copy = this.#routableCopy(text);
     if (copy !== undefined) return this.#copyInRouted(bytes, copy);
     if (this.#mayRoute() && insertWorthRouting(text)) return this.#insertRouted(bytes, text);
-    if (this.#asWrittenAtOnce(text) !== undefined) {
+    if (plainInsert(text) || this.#asWrittenAtOnce(text) !== undefined) {
       this.#sinceSync = 0;
       this.#send(bytes, { kind: 'query' });
       return undefined;

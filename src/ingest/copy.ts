@@ -295,16 +295,32 @@ export class RoutedCopy implements TransactionWriter {
     return lane;
   }
 
+  /**
+   * Waits while more than HIGH_WATER bytes are queued. Only lanes holding data are waited on: a
+   * lane with nothing queued is "drained" at once, and waiting on it made this loop spin in
+   * microtasks, starving the sockets it waited for (and piling up timers) when one lane was behind.
+   */
   async #backpressure(): Promise<void> {
-    const queued = (): number => this.#laneList.reduce((n, l) => n + l.queuedBytes, 0) + this.#pendingBytes;
     const stall = this.#tx.cluster.options.stallTimeoutMs;
-    while (queued() > HIGH_WATER) {
+    for (;;) {
       this.#throwLaneErrors();
-      const stuck = this.#laneList.find((l) => l.idleMs > stall);
+      const busy = this.#laneList.filter((l) => l.queuedBytes > 0);
+      const inLanes = busy.reduce((n, l) => n + l.queuedBytes, 0);
+      if (inLanes + this.#pendingBytes <= HIGH_WATER) return;
+      if (busy.length === 0) {
+        // Only rows buffered per shard: send them on rather than wait for nothing.
+        for (const partition of Array.from(this.#pending.keys())) await this.#flush(partition);
+        continue;
+      }
+      const stuck = busy.find((l) => l.idleMs > stall);
       if (stuck !== undefined) throw this.#fail(new HypershardError('NODE_TIMEOUT', `data node ${stuck.node} took no data for ${Math.round(stuck.idleMs / 1000)} s (${stuck.state}); nothing was committed`));
-      await Promise.race([...this.#laneList.map((l) => l.drainedTo(Math.floor(l.queuedBytes / 2))), sleep(1000)]);
+      const tick = new AbortController();
+      try {
+        await Promise.race([...busy.map((l) => l.drainedTo(Math.floor(l.queuedBytes / 2))), sleep(1000, undefined, { signal: tick.signal, ref: false })]);
+      } finally {
+        tick.abort();
+      }
     }
-    this.#throwLaneErrors();
   }
 
   #throwLaneErrors(): void {

@@ -24,7 +24,7 @@ import {
   withStatementName,
 } from '../../src/gateway/protocol/messages.js';
 import { ResponseTracker, type RequestKind } from '../../src/gateway/protocol/responses.js';
-import { insertWorthRouting } from '../../src/gateway/routedWrites.js';
+import { insertWorthRouting, plainInsert } from '../../src/gateway/routedWrites.js';
 
 const frame = (type: string, body: Buffer = Buffer.alloc(0)): Buffer => {
   const head = Buffer.alloc(5);
@@ -216,5 +216,18 @@ describe('which INSERTs the gateway routes', () => {
     expect(insertWorthRouting(`${values(60)} ON CONFLICT DO NOTHING; SELECT 1`)).toBe(false);
     expect(insertWorthRouting('INSERT INTO metrics VALUES ( ON CONFLICT')).toBe(false);
     expect(insertWorthRouting(`SELECT 'INSERT INTO metrics VALUES (1) ON CONFLICT DO NOTHING'`)).toBe(false);
+  });
+});
+
+describe('plain INSERTs the gateway passes on without parsing', () => {
+  it('one INSERT … VALUES of constants; not one that selects, sets a setting, upserts, or is followed by another statement', () => {
+    expect(plainInsert("INSERT INTO metrics VALUES ('2026-01-01', 1, 2.5), ('2026-01-01', 2, NULL);")).toBe(true);
+    expect(plainInsert("-- batch\n/* x */ insert into metrics (time, device_id) values ('2026-01-01', 1)")).toBe(true);
+    expect(plainInsert('INSERT INTO metrics SELECT * FROM staging')).toBe(false);
+    expect(plainInsert('INSERT INTO metrics VALUES ((SELECT max(time) FROM metrics), 1)')).toBe(false);
+    expect(plainInsert("INSERT INTO t VALUES (set_config('search_path', 'x', false))")).toBe(false);
+    expect(plainInsert("INSERT INTO metrics VALUES ('2026-01-01', 1) ON CONFLICT DO NOTHING")).toBe(false);
+    expect(plainInsert("INSERT INTO metrics VALUES ('2026-01-01', 1); SET search_path = x")).toBe(false);
+    expect(plainInsert("UPDATE metrics SET cpu = 1")).toBe(false);
   });
 });
