@@ -557,7 +557,9 @@ async function writeShards(tx: RoutedTransaction, route: HypertableRoute, shards
     const node = (route.partitions[partition] as Partition).dataNode;
     byNode.set(node, [...(byNode.get(node) ?? []), partition]);
   }
-  const counts = await Promise.all(
+  // Settled, not all: after one node fails the others finish their statement before the caller
+  // aborts, so no statement runs (and no participant joins) behind the abort.
+  const settled = await Promise.allSettled(
     [...byNode].map(async ([node, partitions]) => {
       const participant = await tx.participant(node, 0);
       let n = 0;
@@ -574,7 +576,9 @@ async function writeShards(tx: RoutedTransaction, route: HypertableRoute, shards
       return n;
     }),
   );
-  return counts.reduce((a, b) => a + b, 0);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.reduce((sum, r) => sum + (r.status === 'fulfilled' ? r.value : 0), 0);
 }
 
 /** The INSERT with its relation switched to a shard's remote table (aliased as the original, so `t.col` still reads). */

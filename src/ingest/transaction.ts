@@ -86,6 +86,8 @@ export class RoutedTransaction {
   #hashClient: pg.Client | undefined;
   #count = 0;
   #state: State = 'open';
+  /** abort() has begun: a participant still connecting must not join after it read the list. */
+  #aborting = false;
   #prepared: PreparedTransaction | undefined;
 
   private constructor(cluster: IngestCluster, settings: ClientSettings, access: Queryable | undefined) {
@@ -190,6 +192,12 @@ export class RoutedTransaction {
         );
       }
       await client.query(`${settingsSql(this.settings)}; BEGIN`);
+      // Aborted while this connection was being set up (another node failed first): abort() did
+      // not know it, so it must not join; its transaction is rolled back here instead.
+      if (this.#state !== 'open' || this.#aborting) {
+        await client.query('ROLLBACK');
+        throw new HypershardError('USAGE', `the routed transaction is ${this.#aborting ? 'aborting' : this.#state}`);
+      }
     } catch (error) {
       this.cluster.releaseData(node, client, false);
       throw error;
@@ -392,6 +400,7 @@ export class RoutedTransaction {
   /** Rolls back every participant (prepared ones too) and the writer's own access-node transaction. Never throws. */
   async abort(reason = 'aborted'): Promise<void> {
     if (this.#state === 'committed' || this.#state === 'aborted') return;
+    this.#aborting = true;
     for (const writer of this.#writers) await writer.abandon(reason).catch(() => undefined);
     this.#writers.clear();
     await Promise.all(

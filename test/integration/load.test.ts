@@ -404,6 +404,23 @@ for (const source of SOURCES) {
       }
     });
 
+    it('a participant still connecting when the transaction aborts does not join it: no transaction left open on its node', async (ctx) => {
+      if (skip !== undefined) return ctx.skip(skip);
+      const ingest = await IngestCluster.open(applied.spec, applied.specFile, { applicationName: 'hs-abort-race' });
+      try {
+        const tx = await ingest.begin({ settings: { timeZone: 'UTC' } });
+        // Another node's statement failed: the caller aborts while this node's connection is being set up.
+        const late = tx.participant('dn2');
+        const aborted = tx.abort('another node failed');
+        await expect(late).rejects.toThrow(/aborting|aborted/);
+        await aborted;
+        const open = await sql<{ n: number }>(cluster!.dataNodes[1]!.url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'hs-abort-race' AND state LIKE 'idle in transaction%'");
+        expect(open[0]!.n).toBe(0);
+      } finally {
+        await ingest.close();
+      }
+    });
+
     it('recover commits what the commit record says and rolls back the rest', async (ctx) => {
       if (skip !== undefined) return ctx.skip(skip);
       await sql(cluster!.accessNode.url, 'TRUNCATE r0');
