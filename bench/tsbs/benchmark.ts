@@ -16,6 +16,7 @@ import type { DevCluster } from '../../src/dev/cluster.js';
 import { startGateway } from '../../src/gateway/gateway.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
+import { quoteIdent, quoteLiteral } from '../../src/sql/quote.js';
 import { withBenchCluster } from '../lib/cluster.js';
 import { proxyTotals, startLatencyProxy, type LatencyProxy, type ProxyStats } from '../lib/latencyProxy.js';
 import { machineInfo } from '../lib/machine.js';
@@ -24,7 +25,7 @@ import { cpuCsv, cpuRows, totalRows, type DataShape } from './generate.js';
 import { GATEWAY, psqlCopy, psqlScript, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts } from './ingest.js';
 import { copyRows, insertRows, memoryProbe, timed, type IngestResult } from './load.js';
 import { measureQueries } from './measure.js';
-import { rewrittenCases, tsbsQueries } from './queries.js';
+import { rewrittenCases, tsbsQueries, type Form, type QueryType } from './queries.js';
 import { summarize, type BenchmarkReport } from './report.js';
 import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE, type Topology } from './setup.js';
 
@@ -34,6 +35,22 @@ export interface BenchmarkOptions {
   readonly hosts: number;
   readonly hours: number;
   readonly dataNodes: number;
+  /** Shards of `cpu`; default 2 × data nodes. */
+  readonly shards?: number;
+  /** Chunks each shard's data spans (the chunk interval is the data's hours / chunks); default 1-day chunks. */
+  readonly chunks?: number;
+  /** Only these query types / forms (default all). */
+  readonly types?: readonly QueryType[];
+  readonly forms?: readonly Form[];
+  /** Load by COPY into the two measured tables only: no routed, gateway or INSERT paths, no twin hypertables. */
+  readonly queriesOnly?: boolean;
+  /**
+   * Settings of the service role on every data node after apply (`ALTER ROLE … IN DATABASE … SET`;
+   * `default` resets): to measure a setting against what hypershard generates.
+   */
+  readonly dataRoleSettings?: readonly (readonly [string, string])[];
+  /** Appended to the result name, for runs that differ only in such settings. */
+  readonly label?: string;
   /** Timed runs per query and target (the median is reported); at least 5. */
   readonly runs: number;
   /** One-way latency added between the access node and each data node; 0 = plain loopback. */
@@ -69,10 +86,14 @@ export const QUICK: Omit<BenchmarkOptions, 'latencyMs'> = {
 /** TSBS-like scale: 100 hosts × 3 days = 2,592,000 rows. */
 export const FULL: Omit<BenchmarkOptions, 'latencyMs'> = { ...QUICK, scale: 'full', hosts: 100, hours: 72, insertHours: 2 };
 
-export function resultName(options: Pick<BenchmarkOptions, 'scale' | 'latencyMs' | 'hosts' | 'hours' | 'dataNodes'> & { readonly ingestOnly?: boolean }, postgres?: PostgresSource): string {
+export function resultName(
+  options: Pick<BenchmarkOptions, 'scale' | 'latencyMs' | 'hosts' | 'hours' | 'dataNodes' | 'shards' | 'chunks' | 'label'> & { readonly ingestOnly?: boolean },
+  postgres?: PostgresSource,
+): string {
   const scale = options.scale === 'custom' ? `custom-${options.hosts}hosts-${options.hours}h-${options.dataNodes}dn` : options.scale;
   const kind = (options as { ingestOnly?: boolean }).ingestOnly === true ? `ingest-${options.dataNodes}dn` : 'tsbs';
-  return `${kind}-${scale}${options.latencyMs > 0 ? `-latency${options.latencyMs}ms` : ''}${postgres?.kind === 'system' ? '-system' : ''}`;
+  const layout = `${options.shards === undefined ? '' : `-${options.shards}shards`}${options.chunks === undefined ? '' : `-${options.chunks}chunks`}`;
+  return `${kind}-${scale}${layout}${options.latencyMs > 0 ? `-latency${options.latencyMs}ms` : ''}${postgres?.kind === 'system' ? '-system' : ''}${options.label === undefined ? '' : `-${options.label}`}`;
 }
 
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkReport> {
@@ -111,11 +132,17 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           const topology = await phase('apply', () =>
             createDistributedHypertable(cluster, workDir, {
               hours: options.hours,
-              twins: [ROUTED, GATEWAY],
+              ...(options.shards === undefined ? {} : { shards: options.shards }),
+              ...(options.chunks === undefined ? {} : { chunks: options.chunks }),
+              twins: options.queriesOnly === true ? [] : [ROUTED, GATEWAY],
               ...(proxies.length === 0 ? {} : { fdwEndpoints: proxies, loaderThroughEndpoints: true }),
             }),
           );
 
+          if (options.dataRoleSettings !== undefined && options.dataRoleSettings.length > 0) {
+            step(`service role settings on the data nodes: ${options.dataRoleSettings.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+            await setDataRoleSettings(cluster, topology.layout.serviceRole, options.dataRoleSettings);
+          }
           const access = await connect(cluster.accessNode.url);
           clients.push(access);
           // date_trunc buckets by the session time zone; UTC makes results independent of the machine.
@@ -135,10 +162,12 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           }
           await phase('analyze', () => analyze(access, cluster, shape));
 
-          const written = tsbsQueries({ hosts: options.hosts, endMs, seed: options.seed });
+          const written = tsbsQueries({ hosts: options.hosts, endMs, seed: options.seed }).filter((c) => options.types === undefined || options.types.includes(c.type));
           const timeZone = (await access.query<{ tz: string }>(`SELECT current_setting('TimeZone') AS tz`)).rows[0]?.tz;
           const metadata = metadataFromLayout(topology.layout);
-          const cases = [...written, ...rewrittenCases(written, (sql) => rewriteSql(sql, metadata, { timeZone }).sql, DISTRIBUTED)];
+          const cases = [...written, ...rewrittenCases(written, (sql) => rewriteSql(sql, metadata, { timeZone }).sql, DISTRIBUTED)].filter(
+            (c) => options.forms === undefined || options.forms.includes(c.form),
+          );
           step(`measuring ${cases.length} queries (${options.runs} runs each, on both targets)`);
           const network = proxies.length === 0 ? undefined : () => proxyTotals(proxies);
           const queries = await phase('queries', () =>
@@ -238,6 +267,12 @@ async function load(
   results.push(await timed('COPY', 'single', copyCount, () => copyRows(access, SINGLE.cpu, cpuRows(shape, cut)), { generatorCpuPerRow }));
   step(`COPY ${copyCount.toLocaleString('en-US')} rows through the access node`);
   results.push(await timed('COPY', 'distributed', copyCount, () => copyRows(access, DISTRIBUTED.cpu, cpuRows(shape, cut)), { network, generatorCpuPerRow }));
+  if (options.queriesOnly === true) {
+    // The tail by COPY too: the same rows, without the other paths' tables.
+    await copyRows(access, SINGLE.cpu, cpuRows(shape, tail));
+    await copyRows(access, DISTRIBUTED.cpu, cpuRows(shape, tail));
+    return { generatorRowsPerSecond, results, memoryPeak: probe.stop() };
+  }
   step(`COPY ${copyCount.toLocaleString('en-US')} rows routed straight to the data nodes (hypershard's loader)`);
   results.push(await checked(await timed('COPY', 'routed', copyCount, () => routedCopy(topology, ROUTED, cpuRows(shape, cut)), { network, generatorCpuPerRow }), ROUTED));
 
@@ -335,5 +370,24 @@ async function analyze(access: pg.Client, cluster: DevCluster, shape: DataShape)
   for (const t of [SINGLE, DISTRIBUTED]) {
     const { rows } = await access.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.cpu}`);
     if (Number(rows[0]?.n) !== expected) throw new Error(`${t.cpu} holds ${rows[0]?.n ?? '?'} rows, expected ${expected}`);
+  }
+}
+
+/**
+ * The service role's settings in each data node's database, set (or reset, for `default`) after
+ * apply: what a benchmark compares with the settings hypershard generates.
+ */
+async function setDataRoleSettings(cluster: DevCluster, role: string, settings: readonly (readonly [string, string])[]): Promise<void> {
+  const clients = await Promise.all(cluster.dataNodes.map((n) => connect(n.url)));
+  try {
+    for (const client of clients) {
+      const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
+      for (const [name, value] of settings) {
+        const action = value === 'default' ? `RESET ${quoteIdent(name)}` : `SET ${quoteIdent(name)} = ${quoteLiteral(value)}`;
+        await client.query(`ALTER ROLE ${quoteIdent(role)} IN DATABASE ${quoteIdent(database)} ${action}`);
+      }
+    }
+  } finally {
+    await closeQuietly(clients);
   }
 }

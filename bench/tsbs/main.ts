@@ -11,7 +11,10 @@ import { parseArgs } from 'node:util';
 import { SYSTEM_BIN_DIR } from '../lib/cluster.js';
 import { writeResults } from '../lib/results.js';
 import { FULL, QUICK, resultName, runBenchmark, type BenchmarkOptions } from './benchmark.js';
+import { FORMS, QUERY_TYPES } from './queries.js';
 import { toMarkdown, toText } from './report.js';
+
+const optional = <K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
 
 const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes N] [--hosts N] [--hours N] [--runs N] [--system]
   --quick         10 hosts × 6 h instead of 100 hosts × 72 h
@@ -23,7 +26,22 @@ const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes 
   --hours N       hours of data, ending now (default 6 quick, 72 full; at least 2)
   --runs N        timed runs per query and target, median reported (default 5, at least 5)
   --system        Debian's PostgreSQL in ${SYSTEM_BIN_DIR} instead of the embedded one
+  --shards N      shards of the hypertable (default 2 × data nodes)
+  --chunks N      chunks the data spans in each shard (default: 1-day chunks)
+  --types a,b     only these query types;  --forms a,b  only these forms (e.g. rewritten)
+  --queries-only  load by COPY into the measured tables only (no routed, gateway or INSERT paths)
+  --data-setting name=value   the FDW service role's setting on every data node after apply
+                  (repeatable; value 'default' resets it): compares a setting with what hypershard generates
+  --label L       appended to the result file name
 `;
+
+function listOption<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T[] | undefined {
+  if (raw === undefined) return undefined;
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const wrong = items.filter((s) => !(allowed as readonly string[]).includes(s));
+  if (wrong.length > 0 || items.length === 0) throw new Error(`--${name}: unknown ${wrong.join(', ') || '(empty)'}; one of ${allowed.join(', ')}`);
+  return items as T[];
+}
 
 function intOption(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
@@ -46,6 +64,13 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
       system: { type: 'boolean', default: false },
       ingest: { type: 'boolean', default: false },
       'no-gateway': { type: 'boolean', default: false },
+      shards: { type: 'string' },
+      chunks: { type: 'string' },
+      types: { type: 'string' },
+      forms: { type: 'string' },
+      'queries-only': { type: 'boolean', default: false },
+      'data-setting': { type: 'string', multiple: true },
+      label: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -73,6 +98,17 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
     handleSignals: true,
     ingestOnly: values.ingest,
     gateway: !values['no-gateway'],
+    ...(values.shards === undefined ? {} : { shards: intOption('shards', values.shards, 0, 1) }),
+    ...(values.chunks === undefined ? {} : { chunks: intOption('chunks', values.chunks, 0, 1) }),
+    ...optional('types', listOption('types', values.types, QUERY_TYPES)),
+    ...optional('forms', listOption('forms', values.forms, FORMS)),
+    queriesOnly: values['queries-only'],
+    dataRoleSettings: (values['data-setting'] ?? []).map((s) => {
+      const at = s.indexOf('=');
+      if (at <= 0 || !/^[a-z_][a-z0-9_.]*$/.test(s.slice(0, at))) throw new Error(`--data-setting takes name=value, got '${s}'`);
+      return [s.slice(0, at), s.slice(at + 1)] as const;
+    }),
+    ...(values.label === undefined ? {} : { label: values.label }),
     onProgress: (m) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`),
   };
 }

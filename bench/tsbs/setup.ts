@@ -48,6 +48,10 @@ export async function createDistributedHypertable(
   workDir: string,
   options: {
     hours: number;
+    /** Shards of each hypertable; default 2 × data nodes. */
+    shards?: number;
+    /** Chunks the data spans per shard (interval = hours / chunks, rounded up to a second); default 1-day chunks. */
+    chunks?: number;
     fdwEndpoints?: readonly { host: string; port: number }[];
     /** Also the spec's `url` of each data node goes through its endpoint: routed loads then pay the latency too. */
     loaderThroughEndpoints?: boolean;
@@ -60,7 +64,8 @@ export async function createDistributedHypertable(
   const secretFile = path.join(SECRETS_DIR, 'fdw-service-password');
   await fs.writeFile(path.join(specDir, secretFile), `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
 
-  const shards = 2 * cluster.dataNodes.length;
+  const shards = options.shards ?? 2 * cluster.dataNodes.length;
+  const chunkSeconds = options.chunks === undefined ? 86_400 : Math.ceil((options.hours * 3600) / options.chunks);
   const spec = {
     version: 1,
     accessNode: { name: cluster.accessNode.name, url: cluster.accessNode.url },
@@ -82,10 +87,10 @@ export async function createDistributedHypertable(
           ...METRICS.map((m) => ({ name: m, type: 'double precision' })),
         ],
         timeColumn: 'time',
-        chunkInterval: '1 day',
+        chunkInterval: `${chunkSeconds} seconds`,
         // Chunks are made around the apply time; the data ends now, so cover all of it, plus
-        // one for a day boundary. Anything outside would land in the default chunk.
-        chunks: { behind: Math.ceil(options.hours / 24) + 1, ahead: 1 },
+        // one for a boundary. Anything outside would land in the default chunk.
+        chunks: { behind: Math.ceil((options.hours * 3600) / chunkSeconds) + 1, ahead: 1 },
         spaceColumn: 'tags_id',
         shards,
         // TSBS's default indexes (--partition-index, --time-index).

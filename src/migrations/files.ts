@@ -11,6 +11,7 @@ import { MigrationStateError } from '../errors.js';
 import { evolve, type Evolution } from '../evolve/diff.js';
 import { COMMIT_LOG, commitLogStep } from '../ingest/commitLog.js';
 import { planLayout, type ClusterLayout } from '../plan/layout.js';
+import { serviceRoleSettingsStep } from '../sql/dataNode.js';
 import { generateSql, type NodeRole, type NodeSql } from '../sql/generate.js';
 import { quoteQualified } from '../sql/quote.js';
 import type { Statement, Step } from '../sql/statement.js';
@@ -99,9 +100,10 @@ export async function generateMigrations(spec: ClusterSpec, specFile: string, op
   const onDisk = await readMigrations(root, planLayout(spec), planLayout(last.spec));
   const existing = onDisk.map((f): WriteResult => ({ path: join(root, f.dir, `${f.name}.sql`), status: 'unchanged' }));
   const upgrade = baseUpgrade(onDisk, planLayout(spec).accessNode);
-  if (sameSql(last.spec, spec) && upgrade === undefined) return { files: existing, changes: [] };
+  const settings = settingsUpgrade(onDisk, planLayout(spec));
+  if (sameSql(last.spec, spec) && upgrade === undefined && settings.size === 0) return { files: existing, changes: [] };
 
-  const evolution = withUpgrade(evolve(planLayout(last.spec), planLayout(spec)), upgrade, planLayout(spec).accessNode);
+  const evolution = withSettingsUpgrade(withUpgrade(evolve(planLayout(last.spec), planLayout(spec)), upgrade, planLayout(spec).accessNode), settings);
   if (evolution.refused.length > 0) {
     throw new MigrationStateError(`the spec changes what hypershard cannot change in place; nothing was written:\n${evolution.refused.map((r) => `  - ${r}`).join('\n')}`);
   }
@@ -131,6 +133,33 @@ function withUpgrade(evolution: Evolution, upgrade: Step | undefined, accessNode
   const steps = new Map(evolution.steps);
   steps.set(accessNode, [upgrade, ...(steps.get(accessNode) ?? [])]);
   return { ...evolution, steps, changes: ['commit log of routed writes added to the access node', ...evolution.changes], kinds: ['commit_log', ...evolution.kinds] };
+}
+
+/**
+ * The service role's planner settings (DATA_NODE_SETTINGS), for data nodes whose migrations never
+ * set them as they are now: made before they existed, or before a setting was added or changed.
+ */
+function settingsUpgrade(onDisk: readonly MigrationFile[], layout: ClusterLayout): Map<string, Step> {
+  const step = serviceRoleSettingsStep(layout);
+  const sql = step.up.map((s) => s.sql);
+  const upgrades = new Map<string, Step>();
+  for (const node of layout.dataNodes) {
+    const files = onDisk.filter((f) => f.node === node);
+    if (files.length > 0 && !sql.every((s) => files.some((f) => f.content.includes(s)))) upgrades.set(node, step);
+  }
+  return upgrades;
+}
+
+function withSettingsUpgrade(evolution: Evolution, upgrades: ReadonlyMap<string, Step>): Evolution {
+  if (upgrades.size === 0) return evolution;
+  const steps = new Map(evolution.steps);
+  for (const [node, step] of upgrades) steps.set(node, [step, ...(steps.get(node) ?? [])]);
+  return {
+    ...evolution,
+    steps,
+    changes: [`planner settings of the FDW service role on data node${upgrades.size === 1 ? '' : 's'} ${[...upgrades.keys()].join(', ')}`, ...evolution.changes],
+    kinds: ['role_settings', ...evolution.kinds],
+  };
 }
 
 /** Whether two specs build the same cluster (their generated SQL is identical). */

@@ -16,6 +16,7 @@ import { closeAll, connectAll, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions, 
 import { recordChecksums } from './checksums.js';
 import { appliedMigrations, pendingMigrations } from './history.js';
 import { pgMessage, rehearse, type StatementFailure } from './rehearse.js';
+import { syncRoleSettings } from './roleSettings.js';
 import { passwordsFor, rolePasswords, syncRolePasswords, syncUserMappings, type RolePassword } from './secrets.js';
 import { clusterTargets, type NodeTarget } from './targets.js';
 
@@ -31,6 +32,8 @@ export interface NodeApplyResult {
   readonly secretsChanged: number;
   /** What was changed for this data node's standbys (slots, synchronous_standby_names); see src/ha/replication.ts. */
   readonly replication?: readonly string[];
+  /** On a data node: service-role settings this apply set again because they differed (`name=value for role`). */
+  readonly settings?: readonly string[];
   readonly error?: { readonly message: string; readonly migration?: string; readonly statement?: string };
   /** Why the node was not run, when `not-run`. */
   readonly reason?: string;
@@ -156,15 +159,17 @@ async function migrateNode(
     let changed = await syncRolePasswords(client, target.name, secrets.passwords);
     if (target.role === 'access') changed += await syncUserMappings(client, target.name, secrets.layout, secrets.servicePassword);
     const replication = secrets.replication === undefined ? [] : await ensureReplication(client, secrets.replication);
+    const settings = target.role === 'data' ? await syncRoleSettings(client, secrets.layout) : [];
     const warnings = target.role === 'data' ? await twoPhaseWarnings(client) : [];
     options.onProgress?.({ node: target.name, phase: 'done' });
     return {
       node: target.name,
       role: target.role,
-      status: ran.length > 0 || changed > 0 || replication.length > 0 ? 'applied' : 'up-to-date',
+      status: ran.length > 0 || changed > 0 || replication.length > 0 || settings.length > 0 ? 'applied' : 'up-to-date',
       migrations: ran,
       secretsChanged: changed,
       ...(replication.length === 0 ? {} : { replication }),
+      ...(settings.length === 0 ? {} : { settings }),
       ...(warnings.length === 0 ? {} : { warnings }),
     };
   } catch (error) {

@@ -140,6 +140,8 @@ export interface ClusterLayout {
   readonly roles: readonly Role[];
   /** Access-node database settings that pushdown needs, applied with ALTER DATABASE … SET. */
   readonly accessSettings: readonly (readonly [string, string])[];
+  /** Settings of the FDW service role on every data node (ALTER ROLE … IN DATABASE … SET): how remote queries are planned. */
+  readonly dataSettings: readonly (readonly [string, string])[];
   /** undefined when the spec turns them off. */
   readonly timescaledb: TimescaleFunctions | undefined;
 }
@@ -150,6 +152,18 @@ export const ACCESS_NODE_SETTINGS: readonly (readonly [string, string])[] = [
   ['enable_partitionwise_join', 'on'],
   ['enable_async_append', 'on'],
 ];
+
+/**
+ * Settings of the FDW service role on the data nodes, so the plans they choose for the access
+ * node's queries are right. postgres_fdw reads every remote query through a cursor, and a cursor
+ * is planned for its first 10% of rows (`cursor_tuple_fraction` 0.1): a whole-shard
+ * `GROUP BY space_key, bucket` then got index scans under a Merge Append and a GroupAggregate,
+ * 3.6× slower than the HashAggregate over sequential scans it gets when planned for every row
+ * (100 hosts × 24 h, PostgreSQL 18; docs/benchmarks.md). The access node reads each cursor to
+ * its end: a LIMIT it wants is in the remote query, where the planner sees it. Only postgres_fdw
+ * logs in as the service role, so nothing else is planned differently.
+ */
+export const DATA_NODE_SETTINGS: readonly (readonly [string, string])[] = [['cursor_tuple_fraction', '1']];
 
 /**
  * @throws SpecError when derived names collide (possible only with very long names).
@@ -187,6 +201,7 @@ export function planLayout(spec: ClusterSpec): ClusterLayout {
     referenceTables,
     roles,
     accessSettings: ACCESS_NODE_SETTINGS,
+    dataSettings: DATA_NODE_SETTINGS,
     timescaledb: spec.timescaledb.functions ? { schema: spec.timescaledb.schema, helpers: COMPAT_SCHEMA } : undefined,
   };
   checkCollisions(layout);

@@ -43,6 +43,7 @@ export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
         { what: `service role ${service.name}`, sql: render('common/drop-role', service) },
       ],
     },
+    serviceRoleSettingsStep(layout),
     ...(layout.replicationRole === undefined ? [] : [replicationRoleStep(layout.replicationRole)]),
     createRoles(layout.roles),
     schemasStep([...held, ...layout.referenceTables]),
@@ -52,6 +53,15 @@ export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
     grantTables(layout.roles, (table) => held.some((h) => h.table === table)),
     referenceGrantsStep(layout, 'data'),
   ];
+}
+
+/** How the data node plans the access node's queries: the service role's settings (DATA_NODE_SETTINGS). */
+export function serviceRoleSettingsStep(layout: Pick<ClusterLayout, 'serviceRole' | 'dataSettings'>): Step {
+  const model = { role: layout.serviceRole, settings: layout.dataSettings };
+  return {
+    up: [{ what: `planner settings of ${layout.serviceRole}`, sql: render('data/set-role-settings', model) }],
+    down: [{ what: `planner settings of ${layout.serviceRole}`, sql: render('data/reset-role-settings', model) }],
+  };
 }
 
 /**

@@ -172,6 +172,45 @@ for (const { source, skip } of sources) {
       expect(item(result, 'role metrics_reader')).toMatchObject({ expected: 'INHERIT CONNECTION LIMIT -1', actual: 'NOINHERIT CONNECTION LIMIT 3' });
     });
 
+    it("finds the service role's planner setting changed on one data node and gone on another; apply sets both again", async () => {
+      const setting = (node: string): Promise<{ config: string[] | null }[]> =>
+        sql(
+          url(node),
+          `SELECT s.setconfig AS config FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+           WHERE r.rolname = 'hypershard_fdw' AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        );
+      expect(await setting('dn1')).toEqual([{ config: ['cursor_tuple_fraction=1'] }]);
+      // What postgres_fdw's own session on the data node sees: a view read through a foreign table.
+      await sql(url('dn1'), `CREATE VIEW public.hs_probe AS SELECT current_setting('cursor_tuple_fraction') AS v; GRANT SELECT ON public.hs_probe TO hypershard_fdw`);
+      const server = planLayout(loaded.spec).servers.find((s) => s.dataNode === 'dn1')!.name;
+      await sql(url('access'), `CREATE FOREIGN TABLE public.hs_probe (v text) SERVER "${server}" OPTIONS (schema_name 'public', table_name 'hs_probe')`);
+      try {
+        expect(await sql(url('access'), 'SELECT v FROM public.hs_probe')).toEqual([{ v: '1' }]);
+      } finally {
+        await sql(url('access'), 'DROP FOREIGN TABLE public.hs_probe');
+        await sql(url('dn1'), 'DROP VIEW public.hs_probe');
+      }
+
+      const db = async (node: string): Promise<string> => (await sql<{ db: string }>(url(node), 'SELECT current_database() AS db'))[0]!.db;
+      await sql(url('dn1'), `ALTER ROLE hypershard_fdw IN DATABASE "${await db('dn1')}" SET cursor_tuple_fraction = 0.1`);
+      await sql(url('dn2'), `ALTER ROLE hypershard_fdw IN DATABASE "${await db('dn2')}" RESET cursor_tuple_fraction`);
+      const result = await run();
+      expect(found(result)).toEqual([
+        ['dn1', 'different', 'setting cursor_tuple_fraction of role hypershard_fdw'],
+        ['dn2', 'missing', 'setting cursor_tuple_fraction of role hypershard_fdw'],
+      ]);
+      expect(item(result, 'setting cursor_tuple_fraction of role hypershard_fdw')).toMatchObject({ expected: 'cursor_tuple_fraction=1', actual: 'cursor_tuple_fraction=0.1' });
+
+      const repaired = await apply(loaded.spec, loaded.file);
+      expect(repaired.nodes.map((n) => [n.node, n.status, n.settings])).toEqual([
+        ['dn1', 'applied', ['cursor_tuple_fraction=1 for hypershard_fdw']],
+        ['dn2', 'applied', ['cursor_tuple_fraction=1 for hypershard_fdw']],
+        ['dn3', 'up-to-date', undefined],
+        ['access', 'up-to-date', undefined],
+      ]);
+      expect(await setting('dn2')).toEqual([{ config: ['cursor_tuple_fraction=1'] }]);
+    });
+
     it('finds a grant revoked on one node and an extra grant on another', async () => {
       const result = await withDrift(
         async () => {

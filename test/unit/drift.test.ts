@@ -118,6 +118,7 @@ function cleanCatalog(l: ClusterLayout, node: string): NodeCatalog {
       : [],
     userMappings: access ? l.servers.map((s) => ({ server: s.name, user: 'public', options: new Map([['user', 'hypershard_fdw']]), hasPassword: true, visible: true })) : [],
     settings: new Map(access ? [['enable_partitionwise_aggregate', 'on'], ['enable_partitionwise_join', 'on'], ['enable_async_append', 'on']] : []),
+    roleSettings: new Map(access ? [] : [['cursor_tuple_fraction', '1']]),
     roles,
     memberships: [{ member: 'writer', role: 'reader' }],
     tableGrants: [
@@ -349,6 +350,18 @@ describe('FDW servers, user mappings and settings', () => {
       ['missing', 'database setting enable_partitionwise_join', undefined],
       ['different', 'database setting enable_async_append', 'enable_async_append=off'],
     ]);
+  });
+
+  it("reports the service role's planner settings missing or changed on a data node, reading 1.0 as 1", () => {
+    expect(drift('dn1', () => ({ roleSettings: new Map([['cursor_tuple_fraction', '1.0']]) }))).toEqual([]);
+    expect(drift('dn1', () => ({ roleSettings: new Map() })).map((f) => [f.kind, f.object, f.expected])).toEqual([
+      ['missing', 'setting cursor_tuple_fraction of role hypershard_fdw', 'cursor_tuple_fraction=1'],
+    ]);
+    expect(drift('dn2', () => ({ roleSettings: new Map([['cursor_tuple_fraction', '0.1']]) })).map((f) => [f.kind, f.object, f.actual])).toEqual([
+      ['different', 'setting cursor_tuple_fraction of role hypershard_fdw', 'cursor_tuple_fraction=0.1'],
+    ]);
+    // The access node has no such setting to check.
+    expect(drift('access', () => ({ roleSettings: new Map() }))).toEqual([]);
   });
 
   it('reports postgres_fdw missing on the access node and the chunk function on a data node', () => {

@@ -246,6 +246,7 @@ describe('reference tables in the generated SQL', () => {
       'chunk function',
       'service role hypershard_fdw',
       'usage on _hypershard for hypershard_fdw',
+      'planner settings of hypershard_fdw',
       'role reader',
       'usage on schema public for hypershard_fdw',
       'copy of reference table public.devices',

@@ -39,4 +39,36 @@ describe('snapshots written before a field existed', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("give data nodes whose migrations predate the service role's planner settings one step that sets them, once", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
+    try {
+      const file = join(dir, 'hypershard.yaml');
+      const yaml = exampleSpecYaml({
+        accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
+        dataNodes: ['dn1', 'dn2'].map((name) => ({ name, url: `postgres://postgres@${name}/app` })),
+        servicePassword: { env: 'SVC' },
+        readerPassword: { env: 'READER' },
+      });
+      await writeFile(file, yaml);
+      const spec = parseSpec(yaml, file);
+      const migrations = join(dir, 'migrations');
+      await generateMigrations(spec, file);
+      // dn1's first migration as an earlier hypershard wrote it: without the settings statement.
+      const first = join(migrations, 'data-nodes', 'dn1', '0001_hypershard_init.sql');
+      const text = await readFile(first, 'utf8');
+      const older = text.replace(/-- planner settings of hypershard_fdw\nDO \$hs\$[\s\S]*?\$hs\$;\n*/g, '');
+      expect(older).not.toContain('cursor_tuple_fraction');
+      await writeFile(first, older);
+
+      const result = await generateMigrations(spec, file);
+      expect(result.changes).toEqual(['planner settings of the FDW service role on data node dn1']);
+      const written = result.files.filter((f) => f.status === 'written');
+      expect(written.map((f) => f.path.slice(migrations.length + 1))).toEqual(['data-nodes/dn1/0002_role_settings.sql']);
+      expect(await readFile(written[0]!.path, 'utf8')).toContain(`SET %I = %L', 'hypershard_fdw', pg_catalog.current_database(), 'cursor_tuple_fraction', '1');`);
+      expect((await generateMigrations(spec, file)).changes).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

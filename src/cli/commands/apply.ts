@@ -103,6 +103,7 @@ function renderApply(result: ApplyResult): string {
     } else if (n.reason !== undefined && !result.nodes.every((x) => x.status === 'not-run')) {
       lines.push(`${n.node} not run: ${n.reason}`);
     }
+    for (const set of n.settings ?? []) lines.push(`${n.node}: set ${set} (it differed)`);
     for (const w of n.warnings ?? []) lines.push(`${n.node}: warning: ${w}`);
   }
   return lines.join('\n');

@@ -22,7 +22,7 @@ import { readRelations, type CatalogRelation } from './relations.js';
 import { readMemberships, readRoles, type CatalogMembership, type CatalogRole } from './roles.js';
 import { NO_TIMESCALE_ROUTINES, readTimescaleRoutines, type CatalogTimescale } from './routines.js';
 import { readServers, readUserMappings, type CatalogServer, type CatalogUserMapping } from './servers.js';
-import { readDatabaseSettings } from './settings.js';
+import { readDatabaseSettings, readRoleSettings } from './settings.js';
 
 /** hypershard names every FDW server it creates `hypershard_<data node>_<slot>`. */
 export const SERVER_PREFIX = 'hypershard_';
@@ -38,6 +38,8 @@ export interface NodeCatalog {
   readonly servers: readonly CatalogServer[];
   readonly userMappings: readonly CatalogUserMapping[];
   readonly settings: ReadonlyMap<string, string>;
+  /** On a data node: the FDW service role's settings in this database. */
+  readonly roleSettings: ReadonlyMap<string, string>;
   readonly roles: readonly CatalogRole[];
   readonly memberships: readonly CatalogMembership[];
   readonly tableGrants: readonly CatalogTableGrant[];
@@ -75,6 +77,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
   const servers = access ? await readServers(client, SERVER_PREFIX) : [];
   const userMappings = access ? await readUserMappings(client, SERVER_PREFIX) : [];
   const settings = access ? await readDatabaseSettings(client) : new Map<string, string>();
+  const roleSettings = access ? new Map<string, string>() : await readRoleSettings(client, layout.serviceRole);
   const roles = await readRoles(client, roleNames);
   const memberships = await readMemberships(client, roleNames);
   const tableGrants = await readTableGrants(client, tables, roleNames);
@@ -95,6 +98,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
     servers,
     userMappings,
     settings,
+    roleSettings,
     roles,
     memberships,
     tableGrants,

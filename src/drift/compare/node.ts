@@ -16,7 +16,7 @@ import { compareReferenceTables } from './referenceTables.js';
 import { compareSchemaGrants, compareTableGrants } from './privileges.js';
 import { compareRoles } from './roles.js';
 import { compareServers, compareUserMappings } from './servers.js';
-import { compareSettings } from './settings.js';
+import { compareRoleSettings, compareSettings } from './settings.js';
 import { compareTimescale } from './timescaledb.js';
 
 export function compareNode(layout: ClusterLayout, node: string, role: NodeRole, catalog: NodeCatalog, migrations: Omit<MigrationState, 'applied' | 'recorded'>): Finding[] {
@@ -32,7 +32,7 @@ export function compareNode(layout: ClusterLayout, node: string, role: NodeRole,
     ...compareReferenceTables(layout, role, catalog.relations, catalog.columns, catalog.referenceObjects),
     ...(access ? compareServers(layout, catalog.serverVersionNum, catalog.servers) : []),
     ...(access ? compareUserMappings(layout, catalog.servers, catalog.userMappings) : []),
-    ...(access ? compareSettings(layout, catalog.settings) : []),
+    ...(access ? compareSettings(layout, catalog.settings) : compareRoleSettings(layout, catalog.roleSettings)),
     ...(access ? compareTimescale(layout, catalog.timescale) : []),
     ...compareRoles(layout, role, catalog.roles, catalog.memberships),
     ...compareTableGrants(layout, node, role, existing, catalog.tableGrants),
