@@ -20,6 +20,7 @@ import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { settingsFromRow, SESSION_SETTINGS_SQL, type SessionSettings } from '../rewrite/session.js';
 import type { Rewrite, Unchanged } from '../rewrite/model.js';
+import type { Queryable } from '../rewrite/discover.js';
 import { RoutedCopy } from '../ingest/copy.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
@@ -729,7 +730,9 @@ export class Session {
   }
 
   async #queryRewritten(bytes: Buffer, text: string): Promise<void> {
-    const decision = await this.#rewriteFor(text);
+    // At rest and outside a block, keys of a key sub-select are read first on this session (referenceKeys.ts).
+    const atRest = this.#tracker.idle && this.#txStatus === TX_IDLE && this.#rewriter?.statement(text).count === 1;
+    const decision = await this.#rewriteFor(text, atRest ? this.#inband : undefined);
     this.#sinceSync = 0;
     if (!decision.changed) {
       this.#send(bytes, { kind: 'query' });
@@ -1120,7 +1123,8 @@ export class Session {
     return this.#rewriteFor(text);
   }
 
-  async #rewriteFor(text: string): Promise<Decision> {
+  /** `keys`: this session at rest, where the keys of a key sub-select may be read first (else it stays a sub-select). */
+  async #rewriteFor(text: string, keys?: Queryable): Promise<Decision> {
     const asWritten: Decision = { sql: text, changed: false, settingsKey: undefined, event: undefined };
     const rewriter = this.#rewriter as GatewayRewriter;
     const settings = await this.#currentSettings();
@@ -1137,7 +1141,9 @@ export class Session {
       return asWritten;
     }
     this.#ctx.metrics.examined += 1;
-    const { result, cached } = rewriter.rewrite(text, settings);
+    const { result, cached } = keys !== undefined && rewriter.context.keyLookup(text, settings) !== undefined
+      ? { result: await rewriter.context.rewriteWithKeys(text, settings, keys, undefined, this.#txStatus !== TX_IDLE), cached: false }
+      : rewriter.rewrite(text, settings);
     if (cached) this.#ctx.metrics.cacheHits += 1;
     const base = { original: text, rewrites: [], unchanged: [] };
     if ('error' in result) {

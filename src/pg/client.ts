@@ -17,10 +17,10 @@ import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
 import type { IngestCluster } from '../ingest/cluster.js';
 import { planRoutedInsert, type InsertParam, type InsertSettings } from '../ingest/insert.js';
 import type { Queryable } from '../rewrite/discover.js';
-import type { Rewrite, Unchanged } from '../rewrite/model.js';
+import type { Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
-import { RewriteContext, type HypershardOptions } from './context.js';
+import { RewriteContext, type HypershardOptions, type RewriteFailure } from './context.js';
 import type { StatementInfo } from './statements.js';
 
 /** Where a Pool hands its shared context to the clients it creates (pg-pool passes its options on). */
@@ -52,6 +52,8 @@ interface Prepared {
   readonly sql: string;
   readonly info: StatementInfo;
   readonly event: RewriteEvent | undefined;
+  /** Keys read for this execution are in the text: sent as an unnamed statement, never prepared under a name. */
+  readonly unnamed?: boolean;
 }
 
 type QueryCallback = (error: Error, result: pg.QueryResult) => void;
@@ -131,10 +133,34 @@ export class Client extends pg.Client {
     const settings = this.#settings;
     if (settings === undefined || !this.#context.ready(settings.role)) return final ? asGiven : undefined;
     if (!settings.enabled) return asGiven;
-    const result = this.#context.rewrite(text, settings);
+    // Keys to read first (referenceKeys.ts): asynchronously, in the statement's turn.
+    if (!final && this.#context.keyLookup(text, settings) !== undefined) return undefined;
+    return this.#toSend(text, info, settings, this.#context.rewrite(text, settings), false);
+  }
+
+  #toSend(text: string, info: StatementInfo, settings: SessionSettings, result: RewriteResult | RewriteFailure, keys: boolean): Prepared {
     const common = { original: text, timeZone: settings.timeZone, searchPath: settings.searchPath, role: settings.role };
-    if ('error' in result) return { ...asGiven, event: { ...common, sql: text, changed: false, rewrites: [], unchanged: [], error: result.error } };
-    return { sql: result.sql, info, event: { ...common, sql: result.sql, changed: result.changed, rewrites: result.rewrites, unchanged: result.unchanged } };
+    if ('error' in result) return { sql: text, info, event: { ...common, sql: text, changed: false, rewrites: [], unchanged: [], error: result.error } };
+    const event = { ...common, sql: result.sql, changed: result.changed, rewrites: result.rewrites, unchanged: result.unchanged };
+    return { sql: result.sql, info, event, ...(keys ? { unnamed: true } : {}) };
+  }
+
+  /**
+   * A statement with a key sub-select (referenceKeys.ts): its keys read first on this connection,
+   * once the statements before it have finished (so the transaction status is current). Undefined
+   * when it has none or cannot be rewritten now.
+   */
+  async #prepareWithKeys(config: AnyConfig, text: string, values: unknown): Promise<Prepared | undefined> {
+    const info = this.#context.statement(text);
+    const settings = this.#settings;
+    if (!info.parsed || info.changesSettings || isSubmittable(config) || this.pipeline || settings === undefined || !settings.enabled || !this.#context.ready(settings.role)) return undefined;
+    if (this.#context.keyLookup(text, settings) === undefined) return undefined;
+    const internals = this as unknown as { activeQuery?: unknown; queryQueue?: unknown[] };
+    if (internals.activeQuery != null || (internals.queryQueue?.length ?? 0) > 0) await super.query('');
+    const raw: Queryable = { query: (sql, params) => super.query(sql, params) };
+    const params = (values ?? (typeof config === 'object' ? (config as pg.QueryConfig).values : undefined)) as unknown[] | undefined;
+    const result = await this.#context.rewriteWithKeys(text, settings, raw, params, this.getTransactionStatus() !== 'I');
+    return this.#toSend(text, info, settings, result, true);
   }
 
   /** Sends the statement, `prepared` or as given. */
@@ -142,7 +168,7 @@ export class Client extends pg.Client {
     if (prepared !== undefined) this.#track(prepared.info);
     const event = prepared?.event;
     if (prepared === undefined || event === undefined || !event.changed || isSubmittable(config) || this.pipeline || prepared.info.transactional) {
-      const result = super.query((prepared === undefined ? config : this.#sent(config, prepared.sql)) as string, values as unknown[], callback as QueryCallback);
+      const result = super.query((prepared === undefined ? config : this.#sent(prepared.unnamed === true ? unnamed(config) : config, prepared.sql)) as string, values as unknown[], callback as QueryCallback);
       if (event !== undefined) this.#report(event);
       return result;
     }
@@ -157,7 +183,7 @@ export class Client extends pg.Client {
       return true;
     };
     const asWritten = unnamed(config);
-    const sent = this.#sent(config, prepared.sql) as string;
+    const sent = this.#sent(prepared.unnamed === true ? asWritten : config, prepared.sql) as string;
     this.#report(event);
     if (callback !== undefined) {
       super.query(sent, values as unknown[], (error: Error, result: pg.QueryResult) => {
@@ -210,7 +236,7 @@ export class Client extends pg.Client {
       let prepared = this.#prepare(text, false);
       if (prepared === undefined) {
         await this.#read(this.#context.statement(text));
-        prepared = this.#prepare(text, true);
+        prepared = (await this.#prepareWithKeys(config, text, values)) ?? this.#prepare(text, true);
       }
       return { result: this.#submit(config, values, callback, prepared) };
     });
@@ -247,7 +273,7 @@ export class Client extends pg.Client {
       let prepared: Prepared | undefined;
       if (text !== undefined) {
         if (this.#prepare(text, false) === undefined) await this.#read(this.#context.statement(text));
-        prepared = this.#prepare(text, true);
+        prepared = (await this.#prepareWithKeys(config, text, values)) ?? this.#prepare(text, true);
       }
       // Wrapped, so the submission settles when the statement is sent, not when it completes.
       return { result: this.#submit(config, values, callback, prepared) };

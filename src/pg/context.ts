@@ -17,6 +17,7 @@ import { rewriteSql } from '../rewrite/rewrite.js';
 import type { SessionSettings } from '../rewrite/session.js';
 import { shapeOf, type Shape } from '../rewrite/literals.js';
 import { buildTemplate, instantiate, type Template } from '../rewrite/template.js';
+import { findKeyLookup, readKeyAnswer, type KeyLookup } from '../rewrite/referenceKeys.js';
 import { Lru } from './lru.js';
 import { statementInfo, type StatementInfo } from './statements.js';
 
@@ -77,6 +78,8 @@ export class RewriteContext {
   readonly #shapes: Lru<string, StatementInfo>;
   /** Per (settings, shape): the templates made for it (one per set of fixed literals), or false when it cannot be templated. */
   readonly #templates: Lru<string, Template[] | false>;
+  /** Per (settings, SQL): the key sub-select read before the statement runs (referenceKeys.ts), or false. */
+  readonly #lookups: Lru<string, KeyLookup | false>;
   /** The last text's shape: statement() and rewrite() of one text scan it once. */
   #lastShape: { sql: string; shape: Shape | undefined } | undefined;
   #spaceColumns: ReadonlySet<string> = new Set();
@@ -87,6 +90,7 @@ export class RewriteContext {
     this.#rewrites = new Lru(size);
     this.#shapes = new Lru(size);
     this.#templates = new Lru(size);
+    this.#lookups = new Lru(size);
     this.#explicit = options.metadata !== undefined;
     this.#refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
     if (options.metadata !== undefined) this.#use(options.metadata);
@@ -249,6 +253,61 @@ export class RewriteContext {
     return result;
   }
 
+  /**
+   * The sub-select of `sql` whose keys are read before it runs (`space IN (SELECT … FROM <reference
+   * table>)`, referenceKeys.ts), if any; `ready(settings.role)` must hold. Cached; the keys never are.
+   */
+  keyLookup(sql: string, settings: SessionSettings): KeyLookup | undefined {
+    const metadata = this.#metadata;
+    if (metadata === undefined || metadata.referenceTables.length === 0 || sql.length > MAX_CACHED_SQL_LENGTH) return undefined;
+    const key = `${settings.searchPath.join('\u0001')}\u0000${sql}`;
+    let lookup = this.#lookups.get(key);
+    if (lookup === undefined) {
+      lookup = findKeyLookup(sql, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath }) ?? false;
+      this.#lookups.set(key, lookup);
+    }
+    return lookup === false ? undefined : lookup;
+  }
+
+  /**
+   * The rewrite of `sql`, with the keys of its key sub-select (keyLookup) read first through
+   * `session` — the session's own connection, so its role, privileges and row-level security
+   * apply — and put in as literals, so only the shards holding them are planned and asked. Read
+   * for every execution, never cached. `values` are the statement's bind values. Inside a
+   * transaction block, or when the keys cannot be read or are too many, the sub-select stays
+   * and an `unchanged` entry says why. The one path hypershard/pg and the gateway both take.
+   */
+  async rewriteWithKeys(sql: string, settings: SessionSettings, session: Queryable, values: readonly unknown[] | undefined, inTransaction: boolean): Promise<RewriteResult | RewriteFailure> {
+    const lookup = this.keyLookup(sql, settings);
+    if (lookup === undefined) return this.rewrite(sql, settings);
+    const left = (reason: string): RewriteResult | RewriteFailure => {
+      const result = this.rewrite(sql, settings);
+      return 'error' in result ? result : { ...result, unchanged: [...result.unchanged, { kind: 'shard-pinning', reason: `${lookup.column} IN (${lookup.subselect}) was not read before planning: ${reason}` }] };
+    };
+    // Its own snapshot is checked by a guard whose error is retried as written: only outside a block.
+    if (inTransaction) return left('inside a transaction block the keys would be read under another snapshot, and a guard that found them changed would end the block');
+    let row: Readonly<Record<string, unknown>> | undefined;
+    try {
+      const params = lookup.params.map((n) => values?.[n - 1]);
+      ({ rows: [row] } = await session.query(lookup.query, params.length === 0 ? undefined : params));
+    } catch (error) {
+      return left(`reading it as role ${settings.role} failed (${error instanceof Error ? error.message : String(error)}); the statement reports its own error`);
+    }
+    const read = readKeyAnswer(row);
+    if (typeof read === 'string') return left(read);
+    const result = this.rewrite(lookup.substitute(read.answer), settings);
+    if ('error' in result) return result;
+    const shown = read.values.length > 10 ? `${read.values.slice(0, 10).join(', ')}, …` : read.values.join(', ');
+    return {
+      ...result,
+      changed: true,
+      rewrites: [
+        { kind: 'shard-pinning', detail: `${lookup.column} IN (${lookup.subselect}): its ${read.values.length} key${read.values.length === 1 ? '' : 's'} (${shown}) read first as role ${settings.role} and put in as literals, so only the shards they hash to are planned; the statement checks them again under its own snapshot` },
+        ...result.rewrites,
+      ],
+    };
+  }
+
   #rewriteNow(sql: string, metadata: ClusterMetadata, settings: SessionSettings, access: RoleAccess): RewriteResult | RewriteFailure {
     try {
       return rewriteSql(sql, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access });
@@ -270,6 +329,7 @@ export class RewriteContext {
     if (this.#metadata !== undefined && JSON.stringify(this.#metadata) !== JSON.stringify(metadata)) {
       this.#rewrites.clear();
       this.#templates.clear();
+      this.#lookups.clear();
       this.#access.clear();
     }
     this.#spaceColumns = new Set(metadata.hypertables.map((t) => t.spaceColumn));

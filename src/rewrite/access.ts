@@ -20,6 +20,7 @@
  */
 import { quoteLiteral, quoteQualified } from '../sql/quote.js';
 import type { Queryable } from './discover.js';
+import { KEYS_GUARD_NAME } from './referenceKeys.js';
 import type { ClusterMetadata, RoleAccess } from './model.js';
 
 /**
@@ -129,8 +130,8 @@ export function guardArm(columns: number, tables: readonly { schema: string; nam
   return `SELECT ${nulls} WHERE (SELECT ${guardCondition(tables)})`;
 }
 
-/** Whether an error is the guard's: the statement may then run as written (outside a transaction). */
+/** Whether an error is a guard's (this one, or referenceKeys.ts's): the statement may then run as written (outside a transaction). */
 export function isGuardError(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown };
-  return e.code === '42P01' && typeof e.message === 'string' && e.message.includes(GUARD_NAME);
+  return e.code === '42P01' && typeof e.message === 'string' && (e.message.includes(GUARD_NAME) || e.message.includes(KEYS_GUARD_NAME));
 }
