@@ -27,7 +27,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes 
   --runs N        timed runs per query and target, median reported (default 5, at least 5)
   --system        Debian's PostgreSQL in ${SYSTEM_BIN_DIR} instead of the embedded one
   --shards N      shards of the hypertable (default 2 × data nodes)
-  --chunks N      chunks the data spans in each shard (default: 1-day chunks)
+  --chunks N      about N chunks span the data in each shard (whole-minute intervals; default: 1-day chunks)
   --types a,b     only these query types;  --forms a,b  only these forms (e.g. rewritten)
   --queries-only  load by COPY into the measured tables only (no routed, gateway or INSERT paths)
   --data-setting name=value   the FDW service role's setting on every data node after apply

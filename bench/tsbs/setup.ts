@@ -50,7 +50,7 @@ export async function createDistributedHypertable(
     hours: number;
     /** Shards of each hypertable; default 2 × data nodes. */
     shards?: number;
-    /** Chunks the data spans per shard (interval = hours / chunks, rounded up to a second); default 1-day chunks. */
+    /** About how many chunks the data spans per shard (interval = hours / chunks, to the nearest minute); default 1-day chunks. */
     chunks?: number;
     fdwEndpoints?: readonly { host: string; port: number }[];
     /** Also the spec's `url` of each data node goes through its endpoint: routed loads then pay the latency too. */
@@ -65,7 +65,8 @@ export async function createDistributedHypertable(
   await fs.writeFile(path.join(specDir, secretFile), `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
 
   const shards = options.shards ?? 2 * cluster.dataNodes.length;
-  const chunkSeconds = options.chunks === undefined ? 86_400 : Math.ceil((options.hours * 3600) / options.chunks);
+  // Chunk intervals are whole minutes: about `chunks` of them span the data.
+  const chunkSeconds = options.chunks === undefined ? 86_400 : 60 * Math.max(1, Math.round((options.hours * 60) / options.chunks));
   const spec = {
     version: 1,
     accessNode: { name: cluster.accessNode.name, url: cluster.accessNode.url },
