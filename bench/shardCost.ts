@@ -76,8 +76,7 @@ function kindOf(query: string): string {
   const m = /^(START TRANSACTION|COMMIT TRANSACTION|ABORT TRANSACTION|COMMIT|DECLARE|FETCH|CLOSE|SET|SELECT|ANALYZE|EXPLAIN)\b/i.exec(q);
   if (m === null) return q.slice(0, 40);
   const k = m[1]!.toUpperCase();
-  // The query a cursor runs is counted by pg_stat_statements as its own nested entry.
-  return k === 'SELECT' ? 'SELECT (the cursor query, nested in DECLARE/FETCH)' : k;
+  return k;
 }
 
 let serviceRole = '';
@@ -85,13 +84,14 @@ let serviceRole = '';
 async function statementsOn(clients: readonly pg.Client[]): Promise<Map<string, { calls: number; plan: number; exec: number }>> {
   const byKind = new Map<string, { calls: number; plan: number; exec: number }>();
   for (const c of clients) {
-    const { rows } = await c.query<{ query: string; calls: string; plan: number; exec: number }>(
-      `SELECT s.query, s.calls, s.total_plan_time AS plan, s.total_exec_time AS exec FROM pg_stat_statements s
+    const { rows } = await c.query<{ query: string; calls: string; plan: number; exec: number; toplevel: boolean }>(
+      `SELECT s.query, s.calls, s.total_plan_time AS plan, s.total_exec_time AS exec, s.toplevel FROM pg_stat_statements s
        JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = $1`,
       [serviceRole],
     );
     for (const r of rows) {
-      const k = kindOf(r.query);
+      // A cursor's query is counted again as a nested statement (its planning, then its run in FETCH).
+      const k = r.toplevel ? kindOf(r.query) : `${kindOf(r.query)}: the cursor's query (nested; inside the statements above)`;
       const e = byKind.get(k) ?? { calls: 0, plan: 0, exec: 0 };
       byKind.set(k, { calls: e.calls + Number(r.calls), plan: e.plan + r.plan, exec: e.exec + r.exec });
     }
@@ -121,8 +121,8 @@ async function measure(access: pg.Client, dataClients: readonly pg.Client[], nam
     .filter(([k]) => k !== 'SELECT pg_stat_statements_reset')
     .map(([kind, s]) => ({ kind, callsPerQuery: s.calls / RUNS, planMs: s.plan / s.calls, execMs: s.exec / s.calls }))
     .sort((a, b) => b.callsPerQuery * (b.planMs + b.execMs) - a.callsPerQuery * (a.planMs + a.execMs));
-  // The nested cursor query's time is inside DECLARE's (planning) and FETCH's (execution): not added twice.
-  const dataNodeMs = statements.filter((s) => !s.kind.startsWith('SELECT (')).reduce((sum, s) => sum + s.callsPerQuery * (s.planMs + s.execMs), 0);
+  // The nested cursor query's time is inside DECLARE's and FETCH's: not added twice.
+  const dataNodeMs = statements.filter((s) => !s.kind.includes('(nested')).reduce((sum, s) => sum + s.callsPerQuery * (s.planMs + s.execMs), 0);
   return { name, shardsAsked, clientMs: median(times), accessPlanningMs: median(planning), accessExecutionMs: median(execution), statements, dataNodeMs };
 }
 
