@@ -793,7 +793,10 @@ export class Session {
   }
 
   async #parseRewritten(bytes: Buffer, parse: ParseMessage): Promise<void> {
-    const decision = await this.#rewriteFor(parse.text);
+    // The unnamed statement is parsed again for each execution: at rest and outside a block, the
+    // keys of a key sub-select are read first (a named one would keep its first execution's keys).
+    const atRest = parse.name === '' && this.#tracker.idle && this.#sinceSync === 0 && this.#txStatus === TX_IDLE;
+    const decision = await this.#rewriteFor(parse.text, atRest ? this.#inband : undefined);
     // A Parse names its statement as the client does. A name already in use is refused by the
     // backend, and the statement prepared under it first stays the one the name means.
     const statement: Statement = { original: parse.text, paramTypes: parse.paramTypes, serverName: parse.name, settingsKey: decision.settingsKey };

@@ -286,6 +286,7 @@ export class RewriteContext {
     };
     // Its own snapshot is checked by a guard whose error is retried as written: only outside a block.
     if (inTransaction) return left('inside a transaction block the keys would be read under another snapshot, and a guard that found them changed would end the block');
+    if (lookup.params.some((n) => values === undefined || n > values.length)) return left('it takes bind values not known when the statement is prepared');
     let row: Readonly<Record<string, unknown>> | undefined;
     try {
       const params = lookup.params.map((n) => values?.[n - 1]);

@@ -199,6 +199,18 @@ for (const { source, skip } of sources) {
         const { keys, shards } = await keysAndShards({ ...event, timeZone: '', searchPath: [], role: '' } as unknown as RewriteEvent);
         expect(keys.length).toBeGreaterThan(0);
         expect(shards).toEqual([...new Set(keys.map((k) => shardOf.get(k)!))].sort());
+        // Extended protocol, the unnamed statement (parsed again each time): keys read first too,
+        // unless the sub-select takes bind values (not known when it is parsed).
+        const extended = `SELECT device_id, max(cpu) AS peak FROM metrics WHERE cpu > $1 AND device_id IN (SELECT id FROM devices WHERE name = 'dev 7') GROUP BY 1 ORDER BY 1`;
+        const rows = await client.query(extended, [10]);
+        expectSameRows(rows.rows, (await plain.query(single(extended), [10])).rows, { ordered: true, label: 'gateway, extended' });
+        const pinned = await keysAndShards(gateway.events.at(-1) as unknown as RewriteEvent, [10]);
+        expect(pinned.keys).toEqual([7]);
+        expect(pinned.shards).toEqual([shardOf.get(7)]);
+        const withValue = QUERIES[2]!;
+        const bound = await client.query(withValue.sql, withValue.values);
+        expectSameRows(bound.rows, (await plain.query(single(withValue.sql), withValue.values)).rows, { ordered: true, label: 'gateway, bind value in the sub-select' });
+        expect(gateway.events.at(-1)!.unchanged.map((u) => u.reason).join('\n')).toContain('bind values not known when the statement is prepared');
       } finally {
         await client.end();
       }
