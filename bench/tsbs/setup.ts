@@ -57,6 +57,8 @@ export async function createDistributedHypertable(
     loaderThroughEndpoints?: boolean;
     /** More hypertables shaped like `cpu` (routed and gateway ingest targets, compared with it shard by shard). */
     twins?: readonly string[];
+    /** `public.tags` as a hypershard reference table (copied to every data node) instead of a plain table. */
+    referenceTags?: boolean;
   },
 ): Promise<Topology> {
   const specDir = path.join(workDir, 'spec');
@@ -97,6 +99,9 @@ export async function createDistributedHypertable(
         // TSBS's default indexes (--partition-index, --time-index).
         indexes: [{ columns: ['tags_id', { column: 'time', order: 'desc' }] }, { columns: [{ column: 'time', order: 'desc' }] }],
       })),
+    ...(options.referenceTags === true
+      ? { referenceTables: [{ name: 'tags', columns: [{ name: 'id', type: 'integer', notNull: true }, ...TAG_COLUMNS.map((c) => ({ name: c, type: 'text', notNull: true }))], primaryKey: ['id'] }] }
+      : {}),
   };
   const file = path.join(specDir, 'hypershard.yaml');
   await fs.writeFile(file, `# TSBS benchmark cluster, written by bench/tsbs/setup.ts\n${stringify(spec)}`);
@@ -122,11 +127,11 @@ export async function createSingleNodeTable(access: pg.Client): Promise<void> {
   await access.query(`CREATE INDEX ON ${SINGLE.cpu} (time DESC)`);
 }
 
-/** TSBS's `tags` table, in both schemas, with the same rows. */
-export async function createTags(access: pg.Client, hosts: number, seed: number): Promise<void> {
+/** TSBS's `tags` table, in both schemas, with the same rows (`public.tags` made by apply when a reference table). */
+export async function createTags(access: pg.Client, hosts: number, seed: number, options: { referenceTags?: boolean } = {}): Promise<void> {
   const rows = tagRows(hosts, seed);
   for (const t of [SINGLE, DISTRIBUTED]) {
-    await access.query(`CREATE TABLE ${t.tags} (id integer PRIMARY KEY, ${TAG_COLUMNS.map((c) => `${c} text NOT NULL`).join(', ')})`);
+    if (!(options.referenceTags === true && t === DISTRIBUTED)) await access.query(`CREATE TABLE ${t.tags} (id integer PRIMARY KEY, ${TAG_COLUMNS.map((c) => `${c} text NOT NULL`).join(', ')})`);
     await access.query(`CREATE INDEX ON ${t.tags} (hostname)`);
     await access.query(
       `INSERT INTO ${t.tags} (id, ${TAG_COLUMNS.join(', ')})

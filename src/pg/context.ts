@@ -296,6 +296,9 @@ export class RewriteContext {
     }
     const read = readKeyAnswer(row);
     if (typeof read === 'string') return left(read);
+    // Keys on every shard prune nothing, and each arm would be sent all of them (the sub-select sends each its own).
+    const hit = lookup.shardsHit(read.values);
+    if (hit !== undefined && hit.hit === hit.of) return left(`its ${read.values.length} keys hash to all ${hit.of} shards, so none would be pruned`);
     const result = this.rewrite(lookup.substitute(read.answer), settings);
     if ('error' in result) return result;
     const shown = read.values.length > 10 ? `${read.values.slice(0, 10).join(', ')}, …` : read.values.join(', ');

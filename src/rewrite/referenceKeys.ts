@@ -17,6 +17,7 @@
  * every data node holds a copy of, and reading it twice gives the same keys.
  */
 import type { Node, SelectStmt } from '@pgsql/types';
+import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { quoteLiteral } from '../sql/quote.js';
 import { columnPath, functionName, isStar, stringValue, walk } from './ast.js';
 import { correlation } from './inSubquery.js';
@@ -46,6 +47,11 @@ export interface KeyLookup {
   readonly query: string;
   /** The statement's bind parameters the query takes, in its order ($1 = the first of these). */
   readonly params: readonly number[];
+  /**
+   * How many of the hypertable's shards these keys hash to (as PostgreSQL's hash partitioning
+   * does, src/route/hash.ts); undefined when not computed here (keys beyond int4, mixed moduli).
+   */
+  shardsHit(values: readonly string[]): { hit: number; of: number } | undefined;
   /** The statement with the keys in place of the sub-select (and the guard that checks them). */
   substitute(keys: KeyAnswer): string;
 }
@@ -118,6 +124,18 @@ export function findKeyLookup(sql: string, metadata: ClusterMetadata, options: R
         `SELECT pg_catalog.array_agg(k.v ORDER BY k.v)::text AS keys, pg_catalog.count(*) AS n, pg_catalog.pg_typeof(pg_catalog.min(k.v))::text AS type ` +
         `FROM (SELECT DISTINCT s.v FROM (${query}) AS s(v) WHERE s.v IS NOT NULL LIMIT ${MAX_REFERENCE_KEYS + 1}) AS k`,
       params,
+      shardsHit: (values) => {
+        const moduli = new Set(table.shards.map((x) => x.modulus));
+        const modulus = table.shards[0]?.modulus;
+        if (moduli.size !== 1 || modulus === undefined) return undefined;
+        const hit = new Set<number>();
+        for (const v of values) {
+          const n = Number(v);
+          if (!Number.isSafeInteger(n) || n < -2147483648 || n > 2147483647) return undefined;
+          hit.add(remainderOf(rowHash(hashUint32(n >>> 0)), modulus));
+        }
+        return { hit: table.shards.filter((x) => hit.has(x.remainder)).length, of: table.shards.length };
+      },
       substitute: (keys) => {
         const type = keys.type;
         const list = keys.keys.replace(/^\{|\}$/g, '').split(',').map((v) => `${v}::${type}`).join(', ');

@@ -65,5 +65,10 @@ describe('reference keys read before planning', () => {
     expect(r.rewrites.find((x) => x.kind === 'shard-pinning')?.detail).toBe('tags_id = 1: only the shard that value hashes to is read');
     expect(r.sql.match(/_hypershard\.cpu_s\d/g)).toHaveLength(1);
     expect(r.sql).toContain(KEYS_GUARD_NAME);
+    // Which shards keys reach, as the rewrite of constant keys computes it.
+    expect(lookup!.shardsHit(['1'])).toEqual({ hit: 1, of: 4 });
+    const all = Array.from({ length: 40 }, (_, i) => String(i + 1));
+    expect(lookup!.shardsHit(all)).toEqual({ hit: 4, of: 4 });
+    expect(lookup!.shardsHit(['4294967296'])).toBeUndefined();
   });
 });
