@@ -189,10 +189,8 @@ export function clientSettings(parameters: ReadonlyMap<string, string>): Partial
 const INSERT_START = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*insert\s/i;
 
 /**
- * Whether a simple-query text is one INSERT the gateway routes: one with ON CONFLICT, which
- * postgres_fdw refuses (planRoutedInsert says whether it can be routed exactly). A plain multi-row
- * INSERT … VALUES goes through the access node: planning and re-writing it per shard through the
- * parser costs more than postgres_fdw's batched insert (bench:ingest); COPY is the routed bulk path.
+ * Whether a simple-query text is one INSERT … ON CONFLICT, which postgres_fdw refuses and the
+ * gateway routes when planRoutedInsert can do so exactly (it parses the statement).
  */
 export function insertWorthRouting(text: string): boolean {
   if (!INSERT_START.test(text) || !/\bon\s+conflict\b/i.test(text)) return false;
@@ -203,6 +201,22 @@ export function insertWorthRouting(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Rows below which a plain INSERT … VALUES goes through the access node: routing costs round
+ * trips (shard locks, a COPY per shard, two-phase commit) that a few rows do not repay
+ * (bench:ingest measures both).
+ */
+export const MIN_ROUTED_VALUES_ROWS = 2;
+
+/**
+ * Whether a simple-query text may be a multi-row INSERT … VALUES of constants, which is routed as
+ * COPY lines (src/ingest/valuesText.ts reads it without the parser, or refuses it and it goes on).
+ */
+export function valuesWorthRouting(text: string): boolean {
+  // No SELECT (which the rewriter may have to see) nor set_config; the reader decides the rest (a `;` in a literal included).
+  return INSERT_START.test(text) && !/select|set_config/i.test(text) && /\)\s*,\s*\(/.test(text);
 }
 
 /**

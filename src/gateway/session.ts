@@ -25,7 +25,7 @@ import { RoutedCopy } from '../ingest/copy.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
 import { InbandError, InbandQueries } from './inband.js';
-import { clientSettings, insertWorthRouting, plainInsert, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
+import { clientSettings, insertWorthRouting, MIN_ROUTED_VALUES_ROWS, plainInsert, valuesWorthRouting, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
 import { planRoutedInsert, type RoutedInsert } from '../ingest/insert.js';
 import { quoteIdent } from '../sql/quote.js';
 import { errorForOriginal } from './errorPosition.js';
@@ -720,7 +720,10 @@ export class Session {
     this.#ctx.metrics.statements += 1;
     const copy = this.#routableCopy(text);
     if (copy !== undefined) return this.#copyInRouted(bytes, copy);
-    if (this.#mayRoute() && insertWorthRouting(text)) return this.#insertRouted(bytes, text);
+    if (this.#mayRoute()) {
+      if (insertWorthRouting(text)) return this.#insertRouted(bytes, text, true);
+      if (valuesWorthRouting(text)) return this.#insertRouted(bytes, text, false);
+    }
     if (plainInsert(text) || this.#asWrittenAtOnce(text) !== undefined) {
       this.#sinceSync = 0;
       this.#send(bytes, { kind: 'query' });
@@ -929,6 +932,14 @@ export class Session {
    * data nodes; inside one, that waits for the client's COMMIT (see #settleRouted).
    */
   async #routedCommit(tx: RoutedTransaction, ownBlock: boolean): Promise<void> {
+    // Outside a client's block, rows that all went to one data node commit there alone; the
+    // gateway's block then only held the shard locks.
+    if (ownBlock && (await tx.commitSingle()) !== undefined) {
+      // The rows are committed: ending the block only releases the locks.
+      await this.#inband.query('COMMIT').catch(() => undefined);
+      this.#ctx.metrics.routedSettled('committed');
+      return;
+    }
     const prepared = await tx.prepare();
     await tx.writeCommitRecord(prepared);
     if (!ownBlock) {
@@ -992,7 +1003,7 @@ export class Session {
    * role: its rows are written on their data nodes and committed with the client's transaction.
    * What planRoutedInsert or the in-band checks refuse goes to the access node as written.
    */
-  async #insertRouted(bytes: Buffer, text: string): Promise<void> {
+  async #insertRouted(bytes: Buffer, text: string, parse: boolean): Promise<void> {
     const ingest = this.#ctx.ingest as GatewayIngest;
     const ownBlock = this.#txStatus === TX_IDLE;
     let opened: RoutedOpen | undefined;
@@ -1000,8 +1011,13 @@ export class Session {
     try {
       const session = await this.#currentSettings();
       if (session === undefined) throw new Unroutable();
-      const settings = { ...clientSettings(this.#parameters), searchPath: session.searchPath.map(quoteIdent).join(', '), role: session.role };
-      const planned = await planRoutedInsert(ingest.cluster, text, [], settings);
+      const settings = {
+        ...clientSettings(this.#parameters),
+        searchPath: session.searchPath.map(quoteIdent).join(', '),
+        role: session.role,
+        standardConformingStrings: this.#parameters.get('standard_conforming_strings') === 'on',
+      };
+      const planned = await planRoutedInsert(ingest.cluster, text, [], settings, { parse, minRows: parse ? 1 : MIN_ROUTED_VALUES_ROWS });
       if (!planned.routable) {
         this.#ctx.metrics.fallback('insert-not-routable');
         throw new Unroutable();

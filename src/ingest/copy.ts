@@ -150,6 +150,11 @@ export class RoutedCopy implements TransactionWriter {
     return copy;
   }
 
+  /** The table's route as read when the COPY opened (its shard locks held). */
+  get route(): HypertableRoute {
+    return this.#route;
+  }
+
   get stats(): CopyStats {
     const perNode: Record<string, number> = {};
     for (const lane of this.#laneList) perNode[lane.node] = (perNode[lane.node] ?? 0) + lane.rows;

@@ -43,6 +43,8 @@ import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import type { IngestCluster } from './cluster.js';
 import { canonicalEncoding, keyDecoder, type ClientSettings } from './settings.js';
 import type { RoutedTransaction } from './transaction.js';
+import { RoutedCopy } from './copy.js';
+import { exactValues, readValuesInsert, type ValuesText } from './valuesText.js';
 
 /** A bind parameter: text (a string, or bytes in the client encoding) or binary, with the type the client declared (0: unspecified). */
 export type InsertParam = string | null | { readonly value: string | Uint8Array | null; readonly format?: 'text' | 'binary'; readonly typeOid?: number };
@@ -52,6 +54,19 @@ export interface InsertSettings extends Partial<ClientSettings> {
   readonly searchPath?: string;
   /** The session's current role: its privileges are checked. @default the spec's user */
   readonly role?: string;
+  /** standard_conforming_strings is on (a backslash in '…' is literal). @default false: strings with a backslash take the exact path */
+  readonly standardConformingStrings?: boolean;
+}
+
+export interface PlanOptions {
+  /**
+   * Whether a statement the fast reading does not take (src/ingest/valuesText.ts) is parsed:
+   * false refuses it instead (the gateway sends plain INSERTs on rather than pay the parser).
+   * @default true
+   */
+  readonly parse?: boolean;
+  /** Fewer rows than this are refused (routing costs round trips a few rows do not repay). @default 1 */
+  readonly minRows?: number;
 }
 
 export interface Refusal {
@@ -95,7 +110,16 @@ const refuse = (reason: string): Refusal => ({ routable: false, reason });
  * Decides whether `sql` (one INSERT statement) can be routed, and plans it.
  * @throws the access node's error when it cannot be asked (a refusal otherwise never throws)
  */
-export async function planRoutedInsert(cluster: IngestCluster, sql: string, params: readonly InsertParam[] = [], settings: InsertSettings = {}): Promise<RoutedInsert | Refusal> {
+export async function planRoutedInsert(cluster: IngestCluster, sql: string, params: readonly InsertParam[] = [], settings: InsertSettings = {}, options: PlanOptions = {}): Promise<RoutedInsert | Refusal> {
+  // Constants only, in UTF-8 (the text is a JS string; another client encoding is re-encoded by the exact path).
+  if (params.length === 0 && canonicalEncoding(settings.clientEncoding ?? 'UTF8') === 'UTF8') {
+    const values = readValuesInsert(sql, { standardStrings: settings.standardConformingStrings ?? false });
+    if (values !== undefined) {
+      if (values.rows < (options.minRows ?? 1)) return refuse(`${values.rows} row${values.rows === 1 ? '' : 's'}: through the access node is cheaper`);
+      return planValuesText(cluster, values, settings);
+    }
+  }
+  if (options.parse === false) return refuse('not a multi-row INSERT … VALUES of plain constants');
   let parsed;
   try {
     parsed = parseStatements(sql);
@@ -217,6 +241,38 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
         });
         return { text, values: out };
       });
+    },
+  };
+}
+
+/**
+ * An INSERT … VALUES of plain constants, read without the parser: its rows go as COPY text lines
+ * to their shards (RoutedCopy), which parses each once and reads only its key.
+ */
+async function planValuesText(cluster: IngestCluster, values: ValuesText, settings: InsertSettings): Promise<RoutedInsert | Refusal> {
+  const table = await resolveTable(cluster, values.schema, values.name, settings);
+  if (table === undefined) return refuse(`${values.name} is not a distributed hypertable of the spec`);
+  if (!cluster.spec.hypertables.some((h) => h.schema === table.schema && h.name === table.name)) return refuse(`${table.schema}.${table.name} is not a distributed hypertable of the spec`);
+  const route = await cluster.withAccess((client) => cluster.route(client, table));
+  if (values.width > route.columns.length) return refuse('INSERT has more expressions than target columns');
+  const listed = (values.columns ?? route.columns.map((c) => c.name)).slice(0, values.width);
+  const checked = checkColumns(route, listed);
+  if (checked !== undefined) return refuse(checked);
+  if (!listed.includes(route.key.name)) return refuse(`the statement gives no value for ${route.key.name}, the space column`);
+  const inexact = exactValues(values, listed.map((c) => route.columns.find((rc) => rc.name === c)?.typeOid ?? 0));
+  if (inexact !== undefined) return refuse(inexact);
+  const access = await accessFacts(cluster, route.oid, settings.role, listed, 'none');
+  if (access !== undefined) return refuse(access);
+  return {
+    routable: true,
+    table,
+    rows: values.rows,
+    run: async (tx) => {
+      const copy = await RoutedCopy.open(tx, table, { format: 'text', columns: listed });
+      assertSameColumns(copy.route, route, table);
+      await copy.write(Buffer.from(values.copyText, 'utf8'));
+      await copy.finish();
+      return values.rows;
     },
   };
 }

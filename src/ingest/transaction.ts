@@ -351,19 +351,9 @@ export class RoutedTransaction {
       return { mode: 'none', gid: undefined, inDoubt: [], partial: [] };
     }
     if (this.cluster.options.onePhase) return this.#commitOnePhase();
-    if (participants().length === 1 && this.#external === undefined) {
-      const [p] = participants() as [Participant];
-      try {
-        await this.#bounded(p, 'COMMIT', 'COMMIT');
-      } catch (error) {
-        await this.abort(errorMessage(error));
-        throw new CommitError(`data node ${p.node} could not commit: ${errorMessage(error)}; nothing was committed`, { node: p.node, cause: error });
-      }
-      p.state = 'committed';
-      await this.#endAccess('COMMIT');
-      this.#state = 'committed';
-      this.#release();
-      return { mode: 'single', gid: undefined, inDoubt: [], partial: [] };
+    if (this.#external === undefined) {
+      const single = await this.commitSingle();
+      if (single !== undefined) return single;
     }
     const prepared = await this.prepare();
     try {
@@ -374,6 +364,38 @@ export class RoutedTransaction {
     }
     if (this.#external === undefined) await this.commitAccess();
     return this.commitPrepared(prepared);
+  }
+
+  /**
+   * A transaction whose rows went through one data-node connection commits there directly: one
+   * node's COMMIT is atomic, so neither PREPARE nor a commit record is needed. With the caller's
+   * access-node transaction (a gateway client's), the caller ends it afterwards; it must not have
+   * written anything that has to commit together with the rows.
+   * @returns the outcome, or undefined when several connections wrote (then prepare())
+   * @throws CommitError (everything rolled back)
+   */
+  async commitSingle(): Promise<CommitOutcome | undefined> {
+    this.#assertOpen();
+    try {
+      await this.#finishWriters();
+    } catch (error) {
+      await this.abort(errorMessage(error));
+      throw error;
+    }
+    const participants = this.participants();
+    if (participants.length !== 1 || this.cluster.options.onePhase) return undefined;
+    const [p] = participants as [Participant];
+    try {
+      await this.#bounded(p, 'COMMIT', 'COMMIT');
+    } catch (error) {
+      await this.abort(errorMessage(error));
+      throw new CommitError(`data node ${p.node} could not commit: ${errorMessage(error)}; nothing was committed`, { node: p.node, cause: error });
+    }
+    p.state = 'committed';
+    await this.#endAccess('COMMIT');
+    this.#state = 'committed';
+    this.#release();
+    return { mode: 'single', gid: undefined, inDoubt: [], partial: [] };
   }
 
   async #commitOnePhase(): Promise<CommitOutcome> {

@@ -7,7 +7,9 @@
  * dropped connection leave nothing on any node and no prepared transaction behind; a table the
  * access node must have a say on (row-level security, a role without INSERT, SET
  * hypershard.route = off, a WHERE clause) is copied through it as written. Upserts (INSERT … ON
- * CONFLICT, which postgres_fdw refuses) are routed the same way.
+ * CONFLICT, which postgres_fdw refuses) are routed the same way, and so are plain multi-row
+ * INSERT … VALUES of constants (as COPY lines) whose values every column reads as the access node
+ * would; the rest goes through it, with the same answer.
  */
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -258,8 +260,8 @@ asyncio.run(main())
       await sql(applied.access, statement.replace('INSERT INTO metrics', 'INSERT INTO twin'));
       expect(await perDevice('metrics', 900, 930)).toEqual(await perDevice('twin', 900, 930));
 
-      // A plain multi-row INSERT: postgres_fdw's batched insert through the access node.
-      expect((await gateway(['-c', insertValues(940, 3, 200)])).stdout.trim()).toBe('INSERT 0 200');
+      // A single-row INSERT: through the access node (routing costs more than one row).
+      expect((await gateway(['-c', insertValues(940, 1, 1)])).stdout.trim()).toBe('INSERT 0 1');
       expect(routedInserts()).toBe(before + 1);
 
       // A NULL time: the data node's not-null violation, as the client would get it from the access node; nothing committed.
@@ -329,6 +331,58 @@ asyncio.run(main())
 
       // The same statement straight to the access node: postgres_fdw refuses it.
       await expect(sql(applied.access, upsert(0, 2, 'direct'))).rejects.toThrow(/ON CONFLICT|not supported/i);
+      expect(await prepared()).toBe(0);
+    });
+    it('a plain multi-row INSERT … VALUES of constants is routed as COPY lines: the same rows as the access node makes of it, and what it would convert goes through it', async () => {
+      // After the upsert test: readings (time, device_id, value double precision, note text) exists, with readings_twin.
+      const base = Date.parse('2026-12-01T00:00:00Z');
+      const at = (i: number): string => new Date(base + i * 60_000).toISOString();
+      const hostile = ["it''s", 'tab\there', 'new\nline', 'back\\slash', '\\N', '', 'é✓ 中', 'semi;colon', '\\.', 'a,b"c'];
+      const rows = hostile.map((note, i) => `('${at(i)}', ${i - 3}, ${['1e3', '-2.5', '.5', '7', 'NULL', "'NaN'", "'Infinity'::float8", '3::float8', '-0.001', '12345678901234567890'][i]}, '${note}')`);
+      rows.push(`('2026-12-01 03:00:00+02'::timestamptz, '5', 1.25, NULL)`, `(' 2026-12-01 04:00 ', 6, NULL, 'x')`);
+      const statement = (table: string): string => `INSERT INTO ${table} (time, device_id, value, note) VALUES ${rows.join(',\n ')};`;
+      const all = (table: string) => sql<{ r: string }>(applied.access, `SELECT concat_ws('|', device_id, time, value, note) AS r FROM ${table} WHERE time >= '${at(0)}'::timestamptz - interval '2 hours' AND time < '${at(0)}'::timestamptz + interval '1 day' ORDER BY device_id, time`);
+      const before = routedInserts();
+      // In the session's zone: the zone-less time is read in Asia/Kolkata on the data nodes too.
+      const r = await gateway(['-c', "SET TimeZone = 'Asia/Kolkata'", '-c', statement('readings')]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim().split('\n').at(-1)).toBe(`INSERT 0 ${rows.length}`);
+      expect(routedInserts()).toBe(before + 1);
+      await sql(applied.access, `SET TimeZone = 'Asia/Kolkata'; ${statement('readings_twin')} RESET TimeZone`);
+      expect(await all('readings')).toEqual(await all('readings_twin'));
+      expect((await all('readings')).length).toBe(rows.length);
+
+      // What the access node converts (1.5 into an integer rounds, -0.0 into a float is 0, now()
+      // is its clock, E'' strings, a cast to another type) goes through it, with its answer.
+      const converted = [
+        `INSERT INTO %T (time, device_id, value, note) VALUES ('${at(100)}', 1.5, 1, 'a'), ('${at(101)}', 2, 2, 'b')`,
+        `INSERT INTO %T (time, device_id, value, note) VALUES ('${at(102)}', 1, -0.0, 'a'), ('${at(103)}', 2, 2, 'b')`,
+        `INSERT INTO %T (time, device_id, value, note) VALUES ('${at(104)}', 1, 1, E'e\\\\tscape'), ('${at(105)}', 2, 2, 'b')`,
+        `INSERT INTO %T (time, device_id, value, note) VALUES ('${at(106)}'::timestamp, 1, 1, 'a'), ('${at(107)}', 2, 2, 'b')`,
+        `INSERT INTO %T (time, device_id, value, note) VALUES ('${at(108)}', 1, 1, 1), ('${at(109)}', 2, 2, 'b')`,
+      ];
+      for (const c of converted) {
+        const out = await gateway(['-c', c.replace('%T', 'readings')]);
+        expect(out.stderr, c).toBe('');
+        await sql(applied.access, c.replace('%T', 'readings_twin'));
+      }
+      expect(routedInserts()).toBe(before + 1);
+      expect(await all('readings')).toEqual(await all('readings_twin'));
+
+      // Errors as the access node words them, nothing written: a bad value (from a data node), more expressions than columns (from the access node).
+      const badTime = await gateway(['-c', `INSERT INTO readings (time, device_id, value, note) VALUES ('${at(200)}', 1, 1, 'a'), ('not a time', 2, 2, 'b')`]);
+      expect(badTime.stderr).toMatch(/invalid input syntax for type timestamp with time zone: "not a time"/);
+      const tooMany = await gateway(['-c', `INSERT INTO readings (time, device_id) VALUES ('${at(201)}', 1, 1), ('${at(202)}', 2, 2)`]);
+      expect(tooMany.stderr).toMatch(/INSERT has more expressions than target columns/);
+      expect(Number((await sql<{ n: string }>(applied.access, `SELECT count(*) AS n FROM readings WHERE time >= '${at(200)}' AND time <= '${at(202)}'`))[0]?.n)).toBe(0);
+
+      // In a block: rolled back with it; committed with it, readable by the block's next statement after COMMIT.
+      const block = (from: number, end: string) => gateway(['-q', '-t', '-c', 'BEGIN', '-c', `INSERT INTO readings (time, device_id, value) VALUES ('${at(from)}', 1, 1), ('${at(from + 1)}', 2, 2), ('${at(from + 2)}', 3, 3)`, '-c', end, '-c', `SELECT count(*) FROM readings WHERE time >= '${at(from)}' AND time <= '${at(from + 2)}'`]);
+      expect((await block(300, 'ROLLBACK')).stdout.trim().split('\n').at(-1)).toBe('0');
+      expect((await block(310, 'COMMIT')).stdout.trim().split('\n').at(-1)).toBe('3');
+      // All rows on one device: one data node, committed there without two-phase commit.
+      expect((await gateway(['-c', `INSERT INTO readings (time, device_id, value) VALUES ('${at(320)}', 4, 1), ('${at(321)}', 4, 2)`])).stdout.trim()).toBe('INSERT 0 2');
+      expect(routedInserts()).toBe(before + 4);
       expect(await prepared()).toBe(0);
     });
   });

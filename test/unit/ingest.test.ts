@@ -12,6 +12,7 @@ import { CsvParser } from '../../src/ingest/formats/csv.js';
 import { InputError, type RowParser } from '../../src/ingest/formats/rows.js';
 import { TextParser } from '../../src/ingest/formats/text.js';
 import { parseArrayText } from '../../src/ingest/insert.js';
+import { exactValues, ITEM, readValuesInsert } from '../../src/ingest/valuesText.js';
 import { canonicalEncoding } from '../../src/ingest/settings.js';
 import { planLayout } from '../../src/plan/layout.js';
 import { validateSpec } from '../../src/spec/validate.js';
@@ -188,5 +189,69 @@ describe('parseArrayText (unnest parameters split by shard)', () => {
     expect(parseArrayText('{{1},{2}}')).toMatch(/multidimensional/);
     expect(parseArrayText('[0:1]={1,2}')).toMatch(/explicit bounds/);
     expect(parseArrayText('{1,,2}')).toMatch(/empty/);
+  });
+});
+
+describe('readValuesInsert (a multi-row INSERT … VALUES read without the parser)', () => {
+  const read = (sql: string, standardStrings = true) => readValuesInsert(sql, { standardStrings });
+
+  it('reads constants into COPY text lines, identifiers folded as PostgreSQL folds them', () => {
+    const v = read(`insert /* c /* nested */ */ INTO Public."My ""T"" " (Time, "Dev", v, note) -- x
+      VALUES ('2026-01-01T00:00:00Z'::timestamptz, -3, 1.5e3, 'it''s\ta\\b\nc'), ('x', 12, .5, NULL),(  '' , 0 , -2 , '\\N' ) ;  `);
+    expect(v).toMatchObject({ schema: 'public', name: 'My "T" ', columns: ['time', 'Dev', 'v', 'note'], width: 4, rows: 3 });
+    expect(v?.copyText).toBe("2026-01-01T00:00:00Z\t-3\t1.5e3\tit's\\ta\\\\b\\nc\nx\t12\t.5\t\\N\n\t0\t-2\t\\\\N\n");
+    expect(v?.kinds).toEqual([ITEM.string, ITEM.integer, ITEM.decimal | ITEM.integer, ITEM.string | ITEM.null]);
+    expect([...(v?.casts[0] ?? [])]).toEqual([1184]);
+    expect(read("INSERT INTO t VALUES (true, 'a'::pg_catalog.text), (FALSE, 'b'::character varying::text)")?.copyText).toBe('t\ta\nf\tb\n');
+    expect(read("INSERT INTO t VALUES ('x'::timestamp with time zone, 1::double precision)")?.casts.map((c) => [...c])).toEqual([[1184], [701]]);
+  });
+
+  it('leaves every other statement to the exact path', () => {
+    for (const sql of [
+      "INSERT INTO t VALUES (E'a\\tb')", // escape strings
+      "INSERT INTO t VALUES ('a\\b')", // a backslash when standard_conforming_strings is off
+      'INSERT INTO t VALUES (now())',
+      'INSERT INTO t VALUES (DEFAULT)',
+      'INSERT INTO t VALUES ($1)',
+      'INSERT INTO t VALUES (1) RETURNING *',
+      'INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING',
+      'INSERT INTO t VALUES (1), (1, 2)',
+      'INSERT INTO t (a, b) VALUES (1)',
+      'INSERT INTO t VALUES (- 1)',
+      'INSERT INTO t VALUES (0x1F)',
+      'INSERT INTO t VALUES (1_000)',
+      'INSERT INTO t VALUES (12abc)',
+      "INSERT INTO t VALUES ('a' 'b')",
+      "INSERT INTO t VALUES ('a'\n'b')",
+      "INSERT INTO t VALUES ('a'::varchar(3))",
+      "INSERT INTO t VALUES ('a'::char)",
+      "INSERT INTO t VALUES ('{1}'::int[])",
+      "INSERT INTO t VALUES ('a'::public.mytype)",
+      'INSERT INTO t VALUES (1.5::int)',
+      'INSERT INTO t VALUES (1::text)',
+      'INSERT INTO t VALUES (true::text)',
+      'INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)',
+      'INSERT INTO db.s.t VALUES (1)',
+      'WITH x AS (SELECT 1) INSERT INTO t VALUES (1)',
+      'INSERT INTO t SELECT 1',
+      "INSERT INTO t VALUES ('unterminated)",
+      'INSERT INTO t VALUES (1) /* unterminated',
+      `INSERT INTO ${'x'.repeat(64)} VALUES (1)`,
+    ]) {
+      expect(read(sql, sql !== "INSERT INTO t VALUES ('a\\b')"), sql).toBeUndefined();
+    }
+  });
+
+  it('exactValues: numbers only where the column reads them unchanged, casts only to the column type', () => {
+    const check = (sql: string, types: number[]) => exactValues(read(sql) as NonNullable<ReturnType<typeof read>>, types);
+    expect(check("INSERT INTO t VALUES (1, 2.5, 'x', true, NULL, 3)", [23, 701, 1184, 16, 20, 1700])).toBeUndefined();
+    expect(check('INSERT INTO t VALUES (1.5)', [23])).toMatch(/decimal constant for column 1/);
+    expect(check('INSERT INTO t VALUES (1)', [25])).toMatch(/integer constant/);
+    expect(check('INSERT INTO t VALUES (true)', [25])).toMatch(/boolean constant/);
+    expect(check("INSERT INTO t VALUES ('x'::timestamp)", [1184])).toMatch(/cast to another type/);
+    expect(check('INSERT INTO t VALUES (NULL::int)', [1184])).toMatch(/cast to another type/);
+    expect(check('INSERT INTO t VALUES (-0.0), (1)', [701])).toMatch(/negative zero/);
+    expect(check('INSERT INTO t VALUES (-0.0), (1)', [1700])).toBeUndefined();
+    expect(check('INSERT INTO t VALUES (-0.01)', [701])).toBeUndefined();
   });
 });
