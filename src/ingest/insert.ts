@@ -137,12 +137,9 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
   const relation = stmt.relation;
   if (relation?.relname === undefined) return refuse('no target table');
   if (relation.catalogname !== undefined) return refuse('a database-qualified name is not routed');
-  const table = await resolveTable(cluster, relation.schemaname, relation.relname, settings);
-  if (table === undefined) return refuse(`${relation.relname} is not a distributed hypertable of the spec`);
-  const spec = cluster.spec.hypertables.find((h) => h.schema === table.schema && h.name === table.name);
-  if (spec === undefined) return refuse(`${table.schema}.${table.name} is not a distributed hypertable of the spec`);
-
-  const route = await cluster.withAccess((client) => cluster.route(client, table));
+  const target = await hypertableTarget(cluster, relation.schemaname, relation.relname, settings);
+  if ('routable' in target) return target;
+  const { table, spec, route } = target;
   const columns = (stmt.cols ?? []).map((c) => ('ResTarget' in c ? c.ResTarget.name : undefined));
   if (columns.some((c) => c === undefined) || (stmt.cols ?? []).some((c) => 'ResTarget' in c && (c.ResTarget.indirection?.length ?? 0) > 0)) {
     return refuse('a target column with a subscript or field is not routed');
@@ -250,10 +247,9 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
  * to their shards (RoutedCopy), which parses each once and reads only its key.
  */
 async function planValuesText(cluster: IngestCluster, values: ValuesText, settings: InsertSettings): Promise<RoutedInsert | Refusal> {
-  const table = await resolveTable(cluster, values.schema, values.name, settings);
-  if (table === undefined) return refuse(`${values.name} is not a distributed hypertable of the spec`);
-  if (!cluster.spec.hypertables.some((h) => h.schema === table.schema && h.name === table.name)) return refuse(`${table.schema}.${table.name} is not a distributed hypertable of the spec`);
-  const route = await cluster.withAccess((client) => cluster.route(client, table));
+  const target = await hypertableTarget(cluster, values.schema, values.name, settings);
+  if ('routable' in target) return target;
+  const { table, route } = target;
   if (values.width > route.columns.length) return refuse('INSERT has more expressions than target columns');
   const listed = (values.columns ?? route.columns.map((c) => c.name)).slice(0, values.width);
   const checked = checkColumns(route, listed);
@@ -275,6 +271,16 @@ async function planValuesText(cluster: IngestCluster, values: ValuesText, settin
       return values.rows;
     },
   };
+}
+
+/** The distributed hypertable an INSERT names (as the session's search_path resolves it), its spec and its route; or a refusal. */
+async function hypertableTarget(cluster: IngestCluster, schema: string | undefined, name: string, settings: InsertSettings) {
+  const table = await resolveTable(cluster, schema, name, settings);
+  if (table === undefined) return refuse(`${name} is not a distributed hypertable of the spec`);
+  const spec = cluster.spec.hypertables.find((h) => h.schema === table.schema && h.name === table.name);
+  if (spec === undefined) return refuse(`${table.schema}.${table.name} is not a distributed hypertable of the spec`);
+  const route = await cluster.withAccess((client) => cluster.route(client, table));
+  return { table, spec, route };
 }
 
 /** The hypertable an INSERT names, resolved as the session's search_path would. */

@@ -216,8 +216,14 @@ export class RoutedTransaction {
     this.#writers.add(writer);
   }
 
+  /** Ends every writer's input; a writer's error (a bad row, a data node) aborts the transaction and is rethrown. */
   async #finishWriters(): Promise<void> {
-    for (const writer of this.#writers) await writer.finish();
+    try {
+      for (const writer of this.#writers) await writer.finish();
+    } catch (error) {
+      await this.abort(errorMessage(error));
+      throw error;
+    }
     this.#writers.clear();
   }
 
@@ -228,12 +234,7 @@ export class RoutedTransaction {
    */
   async prepare(): Promise<PreparedTransaction> {
     this.#assertOpen();
-    try {
-      await this.#finishWriters();
-    } catch (error) {
-      await this.abort(errorMessage(error));
-      throw error;
-    }
+    await this.#finishWriters();
     const access = await this.access();
     if (this.#xid === undefined) {
       const { rows } = await access.query<{ xid: string }>(CURRENT_XID_SQL);
@@ -338,12 +339,7 @@ export class RoutedTransaction {
   async commit(): Promise<CommitOutcome> {
     this.#assertOpen();
     const participants = (): Participant[] => this.participants();
-    try {
-      await this.#finishWriters();
-    } catch (error) {
-      await this.abort(errorMessage(error));
-      throw error;
-    }
+    await this.#finishWriters();
     if (participants().length === 0) {
       await this.#endAccess('COMMIT');
       this.#state = 'committed';
@@ -376,12 +372,7 @@ export class RoutedTransaction {
    */
   async commitSingle(): Promise<CommitOutcome | undefined> {
     this.#assertOpen();
-    try {
-      await this.#finishWriters();
-    } catch (error) {
-      await this.abort(errorMessage(error));
-      throw error;
-    }
+    await this.#finishWriters();
     const participants = this.participants();
     if (participants.length !== 1 || this.cluster.options.onePhase) return undefined;
     const [p] = participants as [Participant];

@@ -178,22 +178,8 @@ class Reader {
     const s = this.#s;
     let name: string;
     if (s.charCodeAt(this.#i) === C.dquote) {
-      let out = '';
-      let i = this.#i + 1;
-      for (;;) {
-        const end = s.indexOf('"', i);
-        if (end === -1) throw NOT_PLAIN;
-        out += s.slice(i, end);
-        if (s.charCodeAt(end + 1) === C.dquote) {
-          out += '"';
-          i = end + 2;
-        } else {
-          i = end + 1;
-          break;
-        }
-      }
-      this.#i = i;
-      name = out;
+      this.#i += 1;
+      name = this.#quoted('"');
     } else {
       const w = this.word();
       if (w === undefined) throw NOT_PLAIN;
@@ -206,24 +192,27 @@ class Reader {
 
   /** A '…' string's content ('' read as '), the reader just past its opening quote. */
   string(standardStrings: boolean): string {
+    const out = this.#quoted("'");
+    if (!standardStrings && out.includes('\\')) throw NOT_PLAIN;
+    return out;
+  }
+
+  /** Text up to the closing `quote` (a doubled one read as one), the reader just past the opening one; it moves past the closing one. */
+  #quoted(quote: string): string {
     const s = this.#s;
     let out = '';
     let i = this.#i;
     for (;;) {
-      const end = s.indexOf("'", i);
+      const end = s.indexOf(quote, i);
       if (end === -1) throw NOT_PLAIN;
       out += s.slice(i, end);
-      if (s.charCodeAt(end + 1) === C.quote) {
-        out += "'";
-        i = end + 2;
-      } else {
-        i = end + 1;
-        break;
+      if (s[end + 1] !== quote) {
+        this.#i = end + 1;
+        return out;
       }
+      out += quote;
+      i = end + 2;
     }
-    if (!standardStrings && out.includes('\\')) throw NOT_PLAIN;
-    this.#i = i;
-    return out;
   }
 
   /** A number's text (with its sign) and whether it has a fraction or exponent; undefined when none starts here. */
