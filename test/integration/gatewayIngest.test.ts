@@ -219,6 +219,29 @@ asyncio.run(main())
       expect(routed().copies).toBe(before.copies + 3);
     });
 
+    it('psycopg2 execute_values (literals it renders itself, in its own transaction block) is routed, with the access node\'s answer', async (ctx) => {
+      if ('skip' in python) return ctx.skip(python.skip);
+      const script = `
+import sys, datetime, decimal, psycopg2, psycopg2.extras
+url = sys.argv[1]
+now = datetime.datetime(2026, 12, 2, tzinfo=datetime.timezone.utc)
+rows = [(now - datetime.timedelta(seconds=i), 630 + i % 6, i * 0.25 if i % 7 else None, i % 4, decimal.Decimal(i) / 8) for i in range(2000)]
+for table in ("metrics", "twin"):
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        psycopg2.extras.execute_values(cur, f"INSERT INTO {table} (time, device_id, cpu, memory, temperature) VALUES %s", rows, page_size=500)
+    conn.commit()
+    conn.close()
+`;
+      const before = routedInserts();
+      const r = await run(python.python, ['-c', script, url()], { env: { PGPASSWORD: String(applied.access.password ?? '') }, timeoutMs: 60_000 });
+      expect(r.stderr).toBe('');
+      // Four pages of 500 rows into metrics; twin is a plain table.
+      expect(routedInserts()).toBe(before + 4);
+      expect(await perDevice('metrics', 630, 636)).toEqual(await perDevice('twin', 630, 636));
+      expect(await prepared()).toBe(0);
+    });
+
     it('follows the spec file (failover rewrites it): routed writes go where it says from then on', async () => {
       const changed = new Promise<string>((resolve) => gw.gateway.on('warning', (m) => m.startsWith('the spec changed') && resolve(m)));
       await appendFile(applied.specFile, '\n# touched by the test\n');
