@@ -104,7 +104,7 @@ export type { CopyStats, RoutedCopyOptions } from './ingest/copy.js';
 export type { CopyFormat } from './ingest/formats/rows.js';
 export { copyFrom } from './ingest/copyFrom.js';
 export type { CopyFromOptions, CopyFromResult, CopyFromStream } from './ingest/copyFrom.js';
-export { planRoutedInsert, parseArrayText } from './ingest/insert.js';
+export { planRoutedBatch, planRoutedInsert, parseArrayText } from './ingest/insert.js';
 export type { InsertParam, InsertSettings, Refusal, RoutedInsert } from './ingest/insert.js';
 export { load } from './ingest/load.js';
 export type { LoadInput, LoadOptions, LoadProgress, LoadResult } from './ingest/load.js';

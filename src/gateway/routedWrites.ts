@@ -64,6 +64,7 @@ export class GatewayIngest {
   readonly #specFile: string;
   readonly #timeoutMs: number;
   #watching = false;
+  #names: { readonly cluster: IngestCluster; readonly pattern: RegExp } | undefined;
 
   private constructor(cluster: IngestCluster, specFile: string, timeoutMs: number) {
     this.#cluster = cluster;
@@ -164,6 +165,20 @@ export class GatewayIngest {
     }
   }
 
+  /**
+   * Whether an extended-protocol statement may be an INSERT into a hypertable, worth holding its
+   * batch for: its text names one and returns nothing. planRoutedBatch decides exactly.
+   */
+  batchable(text: string): boolean {
+    if (!INSERT_START.test(text) || /\breturning\b/i.test(text)) return false;
+    const cluster = this.#cluster;
+    if (this.#names?.cluster !== cluster) {
+      const names = cluster.spec.hypertables.map((h) => h.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+      this.#names = { cluster, pattern: new RegExp(`(?:^|[^\\w$])(?:${names.join('|')})(?:$|[^\\w$])`, 'i') };
+    }
+    return this.#names.pattern.test(text);
+  }
+
   close(): Promise<void> {
     if (this.#watching) unwatchFile(this.#specFile);
     return this.#cluster.close();
@@ -209,6 +224,18 @@ export function insertWorthRouting(text: string): boolean {
  * (bench:ingest measures both).
  */
 export const MIN_ROUTED_VALUES_ROWS = 2;
+
+/** A statement that opens a transaction block, as pgjdbc and psycopg send before a batch. */
+export function beginStatement(text: string): boolean {
+  return /^\s*(?:begin|start\s+transaction)\b[^;]*;?\s*$/i.test(text);
+}
+
+/**
+ * Bytes of client messages the gateway keeps while deciding whether they are one routed INSERT
+ * batch; a larger batch goes to the access node as it came (pgjdbc syncs every ~250 rows, asyncpg
+ * and psycopg send an executemany whole).
+ */
+export const MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 /**
  * Whether a simple-query text may be a multi-row INSERT … VALUES of constants, which is routed as

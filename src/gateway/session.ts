@@ -25,8 +25,8 @@ import { RoutedCopy } from '../ingest/copy.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
 import { InbandError, InbandQueries } from './inband.js';
-import { clientSettings, insertWorthRouting, MIN_ROUTED_VALUES_ROWS, plainInsert, valuesWorthRouting, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
-import { planRoutedInsert, type RoutedInsert } from '../ingest/insert.js';
+import { beginStatement, clientSettings, insertWorthRouting, MAX_HELD_BYTES, MIN_ROUTED_VALUES_ROWS, plainInsert, valuesWorthRouting, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
+import { planRoutedBatch, planRoutedInsert, type InsertParam, type RoutedInsert } from '../ingest/insert.js';
 import { quoteIdent } from '../sql/quote.js';
 import { errorForOriginal } from './errorPosition.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -47,6 +47,7 @@ import {
   readBackendKey,
   readBind,
   readDataRow,
+  readExecute,
   readParameterStatus,
   readParse,
   readQuery,
@@ -55,6 +56,7 @@ import {
   readTarget,
   type ParseMessage,
   saslMechanisms,
+  simpleMessage,
   queryMessage,
   readyForQuery,
   withStatementName,
@@ -125,6 +127,26 @@ interface Statement {
   serverName: string;
   /** The settings its rewrite was made for; undefined when sent as written. */
   settingsKey: string | undefined;
+  /** An INSERT the gateway may route when a batch of it is bound (see #holdInsert). */
+  readonly insert?: boolean;
+}
+
+/**
+ * Extended-protocol messages kept from the access node while they may be one routed INSERT: from
+ * the first Parse or Bind of an INSERT into a hypertable up to the client's Sync, executions of
+ * that one statement only. Anything else releases them to the access node as they came.
+ */
+interface HeldInsert {
+  readonly text: string;
+  readonly frames: Frame[];
+  bytes: number;
+  /** Parameter sets of the executions, in order; `bound` is a Bind waiting for its Execute. */
+  readonly sets: InsertParam[][];
+  bound: InsertParam[] | undefined;
+  /** Statement names the held Parses create (the unnamed one included), with the parameter types the last one declared (drivers declare them per row). */
+  readonly parsed: Map<string, readonly number[]>;
+  /** Errors the access node had sent when holding began: one more by the client's Sync failed the messages before the batch. */
+  readonly errors: number;
 }
 
 /** A client's COPY being routed to the data nodes. */
@@ -199,6 +221,18 @@ export class Session {
   #pendingRouted: PendingRouted[] = [];
   /** Messages for the client held until the routed writes of the transaction that just ended are settled. */
   #held: Buffer[] | undefined;
+  /** Client messages kept from the access node while they may be a routed INSERT batch. */
+  #heldInsert: HeldInsert | undefined;
+  /** Held messages going to the access node after all: they are not held again. */
+  #releasing = false;
+  /** Some statement is an INSERT the gateway may route: Binds need a look. */
+  #insertStatements = false;
+  /** The messages since the last Sync are a BEGIN (pgjdbc and psycopg open their block in the batch). */
+  #beginOnly = false;
+  /** The messages since the last Sync only prepared, described or closed: nothing ran. */
+  #nothingRun = true;
+  /** ErrorResponses the access node sent this session. */
+  #errorsSeen = 0;
 
   constructor(ctx: SessionContext, client: net.Socket) {
     this.#ctx = ctx;
@@ -229,7 +263,7 @@ export class Session {
 
   /** At rest: no statement running, no transaction open, nothing unread. */
   get idle(): boolean {
-    return this.#phase === 'ready' && this.#tracker.idle && this.#txStatus === TX_IDLE && this.#clientReader.pending === 0 && this.#copyIn === undefined && this.#held === undefined;
+    return this.#phase === 'ready' && this.#tracker.idle && this.#txStatus === TX_IDLE && this.#clientReader.pending === 0 && this.#copyIn === undefined && this.#held === undefined && this.#heldInsert === undefined;
   }
 
   /** Closes the session now if idle, else as soon as it is (graceful shutdown). */
@@ -456,6 +490,7 @@ export class Session {
   #fromServer(frame: Frame): Buffer | null {
     const type = frame.type;
     if (type === B.ParameterStatus) this.#noteParameter(frame.bytes);
+    if (type === B.ErrorResponse) this.#errorsSeen += 1;
     const out = this.#tracker.received(type, frame.bytes);
     if (type === B.ReadyForQuery) this.#noteReady(frame.bytes[5] as number);
     return out;
@@ -571,19 +606,25 @@ export class Session {
    */
   #passes(type: number, buffer: Buffer, start: number): boolean {
     if (this.#phase === 'auth') return type === F.Password && !this.#withheldChannelBinding;
+    if (this.#heldInsert !== undefined) return false;
     switch (type) {
       case F.Execute:
         this.#sinceSync += 1;
+        this.#nothingRun = false;
         this.#tracker.sent({ kind: 'execute' });
         return true;
       case F.Sync:
         this.#sinceSync = 0;
+        this.#nothingRun = true;
+        this.#beginOnly = false;
         this.#tracker.sent({ kind: 'sync' });
         return true;
       case F.Bind:
-        // A statement rewritten for the session's settings may have to be prepared again first.
-        if (this.#preparedRewrites) return false;
+        // A statement rewritten for the session's settings may have to be prepared again first;
+        // a batch of a routable INSERT may be held.
+        if (this.#preparedRewrites || this.#insertStatements || this.#beginOnly) return false;
         this.#sinceSync += 1;
+        this.#nothingRun = false;
         this.#tracker.sent({ kind: 'bind' });
         return true;
       case F.Describe: {
@@ -606,6 +647,7 @@ export class Session {
         // A routed COPY's data is the gateway's to read.
         return this.#copyIn === undefined && !this.#copyDiscard;
       case F.FunctionCall:
+        this.#nothingRun = false;
         this.#tracker.sent({ kind: 'function' });
         return true;
       default:
@@ -648,13 +690,14 @@ export class Session {
       if (type === F.CopyData || type === F.CopyDone || type === F.CopyFail) return undefined;
       this.#copyDiscard = false;
     }
+    if (this.#heldInsert !== undefined) return this.#holdMore(frame);
     switch (type) {
       case F.Query:
         return this.#onQuery(bytes);
       case F.Parse:
-        return this.#onParse(bytes);
+        return this.#holdInsert(frame) ? undefined : this.#onParse(bytes);
       case F.Bind:
-        return this.#onBind(bytes);
+        return this.#holdInsert(frame) ? undefined : this.#onBind(bytes);
       case F.Describe: {
         const target = readTarget(bytes);
         this.#sinceSync += 1;
@@ -664,6 +707,7 @@ export class Session {
       }
       case F.Execute:
         this.#sinceSync += 1;
+        this.#nothingRun = false;
         this.#send(bytes, { kind: 'execute' });
         return undefined;
       case F.Close: {
@@ -679,6 +723,8 @@ export class Session {
       }
       case F.Sync:
         this.#sinceSync = 0;
+        this.#nothingRun = true;
+        this.#beginOnly = false;
         this.#send(bytes, { kind: 'sync' });
         return undefined;
       case F.Flush:
@@ -688,6 +734,7 @@ export class Session {
         this.#send(bytes);
         return undefined;
       case F.FunctionCall:
+        this.#nothingRun = false;
         this.#send(bytes, { kind: 'function' });
         return undefined;
       case F.Terminate:
@@ -699,6 +746,18 @@ export class Session {
       default:
         throw new ProtocolError(`invalid frontend message type ${printable(type)}`);
     }
+  }
+
+  /** Whether a statement may be an INSERT whose batches are routed. */
+  #batchable(text: string): boolean {
+    return this.#ctx.ingest?.batchable(text) ?? false;
+  }
+
+  /** Notes a statement prepared as written under the client's name. */
+  #registerStatement(name: string, text: string, paramTypes: readonly number[]): void {
+    const insert = this.#batchable(text);
+    this.#statements.set(name, { original: text, paramTypes, serverName: name, settingsKey: undefined, insert });
+    if (insert) this.#insertStatements = true;
   }
 
   /** A Describe or Close naming a statement the gateway prepared under another name. */
@@ -784,10 +843,11 @@ export class Session {
   #onParse(bytes: Buffer): Promise<void> | undefined {
     const parse = readParse(bytes);
     this.#ctx.metrics.statements += 1;
+    this.#beginOnly = this.#sinceSync === 0 && this.#tracker.idle && this.#txStatus === TX_IDLE && beginStatement(parse.text);
     const quick = this.#asWrittenAtOnce(parse.text);
     if (quick !== undefined) {
       // Prepared as written: its name means that text, whatever the settings.
-      if (parse.name === '' || !this.#statements.has(parse.name)) this.#statements.set(parse.name, { original: parse.text, paramTypes: parse.paramTypes, serverName: parse.name, settingsKey: undefined });
+      if (parse.name === '' || !this.#statements.has(parse.name)) this.#registerStatement(parse.name, parse.text, parse.paramTypes);
       this.#sinceSync += 1;
       this.#send(bytes, { kind: 'parse' });
       return undefined;
@@ -802,8 +862,12 @@ export class Session {
     const decision = await this.#rewriteFor(parse.text, atRest ? this.#inband : undefined);
     // A Parse names its statement as the client does. A name already in use is refused by the
     // backend, and the statement prepared under it first stays the one the name means.
-    const statement: Statement = { original: parse.text, paramTypes: parse.paramTypes, serverName: parse.name, settingsKey: decision.settingsKey };
-    if (parse.name === '' || !this.#statements.has(parse.name)) this.#statements.set(parse.name, statement);
+    const insert = !decision.changed && this.#batchable(parse.text);
+    const statement: Statement = { original: parse.text, paramTypes: parse.paramTypes, serverName: parse.name, settingsKey: decision.settingsKey, insert };
+    if (parse.name === '' || !this.#statements.has(parse.name)) {
+      this.#statements.set(parse.name, statement);
+      if (insert) this.#insertStatements = true;
+    }
     const retryable = decision.changed && this.#tracker.idle && this.#sinceSync === 0 && this.#txStatus === TX_IDLE;
     this.#sinceSync += 1;
     if (!decision.changed) {
@@ -847,8 +911,10 @@ export class Session {
 
   #onBind(bytes: Buffer): Promise<void> | undefined {
     this.#sinceSync += 1;
+    this.#nothingRun = false;
     const bind = readBind(bytes);
     const statement = this.#statements.get(bind.statement);
+    if (this.#beginOnly && !(statement !== undefined && beginStatement(statement.original))) this.#beginOnly = false;
     const send = (): void => {
       const sent = statement === undefined || statement.serverName === bind.statement ? bytes : withStatementName(bytes, statement.serverName);
       this.#send(sent, { kind: 'bind' });
@@ -911,6 +977,7 @@ export class Session {
       if (this.#sinceSync !== 0) {
         await this.#gatewaySync();
         this.#sinceSync = 0;
+        this.#nothingRun = true;
       }
       await this.#inband.query(ownBlock ? 'BEGIN' : `SAVEPOINT ${ROUTING_SAVEPOINT}`);
       const { rows } = await this.#inband.query<{ schema: string; name: string; columns: number; allowed: boolean }>(ROUTABLE_SQL, [relation]);
@@ -959,14 +1026,14 @@ export class Session {
    * A routed write failed: nothing of it is committed, the client's transaction block (if any) is
    * failed as PostgreSQL's would be (its COMMIT must not look successful), and the client gets the error.
    */
-  async #routedFailed(tx: RoutedTransaction, ownBlock: boolean, fields: ErrorFields): Promise<void> {
+  async #routedFailed(tx: RoutedTransaction, ownBlock: boolean, fields: ErrorFields, before?: Buffer): Promise<void> {
     await tx.abort(fields.message).catch(() => undefined);
     if (ownBlock) await this.#inband.query('ROLLBACK').catch(() => undefined);
     else if (this.#txStatus !== TX_FAILED) {
       await this.#inband.query(`DO $$BEGIN RAISE EXCEPTION 'hypershard gateway: a routed write of this transaction failed'; END$$`).catch(() => undefined);
     }
     this.#ctx.metrics.routedFailed += 1;
-    this.#writeClient(Buffer.concat([errorResponse(fields), readyForQuery(this.#txStatus)]));
+    this.#writeClient(Buffer.concat([...(before === undefined ? [] : [before]), errorResponse(fields), readyForQuery(this.#txStatus)]));
   }
 
   /** A write that will not be routed after all: what was set up is undone and the statement goes to the access node as written. */
@@ -1102,6 +1169,241 @@ export class Session {
       this.#copyDiscard = true;
     }
     await this.#routedFailed(state.tx, state.ownBlock, error instanceof CopyFailed ? { code: error.code, message: error.message } : routedErrorFields(error, state.table));
+  }
+
+
+  // ------------------------------------------------------------------ routed INSERT batches (extended protocol)
+
+  /**
+   * Starts holding when `frame` (a Parse or Bind) begins a batch of an INSERT the gateway may
+   * route: a driver's executemany/executeBatch, or one execution of a multi-row or unnest INSERT.
+   * @returns whether the frame is now held
+   */
+  #holdInsert(frame: Frame): boolean {
+    if (this.#releasing || !this.#mayHold()) return false;
+    let text: string;
+    const parsed = new Map<string, readonly number[]>();
+    if (frame.type === F.Parse) {
+      const parse = readParse(frame.bytes);
+      // A name in use is the backend's to refuse.
+      if (!this.#batchable(parse.text) || (parse.name !== '' && this.#statements.has(parse.name))) return false;
+      text = parse.text;
+      parsed.set(parse.name, parse.paramTypes);
+    } else {
+      const bind = readBind(frame.bytes);
+      const statement = this.#statements.get(bind.statement);
+      if (statement?.insert !== true || statement.serverName !== bind.statement || bind.portal !== '') return false;
+      text = statement.original;
+    }
+    this.#heldInsert = { text, frames: [], bytes: 0, sets: [], bound: undefined, parsed, errors: this.#errorsSeen };
+    if (frame.type === F.Bind) this.#holdBind(this.#heldInsert, frame);
+    this.#heldInsert.frames.push(frame);
+    this.#heldInsert.bytes += frame.bytes.length;
+    return true;
+  }
+
+  /**
+   * Whether a batch may be held now: routing is possible, and the messages since the last Sync ran
+   * nothing (asyncpg prepares with Parse, Describe, Flush and binds in the same batch) or a BEGIN.
+   */
+  #mayHold(): boolean {
+    if (this.#ctx.ingest === undefined || this.#held !== undefined || this.#copyIn !== undefined || this.#txStatus === TX_FAILED || this.#tracker.skipping) return false;
+    if (this.#startup.get('replication') !== undefined || (this.#startup.get('database') ?? this.user) !== this.#ctx.database) return false;
+    // Parse, Bind, [Describe,] Execute of the BEGIN.
+    return this.#sinceSync === 0 ? this.#tracker.idle : this.#nothingRun || (this.#beginOnly && this.#sinceSync <= 4);
+  }
+
+  /** A Bind of the held statement: its parameters, as the client sent them, with the types its statement's Parse declared. */
+  #holdBind(held: HeldInsert, frame: Frame): boolean {
+    const bind = readBind(frame.bytes);
+    if (bind.portal !== '' || held.bound !== undefined) return false;
+    const types = held.parsed.get(bind.statement) ?? this.#statements.get(bind.statement)?.paramTypes ?? [];
+    held.bound = bind.values.map((value, i) => {
+      const typeOid = types[i] ?? 0;
+      return { value, format: bind.formats[i] === 1 ? ('binary' as const) : ('text' as const), ...(typeOid === 0 ? {} : { typeOid }) };
+    });
+    return true;
+  }
+
+  /** The next message of a held batch: held too when it is more of the same, else the batch is released. */
+  #holdMore(frame: Frame): Promise<void> | undefined {
+    const held = this.#heldInsert as HeldInsert;
+    let more = false;
+    switch (frame.type) {
+      case F.Parse: {
+        const parse = readParse(frame.bytes);
+        more = parse.text === held.text && (parse.name === '' || !(this.#statements.has(parse.name) || held.parsed.has(parse.name)));
+        if (more) held.parsed.set(parse.name, parse.paramTypes);
+        break;
+      }
+      case F.Bind: {
+        const name = readBind(frame.bytes).statement;
+        const known = this.#statements.get(name);
+        more = (held.parsed.has(name) || (known?.original === held.text && known.serverName === name && known.settingsKey === undefined)) && this.#holdBind(held, frame);
+        break;
+      }
+      case F.Describe: {
+        const target = readTarget(frame.bytes);
+        more = target.kind === 'P' ? target.name === '' && held.bound !== undefined : held.parsed.has(target.name) || this.#statements.get(target.name)?.original === held.text;
+        break;
+      }
+      case F.Execute:
+        more = readExecute(frame.bytes).portal === '' && held.bound !== undefined;
+        if (more) {
+          held.sets.push(held.bound as InsertParam[]);
+          held.bound = undefined;
+        }
+        break;
+      case F.Sync:
+        this.#heldInsert = undefined;
+        return this.#routeHeld(held, frame);
+      default:
+        break;
+    }
+    if (!more) return this.#release(held, [frame]);
+    held.frames.push(frame);
+    held.bytes += frame.bytes.length;
+    // A batch too large to keep goes to the access node as it came.
+    return held.bytes > MAX_HELD_BYTES ? this.#release(held, []) : undefined;
+  }
+
+  /** Held messages (and what follows them) go to the access node as they came, as if never held. */
+  async #release(held: HeldInsert, after: readonly Frame[]): Promise<void> {
+    if (this.#heldInsert === held) this.#heldInsert = undefined;
+    this.#releasing = true;
+    try {
+      for (const frame of [...held.frames, ...after]) {
+        const waiting = this.#handle(frame);
+        if (waiting !== undefined) {
+          this.#flushServer();
+          await waiting;
+        }
+        if (this.closed) return;
+      }
+    } finally {
+      this.#releasing = false;
+    }
+  }
+
+  /**
+   * The client's Sync ended a held batch: its rows are routed as one write, committed with the
+   * client's transaction (the gateway's own outside a block), and the client gets the answers the
+   * access node would have sent. What cannot be routed goes to the access node as it came.
+   */
+  async #routeHeld(held: HeldInsert, sync: Frame): Promise<void> {
+    const ingest = this.#ctx.ingest as GatewayIngest;
+    const release = (): Promise<void> => this.#release(held, [sync]);
+    // One execution of a one-row statement is cheaper through the access node: not even planned.
+    if (held.sets.length === 0 || held.bound !== undefined || (held.sets.length === 1 && !/\)\s*,\s*\(|unnest/i.test(held.text))) return release();
+    let plan: RoutedInsert;
+    try {
+      const session = await this.#currentSettings();
+      if (session === undefined) return await release();
+      const settings = {
+        ...clientSettings(this.#parameters),
+        searchPath: session.searchPath.map(quoteIdent).join(', '),
+        role: session.role,
+        standardConformingStrings: this.#parameters.get('standard_conforming_strings') === 'on',
+      };
+      const planned = await planRoutedBatch(ingest.cluster, held.text, held.sets, settings, { minRows: MIN_ROUTED_VALUES_ROWS });
+      if (!planned.routable) {
+        this.#ctx.metrics.fallback('insert-not-routable');
+        return await release();
+      }
+      plan = planned;
+    } catch {
+      this.#ctx.metrics.fallback('routing-check-failed');
+      return release();
+    }
+    // What came before the batch (a BEGIN, a Parse) is answered first; its answers are the client's.
+    if (this.#sinceSync !== 0) {
+      const begin = this.#beginOnly;
+      await this.#gatewaySync();
+      this.#sinceSync = 0;
+      this.#beginOnly = false;
+      this.#nothingRun = true;
+      // It failed: the backend would have skipped the batch up to the client's Sync.
+      if (this.#errorsSeen !== held.errors || (begin && this.#txStatus === TX_IDLE)) {
+        this.#writeClient(readyForQuery(this.#txStatus));
+        return;
+      }
+    }
+    const prepared = await this.#prepareHeld(held);
+    if (prepared === undefined) return release();
+    const ownBlock = this.#txStatus === TX_IDLE;
+    let opened: RoutedOpen | undefined;
+    try {
+      opened = await this.#routedBegin(`${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`, ownBlock);
+      if (!ownBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
+    } catch (error) {
+      if (opened !== undefined) {
+        await opened.tx.abort('not routed').catch(() => undefined);
+        await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
+      }
+      if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
+      await this.#unprepareHeld(held);
+      return release();
+    }
+    const perExecution = plan.rows / held.sets.length;
+    const answers = heldAnswers(held.frames, prepared, perExecution);
+    try {
+      const rows = await plan.run(opened.tx);
+      await this.#routedCommit(opened.tx, ownBlock);
+      this.#ctx.metrics.routedInserts += held.sets.length;
+      this.#ctx.metrics.routedRows += rows;
+      this.#writeClient(Buffer.concat([...answers.all, readyForQuery(this.#txStatus)]));
+    } catch (error) {
+      await this.#routedFailed(opened.tx, ownBlock, error instanceof CopyFailed ? { code: error.code, message: error.message } : routedErrorFields(error, opened.name, 'INSERT'), answers.beforeFirstExecute);
+    }
+  }
+
+  /**
+   * Prepares the held batch's statements on the access node, as its Parses ask (each name once,
+   * the last text wins as it would), and reads what its statement Describes answer.
+   * @returns those answers by the held frame's index, or undefined when the access node refused
+   *   one (nothing is left prepared: the batch then goes as it came, and the client sees why)
+   */
+  async #prepareHeld(held: HeldInsert): Promise<Map<number, Buffer[]> | undefined> {
+    const answers = new Map<number, Buffer[]>();
+    const describes = held.frames.map((f, i) => [f, i] as const).filter(([f]) => f.type === F.Describe && f.bytes[5] === 0x53);
+    if (held.parsed.size === 0 && describes.length === 0) return answers;
+    const inBlock = this.#txStatus !== TX_IDLE;
+    // In a block a refused Parse would fail it: under a savepoint, undone when refused.
+    if (inBlock) await this.#inband.query(`SAVEPOINT ${ROUTING_SAVEPOINT}`);
+    let refused = false;
+    const capture = (into: Buffer[]) => (type: number, frame: Buffer): null => {
+      if (type === B.ErrorResponse) refused = true;
+      else if (type !== B.NoticeResponse) into.push(frame);
+      return null;
+    };
+    for (const [name, types] of held.parsed) {
+      this.#send(parseMessage(name, held.text, types), { kind: 'parse', route: capture([]) });
+    }
+    for (const [frame, i] of describes) {
+      const into: Buffer[] = [];
+      answers.set(i, into);
+      this.#send(frame.bytes, { kind: 'describe-statement', route: capture(into) });
+    }
+    await this.#gatewaySync();
+    if (refused) {
+      if (inBlock) await this.#inband.query(`ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
+      else await this.#unprepareHeld(held);
+      return undefined;
+    }
+    if (inBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
+    for (const [name, types] of held.parsed) this.#registerStatement(name, held.text, types);
+    return answers;
+  }
+
+  /** Undoes #prepareHeld's named statements, so that the client's own Parses of them succeed. */
+  async #unprepareHeld(held: HeldInsert): Promise<void> {
+    const named = [...held.parsed.keys()].filter((n) => n !== '');
+    if (named.length === 0) return;
+    for (const name of named) {
+      this.#statements.delete(name);
+      this.#send(serialize.close({ type: 'S', name }), { kind: 'close', route: () => null });
+    }
+    await this.#gatewaySync();
   }
 
   // ------------------------------------------------------------------ rewriting
@@ -1339,6 +1641,36 @@ function claimsChannelBinding(frame: Buffer): boolean {
   } catch {
     return false; // not a SASLInitialResponse (a later SASL message, a password): the backend judges it
   }
+}
+
+/**
+ * What the access node would have answered a routed batch's messages, in order: ParseComplete,
+ * BindComplete, NoData for the portal (no RETURNING), the statement's description as read,
+ * `INSERT 0 n` for each execution.
+ */
+function heldAnswers(frames: readonly Frame[], described: ReadonlyMap<number, Buffer[]>, perExecution: number): { all: Buffer[]; beforeFirstExecute: Buffer } {
+  const all: Buffer[] = [];
+  let before: Buffer[] | undefined;
+  frames.forEach((frame, i) => {
+    switch (frame.type) {
+      case F.Parse:
+        all.push(simpleMessage(B.ParseComplete));
+        break;
+      case F.Bind:
+        all.push(simpleMessage(B.BindComplete));
+        break;
+      case F.Describe:
+        all.push(...(described.get(i) ?? [simpleMessage(B.NoData)]));
+        break;
+      case F.Execute:
+        before ??= [...all];
+        all.push(commandComplete(`INSERT 0 ${perExecution}`));
+        break;
+      default:
+        break;
+    }
+  });
+  return { all, beforeFirstExecute: Buffer.concat(before ?? all) };
 }
 
 /** Settings a rewrite depends on, as one comparable key. */

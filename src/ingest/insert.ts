@@ -37,6 +37,7 @@ import { HypershardError, RoutingError } from '../errors.js';
 import type { QualifiedName } from '../plan/layout.js';
 import { deparse, parseStatements } from '../rewrite/parser.js';
 import type { HypertableRoute, Partition } from '../route/placement.js';
+import { TYPE_OID } from '../route/keyType.js';
 import { KeyValueError } from '../route/serverHash.js';
 import { binaryToText } from '../codec/binaryText.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
@@ -120,9 +121,29 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
     }
   }
   if (options.parse === false) return refuse('not a multi-row INSERT … VALUES of plain constants');
+  return planParsed(cluster, sql, [params], settings, options);
+}
+
+/**
+ * One INSERT executed once per parameter set (a driver's batch: JDBC's executeBatch, asyncpg's and
+ * psycopg's executemany), planned as one routed write of all their rows: the statement is parsed
+ * once and its VALUES rows repeated for each set. Plain INSERT … VALUES only: an ON CONFLICT
+ * clause is refused for more than one set (its row counts are per execution, and DO UPDATE of two
+ * rows with one key is legal across executions but not within one statement), as is unnest.
+ */
+export async function planRoutedBatch(cluster: IngestCluster, sql: string, sets: readonly (readonly InsertParam[])[], settings: InsertSettings = {}, options: PlanOptions = {}): Promise<RoutedInsert | Refusal> {
+  if (sets.length === 0) return refuse('no parameter sets');
+  if (sets.length === 1) return planRoutedInsert(cluster, sql, sets[0], settings, options);
+  const width = (sets[0] as readonly InsertParam[]).length;
+  if (sets.some((s) => s.length !== width)) return refuse('the parameter sets differ in length');
+  return planParsed(cluster, sql, sets, settings, options);
+}
+
+async function planParsed(cluster: IngestCluster, sql: string, sets: readonly (readonly InsertParam[])[], settings: InsertSettings, options: PlanOptions): Promise<RoutedInsert | Refusal> {
+  const batch = sets.length > 1;
   let parsed;
   try {
-    parsed = parseStatements(sql);
+    parsed = parsedInsert(sql);
   } catch (error) {
     return refuse(`not parsed: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -145,10 +166,15 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
     return refuse('a target column with a subscript or field is not routed');
   }
   const names = columns.length > 0 ? (columns as string[]) : route.columns.map((c) => c.name);
-  const bound = bindParams(params, settings);
+  const bound = bindParams(sets.flat(), settings);
 
-  const select = stmt.selectStmt === undefined ? undefined : 'SelectStmt' in stmt.selectStmt ? stmt.selectStmt.SelectStmt : undefined;
+  let select = stmt.selectStmt === undefined ? undefined : 'SelectStmt' in stmt.selectStmt ? stmt.selectStmt.SelectStmt : undefined;
   if (select === undefined) return refuse('DEFAULT VALUES is not routed');
+  if (batch) {
+    if (select.valuesLists === undefined) return refuse('a batch of INSERT … SELECT is not routed (one execution with arrays is)');
+    if (stmt.onConflictClause !== undefined) return refuse('a batch of INSERT … ON CONFLICT is not routed (its row counts are per execution)');
+    select = repeatRows(select, sets.length, (sets[0] as readonly InsertParam[]).length);
+  }
   const shape = select.valuesLists !== undefined ? valuesShape(select, names.length) : unnestShape(select);
   if (typeof shape === 'string') return refuse(shape);
   if (shape.width > names.length) return refuse('INSERT has more expressions than target columns');
@@ -166,7 +192,11 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
   const keyType = route.key;
   const columnType = (i: number): number => route.columns.find((c) => c.name === listed[i])?.typeOid ?? 0;
 
+  const fewer = (rows: number): Refusal | undefined => (rows < (options.minRows ?? 1) ? refuse(`${rows} row${rows === 1 ? '' : 's'}: through the access node is cheaper`) : undefined);
   if (shape.kind === 'values') {
+    const few = fewer(shape.rows.length);
+    if (few !== undefined) return few;
+    if (batch && shape.rows.some((r) => r.paramRefs.some((ref) => ref.number > (sets[0] as readonly InsertParam[]).length * sets.length))) return refuse('the statement refers to a parameter the batch does not give');
     const keys: (string | null)[] = [];
     for (const row of shape.rows) {
       const source = row.sources[keyAt] as Source;
@@ -186,6 +216,22 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
       const b = bound[index - 1] as Bound;
       return b.type !== 0 ? b.type : Buffer.isBuffer(b.value) ? columnType(column) : 0;
     };
+    // Rows of parameters the columns read as they are go as COPY lines: no statement to build.
+    const lines = conflict === 'none' ? copyLines(shape.rows, bound, shape.rows[0]?.sources.map((_, i) => columnType(i)) ?? []) : undefined;
+    if (lines !== undefined) {
+      return {
+        routable: true,
+        table,
+        rows: shape.rows.length,
+        run: async (tx) => {
+          const copy = await RoutedCopy.open(tx, table, { format: 'text', columns: listed });
+          assertSameColumns(copy.route, route, table);
+          await copy.write(Buffer.from(lines, 'utf8'));
+          await copy.finish();
+          return shape.rows.length;
+        },
+      };
+    }
     return {
       routable: true,
       table,
@@ -193,7 +239,7 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
       run: async (tx) => {
         const router = await tx.router(table);
         assertSameColumns(router.route, route, table);
-        const shards = await partitionRows(router, keys);
+        const shards = chunked(await partitionRows(router, keys), statementRows(shape.rows));
         return writeShards(tx, router.route, shards, (partition, rowIndexes) => valuesStatement(stmt, router.route.partitions[partition] as Partition, shape.rows, rowIndexes, bound, paramTypes));
       },
     };
@@ -215,6 +261,8 @@ export async function planRoutedInsert(cluster: IngestCluster, sql: string, para
   }
   const length = arrays[0]?.length ?? 0;
   if (arrays.some((a) => a.length !== length)) return refuse('the unnest arrays differ in length');
+  const few = fewer(length);
+  if (few !== undefined) return few;
   const keys = (arrays[keyAt] as (string | null)[]);
   return {
     routable: true,
@@ -366,7 +414,9 @@ function sourceOf(item: Node, paramRefs: { number: number }[]): Source {
     if (c.ival !== undefined) return { kind: 'const', text: String(c.ival.ival ?? 0), numeric: 'int' };
     if (c.fval !== undefined) return { kind: 'const', text: c.fval.fval ?? '0', numeric: 'float' };
     if (c.sval !== undefined) return { kind: 'const', text: c.sval.sval ?? '', numeric: 'text' };
-    return { kind: 'const', text: null, numeric: 'other' };
+    // A boolean or bit string: never NULL (keyText refuses it as a key).
+    const other = c as { boolval?: { boolval?: boolean }; bsval?: { bsval?: string } };
+    return { kind: 'const', text: other.boolval !== undefined ? String(other.boolval.boolval === true) : (other.bsval?.bsval ?? ''), numeric: 'other' };
   }
   if ('ParamRef' in item) {
     paramRefs.push(item.ParamRef as { number: number });
@@ -612,12 +662,116 @@ async function partitionRows(router: import('../route/router.js').ShardRouter, k
   return shards;
 }
 
-/** Each shard's statement on its data node: a node's shards one after another, nodes in parallel. */
-async function writeShards(tx: RoutedTransaction, route: HypertableRoute, shards: ReadonlyMap<number, number[]>, statement: (partition: number, rows: readonly number[]) => { text: string; values: readonly Bound[] }): Promise<number> {
-  const byNode = new Map<string, number[]>();
-  for (const partition of shards.keys()) {
-    const node = (route.partitions[partition] as Partition).dataNode;
-    byNode.set(node, [...(byNode.get(node) ?? []), partition]);
+/** Types a parameter's text reads the same as: its own, or an integer of another width (the access node converts exactly). */
+const CAST_TYPES: Readonly<Record<string, number>> = {
+  bool: TYPE_OID.bool, int2: TYPE_OID.int2, int4: TYPE_OID.int4, int: TYPE_OID.int4, integer: TYPE_OID.int4, int8: TYPE_OID.int8, bigint: TYPE_OID.int8,
+  smallint: TYPE_OID.int2, float8: TYPE_OID.float8, float4: TYPE_OID.float4, numeric: TYPE_OID.numeric, text: TYPE_OID.text, varchar: TYPE_OID.varchar,
+  timestamptz: TYPE_OID.timestamptz, timestamp: TYPE_OID.timestamp, date: TYPE_OID.date, uuid: TYPE_OID.uuid, jsonb: TYPE_OID.jsonb, interval: TYPE_OID.interval,
+};
+
+/**
+ * The rows as COPY text lines when every value is a parameter (or NULL) that its column reads from
+ * the same text as the INSERT would: declared as the column's type (or an integer into an integer
+ * column, or undeclared), cast to nothing or to the column's own type, text or a binary value this
+ * can print. Otherwise undefined: the rows go as statements.
+ */
+function copyLines(rows: readonly ValuesRow[], bound: readonly Bound[], columnTypes: readonly number[]): string | undefined {
+  const out: string[] = [];
+  for (const row of rows) {
+    const fields: string[] = [];
+    for (const [i, source] of row.sources.entries()) {
+      const column = columnTypes[i] ?? 0;
+      if (source.kind === 'const' && source.text === null && source.cast === undefined) {
+        fields.push('\\N');
+        continue;
+      }
+      if (source.kind !== 'param' || column === 0) return undefined;
+      if (source.cast !== undefined && CAST_TYPES[source.cast[source.cast.length - 1] ?? ''] !== column) return undefined;
+      const b = bound[source.index - 1];
+      if (b === undefined || (b.type !== 0 && b.type !== column && !(sameFamily(b.type, column) && [20, 21, 23].includes(column)))) return undefined;
+      if (b.value === null) {
+        fields.push('\\N');
+        continue;
+      }
+      let text: string;
+      if (Buffer.isBuffer(b.value)) {
+        try {
+          text = binaryToText(b.type !== 0 ? b.type : column, b.value);
+        } catch {
+          return undefined;
+        }
+      } else text = b.value;
+      fields.push(copyEscape(text));
+    }
+    out.push(fields.join('\t'));
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** A value as a COPY text field. */
+function copyEscape(text: string): string {
+  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : text;
+}
+
+/** Parsed INSERTs by text: a driver repeats one statement, and parsing a 1,000-row one costs ~100 ms. */
+const parsedCache = new Map<string, ReturnType<typeof parseStatements>>();
+const PARSED_CACHE_SIZE = 32;
+
+function parsedInsert(sql: string): ReturnType<typeof parseStatements> {
+  const hit = parsedCache.get(sql);
+  if (hit !== undefined) {
+    // Most recently used last.
+    parsedCache.delete(sql);
+    parsedCache.set(sql, hit);
+    return hit;
+  }
+  const parsed = parseStatements(sql);
+  parsedCache.set(sql, parsed);
+  if (parsedCache.size > PARSED_CACHE_SIZE) parsedCache.delete(parsedCache.keys().next().value as string);
+  return parsed;
+}
+
+/** A statement has at most 65,535 parameters: a shard's rows go in as many statements as that takes. */
+const MAX_PARAMETERS = 65_535;
+
+/** Rows per statement that keep within the parameter limit. */
+function statementRows(rows: readonly ValuesRow[]): number {
+  const widest = rows.reduce((most, r) => Math.max(most, r.paramRefs.length), 0);
+  return widest === 0 ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(MAX_PARAMETERS / widest));
+}
+
+/** Each partition's rows in runs of at most `size`: one statement each. */
+function chunked(shards: ReadonlyMap<number, number[]>, size: number): [number, number[]][] {
+  const out: [number, number[]][] = [];
+  for (const [partition, rows] of shards) {
+    if (rows.length <= size) out.push([partition, rows]);
+    else for (let i = 0; i < rows.length; i += size) out.push([partition, rows.slice(i, i + size)]);
+  }
+  return out;
+}
+
+/** The VALUES rows repeated once per parameter set, each copy's $n moved past the sets before it. */
+function repeatRows(select: SelectStmt, sets: number, width: number): SelectStmt {
+  const lists = select.valuesLists ?? [];
+  const repeated: Node[] = [...lists];
+  for (let k = 1; k < sets; k += 1) {
+    for (const list of lists) {
+      const copy = structuredClone(list);
+      const refs: { number: number }[] = [];
+      collectParams(copy, refs);
+      for (const ref of refs) ref.number += k * width;
+      repeated.push(copy);
+    }
+  }
+  return { ...select, valuesLists: repeated };
+}
+
+/** Each shard's statements on its data node: a node's statements one after another, nodes in parallel. */
+async function writeShards(tx: RoutedTransaction, route: HypertableRoute, shards: Iterable<readonly [number, readonly number[]]>, statement: (partition: number, rows: readonly number[]) => { text: string; values: readonly Bound[] }): Promise<number> {
+  const byNode = new Map<string, (readonly [number, readonly number[]])[]>();
+  for (const entry of shards) {
+    const node = (route.partitions[entry[0]] as Partition).dataNode;
+    byNode.set(node, [...(byNode.get(node) ?? []), entry]);
   }
   // Settled, not all: after one node fails the others finish their statement before the caller
   // aborts, so no statement runs (and no participant joins) behind the abort.
@@ -625,8 +779,8 @@ async function writeShards(tx: RoutedTransaction, route: HypertableRoute, shards
     [...byNode].map(async ([node, partitions]) => {
       const participant = await tx.participant(node, 0);
       let n = 0;
-      for (const partition of partitions) {
-        const { text, values } = statement(partition, shards.get(partition) as number[]);
+      for (const [partition, rows] of partitions) {
+        const { text, values } = statement(partition, rows);
         const types = Object.assign(values.map((v) => v.type), { getTypeParser: pg.types.getTypeParser });
         try {
           const result = await participant.client.query({ text, values: values.map((v) => v.value), types } as unknown as pg.QueryConfig);

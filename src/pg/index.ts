@@ -17,7 +17,7 @@ export { readRoleAccess } from '../rewrite/access.js';
 export { sessionSettings, type SessionSettings } from '../rewrite/session.js';
 // Routed ingest: COPY straight to the data nodes, committed on all or none.
 export { IngestCluster, type IngestOptions } from '../ingest/cluster.js';
-export { planRoutedInsert, type InsertParam, type InsertSettings, type Refusal, type RoutedInsert } from '../ingest/insert.js';
+export { planRoutedBatch, planRoutedInsert, type InsertParam, type InsertSettings, type Refusal, type RoutedInsert } from '../ingest/insert.js';
 export { copyFrom, type CopyFromOptions, type CopyFromResult, type CopyFromStream } from '../ingest/copyFrom.js';
 export type { ClusterMetadata, Rewrite, RewriteResult, RoleAccess, Unchanged } from '../rewrite/model.js';
 

@@ -23,13 +23,14 @@ import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCluster.js';
-import { pythonDrivers } from '../support/clients.js';
+import { jdbcDriver, pythonDrivers } from '../support/clients.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { sql } from '../support/db.js';
 import { psql, run, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const sources = await Promise.all(clusterSources().filter((s) => !s.label.includes('testcontainers')).map(async (s) => ({ source: s, skip: await s.unavailable() })));
 const python = await pythonDrivers();
+const jdbc = await jdbcDriver();
 
 /** A multi-row INSERT into metrics: `count` rows for devices [from, from + devices), one every 11 s back from now. */
 function insertValues(from: number, devices: number, count: number): string {
@@ -239,6 +240,90 @@ for table in ("metrics", "twin"):
       // Four pages of 500 rows into metrics; twin is a plain table.
       expect(routedInserts()).toBe(before + 4);
       expect(await perDevice('metrics', 630, 636)).toEqual(await perDevice('twin', 630, 636));
+      expect(await prepared()).toBe(0);
+    });
+
+    it('extended-protocol INSERTs are routed: node-postgres multi-row $n and unnest, psycopg 3 and asyncpg executemany, JDBC executeBatch; the same rows as the access node makes, a failed batch leaves nothing', async (ctx) => {
+      const before = routedInserts();
+      const base = Date.parse('2026-12-03T00:00:00Z');
+      // node-postgres: one Parse/Bind/Execute/Sync each, a multi-row VALUES of $n and an unnest of arrays.
+      const rows = Array.from({ length: 60 }, (_, i) => [new Date(base - i * 17_000).toISOString(), 1100 + (i % 6), i % 9 === 0 ? null : i * 1.5, i % 4, String(20 + (i % 7))]);
+      const values = `VALUES ${rows.map((_, r) => `(${[1, 2, 3, 4, 5].map((c) => `$${r * 5 + c}`).join(', ')})`).join(', ')}`;
+      const unnest = 'SELECT * FROM unnest($1::timestamptz[], $2::int[], $3::float8[])';
+      const unnestParams = [rows.map((r) => r[0]), rows.map((r) => Number(r[1]) + 6), rows.map((r) => r[2])];
+      for (const [target, table] of [[url(), 'metrics'], [applied.access, 'twin']] as const) {
+        const client = new pg.Client(target);
+        await client.connect();
+        try {
+          const a = await client.query(`INSERT INTO ${table} (time, device_id, cpu, memory, temperature) ${values}`, rows.flat());
+          const b = await client.query(`INSERT INTO ${table} (time, device_id, cpu) ${unnest}`, unnestParams);
+          // One row, one execution: through the access node (cheaper).
+          const c = await client.query(`INSERT INTO ${table} (time, device_id, cpu) VALUES ($1, $2, $3)`, [new Date(base).toISOString(), 1112, 1]);
+          expect([a.rowCount, b.rowCount, c.rowCount]).toEqual([60, 60, 1]);
+        } finally {
+          await client.end();
+        }
+      }
+      expect(routedInserts()).toBe(before + 2);
+      expect(await perDevice('metrics', 1100, 1113)).toEqual(await perDevice('twin', 1100, 1113));
+
+      if ('skip' in python) return ctx.skip(python.skip);
+      // psycopg 3 pipelines executemany (BEGIN first, in its default transaction); asyncpg binds in binary.
+      const script = `
+import sys, asyncio, datetime, psycopg, asyncpg
+url, table = sys.argv[1], sys.argv[2]
+base = datetime.datetime(2026, 12, 3, tzinfo=datetime.timezone.utc)
+rows = [(base - datetime.timedelta(seconds=i * 7), 1120 + i % 5, i * 0.5 if i % 6 else None, i % 3, 20.0 + i % 4) for i in range(400)]
+sql = f"INSERT INTO {table} (time, device_id, cpu, memory, temperature) VALUES (%s, %s, %s, %s, %s)"
+with psycopg.connect(url) as conn:
+    with conn.cursor() as cur:
+        cur.executemany(sql, rows)
+    conn.commit()
+    try:
+        with conn.cursor() as cur:
+            cur.executemany(sql, [(base, 1126, 1.0, 1, 1.0), (None, 1126, 2.0, 2, 2.0)])
+        print("no error")
+    except psycopg.errors.NotNullViolation:
+        conn.rollback()
+    # A pipeline of other statements between the rows: each goes as it came.
+    with conn.pipeline():
+        conn.execute(sql, (base, 1127, 1.0, 1, 1.0))
+        conn.execute("SELECT 1")
+        conn.cursor().executemany(sql, [(base - datetime.timedelta(seconds=i), 1127, 2.0, 2, 2.0) for i in range(1, 4)])
+    conn.commit()
+async def main():
+    c = await asyncpg.connect(url)
+    await c.executemany(f"INSERT INTO {table} (time, device_id, cpu, memory, temperature) VALUES ($1, $2, $3, $4, $5)", [(base - datetime.timedelta(seconds=i * 3), 1130 + i % 5, float(i), float(i % 7), None) for i in range(500)])
+    try:
+        await c.executemany(f"INSERT INTO {table} (time, device_id, cpu) VALUES ($1, $2, $3)", [(base, 1136, 1.0), (None, 1136, 2.0)])
+        print("no error")
+    except asyncpg.exceptions.NotNullViolationError:
+        pass
+    await c.close()
+asyncio.run(main())
+`;
+      const env = { PGPASSWORD: String(applied.access.password ?? '') };
+      const mid = routedInserts();
+      for (const table of ['metrics', 'twin']) {
+        const r = await run(python.python, ['-c', script, url(), table], { env, timeoutMs: 120_000 });
+        expect(r.stderr).toBe('');
+        expect(r.stdout).toBe('');
+      }
+      // 400 and 500 executions, each routed; the failed batches were not (nothing of them is anywhere).
+      expect(routedInserts()).toBe(mid + 900);
+      expect(await perDevice('metrics', 1120, 1137)).toEqual(await perDevice('twin', 1120, 1137));
+      expect(await perDevice('metrics', 1126, 1127)).toEqual(['1126:0:null:null']);
+      expect(await perDevice('metrics', 1136, 1137)).toEqual(['1136:0:null:null']);
+
+      if ('skip' in jdbc) return ctx.skip(jdbc.skip);
+      const jdbcUrl = (host: string) => `jdbc:postgresql://${host}/${applied.access.database}`;
+      const gatewayRun = await run(jdbc.java, ['-cp', jdbc.jar, join('test', 'clients', 'BatchInsert.java'), jdbcUrl(`${gw.host}:${gw.port}`), String(applied.access.user), 'metrics', '1140'], { env, timeoutMs: 180_000 });
+      const directRun = await run(jdbc.java, ['-cp', jdbc.jar, join('test', 'clients', 'BatchInsert.java'), jdbcUrl(`${applied.access.host}:${applied.access.port}`), String(applied.access.user), 'twin', '1140'], { env, timeoutMs: 180_000 });
+      expect(gatewayRun.stderr).toBe('');
+      expect(gatewayRun.stdout.trim()).toBe('600 300 error');
+      expect(directRun.stdout.trim()).toBe('600 300 error');
+      expect(routedInserts()).toBeGreaterThanOrEqual(mid + 900 + 800);
+      expect(await perDevice('metrics', 1140, 1147)).toEqual(await perDevice('twin', 1140, 1147));
       expect(await prepared()).toBe(0);
     });
 
