@@ -301,6 +301,16 @@ async function load(
         await checked(await timed('INSERT', 'gateway', insertCount, async () => (await psqlScript(gatewayUrl, script), insertCount), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`),
       );
       await fs.rm(script, { force: true });
+      // The same statements as the access node's INSERT rows above ($n, a named statement), through the gateway's extended-protocol routing.
+      step(`INSERT ${insertCount.toLocaleString('en-US')} rows with node-postgres through the gateway (${batchRows} rows a statement, $n parameters)`);
+      const client = await connect(gatewayUrl);
+      try {
+        results.push(
+          await checked(await timed('INSERT', 'gateway-params', insertCount, () => insertRows(client, `public.${GATEWAY}`, cpuRows(shape, tail), batchRows), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`),
+        );
+      } finally {
+        await closeQuietly([client]);
+      }
     }
   } finally {
     await gateway?.close();

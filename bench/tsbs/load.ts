@@ -20,7 +20,7 @@ export interface IngestResult {
    * single: a plain table, one node; distributed: through the access node (postgres_fdw);
    * routed: hypershard's loader straight to the data nodes; gateway: a real client through `hypershard gateway`.
    */
-  readonly target: 'single' | 'distributed' | 'routed' | 'gateway';
+  readonly target: 'single' | 'distributed' | 'routed' | 'gateway' | 'gateway-params';
   readonly rows: number;
   readonly seconds: number;
   readonly rowsPerSecond: number;

@@ -114,6 +114,7 @@ const TARGETS: Readonly<Record<IngestResult['target'], string>> = {
   distributed: 'access node → data nodes (postgres_fdw)',
   routed: 'routed: hypershard loader → data nodes',
   gateway: 'psql → hypershard gateway',
+  'gateway-params': 'node-postgres ($n: Parse/Bind/Execute) → hypershard gateway',
 };
 
 export function ingestTable(r: BenchmarkReport): Table {

@@ -25,7 +25,7 @@ import type { PreparedTransaction, RoutedTransaction } from '../ingest/transacti
 import { INTERNAL_SCHEMA } from '../plan/layout.js';
 import { loadSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { parseStatements } from '../rewrite/parser.js';
+import { parsedInsert } from '../ingest/insert.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import type { ErrorFields } from './protocol/messages.js';
 
@@ -210,7 +210,7 @@ const INSERT_START = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*insert\s/i;
 export function insertWorthRouting(text: string): boolean {
   if (!INSERT_START.test(text) || !/\bon\s+conflict\b/i.test(text)) return false;
   try {
-    const parsed = parseStatements(text);
+    const parsed = parsedInsert(text);
     const only = parsed[0]?.stmt;
     return parsed.length === 1 && only !== undefined && 'InsertStmt' in only && only.InsertStmt.onConflictClause !== undefined;
   } catch {

@@ -1328,7 +1328,8 @@ export class Session {
         return;
       }
     }
-    const prepared = await this.#prepareHeld(held);
+    // The access node failing here fails what the client sent anyway: sent as it came, it says so.
+    const prepared = await this.#prepareHeld(held).catch(() => undefined);
     if (prepared === undefined) return release();
     const ownBlock = this.#txStatus === TX_IDLE;
     let opened: RoutedOpen | undefined;

@@ -713,11 +713,14 @@ function copyEscape(text: string): string {
   return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : text;
 }
 
-/** Parsed INSERTs by text: a driver repeats one statement, and parsing a 1,000-row one costs ~100 ms. */
+/**
+ * Parsed INSERTs by text: a driver repeats one statement, parsing a 1,000-row one costs ~100 ms,
+ * and the gateway's test for an upsert parses what the planner then reads. Read-only to callers.
+ */
 const parsedCache = new Map<string, ReturnType<typeof parseStatements>>();
 const PARSED_CACHE_SIZE = 32;
 
-function parsedInsert(sql: string): ReturnType<typeof parseStatements> {
+export function parsedInsert(sql: string): ReturnType<typeof parseStatements> {
   const hit = parsedCache.get(sql);
   if (hit !== undefined) {
     // Most recently used last.

@@ -24,7 +24,7 @@ import {
   withStatementName,
 } from '../../src/gateway/protocol/messages.js';
 import { ResponseTracker, type RequestKind } from '../../src/gateway/protocol/responses.js';
-import { insertWorthRouting, plainInsert } from '../../src/gateway/routedWrites.js';
+import { beginStatement, insertWorthRouting, plainInsert } from '../../src/gateway/routedWrites.js';
 
 const frame = (type: string, body: Buffer = Buffer.alloc(0)): Buffer => {
   const head = Buffer.alloc(5);
@@ -229,5 +229,12 @@ describe('plain INSERTs the gateway passes on without parsing', () => {
     expect(plainInsert("INSERT INTO metrics VALUES ('2026-01-01', 1) ON CONFLICT DO NOTHING")).toBe(false);
     expect(plainInsert("INSERT INTO metrics VALUES ('2026-01-01', 1); SET search_path = x")).toBe(false);
     expect(plainInsert("UPDATE metrics SET cpu = 1")).toBe(false);
+  });
+});
+
+describe('a BEGIN before a held batch of INSERTs', () => {
+  it('is a statement that only opens a block, as pgjdbc and psycopg send it; nothing after it', () => {
+    for (const text of ['BEGIN', 'begin;', '  BEGIN ISOLATION LEVEL REPEATABLE READ', 'START TRANSACTION READ WRITE', 'begin transaction']) expect(beginStatement(text), text).toBe(true);
+    for (const text of ['BEGIN; INSERT INTO metrics VALUES (1)', 'BEGINNING', 'COMMIT', 'SELECT 1', 'START', '/* x */ BEGIN']) expect(beginStatement(text), text).toBe(false);
   });
 });
