@@ -498,5 +498,31 @@ asyncio.run(main())
       expect(routedInserts()).toBe(before + 4);
       expect(await prepared()).toBe(0);
     });
+    it('parameters of an extended-protocol INSERT go as COPY lines only when the columns read them as the statement would: hostile text, NULL, -0, NaN; declared and cast types', async () => {
+      // After the upsert test: readings (time, device_id, value double precision, note text), with readings_twin.
+      const base = Date.parse('2026-12-04T00:00:00Z');
+      const notes = ["it's", 'tab\there', 'new\nline', 'back\\slash', '\\N', '', 'é✓ 中', '\\.', 'a,b"c', 'cr\rx', null];
+      const values = ['-0', 'NaN', '-Infinity', '1e-300', null, '0.1', '12345678901234567890', '3', '-2.5', '7', '8'];
+      const statements = [
+        // undeclared text parameters: COPY lines
+        { text: (t: string) => `INSERT INTO ${t} (time, device_id, value, note) VALUES ${notes.map((_, i) => `($${i * 4 + 1}, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4})`).join(', ')}`, params: notes.flatMap((n, i) => [new Date(base + i * 1000).toISOString(), i, values[i], n]) },
+        // a cast to the column's type (COPY lines) and to another (a statement: the access node converts)
+        { text: (t: string) => `INSERT INTO ${t} (time, device_id, value, note) VALUES ($1::timestamptz, $2, $3::numeric, $4), ($5::timestamptz, $6, $7::numeric, $8)`, params: [new Date(base + 60_000).toISOString(), 1, '0.1', 'x', new Date(base + 61_000).toISOString(), 2, '1e-3', null] },
+      ];
+      const before = routedInserts();
+      for (const [target, table] of [[url(), 'readings'], [applied.access, 'readings_twin']] as const) {
+        const client = new pg.Client(target);
+        await client.connect();
+        try {
+          for (const st of statements) await client.query(st.text(table), st.params);
+        } finally {
+          await client.end();
+        }
+      }
+      expect(routedInserts()).toBe(before + statements.length);
+      const all = (table: string) => sql<{ r: string }>(applied.access, `SELECT concat_ws('|', device_id, time, value::text, coalesce(note, '<null>')) AS r FROM ${table} WHERE time >= '${new Date(base).toISOString()}' AND time < '${new Date(base + 3_600_000).toISOString()}' ORDER BY 1`);
+      expect(await all('readings')).toEqual(await all('readings_twin'));
+      expect((await all('readings')).length).toBe(notes.length + 2);
+    });
   });
 }
