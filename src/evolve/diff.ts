@@ -8,6 +8,7 @@
 import type { ClusterLayout, FdwServer, Hypertable, QualifiedName, Role } from '../plan/layout.js';
 import { accessHypertable, serverStep } from '../sql/accessNode.js';
 import { dataHypertable, dataNodeSteps, replicationRoleStep } from '../sql/dataNode.js';
+import { accessLastpointStep, dataLastpointStep, lastpointShards } from '../sql/lastpoint.js';
 import { createRoles } from '../sql/roles.js';
 import { timescaleFunctionsStep } from '../sql/timescaledb.js';
 import type { Statement, Step } from '../sql/statement.js';
@@ -82,9 +83,9 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
       plan.change('add_hypertable', `hypertable ${tableName(next.table)} added`);
       for (const node of holders(next)) plan.add(node, dataHypertable(next, node, after.serviceRole));
       plan.add(after.accessNode, accessHypertable(next));
-      plan.add(after.accessNode, roleGrantsOn(after, 'access', new Set(next.shards.map((s) => objectKey(s.table)))));
+      plan.add(after.accessNode, roleGrantsOn(after, 'access', new Set(next.shards.flatMap((s) => [objectKey(s.table), ...(s.lastpoint === undefined ? [] : [objectKey(s.lastpoint)])]))));
     } else {
-      diffHypertable(plan, old, next, after.accessNode);
+      diffHypertable(plan, old, next, after);
     }
   }
 
@@ -112,7 +113,8 @@ function diffTimescaleFunctions(plan: Plan, before: ClusterLayout, after: Cluste
   }
 }
 
-function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNode: string): void {
+function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, after: ClusterLayout): void {
+  const accessNode = after.accessNode;
   const label = tableName(next.table);
   const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
   if (old.table.schema !== next.table.schema) plan.refused.push(`hypertable ${old.table.name} moved from schema ${old.table.schema} to ${next.table.schema}; moving is not supported`);
@@ -133,6 +135,17 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNod
   if (old.chunkInterval.seconds !== next.chunkInterval.seconds) plan.refused.push(`hypertable ${label}: chunkInterval changed; existing chunks keep their width, so set it back`);
 
   const nodes = holders(next);
+  // Lastpoint views name their columns and block dropping or retyping them: dropped before any
+  // column change and made again after it (and made or dropped when the option changes).
+  const columnsOf = (h: Hypertable): string => JSON.stringify(h.columns.map((c) => [c.name, c.type.sql, c.notNull]));
+  const remake = columnsOf(old) !== columnsOf(next);
+  const hadLastpoint = lastpointShards(old).length > 0;
+  const hasLastpoint = lastpointShards(next).length > 0;
+  if (hadLastpoint && (remake || !hasLastpoint)) {
+    if (!hasLastpoint) plan.change('drop_lastpoint', `lastpoint views of ${label} dropped`);
+    plan.add(accessNode, reversed(accessLastpointStep(old)));
+    for (const node of nodes) plan.add(node, reversed(dataLastpointStep(old, node, after.serviceRole)));
+  }
   diffColumns(
     plan,
     'hypertable',
@@ -165,6 +178,13 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, accessNod
     plan.change('add_index', `index ${name} on ${label} added`);
     const step = one(`index ${name} on ${label}`, render('data/create-index', { index, table: next.table }), render('data/drop-index', { index: { schema: next.table.schema, name } }));
     for (const node of nodes) plan.add(node, step);
+  }
+
+  if (hasLastpoint && (remake || !hadLastpoint)) {
+    if (!hadLastpoint) plan.change('add_lastpoint', `lastpoint views of ${label} added`);
+    for (const node of nodes) plan.add(node, dataLastpointStep(next, node, after.serviceRole));
+    plan.add(accessNode, accessLastpointStep(next));
+    plan.add(accessNode, roleGrantsOn(after, 'access', new Set(lastpointShards(next).map((s) => objectKey(s.lastpoint)))));
   }
 }
 

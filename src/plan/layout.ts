@@ -48,6 +48,11 @@ export interface Shard {
   readonly table: QualifiedName;
   /** Chunk names on the data node are `<chunkPrefix>_<YYYYMMDD>T<HHMMSS>` (UTC) and `<chunkPrefix>_default`. */
   readonly chunkPrefix: string;
+  /**
+   * With `lastpoint`: the view on the data node (the newest row of each space key of the shard)
+   * and, under the same name, the access node's foreign table reading it. Undefined without.
+   */
+  readonly lastpoint: QualifiedName | undefined;
 }
 
 export interface Column {
@@ -223,6 +228,7 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
       server: serverFor(dataNode, index),
       table: { schema: INTERNAL_SCHEMA, name },
       chunkPrefix: derivedName(name, '', 63 - CHUNK_SUFFIX_BYTES),
+      lastpoint: table.lastpoint === true ? { schema: INTERNAL_SCHEMA, name: derivedName(name, '_last') } : undefined,
     });
   }
   return {
@@ -362,6 +368,7 @@ function checkCollisions(layout: ClusterLayout): void {
     for (const shard of h.shards) {
       claim(internal, shard.table.name, owner, `shard ${shard.index}`);
       claim(prefixes, shard.chunkPrefix, owner, `shard ${shard.index}`);
+      if (shard.lastpoint !== undefined) claim(internal, shard.lastpoint.name, owner, `the lastpoint view of shard ${shard.index}`);
     }
     // Indexes and tables share one namespace per schema.
     claim(relations, `${h.table.schema}.${h.table.name}`, owner, 'the hypertable');

@@ -21,11 +21,13 @@ async function dropEmptyParent(client: pg.Client, h: Hypertable): Promise<void> 
   if ((rows[0]?.n ?? 0) === 0) await client.query(`DROP TABLE ${parent}`);
 }
 
-/** Drops the shard, its check view and, when it was the last shard there, the local parent on a data node. */
+/** Drops the shard, its check and lastpoint views and, when it was the last shard there, the local parent on a data node. */
 export async function dropDataCopy(client: pg.Client, h: Hypertable, shard: Shard): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query(`DROP VIEW IF EXISTS ${qualified(moveNames(shard).check)}`);
+    // The lastpoint view reads the shard: DROP TABLE would fail on it.
+    if (shard.lastpoint !== undefined) await client.query(`DROP VIEW IF EXISTS ${qualified(shard.lastpoint)}`);
     await client.query(`DROP TABLE IF EXISTS ${qualified(shard.table)}`);
     await dropEmptyParent(client, h);
     await client.query('COMMIT');

@@ -9,7 +9,9 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { HypershardError } from '../errors.js';
 import type { CatalogChunk } from '../maintain/chunkCatalog.js';
-import type { Hypertable, Shard } from '../plan/layout.js';
+import type { ClusterLayout, Hypertable, Shard } from '../plan/layout.js';
+import { createLastpointTable, dropLastpointTable } from '../sql/lastpoint.js';
+import { derivedRoleGrants, grantsStep } from '../sql/referenceTables.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import { checksumQuery, columnList, moveNames, qualified } from './names.js';
 import { rangeBounds } from './prepare.js';
@@ -96,12 +98,21 @@ export async function copyShard(
 }
 
 /**
- * In the same transaction: the staging foreign table takes the old foreign partition's place.
+ * In the same transaction: the staging foreign table takes the old foreign partition's place, and
+ * the shard's lastpoint foreign table (if any) is made again on the target's server.
  * DETACH takes ACCESS EXCLUSIVE on the hypertable, so readers wait from here to COMMIT.
  */
-export async function switchShard(access: pg.Client, h: Hypertable, shard: Shard): Promise<void> {
+export async function switchShard(access: pg.Client, layout: ClusterLayout, h: Hypertable, shard: Shard, server: string): Promise<void> {
   const names = moveNames(shard);
   const parent = qualified(h.table);
+  // The lastpoint foreign table reads the view beside the new copy from the same commit on.
+  if (shard.lastpoint !== undefined) {
+    const moved = { ...shard, lastpoint: shard.lastpoint };
+    await access.query(dropLastpointTable(h, moved).sql);
+    await access.query(createLastpointTable(h, moved, server).sql);
+    const grants = derivedRoleGrants(layout, 'access').tables.filter((g) => g.table.schema === shard.lastpoint?.schema && g.table.name === shard.lastpoint.name);
+    for (const s of grantsStep(grants, []).up) await access.query(s.sql);
+  }
   await access.query(`ALTER TABLE ${parent} DETACH PARTITION ${qualified(shard.table)}`);
   await access.query(`ALTER FOREIGN TABLE ${qualified(shard.table)} RENAME TO ${quoteIdent(names.old.name)}`);
   await access.query(`ALTER FOREIGN TABLE ${qualified(names.staging)} RENAME TO ${quoteIdent(shard.table.name)}`);

@@ -1,7 +1,8 @@
 /**
  * Before the copy: the target data node gets what the shard needs (the local parent when it holds
  * no shard of the hypertable yet, with its indexes and grants; the shard with its bounds CHECK,
- * default chunk and the source's chunk ranges; the service role's privileges) in one transaction,
+ * default chunk and the source's chunk ranges; the service role's privileges; its lastpoint view)
+ * in one transaction,
  * from the same statement builders as the migrations. The access node gets the FDW server for
  * (target, shard slot) when missing, with the service role's password in its user mapping, and
  * the staging foreign table on the new copy.
@@ -37,6 +38,7 @@ export async function prepareTarget(client: pg.Client, layout: ClusterLayout, h:
     const hasParent = await exists(client, qualified(h.table));
     // A copy left by an interrupted move: the live shard is on the source (the caller checked).
     await client.query(`DROP VIEW IF EXISTS ${qualified(names.check)}`);
+    if (shard.lastpoint !== undefined) await client.query(`DROP VIEW IF EXISTS ${qualified(shard.lastpoint)}`);
     await client.query(`DROP TABLE IF EXISTS ${qualified(shard.table)}`);
     const moved: Hypertable = { ...h, shards: [{ ...shard, dataNode: target }] };
     const statements = dataHypertable(moved, target, layout.serviceRole, true).up.filter(

@@ -233,7 +233,7 @@ async function moveShard(session: Session, spec: ClusterSpec, move: PlannedMove,
       phase = 'switch';
       report({ rowsCopied: rows, totalRows: rows, rowsPerSecond });
       const switchStarted = performance.now();
-      await switchShard(access, h, shard);
+      await switchShard(access, layout, h, shard, targetServer.name);
       await access.query('COMMIT');
       switchMs = Math.round(performance.now() - switchStarted);
     } catch (error) {

@@ -9,6 +9,7 @@ import type { Node, ParseResult } from '@pgsql/types';
 import type pg from 'pg';
 import { parse } from 'pgsql-parser';
 import { INTERNAL_SCHEMA } from '../plan/layout.js';
+import { derivedName } from '../plan/names.js';
 import { TIME_DISTINCT_RATIO } from '../sql/accessNode.js';
 import type { ClusterMetadata, DistributedTable, ReferenceTable, ShardTarget, TableColumn } from './model.js';
 
@@ -83,10 +84,11 @@ ORDER BY n.nspname, c.relname`;
  */
 export async function discoverMetadata(client: Queryable): Promise<ClusterMetadata> {
   const { rows } = await client.query<HypertableRow>(HYPERTABLES_SQL, [TIME_DISTINCT_RATIO]);
+  const lastpoints = await client.query<LastpointRow>(LASTPOINT_SQL, [INTERNAL_SCHEMA]);
   const hypertables: DistributedTable[] = [];
   for (const row of rows) {
     const table = await distributedTable(row);
-    if (table !== undefined) hypertables.push(table);
+    if (table !== undefined) hypertables.push(withLastpoint(table, lastpoints.rows));
   }
   const references = await client.query<ReferenceRow>(REFERENCE_TABLES_SQL, [INTERNAL_SCHEMA]);
   const referenceTables: ReferenceTable[] = [];
@@ -97,6 +99,42 @@ export async function discoverMetadata(client: Queryable): Promise<ClusterMetada
   const holders = await client.query<{ name: string; schemas: string[] }>(RELATION_SCHEMAS_SQL, [names]);
   const relationSchemas = Object.fromEntries(holders.rows.map((r) => [r.name, r.schemas]));
   return { hypertables, referenceTables, relationSchemas };
+}
+
+interface LastpointRow {
+  name: string;
+  server: string;
+  options: string[] | null;
+  columns: string[] | null;
+}
+
+/** Foreign tables in the internal schema that are not partitions: lastpoint tables among them (src/sql/lastpoint.ts). */
+const LASTPOINT_SQL = `
+SELECT f.relname AS name, s.srvname AS server, ft.ftoptions AS options,
+  (SELECT pg_catalog.array_agg(a.attname::text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+   FROM pg_catalog.pg_attribute a WHERE a.attrelid = f.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+FROM pg_catalog.pg_foreign_table ft
+JOIN pg_catalog.pg_class f ON f.oid = ft.ftrelid AND NOT f.relispartition
+JOIN pg_catalog.pg_namespace fn ON fn.oid = f.relnamespace AND fn.nspname = $1
+JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver`;
+
+/**
+ * The hypertable with each shard's lastpoint table, when every shard has one: named as the layout
+ * names it, reading the view of that name through the shard's server, with the hypertable's
+ * columns in order (one made before a column change is stale and not used).
+ */
+function withLastpoint(table: DistributedTable, rows: readonly LastpointRow[]): DistributedTable {
+  const columns = rows.length === 0 ? [] : table.columns.map((c) => c.name);
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  const shards = table.shards.map((s) => {
+    const name = derivedName(s.table.name, '_last');
+    const row = byName.get(name);
+    const options = new Set(row?.options ?? []);
+    const names = (row?.columns ?? []).map((c) => c.slice(0, c.indexOf(' ')));
+    const fresh = row !== undefined && row.server === s.server && options.has(`schema_name=${s.table.schema}`) && options.has(`table_name=${name}`) && names.join('\u0000') === columns.join('\u0000');
+    return fresh ? { ...s, lastpoint: { schema: s.table.schema, name } } : s;
+  });
+  return shards.every((s) => s.lastpoint !== undefined) ? { ...table, shards } : table;
 }
 
 /** Schemas holding a relation a FROM clause can name (not an index, a composite type, a TOAST table), by name. */

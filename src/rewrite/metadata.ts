@@ -9,7 +9,7 @@ export function metadataFromLayout(layout: ClusterLayout): ClusterMetadata {
       columns: h.columns.map((c) => ({ name: c.name, type: c.type.sql, notNull: c.notNull })),
       spaceColumn: h.spaceColumn,
       timeColumn: h.timeColumn,
-      shards: h.shards.map((s) => ({ index: s.index, modulus: s.modulus, remainder: s.remainder, table: s.table, server: s.server })),
+      shards: h.shards.map((s) => ({ index: s.index, modulus: s.modulus, remainder: s.remainder, table: s.table, server: s.server, lastpoint: s.lastpoint })),
     })),
     referenceTables: layout.referenceTables.map((r) => ({
       table: r.table,

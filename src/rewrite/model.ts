@@ -16,6 +16,8 @@ export interface ShardTarget {
   readonly table: QualifiedName;
   /** The FDW server the foreign table uses; reference-table copies are matched by it. */
   readonly server: string;
+  /** The access node's foreign table on this shard's lastpoint view (the newest row of each key), when the hypertable has them. */
+  readonly lastpoint?: QualifiedName | undefined;
 }
 
 export interface TableColumn {
@@ -101,6 +103,7 @@ export const REWRITE_KINDS = [
   'distinct-as-group-by',
   'date-range',
   'local-field',
+  'lastpoint',
 ] as const;
 export type RewriteKind = (typeof REWRITE_KINDS)[number];
 

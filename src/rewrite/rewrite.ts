@@ -15,6 +15,7 @@ import { deparse, parseStatements } from './parser.js';
 import { baseType, DEFAULT_SEARCH_PATH, resolveColumn, scopeOf } from './scope.js';
 import { isAggregateCall } from './aggregates.js';
 import { expandShards, firstUnshippable } from './shards.js';
+import { lastpointDistinctOn, lastpointLateral } from './lastpoint.js';
 import { wrapStable } from './stable.js';
 import { dateRanges } from './dates.js';
 import { fieldFilters } from './localKeys.js';
@@ -107,8 +108,23 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => wrapJoinQuals(item, rewrites, columnType));
     if (reads && stmt.whereClause !== undefined) stmt.whereClause = rewriteInSubqueries(stmt.whereClause, rewrites, unchanged);
   }
+  // Lastpoint queries read the per-shard lastpoint views instead (outermost first: a LATERAL probe
+  // is seen from the SELECT that joins it). What they replace is gone from the tree, so the
+  // SELECTs and their scopes are taken again for the per-shard expansion.
+  let lastpointMade = false;
+  for (const stmt of selects) {
+    const scope = scopes.get(stmt);
+    if (scope === undefined || !selectStatements(root).includes(stmt)) continue;
+    for (const outcome of [lastpointLateral(stmt, (s) => scopes.get(s), options.access), lastpointDistinctOn(stmt, scope, options.access)]) {
+      rewrites.push(...outcome.rewrites);
+      unchanged.push(...outcome.unchanged);
+      lastpointMade ||= outcome.rewrites.length > 0;
+    }
+  }
+  const expanding = lastpointMade ? [...new Set(selectStatements(root))] : selects;
+  if (lastpointMade) for (const s of expanding) scopes.set(s, scopeOf(s, metadata, searchPath, ctes));
   // Innermost first, so an expanded sub-select is already in its final form when copied.
-  for (const stmt of [...selects].reverse()) {
+  for (const stmt of [...expanding].reverse()) {
     const scope = scopes.get(stmt);
     if (scope === undefined) continue;
     const outcome = expandShards(stmt, scope, options.access, options.timeZone);

@@ -115,7 +115,7 @@ function asGroupBy(stmt: SelectStmt): boolean {
 }
 
 /** Why the role may not have these tables read per shard, or undefined when it may. */
-function deniedTo(access: RoleAccess, tables: readonly { schema: string; name: string }[]): string | undefined {
+export function deniedTo(access: RoleAccess, tables: readonly { schema: string; name: string }[]): string | undefined {
   for (const t of tables) {
     const key = tableKey(t);
     if (!access.tables.has(key)) return `what role ${access.role} may see of ${key} is not known`;

@@ -188,6 +188,12 @@ export const hypertableSpec = z.strictObject({
     .optional()
     .describe('Shards placed on another data node than round-robin says, by shard index; written by `hypershard rebalance`.'),
   indexes: z.array(indexSpec).default([]),
+  lastpoint: z
+    .boolean()
+    .optional()
+    .describe(
+      'Per-shard lastpoint views (the newest row of each space key, by a loose index scan on each data node) and their foreign tables on the access node, which the rewriter reads for `SELECT DISTINCT ON (space) … ORDER BY space, time DESC` and its LATERAL form. Wants a btree index on (space, time DESC). Default false.',
+    ),
 });
 
 export const referenceTableSpec = z

@@ -4,6 +4,7 @@
  */
 import { commitLogStep } from '../ingest/commitLog.js';
 import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable, type Shard } from '../plan/layout.js';
+import { accessLastpointStep } from './lastpoint.js';
 import { accessReferenceTable, referenceGrantsStep } from './referenceTables.js';
 import { createRoles, grantTables } from './roles.js';
 import { schemasStep } from './schemas.js';
@@ -78,6 +79,7 @@ export function timeDistinctStatement(h: Hypertable, shard: Shard): Statement {
 export function accessHypertable(h: Hypertable, withSchema = true): Step {
   const name = `${h.table.schema}.${h.table.name}`;
   const schema = withSchema ? schemasStep([h]) : { up: [], down: [] };
+  const lastpoint = accessLastpointStep(h);
   return {
     up: [
       ...schema.up,
@@ -87,8 +89,11 @@ export function accessHypertable(h: Hypertable, withSchema = true): Step {
         sql: render('access/create-foreign-partition', { shard, parent: h.table }),
       })),
       ...h.shards.map((shard) => timeDistinctStatement(h, shard)),
+      ...lastpoint.up,
     ],
     down: [
+      // Not partitions: dropping the parent leaves them.
+      ...lastpoint.down,
       // Dropping the parent drops its foreign partitions (never the remote data).
       { what: `hypertable ${name}`, sql: render('common/drop-table', { table: h.table }) },
       ...schema.down,

@@ -6,6 +6,7 @@
  */
 import { INTERNAL_SCHEMA, type ClusterLayout, type Hypertable, type Shard } from '../plan/layout.js';
 import { derivedName } from '../plan/names.js';
+import { dataLastpointStep } from './lastpoint.js';
 import { copySchemasUsage, dataReferenceTable, referenceGrantsStep } from './referenceTables.js';
 import { createRoles, grantTables } from './roles.js';
 import { schemasStep } from './schemas.js';
@@ -81,6 +82,7 @@ export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: str
   const schema = withSchema ? schemasStep([h]) : { up: [], down: [] };
   const shards = h.shards.filter((s) => s.dataNode === dataNode);
   const timeType = h.columns.find((c) => c.name === h.timeColumn)?.type.base;
+  const lastpoint = dataLastpointStep(h, dataNode, serviceRole);
   return {
     up: [
       ...schema.up,
@@ -88,8 +90,11 @@ export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: str
       ...shards.flatMap((shard) => shardStatements(h, shard, serviceRole, timeType === 'timestamp')),
       // On the partitioned parent, so every shard and chunk, present and future, gets the index.
       ...h.indexes.map((index) => ({ what: `index ${index.name} on ${name}`, sql: render('data/create-index', { index, table: h.table }) })),
+      ...lastpoint.up,
     ],
     down: [
+      // A view on a shard would make DROP TABLE fail: dropped first.
+      ...lastpoint.down,
       { what: `local parent of ${name} with its shards and chunks`, sql: render('common/drop-table', { table: h.table }) },
       ...schema.down,
     ],

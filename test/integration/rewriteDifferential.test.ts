@@ -56,6 +56,7 @@ const MIN_REWRITTEN: Record<RewriteKind, number> = {
   'partial-aggregate': 400,
   'limit-per-shard': 40,
   'distinct-on-per-shard': 20,
+  lastpoint: 0,
   'shard-pinning': 60,
   'reference-join': 10,
   'distinct-as-group-by': 20,

@@ -7,6 +7,7 @@
  */
 import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
 import { SERVICE_PRIVILEGES } from '../../sql/dataNode.js';
+import { lastpointShards } from '../../sql/lastpoint.js';
 import { derivedRoleGrants } from '../../sql/referenceTables.js';
 import type { NodeRole } from '../../sql/generate.js';
 import type { CatalogSchemaGrant, CatalogTableGrant } from '../catalog/privileges.js';
@@ -29,6 +30,7 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
   const tables = [
     ...held.map((h) => h.table),
     ...held.flatMap((h) => h.shards.filter((s) => role === 'access' || s.dataNode === node).map((s) => s.table)),
+    ...held.flatMap((h) => lastpointShards(h, role === 'access' ? undefined : node).map((s) => s.lastpoint)),
     ...layout.referenceTables.flatMap((r) => [r.table, ...(role === 'access' ? r.copies.map((c) => c.table) : [])]),
   ];
   const grants = new Map<string, Expected<QualifiedName>>();
@@ -42,6 +44,9 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
   if (role === 'data') {
     for (const table of [...held.flatMap((h) => h.shards.filter((s) => s.dataNode === node).map((s) => s.table)), ...layout.referenceTables.map((r) => r.table)]) {
       grants.set(`${nameKey(table)}\u0000${layout.serviceRole}`, { on: table, role: layout.serviceRole, privileges: SERVICE_PRIVILEGES });
+    }
+    for (const shard of held.flatMap((h) => lastpointShards(h, node))) {
+      grants.set(`${nameKey(shard.lastpoint)}\u0000${layout.serviceRole}`, { on: shard.lastpoint, role: layout.serviceRole, privileges: ['SELECT'] });
     }
   }
   return [...grants.values()];
