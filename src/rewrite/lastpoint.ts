@@ -153,7 +153,8 @@ function lateralJoin(join: JoinExpr, sub: RangeSubselect, scopeOf: (s: SelectStm
   const table = relation?.hypertable;
   if (inner === undefined || scope === undefined || relation === undefined || table === undefined || scope.relations.length !== 1 || !scope.simple) return NONE;
   const lastpoints = views(table);
-  if (lastpoints === undefined || table.timeColumn === undefined) return NONE;
+  // Only a probe for one newest row is this module's to judge.
+  if (lastpoints === undefined || table.timeColumn === undefined || inner.limitCount === undefined || (inner.sortClause ?? []).length === 0) return NONE;
   const alias = sub.alias?.aliasname;
   const why = `LATERAL (… ${table.table.name} … LIMIT 1)`;
   if (alias === undefined || (sub.alias?.colnames ?? []).length > 0) return refuse(`${why} has no alias, or renames its columns`);

@@ -21,7 +21,9 @@ import { QUERY_TYPES, tsbsQueries } from '../../bench/tsbs/queries.js';
 import { createSingleNodeTable, createTags } from '../../bench/tsbs/setup.js';
 import { readCatalog, type AuditCatalog } from '../../src/audit/catalog.js';
 import { generateMigrations } from '../../src/migrations/files.js';
+import { check } from '../../src/drift/check.js';
 import { apply } from '../../src/nodes/apply.js';
+import { rebalance } from '../../src/rebalance/rebalance.js';
 import { clientConfig } from '../../src/nodes/connect.js';
 import { planLayout } from '../../src/plan/layout.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
@@ -92,6 +94,19 @@ const LOCAL_KEY_CASES: readonly DifferentialCase[] = [
   { id: 'day of week per device', sql: `SELECT device_id, date_part('dow', time) AS dow, sum(bytes) AS b FROM metrics WHERE time > now() - interval '1 day' GROUP BY 1, 2 ORDER BY 1, 2` },
   { id: 'business hours', sql: `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE extract(hour FROM time) >= 9 AND extract(hour FROM time) < 17.5 AND date_part('minute', time) <> 0` },
   { id: 'minute of hour, distinct', sql: `SELECT DISTINCT extract(minute FROM time) AS mi FROM metrics ORDER BY 1` },
+];
+/** Lastpoint (the newest row of each host) read from the per-shard lastpoint views, and the shapes they cannot answer. */
+const LASTPOINT_CASES: readonly (DifferentialCase & { readonly lastpoint: boolean })[] = [
+  {
+    id: 'TSBS lastpoint (LATERAL over tags)',
+    sql: `SELECT DISTINCT ON (t.hostname) * FROM tags t INNER JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id ORDER BY time DESC LIMIT 1) AS b ON true ORDER BY t.hostname, b.time DESC`,
+    lastpoint: true,
+  },
+  { id: 'LEFT JOIN LATERAL, some columns', sql: `SELECT t.hostname, b.time, b.usage_user FROM tags t LEFT JOIN LATERAL (SELECT * FROM cpu WHERE tags_id = t.id ORDER BY time DESC LIMIT 1) b ON true ORDER BY t.hostname`, lastpoint: true },
+  { id: 'DISTINCT ON the space key', sql: `SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC`, lastpoint: true },
+  { id: 'DISTINCT ON with a key filter, keys descending, LIMIT', sql: `SELECT DISTINCT ON (c.tags_id) c.tags_id, c.time, c.usage_system FROM cpu c WHERE c.tags_id IN (1, 3, 5, 8) ORDER BY c.tags_id DESC, c.time DESC LIMIT 3`, lastpoint: true },
+  { id: 'a time filter: not from the views', sql: `SELECT DISTINCT ON (tags_id) tags_id, time, usage_user FROM cpu WHERE time < now() - interval '2 hours' ORDER BY tags_id, time DESC`, lastpoint: false },
+  { id: 'the oldest row: not from the views', sql: `SELECT DISTINCT ON (tags_id) tags_id, time FROM cpu ORDER BY tags_id, time`, lastpoint: false },
 ];
 const FIXED_ZONES = ['UTC', 'Etc/GMT+5', 'Etc/GMT-9'] as const;
 /** The first cases again under these zones: date_trunc and literals without an offset move with them. */
@@ -215,6 +230,8 @@ for (const { source, skip } of sources) {
         spaceColumn: 'tags_id',
         shards: 4,
         indexes: [{ columns: ['tags_id', { column: 'time', order: 'desc' }] }, { columns: [{ column: 'time', order: 'desc' }] }],
+        // Lastpoint views beside each shard: TSBS lastpoint reads them (LASTPOINT_CASES).
+        lastpoint: true,
       });
       // metrics_big: metrics with 87 times the rows, where the truth checks explain each case
       // (plans chosen by cost on 2,300 rows are not those at scale).
@@ -493,6 +510,41 @@ for (const { source, skip } of sources) {
       const mismatches = [];
       for (const c of FIXED_CASES) mismatches.push(...(await runDifferential(target(c.timeZone), [c])).mismatches);
       expect(mismatches.length, report(mismatches)).toBe(0);
+    });
+
+    const lastpointRun = async (label: string): Promise<void> => {
+      const run = await runDifferential(target('UTC'), LASTPOINT_CASES);
+      await record(label, run, source.label);
+      expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+      expect(run.untrue, untrue(run)).toEqual([]);
+      for (const [i, c] of LASTPOINT_CASES.entries()) {
+        const outcome = run.outcomes[i]!;
+        expect(outcome.rows, c.id).toBeGreaterThan(0);
+        expect(outcome.rewrite.rewrites.some((r) => r.kind === 'lastpoint'), `${c.id}: ${JSON.stringify(outcome.rewrite)}`).toBe(c.lastpoint);
+        // Rewritten, it reads the views and no shard; left alone, it says why.
+        if (c.lastpoint) expect(outcome.rewrite.sql).toMatch(/cpu_s0_last[\s\S]*cpu_s3_last/);
+        else expect(outcome.rewrite.unchanged.some((u) => u.kind === 'lastpoint'), c.id).toBe(true);
+      }
+    };
+
+    it('lastpoint: the newest row per host read from the per-shard lastpoint views gives the single node\'s answer', async () => {
+      await lastpointRun('lastpoint');
+    });
+
+    // Last: it moves shards, and the cases above read the placement apply made.
+    it('lastpoint after a rebalance: the views moved with their shards (check finds none missing or stale), same answers', async () => {
+      const file = join(cluster.workDir, 'project', 'hypershard.yaml');
+      const { spec } = await loadSpec(file);
+      const drained = await rebalance(spec, file, { drain: cluster.dataNodes[1]!.name });
+      expect(drained.ok, JSON.stringify(drained.moves.filter((m) => m.status !== 'moved'))).toBe(true);
+      expect(drained.moves.filter((m) => m.hypertable === 'public.cpu').length).toBe(2);
+      const moved = await loadSpec(file);
+      metadata = metadataFromLayout(planLayout(moved.spec));
+      const servers = new Set(metadata.hypertables.find((h) => h.table.name === 'cpu')!.shards.map((s) => s.server.replace(/_\d+$/, '')));
+      expect(servers).toEqual(new Set([`hypershard_${cluster.dataNodes[0]!.name}`]));
+      const checked = await check(moved.spec, moved.file);
+      expect(checked.nodes.flatMap((n) => n.items.filter((i) => i.object.startsWith('lastpoint')))).toEqual([]);
+      await lastpointRun('lastpoint after a rebalance');
     });
   });
 }
