@@ -8,7 +8,8 @@
  *   - each rewrite's claim holds in the plan: a stable expression made a constant is shipped (no
  *     filter on the access node reads an InitPlan), a partial aggregate's shards return groups
  *     (an aggregate pushed, no partial aggregation left), a per-shard LIMIT is in the Remote SQL,
- *     a reference join runs beside the shard (in a pushed join), a time bucket ships.
+ *     a reference join runs beside the shard (in a pushed join), a time bucket ships, lastpoint
+ *     rows come from the lastpoint views.
  */
 import type { QueryAudit } from '../../src/audit/analyze.js';
 import type { FindingCode } from '../../src/audit/findings.js';
@@ -69,6 +70,9 @@ export function truthProblems(rewrite: RewriteResult, audit: QueryAudit): string
   }
   if (kinds.has('reference-join') && !audit.foreignScans.some((s) => s.tables.some((t) => t.referenceCopyOf !== undefined) && s.kind !== 'scan')) {
     problems.push('reference-join says the join runs beside each shard, yet no foreign scan runs a join with a reference copy');
+  }
+  if (kinds.has('lastpoint') && audit.foreignScans.length > 0 && !audit.foreignScans.some((s) => s.tables.some((t) => t.name.endsWith('_last')))) {
+    problems.push('lastpoint says the newest rows come from the lastpoint views, yet no foreign scan reads one');
   }
   if (kinds.has('time-bucket') && !rewrite.unchanged.some((u) => u.kind === 'time-bucket') && errors.some((f) => /date_trunc|time_bucket/.test(f.message))) {
     problems.push('time-bucket says the bucket ships, yet the plan keeps a date_trunc or time_bucket on the access node');

@@ -473,3 +473,44 @@ describe('indexes and schemas', () => {
     }
   });
 });
+
+describe('lastpoint views', () => {
+  const sql = generate(SPEC.replace('    shards: 2\n', '    shards: 2\n    lastpoint: true\n'));
+  const whats = (list: readonly Statement[]): string[] => list.map((s) => s.what);
+
+  it('makes the view beside each shard, readable by the service role only, and drops it before the local parent', () => {
+    const dn1 = node(sql, 'dn1');
+    const view = dn1.up.find((s) => s.what === 'lastpoint view of shard 0 of iot.metrics');
+    expect(view?.sql).toBe(`CREATE VIEW "_hypershard"."metrics_s0_last" AS
+WITH RECURSIVE r(c) AS (
+  (SELECT (c.*)::"_hypershard"."metrics_s0" FROM "_hypershard"."metrics_s0" AS c ORDER BY c."device_id", c."time" DESC LIMIT 1)
+  UNION ALL
+  SELECT (SELECT (n.*)::"_hypershard"."metrics_s0" FROM "_hypershard"."metrics_s0" AS n WHERE n."device_id" > (r.c)."device_id" ORDER BY n."device_id", n."time" DESC LIMIT 1)
+  FROM r WHERE (r.c)."device_id" IS NOT NULL
+)
+SELECT (r.c)."time", (r.c)."device_id", (r.c)."value"
+FROM r WHERE (r.c)."device_id" IS NOT NULL;`);
+    expect(dn1.up.find((s) => s.what === 'lastpoint view of shard 0 of iot.metrics: SELECT for hypershard_fdw')?.sql).toBe('GRANT SELECT ON TABLE "_hypershard"."metrics_s0_last" TO "hypershard_fdw";');
+    expect(whats(dn1.up).filter((w) => w.startsWith('lastpoint'))).toEqual(['lastpoint view of shard 0 of iot.metrics', 'lastpoint view of shard 0 of iot.metrics: SELECT for hypershard_fdw']);
+    const down = whats(dn1.down);
+    expect(down.indexOf('lastpoint view of shard 0 of iot.metrics')).toBeLessThan(down.indexOf('local parent of iot.metrics with its shards and chunks'));
+    expect(dn1.down.find((s) => s.what === 'lastpoint view of shard 0 of iot.metrics')?.sql).toBe('DROP VIEW IF EXISTS "_hypershard"."metrics_s0_last";');
+  });
+
+  it('imports each view on the access node through its shard’s server, granted to roles that read the hypertable', () => {
+    const access = node(sql, 'access');
+    expect(access.up.find((s) => s.what === 'lastpoint view of shard 1 of iot.metrics (foreign table on hypershard_dn2_1)')?.sql).toBe(`CREATE FOREIGN TABLE "_hypershard"."metrics_s1_last" (
+  "time" timestamptz NOT NULL,
+  "device_id" integer NOT NULL,
+  "value" double precision
+) SERVER "hypershard_dn2_1"
+  OPTIONS (schema_name '_hypershard', table_name 'metrics_s1_last');`);
+    expect(access.up.map((s) => s.sql)).toContain('GRANT SELECT ON TABLE "_hypershard"."metrics_s1_last" TO "reader";');
+    const down = whats(access.down);
+    expect(down.indexOf('lastpoint view of shard 1 of iot.metrics (foreign table)')).toBeLessThan(down.indexOf('hypertable iot.metrics'));
+  });
+
+  it('makes nothing without the option', () => {
+    expect(generate(SPEC).nodes.flatMap((n) => [...n.up, ...n.down]).filter((s) => s.sql.includes('_last'))).toEqual([]);
+  });
+});

@@ -496,3 +496,56 @@ describe('statements that hold a SELECT', () => {
     }
   });
 });
+
+describe('lastpoint: the newest row per space key from the per-shard lastpoint views', () => {
+  const withViews = (h: DistributedTable): DistributedTable => ({ ...h, shards: h.shards.map((s) => ({ ...s, lastpoint: { schema: s.table.schema, name: `${s.table.name}_last` } })) });
+  const LP: ClusterMetadata = { hypertables: [withViews(CPU), withViews(HOSTILE)], referenceTables: [] };
+  const lp = (sql: string) => rewriteSql(sql, LP, { timeZone: 'UTC' });
+  const columns = '"time", tags_id, usage_user, bytes, amount, region, ok';
+  const union = (alias: string): string =>
+    `( (((SELECT ${columns} FROM _hypershard.cpu_s0_last UNION ALL SELECT ${columns} FROM _hypershard.cpu_s1_last) UNION ALL SELECT ${columns} FROM _hypershard.cpu_s2_last) UNION ALL SELECT ${columns} FROM _hypershard.cpu_s3_last) UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE (SELECT CASE WHEN pg_catalog.has_table_privilege(CAST('"public"."cpu"' AS regclass), 'SELECT') AND NOT (pg_catalog.row_security_active(CAST('"public"."cpu"' AS regclass))) THEN false ELSE CAST('"hypershard: row security or privileges changed; run as written"' || pg_catalog.left(CURRENT_USER, 0) AS regclass) IS NULL END) ) AS ${alias}`;
+
+  it('reads DISTINCT ON (space) … ORDER BY space, time DESC from the union of the views, keeping DISTINCT ON, ORDER BY and a filter on the key', () => {
+    const r = lp(`SELECT DISTINCT ON (tags_id) * FROM cpu WHERE tags_id IN (1, 2) ORDER BY tags_id DESC, time DESC LIMIT 5`);
+    expect(r.rewrites).toEqual([{ kind: 'lastpoint', detail: "DISTINCT ON (tags_id) … ORDER BY tags_id, time DESC: read from the 4 shards' lastpoint views (each key's newest row, by a loose index scan on its data node)" }]);
+    expect(r.sql).toBe(`SELECT DISTINCT ON (tags_id) * FROM ${union('cpu')} WHERE tags_id IN (1, 2) ORDER BY tags_id DESC, "time" DESC LIMIT 5`);
+    expect(r.unchanged).toEqual([{ kind: 'lastpoint', reason: expect.stringMatching(/^DISTINCT ON runs on the access node over the lastpoint views' rows/) }]);
+  });
+
+  it('turns the TSBS LATERAL probe into a join with the views ON the key', () => {
+    const r = lp(`SELECT DISTINCT ON (t.hostname) * FROM tags t INNER JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id ORDER BY time DESC LIMIT 1) AS b ON true ORDER BY t.hostname, b.time DESC`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['lastpoint']);
+    expect(r.sql).toBe(`SELECT DISTINCT ON (t.hostname) * FROM tags AS t JOIN ${union('b')} ON b.tags_id = t.id ORDER BY t.hostname, b."time" DESC`);
+    expect(lp(`SELECT * FROM tags t LEFT JOIN LATERAL (SELECT * FROM cpu WHERE t.id = tags_id ORDER BY time DESC LIMIT 1) b ON true`).sql).toContain(`LEFT JOIN ${union('b')} ON b.tags_id = t.id`);
+  });
+
+  it('quotes hostile names', () => {
+    const r = lp(`SELECT DISTINCT ON ("dev""ice") * FROM "we""ird schema"."Mé""trics; DROP" ORDER BY "dev""ice", "ti me" DESC`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['lastpoint']);
+    expect(r.sql).toContain(`SELECT "ti me", "dev""ice", "va""lue" FROM _hypershard."Mé""trics; DROP_s0_last`);
+    reparses(r.sql);
+  });
+
+  it('leaves alone, with the reason, what the views cannot answer exactly', () => {
+    const reasons = (sql: string) => lp(sql).unchanged.filter((u) => u.kind === 'lastpoint').map((u) => u.reason);
+    expect(kinds(`SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC`)).not.toContain('lastpoint'); // no views
+    expect(reasons(`SELECT DISTINCT ON (tags_id) * FROM cpu WHERE time > now() - interval '1 hour' ORDER BY tags_id, time DESC`)).toEqual([expect.stringMatching(/^the WHERE reads time, not the space key alone/)]);
+    expect(reasons(`SELECT DISTINCT ON (tags_id, region) * FROM cpu ORDER BY tags_id, region, time DESC`)).toEqual([expect.stringMatching(/^DISTINCT ON \(tags_id, region\) is not DISTINCT ON the space key tags_id alone/)]);
+    expect(reasons(`SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time`)).toEqual([expect.stringMatching(/^ORDER BY "time" is not time DESC/)]);
+    expect(reasons(`SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC NULLS LAST`)).toHaveLength(1);
+    expect(reasons(`SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC, usage_user`)).toHaveLength(1);
+    expect(reasons(`SELECT DISTINCT ON (tags_id) * FROM cpu WHERE tags_id = (random() * 4)::int ORDER BY tags_id, time DESC`)).toEqual([expect.stringMatching(/calls a function/)]);
+    expect(reasons(`SELECT * FROM tags t JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id AND c.time < now() ORDER BY time DESC LIMIT 1) b ON true`)).toEqual([expect.stringMatching(/its WHERE is not tags_id = a column of the outer query alone/)]);
+    expect(reasons(`SELECT * FROM tags t JOIN LATERAL (SELECT usage_user FROM cpu c WHERE c.tags_id = t.id ORDER BY time DESC LIMIT 1) b ON true`)).toEqual([expect.stringMatching(/does not select \*/)]);
+    expect(reasons(`SELECT * FROM tags t JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id ORDER BY time DESC LIMIT 2) b ON true`)).toEqual([expect.stringMatching(/not a plain ORDER BY … LIMIT 1 probe/)]);
+    // Not a newest-row probe at all: nothing to say.
+    expect(reasons(`SELECT * FROM tags t JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id) b ON true`)).toEqual([]);
+  });
+
+  it('refuses a role that may not read the hypertable whole', () => {
+    const access = { role: 'r', tables: new Map([['public.cpu', 'role r may not SELECT the whole of public.cpu']]) };
+    const r = rewriteSql(`SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC`, LP, { timeZone: 'UTC', access });
+    expect(r.rewrites.map((x) => x.kind)).not.toContain('lastpoint');
+    expect(r.unchanged).toContainEqual({ kind: 'privileges', reason: 'role r may not SELECT the whole of public.cpu' });
+  });
+});
