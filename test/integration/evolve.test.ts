@@ -5,9 +5,14 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { check } from '../../src/drift/check.js';
 import { MigrationStateError } from '../../src/errors.js';
 import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
+import { clientConfig } from '../../src/nodes/connect.js';
+import { discoverMetadata } from '../../src/rewrite/discover.js';
+import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { sql } from '../support/db.js';
@@ -38,6 +43,8 @@ for (const { source, skip } of sources) {
       cluster = await source.start(3);
       dir = join(cluster.workDir, 'evolve');
       specFile = await writeExampleSpec(cluster, dir, { shards: 6 });
+      // With lastpoint views, every column change below must keep them right (and never be blocked by them).
+      await writeFile(specFile, (await readFile(specFile, 'utf8')).replace('    shards: 6\n', '    shards: 6\n    lastpoint: true\n'));
       await writeSecrets(dir);
       const { spec, file } = await loadSpec(specFile);
       await generateMigrations(spec, file);
@@ -146,6 +153,51 @@ for (const { source, skip } of sources) {
       expect(result.files.every((f) => f.status === 'unchanged')).toBe(true);
       const applied = await apply(again.spec, again.file);
       expect(applied.nodes.map((n) => n.status)).toEqual(['up-to-date', 'up-to-date', 'up-to-date', 'up-to-date']);
+    });
+
+    it('keeps the lastpoint views right through the column changes above, answers from them, drops and remakes them with the option; check reports one missing or stale', async () => {
+      const lastpointDrift = async (): Promise<string[]> => {
+        const { spec, file } = await loadSpec(specFile);
+        const result = await check(spec, file);
+        return result.nodes.flatMap((n) => n.items.filter((i) => i.object.startsWith('lastpoint')).map((i) => `${n.node} ${i.kind} ${i.object}: ${i.message}`));
+      };
+      expect(await lastpointDrift()).toEqual([]);
+      const parent = await columnsOn(cluster.accessNode.url, 'public.metrics');
+      expect(parent).toContain('mem_used double precision');
+      expect(await columnsOn(cluster.accessNode.url, '_hypershard.metrics_s4_last')).toEqual(parent);
+      expect(await columnsOn(cluster.dataNodes[1]!.url, '_hypershard.metrics_s4_last')).toEqual(parent);
+
+      // The rewriter finds the views from the catalogs and answers as the hypertable does.
+      const client = new pg.Client(clientConfig(cluster.accessNode.url, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD));
+      await client.connect();
+      try {
+        const written = 'SELECT DISTINCT ON (device_id) * FROM metrics ORDER BY device_id, time DESC';
+        const rewritten = rewriteSql(written, await discoverMetadata(client), { timeZone: 'UTC' });
+        expect(rewritten.rewrites.map((r) => r.kind)).toEqual(['lastpoint']);
+        const [a, b] = [await client.query(written), await client.query(rewritten.sql)];
+        expect(b.rows).toHaveLength(30);
+        expect(b.rows).toEqual(a.rows);
+      } finally {
+        await client.end();
+      }
+
+      const off = await change((y) => y.replace('    lastpoint: true\n', ''));
+      expect(off.generated.changes).toEqual(['lastpoint views of public.metrics dropped']);
+      for (const url of [cluster.accessNode.url, ...cluster.dataNodes.map((n) => n.url)]) {
+        expect(await sql(url, `SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'metrics_s%_last'`)).toEqual([{ n: 0 }]);
+      }
+      const on = await change((y) => y.replace('    shards: 6\n', '    shards: 6\n    lastpoint: true\n'));
+      expect(on.generated.changes).toEqual(['lastpoint views of public.metrics added']);
+      expect(await lastpointDrift()).toEqual([]);
+
+      // By hand: one view dropped, another made again with old columns.
+      await sql(cluster.dataNodes[0]!.url, 'DROP VIEW _hypershard.metrics_s0_last');
+      await sql(cluster.dataNodes[0]!.url, 'DROP VIEW _hypershard.metrics_s3_last');
+      await sql(cluster.dataNodes[0]!.url, 'CREATE VIEW _hypershard.metrics_s3_last AS SELECT "time", device_id FROM _hypershard.metrics_s3');
+      const drift = await lastpointDrift();
+      expect(drift).toHaveLength(2);
+      expect(drift[0]).toMatch(/^dn1 missing lastpoint view _hypershard\.metrics_s0_last: view _hypershard\.metrics_s0_last does not exist/);
+      expect(drift[1]).toMatch(/^dn1 different lastpoint view _hypershard\.metrics_s3_last: is stale/);
     });
   });
 }
