@@ -11,9 +11,14 @@
  *                  access node as one foreign table per shard; the access node joins the tags
  *   skip-scan-row  the same view carrying the whole row through the recursion (one probe per key,
  *                  `ORDER BY key, time DESC LIMIT 1` for the next key's newest row)
+ *   product        the rewriter's output with the lastpoint views `apply` made (`lastpoint: true`:
+ *                  skip-scan-row, generated from templates/); `rewritten` is today's rewrite without them
  *
- * The views are made here by hand (quoted with src/sql/quote.ts), not by `apply`: this is the
- * measurement that chooses. Every candidate's answer is compared with the single node's.
+ * And the plain form `SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC`
+ * (`plain …`, against `plain single`): as written, rewritten without the views, and the product.
+ *
+ * The skip-scan views are made here by hand (quoted with src/sql/quote.ts), the product's by
+ * `apply`. Every candidate's answer is compared with the single node's.
  *
  *   npm run bench:lastpoint -- [--system] [--hosts N] [--hours N] [--runs N]
  */
@@ -52,7 +57,7 @@ interface Row {
 }
 
 const report = await withBenchCluster({ dataNodes: 2, ...(postgres === undefined ? {} : { postgres }), handleSignals: true, onStep: step }, async (cluster, workDir) => {
-  const topology = await createDistributedHypertable(cluster, workDir, { hours });
+  const topology = await createDistributedHypertable(cluster, workDir, { hours, lastpoint: true });
   const access = await connect(cluster.accessNode.url);
   const dataClients = new Map<string, pg.Client>();
   try {
@@ -99,16 +104,32 @@ const report = await withBenchCluster({ dataNodes: 2, ...(postgres === undefined
     const overViews = (kind: string): string =>
       `SELECT DISTINCT ON (t.hostname) * FROM ${DISTRIBUTED.tags} t INNER JOIN (${(imported[kind] ?? []).map((v) => `SELECT * FROM ${v}`).join(' UNION ALL ')}) AS b ON b.tags_id = t.id ORDER BY t.hostname, b.time DESC`;
     const written = users(DISTRIBUTED.cpu, DISTRIBUTED.tags);
+    const withViews = metadataFromLayout(topology.layout);
+    // Today's rewrite: the same cluster as the rewriter saw it before lastpoint views.
+    const withoutViews = { ...withViews, hypertables: withViews.hypertables.map((h) => ({ ...h, shards: h.shards.map((s) => ({ ...s, lastpoint: undefined })) })) };
+    const rewrite = (sql: string, metadata: typeof withViews): string => {
+      const r = rewriteSql(sql, metadata, { timeZone: 'UTC' });
+      step(`${r.rewrites.map((x) => x.kind).join(', ') || 'not rewritten'}: ${sql.slice(0, 60)}…`);
+      return r.sql;
+    };
+    const plain = (cpu: string): string => `SELECT DISTINCT ON (tags_id) * FROM ${cpu} ORDER BY tags_id, time DESC`;
     const candidates: Record<string, string> = {
       single: users(SINGLE.cpu, SINGLE.tags),
       users: written,
-      rewritten: rewriteSql(written, metadataFromLayout(topology.layout), { timeZone: 'UTC' }).sql,
+      rewritten: rewrite(written, withoutViews),
       'per-shard':
         `SELECT t.*, b.* FROM (SELECT tags_id, max(time) AS time FROM ${DISTRIBUTED.cpu} GROUP BY tags_id) l JOIN ${DISTRIBUTED.tags} t ON t.id = l.tags_id ` +
         `JOIN LATERAL (SELECT * FROM ${DISTRIBUTED.cpu} c WHERE c.tags_id = l.tags_id AND c.time = l.time LIMIT 1) b ON true ORDER BY t.hostname`,
       'skip-scan': overViews('skip-scan'),
       'skip-scan-row': overViews('skip-scan-row'),
+      product: rewrite(written, withViews),
+      'plain single': plain(SINGLE.cpu),
+      'plain users': plain(DISTRIBUTED.cpu),
+      'plain rewritten': rewrite(plain(DISTRIBUTED.cpu), withoutViews),
+      'plain product': rewrite(plain(DISTRIBUTED.cpu), withViews),
     };
+    /** The single-node query each candidate is measured and checked against. */
+    const baseline = (name: string): string => (name.startsWith('plain ') ? 'plain single' : 'single');
     const answers = new Map<string, string>();
     for (const [name, sql] of Object.entries(candidates)) {
       step(`warm-up: ${name}`);
@@ -119,17 +140,16 @@ const report = await withBenchCluster({ dataNodes: 2, ...(postgres === undefined
     for (let i = 0; i < runs; i++) {
       // `users` asks the partitioned table row by row: a few runs are enough.
       for (const [name, sql] of Object.entries(candidates)) {
-        if (name === 'users' && i >= 3) continue;
+        if ((name === 'users' || name === 'plain users') && i >= 3) continue;
         const t0 = performance.now();
         await access.query(sql);
         samples.get(name)?.push(performance.now() - t0);
       }
     }
-    const single = median(samples.get('single') ?? []);
     const rows: Row[] = Object.keys(candidates).map((name) => {
       const ms = median(samples.get(name) ?? []);
       const answer = answers.get(name) ?? '';
-      return { candidate: name, ms, ratio: ms / single, rows: (JSON.parse(answer) as unknown[]).length, equal: answer === answers.get('single') };
+      return { candidate: name, ms, ratio: ms / median(samples.get(baseline(name)) ?? []), rows: (JSON.parse(answer) as unknown[]).length, equal: answer === answers.get(baseline(name)) };
     });
     const { rows: version } = await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
     return { generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: version[0]?.v ?? '?', hosts, hours, rows: totalRows(shape), shards: table.shards.length, runs, results: rows };
@@ -143,7 +163,7 @@ const lines = [
   '',
   `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, loopback; median of ${report.runs} runs; ${describeMachine(report.machine)}; written by bench/lastpoint.ts at ${report.generatedAt}.`,
   '',
-  '| candidate | ms | × single node | rows | answer = single node |',
+  '| candidate | ms | × single node (`plain …`: × `plain single`) | rows | answer = single node |',
   '|---|---:|---:|---:|---|',
   ...report.results.map((r) => `| ${r.candidate} | ${r.ms.toFixed(2)} | ${r.ratio.toFixed(2)} | ${r.rows} | ${r.equal ? 'yes' : 'NO'} |`),
   '',

@@ -59,6 +59,8 @@ export async function createDistributedHypertable(
     twins?: readonly string[];
     /** `public.tags` as a hypershard reference table (copied to every data node) instead of a plain table. */
     referenceTags?: boolean;
+    /** Per-shard lastpoint views (`lastpoint: true`) on the hypertables. */
+    lastpoint?: boolean;
   },
 ): Promise<Topology> {
   const specDir = path.join(workDir, 'spec');
@@ -98,6 +100,7 @@ export async function createDistributedHypertable(
         shards,
         // TSBS's default indexes (--partition-index, --time-index).
         indexes: [{ columns: ['tags_id', { column: 'time', order: 'desc' }] }, { columns: [{ column: 'time', order: 'desc' }] }],
+        ...(options.lastpoint === true ? { lastpoint: true } : {}),
       })),
     ...(options.referenceTags === true
       ? { referenceTables: [{ name: 'tags', columns: [{ name: 'id', type: 'integer', notNull: true }, ...TAG_COLUMNS.map((c) => ({ name: c, type: 'text', notNull: true }))], primaryKey: ['id'] }] }
