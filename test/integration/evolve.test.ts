@@ -197,9 +197,12 @@ for (const { source, skip } of sources) {
       await sql(cluster.dataNodes[0]!.url, 'DROP VIEW _hypershard.metrics_s3_last');
       await sql(cluster.dataNodes[0]!.url, 'CREATE VIEW _hypershard.metrics_s3_last AS SELECT "time", device_id FROM _hypershard.metrics_s3');
       const drift = await lastpointDrift();
-      expect(drift).toHaveLength(2);
-      expect(drift[0]).toMatch(/^dn1 missing lastpoint view _hypershard\.metrics_s0_last: view _hypershard\.metrics_s0_last does not exist/);
-      expect(drift[1]).toMatch(/^dn1 different lastpoint view _hypershard\.metrics_s3_last: is stale/);
+      expect(drift).toEqual([
+        expect.stringMatching(/^dn1 missing lastpoint view _hypershard\.metrics_s0_last: view _hypershard\.metrics_s0_last does not exist/),
+        expect.stringMatching(/^dn1 different lastpoint view _hypershard\.metrics_s3_last: is stale/),
+        // The view made by hand lacks the service role's grant too.
+        expect.stringMatching(/^dn1 missing privileges of hypershard_fdw on _hypershard\.metrics_s3_last: hypershard_fdw on _hypershard\.metrics_s3_last: SELECT not granted/),
+      ]);
     });
   });
 }
