@@ -17,12 +17,13 @@ import { startGateway } from '../../src/gateway/gateway.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { quoteIdent, quoteLiteral } from '../../src/sql/quote.js';
+import { pythonDrivers } from '../../test/support/clients.js';
 import { withBenchCluster } from '../lib/cluster.js';
 import { proxyTotals, startLatencyProxy, type LatencyProxy, type ProxyStats } from '../lib/latencyProxy.js';
 import { machineInfo } from '../lib/machine.js';
 import { closeQuietly, connect } from '../lib/pg.js';
 import { cpuCsv, cpuRows, totalRows, type DataShape } from './generate.js';
-import { GATEWAY, psqlCopy, psqlScript, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts } from './ingest.js';
+import { asyncpgExecutemany, GATEWAY, psqlCopy, psqlScript, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts } from './ingest.js';
 import { copyRows, insertRows, memoryProbe, timed, type IngestResult } from './load.js';
 import { measureQueries } from './measure.js';
 import { rewrittenCases, tsbsQueries, type Form, type QueryType } from './queries.js';
@@ -310,6 +311,22 @@ async function load(
         );
       } finally {
         await closeQuietly([client]);
+      }
+      // Python services batch one-row INSERTs (asyncpg executemany): into a plain table, through the access node, through the gateway.
+      const python = await pythonDrivers();
+      if ('skip' in python) step(`asyncpg executemany left out: ${python.skip}`);
+      else {
+        const csv = path.join(workDir, 'tail.csv');
+        await writeCsv(csv, cpuRows(shape, tail));
+        const plain = 'single.cpu_executemany';
+        await access.query(`CREATE TABLE ${plain} (LIKE ${SINGLE.cpu})`);
+        const accessUrl = cluster.accessNode.url;
+        step(`asyncpg executemany of ${insertCount.toLocaleString('en-US')} rows: a plain table, the access node, the gateway`);
+        results.push(await timed('executemany', 'single', insertCount, () => asyncpgExecutemany(python.python, accessUrl, plain, csv, batchRows), { batchRows }));
+        await access.query(`DROP TABLE ${plain}`);
+        results.push(await checked(await timed('executemany', 'distributed', insertCount, () => asyncpgExecutemany(python.python, accessUrl, `public.${GATEWAY}`, csv, batchRows), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`));
+        results.push(await checked(await timed('executemany', 'gateway', insertCount, () => asyncpgExecutemany(python.python, gatewayUrl, `public.${GATEWAY}`, csv, batchRows), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`));
+        await fs.rm(csv, { force: true });
       }
     }
   } finally {

@@ -67,6 +67,37 @@ export async function psqlScript(url: string, file: string): Promise<void> {
 }
 
 /**
+ * asyncpg's `executemany` of a one-row INSERT into `table` (Parse once, then Bind/Execute per row in
+ * binary, one Sync per call: what Python services send), `batchRows` rows a call, the rows read from
+ * a CSV file as cpuCsv writes it (doubles in their shortest form, so the same values).
+ * @returns rows inserted
+ */
+export async function asyncpgExecutemany(python: string, url: string, table: string, file: string, batchRows: number): Promise<number> {
+  const script = `
+import sys, csv, asyncio, datetime, asyncpg
+url, table, path, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+rows = []
+with open(path) as f:
+    for r in csv.reader(f):
+        rows.append((datetime.datetime.fromisoformat(r[0].replace('Z', '+00:00')), int(r[1]), *map(float, r[2:])))
+async def main():
+    c = await asyncpg.connect(url)
+    sql = f"INSERT INTO {table} (${CPU_COLUMNS.join(', ')}) VALUES ({', '.join(f'\${i + 1}' for i in range(${CPU_COLUMNS.length}))})"
+    for i in range(0, len(rows), batch):
+        await c.executemany(sql, rows[i:i + batch])
+    await c.close()
+    print(len(rows))
+asyncio.run(main())
+`;
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(python, ['-c', script, url, table, file, String(batchRows)], { timeout: 60 * 60_000, maxBuffer: 1024 * 1024 }, (error, stdout, stderr) =>
+      error === null ? resolve(stdout) : reject(new Error(`asyncpg executemany into ${table}: ${stderr || error.message}`)),
+    );
+  });
+  return Number(out.trim());
+}
+
+/**
  * Whether every shard of `twin` holds the rows the same shard of `cpu` holds (rows of `cpu` in
  * `where` only), compared on each data node by count and an order-independent checksum.
  */

@@ -15,7 +15,7 @@ import { proxyDelta, type ProxyStats } from '../lib/latencyProxy.js';
 import { batches, CPU_COLUMNS, cpuCsv, type CpuRow } from './generate.js';
 
 export interface IngestResult {
-  readonly method: 'COPY' | 'INSERT';
+  readonly method: 'COPY' | 'INSERT' | 'executemany';
   /**
    * single: a plain table, one node; distributed: through the access node (postgres_fdw);
    * routed: hypershard's loader straight to the data nodes; gateway: a real client through `hypershard gateway`.

@@ -127,8 +127,8 @@ export function ingestTable(r: BenchmarkReport): Table {
       const base = single(x.method);
       const trips = x.network?.roundTrips;
       return [
-        x.method === 'INSERT' ? `INSERT (${x.batchRows ?? '?'} rows/statement)` : 'COPY (streamed CSV)',
-        TARGETS[x.target],
+        x.method === 'INSERT' ? `INSERT (${x.batchRows ?? '?'} rows/statement)` : x.method === 'executemany' ? `asyncpg executemany of a one-row INSERT (${x.batchRows ?? '?'} rows/call)` : 'COPY (streamed CSV)',
+        x.method === 'executemany' ? TARGETS[x.target].replace('psql', 'asyncpg') : TARGETS[x.target],
         fmtInt(x.rows),
         x.seconds.toFixed(2),
         fmtInt(x.rowsPerSecond),

@@ -168,15 +168,15 @@ async function planParsed(cluster: IngestCluster, sql: string, sets: readonly (r
   const names = columns.length > 0 ? (columns as string[]) : route.columns.map((c) => c.name);
   const bound = bindParams(sets.flat(), settings);
 
-  let select = stmt.selectStmt === undefined ? undefined : 'SelectStmt' in stmt.selectStmt ? stmt.selectStmt.SelectStmt : undefined;
+  const select = stmt.selectStmt === undefined ? undefined : 'SelectStmt' in stmt.selectStmt ? stmt.selectStmt.SelectStmt : undefined;
   if (select === undefined) return refuse('DEFAULT VALUES is not routed');
   if (batch) {
     if (select.valuesLists === undefined) return refuse('a batch of INSERT … SELECT is not routed (one execution with arrays is)');
     if (stmt.onConflictClause !== undefined) return refuse('a batch of INSERT … ON CONFLICT is not routed (its row counts are per execution)');
-    select = repeatRows(select, sets.length, (sets[0] as readonly InsertParam[]).length);
   }
-  const shape = select.valuesLists !== undefined ? valuesShape(select, names.length) : unnestShape(select);
-  if (typeof shape === 'string') return refuse(shape);
+  const once = select.valuesLists !== undefined ? cachedValuesShape(select, names.length) : unnestShape(select);
+  if (typeof once === 'string') return refuse(once);
+  const shape = batch && once.kind === 'values' ? repeatRows(once, sets.length, (sets[0] as readonly InsertParam[]).length) : once;
   if (shape.width > names.length) return refuse('INSERT has more expressions than target columns');
   const listed = names.slice(0, shape.width);
   const checked = checkColumns(route, listed);
@@ -196,7 +196,7 @@ async function planParsed(cluster: IngestCluster, sql: string, sets: readonly (r
   if (shape.kind === 'values') {
     const few = fewer(shape.rows.length);
     if (few !== undefined) return few;
-    if (batch && shape.rows.some((r) => r.paramRefs.some((ref) => ref.number > (sets[0] as readonly InsertParam[]).length * sets.length))) return refuse('the statement refers to a parameter the batch does not give');
+    if (batch && once.kind === 'values' && once.rows.some((r) => r.sources.some((src) => src.kind === 'param' && src.index > (sets[0] as readonly InsertParam[]).length))) return refuse('the statement refers to a parameter the batch does not give');
     const keys: (string | null)[] = [];
     for (const row of shape.rows) {
       const source = row.sources[keyAt] as Source;
@@ -374,11 +374,23 @@ function bindParams(params: readonly InsertParam[], settings: InsertSettings): B
 }
 
 interface ValuesRow {
+  /** The row's expressions, and the ParamRef nodes in them (renumbered per shard statement): only the statement path reads them. */
   readonly items: Node[];
   readonly sources: Source[];
   /** Whether each item is the value itself (a constant or $n), not inside a cast. */
   readonly direct: boolean[];
   readonly paramRefs: { number: number }[];
+}
+
+/** A statement's VALUES shape by its (cached, read-only) parse tree: a driver executes one statement many times. */
+const shapes = new WeakMap<SelectStmt, Map<number, Shape | string>>();
+
+function cachedValuesShape(select: SelectStmt, columns: number): Shape | string {
+  let byColumns = shapes.get(select);
+  if (byColumns === undefined) shapes.set(select, (byColumns = new Map()));
+  let shape = byColumns.get(columns);
+  if (shape === undefined) byColumns.set(columns, (shape = valuesShape(select, columns)));
+  return shape;
 }
 
 type Shape = { kind: 'values'; width: number; rows: ValuesRow[] } | { kind: 'unnest'; width: number; arrays: { param: number; type: string[] }[] };
@@ -739,7 +751,7 @@ const MAX_PARAMETERS = 65_535;
 
 /** Rows per statement that keep within the parameter limit. */
 function statementRows(rows: readonly ValuesRow[]): number {
-  const widest = rows.reduce((most, r) => Math.max(most, r.paramRefs.length), 0);
+  const widest = rows.reduce((most, r) => Math.max(most, r.sources.reduce((n, src) => n + (src.kind === 'param' ? 1 : 0), 0)), 0);
   return widest === 0 ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(MAX_PARAMETERS / widest));
 }
 
@@ -753,20 +765,39 @@ function chunked(shards: ReadonlyMap<number, number[]>, size: number): [number, 
   return out;
 }
 
-/** The VALUES rows repeated once per parameter set, each copy's $n moved past the sets before it. */
-function repeatRows(select: SelectStmt, sets: number, width: number): SelectStmt {
-  const lists = select.valuesLists ?? [];
-  const repeated: Node[] = [...lists];
+/**
+ * The VALUES rows repeated once per parameter set, each copy's $n moved past the sets before it.
+ * A copy's expressions are cloned only when a statement is built from them (COPY lines read the sources).
+ */
+function repeatRows(shape: Extract<Shape, { kind: 'values' }>, sets: number, width: number): Shape {
+  const rows: ValuesRow[] = [...shape.rows];
   for (let k = 1; k < sets; k += 1) {
-    for (const list of lists) {
-      const copy = structuredClone(list);
-      const refs: { number: number }[] = [];
-      collectParams(copy, refs);
-      for (const ref of refs) ref.number += k * width;
-      repeated.push(copy);
+    const offset = k * width;
+    for (const base of shape.rows) {
+      let cloned: { items: Node[]; paramRefs: { number: number }[] } | undefined;
+      const clone = (): { items: Node[]; paramRefs: { number: number }[] } => {
+        if (cloned === undefined) {
+          const items = structuredClone(base.items);
+          const paramRefs: { number: number }[] = [];
+          collectParams(items, paramRefs);
+          for (const ref of paramRefs) ref.number += offset;
+          cloned = { items, paramRefs };
+        }
+        return cloned;
+      };
+      rows.push({
+        sources: base.sources.map((src) => (src.kind === 'param' ? { ...src, index: src.index + offset } : src)),
+        direct: base.direct,
+        get items() {
+          return clone().items;
+        },
+        get paramRefs() {
+          return clone().paramRefs;
+        },
+      });
     }
   }
-  return { ...select, valuesLists: repeated };
+  return { kind: 'values', width: shape.width, rows };
 }
 
 /** Each shard's statements on its data node: a node's statements one after another, nodes in parallel. */
