@@ -387,7 +387,7 @@ const shapes = new WeakMap<SelectStmt, Map<number, Shape | string>>();
 
 function cachedValuesShape(select: SelectStmt, columns: number): Shape | string {
   let byColumns = shapes.get(select);
-  if (byColumns === undefined) shapes.set(select, (byColumns = new Map()));
+  if (byColumns === undefined) shapes.set(select, (byColumns = new Map<number, Shape | string>()));
   let shape = byColumns.get(columns);
   if (shape === undefined) byColumns.set(columns, (shape = valuesShape(select, columns)));
   return shape;
