@@ -45,6 +45,10 @@ export interface BenchmarkOptions {
   readonly forms?: readonly Form[];
   /** Load by COPY into the two measured tables only: no routed, gateway or INSERT paths, no twin hypertables. */
   readonly queriesOnly?: boolean;
+  /** Per-shard lastpoint views on the hypertables (`lastpoint: true`). @default false */
+  readonly lastpoint?: boolean;
+  /** `tags` as a hypershard reference table on every data node. @default false */
+  readonly referenceTags?: boolean;
   /**
    * Settings of the service role on every data node after apply (`ALTER ROLE … IN DATABASE … SET`;
    * `default` resets): to measure a setting against what hypershard generates.
@@ -136,6 +140,8 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
               ...(options.shards === undefined ? {} : { shards: options.shards }),
               ...(options.chunks === undefined ? {} : { chunks: options.chunks }),
               twins: options.queriesOnly === true ? [] : [ROUTED, GATEWAY],
+              lastpoint: options.lastpoint === true,
+              referenceTags: options.referenceTags === true,
               ...(proxies.length === 0 ? {} : { fdwEndpoints: proxies, loaderThroughEndpoints: true }),
             }),
           );
@@ -150,7 +156,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           await access.query(`SET TimeZone = 'UTC'`);
           await access.query(`SET statement_timeout = '15min'`);
           await createSingleNodeTable(access);
-          await createTags(access, options.hosts, options.seed);
+          await createTags(access, options.hosts, options.seed, { referenceTags: options.referenceTags === true });
 
           // The data ends now (on the interval grid), so users' now() windows cover it.
           const stepMs = options.intervalSeconds * 1000;
@@ -196,6 +202,8 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
               dataNodes: cluster.dataNodes.length,
               shards: topology.shards,
               latencyMs: options.latencyMs,
+              lastpoint: options.lastpoint === true,
+              referenceTags: options.referenceTags === true,
               fdw: Object.fromEntries((server?.options ?? []).filter(([k]) => k !== 'host' && k !== 'port' && k !== 'dbname')),
             },
             data: {
@@ -365,6 +373,8 @@ async function ingestReport(
       dataNodes: cluster.dataNodes.length,
       shards: topology.shards,
       latencyMs: options.latencyMs,
+      lastpoint: options.lastpoint === true,
+      referenceTags: options.referenceTags === true,
       fdw: Object.fromEntries((server?.options ?? []).filter(([k]) => k !== 'host' && k !== 'port' && k !== 'dbname')),
     },
     data: { hosts: options.hosts, hours: options.hours, intervalSeconds: options.intervalSeconds, rows: totalRows(shape), from: new Date(shape.startMs).toISOString(), to: new Date(shape.endMs).toISOString(), seed: options.seed },

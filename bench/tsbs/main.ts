@@ -32,6 +32,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes 
   --queries-only  load by COPY into the measured tables only (no routed, gateway or INSERT paths)
   --data-setting name=value   the FDW service role's setting on every data node after apply
                   (repeatable; value 'default' resets it): compares a setting with what hypershard generates
+  --no-lastpoint  without per-shard lastpoint views (lastpoint: true in the spec is how hypershard serves TSBS lastpoint)
+  --reference-tags  tags as a hypershard reference table (copied to every data node) instead of a plain table on the access node
   --label L       appended to the result file name
 `;
 
@@ -70,6 +72,8 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
       forms: { type: 'string' },
       'queries-only': { type: 'boolean', default: false },
       'data-setting': { type: 'string', multiple: true },
+      'no-lastpoint': { type: 'boolean', default: false },
+      'reference-tags': { type: 'boolean', default: false },
       label: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -103,6 +107,8 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
     ...optional('types', listOption('types', values.types, QUERY_TYPES)),
     ...optional('forms', listOption('forms', values.forms, FORMS)),
     queriesOnly: values['queries-only'],
+    lastpoint: !values['no-lastpoint'],
+    referenceTags: values['reference-tags'],
     dataRoleSettings: (values['data-setting'] ?? []).map((s) => {
       const at = s.indexOf('=');
       if (at <= 0 || !/^[a-z_][a-z0-9_.]*$/.test(s.slice(0, at))) throw new Error(`--data-setting takes name=value, got '${s}'`);
