@@ -107,7 +107,9 @@ function expressions(node: PlanNode): string[] {
 export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): QueryAudit {
   const all = [...walk(explain.Plan)];
   const scans = all.filter((w) => isForeignScan(w.node));
-  const rawScan = isRawScan;
+  // A lastpoint view's rows are one per space key of its shard, reduced on the data node: not raw.
+  const rawScan = (node: PlanNode): boolean => isRawScan(node) && catalog.foreignTables.get(`${node.Schema ?? ''}.${node['Relation Name'] ?? ''}`)?.lastpointOf === undefined;
+  const reachesRawScan = (node: PlanNode): boolean => (isForeignScan(node) ? rawScan(node) : PASS_THROUGH.has(node['Node Type']) && (node.Plans ?? []).some(reachesRawScan));
   // Raw scans a Limit above stops early, their Remote SQL having none: the data node sent whole fetch batches.
   const limitedBy = (limit: PlanNode): PlanNode[] =>
     descendants(limit).some((d) => d['Node Type'] === 'Aggregate') ? [] : descendants(limit).filter(rawScan).filter((s) => !(s['Remote SQL'] ?? '').includes(' LIMIT '));
@@ -246,12 +248,6 @@ const PASS_THROUGH = new Set(['Append', 'Merge Append', 'Sort', 'Incremental Sor
  */
 function isRawScan(node: PlanNode): boolean {
   return isForeignScan(node) && node.Relations === undefined && !(node['Remote SQL'] ?? '').includes(' LIMIT ');
-}
-
-/** Whether raw shard rows reach this point with nothing in between that aggregates them. */
-function reachesRawScan(node: PlanNode): boolean {
-  if (isForeignScan(node)) return isRawScan(node);
-  return PASS_THROUGH.has(node['Node Type']) && (node.Plans ?? []).some(reachesRawScan);
 }
 
 /**

@@ -20,6 +20,11 @@ export interface ForeignTableInfo {
   readonly tableRows?: number;
   /** The reference table this foreign table reads a copy of (`schema.name`), per the layout: not a shard. */
   readonly referenceCopyOf?: string;
+  /**
+   * The hypertable (`schema.name`) whose per-shard lastpoint view this foreign table reads, per the
+   * layout: one row per space key of its shard, already reduced on the data node, not shard rows.
+   */
+  readonly lastpointOf?: string;
   /** Rows postgres_fdw fetches per round trip (the table's or server's fetch_size); 100, its default, when unknown. */
   readonly fetchSize?: number;
 }
@@ -60,6 +65,9 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
   const shards = new Map<string, { hypertable: string; shard: { dataNode: string; index: number } }>(
     (layout?.hypertables ?? []).flatMap((h) => h.shards.map((s) => [`${s.table.schema}.${s.table.name}`, { hypertable: `${h.table.schema}.${h.table.name}`, shard: s }] as const)),
   );
+  const lastpoints = new Map<string, string>(
+    (layout?.hypertables ?? []).flatMap((h) => h.shards.flatMap((s) => (s.lastpoint === undefined ? [] : [[`${s.lastpoint.schema}.${s.lastpoint.name}`, `${h.table.schema}.${h.table.name}`] as const]))),
+  );
   const copies = new Map<string, string>((layout?.referenceTables ?? []).flatMap((r) => r.copies.map((c) => [`${c.table.schema}.${c.table.name}`, `${r.table.schema}.${r.table.name}`] as const)));
   // Nodes by their spec names: every FDW server the layout makes is on one data node.
   const serverNodes = new Map((layout?.servers ?? []).map((s) => [s.name, s.dataNode]));
@@ -82,6 +90,7 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
             analyzed: t.reltuples >= 0,
             tableRows: Math.max(0, t.reltuples),
             ...(copies.has(key) ? { referenceCopyOf: copies.get(key) as string } : {}),
+            ...(lastpoints.has(key) ? { lastpointOf: lastpoints.get(key) as string } : {}),
             ...(t.fetch_size === null ? {} : { fetchSize: Number(t.fetch_size) }),
           },
         ];

@@ -86,6 +86,8 @@ export interface CaseOutcome {
    * was found in its tie group of the full answer (fullOrder.ts), else why that could not be run.
    */
   readonly fullOrder?: string;
+  /** The audit of the rewritten statement's plan (with `truth`): the findings it reports, and whether it calls it complete. */
+  readonly audit?: { readonly complete: boolean; readonly findings: readonly string[] };
 }
 
 export interface DifferentialRun {
@@ -135,6 +137,7 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   let order: { query: FullOrderQuery; full: TextResult } | string | undefined;
   let untrue: string[] | undefined;
   let choice = false;
+  let audited: CaseOutcome['audit'];
   await client.query(
     `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL TimeZone = ${client.escapeLiteral(target.timeZone)}; ` +
       `SET LOCAL search_path = ${path([target.singleSchema, ...target.searchPath])}`,
@@ -170,6 +173,7 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
       const plan = rows[0]?.['QUERY PLAN'][0];
       if (plan !== undefined) {
         const audit = analyzePlan(plan, target.truth.catalog);
+        audited = { complete: audit.complete, findings: audit.findings.map((f) => f.code) };
         untrue = truthProblems(atScale, audit);
         choice = plannersChoice(audit);
         if (untrue.length > 0) {
@@ -189,6 +193,7 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
     ...(order === undefined ? {} : { fullOrder: typeof order === 'string' ? order : 'checked' }),
     ...(difference === undefined ? {} : { mismatch: mismatch(target, c, rewrite, expected, difference) }),
     ...(untrue === undefined || untrue.length === 0 ? {} : { untrue, plannersChoice: choice }),
+    ...(audited === undefined ? {} : { audit: audited }),
   };
 }
 
