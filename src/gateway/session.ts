@@ -1008,12 +1008,13 @@ export class Session {
       return;
     }
     const prepared = await tx.prepare();
-    await tx.writeCommitRecord(prepared);
     if (!ownBlock) {
+      await tx.writeCommitRecord(prepared);
       this.#pendingRouted.push({ tx, prepared });
       return;
     }
-    const { command } = await this.#inband.query('COMMIT');
+    // The gateway's own block: the record and its COMMIT in one message.
+    const command = await tx.writeCommitRecordAndCommit(prepared, this.#inband);
     if (command !== 'COMMIT') {
       await tx.abort('the access node did not commit');
       throw new CopyFailed('the access node rolled back the transaction deciding the routed write; nothing was committed', '40000');

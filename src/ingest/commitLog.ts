@@ -55,6 +55,10 @@ export function commitLogStep(): Step {
 
 /** `SELECT _hypershard.record_commit($1, $2)`: in the deciding transaction. */
 export const RECORD_COMMIT_SQL = `SELECT ${quoteQualified(COMMIT_FUNCTION.schema, COMMIT_FUNCTION.name)}($1::pg_catalog.text, $2::pg_catalog.text[])`;
+/** RECORD_COMMIT_SQL with its values written in, to go in one message with the COMMIT that follows it. */
+export function recordCommitSql(gid: string, nodes: readonly string[]): string {
+  return `SELECT ${quoteQualified(COMMIT_FUNCTION.schema, COMMIT_FUNCTION.name)}(${quoteLiteral(gid)}::pg_catalog.text, ARRAY[${nodes.map(quoteLiteral).join(', ')}]::pg_catalog.text[])`;
+}
 export const FORGET_COMMITS_SQL = `DELETE FROM ${quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name)} WHERE gid = ANY ($1::pg_catalog.text[])`;
 export const COMMIT_RECORDS_SQL = `SELECT gid, participants FROM ${quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name)} WHERE gid = ANY ($1::pg_catalog.text[])`;
 export const ALL_COMMIT_RECORDS_SQL = `SELECT gid, participants, created_at FROM ${quoteQualified(COMMIT_LOG.schema, COMMIT_LOG.name)}`;

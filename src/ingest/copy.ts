@@ -193,13 +193,10 @@ export class RoutedCopy implements TransactionWriter {
     await this.#routeRows();
     for (const partition of Array.from(this.#pending.keys())) await this.#flush(partition); // #flush deletes from #pending
     this.#finished = true;
-    for (const lane of this.#laneList) {
-      try {
-        await lane.finish();
-      } catch (error) {
-        throw this.#fail(this.#laneError(error));
-      }
-    }
+    // Together: each lane's end is a round trip to its node.
+    const ended = await Promise.allSettled(this.#laneList.map((lane) => lane.finish()));
+    const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw this.#fail(this.#laneError(failed.reason));
   }
 
   async abandon(reason: string): Promise<void> {
@@ -289,8 +286,8 @@ export class RoutedCopy implements TransactionWriter {
       // Partitions sharing a slot share its lane.
       const sibling = onNode.find(({ i }) => this.#lanes.has(i) && onNode.findIndex((x) => x.i === i) % lanes === slot);
       lane = sibling === undefined
-        ? this.#tx.participant(p.dataNode, slot).then((participant) => {
-            const l = new CopyLane(p.dataNode, participant.client, this.#target);
+        ? this.#tx.participant(p.dataNode, slot, { deferBegin: true }).then((participant) => {
+            const l = new CopyLane(p.dataNode, participant.client, this.#target, participant);
             this.#laneList.push(l);
             return l;
           })

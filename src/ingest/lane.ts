@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type pg from 'pg';
-import { from as copyFromStream } from 'pg-copy-streams';
+import { PipelinedCopyIn } from './copyIn.js';
 
 export interface Batch {
   readonly partition: number;
@@ -69,10 +69,14 @@ export class CopyLane {
   bytes = 0;
   readonly #onDrain: (() => void)[] = [];
 
-  constructor(node: string, client: pg.Client, target: CopyTarget) {
+  /** Its transaction's opening statements while not yet sent: they go ahead of the first COPY. */
+  readonly #opening: { opening: string | undefined } | undefined;
+
+  constructor(node: string, client: pg.Client, target: CopyTarget, opening?: { opening: string | undefined }) {
     this.node = node;
     this.client = client;
     this.#target = target;
+    this.#opening = opening;
   }
 
   get queuedBytes(): number {
@@ -174,7 +178,10 @@ export class CopyLane {
   }
 
   #startCopy(partition: number): OpenCopy {
-    const stream = this.client.query(copyFromStream(this.#target.sql(partition))) as Writable;
+    const opening = this.#opening?.opening;
+    if (this.#opening !== undefined) this.#opening.opening = undefined;
+    const stream = new PipelinedCopyIn(opening === undefined ? this.#target.sql(partition) : `${opening}; ${this.#target.sql(partition)}`);
+    this.client.query(stream as unknown as pg.Submittable);
     const copy: OpenCopy = { partition, stream, lines: new Uint32Array(0), rows: 0 };
     stream.on('error', (error: unknown) => this.#fail(error, copy));
     if (this.#target.header !== undefined) stream.write(this.#target.header);

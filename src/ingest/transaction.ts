@@ -27,7 +27,7 @@ import type { HypertableRoute } from '../route/placement.js';
 import { ShardRouter } from '../route/router.js';
 import { quoteLiteral } from '../sql/quote.js';
 import type { IngestCluster } from './cluster.js';
-import { CURRENT_XID_SQL, newGidPrefix, participantGid, RECORD_COMMIT_SQL } from './commitLog.js';
+import { CURRENT_XID_SQL, newGidPrefix, participantGid, RECORD_COMMIT_SQL, recordCommitSql } from './commitLog.js';
 import { canonicalEncoding, type ClientSettings } from './settings.js';
 
 export interface TransactionOptions {
@@ -48,6 +48,12 @@ export interface Participant {
   readonly index: number;
   readonly client: pg.Client;
   state: 'open' | 'prepared' | 'committed' | 'rolled-back' | 'failed';
+  /**
+   * The statements that open its transaction (the client's settings, BEGIN) when they have not
+   * been sent yet: the first statement on it (a COPY lane's) sends them ahead of its own, in the
+   * same message, and clears this.
+   */
+  opening: string | undefined;
 }
 
 export interface PreparedTransaction {
@@ -80,6 +86,9 @@ export class RoutedTransaction {
   readonly #external: Queryable | undefined;
   #owned: pg.Client | undefined;
   #xid: string | undefined;
+  /** The xid asked for when a second participant joined (needed only for two-phase commit), while the rows are written. */
+  #xidAsked: Promise<string | undefined> | undefined;
+  #opening: Promise<pg.Client> | undefined;
   readonly #locked = new Map<string, { route: HypertableRoute; remainders: Set<number> }>();
   readonly #participants = new Map<string, Participant[]>();
   readonly #writers = new Set<TransactionWriter>();
@@ -110,7 +119,9 @@ export class RoutedTransaction {
   /** The access-node session deciding this transaction (opened and BEGUN on first use when owned). */
   async access(): Promise<Queryable> {
     if (this.#external !== undefined) return this.#external;
-    if (this.#owned === undefined) {
+    if (this.#owned !== undefined) return this.#owned;
+    // Once: a second caller (the xid asked for in the background) waits for the same connection.
+    this.#opening ??= (async () => {
       const client = await this.cluster.acquireAccess();
       try {
         await client.query(`BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.round(this.cluster.options.lockTimeoutMs))}`);
@@ -119,8 +130,21 @@ export class RoutedTransaction {
         throw error;
       }
       this.#owned = client;
+      return client;
+    })();
+    try {
+      return await this.#opening;
+    } finally {
+      this.#opening = undefined;
     }
-    return this.#owned;
+  }
+
+  /** Starts reading the deciding transaction's xid, which prepare() will need; its failure is prepare()'s to report. */
+  #askXid(): void {
+    if (this.#xid !== undefined || this.#xidAsked !== undefined || this.cluster.options.onePhase) return;
+    const asked = this.access().then(async (access) => (await access.query<{ xid: string }>(CURRENT_XID_SQL)).rows[0]?.xid);
+    asked.catch(() => undefined);
+    this.#xidAsked = asked;
   }
 
   /**
@@ -172,17 +196,19 @@ export class RoutedTransaction {
   }
 
   /**
-   * The `slot`-th connection to `node` in this transaction, opened (BEGIN, the client's settings)
-   * on first use.
+   * The `slot`-th connection to `node` in this transaction, opened (the client's settings, BEGIN)
+   * on first use: at once, or with `deferBegin` by the caller's first statement on it, which sends
+   * `opening` ahead of its own (a round trip fewer).
    * @throws RoutingError when the node cannot take a two-phase commit and one-phase was not chosen.
    */
-  async participant(node: string, slot = 0): Promise<Participant> {
+  async participant(node: string, slot = 0, options: { readonly deferBegin?: boolean } = {}): Promise<Participant> {
     this.#assertOpen();
     const list = this.#participants.get(node) ?? [];
     this.#participants.set(node, list);
     const existing = list[slot];
     if (existing !== undefined) return existing;
     const client = await this.cluster.acquireData(node);
+    const opening = `${settingsSql(this.settings)}; BEGIN`;
     try {
       const max = await this.cluster.preparedTransactions(node, client);
       if (max === 0 && !this.cluster.options.onePhase) {
@@ -191,19 +217,21 @@ export class RoutedTransaction {
             'set it above 0 (a restart; `hypershard dev up` does), or accept one-phase commit (--one-phase: a failure between two nodes\' commits leaves a partial write)',
         );
       }
-      await client.query(`${settingsSql(this.settings)}; BEGIN`);
+      if (options.deferBegin !== true) await client.query(opening);
       // Aborted while this connection was being set up (another node failed first): abort() did
-      // not know it, so it must not join; its transaction is rolled back here instead.
+      // not know it, so it must not join; its transaction (if begun) is rolled back here instead.
       if (this.#state !== 'open' || this.#aborting) {
-        await client.query('ROLLBACK');
+        if (options.deferBegin !== true) await client.query('ROLLBACK');
         throw new HypershardError('USAGE', `the routed transaction is ${this.#aborting ? 'aborting' : this.#state}`);
       }
     } catch (error) {
       this.cluster.releaseData(node, client, false);
       throw error;
     }
-    const participant: Participant = { node, index: this.#count++, client, state: 'open' };
+    const participant: Participant = { node, index: this.#count++, client, state: 'open', opening: options.deferBegin === true ? opening : undefined };
     list[slot] = participant;
+    const second = this.#count === 2;
+    if (second) this.#askXid();
     return participant;
   }
 
@@ -235,8 +263,11 @@ export class RoutedTransaction {
   async prepare(): Promise<PreparedTransaction> {
     this.#assertOpen();
     await this.#finishWriters();
-    const access = await this.access();
+    const asked = this.#xidAsked;
+    this.#xidAsked = undefined;
+    if (this.#xid === undefined && asked !== undefined) this.#xid = await asked;
     if (this.#xid === undefined) {
+      const access = await this.access();
       const { rows } = await access.query<{ xid: string }>(CURRENT_XID_SQL);
       this.#xid = rows[0]?.xid;
     }
@@ -245,7 +276,7 @@ export class RoutedTransaction {
     const participants = this.participants();
     const results = await Promise.allSettled(
       participants.map(async (p) => {
-        await this.#bounded(p, `PREPARE TRANSACTION ${quoteLiteral(participantGid(gid, p.index))}`, 'PREPARE TRANSACTION');
+        await this.#bounded(p, `${this.#opened(p)}PREPARE TRANSACTION ${quoteLiteral(participantGid(gid, p.index))}`, 'PREPARE TRANSACTION');
         p.state = 'prepared';
       }),
     );
@@ -271,6 +302,19 @@ export class RoutedTransaction {
     const access = via ?? (await this.access());
     await access.query(RECORD_COMMIT_SQL, [prepared.gid, prepared.participants.map((p) => p.node)]);
     this.#state = 'recorded';
+  }
+
+  /**
+   * The commit decision and the COMMIT of the caller's access-node transaction (`via`), in one
+   * message: the COMMIT runs only when the record was written.
+   * @returns the COMMIT's tag (ROLLBACK when the caller's transaction had failed)
+   * @throws the access node's error when the record was refused (the transaction block is then failed, nothing committed)
+   */
+  async writeCommitRecordAndCommit(prepared: PreparedTransaction, via: Queryable): Promise<string> {
+    if (this.#state !== 'prepared') throw new HypershardError('USAGE', `writeCommitRecordAndCommit() after prepare(), not in state ${this.#state}`);
+    const { command } = await via.query(`${recordCommitSql(prepared.gid, prepared.participants.map((p) => p.node))}; COMMIT`);
+    this.#state = 'recorded';
+    return command;
   }
 
   /**
@@ -463,6 +507,13 @@ export class RoutedTransaction {
     if (this.#hashClient !== undefined) this.cluster.releaseAccess(this.#hashClient, false);
     this.#hashClient = undefined;
     this.#releaseAccess(this.#state === 'committed' || this.#state === 'aborted');
+  }
+
+  /** The opening statements of a participant nothing was sent on yet, to go ahead of the next (then they are sent). */
+  #opened(p: Participant): string {
+    const opening = p.opening;
+    p.opening = undefined;
+    return opening === undefined ? '' : `${opening}; `;
   }
 
   /** A control statement on a participant, bounded by timeoutMs: a node that stops answering is named. */
