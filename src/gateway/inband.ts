@@ -42,9 +42,19 @@ export class InbandQueries implements Queryable {
   }
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    // A simple query of several statements: the last result is the one returned.
+    return this.#run<R>(text, values).then((results) => results.at(-1) ?? ({ rows: [], command: '', rowCount: null, oid: 0, fields: [] } as unknown as pg.QueryResult<R>));
+  }
+
+  /** A simple query of several statements in one message (one round trip): each statement's result, in order. */
+  queryAll(text: string): Promise<pg.QueryResult[]> {
+    return this.#run(text, undefined);
+  }
+
+  #run<R extends pg.QueryResultRow>(text: string, values: unknown[] | undefined): Promise<pg.QueryResult<R>[]> {
     let columns: { name: string; type: number }[] = [];
     let rows: R[] = [];
-    let command = '';
+    const results: pg.QueryResult<R>[] = [];
     let error: InbandError | undefined;
     const route = (type: number, frame: Buffer): null => {
       switch (type) {
@@ -52,23 +62,26 @@ export class InbandQueries implements Queryable {
           error ??= new InbandError(readFields(frame));
           break;
         case B.RowDescription:
-          // A simple query of several statements: the last result is the one returned.
           columns = readRowDescription(frame);
           rows = [];
           break;
         case B.DataRow:
           rows.push(decodeRow(columns, readDataRow(frame)) as R);
           break;
-        case B.CommandComplete:
-          command = body(frame).cstring();
+        case B.CommandComplete: {
+          const command = body(frame).cstring();
+          results.push({ rows, command: command.split(' ')[0] ?? '', rowCount: rowCountOf(command), oid: 0, fields: [] } as unknown as pg.QueryResult<R>);
+          columns = [];
+          rows = [];
           break;
+        }
       }
       return null;
     };
     return new Promise((resolve, reject) => {
       const onDone = (): void => {
         if (error !== undefined) reject(error);
-        else resolve({ rows, command: command.split(' ')[0] ?? '', rowCount: rowCountOf(command), oid: 0, fields: [] } as unknown as pg.QueryResult<R>);
+        else resolve(results);
       };
       if (values === undefined || values.length === 0) {
         this.#channel.send(queryMessage(text), { kind: 'query', route, onDone });

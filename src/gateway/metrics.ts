@@ -30,6 +30,8 @@ export interface GatewayMetricsSnapshot {
   readonly routedFailed: number;
   /** Routed transactions by how their data-node parts ended (`left`: to recover). */
   readonly routedSettled: Readonly<Record<string, number>>;
+  /** Routed writes whose shard locks were guessed from the relation's last write: `held`, or `missed` (then taken the long way). */
+  readonly routedLockGuesses: Readonly<Record<string, number>>;
 }
 
 export class GatewayMetrics {
@@ -50,6 +52,11 @@ export class GatewayMetrics {
   routedRows = 0;
   routedFailed = 0;
   readonly #settled = new Map<string, number>();
+  readonly #guesses = new Map<string, number>();
+
+  lockGuess(outcome: 'held' | 'missed'): void {
+    this.#guesses.set(outcome, (this.#guesses.get(outcome) ?? 0) + 1);
+  }
 
   routedSettled(outcome: string): void {
     this.#settled.set(outcome, (this.#settled.get(outcome) ?? 0) + 1);
@@ -82,6 +89,7 @@ export class GatewayMetrics {
       routedRows: this.routedRows,
       routedFailed: this.routedFailed,
       routedSettled: Object.fromEntries(this.#settled),
+      routedLockGuesses: Object.fromEntries(this.#guesses),
     };
   }
 }
@@ -112,5 +120,6 @@ export function prometheusText(m: GatewayMetricsSnapshot): string {
   metric('routed_rows_total', 'counter', 'Rows routed COPY and INSERT statements wrote.', [['', m.routedRows]]);
   metric('routed_failed_total', 'counter', 'Routed writes that failed (nothing of them committed).', [['', m.routedFailed]]);
   metric('routed_transactions_total', 'counter', 'Routed transactions by how their data-node parts ended.', labelled('outcome', m.routedSettled));
+  metric('routed_lock_guesses_total', 'counter', "Routed writes whose shard locks were guessed from the relation's last write, by whether the guess held.", labelled('outcome', m.routedLockGuesses));
   return `${lines.join('\n')}\n`;
 }

@@ -22,7 +22,9 @@ import { parseGid, participantGid, XACT_STATUS_SQL } from '../ingest/commitLog.j
 import { recoverWith, type RecoverResult } from '../ingest/recover.js';
 import type { ClientSettings } from '../ingest/settings.js';
 import type { PreparedTransaction, RoutedTransaction } from '../ingest/transaction.js';
-import { INTERNAL_SCHEMA } from '../plan/layout.js';
+import { INTERNAL_SCHEMA, type QualifiedName } from '../plan/layout.js';
+import { shardLocksSql } from '../route/lock.js';
+import { routeSignatureSql, type HypertableRoute } from '../route/placement.js';
 import { loadSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { parsedInsert } from '../ingest/insert.js';
@@ -37,7 +39,8 @@ const COMMIT_FUNCTION = quoteLiteral(`${quoteIdent(INTERNAL_SCHEMA)}.record_comm
  * no row-level security or user trigger would have a say, and it may write the commit record;
  * and the session has not said `SET hypershard.route = off`.
  */
-export const ROUTABLE_SQL = `SELECT n.nspname AS schema, c.relname AS name,
+function routableSql(relation: string): string {
+  return `SELECT n.nspname AS schema, c.relname AS name,
   (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::int AS columns,
   pg_catalog.lower(coalesce(nullif(pg_catalog.current_setting('hypershard.route', true), ''), 'on')) NOT IN ('off', 'false', '0', 'no')
     AND pg_catalog.has_table_privilege(c.oid, 'INSERT')
@@ -47,7 +50,23 @@ export const ROUTABLE_SQL = `SELECT n.nspname AS schema, c.relname AS name,
         ELSE pg_catalog.has_schema_privilege(${quoteLiteral(INTERNAL_SCHEMA)}, 'USAGE')
          AND pg_catalog.has_function_privilege(pg_catalog.to_regprocedure(${COMMIT_FUNCTION}), 'EXECUTE') END AS allowed
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind = 'p'`;
+WHERE c.oid = pg_catalog.to_regclass(${relation}) AND c.relkind = 'p'`;
+}
+export const ROUTABLE_SQL = routableSql('$1');
+
+/**
+ * The opening of a routed write in one message (one round trip instead of four): BEGIN (or the
+ * savepoint in a client's block), the routable check of `relation`, the shard locks `guess` names
+ * (the table and route its previous write used) and, after they are granted, the route's signature.
+ * The caller adopts the locks when the check names the guessed table and the signature still
+ * matches; otherwise it goes the long way (the extra locks are harmless: shared, released with the
+ * transaction).
+ */
+export function routedBeginSql(ownBlock: boolean, relation: string, guess: { readonly table: QualifiedName; readonly route: HypertableRoute } | undefined): string {
+  const statements = [ownBlock ? 'BEGIN' : `SAVEPOINT ${ROUTING_SAVEPOINT}`, routableSql(quoteLiteral(relation))];
+  if (guess !== undefined) statements.push(shardLocksSql(guess.table, guess.route.partitions.map((p) => p.remainder), 'shared'), routeSignatureSql(guess.route.oid));
+  return statements.join(';\n');
+}
 
 /** The savepoint around the gateway's own statements in a client's transaction block. */
 export const ROUTING_SAVEPOINT = 'hypershard_routing';
@@ -58,6 +77,9 @@ export interface PendingRouted {
   readonly prepared: PreparedTransaction;
 }
 
+/** Relations remembered for guessing shard locks; past it the memory starts over. */
+const MAX_GUESSES = 1000;
+
 /** What sessions share for routed writes. */
 export class GatewayIngest {
   #cluster: IngestCluster;
@@ -65,6 +87,8 @@ export class GatewayIngest {
   readonly #timeoutMs: number;
   #watching = false;
   #names: { readonly cluster: IngestCluster; readonly pattern: RegExp } | undefined;
+  /** The table a relation as written resolved to last (a guess: its routed write's check confirms it). */
+  readonly #resolved = new Map<string, QualifiedName>();
 
   private constructor(cluster: IngestCluster, specFile: string, timeoutMs: number) {
     this.#cluster = cluster;
@@ -177,6 +201,19 @@ export class GatewayIngest {
       this.#names = { cluster, pattern: new RegExp(`(?:^|[^\\w$])(?:${names.join('|')})(?:$|[^\\w$])`, 'i') };
     }
     return this.#names.pattern.test(text);
+  }
+
+  /** The table and route the last routed write of `relation` (as written) used, to guess its shard locks; undefined when unknown. */
+  guess(relation: string): { readonly table: QualifiedName; readonly route: HypertableRoute } | undefined {
+    const table = this.#resolved.get(relation);
+    const route = table === undefined ? undefined : this.#cluster.cachedRoute(table);
+    return table === undefined || route === undefined ? undefined : { table, route };
+  }
+
+  /** What `relation` (as written) resolved to in a routed write's check. */
+  learn(relation: string, table: QualifiedName): void {
+    if (this.#resolved.size >= MAX_GUESSES && !this.#resolved.has(relation)) this.#resolved.clear();
+    this.#resolved.set(relation, table);
   }
 
   close(): Promise<void> {

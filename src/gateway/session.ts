@@ -25,7 +25,7 @@ import { RoutedCopy } from '../ingest/copy.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
 import { InbandError, InbandQueries } from './inband.js';
-import { beginStatement, clientSettings, insertWorthRouting, MAX_HELD_BYTES, MIN_ROUTED_VALUES_ROWS, plainInsert, valuesWorthRouting, ROUTABLE_SQL, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
+import { beginStatement, clientSettings, insertWorthRouting, MAX_HELD_BYTES, MIN_ROUTED_VALUES_ROWS, plainInsert, valuesWorthRouting, routedBeginSql, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
 import { planRoutedBatch, planRoutedInsert, type InsertParam, type RoutedInsert } from '../ingest/insert.js';
 import { quoteIdent } from '../sql/quote.js';
 import { errorForOriginal } from './errorPosition.js';
@@ -979,12 +979,23 @@ export class Session {
         this.#sinceSync = 0;
         this.#nothingRun = true;
       }
-      await this.#inband.query(ownBlock ? 'BEGIN' : `SAVEPOINT ${ROUTING_SAVEPOINT}`);
-      const { rows } = await this.#inband.query<{ schema: string; name: string; columns: number; allowed: boolean }>(ROUTABLE_SQL, [relation]);
-      const row = rows[0];
+      // One round trip: the block, the check and the shard locks of the relation's last write.
+      const guess = ingest.guess(relation);
+      const results = await this.#inband.queryAll(routedBeginSql(ownBlock, relation, guess));
+      const row = results[1]?.rows[0] as { schema: string; name: string; columns: number; allowed: boolean } | undefined;
       const hypertable = row === undefined ? undefined : ingest.cluster.spec.hypertables.find((h) => h.schema === row.schema && h.name === row.name);
       if (row === undefined || hypertable === undefined || !row.allowed) throw new Unroutable();
+      const table = { schema: row.schema, name: row.name };
+      ingest.learn(relation, table);
       tx = await ingest.cluster.begin({ settings: clientSettings(this.#parameters), access: this.#inband });
+      const signature = (results[3]?.rows[0] as { signature?: string } | undefined)?.signature;
+      // The guess held: the locks are the ones the write takes, and the route read after them is current.
+      if (guess !== undefined && guess.table.schema === table.schema && guess.table.name === table.name && signature === guess.route.signature) {
+        tx.adoptLocks(table, guess.route, guess.route.partitions.map((p) => p.remainder));
+        this.#ctx.metrics.lockGuess('held');
+      } else if (guess !== undefined) {
+        this.#ctx.metrics.lockGuess('missed');
+      }
       return { tx, ...row };
     } catch (error) {
       await tx?.abort('not routed').catch(() => undefined);

@@ -157,6 +157,11 @@ export class IngestCluster {
     return route;
   }
 
+  /** The route of `table` read last, unchecked: a guess of what a transaction's checks will confirm (see RoutedTransaction.adoptLocks). */
+  cachedRoute(table: QualifiedName): HypertableRoute | undefined {
+    return this.#routes.get(`${table.schema}\u0000${table.name}`);
+  }
+
   /** Deletes commit records of transactions committed everywhere, a batch at a time. */
   forget(gids: readonly string[]): void {
     this.#forget.push(...gids);

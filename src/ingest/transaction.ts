@@ -180,6 +180,19 @@ export class RoutedTransaction {
     return fresh;
   }
 
+  /**
+   * Shard locks the caller took itself in this transaction's access-node session, with the route
+   * it checked after they were granted (its signature read then matched): lock() and router() then
+   * use them without asking again. For a caller that sends the locks and the check in one message
+   * with other statements of its own.
+   */
+  adoptLocks(table: QualifiedName, route: HypertableRoute, remainders: readonly number[]): void {
+    this.#assertOpen();
+    const key = `${table.schema}\u0000${table.name}`;
+    if (this.#locked.has(key)) throw new HypershardError('USAGE', `shard locks of ${table.schema}.${table.name} are already held in this transaction`);
+    this.#locked.set(key, { route, remainders: new Set(remainders) });
+  }
+
   /** A router for `table` in this transaction's session settings (its server fallback on a connection of its own). */
   async router(table: QualifiedName, remainders?: readonly number[]): Promise<ShardRouter> {
     const route = await this.lock(table, remainders);

@@ -185,6 +185,12 @@ SELECT pg_catalog.md5(concat_ws('|',
      LEFT JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
     WHERE i.inhparent = $1))) AS signature`;
 
+/** ROUTE_SIGNATURE_SQL for one hypertable, its oid written in (for a message of several statements). */
+export function routeSignatureSql(oid: number): string {
+  if (!Number.isSafeInteger(oid) || oid <= 0) throw new TypeError(`not an oid: ${oid}`);
+  return ROUTE_SIGNATURE_SQL.replaceAll('$1', `${oid}::pg_catalog.oid`);
+}
+
 const BOUND = /^FOR VALUES WITH \(modulus (\d+), remainder (\d+)\)$/i;
 
 /**
