@@ -19,6 +19,7 @@ import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions
 import { errorResponse } from './protocol/messages.js';
 import { GatewayRewriter } from './rewriting.js';
 import { GatewayIngest } from './routedWrites.js';
+import { RouterReadState } from './routerReads.js';
 import { CancelRegistry, Session, type GatewayRewriteEvent, type SessionContext } from './session.js';
 import { upstreamFromUrl } from './upstream.js';
 
@@ -80,6 +81,7 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     rewriter,
     ingest,
     metrics,
+    routerReads: resolved.routerReads ? new RouterReadState() : undefined,
     secureContext: resolved.tls === undefined ? undefined : tls.createSecureContext({ cert: resolved.tls.cert, key: resolved.tls.key }),
     cancels: new CancelRegistry(),
     onRewrite: (event) => events.emit('rewrite', event),

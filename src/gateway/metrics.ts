@@ -32,6 +32,10 @@ export interface GatewayMetricsSnapshot {
   readonly routedSettled: Readonly<Record<string, number>>;
   /** Routed writes whose shard locks were guessed from the relation's last write: `held`, or `missed` (then taken the long way). */
   readonly routedLockGuesses: Readonly<Record<string, number>>;
+  /** SELECTs answered by one data node straight (router reads). */
+  readonly routerReads: number;
+  /** Statements that could have been router reads and went through the access node, by reason. */
+  readonly routerFallbacks: Readonly<Record<string, number>>;
 }
 
 export class GatewayMetrics {
@@ -56,6 +60,13 @@ export class GatewayMetrics {
 
   lockGuess(outcome: 'held' | 'missed'): void {
     this.#guesses.set(outcome, (this.#guesses.get(outcome) ?? 0) + 1);
+  }
+
+  routerReads = 0;
+  readonly routerFallbacks = new Map<string, number>();
+
+  routerFallback(reason: string): void {
+    this.routerFallbacks.set(reason, (this.routerFallbacks.get(reason) ?? 0) + 1);
   }
 
   routedSettled(outcome: string): void {
@@ -90,6 +101,8 @@ export class GatewayMetrics {
       routedFailed: this.routedFailed,
       routedSettled: Object.fromEntries(this.#settled),
       routedLockGuesses: Object.fromEntries(this.#guesses),
+      routerReads: this.routerReads,
+      routerFallbacks: Object.fromEntries(this.routerFallbacks),
     };
   }
 }
@@ -121,5 +134,7 @@ export function prometheusText(m: GatewayMetricsSnapshot): string {
   metric('routed_failed_total', 'counter', 'Routed writes that failed (nothing of them committed).', [['', m.routedFailed]]);
   metric('routed_transactions_total', 'counter', 'Routed transactions by how their data-node parts ended.', labelled('outcome', m.routedSettled));
   metric('routed_lock_guesses_total', 'counter', "Routed writes whose shard locks were guessed from the relation's last write, by whether the guess held.", labelled('outcome', m.routedLockGuesses));
+  metric('router_reads_total', 'counter', 'SELECTs answered by one data node straight.', [['', m.routerReads]]);
+  metric('router_read_fallbacks_total', 'counter', 'Single-shard SELECTs sent through the access node instead, by reason.', labelled('reason', m.routerFallbacks));
   return `${lines.join('\n')}\n`;
 }

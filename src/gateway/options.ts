@@ -22,6 +22,12 @@ export interface GatewayOptions {
    * the access node. @default true
    */
   readonly route?: boolean;
+  /**
+   * A SELECT whose rewrite reads one shard (and reference copies next to it) is sent straight to
+   * that shard's data node and its answer relayed, when that is provably the access node's answer
+   * (src/gateway/routerReads.ts). Needs routed writes' data-node connections (`route`). @default true
+   */
+  readonly routerReads?: boolean;
   /** Client sessions at once; one more gets "too many connections" and is closed. @default 1000 */
   readonly maxConnections?: number;
   /** Largest message a client may send (a Query, a Bind, a CopyData). @default 64 MiB */
@@ -52,6 +58,7 @@ export interface ResolvedGatewayOptions {
   readonly metricsPort: number | undefined;
   readonly rewrite: boolean;
   readonly route: boolean;
+  readonly routerReads: boolean;
   readonly maxConnections: number;
   readonly maxMessageBytes: number;
   readonly startupTimeoutMs: number;
@@ -87,6 +94,7 @@ export async function resolveGatewayOptions(spec: ClusterSpec, specFile: string,
     metricsPort: options.metricsPort ?? section?.metricsPort,
     rewrite: options.rewrite ?? section?.rewrite ?? true,
     route: options.route ?? true,
+    routerReads: options.routerReads ?? true,
     maxConnections: options.maxConnections ?? section?.maxConnections ?? 1000,
     maxMessageBytes: options.maxMessageBytes ?? section?.maxMessageBytes ?? 64 * 1024 * 1024,
     startupTimeoutMs: options.startupTimeoutMs ?? section?.startupTimeoutMs ?? 60_000,

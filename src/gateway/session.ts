@@ -64,6 +64,9 @@ import {
 } from './protocol/messages.js';
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
+import { checkSql, planRouterRead, RelayQuery, type CheckRow, type RouterReadState } from './routerReads.js';
+import { remoteTable, serverDataNode } from '../route/placement.js';
+import type { QualifiedName } from '../plan/layout.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
 
 /** Emitted for every statement the rewriter looked at (one that names a distributed hypertable). */
@@ -90,6 +93,8 @@ export interface SessionContext {
   /** Routed writes to the data nodes; undefined: every write goes through the access node. */
   readonly ingest: GatewayIngest | undefined;
   readonly metrics: GatewayMetrics;
+  /** What router reads share (unreachable data nodes, connection state); undefined: they are off. */
+  readonly routerReads: RouterReadState | undefined;
   readonly secureContext: tls.SecureContext | undefined;
   readonly cancels: CancelRegistry;
   onRewrite(event: GatewayRewriteEvent): void;
@@ -802,6 +807,10 @@ export class Session {
     }
     this.#ctx.metrics.rewritten += 1;
     const retryable = this.#tracker.idle && this.#txStatus === TX_IDLE && this.#rewriter?.statement(text).count === 1;
+    if (retryable && this.#ctx.routerReads !== undefined && (await this.#routerRead(decision, this.#ctx.routerReads))) {
+      this.#emit(decision);
+      return;
+    }
     if (!retryable) {
       this.#emit(decision);
       this.#send(queryMessage(decision.sql), { kind: 'query', route: positionsFor(text, decision.sql), rowsAsIs: true });
@@ -838,6 +847,89 @@ export class Session {
     this.#ctx.metrics.retried += 1;
     this.#emit(decision, `the rewritten statement failed (${attempt.refusal ?? 'error'}); ran as written`);
     this.#send(bytes, { kind: 'query' });
+  }
+
+  /**
+   * A rewrite that reads one shard, answered by its data node straight (routerReads.ts). At rest,
+   * outside a block. False when it was not (nothing reached the client): the access node answers.
+   */
+  async #routerRead(decision: Decision, state: RouterReadState): Promise<boolean> {
+    const metrics = this.#ctx.metrics;
+    const refused = (reason: string): false => {
+      metrics.routerFallback(reason);
+      return false;
+    };
+    const cluster = this.#ctx.ingest?.cluster;
+    if (cluster === undefined) return refused('no-data-node-connections');
+    const settings = this.#knownSettings();
+    const metadata = this.#rewriter?.context.metadata;
+    if (settings === undefined || metadata === undefined) return refused('settings-unknown');
+    const plan = planRouterRead(decision.sql, metadata, settings);
+    if (typeof plan === 'string') return refused(plan);
+    let row: CheckRow | undefined;
+    try {
+      row = (await this.#inband.query<CheckRow & pg.QueryResultRow>(checkSql(plan))).rows[0];
+    } catch {
+      // A guard that does not hold, a privilege missing: the access node says what it says.
+      return refused('check-failed');
+    }
+    if (row === undefined) return refused('check-failed');
+    if (!row.free) return refused('shard-moving');
+    if (!row.builtin) return refused('user-defined-name');
+    if (row.scs !== 'on') return refused('standard-conforming-strings');
+    const expected = [false, ...plan.guards.map((g) => g.holds)];
+    if (row.guards.length !== expected.length || row.guards.some((g, i) => g !== expected[i])) return refused('guard');
+    const tables = row.tables ?? [];
+    const shardRow = tables.find((t) => t.schema === plan.shard.table.schema && t.name === plan.shard.table.name);
+    if (shardRow === undefined || tables.length !== plan.foreignTables.length) return refused('placement');
+    // Where the shard is now (a move switches its foreign table's server); its reference copies must be there too.
+    if (tables.some((t) => t.renamed || t.server !== shardRow.server)) return refused('placement');
+    const node = serverDataNode(cluster.spec, shardRow.server_options);
+    if (node === undefined || !cluster.targets.dataNodes.has(node.name)) return refused('placement');
+    if (state.unreachable(node.name)) return refused('data-node-unavailable');
+    const remote = new Map<string, QualifiedName>(tables.map((t) => [`${t.schema}.${t.name}`, remoteTable(t, t.table_options)]));
+    const text = plan.build(remote, row.now);
+
+    let client: pg.Client;
+    try {
+      client = await cluster.acquireData(node.name);
+    } catch {
+      state.failed(node.name);
+      return refused('data-node-unavailable');
+    }
+    let relay: RelayQuery | undefined;
+    try {
+      const version = await state.version(client);
+      if (Math.floor(version / 10_000) !== Math.floor(Number(row.version) / 10_000)) {
+        cluster.releaseData(node.name, client, true);
+        return refused('version');
+      }
+      await state.applySettings(client, row.settings);
+    } catch {
+      cluster.releaseData(node.name, client, false);
+      state.failed(node.name);
+      return refused('data-node-failed');
+    }
+    relay = new RelayQuery(text, node.name, (bytes) => {
+      if (this.#phase === 'closed') return true;
+      metrics.bytesToClients += bytes.length;
+      const flowing = this.#client.write(bytes);
+      if (!flowing) this.#client.once('drain', () => relay?.resume());
+      return flowing;
+    });
+    void client.query(relay as unknown as pg.QueryConfig);
+    const outcome = await relay.outcome;
+    cluster.releaseData(node.name, client, outcome.kind === 'sent');
+    if (outcome.kind === 'refused') {
+      if (outcome.reason === 'data-node-failed') state.failed(node.name);
+      return refused(outcome.reason);
+    }
+    if (outcome.kind === 'broken') {
+      this.#writeClient(errorResponse({ code: '08006', message: `hypershard gateway: the connection to data node ${node.name} broke during a router read: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}` }));
+    }
+    metrics.routerReads += 1;
+    this.#writeClient(readyForQuery(TX_IDLE));
+    return true;
   }
 
   #onParse(bytes: Buffer): Promise<void> | undefined {

@@ -255,17 +255,9 @@ function partitionOf(p: PartitionRow, spec: ClusterSpec, parent: string): Partit
   const bound = BOUND.exec(p.bound ?? '');
   if (bound === null) throw new RoutingError(`${what} has bound ${p.bound ?? 'none'}, not a hash bound`);
   const server = options(p.server_options);
-  const table = options(p.table_options);
-  // Host and port may list a primary and its standbys (src/ha/); they match as written.
-  const host = server.get('host') ?? '';
-  const port = server.get('port') ?? '5432';
-  const dbname = server.get('dbname') ?? '';
-  const node = spec.dataNodes.find((n) => {
-    const e = fdwEndpoint(n);
-    return e.host === host && e.port === port && e.dbname === dbname;
-  });
+  const node = serverDataNode(spec, p.server_options);
   if (node === undefined) {
-    throw new RoutingError(`${what} is read through server ${p.server} (${host}:${port}/${dbname}), which is no data node of the spec`);
+    throw new RoutingError(`${what} is read through server ${p.server} (${server.get('host') ?? ''}:${server.get('port') ?? '5432'}/${server.get('dbname') ?? ''}), which is no data node of the spec`);
   }
   const remoteColumns = new Map<string, string>();
   for (const [column, list] of Object.entries(p.column_options ?? {})) {
@@ -278,10 +270,29 @@ function partitionOf(p: PartitionRow, spec: ClusterSpec, parent: string): Partit
     modulus: Number(bound[1]),
     remainder: Number(bound[2]),
     server: p.server,
-    remote: { schema: table.get('schema_name') ?? p.schema, name: table.get('table_name') ?? p.name },
+    remote: remoteTable({ schema: p.schema, name: p.name }, p.table_options),
     remoteColumns,
     dataNode: node.name,
   };
+}
+
+/** The spec's data node a FDW server's options (`key=value`, as in pg_foreign_server.srvoptions) point at. */
+export function serverDataNode(spec: ClusterSpec, serverOptions: readonly string[] | null): ClusterSpec['dataNodes'][number] | undefined {
+  const server = options(serverOptions);
+  // Host and port may list a primary and its standbys (src/ha/); they match as written.
+  const host = server.get('host') ?? '';
+  const port = server.get('port') ?? '5432';
+  const dbname = server.get('dbname') ?? '';
+  return spec.dataNodes.find((n) => {
+    const e = fdwEndpoint(n);
+    return e.host === host && e.port === port && e.dbname === dbname;
+  });
+}
+
+/** The table on the data node a foreign table reads (its schema_name / table_name options, else its own name). */
+export function remoteTable(table: QualifiedName, tableOptions: readonly string[] | null): QualifiedName {
+  const o = options(tableOptions);
+  return { schema: o.get('schema_name') ?? table.schema, name: o.get('table_name') ?? table.name };
 }
 
 /** The partition a row hash goes to (index into route.partitions), or -1 when none takes it. */

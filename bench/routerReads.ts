@@ -1,0 +1,163 @@
+/**
+ * `npm run bench:router-reads`: TSBS's single-host query types as users write them (`tags` a
+ * reference table, hosts by sub-select, now() windows) through the gateway with router reads off
+ * (the access node asks the one shard through postgres_fdw) and on (the gateway asks the shard's
+ * data node straight, src/gateway/routerReads.ts), against the same text on a single-node table.
+ * pgbench, simple query protocol, one client; the three alternate per round, medians of rounds.
+ * Every answer through each gateway is compared with the single node's first.
+ *
+ *   npm run bench:router-reads -- [--system] [--hosts N] [--hours N] [--transactions N] [--rounds N]
+ *
+ * Writes bench/results/router-reads[-system].json and .md.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { startGateway, type Gateway } from '../src/gateway/gateway.js';
+import { SYSTEM_BIN_DIR, withBenchCluster } from './lib/cluster.js';
+import { describeMachine, machineInfo } from './lib/machine.js';
+import { closeQuietly, connect } from './lib/pg.js';
+import { writeResults } from './lib/results.js';
+import { geometricMean, median } from './lib/stats.js';
+import { cpuRows, totalRows } from './tsbs/generate.js';
+import { copyRows } from './tsbs/load.js';
+import { tsbsQueries, type QueryType } from './tsbs/queries.js';
+import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE } from './tsbs/setup.js';
+
+const { values } = parseArgs({
+  options: {
+    system: { type: 'boolean', default: false },
+    hosts: { type: 'string', default: '100' },
+    hours: { type: 'string', default: '24' },
+    transactions: { type: 'string', default: '200' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const hosts = Number(values.hosts);
+const hours = Number(values.hours);
+const transactions = Number(values.transactions);
+const rounds = Number(values.rounds);
+const TYPES: ReadonlySet<QueryType> = new Set<QueryType>(['single-groupby-1-1-1', 'single-groupby-1-1-12', 'single-groupby-5-1-1', 'high-cpu-1', 'cpu-max-all-1']);
+const TARGETS = ['single', 'off', 'on'] as const;
+type Target = (typeof TARGETS)[number];
+const step = (m: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+function pgbench(args: readonly string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('pgbench', ['-n', ...args], { env: { ...process.env, PGPASSWORD: '' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const m = /latency average = ([\d.]+) ms/.exec(out);
+      if (code !== 0 || m === null || /failed transactions: [1-9]/.test(out)) reject(new Error(`pgbench ${args.join(' ')} failed (${code}): ${err}${out}`));
+      else resolve(Number(m[1]));
+    });
+  });
+}
+
+interface Row {
+  readonly type: QueryType;
+  readonly singleMs: number;
+  readonly offMs: number;
+  readonly onMs: number;
+  readonly equal: boolean;
+}
+
+const report = await withBenchCluster(
+  { dataNodes: 2, handleSignals: true, onStep: step, ...(values.system ? { postgres: { kind: 'system' as const, binDir: SYSTEM_BIN_DIR } } : {}) },
+  async (cluster, workDir) => {
+    const topology = await createDistributedHypertable(cluster, workDir, { hours, referenceTags: true });
+    const access = await connect(cluster.accessNode.url);
+    const scratch = await mkdtemp(join(tmpdir(), 'hs-bench-router-'));
+    const gateways: Gateway[] = [];
+    const clients: pg.Client[] = [];
+    try {
+      await createSingleNodeTable(access);
+      await createTags(access, hosts, 1, { referenceTags: true });
+      const endMs = Math.floor(Date.now() / 10_000) * 10_000;
+      const shape = { hosts, startMs: endMs - hours * 3_600_000, endMs, intervalSeconds: 10, seed: 1 };
+      step(`loading ${totalRows(shape).toLocaleString('en-US')} rows into each target`);
+      await copyRows(access, SINGLE.cpu, cpuRows(shape));
+      await copyRows(access, DISTRIBUTED.cpu, cpuRows(shape));
+      const data = await Promise.all(cluster.dataNodes.map((n) => connect(n.url)));
+      await Promise.all(data.map((c) => c.query('VACUUM ANALYZE')));
+      await closeQuietly(data);
+      await access.query(`VACUUM ANALYZE ${SINGLE.cpu}, ${SINGLE.tags}, ${DISTRIBUTED.tags}`);
+      await access.query(`ANALYZE ${DISTRIBUTED.cpu}`);
+
+      const off = await startGateway(topology.spec, topology.specFile, { port: 0, routerReads: false });
+      gateways.push(off);
+      const on = await startGateway(topology.spec, topology.specFile, { port: 0, routerReads: true });
+      gateways.push(on);
+      const a = new URL(cluster.accessNode.url);
+      const user = decodeURIComponent(a.username);
+      const database = a.pathname.slice(1);
+      const hostPort = (address: string): [string, string] => [address.slice(0, address.lastIndexOf(':')), address.slice(address.lastIndexOf(':') + 1)];
+      const [offHost, offPort] = hostPort(off.address);
+      const [onHost, onPort] = hostPort(on.address);
+      const target: Record<Target, string[]> = {
+        single: ['-h', a.hostname, '-p', a.port, '-U', user, database],
+        off: ['-h', offHost, '-p', offPort, '-U', user, database],
+        on: ['-h', onHost, '-p', onPort, '-U', user, database],
+      };
+      for (const [host, port] of [[offHost, offPort], [onHost, onPort]] as const) {
+        const c = new pg.Client({ host, port: Number(port), user, database });
+        await c.connect();
+        clients.push(c);
+      }
+
+      const cases = tsbsQueries({ hosts, endMs, seed: 1 }).filter((c) => c.form === 'users-bucket' && TYPES.has(c.type));
+      const rows: Row[] = [];
+      for (const c of cases) {
+        const single = c.sql(SINGLE);
+        const written = c.sql(DISTRIBUTED);
+        const want = JSON.stringify((await access.query(single)).rows);
+        const got = await Promise.all(clients.map(async (client) => JSON.stringify((await client.query({ text: written, queryMode: 'simple' } as pg.QueryConfig)).rows)));
+        const files: Record<Target, string> = { single: join(scratch, `${c.type}-single.sql`), off: join(scratch, `${c.type}-off.sql`), on: join(scratch, `${c.type}-on.sql`) };
+        await writeFile(files.single, `${single};\n`);
+        await writeFile(files.off, `${written};\n`);
+        await writeFile(files.on, `${written};\n`);
+        const t: Record<Target, number[]> = { single: [], off: [], on: [] };
+        for (let round = 0; round < rounds; round += 1) {
+          for (const [k] of TARGETS.entries()) {
+            const which = TARGETS[(k + round) % TARGETS.length] as Target;
+            t[which].push(await pgbench(['-M', 'simple', '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]]));
+          }
+        }
+        const row = { type: c.type, singleMs: median(t.single), offMs: median(t.off), onMs: median(t.on), equal: got.every((g) => g === want) };
+        rows.push(row);
+        step(`${c.type}: single ${row.singleMs.toFixed(2)} ms, off ${row.offMs.toFixed(2)} ms, on ${row.onMs.toFixed(2)} ms${row.equal ? '' : ' — ANSWERS DIFFER'}`);
+      }
+      const { rows: version } = await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
+      return { generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: version[0]?.v ?? '?', hosts, hours, rows: totalRows(shape), shards: topology.shards, transactions, rounds, results: rows, metrics: on.metrics() };
+    } finally {
+      await closeQuietly(clients);
+      for (const g of gateways) await g.close();
+      await closeQuietly([access]);
+      await rm(scratch, { recursive: true, force: true });
+    }
+  },
+);
+
+const f = (x: number): string => x.toFixed(2);
+const lines = [
+  `# Router reads through the gateway (PostgreSQL ${report.postgres})`,
+  '',
+  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table, loopback; pgbench -M simple, one client, ${report.transactions} transactions, median of ${report.rounds} rounds; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
+  '',
+  '| query type | single ms | gateway, router reads off ms (×) | gateway, router reads on ms (×) | answers = single node |',
+  '|---|---:|---:|---:|---|',
+  ...report.results.map((r) => `| ${r.type} | ${f(r.singleMs)} | ${f(r.offMs)} (${f(r.offMs / r.singleMs)}) | ${f(r.onMs)} (${f(r.onMs / r.singleMs)}) | ${r.equal ? 'yes' : 'NO'} |`),
+  `| geomean | | (${f(geometricMean(report.results.map((r) => r.offMs / r.singleMs)))}) | (${f(geometricMean(report.results.map((r) => r.onMs / r.singleMs)))}) | |`,
+  '',
+  `Router reads ${report.metrics.routerReads}, fallbacks ${JSON.stringify(report.metrics.routerFallbacks)}.`,
+  '',
+];
+process.stdout.write(lines.join('\n'));
+await writeResults(`router-reads${values.system ? '-system' : ''}`, report, lines.join('\n'));

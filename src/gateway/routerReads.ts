@@ -1,0 +1,565 @@
+/**
+ * Router reads: a SELECT whose rewrite reads exactly one shard's foreign table (and perhaps
+ * reference-table copies on that shard's server) is sent by the gateway straight to the shard's
+ * data node, as the data node's own table names, and its answer relayed to the client. The
+ * access node's fixed cost per shard asked (postgres_fdw's remote transaction, cursor and planning
+ * on both sides, docs/benchmarks.md) is then not paid; Citus calls these router queries.
+ *
+ * Only when the answer and the privileges are provably those of the access node's path:
+ *   - planRouterRead (here, from the rewritten text alone): one plain SELECT, no locking clause,
+ *     INTO or data-modifying CTE, no parameter, only node kinds known to be harmless, no function
+ *     that reads the session, the node or the clock (DENIED), no system column, no collation
+ *     clause, no reg* cast; every relation one shard's foreign table, a reference table, or a
+ *     reference copy on the same server;
+ *   - checkSql (in-band, on the client's own access-node session, as its role, one round trip):
+ *     the rewrite's guards hold (privileges and row security as for the per-shard rewrite, the
+ *     keys of a key sub-select unchanged), no user-defined function, operator or type carries a
+ *     name the statement uses (so each resolves to a built-in, as on the data node with
+ *     search_path = pg_catalog), the shard is not being moved (its routed-write lock, taken as a
+ *     move takes it, src/route/lock.ts), where the foreign tables point now, and the session's
+ *     settings that change results;
+ *   - the relay (RelayQuery): built-in result types only, in text; an answer is held until it is
+ *     complete or large, so a data node that fails or is refused before that costs only a second
+ *     try through the access node, which the read, being idempotent, allows.
+ */
+import { EventEmitter } from 'node:events';
+import type { Node, SelectStmt } from '@pgsql/types';
+import type pg from 'pg';
+import { DatabaseError } from 'pg-protocol';
+import type { QualifiedName } from '../plan/layout.js';
+import { GUARD_NAME, guardCondition } from '../rewrite/access.js';
+import { columnPath, functionName, functionSchema, stringValue, transform, walk } from '../rewrite/ast.js';
+import type { ClusterMetadata, DistributedTable, ReferenceTable, ShardTarget } from '../rewrite/model.js';
+import { deparse, parseExpression, parseStatements } from '../rewrite/parser.js';
+import { KEYS_GUARD_NAME } from '../rewrite/referenceKeys.js';
+import type { SessionSettings } from '../rewrite/session.js';
+import { shardLockKey } from '../route/lock.js';
+import { quoteLiteral } from '../sql/quote.js';
+import { B } from './protocol/messages.js';
+
+/** Node kinds a routed statement may hold; anything else is left to the access node. */
+const ALLOWED_NODES = new Set([
+  'SelectStmt', 'ResTarget', 'ColumnRef', 'String', 'Integer', 'Float', 'Boolean', 'BitString', 'A_Const', 'A_Star', 'A_Expr',
+  'BoolExpr', 'FuncCall', 'TypeCast', 'SubLink', 'RangeVar', 'RangeSubselect', 'RangeFunction', 'JoinExpr', 'SortBy', 'WindowDef',
+  'CaseExpr', 'CaseWhen', 'CoalesceExpr', 'MinMaxExpr', 'NullTest', 'BooleanTest', 'A_ArrayExpr', 'RowExpr', 'A_Indirection',
+  'A_Indices', 'List', 'WithClause', 'CommonTableExpr', 'GroupingSet', 'GroupingFunc', 'SQLValueFunction',
+]);
+
+/**
+ * The transaction's start time, by the functions and SQL keywords that read it: the access node's
+ * `now()` is read in the check (a moment between the client's request and its answer, as the
+ * statement's own start would be) and put in as a constant, so the data node's clock is never read.
+ */
+const NOW_FUNCTIONS = new Set(['now', 'transaction_timestamp', 'statement_timestamp']);
+const NOW_KEYWORDS: Readonly<Record<string, string>> = { SVFOP_CURRENT_TIMESTAMP: 'pg_catalog.timestamptz', SVFOP_CURRENT_DATE: 'pg_catalog.date', SVFOP_LOCALTIMESTAMP: 'pg_catalog.timestamp' };
+
+/** Built-in functions whose answer depends on the session, the node, the clock or chance, or that act beyond the query. */
+const DENIED_FUNCTIONS = new Set([
+  'clock_timestamp', 'timeofday', 'age', 'random', 'random_normal', 'setseed',
+  'gen_random_uuid', 'uuidv4', 'uuidv7', 'version', 'user', 'getdatabaseencoding', 'getpgusername', 'row_security_active',
+  'obj_description', 'col_description', 'shobj_description', 'nextval', 'currval', 'lastval', 'setval', 'format_type',
+  'query_to_xml', 'query_to_xml_and_xmlschema', 'query_to_xmlschema', 'table_to_xml', 'table_to_xml_and_xmlschema', 'table_to_xmlschema',
+  'cursor_to_xml', 'cursor_to_xmlschema', 'schema_to_xml', 'schema_to_xml_and_xmlschema', 'schema_to_xmlschema',
+  'database_to_xml', 'database_to_xml_and_xmlschema', 'database_to_xmlschema', 'loread', 'lowrite',
+]);
+const DENIED_PREFIXES = ['pg_', 'current_', 'session_', 'set_', 'has_', 'txid', 'inet_', 'lo_', 'dblink', 'to_reg', 'brin_', 'gin_', 'binary_upgrade', 'xid', 'mxid'];
+
+/** Columns whose values are the node's, not the row's. */
+const SYSTEM_COLUMNS = new Set(['tableoid', 'ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'oid']);
+
+/** Types whose text resolves names on the node it is read on. */
+const NAME_TYPES = /^reg[a-z]*$/;
+
+/**
+ * Session settings that change an answer's text or what a statement means, set on the data-node
+ * connection to the client session's values (search_path is pg_catalog there: every relation is
+ * named by its schema, so only built-ins resolve unqualified).
+ */
+export const RESULT_SETTINGS = [
+  'TimeZone', 'DateStyle', 'IntervalStyle', 'extra_float_digits', 'bytea_output', 'lc_monetary', 'lc_numeric', 'lc_time',
+  'default_text_search_config', 'transform_null_equals', 'xmloption', 'xmlbinary', 'timezone_abbreviations', 'array_nulls',
+  'statement_timeout', 'lock_timeout',
+] as const;
+
+/** The first OID a user-defined object gets (FirstNormalObjectId). */
+const FIRST_USER_OID = 16384;
+
+/** What a rewritten statement reads, when it may be a router read. */
+export interface RouterPlan {
+  readonly hypertable: DistributedTable;
+  readonly shard: ShardTarget;
+  /** Foreign tables whose data-node table the statement reads (the shard's first), `schema.name`. */
+  readonly foreignTables: readonly QualifiedName[];
+  /** The tables a client must be able to read whole, without row security (the hypertable, reference tables). */
+  readonly readTables: readonly QualifiedName[];
+  /** The rewrite's guards, as expressions, each with the value it has when it holds. */
+  readonly guards: readonly { readonly sql: string; readonly holds: boolean }[];
+  readonly functions: readonly string[];
+  readonly operators: readonly string[];
+  readonly types: readonly string[];
+  /** The statement for the data node, given each foreign table's table there (keyed `schema.name`) and the access node's now() (ISO, UTC). */
+  build(remote: ReadonlyMap<string, QualifiedName>, now: string): string;
+}
+
+const key = (t: QualifiedName): string => `${t.schema}.${t.name}`;
+
+/**
+ * Whether `sql` (a rewrite) may be read from one data node, and what that takes.
+ * @returns the plan, or why not (a metric label)
+ */
+export function planRouterRead(sql: string, metadata: ClusterMetadata, settings: SessionSettings): RouterPlan | string {
+  let parsed;
+  try {
+    parsed = parseStatements(sql);
+  } catch {
+    return 'unparsable';
+  }
+  const only = parsed[0]?.stmt;
+  if (parsed.length !== 1 || only === undefined || !('SelectStmt' in only)) return 'not-select';
+  // Unqualified names must mean the built-ins: pg_catalog is searched first (after pg_temp, for relations and types).
+  if (settings.searchPath.find((s) => !s.startsWith('pg_temp')) !== 'pg_catalog') return 'search-path';
+
+  const shards = new Map<string, { table: DistributedTable; shard: ShardTarget }>();
+  for (const h of metadata.hypertables) for (const s of h.shards) shards.set(key(s.table), { table: h, shard: s });
+  const copies = new Map<string, { table: ReferenceTable; server: string }>();
+  for (const r of metadata.referenceTables) for (const c of r.copies) copies.set(key(c.table), { table: r, server: c.server });
+
+  const ctes = new Set<string>();
+  const functions = new Set<string>();
+  const operators = new Set<string>();
+  const types = new Set<string>();
+  const guards: { sql: string; holds: boolean }[] = [];
+  const guardNodes = new Map<object, boolean>();
+  const refs: { rv: { schemaname?: string; relname?: string }; kind: 'shard' | 'copy' | 'reference'; name: QualifiedName; server?: string; owner: DistributedTable | ReferenceTable }[] = [];
+  let refusal: string | undefined;
+  const refuse = (reason: string): false => {
+    refusal ??= reason;
+    return false;
+  };
+
+  const visit = (node: Node): boolean => {
+    const kind = Object.keys(node)[0] as string;
+    if (!ALLOWED_NODES.has(kind)) return refuse(`node:${kind}`);
+    if ('SelectStmt' in node) {
+      const s: SelectStmt = node.SelectStmt;
+      if (s.intoClause !== undefined) return refuse('select-into');
+      if ((s.lockingClause ?? []).length > 0) return refuse('locking-clause');
+      for (const c of s.withClause?.ctes ?? []) {
+        if (!('CommonTableExpr' in c)) return refuse('cte');
+        const q = c.CommonTableExpr.ctequery;
+        if (q === undefined || !('SelectStmt' in q)) return refuse('writable-cte');
+        if (c.CommonTableExpr.ctename !== undefined) ctes.add(c.CommonTableExpr.ctename);
+      }
+    } else if ('SubLink' in node) {
+      const guard = guardKind(node);
+      if (guard !== undefined) {
+        guards.push({ sql: deparse(node), holds: guard });
+        guardNodes.set(node.SubLink, guard);
+        return false;
+      }
+    } else if ('RangeVar' in node) {
+      const rv = node.RangeVar;
+      const relname = rv.relname ?? '';
+      if (rv.catalogname !== undefined) return refuse('catalog-name');
+      if (rv.schemaname === undefined && ctes.has(relname)) return true;
+      const name = resolve(rv.schemaname, relname, metadata, settings.searchPath);
+      if (name === undefined) return refuse('other-relation');
+      const shard = shards.get(key(name));
+      const copy = copies.get(key(name));
+      const reference = metadata.referenceTables.find((r) => key(r.table) === key(name));
+      if (shard !== undefined) refs.push({ rv, kind: 'shard', name, owner: shard.table, server: shard.shard.server });
+      else if (copy !== undefined) refs.push({ rv, kind: 'copy', name, owner: copy.table, server: copy.server });
+      else if (reference !== undefined) refs.push({ rv, kind: 'reference', name, owner: reference });
+      else return refuse('other-relation');
+    } else if ('SQLValueFunction' in node) {
+      const type = NOW_KEYWORDS[node.SQLValueFunction.op ?? ''];
+      if (type === undefined || (node.SQLValueFunction.typmod ?? -1) !== -1) return refuse(`keyword:${node.SQLValueFunction.op ?? '?'}`);
+    } else if ('FuncCall' in node) {
+      const call = node.FuncCall;
+      const schema = functionSchema(call);
+      const name = functionName(call);
+      if (schema !== undefined && schema !== 'pg_catalog') return refuse('function-schema');
+      if (NOW_FUNCTIONS.has(name) && (call.args ?? []).length > 0) return refuse(`function:${name}`);
+      if (DENIED_FUNCTIONS.has(name) || DENIED_PREFIXES.some((p) => name.startsWith(p))) return refuse(`function:${name}`);
+      functions.add(name);
+    } else if ('A_Expr' in node) {
+      const names = (node.A_Expr.name ?? []).map((n) => stringValue(n) ?? '');
+      if (names.length > 1 && names[0] !== 'pg_catalog') return refuse('operator-schema');
+      const op = names.at(-1);
+      if (op !== undefined && op !== '') operators.add(op);
+    } else if ('TypeCast' in node) {
+      const names = (node.TypeCast.typeName?.names ?? []).map((n) => stringValue(n) ?? '');
+      if (names.length > 1 && names[0] !== 'pg_catalog') return refuse('type-schema');
+      const type = (names.at(-1) ?? '').toLowerCase();
+      if (NAME_TYPES.test(type) || type === 'oid') return refuse(`type:${type}`);
+      types.add(type);
+    } else if ('ColumnRef' in node) {
+      const last = columnPath(node.ColumnRef)?.at(-1);
+      if (last !== undefined && SYSTEM_COLUMNS.has(last)) return refuse('system-column');
+    } else if ('RangeFunction' in node) {
+      if (node.RangeFunction.coldeflist !== undefined) return refuse('column-definitions');
+    }
+    return true;
+  };
+  // walk visits what is below the statement; the statement itself first.
+  if (visit(only)) walk(only, visit);
+  if (refusal !== undefined) return refusal;
+
+  const shardRefs = refs.filter((r) => r.kind === 'shard');
+  const shardTables = new Set(shardRefs.map((r) => key(r.name)));
+  const first = shardRefs[0];
+  if (first === undefined) return 'no-shard';
+  if (shardTables.size !== 1) return 'several-shards';
+  const pinned = shards.get(key(first.name));
+  if (pinned === undefined) return 'no-shard';
+  const server = pinned.shard.server;
+  const foreign = new Map<string, QualifiedName>([[key(pinned.shard.table), pinned.shard.table]]);
+  const targets = new Map<object, QualifiedName>();
+  for (const r of refs) {
+    let table: QualifiedName | undefined;
+    if (r.kind === 'shard') table = r.name;
+    else if (r.kind === 'copy') table = r.server === server ? r.name : undefined;
+    else table = (r.owner as ReferenceTable).copies.find((c) => c.server === server)?.table;
+    if (table === undefined) return 'reference-copy';
+    foreign.set(key(table), table);
+    targets.set(r.rv, table);
+  }
+  const readTables = new Map<string, QualifiedName>();
+  for (const r of refs) readTables.set(key(r.owner.table), r.owner.table);
+
+  return {
+    hypertable: pinned.table,
+    shard: pinned.shard,
+    foreignTables: [...foreign.values()],
+    readTables: [...readTables.values()],
+    guards,
+    functions: [...functions],
+    operators: [...operators],
+    types: [...types],
+    build: (remote, now) => {
+      const clock = (type: string): Node => parseExpression(`${quoteLiteral(`${now}+00`)}::pg_catalog.timestamptz${type === 'pg_catalog.timestamptz' ? '' : `::${type}`}`);
+      const rebuilt = transform(only, (node) => {
+        if ('SQLValueFunction' in node) {
+          const type = NOW_KEYWORDS[node.SQLValueFunction.op ?? ''];
+          return type === undefined ? undefined : clock(type);
+        }
+        if ('FuncCall' in node && NOW_FUNCTIONS.has(functionName(node.FuncCall)) && (node.FuncCall.args ?? []).length === 0) return clock('pg_catalog.timestamptz');
+        if ('SubLink' in node) {
+          for (const [original, holds] of guardNodes) {
+            if (deparse({ SubLink: original } as Node) === deparse(node)) return { A_Const: { boolval: { boolval: holds } } } as Node;
+          }
+          return undefined;
+        }
+        if (!('RangeVar' in node)) return undefined;
+        const rv = node.RangeVar;
+        const table = [...targets].find(([original]) => sameRangeVar(original as typeof rv, rv))?.[1];
+        const there = table === undefined ? undefined : remote.get(key(table));
+        if (there === undefined) return undefined;
+        // Named as written when it has no alias, so qualified column references still resolve.
+        return { RangeVar: { ...rv, schemaname: there.schema, relname: there.name, alias: rv.alias ?? { aliasname: rv.relname } } } as Node;
+      }, true);
+      return deparse(rebuilt);
+    },
+  };
+}
+
+/** A RangeVar and its copy, rebuilt by transform: same place in the text, same name. */
+function sameRangeVar(a: { schemaname?: string; relname?: string; location?: number }, b: { schemaname?: string; relname?: string; location?: number }): boolean {
+  return a.location === b.location && a.relname === b.relname && a.schemaname === b.schemaname;
+}
+
+/**
+ * A guard the rewriter put in (access.ts's, referenceKeys.ts's), by the relation name its error
+ * names: the value its sub-select has when it holds (false and true), else undefined.
+ */
+function guardKind(node: Node): boolean | undefined {
+  let found: boolean | undefined;
+  walk(node, (n) => {
+    if ('A_Const' in n) {
+      const s = n.A_Const.sval?.sval;
+      if (s === `"${GUARD_NAME}"`) found = false;
+      if (s === `"${KEYS_GUARD_NAME}"`) found = true;
+    }
+  });
+  return found;
+}
+
+/** The relation a name means: qualified as written, else the first schema on the path holding one of that name (from the catalogs). */
+function resolve(schema: string | undefined, name: string, metadata: ClusterMetadata, searchPath: readonly string[]): QualifiedName | undefined {
+  if (schema !== undefined) return { schema, name };
+  const holders = metadata.relationSchemas?.[name];
+  if (holders === undefined) return undefined;
+  const found = searchPath.find((s) => holders.includes(s));
+  return found === undefined ? undefined : { schema: found, name };
+}
+
+/**
+ * The in-band check, one statement on the client's session (its role, its search_path): the
+ * guards, the settings, whether the shard is free (a move holds its lock exclusively), where each
+ * foreign table points now, and whether any user-defined function, operator or type has a name
+ * the statement uses.
+ */
+export function checkSql(plan: RouterPlan): string {
+  const textArray = (values: readonly string[]): string => `ARRAY[${values.map(quoteLiteral).join(',')}]::pg_catalog.text[]`;
+  const guards = [guardCondition(plan.readTables), ...plan.guards.map((g) => g.sql)];
+  const tables = plan.foreignTables.map((t) => `(${quoteLiteral(t.schema)}, ${quoteLiteral(t.name)})`).join(', ');
+  return `SELECT pg_catalog.current_setting('server_version_num') AS version,
+  pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS now,
+  ARRAY[${RESULT_SETTINGS.map((s) => `pg_catalog.current_setting(${quoteLiteral(s)})`).join(', ')}]::pg_catalog.text[] AS settings,
+  pg_catalog.current_setting('standard_conforming_strings') AS scs,
+  ARRAY[${guards.map((g) => `(${g.startsWith('(SELECT') ? g : `SELECT ${g}`})`).join(', ')}]::pg_catalog.bool[] AS guards,
+  pg_catalog.pg_try_advisory_xact_lock_shared(${shardLockKey(plan.hypertable.table)}, ${plan.shard.remainder}) AS free,
+  NOT EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid >= ${FIRST_USER_OID} AND proname = ANY (${textArray(plan.functions)}))
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_operator WHERE oid >= ${FIRST_USER_OID} AND oprname = ANY (${textArray(plan.operators)}))
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_type WHERE oid >= ${FIRST_USER_OID} AND typname = ANY (${textArray(plan.types)})) AS builtin,
+  (SELECT pg_catalog.json_agg(pg_catalog.json_build_object('schema', t.schema, 'name', t.name, 'server', s.srvname, 'server_options', s.srvoptions, 'table_options', ft.ftoptions,
+      'renamed', EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND a.attfdwoptions IS NOT NULL)))
+   FROM (VALUES ${tables}) AS t(schema, name)
+   JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema
+   JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
+   JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid
+   JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver) AS tables`;
+}
+
+export interface CheckRow {
+  version: string;
+  now: string;
+  settings: string[];
+  scs: string;
+  guards: (boolean | null)[];
+  free: boolean;
+  builtin: boolean;
+  tables: { schema: string; name: string; server: string; server_options: string[] | null; table_options: string[] | null; renamed: boolean }[] | null;
+}
+
+/** `SELECT set_config(…)` putting a data-node connection in the client session's settings. */
+export function settingsSql(values: readonly string[]): string {
+  const sets = RESULT_SETTINGS.map((name, i) => `pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(values[i] ?? '')}, false)`);
+  return `SELECT ${sets.join(', ')}, pg_catalog.set_config('search_path', 'pg_catalog', false)`;
+}
+
+export type RelayOutcome =
+  | { readonly kind: 'sent' }
+  /** Nothing reached the client: the statement may go to the access node. */
+  | { readonly kind: 'refused'; readonly reason: string; readonly error?: unknown }
+  /** Part of the answer reached the client, then the connection broke. */
+  | { readonly kind: 'broken'; readonly error: unknown };
+
+/** Bytes of an answer held before the first reaches the client (until then a failure can still go to the access node). */
+export const HOLD_BYTES = 256 * 1024;
+
+/**
+ * A simple query on a node-postgres connection whose answer is relayed as protocol messages:
+ * RowDescription with table OIDs and column numbers zeroed (a data node's must not leak),
+ * DataRow and CommandComplete as they come, held until complete or HOLD_BYTES.
+ */
+export class RelayQuery extends EventEmitter {
+  readonly text: string;
+  readonly #write: (bytes: Buffer) => boolean;
+  readonly #node: string;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  #sent = false;
+  #refusal: string | undefined;
+  #connection: { stream: NodeJS.ReadableStream } | undefined;
+  readonly #done: Promise<RelayOutcome>;
+  #finish!: (outcome: RelayOutcome) => void;
+  callback: undefined;
+
+  constructor(text: string, node: string, write: (bytes: Buffer) => boolean) {
+    super();
+    this.text = text;
+    this.#node = node;
+    this.#write = write;
+    this.#done = new Promise((settle) => {
+      this.#finish = settle;
+    });
+  }
+
+  get outcome(): Promise<RelayOutcome> {
+    return this.#done;
+  }
+
+  submit(connection: { query(text: string): void; stream: NodeJS.ReadableStream }): void {
+    this.#connection = connection;
+    connection.query(this.text);
+  }
+
+  handleRowDescription(msg: { fields: { name: string; dataTypeID: number; dataTypeSize: number; dataTypeModifier: number; format: string }[] }): void {
+    if (this.#refusal !== undefined) return;
+    const foreign = msg.fields.find((f) => f.dataTypeID >= FIRST_USER_OID || f.format !== 'text');
+    if (foreign !== undefined) {
+      this.#refusal = 'result-type';
+      return;
+    }
+    const parts = msg.fields.map((f) => {
+      const name = Buffer.from(`${f.name}\0`, 'utf8');
+      const rest = Buffer.alloc(18);
+      rest.writeInt32BE(0, 0);
+      rest.writeInt16BE(0, 4);
+      rest.writeInt32BE(f.dataTypeID, 6);
+      rest.writeInt16BE(f.dataTypeSize, 10);
+      rest.writeInt32BE(f.dataTypeModifier, 12);
+      rest.writeInt16BE(0, 16);
+      return Buffer.concat([name, rest]);
+    });
+    this.#out(message(B.RowDescription, [int16(msg.fields.length), ...parts]));
+  }
+
+  handleDataRow(msg: { fields: (string | null)[] }): void {
+    if (this.#refusal !== undefined) return;
+    const parts: Buffer[] = [int16(msg.fields.length)];
+    for (const f of msg.fields) {
+      if (f === null) parts.push(int32(-1));
+      else {
+        const bytes = Buffer.from(f, 'utf8');
+        parts.push(int32(bytes.length), bytes);
+      }
+    }
+    this.#out(message(B.DataRow, parts));
+  }
+
+  handleCommandComplete(msg: { text: string }): void {
+    if (this.#refusal !== undefined) return;
+    this.#out(message(B.CommandComplete, [Buffer.from(`${msg.text}\0`, 'utf8')]));
+  }
+
+  handleEmptyQuery(): void {
+    this.#refusal ??= 'empty';
+  }
+
+  handlePortalSuspended(): void {
+    this.#refusal ??= 'unexpected-message';
+  }
+
+  handleCopyInResponse(): void {
+    this.#refusal ??= 'unexpected-message';
+  }
+
+  handleCopyData(): void {
+    this.#refusal ??= 'unexpected-message';
+  }
+
+  /** node-postgres ends the query at an error (the ReadyForQuery after it is its own). */
+  handleError(error: unknown): void {
+    this.emit('end');
+    if (!(error instanceof DatabaseError)) {
+      this.#finish(this.#sent ? { kind: 'broken', error } : { kind: 'refused', reason: 'data-node-failed', error });
+      return;
+    }
+    // A statement timeout or cancel is what the access node would answer too; any other error
+    // before the client heard anything goes to the access node, which says its own.
+    if (!this.#sent && error.code !== '57014') {
+      this.#finish({ kind: 'refused', reason: 'data-node-error', error });
+      return;
+    }
+    this.#out(errorFrame(error, this.#node));
+    this.#flush();
+    this.#finish({ kind: 'sent' });
+  }
+
+  handleReadyForQuery(): void {
+    this.emit('end');
+    if (this.#refusal !== undefined && !this.#sent) {
+      this.#finish({ kind: 'refused', reason: this.#refusal });
+      return;
+    }
+    this.#flush();
+    this.#finish({ kind: 'sent' });
+  }
+
+  #out(bytes: Buffer): void {
+    this.#held.push(bytes);
+    this.#heldBytes += bytes.length;
+    if (this.#sent || this.#heldBytes >= HOLD_BYTES) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#held.length === 0) return;
+    const bytes = this.#held.length === 1 ? (this.#held[0] as Buffer) : Buffer.concat(this.#held);
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.#sent = true;
+    // A slow client stops the data node's stream, as the access node's is stopped.
+    if (!this.#write(bytes)) this.#connection?.stream.pause();
+  }
+
+  resume(): void {
+    this.#connection?.stream.resume();
+  }
+}
+
+/** The data node's error as the client would read the access node's, its node named in CONTEXT. */
+function errorFrame(e: DatabaseError, node: string): Buffer {
+  const fields: [string, string | undefined][] = [
+    ['S', e.severity], ['V', e.severity], ['C', e.code], ['M', e.message], ['D', e.detail], ['H', e.hint],
+    ['W', [e.where, `router read on data node ${node} (hypershard gateway)`].filter((w) => w !== undefined && w !== '').join('\n')],
+    ['n', e.constraint], ['d', e.dataType], ['c', e.column],
+  ];
+  const parts: Buffer[] = [];
+  for (const [k, v] of fields) if (v !== undefined) parts.push(Buffer.from(`${k}${v}\0`, 'utf8'));
+  parts.push(Buffer.from([0]));
+  return message(B.ErrorResponse, parts);
+}
+
+function int16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeInt16BE(n, 0);
+  return b;
+}
+
+function int32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n, 0);
+  return b;
+}
+
+function message(type: number, parts: readonly Buffer[]): Buffer {
+  const length = parts.reduce((n, p) => n + p.length, 4);
+  const head = Buffer.alloc(5);
+  head[0] = type;
+  head.writeInt32BE(length, 1);
+  return Buffer.concat([head, ...parts]);
+}
+
+/** Data nodes a router read could not reach, skipped until the time given (ms since the epoch). */
+export class RouterReadState {
+  readonly #unreachable = new Map<string, number>();
+  readonly #versions = new WeakMap<pg.Client, number>();
+  readonly #settings = new WeakMap<pg.Client, string>();
+
+  /** How long a data node that failed is left out of router reads. */
+  static readonly BACKOFF_MS = 30_000;
+
+  unreachable(node: string): boolean {
+    const until = this.#unreachable.get(node);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.#unreachable.delete(node);
+    return false;
+  }
+
+  failed(node: string): void {
+    this.#unreachable.set(node, Date.now() + RouterReadState.BACKOFF_MS);
+  }
+
+  /** server_version_num of a data-node connection, read once. */
+  async version(client: pg.Client): Promise<number> {
+    const known = this.#versions.get(client);
+    if (known !== undefined) return known;
+    const { rows } = await client.query<{ v: string }>(`SELECT pg_catalog.current_setting('server_version_num') AS v`);
+    const v = Number(rows[0]?.v ?? 0);
+    this.#versions.set(client, v);
+    return v;
+  }
+
+  /** Sets the client session's settings on a data-node connection, unless it has them already. */
+  async applySettings(client: pg.Client, values: readonly string[]): Promise<void> {
+    const wanted = JSON.stringify(values);
+    if (this.#settings.get(client) === wanted) return;
+    this.#settings.delete(client);
+    await client.query(settingsSql(values));
+    this.#settings.set(client, wanted);
+  }
+}
+

@@ -1,0 +1,204 @@
+/**
+ * Router reads through the gateway (src/gateway/routerReads.ts), on PostgreSQL 15 and 18: a
+ * SELECT whose rewrite reads one shard is answered by that shard's data node straight. Answers
+ * equal a single-node copy's (TSBS single-host shapes, a reference join, a key sub-select);
+ * each refusal goes through the access node (the metric says why, the answer is the same);
+ * the session's TimeZone, DateStyle and extra_float_digits give the access node's text; after a
+ * rebalance moves the shard the read goes to its new node; hostile identifiers survive.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify } from 'yaml';
+import { generateMigrations } from '../../src/migrations/files.js';
+import { apply } from '../../src/nodes/apply.js';
+import { clientConfig } from '../../src/nodes/connect.js';
+import { planLayout } from '../../src/plan/layout.js';
+import { rebalance } from '../../src/rebalance/rebalance.js';
+import { loadSpec } from '../../src/spec/load.js';
+import type { AppliedCluster } from '../support/appliedCluster.js';
+import { clusterSources, type TestCluster } from '../support/clusters.js';
+import { expectSameRows } from '../support/compare.js';
+import { withDatabase } from '../support/db.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { writeExampleSpec, writeSecrets } from '../support/spec.js';
+
+const sources = await Promise.all(clusterSources().map(async (s) => ({ source: s, skip: await s.unavailable() })));
+
+/** Statements a router read answers (`routed`), or the access node (`reason`: the fallback the metric counts, if any is reached). */
+const ROUTED: readonly { id: string; sql: string }[] = [
+  { id: 'single-groupby-1-1-1 (key sub-select)', sql: `SELECT date_trunc('minute', time) AS minute, max(cpu) AS max_cpu FROM metrics WHERE device_id IN (SELECT id FROM devices WHERE name = 'dev 7') AND time >= '2024-01-01 00:00:00+00' AND time < '2024-01-01 01:00:00+00' GROUP BY minute ORDER BY minute` },
+  { id: 'single-groupby-5-1-1 (literal key)', sql: `SELECT date_trunc('minute', time) AS minute, max(cpu) AS cpu, max(memory) AS memory, max(temperature) AS t FROM metrics WHERE device_id = 3 AND time >= '2024-01-01 00:00:00+00' AND time < '2024-01-01 01:00:00+00' GROUP BY minute ORDER BY minute` },
+  { id: 'high-cpu, limited', sql: `SELECT * FROM metrics WHERE cpu > 90.0 AND device_id = 7 AND time >= '2024-01-01 00:00:00+00' AND time < '2024-01-01 12:00:00+00' ORDER BY time, cpu LIMIT 1000` },
+  { id: 'cpu-max-all-1', sql: `SELECT date_trunc('hour', time) AS hour, max(cpu) AS cpu, max(memory) AS memory, max(temperature) AS t FROM metrics WHERE device_id IN (SELECT id FROM devices WHERE name IN ('dev 5')) AND time >= '2024-01-01 00:00:00+00' AND time < '2024-01-01 08:00:00+00' GROUP BY hour ORDER BY hour` },
+  { id: 'a now() window', sql: `SELECT date_trunc('hour', time) AS hour, count(*) AS n FROM metrics WHERE device_id = 5 AND time > now() - interval '100 years' AND time <= CURRENT_TIMESTAMP AND time::date < CURRENT_DATE GROUP BY 1 ORDER BY 1` },
+  { id: 'newest rows', sql: `SELECT time, cpu, memory FROM metrics WHERE device_id = 11 ORDER BY time DESC LIMIT 7` },
+  { id: 'reference join on the shard', sql: `SELECT d.name, d.region, count(*) AS n, avg(m.cpu) AS cpu FROM metrics m JOIN devices d ON d.id = m.device_id WHERE m.device_id = 4 GROUP BY d.name, d.region ORDER BY 1` },
+  { id: 'hostile alias and literal', sql: `SELECT count(*) AS "we""ird; DROP TABLE x; --", max(cpu) AS "ÄÖ ü", 'it''s \\ fine' AS lit FROM metrics WHERE device_id = 9` },
+];
+
+const REFUSED: readonly { id: string; sql: string }[] = [
+  { id: 'clock_timestamp()', sql: `SELECT count(*) AS n FROM metrics WHERE device_id = 3 AND time < clock_timestamp()` },
+  { id: 'current_user', sql: `SELECT current_user = 'nobody' AS x, count(*) AS n FROM metrics WHERE device_id = 3` },
+  { id: 'system column', sql: `SELECT count(tableoid) AS n FROM metrics WHERE device_id = 3` },
+  { id: 'two shards', sql: `SELECT device_id, count(*) AS n FROM metrics WHERE device_id IN (3, 4, 5, 6) GROUP BY 1 ORDER BY 1` },
+  { id: 'user-defined function', sql: `SELECT count(*) AS n FROM metrics WHERE device_id = 3 AND twice(cpu) > 50` },
+  { id: 'user-defined operator name', sql: `SELECT count(*) AS n FROM metrics WHERE device_id = 3 AND cpu <<~>> 1` },
+];
+
+const single = (sql: string): string => sql.replace(/\bmetrics\b/g, 'single.metrics').replace(/\bdevices\b/g, 'single.devices');
+
+/** Rows as the server's text, as a client that parses nothing sees them. */
+const RAW = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+for (const { source, skip } of sources) {
+  describe.skipIf(skip !== undefined)(`router reads through the gateway on ${source.label}${skip === undefined ? '' : ` — skipped: ${skip}`}`, () => {
+    let cluster: TestCluster;
+    let applied: AppliedCluster;
+    let plain: pg.Pool;
+    let gateway: TestGateway;
+    let client: pg.Client;
+
+    const routed = (): number => gateway.gateway.metrics().routerReads;
+    const fallbacks = (): Record<string, number> => ({ ...gateway.gateway.metrics().routerFallbacks });
+
+    beforeAll(async () => {
+      cluster = await source.start(2);
+      const dir = join(cluster.workDir, 'router');
+      const file = await writeExampleSpec(cluster, dir, { shards: 4 });
+      await writeSecrets(dir);
+      const doc = parseYaml(await readFile(file, 'utf8')) as Record<string, unknown>;
+      doc.referenceTables = [{ name: 'devices', columns: [{ name: 'id', type: 'integer', notNull: true }, { name: 'name', type: 'text', notNull: true }, { name: 'region', type: 'text' }], primaryKey: ['id'] }];
+      await writeFile(file, stringify(doc));
+      const { spec, file: specFile } = await loadSpec(file);
+      await generateMigrations(spec, specFile);
+      const result = await apply(spec, specFile);
+      if (!result.ok) throw new Error(`apply failed: ${JSON.stringify(result.nodes)}`);
+      const access = clientConfig(cluster.accessNode.url, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD);
+      plain = new pg.Pool(access);
+      const { rows } = await plain.query<{ db: string }>('SELECT current_database() AS db');
+      applied = { spec, specFile, layout: planLayout(spec), access, reader: clientConfig(withDatabase(cluster.accessNode.url, rows[0]!.db, 'metrics_reader'), undefined) };
+      await plain.query(`INSERT INTO devices SELECT i, 'dev ' || i, (ARRAY['eu', 'us', NULL])[i % 3 + 1] FROM generate_series(1, 20) AS i`);
+      await plain.query(
+        `INSERT INTO metrics (time, device_id, cpu, memory, temperature)
+         SELECT '2024-01-01 00:00:00+00'::timestamptz + i * interval '37 seconds', i % 20 + 1, (i * 7 % 100) + 0.1 * (i % 10), i % 13, 20 + i % 17 FROM generate_series(1, 3000) AS i`,
+      );
+      await plain.query(`CREATE SCHEMA single`);
+      await plain.query(`CREATE TABLE single.metrics AS SELECT * FROM metrics`);
+      await plain.query(`CREATE TABLE single.devices AS SELECT * FROM devices`);
+      await plain.query(`CREATE FUNCTION twice(double precision) RETURNS double precision LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`);
+      await plain.query(`CREATE OPERATOR <<~>> (LEFTARG = double precision, RIGHTARG = double precision, FUNCTION = float8gt)`);
+      await plain.query('ANALYZE');
+      gateway = await startTestGateway(applied);
+      client = new pg.Client(gateway.through(applied.access));
+      await client.connect();
+    });
+    afterAll(async () => {
+      await client?.end();
+      await gateway?.close();
+      await plain?.end();
+      await cluster?.stop();
+    });
+
+    it('answers single-shard reads from the data node, as a single node does', async () => {
+      for (const q of ROUTED) {
+        const before = routed();
+        const got = await client.query(q.sql);
+        expectSameRows(got.rows, (await plain.query(single(q.sql))).rows, { ordered: true, label: q.id });
+        expect(routed() - before, `${q.id}: ${JSON.stringify(fallbacks())}`).toBe(1);
+      }
+      // A result column's table is not the data node's.
+      const described = await client.query(`SELECT time, cpu FROM metrics WHERE device_id = 3 LIMIT 1`);
+      expect(described.fields.map((f) => [f.tableID, f.columnID])).toEqual([[0, 0], [0, 0]]);
+    });
+
+    it('leaves what it cannot prove to the access node, with the reason counted, and the same answer', async () => {
+      for (const q of REFUSED) {
+        const before = routed();
+        const got = await client.query(q.sql).then((r) => r.rows, (error: unknown) => String(error));
+        const direct = await plain.query(q.sql).then((r) => r.rows, (error: unknown) => String(error));
+        if (typeof direct === 'string') expect(got, q.id).toBe(direct);
+        else expectSameRows(got as Record<string, unknown>[], direct, { ordered: true, label: q.id });
+        expect(routed() - before, q.id).toBe(0);
+      }
+      const reasons = Object.keys(fallbacks());
+      // The user-defined function and operator: the rewriter leaves them to the access node, or the check does.
+      expect(reasons).toEqual(expect.arrayContaining(['keyword:SVFOP_CURRENT_USER', 'system-column', 'several-shards', 'user-defined-name']));
+      // Inside a transaction block: not even considered.
+      const before = routed();
+      await client.query('BEGIN');
+      await client.query(ROUTED[1]!.sql);
+      await client.query('COMMIT');
+      expect(routed()).toBe(before);
+      // Turned off for the gateway.
+      const off = await startTestGateway(applied, { routerReads: false });
+      const c = new pg.Client(off.through(applied.access));
+      await c.connect();
+      try {
+        const got = await c.query(ROUTED[1]!.sql);
+        expectSameRows(got.rows, (await plain.query(single(ROUTED[1]!.sql))).rows, { ordered: true, label: 'off' });
+        expect(off.gateway.metrics().routerReads).toBe(0);
+      } finally {
+        await c.end();
+        await off.close();
+      }
+    });
+
+    it("gives the access node's text under the session's TimeZone, DateStyle, IntervalStyle and extra_float_digits", async () => {
+      const sql = `SELECT time, cpu, time - '2024-01-01'::timestamptz AS since, cpu / 3 AS third FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 5`;
+      const settings = `SET TimeZone = 'America/St_Johns'; SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'postgres_verbose'; SET extra_float_digits = 0`;
+      const viaGateway = new pg.Client({ ...gateway.through(applied.access), types: RAW });
+      const direct = new pg.Client({ ...applied.access, types: RAW });
+      await viaGateway.connect();
+      await direct.connect();
+      try {
+        await viaGateway.query(settings);
+        await direct.query(settings);
+        const before = routed();
+        const got = await viaGateway.query({ text: sql, rowMode: 'array' });
+        expect(routed() - before).toBe(1);
+        const want = await direct.query({ text: sql, rowMode: 'array' });
+        expect(got.rows).toEqual(want.rows);
+        expect(String((got.rows[0] as string[])[0])).toMatch(/^\d\d\/\d\d\/2024 .*-0[23]:?30$|NDT|NST/);
+        // Back to the defaults: the data node's connection follows.
+        await viaGateway.query('RESET ALL');
+        await direct.query('RESET ALL');
+        expect((await viaGateway.query({ text: sql, rowMode: 'array' })).rows).toEqual((await direct.query({ text: sql, rowMode: 'array' })).rows);
+      } finally {
+        await viaGateway.end();
+        await direct.end();
+      }
+    });
+
+    it('an error of the data node before any row goes through the access node, which says it', async () => {
+      const sql = `SELECT cpu / (device_id - 3) AS x FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 5`;
+      const got = await client.query(sql).then(() => 'no error', (error: unknown) => (error as Error).message);
+      expect(got).toBe('division by zero');
+      expect(fallbacks()['data-node-error']).toBeGreaterThan(0);
+    });
+
+    it('after a rebalance moves the shard, reads it on its new node', async () => {
+      const sql = ROUTED[1]!.sql;
+      const nodeOf = async (): Promise<string> => {
+        const { rows } = await plain.query<{ server: string }>(
+          `SELECT s.srvname AS server FROM pg_catalog.pg_foreign_table ft JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+           WHERE ft.ftrelid = (SELECT tableoid FROM metrics WHERE device_id = 3 LIMIT 1)`,
+        );
+        return rows[0]!.server;
+      };
+      const before = await nodeOf();
+      const from = applied.spec.dataNodes.find((n) => before.includes(n.name))!.name;
+      const moved = await rebalance(applied.spec, applied.specFile, { drain: from });
+      expect(moved.moves.filter((m) => m.status === 'moved').length).toBeGreaterThan(0);
+      expect(await nodeOf()).not.toBe(before);
+      // A row written after the move is on the new node only: a stale read would miss it.
+      await plain.query(`INSERT INTO metrics (time, device_id, cpu, memory, temperature) VALUES ('2024-01-01 00:30:30+00', 3, 99.5, 1, 1)`);
+      await plain.query(`INSERT INTO single.metrics (time, device_id, cpu, memory, temperature) VALUES ('2024-01-01 00:30:30+00', 3, 99.5, 1, 1)`);
+      const count = routed();
+      const got = await client.query(sql);
+      expectSameRows(got.rows, (await plain.query(single(sql))).rows, { ordered: true, label: 'after the move' });
+      expect(routed() - count, JSON.stringify(fallbacks())).toBe(1);
+    });
+  });
+}

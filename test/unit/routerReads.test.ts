@@ -1,0 +1,84 @@
+/**
+ * Which rewrites the gateway answers from one data node (src/gateway/routerReads.ts) and the
+ * statement it sends there; run against real clusters in test/integration/gatewayRouterReads.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { checkSql, planRouterRead, type RouterPlan } from '../../src/gateway/routerReads.js';
+import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.js';
+import { findKeyLookup } from '../../src/rewrite/referenceKeys.js';
+import { rewriteSql } from '../../src/rewrite/rewrite.js';
+import type { SessionSettings } from '../../src/rewrite/session.js';
+
+const CPU: DistributedTable = {
+  table: { schema: 'public', name: 'cpu' },
+  columns: [{ name: 'time', type: 'timestamptz', notNull: true }, { name: 'tags_id', type: 'integer', notNull: true }, { name: 'usage', type: 'double precision' }],
+  spaceColumn: 'tags_id',
+  timeColumn: 'time',
+  shards: [0, 1, 2, 3].map((i) => ({ index: i, modulus: 4, remainder: i, table: { schema: '_hypershard', name: `cpu_s${i}` }, server: `srv_${i}` })),
+};
+const TAGS = {
+  table: { schema: 'public', name: 'tags' },
+  columns: [{ name: 'id', type: 'integer' }, { name: 'hostname', type: 'text' }],
+  copies: CPU.shards.map((s) => ({ server: s.server, table: { schema: '_hypershard', name: `tags_${s.server}` } })),
+};
+const META: ClusterMetadata = { hypertables: [CPU], referenceTables: [TAGS], relationSchemas: { cpu: ['public'], tags: ['public'] } };
+const SETTINGS: SessionSettings = { timeZone: 'UTC', searchPath: ['pg_catalog', 'public'], role: 'app', enabled: true };
+
+const plan = (sql: string): RouterPlan | string => planRouterRead(rewriteSql(sql, META, { timeZone: 'UTC' }).sql, META, SETTINGS);
+const remote = (p: RouterPlan): Map<string, { schema: string; name: string }> => new Map(p.foreignTables.map((t) => [`${t.schema}.${t.name}`, { schema: 'public', name: `${t.name}_there` }]));
+
+describe('router reads', () => {
+  it('plans a rewrite pinned to one shard: its foreign table becomes the data node’s, guards their values, now() the access node’s', () => {
+    const p = plan(`SELECT date_trunc('minute', time) AS m, max(usage) FROM cpu WHERE tags_id = 3 AND time > now() - interval '1 hour' GROUP BY 1 ORDER BY 1`);
+    if (typeof p === 'string') throw new Error(p);
+    expect(p.shard.index).toBe(1);
+    expect(p.foreignTables).toEqual([{ schema: '_hypershard', name: 'cpu_s1' }]);
+    expect(p.readTables).toEqual([{ schema: 'public', name: 'cpu' }]);
+    expect(p.guards.map((g) => g.holds)).toEqual([false]);
+    const sent = p.build(remote(p), '2024-05-06 07:08:09.123456');
+    expect(sent).toContain('FROM public.cpu_s1_there AS cpu');
+    expect(sent).not.toMatch(/_hypershard|has_table_privilege|now\(\)|regclass/);
+    expect(sent).toContain(`CAST('2024-05-06 07:08:09.123456+00' AS timestamp with time zone)`);
+    expect(checkSql(p)).toContain('pg_try_advisory_xact_lock_shared(');
+  });
+
+  it('with keys read first, the keys guard is checked on the access node and the data node gets neither it nor the reference table', () => {
+    const lookup = findKeyLookup(`SELECT max(usage) FROM cpu WHERE tags_id IN (SELECT id FROM tags WHERE hostname = 'h1') GROUP BY time ORDER BY time`, META);
+    const p = planRouterRead(rewriteSql(lookup!.substitute({ keys: '{3}', type: 'integer' }), META, { timeZone: 'UTC' }).sql, META, SETTINGS);
+    if (typeof p === 'string') throw new Error(p);
+    expect(p.guards.map((g) => g.holds).toSorted((a, b) => Number(a) - Number(b))).toEqual([false, true]);
+    const sent = p.build(remote(p), "2024-01-01 00:00:00");
+    expect(sent, sent).not.toMatch(/FROM tags|CASE/);
+  });
+
+  it('refuses what may depend on the node, the session or more than one shard', () => {
+    const cases: [string, string][] = [
+      [`SELECT max(usage) FROM cpu WHERE tags_id IN (3, 4, 5, 6)`, 'several-shards'],
+      [`SELECT max(usage), current_setting('work_mem') FROM cpu WHERE tags_id = 3`, 'function:current_setting'],
+      [`SELECT max(usage), pg_backend_pid() FROM cpu WHERE tags_id = 3`, 'function:pg_backend_pid'],
+      [`SELECT max(usage), clock_timestamp() FROM cpu WHERE tags_id = 3`, 'function:clock_timestamp'],
+      [`SELECT max(usage), session_user FROM cpu WHERE tags_id = 3`, 'keyword:SVFOP_SESSION_USER'],
+      [`SELECT max(tableoid) FROM cpu WHERE tags_id = 3`, 'system-column'],
+      [`SELECT max(usage), public.f(1) FROM cpu WHERE tags_id = 3`, 'function-schema'],
+      [`SELECT max(usage), 'cpu'::regclass FROM cpu WHERE tags_id = 3`, 'type:regclass'],
+      [`SELECT max(usage) FILTER (WHERE time::text COLLATE "C" > 'a') FROM cpu WHERE tags_id = 3`, 'node:CollateClause'],
+      [`SELECT 1`, 'no-shard'],
+    ];
+    for (const [sql, reason] of cases) expect(plan(sql), sql).toBe(reason);
+    expect(planRouterRead(`SELECT max(usage) FROM _hypershard.cpu_s1`, META, { ...SETTINGS, searchPath: ['public', 'pg_catalog'] })).toBe('search-path');
+    expect(planRouterRead(`SELECT 1; SELECT 2`, META, SETTINGS)).toBe('not-select');
+    expect(planRouterRead(`SELECT * FROM _hypershard.cpu_s1 FOR UPDATE`, META, SETTINGS)).toBe('locking-clause');
+    expect(planRouterRead(`SELECT * INTO x FROM _hypershard.cpu_s1`, META, SETTINGS)).toBe('select-into');
+    expect(planRouterRead(`WITH d AS (DELETE FROM _hypershard.cpu_s1 RETURNING *) SELECT * FROM d`, META, SETTINGS)).toBe('writable-cte');
+    expect(planRouterRead(`SELECT * FROM _hypershard.cpu_s1 JOIN other ON true`, META, SETTINGS)).toBe('other-relation');
+    expect(planRouterRead(`SELECT * FROM _hypershard.cpu_s1 JOIN _hypershard.tags_srv_2 ON true`, META, SETTINGS)).toBe('reference-copy');
+  });
+
+  it('keeps hostile aliases and literals as the parser reads them', () => {
+    const p = plan(`SELECT count(*) AS "we""ird; DROP", 'it''s' AS lit FROM cpu WHERE tags_id = 3 GROUP BY time ORDER BY time`);
+    if (typeof p === 'string') throw new Error(p);
+    const sent = p.build(remote(p), '2024-01-01 00:00:00');
+    expect(sent).toContain(`AS "we""ird; DROP"`);
+    expect(sent).toContain(`'it''s'`);
+  });
+});
