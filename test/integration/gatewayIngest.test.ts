@@ -13,20 +13,23 @@
  */
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { from as copyFromStream } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { startLatencyProxy } from '../../bench/lib/latencyProxy.js';
+import { startGateway } from '../../src/gateway/gateway.js';
 import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
 import { loadSpec } from '../../src/spec/load.js';
+import { quoteIdent } from '../../src/sql/quote.js';
 import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCluster.js';
 import { jdbcDriver, pythonDrivers } from '../support/clients.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { sql } from '../support/db.js';
-import { psql, run, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { psql, run, splitAddress, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const sources = await Promise.all(clusterSources().filter((s) => !s.label.includes('testcontainers')).map(async (s) => ({ source: s, skip: await s.unavailable() })));
 const python = await pythonDrivers();
@@ -142,6 +145,107 @@ for (const { source, skip } of sources) {
       await writeFile(file, good);
       expect((await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`])).stdout.trim()).toBe('COPY 50');
       await sql(applied.access, 'DELETE FROM metrics WHERE device_id >= 300 AND device_id < 305');
+    });
+
+    it('a routed write waits for few round trips: one to open it on the access node, three per data-node lane; a COPY that fails to start on a data node names it and commits nothing', async () => {
+      // A second gateway whose spec reaches every node through a counting proxy.
+      const accessUrl = new URL(cluster.accessNode.url);
+      const proxies = [accessUrl, ...cluster.dataNodes.map((n) => new URL(n.url))].map((u) => startLatencyProxy({ targetHost: u.hostname, targetPort: Number(u.port), latencyMs: 0 }));
+      const [accessProxy, ...dataProxies] = await Promise.all(proxies);
+      const spec = parseYaml(await readFile(applied.specFile, 'utf8')) as { accessNode: { url: string }; dataNodes: { url: string; fdw?: { host: string; port: number } }[] };
+      const through = (target: string, proxy: { host: string; port: number }): string => {
+        const u = new URL(target);
+        u.hostname = proxy.host;
+        u.port = String(proxy.port);
+        return u.toString();
+      };
+      spec.accessNode.url = through(spec.accessNode.url, accessProxy!);
+      // The access node still reaches them directly: fdw says where its servers point.
+      spec.dataNodes.forEach((n, i) => {
+        const u = new URL(n.url);
+        n.fdw ??= { host: u.hostname, port: Number(u.port) };
+        n.url = through(n.url, dataProxies[i]!);
+      });
+      const file = join(dirname(applied.specFile), 'trips.yaml');
+      await writeFile(file, stringifyYaml(spec));
+      const counted = await startGateway((await loadSpec(file)).spec, file, { host: '127.0.0.1', port: 0 });
+      const [host, port] = splitAddress(counted.address);
+      const client = new pg.Client({ ...applied.access, host, port });
+      await client.connect();
+      try {
+        const trips = (): number[] => [accessProxy!, ...dataProxies].map((p) => p!.stats.roundTrips);
+        const copy = async (text: string): Promise<void> => {
+          const stream = client.query(copyFromStream('COPY metrics FROM STDIN (FORMAT csv)'));
+          const done = new Promise<void>((resolve, reject) => {
+            stream.on('finish', resolve);
+            stream.on('error', reject);
+          });
+          stream.end(text);
+          await done;
+        };
+        // Warm: connections, routes and the lock guess.
+        await client.query(insertValues(1100, 40, 200));
+        await copy(csvRows(1100, 40, 200));
+        let before = trips();
+        await client.query(insertValues(1100, 40, 200));
+        const insertTrips = trips().map((n, i) => n - (before[i] as number));
+        before = trips();
+        await copy(csvRows(1100, 40, 200));
+        const copyTrips = trips().map((n, i) => n - (before[i] as number));
+        // Access node: the planning check, the opening, the xid (beside the rows), the record with COMMIT.
+        expect(insertTrips[0], `INSERT ${insertTrips.join(', ')}`).toBeLessThanOrEqual(4);
+        expect(copyTrips[0], `COPY ${copyTrips.join(', ')}`).toBeLessThanOrEqual(3);
+        // Each data node: per lane, BEGIN + COPY + rows + its end, PREPARE, COMMIT PREPARED.
+        const lanes = Math.min(2, Math.ceil(applied.spec.hypertables.find((h) => h.name === 'metrics')!.shards / cluster.dataNodes.length));
+        for (const n of [...insertTrips.slice(1), ...copyTrips.slice(1)]) expect(n, `INSERT ${insertTrips.join(', ')}; COPY ${copyTrips.join(', ')}`).toBeLessThanOrEqual(3 * lanes);
+        expect(counted.metrics().routedLockGuesses.held).toBeGreaterThanOrEqual(2);
+
+        // A shard table missing on dn2: its COPY fails to start (the rows sent behind it are dropped), the error names the node, nothing commits.
+        const shard = applied.layout.hypertables.find((h) => h.table.name === 'metrics')!.shards.find((x) => x.dataNode === 'dn2')!;
+        const dn2 = cluster.dataNodes[1]!.url;
+        const moved = `${shard.table.name}_away`;
+        await sql(dn2, `ALTER TABLE ${quoteIdent(shard.table.schema)}.${quoteIdent(shard.table.name)} RENAME TO ${quoteIdent(moved)}`);
+        try {
+          await expect(copy(csvRows(1200, 40, 400))).rejects.toThrow(/dn2.*does not exist|does not exist.*dn2/s);
+          await expect(client.query(insertValues(1200, 40, 400))).rejects.toThrow(/dn2/);
+        } finally {
+          await sql(dn2, `ALTER TABLE ${quoteIdent(shard.table.schema)}.${quoteIdent(moved)} RENAME TO ${quoteIdent(shard.table.name)}`);
+        }
+        expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 1200 AND device_id < 1240'))[0]?.n)).toBe(0);
+        expect(await prepared()).toBe(0);
+        // The session goes on.
+        expect((await client.query(insertValues(1200, 40, 400))).rowCount).toBe(400);
+        expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 1200 AND device_id < 1240'))[0]?.n)).toBe(400);
+      } finally {
+        await client.end();
+        await counted.close();
+        for (const p of [accessProxy, ...dataProxies]) await p?.close();
+        await sql(applied.access, 'DELETE FROM metrics WHERE device_id >= 1100 AND device_id < 1240');
+      }
+    });
+
+    it('a lock guess that no longer holds (the table changed since its last write) goes the long way: the write commits once', async () => {
+      const before = gw.gateway.metrics();
+      const file = join(dir, 'guess.csv');
+      await writeFile(file, csvRows(1300, 20, 100));
+      const copy = ['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`];
+      expect((await gateway(copy)).stdout.trim()).toBe('COPY 100');
+      // A column default changes the route's signature: the guessed locks are not adopted.
+      await sql(applied.access, 'ALTER TABLE metrics ALTER COLUMN temperature SET DEFAULT 20');
+      try {
+        await writeFile(file, csvRows(1320, 20, 100));
+        const r = await gateway(copy);
+        expect(r.stderr).toBe('');
+        expect(r.stdout.trim()).toBe('COPY 100');
+      } finally {
+        await sql(applied.access, 'ALTER TABLE metrics ALTER COLUMN temperature DROP DEFAULT');
+      }
+      const after = gw.gateway.metrics();
+      expect(after.routedCopies).toBe(before.routedCopies + 2);
+      expect(after.routedLockGuesses.missed ?? 0).toBeGreaterThan(before.routedLockGuesses.missed ?? 0);
+      expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 1300 AND device_id < 1340'))[0]?.n)).toBe(200);
+      expect(await prepared()).toBe(0);
+      await sql(applied.access, 'DELETE FROM metrics WHERE device_id >= 1300 AND device_id < 1340');
     });
 
     it("a client's CopyFail and a client that disconnects mid-COPY or before COMMIT leave nothing and no prepared transaction", async () => {

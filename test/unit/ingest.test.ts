@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { binaryToText } from '../../src/codec/binaryText.js';
 import { compareIngest } from '../../src/drift/compare/ingest.js';
-import { GID_PREFIX, newGidPrefix, parseGid, participantGid } from '../../src/ingest/commitLog.js';
+import { routedBeginSql, ROUTING_SAVEPOINT } from '../../src/gateway/routedWrites.js';
+import { GID_PREFIX, newGidPrefix, parseGid, participantGid, recordCommitSql } from '../../src/ingest/commitLog.js';
 import { BINARY_HEADER, BinaryParser } from '../../src/ingest/formats/binary.js';
 import { CsvParser } from '../../src/ingest/formats/csv.js';
 import { InputError, type RowParser } from '../../src/ingest/formats/rows.js';
@@ -15,6 +16,8 @@ import { parseArrayText } from '../../src/ingest/insert.js';
 import { exactValues, ITEM, readValuesInsert } from '../../src/ingest/valuesText.js';
 import { canonicalEncoding } from '../../src/ingest/settings.js';
 import { planLayout } from '../../src/plan/layout.js';
+import { shardLocksSql } from '../../src/route/lock.js';
+import type { HypertableRoute } from '../../src/route/placement.js';
 import { validateSpec } from '../../src/spec/validate.js';
 import { render } from '../../src/sql/templates.js';
 
@@ -147,6 +150,28 @@ describe('gids', () => {
     expect(prefix).toMatch(new RegExp(`^${GID_PREFIX}7201_[0-9a-f]{16}$`));
     expect(parseGid(participantGid(prefix, 3))).toEqual({ prefix, xid: '7201', participant: 3 });
     expect(parseGid('hypershard_exec_0b1c_dn1')).toBeUndefined();
+  });
+
+  it("the commit record with its values written in (one message with the COMMIT), hostile node names quoted", () => {
+    expect(recordCommitSql(`${GID_PREFIX}7_00000000000000ff`, ['dn1', "o'brien"])).toBe(
+      `SELECT "_hypershard"."record_commit"('${GID_PREFIX}7_00000000000000ff'::pg_catalog.text, ARRAY['dn1', 'o''brien']::pg_catalog.text[])`,
+    );
+  });
+
+  it('a routed write opens in one message: the block, the check, the guessed shard locks, then the signature read after them', () => {
+    const table = { schema: 'public', name: "we'ird" };
+    const route = { oid: 16384, partitions: [{ remainder: 1 }, { remainder: 0 }] } as unknown as HypertableRoute;
+    const bare = routedBeginSql(true, 'metrics', undefined).split(';\n');
+    expect(bare).toHaveLength(2);
+    expect(bare[0]).toBe('BEGIN');
+    expect(bare[1]).toContain("pg_catalog.to_regclass('metrics')");
+    const guessed = routedBeginSql(false, "public.\"we'ird\"", { table, route }).split(';\n');
+    expect(guessed).toHaveLength(4);
+    expect(guessed[0]).toBe(`SAVEPOINT ${ROUTING_SAVEPOINT}`);
+    expect(guessed[1]).toContain(`pg_catalog.to_regclass('public."we''ird"')`);
+    expect(guessed[2]).toBe(shardLocksSql(table, [0, 1], 'shared'));
+    expect(guessed[3]).toContain('a.attrelid = 16384::pg_catalog.oid');
+    expect(guessed[3]).not.toContain('$1');
   });
 
   it('client encodings: PostgreSQL spellings, and a clear refusal where a delimiter can hide in a character', () => {
