@@ -47,6 +47,8 @@ export interface BenchmarkOptions {
   readonly queriesOnly?: boolean;
   /** Per-shard lastpoint views on the hypertables (`lastpoint: true`). @default false */
   readonly lastpoint?: boolean;
+  /** Node views on the hypertables (`nodeViews: true`): one remote query per data node. @default false */
+  readonly nodeViews?: boolean;
   /** `tags` as a hypershard reference table on every data node. @default false */
   readonly referenceTags?: boolean;
   /**
@@ -141,6 +143,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
               ...(options.chunks === undefined ? {} : { chunks: options.chunks }),
               twins: options.queriesOnly === true ? [] : [ROUTED, GATEWAY],
               lastpoint: options.lastpoint === true,
+              nodeViews: options.nodeViews === true,
               referenceTags: options.referenceTags === true,
               ...(proxies.length === 0 ? {} : { fdwEndpoints: proxies, loaderThroughEndpoints: true }),
             }),
@@ -203,6 +206,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
               shards: topology.shards,
               latencyMs: options.latencyMs,
               lastpoint: options.lastpoint === true,
+              nodeViews: options.nodeViews === true,
               referenceTags: options.referenceTags === true,
               fdw: Object.fromEntries((server?.options ?? []).filter(([k]) => k !== 'host' && k !== 'port' && k !== 'dbname')),
             },
@@ -374,6 +378,7 @@ async function ingestReport(
       shards: topology.shards,
       latencyMs: options.latencyMs,
       lastpoint: options.lastpoint === true,
+      nodeViews: options.nodeViews === true,
       referenceTags: options.referenceTags === true,
       fdw: Object.fromEntries((server?.options ?? []).filter(([k]) => k !== 'host' && k !== 'port' && k !== 'dbname')),
     },

@@ -33,6 +33,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes 
   --data-setting name=value   the FDW service role's setting on every data node after apply
                   (repeatable; value 'default' resets it): compares a setting with what hypershard generates
   --no-lastpoint  without per-shard lastpoint views (lastpoint: true in the spec is how hypershard serves TSBS lastpoint)
+  --no-node-views without node views (nodeViews: true in the spec: the rewriter asks each data node once, not each shard)
   --reference-tags  tags as a hypershard reference table (copied to every data node) instead of a plain table on the access node
   --label L       appended to the result file name
 `;
@@ -73,6 +74,7 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
       'queries-only': { type: 'boolean', default: false },
       'data-setting': { type: 'string', multiple: true },
       'no-lastpoint': { type: 'boolean', default: false },
+      'no-node-views': { type: 'boolean', default: false },
       'reference-tags': { type: 'boolean', default: false },
       label: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -108,6 +110,7 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
     ...optional('forms', listOption('forms', values.forms, FORMS)),
     queriesOnly: values['queries-only'],
     lastpoint: !values['no-lastpoint'],
+    nodeViews: !values['no-node-views'],
     referenceTags: values['reference-tags'],
     dataRoleSettings: (values['data-setting'] ?? []).map((s) => {
       const at = s.indexOf('=');

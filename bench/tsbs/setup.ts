@@ -61,6 +61,8 @@ export async function createDistributedHypertable(
     referenceTags?: boolean;
     /** Per-shard lastpoint views (`lastpoint: true`) on the hypertables. */
     lastpoint?: boolean;
+    /** Node views (`nodeViews: true`) on the hypertables. */
+    nodeViews?: boolean;
   },
 ): Promise<Topology> {
   const specDir = path.join(workDir, 'spec');
@@ -101,6 +103,7 @@ export async function createDistributedHypertable(
         // TSBS's default indexes (--partition-index, --time-index).
         indexes: [{ columns: ['tags_id', { column: 'time', order: 'desc' }] }, { columns: [{ column: 'time', order: 'desc' }] }],
         ...(options.lastpoint === true ? { lastpoint: true } : {}),
+        ...(options.nodeViews === true ? { nodeViews: true } : {}),
       })),
     ...(options.referenceTags === true
       ? { referenceTables: [{ name: 'tags', columns: [{ name: 'id', type: 'integer', notNull: true }, ...TAG_COLUMNS.map((c) => ({ name: c, type: 'text', notNull: true }))], primaryKey: ['id'] }] }

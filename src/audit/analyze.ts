@@ -211,8 +211,10 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
   const estimated = scans.some((w) => rowsOf(w.node).estimated);
   if (estimated && scans.length > 0) findings.push(finding('ESTIMATED_ROWS', 'run without ANALYZE'));
   const unique = dedupe(findings);
-  // Reference copies are read like shards, but are not shards.
-  const shards = reports.flatMap((r) => r.tables.filter((t) => t.referenceCopyOf === undefined).map((t) => ({ hypertable: t.hypertable, shard: t.shardIndex, foreignTable: tableName(t), dataNode: t.dataNode })));
+  // Reference copies are read like shards, but are not shards; a node view reads each of its shards.
+  const shards = reports.flatMap((r) =>
+    r.tables.filter((t) => t.referenceCopyOf === undefined).flatMap((t) => (t.nodeViewShards ?? [t.shardIndex]).map((shard) => ({ hypertable: t.hypertable, shard, foreignTable: tableName(t), dataNode: t.dataNode }))),
+  );
   return {
     complete: !unique.some((f) => f.severity === 'error'),
     rowsShipped: reports.reduce((sum, r) => sum + r.rows, 0),

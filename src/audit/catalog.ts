@@ -25,6 +25,11 @@ export interface ForeignTableInfo {
    * layout: one row per space key of its shard, already reduced on the data node, not shard rows.
    */
   readonly lastpointOf?: string;
+  /**
+   * The shards (indexes) of `hypertable` whose UNION ALL on `dataNode` this foreign table reads (a
+   * node view, per the layout): its rows are those shards' rows, raw like a shard's.
+   */
+  readonly nodeViewShards?: readonly number[];
   /** Rows postgres_fdw fetches per round trip (the table's or server's fetch_size); 100, its default, when unknown. */
   readonly fetchSize?: number;
 }
@@ -68,6 +73,9 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
   const lastpoints = new Map<string, string>(
     (layout?.hypertables ?? []).flatMap((h) => h.shards.flatMap((s) => (s.lastpoint === undefined ? [] : [[`${s.lastpoint.schema}.${s.lastpoint.name}`, `${h.table.schema}.${h.table.name}`] as const]))),
   );
+  const nodeViews = new Map<string, { hypertable: string; view: NonNullable<ClusterLayout['hypertables'][number]['nodeViews']>[number] }>(
+    (layout?.hypertables ?? []).flatMap((h) => (h.nodeViews ?? []).map((v) => [`${v.view.schema}.${v.view.name}`, { hypertable: `${h.table.schema}.${h.table.name}`, view: v }] as const)),
+  );
   const copies = new Map<string, string>((layout?.referenceTables ?? []).flatMap((r) => r.copies.map((c) => [`${c.table.schema}.${c.table.name}`, `${r.table.schema}.${r.table.name}`] as const)));
   // Nodes by their spec names: every FDW server the layout makes is on one data node.
   const serverNodes = new Map((layout?.servers ?? []).map((s) => [s.name, s.dataNode]));
@@ -78,19 +86,21 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
       tables.rows.map((t) => {
         const key = `${t.schema}.${t.name}`;
         const shard = shards.get(key);
+        const node = nodeViews.get(key);
         return [
           key,
           {
             schema: t.schema,
             name: t.name,
             server: t.server,
-            dataNode: shard?.shard.dataNode ?? serverNodes.get(t.server) ?? `${t.host ?? '?'}:${t.port ?? '5432'}`,
-            hypertable: shard?.hypertable,
+            dataNode: shard?.shard.dataNode ?? node?.view.dataNode ?? serverNodes.get(t.server) ?? `${t.host ?? '?'}:${t.port ?? '5432'}`,
+            hypertable: shard?.hypertable ?? node?.hypertable,
             shardIndex: shard?.shard.index,
             analyzed: t.reltuples >= 0,
             tableRows: Math.max(0, t.reltuples),
             ...(copies.has(key) ? { referenceCopyOf: copies.get(key) as string } : {}),
             ...(lastpoints.has(key) ? { lastpointOf: lastpoints.get(key) as string } : {}),
+            ...(node === undefined ? {} : { nodeViewShards: node.view.shards }),
             ...(t.fetch_size === null ? {} : { fetchSize: Number(t.fetch_size) }),
           },
         ];

@@ -9,6 +9,7 @@ import type { ClusterLayout, FdwServer, Hypertable, QualifiedName, Role } from '
 import { accessHypertable, serverStep } from '../sql/accessNode.js';
 import { dataHypertable, dataNodeSteps, replicationRoleStep } from '../sql/dataNode.js';
 import { accessLastpointStep, dataLastpointStep, lastpointShards } from '../sql/lastpoint.js';
+import { accessNodeViewStep, dataNodeViewStep, nodeViews } from '../sql/nodeViews.js';
 import { createRoles } from '../sql/roles.js';
 import { timescaleFunctionsStep } from '../sql/timescaledb.js';
 import type { Statement, Step } from '../sql/statement.js';
@@ -83,7 +84,7 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
       plan.change('add_hypertable', `hypertable ${tableName(next.table)} added`);
       for (const node of holders(next)) plan.add(node, dataHypertable(next, node, after.serviceRole));
       plan.add(after.accessNode, accessHypertable(next));
-      plan.add(after.accessNode, roleGrantsOn(after, 'access', new Set(next.shards.flatMap((s) => [objectKey(s.table), ...(s.lastpoint === undefined ? [] : [objectKey(s.lastpoint)])]))));
+      plan.add(after.accessNode, roleGrantsOn(after, 'access', new Set([...next.shards.flatMap((s) => [objectKey(s.table), ...(s.lastpoint === undefined ? [] : [objectKey(s.lastpoint)])]), ...(next.nodeViews ?? []).map((v) => objectKey(v.view))])));
     } else {
       diffHypertable(plan, old, next, after);
     }
@@ -146,6 +147,15 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, after: Cl
     plan.add(accessNode, reversed(accessLastpointStep(old)));
     for (const node of nodes) plan.add(node, reversed(dataLastpointStep(old, node, after.serviceRole)));
   }
+  // Node views likewise (their names follow the shard sets, which only rebalance changes).
+  const hadNodeViews = nodeViews(old).length > 0;
+  const hasNodeViews = nodeViews(next).length > 0;
+  const viewsMoved = JSON.stringify(old.nodeViews ?? []) !== JSON.stringify(next.nodeViews ?? []);
+  if (hadNodeViews && (remake || viewsMoved)) {
+    if (!hasNodeViews) plan.change('drop_node_views', `node views of ${label} dropped`);
+    plan.add(accessNode, reversed(accessNodeViewStep(old)));
+    for (const node of holders(old)) plan.add(node, reversed(dataNodeViewStep(old, node, after.serviceRole)));
+  }
   diffColumns(
     plan,
     'hypertable',
@@ -185,6 +195,12 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, after: Cl
     for (const node of nodes) plan.add(node, dataLastpointStep(next, node, after.serviceRole));
     plan.add(accessNode, accessLastpointStep(next));
     plan.add(accessNode, roleGrantsOn(after, 'access', new Set(lastpointShards(next).map((s) => objectKey(s.lastpoint)))));
+  }
+  if (hasNodeViews && (remake || viewsMoved)) {
+    if (!hadNodeViews) plan.change('add_node_views', `node views of ${label} added`);
+    for (const node of nodes) plan.add(node, dataNodeViewStep(next, node, after.serviceRole));
+    plan.add(accessNode, accessNodeViewStep(next));
+    plan.add(accessNode, roleGrantsOn(after, 'access', new Set(nodeViews(next).map((v) => objectKey(v.view)))));
   }
 }
 

@@ -142,7 +142,7 @@ export function roleGrantsOn(layout: ClusterLayout, role: NodeRole, objects: Rea
  */
 function diffRoleGrants(plan: Plan, before: ClusterLayout, after: ClusterLayout, dataNodes: readonly string[]): void {
   const objects = (layout: ClusterLayout): Set<string> =>
-    new Set([...layout.referenceTables.flatMap((r) => [key(r.table), ...r.copies.map((c) => key(c.table))]), ...layout.hypertables.flatMap((h) => h.shards.flatMap((s) => [key(s.table), ...(s.lastpoint === undefined ? [] : [key(s.lastpoint)])]))]);
+    new Set([...layout.referenceTables.flatMap((r) => [key(r.table), ...r.copies.map((c) => key(c.table))]), ...layout.hypertables.flatMap((h) => [...h.shards.flatMap((s) => [key(s.table), ...(s.lastpoint === undefined ? [] : [key(s.lastpoint)])]), ...(h.nodeViews ?? []).map((v) => key(v.view))])]);
   const beforeObjects = objects(before);
   const both = new Set([...objects(after)].filter((k) => beforeObjects.has(k)));
   for (const role of ['data', 'access'] as const) {

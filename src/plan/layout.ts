@@ -13,7 +13,7 @@ import { parseFixedInterval, type FixedInterval } from '../spec/interval.js';
 import type { ClusterSpec, HypertableSpec, Privilege, ReferenceTableSpec, RoleSpec } from '../spec/schema.js';
 import { urlDatabase } from '../spec/url.js';
 import { RESERVED_SCHEMA } from '../spec/validate.js';
-import { derivedName } from './names.js';
+import { derivedName, nodeViewName } from './names.js';
 
 /** Schema that holds shard tables and chunks (data nodes) and foreign partitions (access node). */
 export const INTERNAL_SCHEMA = RESERVED_SCHEMA;
@@ -84,6 +84,23 @@ export interface Hypertable {
   readonly dataNodes: readonly string[];
   readonly shards: readonly Shard[];
   readonly indexes: readonly Index[];
+  /** With `nodeViews`: one per data node holding shards, in data-node order; undefined without. */
+  readonly nodeViews?: readonly NodeView[] | undefined;
+}
+
+/**
+ * The UNION ALL of one data node's shards of a hypertable: a view on that data node and, under
+ * the same name, the access node's foreign table reading it. The name is derived from the shard
+ * set, so a move (which changes two nodes' sets) makes new views, and the access node switches
+ * to them in the move's own transaction: a name the rewriter read always means the set it read.
+ */
+export interface NodeView {
+  readonly dataNode: string;
+  /** Shard indexes, ascending. */
+  readonly shards: readonly number[];
+  readonly view: QualifiedName;
+  /** The FDW server the foreign table reads through: that of the node's first shard. */
+  readonly server: string;
 }
 
 /** One way the access node reads a data node's copy of a reference table. */
@@ -234,6 +251,7 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
   return {
     table: { schema: table.schema, name: table.name },
     columns: table.columns.map((c) => ({ name: c.name, type: parseColumnType(c.type) as ColumnType, notNull: c.notNull, renamedFrom: c.renamedFrom })),
+    nodeViews: table.nodeViews === true ? nodeViewsOf(table.name, dataNodes, shards) : undefined,
     timeColumn: table.timeColumn,
     spaceColumn: table.spaceColumn,
     chunkInterval: parseFixedInterval(table.chunkInterval) as FixedInterval,
@@ -252,6 +270,18 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
       };
     }),
   };
+}
+
+/** The node views of a hypertable whose shards are placed as `shards` says, one per data node holding any. */
+export function nodeViewsOf(tableName: string, dataNodes: readonly string[], shards: readonly Pick<Shard, 'index' | 'dataNode' | 'server'>[]): NodeView[] {
+  const holders = [...new Set([...dataNodes, ...shards.map((s) => s.dataNode)])];
+  return holders.flatMap((dataNode) => {
+    const mine = shards.filter((s) => s.dataNode === dataNode).sort((a, b) => a.index - b.index);
+    const first = mine[0];
+    if (first === undefined) return [];
+    const indexes = mine.map((s) => s.index);
+    return [{ dataNode, shards: indexes, view: { schema: INTERNAL_SCHEMA, name: nodeViewName(tableName, indexes) }, server: first.server }];
+  });
 }
 
 function planReferenceTable(table: ReferenceTableSpec, servers: readonly FdwServer[]): ReferenceTable {
@@ -370,6 +400,7 @@ function checkCollisions(layout: ClusterLayout): void {
       claim(prefixes, shard.chunkPrefix, owner, `shard ${shard.index}`);
       if (shard.lastpoint !== undefined) claim(internal, shard.lastpoint.name, owner, `the lastpoint view of shard ${shard.index}`);
     }
+    for (const v of h.nodeViews ?? []) claim(internal, v.view.name, owner, `the node view on ${v.dataNode}`);
     // Indexes and tables share one namespace per schema.
     claim(relations, `${h.table.schema}.${h.table.name}`, owner, 'the hypertable');
     h.indexes.forEach((index, i) => claim(relations, `${h.table.schema}.${index.name}`, owner, `indexes[${i}]`));

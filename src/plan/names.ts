@@ -26,3 +26,12 @@ export function truncateBytes(text: string, maxBytes: number): string {
   }
   return out;
 }
+
+/**
+ * The node view (layout.ts `NodeView`) of a hypertable's shards `indexes` (ascending): named by
+ * the set, so a view of another set never takes its name.
+ */
+export function nodeViewName(tableName: string, indexes: readonly number[]): string {
+  const set = createHash('sha256').update(indexes.join(',')).digest('hex').slice(0, 8);
+  return derivedName(tableName, `_n${set}`);
+}

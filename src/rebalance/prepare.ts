@@ -40,7 +40,8 @@ export async function prepareTarget(client: pg.Client, layout: ClusterLayout, h:
     await client.query(`DROP VIEW IF EXISTS ${qualified(names.check)}`);
     if (shard.lastpoint !== undefined) await client.query(`DROP VIEW IF EXISTS ${qualified(shard.lastpoint)}`);
     await client.query(`DROP TABLE IF EXISTS ${qualified(shard.table)}`);
-    const moved: Hypertable = { ...h, shards: [{ ...shard, dataNode: target }] };
+    // Node views are the move's to change (nodeViews.ts), not this shard's.
+    const moved: Hypertable = { ...h, shards: [{ ...shard, dataNode: target }], nodeViews: undefined };
     const statements = dataHypertable(moved, target, layout.serviceRole, true).up.filter(
       (s) => !s.what.endsWith(': chunks') && !(hasParent && (s.what.startsWith('schema ') || s.what.startsWith('local parent of ') || s.what.startsWith('index '))),
     );

@@ -24,6 +24,7 @@ import { shardLocksSql } from '../route/lock.js';
 import { copyShard, switchShard } from './copy.js';
 import { deleteMove, ensureJournal, setPhase, startMove, unfinishedMoves, type JournalRow } from './journal.js';
 import { TEXT_SETTINGS } from './names.js';
+import { dropNodeViews, makeNodeViews, nodeViewChange, switchNodeTables } from './nodeViews.js';
 import { measureShards, planDrain, planMoves } from './plan.js';
 import { prepareAccess, prepareTarget } from './prepare.js';
 import type { MoveResult, NodeBalance, PlannedMove, RebalanceProgress, RebalanceResult, RecoveredMove, ShardLoad } from './result.js';
@@ -172,21 +173,32 @@ async function recover(session: Session, spec: ClusterSpec, row: JournalRow): Pr
     const { h, shard } = findShard(planLayout(spec), row.hypertable, row.shard);
     const source = dataClient(session, row.source);
     const target = dataClient(session, row.target);
+    // Node views follow where the hypertable's other shards are now (this run's earlier moves included).
+    const now = await livePlacement(session, spec, row.hypertable, row.shard);
+    const views = nodeViewChange(now.h, now.shard, row.source, row.target);
+    const data = (node: string): pg.Client => dataClient(session, node);
     // The journal is written after COMMIT: a switch that committed may still say `copying`.
     const live = await liveServer(session.access, shard);
     const switched = live !== undefined && serverNode(spec, shard.index, live) === row.target;
     if (row.phase === 'switched' || switched) {
       if (!switched) throw new HypershardError('REBALANCE_STATE', `the journal says shard ${row.shard} of ${row.hypertable} switched to ${row.target}, but the access node reads it from ${live ?? 'nowhere'}; nothing was dropped`);
+      await dropNodeViews(data, h, views.gone);
       await finishMove(session.access, source, target, h, shard);
       await setPhase(session.journal, row.id, 'cleaned');
       return { ...base, action: 'cleaned-up' };
     }
+    await dropNodeViews(data, h, views.made);
     await rollBackMove(session.access, target, h, shard);
     await deleteMove(session.journal, row.id);
     return { ...base, action: 'rolled-back' };
   } catch (error) {
     return { ...base, action: 'failed', error: errorMessage(error) };
   }
+}
+
+/** The hypertable and shard as placed on the access node now (node views are named by these sets). */
+async function livePlacement(session: Session, spec: ClusterSpec, hypertable: string, index: number): Promise<{ h: Hypertable; shard: Shard }> {
+  return findShard(planLayout(withPlacement(spec, await readPlacement(session.access, spec, planLayout(spec)))), hypertable, index);
 }
 
 function dataClient(session: Session, node: string): pg.Client {
@@ -218,6 +230,11 @@ async function moveShard(session: Session, spec: ClusterSpec, move: PlannedMove,
     id = await startMove(session.journal, move);
     await prepareTarget(target, layout, h, shard, move.target, chunks);
     await prepareAccess(session.access, layout, h, shard, targetServer, servicePassword);
+    // Where the other shards are now: this run's earlier moves changed the nodes' sets.
+    const now = await livePlacement(session, spec, move.hypertable, move.shard);
+    const views = nodeViewChange(now.h, now.shard, move.source, move.target);
+    const data = (node: string): pg.Client => dataClient(session, node);
+    await makeNodeViews(data, views, layout.serviceRole);
 
     phase = 'copy';
     const { access } = session;
@@ -234,6 +251,7 @@ async function moveShard(session: Session, spec: ClusterSpec, move: PlannedMove,
       report({ rowsCopied: rows, totalRows: rows, rowsPerSecond });
       const switchStarted = performance.now();
       await switchShard(access, layout, h, shard, targetServer.name);
+      await switchNodeTables(access, layout, views);
       await access.query('COMMIT');
       switchMs = Math.round(performance.now() - switchStarted);
     } catch (error) {
@@ -244,6 +262,7 @@ async function moveShard(session: Session, spec: ClusterSpec, move: PlannedMove,
 
     phase = 'cleanup';
     report({ rowsCopied: rows, totalRows: rows, rowsPerSecond });
+    await dropNodeViews(data, h, views.gone);
     await finishMove(access, source, target, h, shard);
     await setPhase(session.journal, id, 'cleaned');
     return done({});

@@ -74,7 +74,7 @@ FROM t`;
  */
 export async function readRoleAccess(client: Queryable, role: string, metadata: ClusterMetadata): Promise<RoleAccess> {
   const tables = [
-    ...metadata.hypertables.map((h) => ({ table: h.table, parts: h.shards.flatMap((s) => (s.lastpoint === undefined ? [s.table] : [s.table, s.lastpoint])) })),
+    ...metadata.hypertables.map((h) => ({ table: h.table, parts: [...h.shards.flatMap((s) => (s.lastpoint === undefined ? [s.table] : [s.table, s.lastpoint])), ...(h.nodes ?? []).map((n) => n.table)] })),
     ...metadata.referenceTables.map((r) => ({ table: r.table, parts: r.copies.map((c) => c.table) })),
   ];
   const roles = await client.query<RoleRow>('SELECT rolsuper OR rolbypassrls AS bypass FROM pg_catalog.pg_roles WHERE rolname = $1', [role]);

@@ -9,9 +9,9 @@ import type { Node, ParseResult } from '@pgsql/types';
 import type pg from 'pg';
 import { parse } from 'pgsql-parser';
 import { INTERNAL_SCHEMA } from '../plan/layout.js';
-import { derivedName } from '../plan/names.js';
+import { derivedName, nodeViewName } from '../plan/names.js';
 import { TIME_DISTINCT_RATIO } from '../sql/accessNode.js';
-import type { ClusterMetadata, DistributedTable, ReferenceTable, ShardTarget, TableColumn } from './model.js';
+import type { ClusterMetadata, DistributedTable, NodeTarget, ReferenceTable, ShardTarget, TableColumn } from './model.js';
 
 /** What discovery needs of a connection: a pg Client, PoolClient or Pool will do. */
 export interface Queryable {
@@ -85,10 +85,12 @@ ORDER BY n.nspname, c.relname`;
 export async function discoverMetadata(client: Queryable): Promise<ClusterMetadata> {
   const { rows } = await client.query<HypertableRow>(HYPERTABLES_SQL, [TIME_DISTINCT_RATIO]);
   const lastpoints = await client.query<LastpointRow>(LASTPOINT_SQL, [INTERNAL_SCHEMA]);
+  const servers = await client.query<ServerRow>(SERVERS_SQL);
+  const endpoints = new Map(servers.rows.map((s) => [s.name, endpointOf(s.options)]));
   const hypertables: DistributedTable[] = [];
   for (const row of rows) {
     const table = await distributedTable(row);
-    if (table !== undefined) hypertables.push(withLastpoint(table, lastpoints.rows));
+    if (table !== undefined) hypertables.push(withNodes(withLastpoint(table, lastpoints.rows), lastpoints.rows, endpoints));
   }
   const references = await client.query<ReferenceRow>(REFERENCE_TABLES_SQL, [INTERNAL_SCHEMA]);
   const referenceTables: ReferenceTable[] = [];
@@ -135,6 +137,49 @@ function withLastpoint(table: DistributedTable, rows: readonly LastpointRow[]): 
     return fresh ? { ...s, lastpoint: { schema: s.table.schema, name } } : s;
   });
   return shards.every((s) => s.lastpoint !== undefined) ? { ...table, shards } : table;
+}
+
+interface ServerRow {
+  name: string;
+  options: string[] | null;
+}
+
+const SERVERS_SQL = 'SELECT srvname AS name, srvoptions AS options FROM pg_catalog.pg_foreign_server';
+
+/** Where a server connects (host, port, database): the servers of one data node share it. */
+function endpointOf(options: readonly string[] | null): string {
+  const get = (key: string): string => (options ?? []).find((o) => o.startsWith(`${key}=`))?.slice(key.length + 1) ?? '';
+  return [get('host'), get('port'), get('dbname')].join('\u0000');
+}
+
+/**
+ * The hypertable with its node views (src/sql/nodeViews.ts), when each data node's shards (those
+ * whose servers reach one endpoint) have the foreign table the layout names for that shard set:
+ * reading the view of that name on a server of the same node, with the hypertable's columns in
+ * order. The name stands for the set, so the union of the views is every shard once.
+ */
+function withNodes(table: DistributedTable, rows: readonly LastpointRow[], endpoints: ReadonlyMap<string, string>): DistributedTable {
+  if (rows.length === 0) return table;
+  const groups = new Map<string, ShardTarget[]>();
+  for (const s of table.shards) {
+    const endpoint = endpoints.get(s.server);
+    if (endpoint === undefined) return table;
+    groups.set(endpoint, [...(groups.get(endpoint) ?? []), s]);
+  }
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  const columns = table.columns.map((c) => c.name).join('\u0000');
+  const nodes: NodeTarget[] = [];
+  for (const [endpoint, shards] of groups) {
+    const indexes = shards.map((s) => s.index).sort((a, b) => a - b);
+    const name = nodeViewName(table.table.name, indexes);
+    const row = byName.get(name);
+    const options = new Set(row?.options ?? []);
+    const names = (row?.columns ?? []).map((c) => c.slice(0, c.indexOf(' ')));
+    const fresh = row !== undefined && endpoints.get(row.server) === endpoint && options.has(`schema_name=${INTERNAL_SCHEMA}`) && options.has(`table_name=${name}`) && names.join('\u0000') === columns;
+    if (!fresh) return table;
+    nodes.push({ table: { schema: INTERNAL_SCHEMA, name }, server: row.server, shards: indexes });
+  }
+  return { ...table, nodes };
 }
 
 /** Schemas holding a relation a FROM clause can name (not an index, a composite type, a TOAST table), by name. */

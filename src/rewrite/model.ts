@@ -35,6 +35,21 @@ export interface DistributedTable {
   /** Undefined when discovered from catalogs that do not say. */
   readonly timeColumn: string | undefined;
   readonly shards: readonly ShardTarget[];
+  /**
+   * With node views (src/sql/nodeViews.ts), one per data node holding shards: the access node's
+   * foreign table reading the UNION ALL of those shards on that node. Only when every shard is in
+   * exactly one of them; a query over many shards then asks each node once.
+   */
+  readonly nodes?: readonly NodeTarget[] | undefined;
+}
+
+/** A data node's shards of a hypertable read through one foreign table (a node view). */
+export interface NodeTarget {
+  readonly table: QualifiedName;
+  /** The FDW server its foreign table uses, one of the node's: reference-table copies are matched by it. */
+  readonly server: string;
+  /** Indexes of the shards it reads. */
+  readonly shards: readonly number[];
 }
 
 /** A small table kept identical on every data node, so joins with it can run next to a shard. */

@@ -18,6 +18,14 @@
  *                       arm with satisfies_hash_partition(), PostgreSQL's own routing function:
  *                       for constants the planner removes the other arms; for run-time values
  *                       the gate skips them or makes them answer at once (see Gate).
+ *   node arms           with node views (src/sql/nodeViews.ts), one arm per data node reads the
+ *                       UNION ALL of its shards instead of one arm per shard: each shard asked
+ *                       costs ~1 ms of remote round trips and planning whatever it holds. Partial
+ *                       aggregates per node combine as per shard (a key's rows are all in one
+ *                       shard, so on one node); a gate tests the node's shards together. Arms are
+ *                       per node when that asks fewer remote queries, and never mixed with shard
+ *                       arms (a node view's name stands for its shard set: a stale rewrite fails
+ *                       on a name a move replaced rather than read a shard twice or not at all).
  */
 import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
@@ -26,6 +34,7 @@ import { distinctValues, isAggregateCall, overValues, splitAggregate } from './a
 import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { guardArm, tableKey } from './access.js';
 import { correlation } from './inSubquery.js';
+import type { QualifiedName } from '../plan/layout.js';
 import type { DistributedTable, Rewrite, RoleAccess, ShardTarget, Unchanged } from './model.js';
 import { deparse, parseExpression, parseSelect } from './parser.js';
 import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClass } from './scope.js';
@@ -154,7 +163,9 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const shardKeys = groups.map((g, k) => local[k]?.shard ?? deparse(g));
   const outerKeys = groups.map((_, k) => local[k]?.finish(`${UNION_ALIAS}.g${k}`) ?? `${UNION_ALIAS}.g${k}`);
   const finished = groups.filter((_, k) => local[k] !== undefined);
-  if (bySpace && !fromDistinct && gate?.only === undefined && !limited && finished.length === 0) return { rewrites: [], unchanged: [] };
+  const asks = armTargets(gate, table);
+  // Per shard, PostgreSQL's partitionwise aggregate asks every shard; per node is fewer queries.
+  if (bySpace && !fromDistinct && gate?.only === undefined && !limited && finished.length === 0 && !asks.some((t) => t.node)) return { rewrites: [], unchanged: [] };
 
   // Aggregates anywhere in the outputs, HAVING and ORDER BY, each split once.
   const aggregateNodes = [...targets.map((t) => t?.val as Node), stmt.havingClause, ...(stmt.sortClause ?? []).map((s) => ('SortBy' in s ? s.SortBy.node : undefined))];
@@ -250,9 +261,9 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   // of rows would cross): the aggregate ships whole, and the data node uses its own index.
   const whole = groups.length + keys.length === 0 ? 'WITH _hs_whole AS (SELECT) ' : '';
   const keyCount = groups.length + keys.length;
-  const arms = gatedShards(gate, table).map((shard) => {
+  const arms = asks.map((target) => {
     const columns = [...shardKeys.map((g, k) => `${g} AS g${k}`), ...keys.map((v, k) => `${v} AS d${k}`), ...partials.map((p, k) => `${p} AS p${k}`)];
-    return gated(gate, shard, (where) => `${whole}SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, shard)}${where}${keyCount > 0 ? ` GROUP BY ${Array.from({ length: keyCount }, (_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
+    return gated(gate, target, (where) => `${whole}SELECT ${columns.join(', ')} FROM ${armFrom(stmt, scope, target)}${where}${keyCount > 0 ? ` GROUP BY ${Array.from({ length: keyCount }, (_, k) => k + 1).join(', ')}` : ''}`, stmt.whereClause);
   });
   arms.push(guardArm(keyCount + partials.length, direct.tables));
   // Under a LIMIT the planner costs the arms for the first rows only, and prefers sorted rows
@@ -285,7 +296,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
         (bySpace
           ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')} holds the space key ${table.spaceColumn}${limited ? ' and the statement a LIMIT' : ''}: `
           : `${groups.length > 0 ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')}` : 'the aggregate'} lacks the space key ${table.spaceColumn}: `) +
-        `each of ${gatedShards(gate, table).length} shard${gatedShards(gate, table).length === 1 ? '' : 's'} aggregates its own rows on its data node${materialize ? ' (planned whole, not for the first rows)' : ''}, the access node combines ${[...combined.keys()].join(', ') || 'the groups'}` +
+        `${asked(asks)} aggregates its own rows on its data node${materialize ? ' (planned whole, not for the first rows)' : ''}, the access node combines ${[...combined.keys()].join(', ') || 'the groups'}` +
         (viaValues.length > 0 ? ` (${viaValues.join(', ')} from the distinct values each shard returns per group)` : '') +
         (finished.length > 0
           ? `; ${finished.map((g) => deparse(g)).join(', ')} read${finished.length === 1 ? 's' : ''} the session's zone (${timeZone ?? ''}, a fixed offset): each shard groups by ${finished.length === 1 ? 'a bucket' : 'buckets'} of the time column (${shardKeys.filter((_, k) => local[k] !== undefined).join(', ')}), the access node applies ${finished.length === 1 ? 'it' : 'them'} to each bucket's start`
@@ -299,15 +310,15 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   return { rewrites, unchanged: [], truncShipped };
 }
 
-/** The FROM clause of one shard's arm: the shard for the hypertable, that server's copy for each reference table. */
-function armFrom(stmt: SelectStmt, scope: Scope, shard: ShardTarget): string {
+/** The FROM clause of one arm: the shard or node view for the hypertable, that server's copy for each reference table. */
+function armFrom(stmt: SelectStmt, scope: Scope, shard: ArmTarget): string {
   const swap = (node: Node): Node | undefined => {
     if (!('RangeVar' in node)) return undefined;
     const rv = node.RangeVar;
     const refName = rv.alias?.aliasname ?? rv.relname ?? '';
     const relation = scope.relations.find((r) => r.refName === refName);
     const target = relation?.hypertable !== undefined ? shard.table : relation?.reference?.copies.find((c) => c.server === shard.server)?.table;
-    if (target === undefined) throw new TypeError(`no table for ${refName} beside shard ${shard.index}`);
+    if (target === undefined) throw new TypeError(`no table for ${refName} beside ${shard.table.name}`);
     return { RangeVar: { ...rv, schemaname: target.schema, relname: target.name, inh: true, alias: { aliasname: refName } } };
   };
   return (stmt.fromClause ?? []).map((item) => deparse(transform(item, swap))).join(', ');
@@ -340,8 +351,9 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
   if (filtered !== undefined) return refuse(`${filtered}: postgres_fdw would keep the filter on the access node, so every shard would send all its rows`);
   if (direct.denied !== undefined) return denied(direct);
   const gate = shardGate(stmt, scope, relation, table);
-  const arms = gatedShards(gate, table).map((shard) => {
-    return gated(gate, shard, (where) => `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)}${where}${keys.length === 0 ? '' : ` ORDER BY ${keys.join(', ')}`} LIMIT ${limit}`, stmt.whereClause);
+  const asks = armTargets(gate, table);
+  const arms = asks.map((target) => {
+    return gated(gate, target, (where) => `SELECT * FROM ${quoteQualified(target.table.schema, target.table.name)} AS ${quoteIdent(relation.refName)}${where}${keys.length === 0 ? '' : ` ORDER BY ${keys.join(', ')}`} LIMIT ${limit}`, stmt.whereClause);
   });
   arms.push(guardArm(table.columns.length, direct.tables));
   const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${quoteIdent(relation.refName)}`);
@@ -352,8 +364,8 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
       kind: 'limit-per-shard',
       detail:
         keys.length === 0
-          ? `LIMIT ${limit} without ORDER BY: each of ${gatedShards(gate, table).length} shards returns at most that many rows, the access node takes the first of them`
-          : `ORDER BY ${keys.join(', ')} LIMIT ${limit}: each of ${gatedShards(gate, table).length} shards returns its first rows, the access node merges them`,
+          ? `LIMIT ${limit} without ORDER BY: ${asked(asks)} returns at most that many rows, the access node takes the first of them`
+          : `ORDER BY ${keys.join(', ')} LIMIT ${limit}: ${asked(asks)} returns its first rows, the access node merges them`,
     },
   ];
   if (gate !== undefined) rewrites.push({ kind: 'shard-pinning', detail: gate.detail });
@@ -416,9 +428,10 @@ function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, tab
 interface Gate {
   /** Constant keys: the shards they hash to (computed here as PostgreSQL does), the only arms made, ungated. */
   readonly only?: ReadonlySet<number>;
-  readonly test: (shard: ShardTarget) => string;
+  /** Whether an arm over these shards (one, or a node's) may hold matching rows. */
+  readonly test: (shards: readonly ShardTarget[]) => string;
   /** A condition on the space column for each arm's WHERE (shipped), instead of the test. */
-  readonly filter?: (shard: ShardTarget) => string;
+  readonly filter?: (shards: readonly ShardTarget[]) => string;
   readonly detail: string;
   /**
    * Outside the arm's own query a gate is a one-time filter that skips the shard (no remote
@@ -437,8 +450,39 @@ function gatedShards(gate: Gate | undefined, table: DistributedTable): readonly 
   return only === undefined ? table.shards : table.shards.filter((s) => only.has(s.index));
 }
 
-/** One shard's arm, built around its WHERE, with the shard's gate where it serves best. */
-function gated(gate: Gate | undefined, shard: ShardTarget, arm: (where: string) => string, where: Node | undefined): string {
+/** What one arm reads: a shard's foreign table, or a node view's (a data node's shards at once). */
+interface ArmTarget {
+  readonly table: QualifiedName;
+  /** Its foreign table's server: reference-table copies beside it are read through the same. */
+  readonly server: string;
+  readonly shards: readonly ShardTarget[];
+  readonly node: boolean;
+}
+
+/**
+ * The arms to make: one per node view when the gated shards span fewer nodes than shards (fewer
+ * remote queries), else one per gated shard. A node arm reads all its node's shards, which the
+ * arm's WHERE (the statement's, and the gate) filters as it would each shard.
+ */
+function armTargets(gate: Gate | undefined, table: DistributedTable): readonly ArmTarget[] {
+  const shards = gatedShards(gate, table);
+  const nodes = (table.nodes ?? []).filter((n) => shards.some((s) => n.shards.includes(s.index)));
+  if (table.nodes !== undefined && nodes.length < shards.length) {
+    return nodes.map((n) => ({ table: n.table, server: n.server, shards: table.shards.filter((s) => n.shards.includes(s.index)), node: true }));
+  }
+  return shards.map((s) => ({ table: s.table, server: s.server, shards: [s], node: false }));
+}
+
+/** Who is asked, for a rewrite's detail: `each of 64 shards`, `each of 2 data nodes (…)`. */
+function asked(targets: readonly ArmTarget[]): string {
+  const shards = targets.reduce((n, t) => n + t.shards.length, 0);
+  if (targets.some((t) => t.node)) return `each of ${targets.length} data node${targets.length === 1 ? '' : 's'} (once, through its node view over its shards: ${shards} in all)`;
+  return `each of ${targets.length} shard${targets.length === 1 ? '' : 's'}`;
+}
+
+/** One arm, built around its WHERE, with the gate of its shards where it serves best. */
+function gated(gate: Gate | undefined, target: ArmTarget, arm: (where: string) => string, where: Node | undefined): string {
+  const shard = target.shards;
   if (gate?.only !== undefined) return arm(where === undefined ? '' : ` WHERE ${deparse(where)}`);
   const own = gate === undefined ? undefined : gate.filter !== undefined ? gate.filter(shard) : gate.outside ? undefined : gate.test(shard);
   const conditions = [where === undefined ? undefined : `(${deparse(where)})`, own].filter((c) => c !== undefined);
@@ -474,8 +518,9 @@ function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   const base = baseType(spaceType as string);
   const range = base === 'smallint' ? [-32768, 32767] : base === 'integer' ? [-2147483648, 2147483647] : undefined;
   const parent = quoteLiteral(quoteQualified(table.table.schema, table.table.name));
-  const hashes = (value: string, shard: ShardTarget): string => {
-    const check = `satisfies_hash_partition(${parent}::regclass::oid, ${shard.modulus}, ${shard.remainder}, (${value})::${base})`;
+  const hashes = (value: string, shards: readonly ShardTarget[]): string => {
+    const checks = shards.map((shard) => `satisfies_hash_partition(${parent}::regclass::oid, ${shard.modulus}, ${shard.remainder}, (${value})::${base})`);
+    const check = checks.length === 1 ? (checks[0] as string) : `(${checks.join(' OR ')})`;
     return range === undefined ? check : `(CASE WHEN (${value}) BETWEEN ${range[0]} AND ${range[1]} THEN ${check} ELSE false END)`;
   };
   const isSpace = (n: Node | undefined): boolean => n !== undefined && 'ColumnRef' in n && resolveColumn(n.ColumnRef, scope)?.column === table.spaceColumn && resolveColumn(n.ColumnRef, scope)?.relation === relation;

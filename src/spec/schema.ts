@@ -194,6 +194,12 @@ export const hypertableSpec = z.strictObject({
     .describe(
       'Per-shard lastpoint views (the newest row of each space key, by a loose index scan on each data node) and their foreign tables on the access node, which the rewriter reads for `SELECT DISTINCT ON (space) … ORDER BY space, time DESC` and its LATERAL form. Wants a btree index on (space, time DESC). Default false.',
     ),
+  nodeViews: z
+    .boolean()
+    .optional()
+    .describe(
+      'Per-data-node views (on each data node, the UNION ALL of its shards of this hypertable) and their foreign tables on the access node: the rewriter asks each data node once instead of each shard, which saves about 1 ms per shard asked. Default false.',
+    ),
 });
 
 export const referenceTableSpec = z

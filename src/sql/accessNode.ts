@@ -5,6 +5,7 @@
 import { commitLogStep } from '../ingest/commitLog.js';
 import { INTERNAL_SCHEMA, type ClusterLayout, type FdwServer, type Hypertable, type Shard } from '../plan/layout.js';
 import { accessLastpointStep } from './lastpoint.js';
+import { accessNodeViewStep } from './nodeViews.js';
 import { accessReferenceTable, referenceGrantsStep } from './referenceTables.js';
 import { createRoles, grantTables } from './roles.js';
 import { schemasStep } from './schemas.js';
@@ -80,6 +81,7 @@ export function accessHypertable(h: Hypertable, withSchema = true): Step {
   const name = `${h.table.schema}.${h.table.name}`;
   const schema = withSchema ? schemasStep([h]) : { up: [], down: [] };
   const lastpoint = accessLastpointStep(h);
+  const nodeViews = accessNodeViewStep(h);
   return {
     up: [
       ...schema.up,
@@ -90,9 +92,11 @@ export function accessHypertable(h: Hypertable, withSchema = true): Step {
       })),
       ...h.shards.map((shard) => timeDistinctStatement(h, shard)),
       ...lastpoint.up,
+      ...nodeViews.up,
     ],
     down: [
       // Not partitions: dropping the parent leaves them.
+      ...nodeViews.down,
       ...lastpoint.down,
       // Dropping the parent drops its foreign partitions (never the remote data).
       { what: `hypertable ${name}`, sql: render('common/drop-table', { table: h.table }) },

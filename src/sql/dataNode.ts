@@ -7,6 +7,7 @@
 import { INTERNAL_SCHEMA, type ClusterLayout, type Hypertable, type Shard } from '../plan/layout.js';
 import { derivedName } from '../plan/names.js';
 import { dataLastpointStep } from './lastpoint.js';
+import { dataNodeViewStep } from './nodeViews.js';
 import { copySchemasUsage, dataReferenceTable, referenceGrantsStep } from './referenceTables.js';
 import { createRoles, grantTables } from './roles.js';
 import { schemasStep } from './schemas.js';
@@ -83,6 +84,7 @@ export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: str
   const shards = h.shards.filter((s) => s.dataNode === dataNode);
   const timeType = h.columns.find((c) => c.name === h.timeColumn)?.type.base;
   const lastpoint = dataLastpointStep(h, dataNode, serviceRole);
+  const nodeViews = dataNodeViewStep(h, dataNode, serviceRole);
   return {
     up: [
       ...schema.up,
@@ -91,9 +93,11 @@ export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: str
       // On the partitioned parent, so every shard and chunk, present and future, gets the index.
       ...h.indexes.map((index) => ({ what: `index ${index.name} on ${name}`, sql: render('data/create-index', { index, table: h.table }) })),
       ...lastpoint.up,
+      ...nodeViews.up,
     ],
     down: [
       // A view on a shard would make DROP TABLE fail: dropped first.
+      ...nodeViews.down,
       ...lastpoint.down,
       { what: `local parent of ${name} with its shards and chunks`, sql: render('common/drop-table', { table: h.table }) },
       ...schema.down,

@@ -126,6 +126,7 @@ export function derivedRoleGrants(layout: ClusterLayout, role: NodeRole): { tabl
       if (h !== undefined && role === 'access' && grant.privileges.includes('SELECT')) {
         for (const shard of h.shards) tables.push({ table: shard.table, role: declared.name, privileges: ['SELECT'] });
         for (const shard of h.shards) if (shard.lastpoint !== undefined) tables.push({ table: shard.lastpoint, role: declared.name, privileges: ['SELECT'] });
+        for (const v of h.nodeViews ?? []) tables.push({ table: v.view, role: declared.name, privileges: ['SELECT'] });
         usage(INTERNAL_SCHEMA, declared.name);
       }
       const r = layout.referenceTables.find((t) => t.table === grant.table);

@@ -44,7 +44,8 @@ for (const { source, skip } of sources) {
       dir = join(cluster.workDir, 'evolve');
       specFile = await writeExampleSpec(cluster, dir, { shards: 6 });
       // With lastpoint views, every column change below must keep them right (and never be blocked by them).
-      await writeFile(specFile, (await readFile(specFile, 'utf8')).replace('    shards: 6\n', '    shards: 6\n    lastpoint: true\n'));
+      // And node views (remade around column changes alike).
+      await writeFile(specFile, (await readFile(specFile, 'utf8')).replace('    shards: 6\n', '    shards: 6\n    lastpoint: true\n    nodeViews: true\n'));
       await writeSecrets(dir);
       const { spec, file } = await loadSpec(specFile);
       await generateMigrations(spec, file);
@@ -153,6 +154,27 @@ for (const { source, skip } of sources) {
       expect(result.files.every((f) => f.status === 'unchanged')).toBe(true);
       const applied = await apply(again.spec, again.file);
       expect(applied.nodes.map((n) => n.status)).toEqual(['up-to-date', 'up-to-date', 'up-to-date', 'up-to-date']);
+    });
+
+    it('keeps the node views right through the column changes above: check finds none missing or stale, the rewriter asks each of the 3 data nodes once, same answers', async () => {
+      const { spec, file } = await loadSpec(specFile);
+      const result = await check(spec, file);
+      expect(result.nodes.flatMap((n) => n.items.filter((i) => i.kind !== 'warning' && (i.object.startsWith('node ') || i.object.includes('metrics_n'))).map((i) => `${n.node} ${i.kind} ${i.object}: ${i.message}`))).toEqual([]);
+      const client = new pg.Client(clientConfig(cluster.accessNode.url, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD));
+      await client.connect();
+      try {
+        const metadata = await discoverMetadata(client);
+        expect(metadata.hypertables.find((h) => h.table.name === 'metrics')?.nodes?.map((n) => n.shards)).toEqual([[0, 3], [1, 4], [2, 5]]);
+        const written = 'SELECT device_id, count(*) AS n, max(mem_used) AS m, sum(cpu) AS c FROM metrics GROUP BY device_id ORDER BY device_id';
+        const rewritten = rewriteSql(written, metadata, { timeZone: 'UTC' });
+        expect(rewritten.rewrites.map((r) => r.kind)).toEqual(['partial-aggregate']);
+        expect(rewritten.rewrites[0]?.detail).toContain('each of 3 data nodes');
+        const [a, b] = [await client.query(written), await client.query(rewritten.sql)];
+        expect(b.rows).toHaveLength(30);
+        expect(b.rows).toEqual(a.rows);
+      } finally {
+        await client.end();
+      }
     });
 
     it('keeps the lastpoint views right through the column changes above, answers from them, drops and remakes them with the option; check reports one missing or stale', async () => {

@@ -218,6 +218,8 @@ for (const { source, skip } of sources) {
       await writeSecrets(dir);
       const doc = parseYaml(await readFile(file, 'utf8')) as { hypertables: Record<string, unknown>[] };
       doc.hypertables[0]!.columns = METRICS_COLUMNS;
+      // Node views: every per-shard rewrite over more shards than data nodes asks each node once.
+      doc.hypertables[0]!.nodeViews = true;
       doc.hypertables.push({
         name: 'cpu',
         columns: [
@@ -232,6 +234,7 @@ for (const { source, skip } of sources) {
         indexes: [{ columns: ['tags_id', { column: 'time', order: 'desc' }] }, { columns: [{ column: 'time', order: 'desc' }] }],
         // Lastpoint views beside each shard: TSBS lastpoint reads them (LASTPOINT_CASES).
         lastpoint: true,
+        nodeViews: true,
       });
       // metrics_big: metrics with 87 times the rows, where the truth checks explain each case
       // (plans chosen by cost on 2,300 rows are not those at scale).
@@ -512,6 +515,37 @@ for (const { source, skip } of sources) {
       expect(mismatches.length, report(mismatches)).toBe(0);
     });
 
+    /**
+     * The TSBS cases the rewriter expands over cpu's shards ask each data node once: in the plan
+     * (EXPLAIN VERBOSE), one Foreign Scan per data node holding shards, on its node view.
+     */
+    const nodeArms = async (label: string, nodes: number): Promise<void> => {
+      const cases = tsbsQueries({ hosts: TSBS.hosts, endMs: tsbsEndMs, seed: TSBS.seed }).map((q) => ({ id: `${q.type} (${q.form})`, sql: q.sql({ cpu: 'cpu', tags: 'tags' }), params: q.params }));
+      const run = await runDifferential(target('UTC'), cases);
+      await record(label, run, source.label);
+      expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+      expect(run.untrue, untrue(run)).toEqual([]);
+      const expanded = run.outcomes.filter((o) => o.rewrite.rewrites.some((r) => (r.kind === 'partial-aggregate' || r.kind === 'limit-per-shard') && !o.rewrite.rewrites.some((p) => p.kind === 'shard-pinning' && /: only the (shard|shards|\d+ shards) /.test(p.detail))));
+      expect(expanded.length, label).toBeGreaterThanOrEqual(8);
+      const access = clients[0]!;
+      for (const o of expanded) {
+        expect(o.rewrite.sql, o.id).toMatch(/_hypershard\.cpu_n[0-9a-f]{8}/);
+        expect(o.rewrite.sql, o.id).not.toMatch(/_hypershard\.cpu_s\d/);
+        // Its EXPLAIN VERBOSE: one Remote SQL per data node, each reading that node's view.
+        const plan = await access.query<{ 'QUERY PLAN': string }>(`EXPLAIN (VERBOSE, COSTS OFF) ${o.rewrite.sql}`, (cases.find((c) => c.id === o.id)?.params ?? []) as unknown[]);
+        const lines = plan.rows.map((r) => r['QUERY PLAN']);
+        const remote = lines.filter((l) => l.includes('Remote SQL:'));
+        const viaViews = remote.filter((l) => /cpu_n[0-9a-f]{8}/.test(l));
+        // (lastpoint's probe per key, after a GROUP BY over the nodes, reads the key's shard by run-time pruning.)
+        if (o.id.startsWith('lastpoint')) expect(viaViews.length, `${o.id}:\n${lines.join('\n')}`).toBe(nodes);
+        else expect(remote, `${o.id}:\n${lines.join('\n')}`).toEqual(viaViews.length === nodes ? viaViews : []);
+      }
+    };
+
+    it('node views: TSBS expanded over every shard asks each of the 2 data nodes once (one remote query each), same answers', async () => {
+      await nodeArms('node views', 2);
+    });
+
     const lastpointRun = async (label: string): Promise<void> => {
       const run = await runDifferential(target('UTC'), LASTPOINT_CASES);
       await record(label, run, source.label);
@@ -534,7 +568,7 @@ for (const { source, skip } of sources) {
     });
 
     // Last: it moves shards, and the cases above read the placement apply made.
-    it('lastpoint after a rebalance: the views moved with their shards (check finds none missing or stale), same answers', async () => {
+    it('lastpoint and node views after a rebalance: the views moved with their shards (check finds none missing or stale), same answers', async () => {
       const file = join(cluster.workDir, 'project', 'hypershard.yaml');
       const { spec } = await loadSpec(file);
       const drained = await rebalance(spec, file, { drain: cluster.dataNodes[1]!.name });
@@ -545,8 +579,10 @@ for (const { source, skip } of sources) {
       const servers = new Set(metadata.hypertables.find((h) => h.table.name === 'cpu')!.shards.map((s) => s.server.replace(/_\d+$/, '')));
       expect(servers).toEqual(new Set([`hypershard_${cluster.dataNodes[0]!.name}`]));
       const checked = await check(moved.spec, moved.file);
-      expect(checked.nodes.flatMap((n) => n.items.filter((i) => i.object.startsWith('lastpoint')))).toEqual([]);
+      expect(checked.nodes.flatMap((n) => n.items.filter((i) => i.object.startsWith('lastpoint') || i.object.startsWith('node ')))).toEqual([]);
       await lastpointRun('lastpoint after a rebalance');
+      // Every shard on one node now: one node view, one remote query.
+      await nodeArms('node views after a rebalance', 1);
     });
   });
 }

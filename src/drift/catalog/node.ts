@@ -64,7 +64,8 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
   const references = layout.referenceTables.map((r) => r.table);
   const copies = access ? layout.referenceTables.flatMap((r) => r.copies.map((c) => c.table)) : [];
   const lastpoints = layout.hypertables.flatMap((h) => h.shards.flatMap((s) => (s.lastpoint === undefined ? [] : [s.lastpoint])));
-  const tables: QualifiedName[] = [...parents, ...shards, ...references, ...copies, ...lastpoints];
+  const nodeViews = layout.hypertables.flatMap((h) => (h.nodeViews ?? []).map((v) => v.view));
+  const tables: QualifiedName[] = [...parents, ...shards, ...references, ...copies, ...lastpoints, ...nodeViews];
   const roleNames = [...layout.roles.map((r) => r.name), layout.serviceRole, ...(layout.replicationRole === undefined ? [] : [layout.replicationRole])];
   const schemas = [...new Set([INTERNAL_SCHEMA, ...parents.map((p) => p.schema), ...references.map((r) => r.schema)])];
 
@@ -72,7 +73,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
   const base = await readBase(client, INTERNAL_SCHEMA);
   const relations = await readRelations(client, tables, parents);
   // Foreign partitions take their columns from the parent; shards are compared with theirs.
-  const columns = await readColumns(client, access ? [...parents, ...references, ...copies, ...lastpoints] : tables);
+  const columns = await readColumns(client, access ? [...parents, ...references, ...copies, ...lastpoints, ...nodeViews] : tables);
   const checks = access ? new Map() : await readCheckConstraints(client, shards);
   const indexes = access ? new Map() : await readIndexes(client, parents);
   const servers = access ? await readServers(client, SERVER_PREFIX) : [];

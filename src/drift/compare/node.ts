@@ -10,6 +10,7 @@ import { compareDefaultChunks } from './defaultChunks.js';
 import { compareNodeIndexes } from './indexes.js';
 import { compareIngest } from './ingest.js';
 import { compareLastpoint } from './lastpoint.js';
+import { compareNodeViews } from './nodeViews.js';
 import { compareMigrations, type MigrationState } from './migrations.js';
 import { compareParents } from './parents.js';
 import { comparePartitions } from './partitions.js';
@@ -31,6 +32,7 @@ export function compareNode(layout: ClusterLayout, node: string, role: NodeRole,
     ...(access ? [] : compareNodeIndexes(layout, node, catalog.indexes, existing)),
     ...compareTableColumns(layout, node, role, catalog.columns),
     ...compareLastpoint(layout, node, role, catalog.relations, catalog.columns),
+    ...compareNodeViews(layout, node, role, catalog.relations, catalog.columns),
     ...compareReferenceTables(layout, role, catalog.relations, catalog.columns, catalog.referenceObjects),
     ...(access ? compareServers(layout, catalog.serverVersionNum, catalog.servers) : []),
     ...(access ? compareUserMappings(layout, catalog.servers, catalog.userMappings) : []),
