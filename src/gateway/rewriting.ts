@@ -100,14 +100,14 @@ export class GatewayRewriter {
     return this.context.mayTouch(info);
   }
 
-  /** Reads what a rewrite for `role` needs (metadata, the role's access) over the gateway's connection. False when it cannot. */
-  async ready(role: string): Promise<boolean> {
-    if (this.context.ready(role)) return true;
+  /** Reads what a rewrite for `role` in `timeZone` needs (metadata, the role's access, the zone's grid) over the gateway's connection. False when it cannot. */
+  async ready(role: string, timeZone: string): Promise<boolean> {
+    if (this.context.ready(role, timeZone)) return true;
     try {
       const before = this.context.metadata;
-      await this.context.prepare(this.#pool, role);
+      await this.context.prepare(this.#pool, role, timeZone);
       if (before === undefined && this.context.metadata !== undefined) this.#use(this.context.metadata);
-      return this.context.ready(role);
+      return this.context.ready(role, timeZone);
     } catch (error) {
       this.#lastError = error instanceof Error ? error.message : String(error);
       return false;

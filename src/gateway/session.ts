@@ -1562,7 +1562,7 @@ export class Session {
       this.#ctx.metrics.fallback('disabled-by-session');
       return asWritten;
     }
-    if (!(await rewriter.ready(settings.role))) {
+    if (!(await rewriter.ready(settings.role, settings.timeZone))) {
       this.#ctx.metrics.fallback('catalogs-unreadable');
       return asWritten;
     }

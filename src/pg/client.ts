@@ -131,7 +131,7 @@ export class Client extends pg.Client {
     if (this.#context.metadata === undefined) return final ? asGiven : undefined;
     if (!this.#context.mayTouch(info)) return asGiven;
     const settings = this.#settings;
-    if (settings === undefined || !this.#context.ready(settings.role)) return final ? asGiven : undefined;
+    if (settings === undefined || !this.#context.ready(settings.role, settings.timeZone)) return final ? asGiven : undefined;
     if (!settings.enabled) return asGiven;
     // Keys to read first (referenceKeys.ts): asynchronously, in the statement's turn.
     if (!final && this.#context.keyLookup(text, settings) !== undefined) return undefined;
@@ -153,7 +153,7 @@ export class Client extends pg.Client {
   async #prepareWithKeys(config: AnyConfig, text: string, values: unknown): Promise<Prepared | undefined> {
     const info = this.#context.statement(text);
     const settings = this.#settings;
-    if (!info.parsed || info.changesSettings || isSubmittable(config) || this.pipeline || settings === undefined || !settings.enabled || !this.#context.ready(settings.role)) return undefined;
+    if (!info.parsed || info.changesSettings || isSubmittable(config) || this.pipeline || settings === undefined || !settings.enabled || !this.#context.ready(settings.role, settings.timeZone)) return undefined;
     if (this.#context.keyLookup(text, settings) === undefined) return undefined;
     const internals = this as unknown as { activeQuery?: unknown; queryQueue?: unknown[] };
     if (internals.activeQuery != null || (internals.queryQueue?.length ?? 0) > 0) await super.query('');
@@ -301,6 +301,7 @@ export class Client extends pg.Client {
     if (this.#context.metadata === undefined || !this.#context.mayTouch(info)) return;
     this.#settings ??= await sessionSettings(raw).catch(() => undefined);
     if (this.#settings !== undefined && this.#context.access(this.#settings.role) === undefined) await this.#context.loadAccess(raw, this.#settings.role).catch(() => undefined);
+    if (this.#settings !== undefined) await this.#context.loadZone(raw, this.#settings.timeZone);
   }
 
   /** Notes, as a statement is sent, that it may change the settings, access or names the next rewrite needs. */

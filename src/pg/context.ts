@@ -13,11 +13,13 @@ import type { IngestCluster } from '../ingest/cluster.js';
 import { readRoleAccess } from '../rewrite/access.js';
 import { discoverMetadata, type Queryable } from '../rewrite/discover.js';
 import type { ClusterMetadata, RewriteResult, RoleAccess } from '../rewrite/model.js';
+import { localMidnightOrigin } from '../rewrite/buckets.js';
 import { rewriteSql } from '../rewrite/rewrite.js';
 import type { SessionSettings } from '../rewrite/session.js';
 import { shapeOf, type Shape } from '../rewrite/literals.js';
 import { buildTemplate, instantiate, type Template } from '../rewrite/template.js';
 import { findKeyLookup, readKeyAnswer, type KeyLookup } from '../rewrite/referenceKeys.js';
+import { readZoneGrid, type ZoneGrid } from '../rewrite/zoneGrid.js';
 import { Lru } from './lru.js';
 import { statementInfo, type StatementInfo } from './statements.js';
 
@@ -68,6 +70,9 @@ export class RewriteContext {
   /** Names a rewrite resolves (hypertables, reference tables): creating a relation of one of them changes resolution. */
   #resolved: ReadonlySet<string> = new Set();
   readonly #access = new Map<string, LoadedAccess>();
+  /** Per session TimeZone: its grid, or undefined where it has none (fixed offsets, abbreviations, a failed read). */
+  readonly #zones = new Map<string, ZoneGrid | undefined>();
+  readonly #zoneLoading = new Map<string, Promise<void>>();
   readonly #accessLoading = new Map<string, Promise<RoleAccess>>();
   /** The last reading per role and its generation, kept across invalidation. */
   readonly #accessSeen = new Map<string, { access: RoleAccess; generation: number }>();
@@ -156,15 +161,41 @@ export class RewriteContext {
     return loading;
   }
 
-  /** Reads, through `client`, whatever a rewrite for `role` still needs (the metadata, the role's access). */
-  async prepare(client: Queryable, role: string): Promise<void> {
+  /**
+   * Reads, through `client`, whatever a rewrite for `role` in `timeZone` still needs (the
+   * metadata, the role's access, the zone's grid).
+   */
+  async prepare(client: Queryable, role: string, timeZone?: string): Promise<void> {
     if (this.metadata === undefined) await this.load(client);
     if (this.access(role) === undefined) await this.loadAccess(client, role);
+    if (timeZone !== undefined && !this.#zones.has(timeZone)) await this.loadZone(client, timeZone);
   }
 
-  /** Whether `rewrite` can run now for `role` (else `prepare` first). */
-  ready(role: string): boolean {
-    return this.metadata !== undefined && this.access(role) !== undefined;
+  /** Whether `rewrite` can run now for `role` in `timeZone` (else `prepare` first). */
+  ready(role: string, timeZone?: string): boolean {
+    return this.metadata !== undefined && this.access(role) !== undefined && (timeZone === undefined || this.#zones.has(timeZone));
+  }
+
+  /**
+   * Reads the grid of `timeZone` (zoneGrid.ts) from the access node through `client`, once per
+   * zone: only zones whose offset changes have one to read. A failed read leaves the zone
+   * without a grid (its keys are left to the access node, as before), not the rewrites waiting.
+   */
+  loadZone(client: Queryable, timeZone: string): Promise<void> {
+    if (this.#zones.has(timeZone)) return Promise.resolve();
+    if (localMidnightOrigin(timeZone) !== undefined) {
+      this.#zones.set(timeZone, undefined);
+      return Promise.resolve();
+    }
+    let loading = this.#zoneLoading.get(timeZone);
+    if (loading === undefined) {
+      loading = readZoneGrid(client, timeZone).then(
+        (grid) => void this.#zones.set(timeZone, grid),
+        () => void this.#zones.set(timeZone, undefined),
+      ).finally(() => this.#zoneLoading.delete(timeZone));
+      this.#zoneLoading.set(timeZone, loading);
+    }
+    return loading;
   }
 
   /** Forgets discovered metadata and every role's access: the next statement that names a relation reads them again. */
@@ -244,7 +275,7 @@ export class RewriteContext {
     result = this.#rewriteNow(sql, metadata, settings, access.access);
     this.#rewrites.set(key, result);
     if (shape !== undefined && templates !== false && !('error' in result)) {
-      const rewrite = (text: string): RewriteResult => rewriteSql(text, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access: access.access });
+      const rewrite = (text: string): RewriteResult => rewriteSql(text, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access: access.access, zoneGrid: this.#zones.get(settings.timeZone) });
       const template = buildTemplate(sql, shape, result, rewrite, this.#spaceColumns);
       // A shape whose first statement cannot be templated is not tried again; one whose fixed literals differ gets a template of its own (a few).
       if (template === undefined) this.#templates.set(prefix + shape.key, templates === undefined ? false : templates);
@@ -314,7 +345,7 @@ export class RewriteContext {
 
   #rewriteNow(sql: string, metadata: ClusterMetadata, settings: SessionSettings, access: RoleAccess): RewriteResult | RewriteFailure {
     try {
-      return rewriteSql(sql, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access });
+      return rewriteSql(sql, metadata, { timeZone: settings.timeZone, searchPath: settings.searchPath, access, zoneGrid: this.#zones.get(settings.timeZone) });
     } catch (error) {
       return { error: error instanceof Error ? error.message : String(error) };
     }

@@ -23,6 +23,7 @@ import { localMidnightOrigin } from './buckets.js';
 import { localDateOf } from './dates.js';
 import { deparse, parseExpression } from './parser.js';
 import { baseType, inferType, type Scope } from './scope.js';
+import { gridBucket, type GridSpan, type ZoneGrid } from './zoneGrid.js';
 
 /** Fields of extract/date_part, and units of date_trunc, constant within one local bucket of this width. */
 const WIDTH: Record<string, '1 minute' | '1 hour' | '1 day'> = {
@@ -40,17 +41,28 @@ export interface LocalKey {
   readonly finish: (column: string) => string;
 }
 
-/** `node` as a per-shard bucket and a finishing step, or undefined when it is not such a key (or the zone does not allow it). */
-export function localTimeKey(node: Node, scope: Scope, timeZone: string | undefined): LocalKey | undefined {
+/**
+ * `node` as a per-shard bucket and a finishing step, or undefined when it is not such a key (or
+ * the zone does not allow it). In a zone with a fixed offset, buckets of the key's own width from
+ * a local midnight; in any other, buckets of the zone's grid (zoneGrid.ts), finer, so that no
+ * offset change falls inside one, and each row's own instant outside the span the grid holds.
+ */
+export function localTimeKey(node: Node, scope: Scope, timeZone: string | undefined, grid?: ZoneGrid): LocalKey | undefined {
   const origin = localMidnightOrigin(timeZone);
-  if (origin === undefined) return undefined;
+  const zoned = origin === undefined && grid !== undefined && grid.zone === timeZone ? grid : undefined;
+  if (origin === undefined && zoned === undefined) return undefined;
   const timestamptz = (n: Node | undefined): n is Node => n !== undefined && 'ColumnRef' in n && baseType(inferType(n, scope) ?? '') === 'timestamptz';
-  const bucket = (width: string, column: Node): string => `date_bin('${width}'::interval, ${deparse(column)}, ${origin})`;
+  const span = (width: string): GridSpan | undefined => (width === '1 minute' ? zoned?.minutes : zoned?.hours);
+  const usable = (width: string): boolean => origin !== undefined || span(width) !== undefined;
+  const bucket = (width: string, column: Node): string => {
+    const s = span(width);
+    return origin !== undefined || s === undefined || zoned === undefined ? `date_bin('${width}'::interval, ${deparse(column)}, ${origin ?? ''})` : gridBucket(s, zoned.until, deparse(column));
+  };
   const date = localDateOf(node, (n) => {
     const type = inferType(n, scope);
     return type === undefined ? undefined : baseType(type);
   });
-  if (date !== undefined) return { shard: bucket('1 day', date), finish: (g) => `(${g})::date` };
+  if (date !== undefined) return usable('1 day') ? { shard: bucket('1 day', date), finish: (g) => `(${g})::date` } : undefined;
   if (!('FuncCall' in node)) return undefined;
   const call = node.FuncCall;
   const name = functionName(call);
@@ -59,7 +71,8 @@ export function localTimeKey(node: Node, scope: Scope, timeZone: string | undefi
   const [field, column] = args as [Node, Node];
   const text = 'A_Const' in field ? field.A_Const.sval?.sval?.toLowerCase() : undefined;
   const width = text === undefined ? undefined : WIDTH[text];
-  if (width === undefined || !timestamptz(column) || (name === 'date_trunc' && width !== '1 day')) return undefined;
+  // date_trunc to an hour or minute is date_bin already where the offset is fixed (buckets.ts).
+  if (width === undefined || !usable(width) || !timestamptz(column) || (name === 'date_trunc' && width !== '1 day' && zoned === undefined)) return undefined;
   return {
     shard: bucket(width, column),
     finish: (g) => deparse({ FuncCall: { ...call, args: [field, parseExpression(g)] } }),

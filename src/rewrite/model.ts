@@ -7,6 +7,7 @@
  * (`discoverMetadata`), so an application needs no configuration.
  */
 import type { QualifiedName } from '../plan/layout.js';
+import type { ZoneGrid } from './zoneGrid.js';
 
 export interface ShardTarget {
   readonly index: number;
@@ -104,6 +105,18 @@ export interface RewriteOptions {
    * security applies to it (see access.ts).
    */
   readonly access?: RoleAccess | undefined;
+  /**
+   * Where the session's zone (when it has daylight saving or odd offsets) keeps a fixed grid
+   * (zoneGrid.ts, read from the access node): keys that read the zone are grouped per shard by
+   * its buckets. Without it they are grouped per shard only in zones with a fixed offset.
+   */
+  readonly zoneGrid?: ZoneGrid | undefined;
+}
+
+/** The session's zone as the per-shard rewrites need it. */
+export interface SessionZone {
+  readonly timeZone?: string | undefined;
+  readonly grid?: ZoneGrid | undefined;
 }
 
 export const REWRITE_KINDS = [

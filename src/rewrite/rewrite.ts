@@ -127,7 +127,7 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
   for (const stmt of [...expanding].reverse()) {
     const scope = scopes.get(stmt);
     if (scope === undefined) continue;
-    const outcome = expandShards(stmt, scope, options.access, options.timeZone);
+    const outcome = expandShards(stmt, scope, options.access, { timeZone: options.timeZone, grid: options.zoneGrid });
     rewrites.push(...outcome.rewrites);
     unchanged.push(...outcome.unchanged);
     for (const note of truncLeft.get(stmt) ?? []) {

@@ -35,10 +35,11 @@ import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { guardArm, tableKey } from './access.js';
 import { correlation } from './inSubquery.js';
 import type { QualifiedName } from '../plan/layout.js';
-import type { DistributedTable, Rewrite, RoleAccess, ShardTarget, Unchanged } from './model.js';
+import type { DistributedTable, Rewrite, RoleAccess, SessionZone, ShardTarget, Unchanged } from './model.js';
 import { deparse, parseExpression, parseSelect } from './parser.js';
 import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClass } from './scope.js';
 import { unshippable } from './shippable.js';
+import { localMidnightOrigin } from './buckets.js';
 import { localTimeKey } from './localKeys.js';
 
 export interface ShardOutcome {
@@ -65,10 +66,10 @@ interface Direct {
 }
 
 /** Tries the per-shard rewrites on one SELECT, editing it in place when one applies. */
-export function expandShards(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined, timeZone?: string): ShardOutcome {
+export function expandShards(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined, zone: SessionZone = {}): ShardOutcome {
   // Work on a copy: a refused rewrite leaves the statement exactly as it was.
   const work = structuredClone(stmt);
-  const outcome = expandCopy(work, scope, access, timeZone);
+  const outcome = expandCopy(work, scope, access, zone);
   if (outcome.rewrites.length > 0) {
     for (const key of Object.keys(stmt)) delete (stmt as Record<string, unknown>)[key];
     Object.assign(stmt, work);
@@ -76,7 +77,7 @@ export function expandShards(stmt: SelectStmt, scope: Scope, access: RoleAccess 
   return outcome;
 }
 
-function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined, timeZone: string | undefined): ShardOutcome {
+function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefined, zone: SessionZone): ShardOutcome {
   const out: ShardOutcome = { rewrites: [], unchanged: [] };
   const distributed = scope.relations.filter((r) => r.hypertable !== undefined);
   const relation = distributed[0];
@@ -101,11 +102,11 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
   const distinct = asGroupBy(stmt);
   const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t));
   if (aggregated) {
-    const outcome = partialAggregate(stmt, scope, relation, table, direct, timeZone, distinct);
+    const outcome = partialAggregate(stmt, scope, relation, table, direct, zone, distinct);
     return distinct && outcome.rewrites.length > 0 ? { ...outcome, rewrites: [{ kind: 'distinct-as-group-by', detail: 'SELECT DISTINCT → GROUP BY of every output: the same rows, and a GROUP BY each shard can run' }, ...outcome.rewrites] } : outcome;
   }
   if (others.length > 0) return refuse('reference-join', 'only aggregates over a hypertable joined with reference tables are run per shard');
-  if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table, direct, access, timeZone);
+  if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table, direct, access, zone);
   if (stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table, direct);
   if (stmt.sortClause !== undefined) return refuse('limit-per-shard', 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order');
   return out;
@@ -136,7 +137,7 @@ export function deniedTo(access: RoleAccess, tables: readonly { schema: string; 
 
 const denied = (direct: Direct): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'privileges', reason: direct.denied ?? '' }] });
 
-function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, timeZone: string | undefined, fromDistinct = false): ShardOutcome {
+function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, zone: SessionZone, fromDistinct = false): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'partial-aggregate', reason }] });
   const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
   if (targets.some((t) => t === undefined || t.val === undefined || isStar(t.val))) return refuse('SELECT * with GROUP BY');
@@ -159,7 +160,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const bySpace = groups.some(isSpace);
   // Keys that read the session's zone, grouped per shard by a bucket of the time column and
   // finished on the access node (localKeys.ts).
-  const local = groups.map((g) => (unshippable(g, scope) === undefined ? undefined : localTimeKey(g, scope, timeZone)));
+  const local = groups.map((g) => (unshippable(g, scope) === undefined ? undefined : localTimeKey(g, scope, zone.timeZone, zone.grid)));
   const shardKeys = groups.map((g, k) => local[k]?.shard ?? deparse(g));
   const outerKeys = groups.map((_, k) => local[k]?.finish(`${UNION_ALIAS}.g${k}`) ?? `${UNION_ALIAS}.g${k}`);
   const finished = groups.filter((_, k) => local[k] !== undefined);
@@ -179,7 +180,10 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   }
   // A DISTINCT aggregate no shard can finish (count(DISTINCT x), x not the space key): each shard
   // groups by x as well and returns its distinct values, the access node aggregates those.
-  const byValues = everyCall.some((c) => c.agg_distinct === true && typeof splitAggregate(c, scope, isSpace) === 'string' && typeof distinctValues(c, scope) !== 'string');
+  // Buckets of a zone-reading key are finer than its groups: several per group on one shard hold
+  // the same space key, so its DISTINCT count or sum is not the sum of theirs (taken from values).
+  const spaceDistinct = finished.length > 0 ? (): boolean => false : isSpace;
+  const byValues = everyCall.some((c) => c.agg_distinct === true && typeof splitAggregate(c, scope, spaceDistinct) === 'string' && typeof distinctValues(c, scope) !== 'string');
   const keys: string[] = [];
   const viaValues: string[] = [];
   const partials: string[] = [];
@@ -204,7 +208,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
             return undefined;
           }
         }
-        const split = splitAggregate(n.FuncCall, scope, isSpace);
+        const split = splitAggregate(n.FuncCall, scope, spaceDistinct);
         const values = typeof split === 'string' && n.FuncCall.agg_distinct === true ? distinctValues(n.FuncCall, scope) : undefined;
         // Of a DISTINCT aggregate that could be computed from values, why it was not.
         if (typeof split === 'string') problems.push(typeof values === 'string' && overValues(functionName(n.FuncCall)) ? values : split);
@@ -299,7 +303,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
         `${asked(asks)} aggregates its own rows on its data node${materialize ? ' (planned whole, not for the first rows)' : ''}, the access node combines ${[...combined.keys()].join(', ') || 'the groups'}` +
         (viaValues.length > 0 ? ` (${viaValues.join(', ')} from the distinct values each shard returns per group)` : '') +
         (finished.length > 0
-          ? `; ${finished.map((g) => deparse(g)).join(', ')} read${finished.length === 1 ? 's' : ''} the session's zone (${timeZone ?? ''}, a fixed offset): each shard groups by ${finished.length === 1 ? 'a bucket' : 'buckets'} of the time column (${shardKeys.filter((_, k) => local[k] !== undefined).join(', ')}), the access node applies ${finished.length === 1 ? 'it' : 'them'} to each bucket's start`
+          ? `; ${finished.map((g) => deparse(g)).join(', ')} read${finished.length === 1 ? 's' : ''} the session's zone (${zone.timeZone ?? ''}, ${zone.grid === undefined || localMidnightOrigin(zone.timeZone) !== undefined ? 'a fixed offset' : 'whose offsets change only between buckets of its grid'}): each shard groups by ${finished.length === 1 ? 'a bucket' : 'buckets'} of the time column (${shardKeys.filter((_, k) => local[k] !== undefined).join(', ')}), the access node applies ${finished.length === 1 ? 'it' : 'them'} to each bucket's start`
           : ''),
     },
   ];
@@ -378,7 +382,7 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
  * the keys come from a GROUP BY on the space key (each shard finishes it), and each key's row is
  * fetched by an indexed probe, ORDER BY k LIMIT 1, on the one shard that holds the key.
  */
-function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, access: RoleAccess | undefined, timeZone: string | undefined): ShardOutcome {
+function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, access: RoleAccess | undefined, zone: SessionZone): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'distinct-on-per-shard', reason }] });
   const isSpace = (n: Node | undefined): boolean => n !== undefined && 'ColumnRef' in n && resolveColumn(n.ColumnRef, scope)?.column === table.spaceColumn;
   const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
@@ -404,7 +408,7 @@ function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, tab
   const parent = quoteQualified(table.table.schema, table.table.name);
   const where = stmt.whereClause === undefined ? '' : `(${deparse(stmt.whereClause)}) AND `;
   const probe = parseSelect(`SELECT * FROM ${parent} AS ${ref} WHERE ${where}${space} = _hs_keys.k${rest.length > 0 ? ` ORDER BY ${rest.join(', ')}` : ''} LIMIT 1`);
-  const probeOutcome = expandCopy(probe, scope, access, timeZone);
+  const probeOutcome = expandCopy(probe, scope, access, zone);
   const keys = `SELECT ${space} AS k FROM ${parent} AS ${ref}${stmt.whereClause === undefined ? '' : ` WHERE ${deparse(stmt.whereClause)}`} GROUP BY 1`;
   const rebuilt = parseSelect(`SELECT * FROM (${keys}) AS _hs_keys CROSS JOIN LATERAL (${deparse({ SelectStmt: probe })}) AS ${ref}`);
   stmt.fromClause = rebuilt.fromClause ?? [];

@@ -24,6 +24,7 @@ import type { AuditCatalog } from '../../src/audit/catalog.js';
 import type { ExplainResult } from '../../src/audit/plan.js';
 import type { ClusterMetadata, Rewrite, RewriteKind, RewriteResult, RoleAccess } from '../../src/rewrite/model.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
+import type { ZoneGrid } from '../../src/rewrite/zoneGrid.js';
 import { compareTextResults, FLOAT_TOLERANCE, type ResultDifference, type ResultShape, type TextResult, type TextRow } from './compare.js';
 import { checkFullOrder, type FullOrderQuery, fullOrderSql } from './fullOrder.js';
 import { plannersChoice, truthProblems } from './truth.js';
@@ -49,6 +50,8 @@ export interface DifferentialTarget {
   readonly rewrite?: (sql: string) => RewriteResult;
   /** What the connected role may have rewritten per shard, passed to the rewriter. */
   readonly access?: RoleAccess;
+  /** The session zone's grid (zoneGrid.ts), passed to the rewriter. */
+  readonly zoneGrid?: ZoneGrid | undefined;
   /**
    * With it, every rewrite's words are checked against the EXPLAIN (VERBOSE) of the rewritten
    * statement (truth.ts): the statement is rewritten again with its tables renamed to bigger
@@ -125,7 +128,7 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   });
   let rewrite: RewriteResult;
   try {
-    rewrite = (target.rewrite ?? ((sql: string) => rewriteSql(sql, target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath, access: target.access })))(c.sql);
+    rewrite = (target.rewrite ?? ((sql: string) => rewriteSql(sql, target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath, access: target.access, zoneGrid: target.zoneGrid })))(c.sql);
   } catch (error) {
     return failed({ sql: c.sql, changed: false, touchesHypertable: false, rewrites: [], unchanged: [] }, `rewriteSql threw: ${message(error)}`);
   }
@@ -168,7 +171,7 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
       return failed(rewrite, `the rewritten statement failed: ${message(error)}`, expected);
     }
     if (target.truth !== undefined && target.rewrite === undefined) {
-      const atScale = rewriteSql(await renamed(c.sql, target.truth.scaled), target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath, access: target.access });
+      const atScale = rewriteSql(await renamed(c.sql, target.truth.scaled), target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath, access: target.access, zoneGrid: target.zoneGrid });
       const { rows } = await client.query<{ 'QUERY PLAN': ExplainResult[] }>(`EXPLAIN (VERBOSE, FORMAT JSON) ${atScale.sql}`, [...params]);
       const plan = rows[0]?.['QUERY PLAN'][0];
       if (plan !== undefined) {

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { gridBucket, zoneGrid, type ZoneChange } from '../../src/rewrite/zoneGrid.js';
+
+const at = (iso: string): number => Date.parse(iso) / 1000;
+const start = (offset: number): ZoneChange => ({ at: at('1900-01-01T00:00:00Z'), before: offset, after: offset, whole: true });
+const change = (iso: string, before: number, after: number, whole = true): ZoneChange => ({ at: at(iso), before, after, whole });
+
+describe('zoneGrid', () => {
+  it('whole-hour offsets changing on whole UTC hours: hour buckets over the whole span', () => {
+    const grid = zoneGrid('America/New_York', [start(-18000), change('2026-03-08T07:00:00Z', -18000, -14400), change('2026-11-01T06:00:00Z', -14400, -18000)]);
+    expect(grid).toEqual({
+      zone: 'America/New_York',
+      hours: { minutes: 60, since: '1900-01-01T00:00:00.000Z' },
+      minutes: { minutes: 1, since: '1900-01-01T00:00:00.000Z' },
+      until: '2100-01-01T00:00:00.000Z',
+    });
+  });
+
+  it('an odd local mean time, then a change inside a minute, then half hours: half-hour buckets from the next half hour on', () => {
+    const grid = zoneGrid('Asia/Kolkata', [start(19270), change('1905-12-31T18:39:00Z', 19270, 19800, false), change('1941-09-30T18:30:00Z', 19800, 23400), change('1942-05-14T17:30:00Z', 23400, 19800)]);
+    expect(grid?.hours).toEqual({ minutes: 30, since: '1905-12-31T19:00:00.000Z' });
+    expect(grid?.minutes).toEqual({ minutes: 1, since: '1905-12-31T18:39:00.000Z' });
+  });
+
+  it('a coarser width that holds only recently is passed over for one that holds since 1970', () => {
+    // Offsets of whole hours since 1990, of half hours before.
+    const grid = zoneGrid('X/Y', [start(1800), change('1990-01-01T00:30:00Z', 1800, 3600)]);
+    expect(grid?.hours).toEqual({ minutes: 30, since: '1900-01-01T00:00:00.000Z' });
+  });
+
+  it('a change off the width breaks it up to that change; an offset off it, up to the end of its period', () => {
+    const offHour = zoneGrid('X/Y', [start(3600), change('2000-03-01T00:30:00Z', 3600, 7200), change('2000-10-01T00:00:00Z', 7200, 3600)]);
+    expect(offHour?.hours).toEqual({ minutes: 30, since: '1900-01-01T00:00:00.000Z' });
+    // Off every width, and recent: the width that holds longest, from the change on.
+    const offAll = zoneGrid('X/Y', [start(3600), change('2000-03-01T00:10:00Z', 3600, 7200), change('2000-10-01T00:00:00Z', 7200, 3600)]);
+    expect(offAll?.hours).toEqual({ minutes: 15, since: '2000-03-01T00:15:00.000Z' });
+    const oddOffset = zoneGrid('X/Y', [start(3600), change('2000-03-01T00:00:00Z', 3600, 3900), change('2000-10-01T00:00:00Z', 3900, 3600)]);
+    expect(oddOffset?.hours).toEqual({ minutes: 60, since: '2000-10-01T00:00:00.000Z' });
+    expect(oddOffset?.minutes).toEqual({ minutes: 1, since: '1900-01-01T00:00:00.000Z' });
+  });
+
+  it('no span when the last period itself breaks every width; nothing for an abbreviation (no rows)', () => {
+    expect(zoneGrid('X/Y', [start(3600), change('2000-03-01T00:00:00Z', 3600, 3601, false)])).toEqual({ zone: 'X/Y', hours: undefined, minutes: undefined, until: '2100-01-01T00:00:00.000Z' });
+    expect(zoneGrid('CET', [])).toBeUndefined();
+  });
+
+  it('the per-shard key: buckets inside the span, the instant itself outside it', () => {
+    expect(gridBucket({ minutes: 30, since: '1905-12-31T19:00:00.000Z' }, '2100-01-01T00:00:00.000Z', 'm."time"')).toBe(
+      `CASE WHEN m."time" >= '1905-12-31 19:00:00+00'::timestamptz AND m."time" < '2100-01-01 00:00:00+00'::timestamptz THEN date_bin('30 minutes'::interval, m."time", '2000-01-01 00:00:00+00'::timestamptz) ELSE m."time" END`,
+    );
+  });
+});
