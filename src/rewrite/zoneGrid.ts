@@ -46,13 +46,15 @@ export interface ZoneGrid {
  * The zone's offset changes between 1900 and 2100 as the access node's zone data has them, plus
  * its offset at the start (a row at 1900-01-01 with before = after). Empty when `$1` is a time
  * zone abbreviation (`CET`, `EST`): AT TIME ZONE reads those as a fixed offset, where the
- * session's TimeZone of that name is the full zone.
+ * session's TimeZone of that name is the full zone. Steps are in hours (a day of timestamptz
+ * arithmetic is a local day of the reading session's own zone), so the answer is that session's
+ * in no way.
  */
 export const ZONE_CHANGES_SQL = `WITH zone AS (
   SELECT $1::text AS name WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_abbrevs WHERE lower(abbrev) = lower($1::text))
 ), days AS (
-  SELECT d FROM zone, generate_series('${GRID_FROM}'::timestamptz, '${GRID_UNTIL}'::timestamptz - interval '1 day', interval '1 day') AS d
-  WHERE (d AT TIME ZONE zone.name) - (d AT TIME ZONE 'UTC') <> ((d + interval '1 day') AT TIME ZONE zone.name) - ((d + interval '1 day') AT TIME ZONE 'UTC')
+  SELECT d FROM zone, generate_series('${GRID_FROM}'::timestamptz, '${GRID_UNTIL}'::timestamptz - interval '24 hours', interval '24 hours') AS d
+  WHERE (d AT TIME ZONE zone.name) - (d AT TIME ZONE 'UTC') <> ((d + interval '24 hours') AT TIME ZONE zone.name) - ((d + interval '24 hours') AT TIME ZONE 'UTC')
 ), hours AS (
   SELECT h FROM zone, days, generate_series(d, d + interval '23 hours', interval '1 hour') AS h
   WHERE (h AT TIME ZONE zone.name) - (h AT TIME ZONE 'UTC') <> ((h + interval '1 hour') AT TIME ZONE zone.name) - ((h + interval '1 hour') AT TIME ZONE 'UTC')

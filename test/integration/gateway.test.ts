@@ -23,6 +23,7 @@ import { cancelRequest } from '../../src/gateway/protocol/messages.js';
 import { discoverMetadata } from '../../src/rewrite/discover.js';
 import type { ClusterMetadata } from '../../src/rewrite/model.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
+import { readZoneGrid } from '../../src/rewrite/zoneGrid.js';
 import { sessionSettings, type SessionSettings } from '../../src/rewrite/session.js';
 import { appliedExampleCluster, METRICS_ROWS, type AppliedCluster } from '../support/appliedCluster.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
@@ -139,7 +140,7 @@ for (const { source, skip } of sources) {
         for (const c of [through, direct]) await c.query("SET TimeZone = 'Asia/Kolkata'");
         await compare('Asia/Kolkata');
         const last = eventsOf(sql).at(-1);
-        expect(last?.sql).toBe(rewriteSql(sql, metadata, { ...defaults, timeZone: 'Asia/Kolkata' }).sql);
+        expect(last?.sql).toBe(rewriteSql(sql, metadata, { ...defaults, timeZone: 'Asia/Kolkata', zoneGrid: await readZoneGrid(direct, 'Asia/Kolkata') }).sql);
         for (const c of [through, direct]) await c.query("BEGIN; SET LOCAL TimeZone = 'UTC'");
         await compare('SET LOCAL UTC');
         for (const c of [through, direct]) await c.query('COMMIT');

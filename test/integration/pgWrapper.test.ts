@@ -12,7 +12,9 @@ import { readRoleAccess } from '../../src/rewrite/access.js';
 import { discoverMetadata } from '../../src/rewrite/discover.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import type { ClusterMetadata, RoleAccess } from '../../src/rewrite/model.js';
+import { localMidnightOrigin } from '../../src/rewrite/buckets.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
+import { readZoneGrid, type ZoneGrid } from '../../src/rewrite/zoneGrid.js';
 import { sessionSettings, type SessionSettings } from '../../src/rewrite/session.js';
 import { appliedExampleCluster, METRICS_ROWS, type AppliedCluster } from '../support/appliedCluster.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
@@ -47,8 +49,11 @@ for (const { source, skip } of sources) {
     let access: RoleAccess;
 
     /** The event the wrapper reports is the rewrite rewriteSql makes for those settings. */
-    const expectRewriteOf = (event: RewriteEvent | undefined, sql: string, settings: SessionSettings = defaults): void => {
-      const expected = rewriteSql(sql, metadata, { ...settings, access });
+    const grids = new Map<string, ZoneGrid | undefined>();
+    const expectRewriteOf = async (event: RewriteEvent | undefined, sql: string, settings: SessionSettings = defaults): Promise<void> => {
+      // The zone's grid as the wrapper reads it (zoneGrid.ts), for keys that read the session's zone.
+      if (!grids.has(settings.timeZone)) grids.set(settings.timeZone, localMidnightOrigin(settings.timeZone) === undefined ? await readZoneGrid(plain, settings.timeZone) : undefined);
+      const expected = rewriteSql(sql, metadata, { ...settings, access, zoneGrid: grids.get(settings.timeZone) });
       expect(event, sql).toEqual({ original: sql, sql: expected.sql, changed: expected.changed, rewrites: expected.rewrites, unchanged: expected.unchanged, timeZone: settings.timeZone, searchPath: settings.searchPath, role: settings.role });
     };
 
@@ -155,7 +160,7 @@ for (const { source, skip } of sources) {
         expectSameRows(actual.rows, expected.rows, { ordered: q.ordered, label: q.sql });
         expect(actual.fields.map((f) => [f.name, f.dataTypeID])).toEqual(expected.fields.map((f) => [f.name, f.dataTypeID]));
         expect(events.length - before, q.sql).toBe(1);
-        expectRewriteOf(events[events.length - 1], q.sql);
+        await expectRewriteOf(events[events.length - 1], q.sql);
         expect(pool.lastRewrite).toBe(events[events.length - 1]);
       }
     });
@@ -255,13 +260,13 @@ for (const { source, skip } of sources) {
         expect(mine).toHaveLength(2);
         // The second run reused the first rewrite (the same result object, not a new one).
         expect(mine[1]!.rewrites).toBe(mine[0]!.rewrites);
-        expectRewriteOf(mine[0], text);
+        await expectRewriteOf(mine[0], text);
 
         await client.query("SET TIME ZONE 'Asia/Kathmandu'");
         await reference.query("SET TIME ZONE 'Asia/Kathmandu'");
         const actual = await client.query({ name: 'per_day', text, values: [3] });
         expectSameRows(actual.rows, (await reference.query(text, [3])).rows, { ordered: true, label: 'Asia/Kathmandu' });
-        expectRewriteOf(mine[2], text, { ...defaults, timeZone: 'Asia/Kathmandu' });
+        await expectRewriteOf(mine[2], text, { ...defaults, timeZone: 'Asia/Kathmandu' });
       } finally {
         await client.query('RESET TIME ZONE');
         await reference.query('RESET TIME ZONE');
@@ -283,7 +288,7 @@ for (const { source, skip } of sources) {
         expect(mine.at(-1)?.timeZone).toBe('Pacific/Chatham');
         const total = "SELECT count(*)::int AS n FROM metrics WHERE time > now() - interval '2 days'";
         expect((await client.query(total)).rows).toEqual([{ n: METRICS_ROWS + 30 }]);
-        expectRewriteOf(mine.at(-1), total, { ...defaults, timeZone: 'Pacific/Chatham' });
+        await expectRewriteOf(mine.at(-1), total, { ...defaults, timeZone: 'Pacific/Chatham' });
         await client.query('ROLLBACK');
         expect((await client.query(count, [999])).rows).toEqual([{ n: 0, peak: null }]);
         expect(mine.at(-1)?.timeZone).toBe(defaults.timeZone);
@@ -306,7 +311,7 @@ for (const { source, skip } of sources) {
       const check = async (timeZone: string, searchPath: readonly string[]): Promise<void> => {
         const actual = await client.query(text);
         expectSameRows(actual.rows, (await reference.query(text)).rows, { ordered: true, label: `${timeZone} ${searchPath.join(',')}` });
-        expectRewriteOf(mine.at(-1), text, { ...defaults, timeZone, searchPath });
+        await expectRewriteOf(mine.at(-1), text, { ...defaults, timeZone, searchPath });
       };
       try {
         await check(defaults.timeZone, defaults.searchPath);
@@ -385,7 +390,7 @@ for (const { source, skip } of sources) {
         expect(client.query(query)).toBe(query);
         await done;
         expectSameRows(rows as Record<string, unknown>[], (await plain.query(sql)).rows, { ordered: true, label: 'pg.Query' });
-        expectRewriteOf(client.lastRewrite, sql);
+        await expectRewriteOf(client.lastRewrite, sql);
       } finally {
         client.release();
       }
@@ -419,7 +424,7 @@ for (const { source, skip } of sources) {
       try {
         const q = QUERIES[4]!;
         expectSameRows((await client.query(q.sql, q.values)).rows, (await plain.query(q.sql, q.values)).rows, { ordered: true, label: q.sql });
-        expectRewriteOf(client.lastRewrite, q.sql);
+        await expectRewriteOf(client.lastRewrite, q.sql);
       } finally {
         await client.end();
       }

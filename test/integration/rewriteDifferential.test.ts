@@ -500,6 +500,13 @@ for (const { source, skip } of sources) {
       try {
         for (const table of ['single.metrics', 'public.metrics']) await access.query(`INSERT INTO ${table} (time, ${columns}) SELECT time, ${columns} FROM zone_rows`);
         for (const zone of GRID_ZONES) expect(grids.get(zone)?.hours, zone).toBeDefined();
+        // Read in a session of another zone, the grid is the same.
+        await access.query(`SET TimeZone = 'Pacific/Chatham'`);
+        try {
+          for (const zone of GRID_ZONES) expect(await readZoneGrid(access, zone), zone).toEqual(grids.get(zone));
+        } finally {
+          await access.query('RESET TimeZone');
+        }
         for (const zone of [...FIXED_ZONES, ...GRID_ZONES]) {
           const run = await runDifferential(target(zone), LOCAL_KEY_CASES);
           await record('local time keys', run, source.label);
