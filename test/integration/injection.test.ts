@@ -100,6 +100,8 @@ function hostileSpec(cluster: TestCluster): Record<string, unknown> {
         chunks: { behind: 1, ahead: 1 },
         indexes: [{ name: INDEX_A, columns: [COLUMNS.space, { column: COLUMNS.time, order: 'desc' }] }],
         lastpoint: true,
+        // Node views of the hostile table and columns (the view names its columns).
+        nodeViews: true,
       },
       {
         schema: SCHEMA,
@@ -458,6 +460,22 @@ for (const { source, skip } of sources) {
         }
       } finally {
         await client.end();
+      }
+    });
+
+    it('reads each data node\'s shards of the hostile table through its node view: the same rows as its shards', async () => {
+      const access = url(cluster.accessNode);
+      const h = layout.hypertables[0]!;
+      const views = h.nodeViews ?? [];
+      expect(views.map((v) => v.dataNode)).toEqual(['dn1', 'dn2']);
+      const order = `ORDER BY ${qi(COLUMNS.space)}, ${qi(COLUMNS.time)}`;
+      for (const v of views) {
+        expect(bytes(v.view.name)).toBeLessThanOrEqual(63);
+        const shards = v.shards.map((i) => h.shards[i]!.table);
+        const through = await sql(access, `SELECT * FROM "_hypershard".${qi(v.view.name)} ${order}`);
+        const direct = await sql(access, `SELECT * FROM (${shards.map((s) => `SELECT * FROM "_hypershard".${qi(s.name)}`).join(' UNION ALL ')}) AS s ${order}`);
+        expect(through.length).toBeGreaterThan(0);
+        expect(through).toEqual(direct);
       }
     });
 
