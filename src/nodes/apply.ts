@@ -17,6 +17,7 @@ import { recordChecksums } from './checksums.js';
 import { appliedMigrations, pendingMigrations } from './history.js';
 import { pgMessage, rehearse, type StatementFailure } from './rehearse.js';
 import { syncRoleSettings } from './roleSettings.js';
+import { syncWriteGuards } from './writeGuards.js';
 import { passwordsFor, rolePasswords, syncRolePasswords, syncUserMappings, type RolePassword } from './secrets.js';
 import { clusterTargets, type NodeTarget } from './targets.js';
 
@@ -34,6 +35,8 @@ export interface NodeApplyResult {
   readonly replication?: readonly string[];
   /** On a data node: service-role settings this apply set again because they differed (`name=value for role`). */
   readonly settings?: readonly string[];
+  /** On a data node: write guards (and their function) this apply made because they were missing. */
+  readonly guards?: readonly string[];
   readonly error?: { readonly message: string; readonly migration?: string; readonly statement?: string };
   /** Why the node was not run, when `not-run`. */
   readonly reason?: string;
@@ -160,16 +163,18 @@ async function migrateNode(
     if (target.role === 'access') changed += await syncUserMappings(client, target.name, secrets.layout, secrets.servicePassword);
     const replication = secrets.replication === undefined ? [] : await ensureReplication(client, secrets.replication);
     const settings = target.role === 'data' ? await syncRoleSettings(client, secrets.layout) : [];
+    const guards = target.role === 'data' ? await syncWriteGuards(client, secrets.layout, target.name) : [];
     const warnings = target.role === 'data' ? await twoPhaseWarnings(client) : [];
     options.onProgress?.({ node: target.name, phase: 'done' });
     return {
       node: target.name,
       role: target.role,
-      status: ran.length > 0 || changed > 0 || replication.length > 0 || settings.length > 0 ? 'applied' : 'up-to-date',
+      status: ran.length > 0 || changed > 0 || replication.length > 0 || settings.length > 0 || guards.length > 0 ? 'applied' : 'up-to-date',
       migrations: ran,
       secretsChanged: changed,
       ...(replication.length === 0 ? {} : { replication }),
       ...(settings.length === 0 ? {} : { settings }),
+      ...(guards.length === 0 ? {} : { guards }),
       ...(warnings.length === 0 ? {} : { warnings }),
     };
   } catch (error) {

@@ -30,8 +30,10 @@ export function dataNodeSteps(layout: ClusterLayout, dataNode: string): Step[] {
       up: [
         { what: `schema ${INTERNAL_SCHEMA}`, sql: render('common/create-schema', { schema: INTERNAL_SCHEMA }) },
         { what: 'chunk function', sql: render('data/create-chunk-function', { schema: INTERNAL_SCHEMA }) },
+        { what: 'write guard function', sql: render('data/create-write-guard-function', { schema: INTERNAL_SCHEMA }) },
       ],
       down: [
+        { what: 'write guard function', sql: render('data/drop-write-guard-function', { schema: INTERNAL_SCHEMA }) },
         { what: 'chunk function', sql: render('data/drop-chunk-function', { schema: INTERNAL_SCHEMA }) },
       ],
     },
@@ -105,6 +107,17 @@ export function dataHypertable(h: Hypertable, dataNode: string, serviceRole: str
   };
 }
 
+/**
+ * The statement trigger that refuses postgres_fdw's row-by-row UPDATE and DELETE on a shard
+ * (templates/data/create-write-guard-function.sql.hbs says why).
+ */
+export function writeGuardStatement(h: Pick<Hypertable, 'table'>, shard: Shard): Statement {
+  return { what: `shard ${shard.index} of ${h.table.schema}.${h.table.name}: write guard`, sql: render('data/create-write-guard', { shard, schema: INTERNAL_SCHEMA }) };
+}
+
+/** The trigger writeGuardStatement makes. */
+export const WRITE_GUARD_TRIGGER = 'hypershard_ctid_guard';
+
 function shardStatements(h: Hypertable, shard: Shard, serviceRole: string, utc: boolean): Statement[] {
   const what = `shard ${shard.index} of ${h.table.schema}.${h.table.name}`;
   return [
@@ -128,6 +141,7 @@ function shardStatements(h: Hypertable, shard: Shard, serviceRole: string, utc: 
         utc,
       }),
     },
+    writeGuardStatement(h, shard),
     {
       what: `${what}: privileges of ${serviceRole}`,
       sql: render('common/grant-table', { privileges: SERVICE_PRIVILEGES, table: shard.table, role: serviceRole }),

@@ -211,6 +211,42 @@ for (const { source, skip } of sources) {
       expect(await setting('dn2')).toEqual([{ config: ['cursor_tuple_fraction=1'] }]);
     });
 
+    it('refuses an UPDATE or DELETE postgres_fdw would run row by row (ctid repeats across chunks), changes nothing anywhere; ships whole ones; finds a guard dropped, apply makes it again', async () => {
+      // One device, so one shard. (Rows that are each the first of their chunk share ctid (0,1): before
+      // the guard, such a DELETE of one of them deleted them all.)
+      const days = ['2001-01-01', '2001-01-05', '2001-01-09'];
+      await sql(url('access'), `INSERT INTO metrics (time, device_id, cpu) SELECT d::timestamptz, 424242, 1 FROM unnest($1::text[]) AS d`, [days]);
+      try {
+        const where = `device_id = 424242 AND time IN (SELECT d::timestamptz FROM unnest($1::text[]) AS d LIMIT 1)`;
+        // The sub-select keeps the filter on the access node: postgres_fdw would update and delete by ctid.
+        const plan = (await sql<{ 'QUERY PLAN': string }>(url('access'), `EXPLAIN VERBOSE DELETE FROM metrics WHERE ${where}`, [days])).map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan).toContain('WHERE ctid = $1');
+        for (const statement of [`DELETE FROM metrics WHERE ${where}`, `UPDATE metrics SET cpu = 2 WHERE ${where}`]) {
+          await expect(sql(url('access'), statement, [days]), statement).rejects.toThrow(/hypershard: (DELETE|UPDATE) of _hypershard\.metrics_s\d+ row by row refused/);
+        }
+        expect(await sql(url('access'), `SELECT time::date::text AS day, cpu FROM metrics WHERE device_id = 424242 ORDER BY 1`)).toEqual(days.map((day) => ({ day, cpu: 1 })));
+        // Shipped whole, the same change goes through.
+        await sql(url('access'), `UPDATE metrics SET cpu = 3 WHERE device_id = 424242 AND time = $1::timestamptz`, [days[0]]);
+        expect(await sql(url('access'), `SELECT cpu FROM metrics WHERE device_id = 424242 ORDER BY time`)).toEqual([{ cpu: 3 }, { cpu: 1 }, { cpu: 1 }]);
+
+        // A guard dropped on one data node: check finds it, apply makes it again.
+        const held = planLayout(loaded.spec).hypertables[0]!.shards.find((s) => s.dataNode === 'dn2')!;
+        await sql(url('dn2'), `DROP TRIGGER hypershard_ctid_guard ON _hypershard.${held.table.name}`);
+        expect(found(await run()).filter(([, kind]) => kind !== 'warning')).toEqual([['dn2', 'missing', `write guard on _hypershard.${held.table.name}`]]);
+        const repaired = await apply(loaded.spec, loaded.file);
+        expect(repaired.nodes.map((n) => [n.node, n.status, n.guards])).toEqual([
+          ['dn1', 'up-to-date', undefined],
+          ['dn2', 'applied', [`write guard on _hypershard.${held.table.name}`]],
+          ['dn3', 'up-to-date', undefined],
+          ['access', 'up-to-date', undefined],
+        ]);
+      } finally {
+        await sql(url('access'), `DELETE FROM metrics WHERE device_id = 424242`);
+        // Whatever failed above, the guards are back for the next test.
+        await apply(loaded.spec, loaded.file);
+      }
+    });
+
     it('finds a grant revoked on one node and an extra grant on another', async () => {
       const result = await withDrift(
         async () => {

@@ -11,7 +11,7 @@ import type { CatalogRelation } from '../../src/drift/catalog/relations.js';
 import { compareMigrations } from '../../src/drift/compare/migrations.js';
 import { compareNode } from '../../src/drift/compare/node.js';
 import { formatType } from '../../src/drift/formatType.js';
-import { isClean, type Finding } from '../../src/drift/model.js';
+import { isClean, nameKey, type Finding } from '../../src/drift/model.js';
 import { formatHashBound, parseBoundsCheck, parseQualifiedIdent } from '../../src/drift/pgText.js';
 import { planLayout, type ClusterLayout } from '../../src/plan/layout.js';
 import { parseColumnType, type ColumnType } from '../../src/spec/columnType.js';
@@ -137,6 +137,7 @@ function cleanCatalog(l: ClusterLayout, node: string): NodeCatalog {
     ],
     schemas: ['_hypershard', 'iot'],
     defaultChunks: access ? [] : shards.map((s) => ({ shard: s.table, chunk: { schema: '_hypershard', name: `${s.chunkPrefix}_default` }, rows: 0, from: undefined, to: undefined })),
+    writeGuards: { function: !access, guarded: new Set(access ? [] : shards.map((s) => nameKey(s.table))) },
     referenceObjects: NO_REFERENCE_OBJECTS,
     timescale: NO_TIMESCALE_ROUTINES,
     appliedMigrations: ['0001_hypershard_init'],
@@ -494,6 +495,14 @@ describe('chunk health', () => {
         actual: '3 rows, 2001-01-01 00:00:00+00 … 2001-01-03 00:00:00+00',
         message: '3 rows outside the chunk horizon, from 2001-01-01 00:00:00+00 to 2001-01-03 00:00:00+00; range pruning cannot skip them (maintain moves them into chunks)',
       },
+    ]);
+  });
+
+  it('reports a shard without its write guard, and the guard function missing', () => {
+    const why = 'an UPDATE or DELETE through the access node that postgres_fdw cannot ship whole would change the rows at the same ctid in every chunk of the shard (apply adds it)';
+    expect(drift('dn2', () => ({ writeGuards: { function: false, guarded: new Set<string>() } }))).toEqual([
+      { kind: 'missing', object: 'function _hypershard.refuse_ctid_writes', message: `the write guard's function is missing: ${why}` },
+      ...['_hypershard.metrics_s1'].map((t) => ({ kind: 'missing', object: `write guard on ${t}`, message: `${t} has no write guard: ${why}` })),
     ]);
   });
 

@@ -95,12 +95,16 @@ const DROP_CHUNK_FUNCTION =
 const roleSettings = (action: string, args: string): string =>
   `DO $hs$\nBEGIN\n  EXECUTE pg_catalog.format('ALTER ROLE %I IN DATABASE %I ${action}', 'hypershard_fdw', pg_catalog.current_database()${args});\nEND\n$hs$;`;
 
+/** The write guard's function, as its template renders it. */
+const WRITE_GUARD_FUNCTION = render('data/create-write-guard-function', { schema: '_hypershard' });
+
 function dataNodeUp(shard: number): Statement[] {
   const name = `metrics_s${shard}`;
   const what = `shard ${shard} of iot.metrics`;
   return [
     { what: 'schema _hypershard', sql: 'CREATE SCHEMA IF NOT EXISTS "_hypershard";' },
     { what: 'chunk function', sql: CHUNK_FUNCTION },
+    { what: 'write guard function', sql: WRITE_GUARD_FUNCTION },
     { what: 'service role hypershard_fdw', sql: createRole('hypershard_fdw', 'LOGIN NOINHERIT') },
     { what: 'usage on _hypershard for hypershard_fdw', sql: 'GRANT USAGE ON SCHEMA "_hypershard" TO "hypershard_fdw";' },
     { what: 'planner settings of hypershard_fdw', sql: roleSettings('SET %I = %L', ", 'cursor_tuple_fraction', '1'") },
@@ -128,6 +132,11 @@ function dataNodeUp(shard: number): Statement[] {
       sql: `SELECT "_hypershard".create_chunks('"_hypershard"."${name}"'::regclass, '${name}', 3600, 1, 2, false);`,
     },
     {
+      what: `${what}: write guard`,
+      sql: `CREATE OR REPLACE TRIGGER hypershard_ctid_guard BEFORE UPDATE OR DELETE ON "_hypershard"."${name}"
+  FOR EACH STATEMENT EXECUTE FUNCTION "_hypershard".refuse_ctid_writes();`,
+    },
+    {
       what: `${what}: privileges of hypershard_fdw`,
       sql: `GRANT DELETE, INSERT, SELECT, TRUNCATE, UPDATE ON TABLE "_hypershard"."${name}" TO "hypershard_fdw";`,
     },
@@ -152,6 +161,7 @@ const DATA_NODE_DOWN: Statement[] = [
   { what: 'planner settings of hypershard_fdw', sql: roleSettings('RESET %I', ", 'cursor_tuple_fraction'") },
   { what: 'usage on _hypershard for hypershard_fdw', sql: 'REVOKE USAGE ON SCHEMA "_hypershard" FROM "hypershard_fdw";' },
   { what: 'service role hypershard_fdw', sql: 'DROP ROLE IF EXISTS "hypershard_fdw";' },
+  { what: 'write guard function', sql: 'DROP FUNCTION IF EXISTS "_hypershard".refuse_ctid_writes();' },
   { what: 'chunk function', sql: DROP_CHUNK_FUNCTION },
 ];
 

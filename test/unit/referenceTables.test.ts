@@ -244,6 +244,7 @@ describe('reference tables in the generated SQL', () => {
     expect(dn3.up.map((s) => s.what)).toEqual([
       'schema _hypershard',
       'chunk function',
+      'write guard function',
       'service role hypershard_fdw',
       'usage on _hypershard for hypershard_fdw',
       'planner settings of hypershard_fdw',

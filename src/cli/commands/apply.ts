@@ -104,6 +104,7 @@ function renderApply(result: ApplyResult): string {
       lines.push(`${n.node} not run: ${n.reason}`);
     }
     for (const set of n.settings ?? []) lines.push(`${n.node}: set ${set} (it differed)`);
+    for (const made of n.guards ?? []) lines.push(`${n.node}: made the ${made} (it was missing)`);
     for (const w of n.warnings ?? []) lines.push(`${n.node}: warning: ${w}`);
   }
   return lines.join('\n');

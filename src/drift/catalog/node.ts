@@ -14,6 +14,7 @@ import { readBase, type CatalogBase } from './base.js';
 import { readColumns, type CatalogColumn } from './columns.js';
 import { readCheckConstraints, type CatalogCheck } from './constraints.js';
 import { readDefaultChunks, type CatalogDefaultChunk } from './defaultChunks.js';
+import { readWriteGuards, type CatalogWriteGuards } from './writeGuards.js';
 import { readIndexes, type CatalogIndex } from './indexes.js';
 import { readIngest, type CatalogIngest } from './ingest.js';
 import { readSchemaGrants, readSchemas, readTableGrants, type CatalogSchemaGrant, type CatalogTableGrant } from './privileges.js';
@@ -47,6 +48,8 @@ export interface NodeCatalog {
   /** Schemas that exist, among the internal one and those of the hypertables and reference tables. */
   readonly schemas: readonly string[];
   readonly defaultChunks: readonly CatalogDefaultChunk[];
+  /** Data nodes: the write guard's function and the shards that have its trigger. */
+  readonly writeGuards: CatalogWriteGuards;
   /** Primary keys of reference tables; on the access node also their sync triggers, functions and copies. */
   readonly referenceObjects: CatalogReferenceObjects;
   /** On the access node: TimescaleDB's functions and their helpers. */
@@ -89,6 +92,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
   const defaultChunks = access
     ? []
     : await readDefaultChunks(client, layout.hypertables.flatMap((h) => h.shards.map((s) => ({ table: s.table, timeColumn: h.timeColumn }))));
+  const writeGuards = access ? { function: false, guarded: new Set<string>() } : await readWriteGuards(client, shards);
   const timescale = access ? await readTimescaleRoutines(client, COMPAT_SCHEMA, layout.timescaledb?.schema, TIMESCALE_NAMES) : NO_TIMESCALE_ROUTINES;
   return {
     serverVersionNum,
@@ -107,6 +111,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
     schemaGrants,
     schemas: existingSchemas,
     defaultChunks,
+    writeGuards,
     referenceObjects,
     timescale,
     appliedMigrations: await appliedMigrations(client),

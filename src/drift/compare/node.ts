@@ -7,6 +7,7 @@ import { compareBase } from './base.js';
 import { compareBoundsChecks } from './boundsChecks.js';
 import { compareTableColumns } from './columns.js';
 import { compareDefaultChunks } from './defaultChunks.js';
+import { compareWriteGuards } from './writeGuards.js';
 import { compareNodeIndexes } from './indexes.js';
 import { compareIngest } from './ingest.js';
 import { compareLastpoint } from './lastpoint.js';
@@ -43,6 +44,7 @@ export function compareNode(layout: ClusterLayout, node: string, role: NodeRole,
     ...compareSchemaGrants(layout, node, role, new Set(catalog.schemas), catalog.schemaGrants),
     ...compareMigrations({ ...migrations, applied: catalog.appliedMigrations, recorded: catalog.checksums }),
     ...(access ? [] : compareDefaultChunks(layout, node, existing, catalog.defaultChunks)),
+    ...(access ? [] : compareWriteGuards(layout, node, existing, catalog.writeGuards)),
     ...compareIngest(role, catalog.ingest),
   ];
 }
