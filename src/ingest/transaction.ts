@@ -325,7 +325,21 @@ export class RoutedTransaction {
    */
   async writeCommitRecordAndCommit(prepared: PreparedTransaction, via: Queryable): Promise<string> {
     if (this.#state !== 'prepared') throw new HypershardError('USAGE', `writeCommitRecordAndCommit() after prepare(), not in state ${this.#state}`);
-    const { command } = await via.query(`${recordCommitSql(prepared.gid, prepared.participants.map((p) => p.node))}; COMMIT`);
+    let command: string;
+    try {
+      ({ command } = await via.query(`${recordCommitSql(prepared.gid, prepared.participants.map((p) => p.node))}; COMMIT`));
+    } catch (error) {
+      // An answer (a SQLSTATE): the record did not commit, the caller rolls back. No answer: the
+      // record may have committed, so rolling back could undo what recover() would then commit
+      // where a rollback failed; every participant is left prepared for recover() to decide.
+      if ((error as { code?: string }).code !== undefined && !(error instanceof HypershardError)) throw error;
+      this.#releaseParticipants(false);
+      this.#state = 'aborted';
+      throw new CommitError(
+        `the access node stopped answering while committing (${errorMessage(error)}); the outcome is recorded there or not at all: run \`hypershard recover\` to finish it (${prepared.participants.map((p) => `${p.node}: ${p.gid}`).join(', ')})`,
+        { cause: error },
+      );
+    }
     this.#state = 'recorded';
     return command;
   }
