@@ -905,8 +905,10 @@ export class Session {
         return refused('version');
       }
       await state.applySettings(client, row.settings);
-    } catch {
+    } catch (error) {
       cluster.releaseData(node.name, client, false);
+      // A setting the data node refuses (a locale it lacks) is this session's business; no answer is the node's.
+      if (error instanceof pg.DatabaseError) return refused('data-node-settings');
       state.failed(node.name);
       return refused('data-node-failed');
     }

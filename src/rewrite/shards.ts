@@ -108,8 +108,29 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
   if (others.length > 0) return refuse('reference-join', 'only aggregates over a hypertable joined with reference tables are run per shard');
   if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table, direct, access, zone);
   if (stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table, direct);
+  const pinned = onlyShard(stmt, scope, relation, table, direct);
+  if (pinned !== undefined) return pinned;
   if (stmt.sortClause !== undefined) return refuse('limit-per-shard', 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order');
   return out;
+}
+
+/**
+ * A plain SELECT (no aggregate, DISTINCT or LIMIT) whose constant space keys hash to one shard
+ * reads that shard's foreign table, behind the guard: the same rows the planner's pruning would
+ * read, and a statement the gateway can send to that shard's data node (src/gateway/routerReads.ts).
+ */
+function onlyShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct): ShardOutcome | undefined {
+  if (direct.denied !== undefined || stmt.whereClause === undefined) return undefined;
+  const gate = shardGate(stmt, scope, relation, table);
+  const shards = gatedShards(gate, table);
+  const shard = shards[0];
+  if (gate?.only === undefined || shards.length !== 1 || shard === undefined) return undefined;
+  // Constant keys: the one shard's arm needs no gate of its own, only the WHERE.
+  const arm = `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)} WHERE ${deparse(stmt.whereClause)}`;
+  const rebuilt = parseSelect(`SELECT * FROM ((${arm}) UNION ALL ${guardArm(table.columns.length, direct.tables)}) AS ${quoteIdent(relation.refName)}`);
+  stmt.fromClause = rebuilt.fromClause ?? [];
+  delete stmt.whereClause;
+  return { rewrites: [{ kind: 'shard-pinning', detail: gate.detail }], unchanged: [] };
 }
 
 /** Turns a plain SELECT DISTINCT (no aggregate, window or `*`) into GROUP BY 1, 2, …; true when it did. */

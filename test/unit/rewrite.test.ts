@@ -75,9 +75,17 @@ describe('statements it leaves alone', () => {
 
 describe('stable expressions', () => {
   it('turns a now() window into an InitPlan constant', () => {
-    const r = rewrite(`SELECT * FROM cpu WHERE time >= now() - interval '1 hour' AND tags_id = 3`);
-    expect(r.sql).toBe(`SELECT * FROM cpu WHERE "time" >= ((SELECT now() - '1 hour'::interval)) AND tags_id = 3`);
+    const r = rewrite(`SELECT * FROM cpu WHERE time >= now() - interval '1 hour' AND tags_id > 3`);
+    expect(r.sql).toBe(`SELECT * FROM cpu WHERE "time" >= ((SELECT now() - '1 hour'::interval)) AND tags_id > 3`);
     expect(r.rewrites).toEqual([{ kind: 'stable-expression', detail: `now() - '1 hour'::interval → evaluated once on the access node (InitPlan), shipped as a constant` }]);
+  });
+
+  it('pins a plain SELECT whose constant key hashes to one shard to that shard, behind the guard (a statement the gateway can route)', () => {
+    const r = rewrite(`SELECT * FROM cpu WHERE tags_id = 3 AND usage_user > 90 ORDER BY time`);
+    expect(r.sql.match(/_hypershard\.cpu_s\d/g)).toHaveLength(1);
+    expect(r.sql).toContain('UNION ALL SELECT NULL');
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['shard-pinning']);
+    expect(rewrite(`SELECT * FROM cpu WHERE tags_id IN (1, 2, 3, 4, 5, 6, 7, 8) ORDER BY time`).changed).toBe(false);
   });
 
   it('wraps CURRENT_TIMESTAMP, LOCALTIMESTAMP and date_trunc of a constant, and leaves literals and parameters', () => {
