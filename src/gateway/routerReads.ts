@@ -99,9 +99,54 @@ export interface RouterPlan {
   readonly types: readonly string[];
   /** The statement for the data node, given each foreign table's table there (keyed `schema.name`) and the access node's now() (ISO, UTC). */
   build(remote: ReadonlyMap<string, QualifiedName>, now: string): string;
+  /** checkSql of this plan. */
+  check(): string;
 }
 
 const key = (t: QualifiedName): string => `${t.schema}.${t.name}`;
+
+/** Plans by metadata, search path and rewritten text: parsing and deparsing cost milliseconds, a repeated statement pays them once. */
+const PLANS = new WeakMap<ClusterMetadata, Map<string, RouterPlan | string>>();
+const MAX_PLANS = 1000;
+
+/** planRouterRead, remembered; its statements for the data node too (per placement, the time put in by text). */
+export function cachedRouterPlan(sql: string, metadata: ClusterMetadata, settings: SessionSettings): RouterPlan | string {
+  let plans = PLANS.get(metadata);
+  if (plans === undefined) {
+    plans = new Map();
+    PLANS.set(metadata, plans);
+  }
+  const k = `${settings.searchPath.join('\u0000')}\u0001${sql}`;
+  let plan = plans.get(k);
+  if (plan === undefined) {
+    if (plans.size >= MAX_PLANS) plans.clear();
+    plan = planRouterRead(sql, metadata, settings);
+    if (typeof plan !== 'string') plan = remembered(plan, sql);
+    plans.set(k, plan);
+  }
+  return plan;
+}
+
+function remembered(plan: RouterPlan, sql: string): RouterPlan {
+  // The access node's now() goes in by text: a token the statement cannot hold.
+  let token = `hypershard_now_${Math.random().toString(36).slice(2)}`;
+  while (sql.includes(token)) token += 'x';
+  const built = new Map<string, string>();
+  let check: string | undefined;
+  return {
+    ...plan,
+    build: (remote, now) => {
+      const k = JSON.stringify([...remote]);
+      let text = built.get(k);
+      if (text === undefined) {
+        text = plan.build(remote, token);
+        built.set(k, text);
+      }
+      return text.split(token).join(now);
+    },
+    check: () => (check ??= plan.check()),
+  };
+}
 
 /**
  * Whether `sql` (a rewrite) may be read from one data node, and what that takes.
@@ -227,7 +272,8 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
   const readTables = new Map<string, QualifiedName>();
   for (const r of refs) readTables.set(key(r.owner.table), r.owner.table);
 
-  return {
+  const plan: RouterPlan = {
+    check: () => checkSql(plan),
     hypertable: pinned.table,
     shard: pinned.shard,
     foreignTables: [...foreign.values()],
@@ -261,6 +307,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
       return deparse(rebuilt);
     },
   };
+  return plan;
 }
 
 /** A RangeVar and its copy, rebuilt by transform: same place in the text, same name. */

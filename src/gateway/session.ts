@@ -64,7 +64,7 @@ import {
 } from './protocol/messages.js';
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
-import { checkSql, planRouterRead, RelayQuery, type CheckRow, type RouterReadState } from './routerReads.js';
+import { cachedRouterPlan, RelayQuery, type CheckRow, type RouterReadState } from './routerReads.js';
 import { remoteTable, serverDataNode } from '../route/placement.js';
 import type { QualifiedName } from '../plan/layout.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
@@ -864,11 +864,11 @@ export class Session {
     const settings = this.#knownSettings();
     const metadata = this.#rewriter?.context.metadata;
     if (settings === undefined || metadata === undefined) return refused('settings-unknown');
-    const plan = planRouterRead(decision.sql, metadata, settings);
+    const plan = cachedRouterPlan(decision.sql, metadata, settings);
     if (typeof plan === 'string') return refused(plan);
     let row: CheckRow | undefined;
     try {
-      row = (await this.#inband.query<CheckRow & pg.QueryResultRow>(checkSql(plan))).rows[0];
+      row = (await this.#inband.query<CheckRow & pg.QueryResultRow>(plan.check())).rows[0];
     } catch {
       // A guard that does not hold, a privilege missing: the access node says what it says.
       return refused('check-failed');

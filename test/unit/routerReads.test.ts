@@ -3,7 +3,7 @@
  * statement it sends there; run against real clusters in test/integration/gatewayRouterReads.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { checkSql, planRouterRead, type RouterPlan } from '../../src/gateway/routerReads.js';
+import { cachedRouterPlan, checkSql, planRouterRead, type RouterPlan } from '../../src/gateway/routerReads.js';
 import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.js';
 import { findKeyLookup } from '../../src/rewrite/referenceKeys.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
@@ -72,6 +72,16 @@ describe('router reads', () => {
     expect(planRouterRead(`WITH d AS (DELETE FROM _hypershard.cpu_s1 RETURNING *) SELECT * FROM d`, META, SETTINGS)).toBe('writable-cte');
     expect(planRouterRead(`SELECT * FROM _hypershard.cpu_s1 JOIN other ON true`, META, SETTINGS)).toBe('other-relation');
     expect(planRouterRead(`SELECT * FROM _hypershard.cpu_s1 JOIN _hypershard.tags_srv_2 ON true`, META, SETTINGS)).toBe('reference-copy');
+  });
+
+  it('remembers plans and their statements, the access node’s now() put in each time', () => {
+    const sql = rewriteSql(`SELECT max(usage) FROM cpu WHERE tags_id = 3 AND time > now() - interval '1 hour'`, META, { timeZone: 'UTC' }).sql;
+    const a = cachedRouterPlan(sql, META, SETTINGS);
+    expect(cachedRouterPlan(sql, META, SETTINGS)).toBe(a);
+    if (typeof a === 'string') throw new Error(a);
+    expect(a.build(remote(a), '2024-01-01 00:00:00.000001')).toBe(planRouterRead(sql, META, SETTINGS) instanceof Object ? (planRouterRead(sql, META, SETTINGS) as RouterPlan).build(remote(a), '2024-01-01 00:00:00.000001') : '');
+    expect(a.build(remote(a), '2025-02-02 00:00:00')).toContain(`'2025-02-02 00:00:00+00'`);
+    expect(a.check()).toBe(a.check());
   });
 
   it('keeps hostile aliases and literals as the parser reads them', () => {
