@@ -130,7 +130,9 @@ function onlyShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   const rebuilt = parseSelect(`SELECT * FROM ((${arm}) UNION ALL ${guardArm(table.columns.length, direct.tables)}) AS ${quoteIdent(relation.refName)}`);
   stmt.fromClause = rebuilt.fromClause ?? [];
   delete stmt.whereClause;
-  return { rewrites: [{ kind: 'shard-pinning', detail: gate.detail }], unchanged: [] };
+  // What the access node still does itself: put the rows in order.
+  const unchanged: Unchanged[] = stmt.sortClause === undefined ? [] : [{ kind: 'limit-per-shard', reason: 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order' }];
+  return { rewrites: [{ kind: 'shard-pinning', detail: gate.detail }], unchanged };
 }
 
 /** Turns a plain SELECT DISTINCT (no aggregate, window or `*`) into GROUP BY 1, 2, …; true when it did. */
