@@ -91,7 +91,7 @@ for (const { source, skip } of sources) {
       await plain.query(`CREATE FUNCTION twice(double precision) RETURNS double precision LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'`);
       await plain.query(`CREATE OPERATOR <<~>> (LEFTARG = double precision, RIGHTARG = double precision, FUNCTION = float8gt)`);
       await plain.query('ANALYZE');
-      gateway = await startTestGateway(applied);
+      gateway = await startTestGateway(applied, { routerReads: true });
       client = new pg.Client(gateway.through(applied.access));
       await client.connect();
     });
