@@ -132,24 +132,45 @@ export function containsNode(node: Node, test: (n: Node) => boolean): boolean {
   return found;
 }
 
-/** The SELECTs a statement contains (itself first), through FROM, WITH, set operations and sub-links. */
+/**
+ * The SELECTs a statement contains (itself first), through FROM, WITH, set operations and
+ * sub-links. Each SELECT's set-operation arms are expanded once: a UNION ALL of n arms (one per
+ * shard) is a chain n deep, and expanding every sub-chain again made this exponential in n.
+ */
 export function selectStatements(stmt: SelectStmt): SelectStmt[] {
-  const out: SelectStmt[] = [stmt];
-  walk({ SelectStmt: stmt }, (n) => {
-    if ('SelectStmt' in n) out.push(n.SelectStmt);
-  });
+  const out: SelectStmt[] = [];
+  const seen = new Set<SelectStmt>();
+  const add = (s: SelectStmt): void => {
+    if (seen.has(s)) return;
+    seen.add(s);
+    out.push(s);
+  };
+  const nested = (s: SelectStmt): SelectStmt[] => {
+    const found: SelectStmt[] = [];
+    walk({ SelectStmt: s }, (n) => {
+      if ('SelectStmt' in n) found.push(n.SelectStmt);
+    });
+    return found;
+  };
+  add(stmt);
+  const first = nested(stmt);
+  for (const s of first) add(s);
   // Set operations keep their arms unwrapped (`larg`/`rarg` are SelectStmt, not Node).
+  const expanded = new Set<SelectStmt>();
   const arms = (s: SelectStmt): void => {
+    if (expanded.has(s)) return;
+    expanded.add(s);
     for (const arm of [s.larg, s.rarg]) {
-      if (arm !== undefined) {
-        out.push(arm);
-        arms(arm);
-        for (const inner of selectStatements(arm).slice(1)) if (!out.includes(inner)) out.push(inner);
+      if (arm === undefined) continue;
+      add(arm);
+      arms(arm);
+      for (const inner of nested(arm)) {
+        add(inner);
+        arms(inner);
       }
     }
   };
-  // oxlint-disable-next-line unicorn/no-useless-spread -- arms() appends to `out` while this walks a copy of it
-  for (const s of [...out]) arms(s);
+  for (const s of [stmt, ...first]) arms(s);
   return out;
 }
 

@@ -527,6 +527,18 @@ describe('lastpoint: the newest row per space key from the per-shard lastpoint v
     expect(lp(`SELECT * FROM tags t LEFT JOIN LATERAL (SELECT * FROM cpu WHERE t.id = tags_id ORDER BY time DESC LIMIT 1) b ON true`).sql).toContain(`LEFT JOIN ${union('b')} ON b.tags_id = t.id`);
   });
 
+  it('rewrites the TSBS LATERAL probe over 128 shards at once (expanding a long UNION ALL once, not per sub-chain)', () => {
+    const wide: DistributedTable = {
+      ...CPU,
+      shards: Array.from({ length: 128 }, (_, i) => ({ index: i, modulus: 128, remainder: i, table: { schema: '_hypershard', name: `cpu_s${i}` }, server: `srv_${i % 2}`, lastpoint: { schema: '_hypershard', name: `cpu_s${i}_last` } })),
+    };
+    const started = performance.now();
+    const r = rewriteSql(`SELECT DISTINCT ON (t.hostname) * FROM tags t INNER JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id ORDER BY time DESC LIMIT 1) AS b ON true ORDER BY t.hostname, b.time DESC`, { hypertables: [wide], referenceTables: [] }, { timeZone: 'UTC' });
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['lastpoint']);
+    expect(r.sql).toContain('_hypershard.cpu_s127_last');
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
   it('quotes hostile names', () => {
     const r = lp(`SELECT DISTINCT ON ("dev""ice") * FROM "we""ird schema"."Mé""trics; DROP" ORDER BY "dev""ice", "ti me" DESC`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['lastpoint']);
