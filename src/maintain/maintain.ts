@@ -172,6 +172,9 @@ async function analyzeAccessNode({ client }: NodeConnection, layout: ClusterLayo
   const wanted = [
     ...layout.hypertables.map((h) => ({ table: h.table, what: 'hypertable' })),
     ...layout.referenceTables.flatMap((r) => r.copies.map((c) => ({ table: c.table, what: `copy of reference table ${r.table.schema}.${r.table.name} on ${c.server}` }))),
+    // Node views' foreign tables are no partition: analyzing the hypertable leaves them without
+    // statistics, and the planner then keeps a LIMIT or sort on the access node.
+    ...layout.hypertables.flatMap((h) => (h.nodeViews ?? []).map((v) => ({ table: v.view, what: `node view of ${h.table.schema}.${h.table.name} on ${v.dataNode}` }))),
   ];
   const tables = wanted.map((w) => w.table);
   const present = await existingTables(client, tables);

@@ -293,6 +293,9 @@ for (const { source, skip } of sources) {
       await access.query('ANALYZE single.metrics, single.cpu, single.tags, public.tags, public.devices, public.metrics, public.cpu, public.metrics_big');
       const copies = planLayout(spec).referenceTables.flatMap((r) => r.copies.map((c) => `${c.table.schema}.${c.table.name}`));
       await access.query(`ANALYZE ${copies.join(', ')}`);
+      // As maintain does: node views' foreign tables are no partitions, so ANALYZE of the hypertable leaves them out.
+      const nodeViews = planLayout(spec).hypertables.flatMap((h) => (h.nodeViews ?? []).map((v) => `${v.view.schema}.${v.view.name}`));
+      if (nodeViews.length > 0) await access.query(`ANALYZE ${nodeViews.join(', ')}`);
       const functions = await access.query<{ name: string }>(`SELECT DISTINCT proname AS name FROM pg_proc`);
       catalog = await readCatalog(access, planLayout(spec), functions.rows.map((r) => r.name));
       for (const zone of GRID_ZONES) grids.set(zone, await readZoneGrid(access, zone));
