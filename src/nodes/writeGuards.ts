@@ -8,23 +8,11 @@ import { readWriteGuards } from '../drift/catalog/writeGuards.js';
 import { nameKey } from '../drift/model.js';
 import { INTERNAL_SCHEMA, type ClusterLayout } from '../plan/layout.js';
 import { writeGuardStatement } from '../sql/dataNode.js';
-import { quoteIdent } from '../sql/quote.js';
 import { render } from '../sql/templates.js';
 
 /** Makes what is missing on `node`; returns what it made, empty when all was there. */
 export async function syncWriteGuards(client: pg.Client, layout: Pick<ClusterLayout, 'hypertables'>, node: string): Promise<string[]> {
-  const made: string[] = [];
-  // The function even without shards: a rebalance makes guarded shards here later.
-  const { rows: fn } = await client.query<{ missing: boolean }>(
-    `SELECT pg_catalog.to_regnamespace($1) IS NOT NULL AND pg_catalog.to_regprocedure($2) IS NULL AS missing`,
-    [quoteIdent(INTERNAL_SCHEMA), `${quoteIdent(INTERNAL_SCHEMA)}.refuse_ctid_writes()`],
-  );
-  if (fn[0]?.missing === true) {
-    await client.query(render('data/create-write-guard-function', { schema: INTERNAL_SCHEMA }));
-    made.push(`write guard function ${INTERNAL_SCHEMA}.refuse_ctid_writes`);
-  }
   const held = layout.hypertables.flatMap((h) => h.shards.filter((s) => s.dataNode === node).map((shard) => ({ h, shard })));
-  if (held.length === 0) return made;
   const { rows } = await client.query<{ schema: string; name: string }>(
     `SELECT w.nspname AS schema, w.relname AS name FROM unnest($1::text[], $2::text[]) AS w(nspname, relname)
      WHERE pg_catalog.to_regclass(pg_catalog.format('%I.%I', w.nspname, w.relname)) IS NOT NULL`,
@@ -32,8 +20,13 @@ export async function syncWriteGuards(client: pg.Client, layout: Pick<ClusterLay
   );
   const existing = new Set(rows.map((r) => nameKey(r)));
   const present = held.filter((x) => existing.has(nameKey(x.shard.table)));
-  if (present.length === 0) return made;
   const guards = await readWriteGuards(client, present.map((x) => x.shard.table));
+  const made: string[] = [];
+  // The function even without shards (apply ran the migrations, so the schema is there): a rebalance makes guarded shards here later.
+  if (!guards.function) {
+    await client.query(render('data/create-write-guard-function', { schema: INTERNAL_SCHEMA }));
+    made.push(`write guard function ${INTERNAL_SCHEMA}.refuse_ctid_writes`);
+  }
   for (const { h, shard } of present) {
     if (guards.guarded.has(nameKey(shard.table))) continue;
     await client.query(writeGuardStatement(h, shard).sql);

@@ -54,9 +54,10 @@ export function localTimeKey(node: Node, scope: Scope, timeZone: string | undefi
   const timestamptz = (n: Node | undefined): n is Node => n !== undefined && 'ColumnRef' in n && baseType(inferType(n, scope) ?? '') === 'timestamptz';
   const span = (width: string): GridSpan | undefined => (width === '1 minute' ? zoned?.minutes : zoned?.hours);
   const usable = (width: string): boolean => origin !== undefined || span(width) !== undefined;
+  // Only called where usable(width): an origin, or else the grid's span for the width.
   const bucket = (width: string, column: Node): string => {
     const s = span(width);
-    return origin !== undefined || s === undefined || zoned === undefined ? `date_bin('${width}'::interval, ${deparse(column)}, ${origin ?? ''})` : gridBucket(s, zoned.until, deparse(column));
+    return s !== undefined && zoned !== undefined ? gridBucket(s, zoned.until, deparse(column)) : `date_bin('${width}'::interval, ${deparse(column)}, ${origin as string})`;
   };
   const date = localDateOf(node, (n) => {
     const type = inferType(n, scope);
