@@ -31,6 +31,8 @@ export class InbandError extends Error {
   }
 }
 
+const EMPTY_RESULT = { rows: [], command: '', rowCount: null, oid: 0, fields: [] };
+
 export class InbandQueries implements Queryable {
   readonly #channel: InbandChannel;
   readonly #prefix: string;
@@ -43,7 +45,7 @@ export class InbandQueries implements Queryable {
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     // A simple query of several statements: the last result is the one returned.
-    return this.#run<R>(text, values).then((results) => results.at(-1) ?? ({ rows: [], command: '', rowCount: null, oid: 0, fields: [] } as unknown as pg.QueryResult<R>));
+    return this.#run<R>(text, values).then((results) => results.at(-1) ?? (EMPTY_RESULT as unknown as pg.QueryResult<R>));
   }
 
   /** A simple query of several statements in one message (one round trip): each statement's result, in order. */
@@ -51,7 +53,30 @@ export class InbandQueries implements Queryable {
     return this.#run(text, undefined);
   }
 
-  #run<R extends pg.QueryResultRow>(text: string, values: unknown[] | undefined): Promise<pg.QueryResult<R>[]> {
+  /**
+   * A parameterless statement kept prepared on the session under `name` (planned once, where a
+   * simple query is planned each time): parsed first when `text` is given, `close` statements
+   * closed before it, all in one round trip. The name is the gateway's; a client's DISCARD or
+   * DEALLOCATE can still drop it, and the execution then fails like any other.
+   */
+  executePrepared<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string | undefined, close: readonly string[] = []): Promise<pg.QueryResult<R>> {
+    const { route, settle } = this.#collect<R>();
+    return new Promise<pg.QueryResult<R>[]>((resolve, reject) => {
+      for (const old of close) this.#channel.send(serialize.close({ type: 'S', name: old }), { kind: 'close', route });
+      if (text !== undefined) this.#channel.send(serialize.parse({ name, text }), { kind: 'parse', route });
+      this.#channel.send(serialize.bind({ portal: name, statement: name }), { kind: 'bind', route });
+      this.#channel.send(serialize.describe({ type: 'P', name }), { kind: 'describe-portal', route });
+      this.#channel.send(serialize.execute({ portal: name }), { kind: 'execute', route });
+      this.#channel.send(serialize.close({ type: 'P', name }), { kind: 'close', route });
+      this.#channel.send(serialize.sync(), { kind: 'sync', route, onDone: () => settle(resolve, reject) });
+      this.#channel.flush();
+    }).then((results) => results.at(-1) ?? (EMPTY_RESULT as unknown as pg.QueryResult<R>));
+  }
+
+  #collect<R extends pg.QueryResultRow>(): {
+    route: (type: number, frame: Buffer) => null;
+    settle: (resolve: (results: pg.QueryResult<R>[]) => void, reject: (error: InbandError) => void) => void;
+  } {
     let columns: { name: string; type: number }[] = [];
     let rows: R[] = [];
     const results: pg.QueryResult<R>[] = [];
@@ -78,11 +103,17 @@ export class InbandQueries implements Queryable {
       }
       return null;
     };
+    const settle = (resolve: (results: pg.QueryResult<R>[]) => void, reject: (error: InbandError) => void): void => {
+      if (error !== undefined) reject(error);
+      else resolve(results);
+    };
+    return { route, settle };
+  }
+
+  #run<R extends pg.QueryResultRow>(text: string, values: unknown[] | undefined): Promise<pg.QueryResult<R>[]> {
+    const { route, settle } = this.#collect<R>();
     return new Promise((resolve, reject) => {
-      const onDone = (): void => {
-        if (error !== undefined) reject(error);
-        else resolve(results);
-      };
+      const onDone = (): void => settle(resolve, reject);
       if (values === undefined || values.length === 0) {
         this.#channel.send(queryMessage(text), { kind: 'query', route, onDone });
       } else {

@@ -34,6 +34,8 @@ export interface GatewayMetricsSnapshot {
   readonly routedLockGuesses: Readonly<Record<string, number>>;
   /** SELECTs answered by one data node straight (router reads). */
   readonly routerReads: number;
+  /** Router reads that reused the session's last rewrite of the same text (keys not read again: the check's guard reads them). */
+  readonly routerRepeats: number;
   /** Statements that could have been router reads and went through the access node, by reason. */
   readonly routerFallbacks: Readonly<Record<string, number>>;
 }
@@ -63,6 +65,7 @@ export class GatewayMetrics {
   }
 
   routerReads = 0;
+  routerRepeats = 0;
   readonly routerFallbacks = new Map<string, number>();
 
   routerFallback(reason: string): void {
@@ -102,6 +105,7 @@ export class GatewayMetrics {
       routedSettled: Object.fromEntries(this.#settled),
       routedLockGuesses: Object.fromEntries(this.#guesses),
       routerReads: this.routerReads,
+      routerRepeats: this.routerRepeats,
       routerFallbacks: Object.fromEntries(this.routerFallbacks),
     };
   }
@@ -135,6 +139,7 @@ export function prometheusText(m: GatewayMetricsSnapshot): string {
   metric('routed_transactions_total', 'counter', 'Routed transactions by how their data-node parts ended.', labelled('outcome', m.routedSettled));
   metric('routed_lock_guesses_total', 'counter', "Routed writes whose shard locks were guessed from the relation's last write, by whether the guess held.", labelled('outcome', m.routedLockGuesses));
   metric('router_reads_total', 'counter', 'SELECTs answered by one data node straight.', [['', m.routerReads]]);
+  metric('router_read_repeats_total', 'counter', "Router reads that reused the session's last rewrite of the same text.", [['', m.routerRepeats]]);
   metric('router_read_fallbacks_total', 'counter', 'Single-shard SELECTs sent through the access node instead, by reason.', labelled('reason', m.routerFallbacks));
   return `${lines.join('\n')}\n`;
 }

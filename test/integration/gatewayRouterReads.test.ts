@@ -62,6 +62,7 @@ for (const { source, skip } of sources) {
     let client: pg.Client;
 
     const routed = (): number => gateway.gateway.metrics().routerReads;
+    const repeats = (): number => gateway.gateway.metrics().routerRepeats;
     const fallbacks = (): Record<string, number> => ({ ...gateway.gateway.metrics().routerFallbacks });
 
     beforeAll(async () => {
@@ -108,6 +109,10 @@ for (const { source, skip } of sources) {
         const got = await client.query(q.sql);
         expectSameRows(got.rows, (await plain.query(single(q.sql))).rows, { ordered: true, label: q.id });
         expect(routed() - before, `${q.id}: ${JSON.stringify(fallbacks())}`).toBe(1);
+        // Again: the session's last rewrite of the text and its prepared check, the same answer.
+        const again = repeats();
+        expectSameRows((await client.query(q.sql)).rows, (await plain.query(single(q.sql))).rows, { ordered: true, label: `${q.id}, again` });
+        expect(repeats() - again, `${q.id}: ${JSON.stringify(fallbacks())}`).toBe(1);
       }
       // A result column's table is not the data node's.
       const described = await client.query(`SELECT time, cpu FROM metrics WHERE device_id = 3 LIMIT 1`);
@@ -169,6 +174,34 @@ for (const { source, skip } of sources) {
       } finally {
         await viaGateway.end();
         await direct.end();
+      }
+    });
+
+    it('a repeat whose keys changed, or whose prepared check the client discarded, takes the whole path with the right answer', async () => {
+      const sql = ROUTED[0]!.sql;
+      const want = async (): Promise<Record<string, unknown>[]> => (await plain.query(single(sql))).rows;
+      expectSameRows((await client.query(sql)).rows, await want(), { ordered: true, label: 'first' });
+      // 'dev 7' is now device 8: the repeat's keys guard refuses, the keys are read again.
+      for (const table of ['devices', 'single.devices']) {
+        await plain.query(`UPDATE ${table} SET name = CASE id WHEN 7 THEN 'dev 7 old' ELSE 'dev 7' END WHERE id IN (7, 8)`);
+      }
+      const refusedBefore = fallbacks()['repeat:check-failed'] ?? 0;
+      const before = routed();
+      const got = await client.query(sql);
+      expect(got.rows.length).toBeGreaterThan(0);
+      expectSameRows(got.rows, await want(), { ordered: true, label: 'keys changed' });
+      expect(fallbacks()['repeat:check-failed'] ?? 0).toBe(refusedBefore + 1);
+      expect(routed() - before).toBe(1);
+      // The client drops every prepared statement, the gateway's check too: answered all the same, then prepared again.
+      for (const drop of ['DISCARD ALL', 'DEALLOCATE ALL']) {
+        await client.query(drop);
+        expectSameRows((await client.query(sql)).rows, await want(), { ordered: true, label: `after ${drop}` });
+        const count = routed();
+        expectSameRows((await client.query(sql)).rows, await want(), { ordered: true, label: `after ${drop}, again` });
+        expect(routed() - count, `${drop}: ${JSON.stringify(fallbacks())}`).toBe(1);
+      }
+      for (const table of ['devices', 'single.devices']) {
+        await plain.query(`UPDATE ${table} SET name = 'dev ' || id WHERE id IN (7, 8)`);
       }
     });
 
