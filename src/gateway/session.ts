@@ -106,18 +106,18 @@ const MAX_PREPARED_CHECKS = 32;
 
 /** Backend keys the gateway handed out, by backend process id, for routing CancelRequests. */
 export class CancelRegistry {
-  readonly #keys = new Map<number, { readonly given: Buffer; readonly real: Buffer }>();
-  register(pid: number, given: Buffer, real: Buffer): void {
-    this.#keys.set(pid, { given, real });
+  readonly #keys = new Map<number, { readonly given: Buffer; readonly real: Buffer; readonly session: Session }>();
+  register(pid: number, given: Buffer, real: Buffer, session: Session): void {
+    this.#keys.set(pid, { given, real, session });
   }
   unregister(pid: number): void {
     this.#keys.delete(pid);
   }
-  /** The real key for a client's (pid, key), when the key is the one the gateway gave out. */
-  real(pid: number, key: Buffer): Buffer | undefined {
+  /** The real key and the session for a client's (pid, key), when the key is the one the gateway gave out. */
+  lookup(pid: number, key: Buffer): { readonly real: Buffer; readonly session: Session } | undefined {
     const entry = this.#keys.get(pid);
     if (entry === undefined || entry.given.length !== key.length || !timingSafeEqual(entry.given, key)) return undefined;
-    return entry.real;
+    return entry;
   }
 }
 
@@ -226,6 +226,8 @@ export class Session {
   readonly #checks = new Map<string, string>();
   #checksToClose: string[] = [];
   /** The last router read of each text on this session (#routerReadAgain), least recently used first. */
+  /** The data-node backend answering this session's router read, while it runs. */
+  #routerReading: { readonly host: string; readonly port: number; readonly processID: number; readonly secretKey: number } | undefined;
   readonly #routerMemo = new Map<string, { readonly decision: Decision; readonly metadata: ClusterMetadata }>();
   #checkCount = 0;
   #copyIn: CopyIn | undefined;
@@ -265,6 +267,15 @@ export class Session {
       `hypershard.inband.${this.id}`,
     );
     this.#startupTimer = setTimeout(() => this.#fail('startup-timeout', { severity: 'FATAL', code: '08P01', message: `hypershard gateway: the connection did not finish starting up within ${ctx.options.startupTimeoutMs} ms` }), ctx.options.startupTimeoutMs);
+  }
+
+  /** A client's cancel reaches the data node answering its router read, if one is running (the access node's backend is idle then). */
+  cancelRouterRead(): void {
+    const target = this.#routerReading;
+    if (target === undefined) return;
+    const key = Buffer.alloc(4);
+    key.writeInt32BE(target.secretKey);
+    sendCancel(target, target.processID, key, this.#ctx.options.connectTimeoutMs);
   }
 
   get user(): string {
@@ -395,8 +406,11 @@ export class Session {
           this.#client.write(Buffer.from('N'));
           return;
         case 'cancel': {
-          const real = this.#ctx.cancels.real(packet.pid, packet.key);
-          if (real !== undefined) sendCancel(this.#ctx.upstream, packet.pid, real, this.#ctx.options.connectTimeoutMs);
+          const found = this.#ctx.cancels.lookup(packet.pid, packet.key);
+          if (found !== undefined) {
+            sendCancel(this.#ctx.upstream, packet.pid, found.real, this.#ctx.options.connectTimeoutMs);
+            found.session.cancelRouterRead();
+          }
           this.#close();
           return;
         }
@@ -480,7 +494,7 @@ export class Session {
         const { pid, key } = readBackendKey(frame.bytes);
         const given = randomBytes(key.length);
         this.#pid = pid;
-        this.#ctx.cancels.register(pid, given, key);
+        this.#ctx.cancels.register(pid, given, key, this);
         return backendKeyData(pid, given);
       }
       case B.ParameterStatus: {
@@ -911,7 +925,12 @@ export class Session {
     let row: CheckRow | undefined;
     try {
       row = await this.#routerCheck(plan.check());
-    } catch {
+    } catch (error) {
+      // The client cancelled while the check ran: the statement is not run another way.
+      if (error instanceof InbandError && error.code === '57014') {
+        this.#writeClient(Buffer.concat([errorResponse({ code: error.code, message: error.message }), readyForQuery(TX_IDLE)]));
+        return true;
+      }
       // A guard that does not hold, a privilege missing: the access node says what it says.
       return refused('check-failed');
     }
@@ -961,8 +980,13 @@ export class Session {
       if (!flowing) this.#client.once('drain', () => relay?.resume());
       return flowing;
     });
+    // node-postgres keeps the backend's key data as public fields.
+    const backend = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
+    if (backend.processID !== null && backend.secretKey !== null) {
+      this.#routerReading = { host: backend.host, port: backend.port, processID: backend.processID, secretKey: backend.secretKey };
+    }
     void client.query(relay as unknown as pg.QueryConfig);
-    const outcome = await relay.outcome;
+    const outcome = await relay.outcome.finally(() => (this.#routerReading = undefined));
     cluster.releaseData(node.name, client, outcome.kind === 'sent');
     if (outcome.kind === 'refused') {
       if (outcome.reason === 'data-node-failed') state.failed(node.name);

@@ -68,8 +68,8 @@ export async function connectUpstream(upstream: Upstream, timeoutMs: number): Pr
   }
 }
 
-/** Forwards a client's cancel to the access node as its real backend key; fire and forget, bounded. */
-export function sendCancel(upstream: Upstream, pid: number, key: Buffer, timeoutMs: number): void {
+/** Forwards a client's cancel to a backend (the access node's, or a data node's answering a router read) as its real key; fire and forget, bounded. */
+export function sendCancel(upstream: Pick<Upstream, 'host' | 'port'>, pid: number, key: Buffer, timeoutMs: number): void {
   const socket = net.connect({ host: upstream.host, port: upstream.port });
   socket.setTimeout(timeoutMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());

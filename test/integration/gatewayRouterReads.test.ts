@@ -7,10 +7,12 @@
  * rebalance moves the shard the read goes to its new node; hostile identifiers survive.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
+import { cancelRequest } from '../../src/gateway/protocol/messages.js';
 import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
 import { clientConfig } from '../../src/nodes/connect.js';
@@ -202,6 +204,42 @@ for (const { source, skip } of sources) {
       }
       for (const table of ['devices', 'single.devices']) {
         await plain.query(`UPDATE ${table} SET name = 'dev ' || id WHERE id IN (7, 8)`);
+      }
+    });
+
+    it("a client's cancel stops its router read on the data node", async () => {
+      const c = new pg.Client(gateway.through(applied.access));
+      await c.connect();
+      try {
+        const sql = `SELECT count(*) AS n, max(cpu) AS cpu FROM metrics WHERE device_id = 3 AND cpu < (SELECT count(*) FROM generate_series(1, 2000000000))`;
+        const before = routed();
+        const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+        const running = c.query(sql).then(() => undefined, (error: unknown) => error as pg.DatabaseError);
+        await new Promise((r) => setTimeout(r, 500));
+        const key = Buffer.alloc(4);
+        key.writeInt32BE(secretKey);
+        const [host, port] = [gateway.gateway.address.slice(0, gateway.gateway.address.lastIndexOf(':')), Number(gateway.gateway.address.slice(gateway.gateway.address.lastIndexOf(':') + 1))];
+        const started = Date.now();
+        const socket = net.connect({ host, port }, () => socket.end(cancelRequest(processID, key)));
+        socket.on('error', () => undefined);
+        const error = await running;
+        expect(error?.code, String(error)).toBe('57014');
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(routed() - before, JSON.stringify(fallbacks())).toBe(1);
+        // Nothing of it runs on any data node, and the session goes on.
+        for (const node of cluster.dataNodes) {
+          const d = new pg.Client(clientConfig(node.url, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD));
+          await d.connect();
+          try {
+            const { rows } = await d.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%generate_series(1, 2000000000)%' AND pid <> pg_backend_pid()`);
+            expect(rows[0]!.n).toBe(0);
+          } finally {
+            await d.end();
+          }
+        }
+        expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      } finally {
+        await c.end();
       }
     });
 
