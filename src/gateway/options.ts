@@ -25,8 +25,8 @@ export interface GatewayOptions {
   /**
    * A SELECT whose rewrite reads one shard (and reference copies next to it) is sent straight to
    * that shard's data node and its answer relayed, when that is provably the access node's answer
-   * (src/gateway/routerReads.ts). Needs routed writes' data-node connections (`route`). Off until it
-   * measures faster than the access node on the TSBS single-host types (docs/gateway.md). @default false
+   * (src/gateway/routerReads.ts). Needs routed writes' data-node connections (`route`). Measured
+   * faster than the access node's path on the TSBS single-host types (docs/gateway.md). @default `route`
    */
   readonly routerReads?: boolean;
   /** Client sessions at once; one more gets "too many connections" and is closed. @default 1000 */
@@ -95,7 +95,8 @@ export async function resolveGatewayOptions(spec: ClusterSpec, specFile: string,
     metricsPort: options.metricsPort ?? section?.metricsPort,
     rewrite: options.rewrite ?? section?.rewrite ?? true,
     route: options.route ?? true,
-    routerReads: options.routerReads ?? false,
+    // They use routed writes' data-node connections: without those, none is tried.
+    routerReads: options.routerReads ?? (options.route ?? true),
     maxConnections: options.maxConnections ?? section?.maxConnections ?? 1000,
     maxMessageBytes: options.maxMessageBytes ?? section?.maxMessageBytes ?? 64 * 1024 * 1024,
     startupTimeoutMs: options.startupTimeoutMs ?? section?.startupTimeoutMs ?? 60_000,

@@ -29,7 +29,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://HOST:PORT/metrics')
     .option('--no-rewrite', 'pass every statement through as written')
     .option('--no-route', 'send COPY into hypertables through the access node instead of straight to the data nodes')
-    .option('--router-reads', 'send SELECTs that read one shard straight to its data node (docs/gateway.md)')
+    .option('--no-router-reads', 'send SELECTs that read one shard through the access node too, not straight to its data node (docs/gateway.md)')
     .option('--log-rewrites', 'log one line per statement the rewriter looked at (stderr)')
     .option('--json', 'print {"listening": "host:port"} once accepting connections, and log lines as JSON')
     .action(
@@ -41,7 +41,7 @@ export function registerGatewayCommand(program: Command): void {
           ...(opts.metricsPort === undefined ? {} : { metricsPort: integerFlag('--metrics-port', opts.metricsPort) }),
           ...(opts.rewrite ? {} : { rewrite: false }),
           ...(opts.route ? {} : { route: false }),
-          ...(opts.routerReads === true ? { routerReads: true } : {}),
+          ...(opts.routerReads === false ? { routerReads: false } : {}),
         };
         const gateway = await startGateway(spec, file, options);
         const log = (line: string, fields: Record<string, unknown>): void => {
