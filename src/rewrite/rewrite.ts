@@ -17,7 +17,7 @@ import { isAggregateCall } from './aggregates.js';
 import { expandShards, firstUnshippable } from './shards.js';
 import { lastpointDistinctOn, lastpointLateral } from './lastpoint.js';
 import { wrapStable } from './stable.js';
-import { dateRanges } from './dates.js';
+import { dateRanges, type LocalDates } from './dates.js';
 import { fieldFilters } from './localKeys.js';
 import { wrappedSelect } from './wrappers.js';
 
@@ -59,6 +59,10 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     if ('CommonTableExpr' in n && n.CommonTableExpr.ctename !== undefined) ctes.add(n.CommonTableExpr.ctename);
   });
   const selects = [...new Set(selectStatements(root))];
+  // Local dates as ranges of instants: in a fixed-offset zone, or one whose changes never touch a midnight (its grid says).
+  const grid = options.zoneGrid;
+  const since = grid !== undefined && grid.zone === options.timeZone ? grid.midnightsFixedSince : undefined;
+  const localDates: LocalDates | undefined = fixedOffsetZone(options.timeZone) ? 'fixed' : since === undefined ? undefined : { from: since };
   const scopes = new Map(selects.map((s) => [s, scopeOf(s, metadata, searchPath, ctes)]));
   const touches = [...scopes.values()].some((scope) => scope.relations.some((r) => r.hypertable !== undefined));
   const rewrites: Rewrite[] = [];
@@ -101,7 +105,7 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
       return type === undefined ? undefined : baseType(type);
     };
     // First a column's local date compared with a date, as a range on the column (its bounds are InitPlans already).
-    if (reads && stmt.whereClause !== undefined) stmt.whereClause = dateRanges(stmt.whereClause, rewrites, columnType, fixedOffsetZone(options.timeZone));
+    if (reads && stmt.whereClause !== undefined) stmt.whereClause = dateRanges(stmt.whereClause, rewrites, columnType, localDates);
     if (reads && stmt.whereClause !== undefined) stmt.whereClause = fieldFilters(stmt.whereClause, rewrites, scope, options.timeZone);
     if (stmt.whereClause !== undefined) stmt.whereClause = wrapStable(stmt.whereClause, rewrites, columnType);
     if (stmt.havingClause !== undefined) stmt.havingClause = wrapStable(stmt.havingClause, rewrites, columnType);

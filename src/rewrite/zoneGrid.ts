@@ -19,6 +19,9 @@ export const GRID_FROM = '1900-01-01 00:00:00+00';
 export const GRID_UNTIL = '2100-01-01 00:00:00+00';
 const FROM_MS = Date.parse('1900-01-01T00:00:00Z');
 const UNTIL_MS = Date.parse('2100-01-01T00:00:00Z');
+/** Local dates whose midnights, and the days around them, the span covers. */
+export const MIDNIGHTS_FROM = '1900-01-03';
+export const MIDNIGHTS_UNTIL = '2099-12-29';
 /** Widths tried, coarsest first (fewer groups per shard); each divides an hour. */
 const WIDTHS = [60, 30, 15] as const;
 /** A coarser width is taken only where it holds since this instant (rows before it are grouped exactly, one group per instant). */
@@ -40,6 +43,15 @@ export interface ZoneGrid {
   readonly minutes: GridSpan | undefined;
   /** Where the span read ends (ISO, UTC). */
   readonly until: string;
+  /**
+   * The first local date (YYYY-MM-DD) from which on to the span's end no offset change touches a
+   * local midnight (none skips one, repeats one, or moves the local date back): each such date
+   * starts at its midnight, which exists once, and the local date only moves forward with the
+   * instant, so a local date compared with it is a range on the instant (dates.ts). 1900-01-03
+   * in America/New_York (every change at 2 AM), 1949-… in Europe/Berlin (changes at midnight in
+   * the 1940s); undefined where they still do (America/Santiago, America/Havana).
+   */
+  readonly midnightsFixedSince: string | undefined;
 }
 
 /**
@@ -94,7 +106,7 @@ export async function readZoneGrid(client: Queryable, zone: string): Promise<Zon
  * multiple of it; the first that does not ends the walk, and buckets from the next multiple on
  * are whole.
  */
-export function zoneGrid(zone: string, changes: readonly ZoneChange[]): ZoneGrid | undefined {
+export function zoneGrid(zone: string, changes: readonly ZoneChange[], nowMs = Date.now()): ZoneGrid | undefined {
   if (changes.length === 0) return undefined;
   const spans = new Map<number, number>();
   for (const width of [...WIDTHS, 1]) {
@@ -122,10 +134,31 @@ export function zoneGrid(zone: string, changes: readonly ZoneChange[]): ZoneGrid
   const minuteSince = spans.get(1);
   return {
     zone,
+    midnightsFixedSince: midnightsFixedSince(changes, nowMs),
     hours: hours === undefined || hoursSince === undefined ? undefined : { minutes: hours, since: iso(hoursSince) },
     minutes: minuteSince === undefined ? undefined : { minutes: 1, since: iso(minuteSince) },
     until: iso(UNTIL_MS / 1000),
   };
+}
+
+/**
+ * The first of the dates after the last change that touches a midnight (a few days on: local and
+ * UTC dates differ by one at most). None while such changes are still to come: today's dates would
+ * only ever fail the guard.
+ */
+function midnightsFixedSince(changes: readonly ZoneChange[], nowMs: number): string | undefined {
+  const last = changes.findLast((c, i) => i > 0 && touchesMidnight(c));
+  if (last === undefined) return MIDNIGHTS_FROM;
+  return last.at * 1000 > nowMs ? undefined : new Date((last.at + 3 * 86_400) * 1000).toISOString().slice(0, 10);
+}
+
+/** Whether the local times a change skips or repeats (its minute, when not on it, too) include a local midnight. */
+function touchesMidnight(c: ZoneChange): boolean {
+  const day = 86_400;
+  const from = c.at - (c.whole ? 0 : 60) + Math.min(c.before, c.after);
+  const to = c.at + Math.max(c.before, c.after);
+  // The first local midnight at or after `from` falls before `to`: inside [from, to).
+  return Math.ceil(from / day) * day < to;
 }
 
 /**

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Pool, type RewriteEvent } from '../../src/pg/index.js';
 import { readRoleAccess } from '../../src/rewrite/access.js';
+import { DATE_SPAN_GUARD_NAME } from '../../src/rewrite/dates.js';
 import { discoverMetadata } from '../../src/rewrite/discover.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import type { ClusterMetadata, RoleAccess } from '../../src/rewrite/model.js';
@@ -341,6 +342,32 @@ for (const { source, skip } of sources) {
       } finally {
         await both('RESET ALL');
         await both('DROP SCHEMA IF EXISTS elsewhere');
+        client.release();
+        reference.release();
+      }
+    });
+
+    it('compares a local date as a range in a zone with daylight saving (its zone data allows), and runs a date outside 1900–2100 as written', async () => {
+      const text = `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE time::date >= $1::date AND time::date < current_date + 1`;
+      const client = await pool.connect();
+      const reference = await plain.connect();
+      const mine: RewriteEvent[] = [];
+      client.on('rewrite', (event) => mine.push(event));
+      try {
+        for (const c of [client, reference]) await c.query("SET TIME ZONE 'America/New_York'");
+        for (const day of ['2000-01-01', '1850-01-01']) {
+          const got = await client.query(text, [day]);
+          expectSameRows(got.rows, (await reference.query(text, [day])).rows, { ordered: true, label: day });
+          expect(Number((got.rows[0] as { n: string }).n), day).toBeGreaterThan(0);
+        }
+        // The first as a range on time (its bounds evaluated once), the second failed the date's guard and ran as written.
+        const [inside, , outside] = mine.slice(-3);
+        expect(inside?.rewrites.filter((r) => r.kind === 'date-range')).toHaveLength(2);
+        expect(inside?.error).toBeUndefined();
+        expect(outside?.changed).toBe(false);
+        expect(outside?.error).toContain(DATE_SPAN_GUARD_NAME);
+      } finally {
+        for (const c of [client, reference]) await c.query('RESET TimeZone');
         client.release();
         reference.release();
       }

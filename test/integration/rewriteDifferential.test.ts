@@ -98,6 +98,16 @@ const LOCAL_KEY_CASES: readonly DifferentialCase[] = [
   // Several buckets (days) per group on one shard: DISTINCT over the space key must not add up per bucket.
   { id: 'hour of day, distinct devices', sql: `SELECT extract(hour FROM time) AS hr, count(DISTINCT device_id) AS devices, sum(DISTINCT device_id) AS s, count(*) AS n FROM metrics GROUP BY 1 ORDER BY 1` },
 ];
+/**
+ * Local dates compared with dates, on the days the zones change (and the days around): a range on
+ * the time column where the zone's offset is fixed or its changes never touch a midnight.
+ */
+const LOCAL_DATE_CASES: readonly DifferentialCase[] = [
+  { id: 'the day of a spring change', sql: `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE time::date = '2026-03-08'` },
+  { id: 'from a fall change to the day after', sql: `SELECT count(*) AS n, sum(bytes) AS b FROM metrics WHERE date(time) >= '2026-11-01' AND CAST(time AS date) <= '2026-11-02'` },
+  { id: 'all but a change day, since 1905', sql: `SELECT count(*) AS n, min(time) AS first FROM metrics WHERE time::date <> '2026-04-05' AND time::date > '1905-12-30' AND time::date < '2100-01-01'` },
+  { id: 'around now', sql: `SELECT device_id, count(*) AS n FROM metrics WHERE time::date >= current_date - 1 AND time::date <= current_date GROUP BY 1 ORDER BY 1` },
+];
 /** Lastpoint (the newest row of each host) read from the per-shard lastpoint views, and the shapes they cannot answer. */
 const LASTPOINT_CASES: readonly (DifferentialCase & { readonly lastpoint: boolean })[] = [
   {
@@ -521,6 +531,19 @@ for (const { source, skip } of sources) {
             const bucketed = o.rewrite.rewrites.some((r) => (r.kind === 'partial-aggregate' && r.detail.includes("the session's zone (")) || r.kind === 'local-field');
             // A filter on the local hour ships only where the offset is fixed; grouped keys everywhere.
             expect(bucketed, `${zone}: ${o.id}`).toBe((FIXED_ZONES as readonly string[]).includes(zone) || o.id !== 'business hours');
+          }
+        }
+        // Local dates: ranges where the offset is fixed or no change touches a midnight (New York's at 2 AM do not).
+        expect(grids.get('America/New_York')?.midnightsFixedSince).toBe('1900-01-03');
+        for (const zone of [...FIXED_ZONES, ...GRID_ZONES]) {
+          const run = await runDifferential(target(zone), LOCAL_DATE_CASES);
+          await record('local dates', run, source.label);
+          expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+          expect(run.untrue, untrue(run)).toEqual([]);
+          const ranged = (FIXED_ZONES as readonly string[]).includes(zone) || grids.get(zone)?.midnightsFixedSince !== undefined;
+          for (const o of run.outcomes) {
+            expect(o.rows, `${zone}: ${o.id}`).toBeGreaterThan(0);
+            expect(o.rewrite.rewrites.some((r) => r.kind === 'date-range'), `${zone}: ${o.id}`).toBe(ranged);
           }
         }
         // Without the grid, the same keys are left to the access node, with the reason.

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.js';
 import { parseStatements } from '../../src/rewrite/parser.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
+import { DATE_SPAN_GUARD_NAME } from '../../src/rewrite/dates.js';
+import type { ZoneGrid } from '../../src/rewrite/zoneGrid.js';
 
 function hypertable(schema: string, name: string, space: string, time: string, columns: [string, string][]): DistributedTable {
   return {
@@ -125,7 +127,27 @@ describe('local dates compared with dates', () => {
     expect(kinds(`SELECT * FROM cpu WHERE time::date < current_date`, 'Etc/GMT-3')).toEqual(['date-range']);
   });
 
-  it('leaves it where the offset changes, and where the other side is not plainly a date', () => {
+  it('in a zone with daylight saving whose changes never touch a midnight (by its zone data): the same range, a date outside the data guarded', () => {
+    const grid = (fixed: boolean, since = '1900-01-03'): ZoneGrid => ({ zone: 'America/New_York', hours: { minutes: 60, since: '1900-01-01T00:00:00.000Z' }, minutes: undefined, until: '2100-01-01T00:00:00.000Z', midnightsFixedSince: fixed ? since : undefined });
+    const sql = `SELECT count(*) FROM cpu WHERE time::date = current_date AND time::date >= '2026-03-08'`;
+    const r = rewriteSql(sql, META, { timeZone: 'America/New_York', zoneGrid: grid(true) });
+    expect(r.sql).toContain(`"time" >= ((SELECT CASE WHEN CAST(CURRENT_DATE AS date) BETWEEN '1900-01-03'::date AND '2099-12-29'::date THEN CAST(CAST(CURRENT_DATE AS date) AS timestamptz) ELSE CAST(CAST(CAST('"${DATE_SPAN_GUARD_NAME}"' || pg_catalog.left(CURRENT_USER, 0) AS regclass) AS text) AS timestamptz) END))`);
+    // A literal inside the span needs no guard.
+    expect(r.sql).toContain(`"time" >= ((SELECT CAST('2026-03-08'::date AS timestamptz)))`);
+    expect(r.rewrites.filter((x) => x.kind === 'date-range').map((x) => x.detail)).toEqual([expect.stringContaining('touches a local midnight'), expect.stringContaining('touches a local midnight')]);
+    expect(Buffer.byteLength(DATE_SPAN_GUARD_NAME)).toBeLessThanOrEqual(63);
+    reparses(r.sql);
+    // A literal outside the span would always fail the guard: left as written. The span starts where the zone data says.
+    expect(rewriteSql(`SELECT count(*) FROM cpu WHERE time::date < '2100-01-01'`, META, { timeZone: 'America/New_York', zoneGrid: grid(true) }).rewrites.map((x) => x.kind)).not.toContain('date-range');
+    expect(rewriteSql(`SELECT count(*) FROM cpu WHERE time::date < '1950-01-01'`, META, { timeZone: 'America/New_York', zoneGrid: grid(true, '1949-10-05') }).rewrites.map((x) => x.kind)).toContain('date-range');
+    expect(rewriteSql(`SELECT count(*) FROM cpu WHERE time::date < '1949-01-01'`, META, { timeZone: 'America/New_York', zoneGrid: grid(true, '1949-10-05') }).rewrites.map((x) => x.kind)).not.toContain('date-range');
+    expect(rewriteSql(sql, META, { timeZone: 'America/New_York', zoneGrid: grid(true, '1949-10-05') }).sql).toContain(`BETWEEN '1949-10-05'::date AND '2099-12-29'::date`);
+    // Changes that touch a midnight, or a grid of another zone: left as written.
+    expect(rewriteSql(sql, META, { timeZone: 'America/New_York', zoneGrid: grid(false) }).rewrites.map((x) => x.kind)).not.toContain('date-range');
+    expect(rewriteSql(sql, META, { timeZone: 'Europe/Berlin', zoneGrid: grid(true) }).rewrites.map((x) => x.kind)).not.toContain('date-range');
+  });
+
+  it('leaves it where the offset changes (without zone data), and where the other side is not plainly a date', () => {
     expect(kinds(`SELECT * FROM cpu WHERE time::date = current_date`, 'America/New_York')).not.toContain('date-range');
     expect(kinds(`SELECT * FROM cpu WHERE time::date >= now() - interval '1 day'`)).not.toContain('date-range');
     expect(kinds(`SELECT * FROM cpu WHERE time::date = tags_id + current_date`)).not.toContain('date-range');

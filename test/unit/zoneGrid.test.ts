@@ -13,7 +13,29 @@ describe('zoneGrid', () => {
       hours: { minutes: 60, since: '1900-01-01T00:00:00.000Z' },
       minutes: { minutes: 1, since: '1900-01-01T00:00:00.000Z' },
       until: '2100-01-01T00:00:00.000Z',
+      midnightsFixedSince: '1900-01-03',
     });
+  });
+
+  it('midnights are fixed unless a change skips, repeats or crosses one (then a local date is no range of instants); from a few days after the last that does', () => {
+    const since = (...changes: ZoneChange[]): string | undefined => zoneGrid('X/Y', [start(-14400), ...changes])?.midnightsFixedSince;
+    const fixed = (...changes: ZoneChange[]): boolean => since(...changes) === '1900-01-03';
+    // America/Santiago: 24:00 -> 01:00 in September skips a midnight. In April 24:00 -> 23:00
+    // repeats the last hour of the day before: its midnight comes once, after (that alone is fixed).
+    expect(fixed(change('2026-09-06T04:00:00Z', -14400, -10800))).toBe(false);
+    expect(fixed(change('2026-04-05T03:00:00Z', -10800, -14400))).toBe(true);
+    // 01:00 -> 00:00: the midnight comes twice.
+    expect(fixed(change('2026-11-01T05:00:00Z', -14400, -18000))).toBe(false);
+    // 00:30 -> 23:30 the day before: the local date goes back.
+    expect(fixed(change('2026-11-01T04:30:00Z', -14400, -18000))).toBe(false);
+    // A change inside the minute before 00:00 local (not on the minute): its minute reaches midnight.
+    expect(fixed(change('2026-03-08T04:00:00Z', -14400, -14370, false))).toBe(false);
+    // 02:00 -> 03:00 and 02:00 -> 01:00, 23:00 -> 23:30: midnights untouched.
+    expect(fixed(change('2026-03-08T06:00:00Z', -14400, -10800), change('2026-11-01T05:00:00Z', -10800, -14400), change('2027-01-01T03:00:00Z', -14400, -12600))).toBe(true);
+    // A midnight touched in 1946, none after: from three days on. Touched next year (or in 2099): none, yet.
+    expect(since(change('1946-04-14T04:00:00Z', -14400, -10800), change('2026-03-08T06:00:00Z', -10800, -7200))).toBe('1946-04-17');
+    expect(since(change(`${new Date().getUTCFullYear() + 1}-09-06T04:00:00Z`, -14400, -10800))).toBeUndefined();
+    expect(since(change('2099-09-06T04:00:00Z', -14400, -10800))).toBeUndefined();
   });
 
   it('an odd local mean time, then a change inside a minute, then half hours: half-hour buckets from the next half hour on', () => {
@@ -40,7 +62,7 @@ describe('zoneGrid', () => {
   });
 
   it('no span when the last period itself breaks every width; nothing for an abbreviation (no rows)', () => {
-    expect(zoneGrid('X/Y', [start(3600), change('2000-03-01T00:00:00Z', 3600, 3601, false)])).toEqual({ zone: 'X/Y', hours: undefined, minutes: undefined, until: '2100-01-01T00:00:00.000Z' });
+    expect(zoneGrid('X/Y', [start(3600), change('2000-03-01T00:00:00Z', 3600, 3601, false)])).toEqual({ zone: 'X/Y', hours: undefined, minutes: undefined, until: '2100-01-01T00:00:00.000Z', midnightsFixedSince: '1900-01-03' });
     expect(zoneGrid('CET', [])).toBeUndefined();
   });
 
