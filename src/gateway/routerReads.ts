@@ -31,6 +31,7 @@ import { GUARD_NAME, guardCondition } from '../rewrite/access.js';
 import { columnPath, functionName, functionSchema, stringValue, transform, walk } from '../rewrite/ast.js';
 import type { ClusterMetadata, DistributedTable, ReferenceTable, ShardTarget } from '../rewrite/model.js';
 import { deparse, parseExpression, parseStatements } from '../rewrite/parser.js';
+import { DATE_SPAN_GUARD_NAME } from '../rewrite/dates.js';
 import { KEYS_GUARD_NAME } from '../rewrite/referenceKeys.js';
 import type { SessionSettings } from '../rewrite/session.js';
 import { shardLockKey } from '../route/lock.js';
@@ -202,6 +203,13 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
         guardNodes.set(node.SubLink, guard);
         return false;
       }
+      // A date's span guard (dates.ts): its condition is checked on the access node, its midnight sent.
+      const span = dateSpanGuard(node);
+      if (span !== undefined) {
+        guards.push({ sql: `(SELECT ${deparse(span.when)})`, holds: true });
+        for (const part of [span.when, span.midnight]) if (visit(part)) walk(part, visit);
+        return false;
+      }
     } else if ('RangeVar' in node) {
       const rv = node.RangeVar;
       const relname = rv.relname ?? '';
@@ -294,7 +302,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
           for (const [original, holds] of guardNodes) {
             if (deparse({ SubLink: original } as Node) === deparse(node)) return { A_Const: { boolval: { boolval: holds } } } as Node;
           }
-          return constantScalar(node);
+          return dateSpanGuard(node)?.midnight ?? constantScalar(node);
         }
         if (!('RangeVar' in node)) return undefined;
         const rv = node.RangeVar;
@@ -308,6 +316,29 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
     },
   };
   return plan;
+}
+
+/**
+ * The span guard dates.ts puts around a date's midnight in a zone with daylight saving,
+ * `(SELECT CASE WHEN d BETWEEN first AND last THEN midnight ELSE <error> END)`: its condition and
+ * its midnight. (The condition goes into the check, as the client's role; the data node gets the
+ * midnight alone, which its planner then sees.)
+ */
+function dateSpanGuard(node: Node): { readonly when: Node; readonly midnight: Node } | undefined {
+  if (!('SubLink' in node) || node.SubLink.subLinkType !== 'EXPR_SUBLINK') return undefined;
+  const select = node.SubLink.subselect;
+  const target = select !== undefined && 'SelectStmt' in select && select.SelectStmt.targetList?.length === 1 ? select.SelectStmt.targetList[0] : undefined;
+  const value = target !== undefined && 'ResTarget' in target ? target.ResTarget.val : undefined;
+  if (value === undefined || !('CaseExpr' in value)) return undefined;
+  const only = value.CaseExpr.args?.length === 1 ? value.CaseExpr.args[0] : undefined;
+  const otherwise = value.CaseExpr.defresult;
+  if (only === undefined || !('CaseWhen' in only) || only.CaseWhen.expr === undefined || only.CaseWhen.result === undefined || otherwise === undefined) return undefined;
+  let named = false;
+  walk(otherwise, (n) => {
+    if ('A_Const' in n && n.A_Const.sval?.sval === `"${DATE_SPAN_GUARD_NAME}"`) named = true;
+    return !named;
+  });
+  return named ? { when: only.CaseWhen.expr, midnight: only.CaseWhen.result } : undefined;
 }
 
 /** Node kinds of an expression made of constants and operators only (now() is a constant by then). */

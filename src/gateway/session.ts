@@ -842,20 +842,32 @@ export class Session {
       return;
     }
     // Hold the messages behind it until the first answer tells whether the rewrite was accepted.
+    // A RowDescription does not tell: it is sent before the plan runs, and a guard (an InitPlan:
+    // access.ts's, referenceKeys.ts's, dates.ts's) fails when it runs, before the first row. It is
+    // held (with what comes after it) until a row, the end or an error.
     const attempt: { state: 'waiting' | 'accepted' | 'refused'; refusal?: string } = { state: 'waiting' };
     const first = deferred<void>();
     const done = deferred<void>();
     const positions = positionsFor(text, decision.sql);
+    let held: Buffer[] = [];
     this.#send(queryMessage(decision.sql), {
       kind: 'query',
       route: (type, frame) => {
+        if (attempt.state === 'waiting' && (type === B.RowDescription || (isAsync(type) && held.length > 0))) {
+          held.push(positions(type, frame));
+          return null;
+        }
         if (attempt.state === 'waiting' && !isAsync(type)) {
           attempt.state = type === B.ErrorResponse ? 'refused' : 'accepted';
           if (attempt.state === 'refused') attempt.refusal = errorText(frame);
           first.resolve();
         }
         if (attempt.state === 'refused') return null;
-        return positions(type, frame);
+        const out = positions(type, frame);
+        if (held.length === 0) return out;
+        const all = Buffer.concat([...held, out]);
+        held = [];
+        return all;
       },
       onDone: () => {
         first.resolve();

@@ -243,6 +243,28 @@ for (const { source, skip } of sources) {
       }
     });
 
+    it("a local date in a zone with daylight saving: the date's span guard is checked on the access node and the read routed; a date outside the zone data runs as written", async () => {
+      const viaGateway = new pg.Client(gateway.through(applied.access));
+      const direct = new pg.Client(applied.access);
+      await viaGateway.connect();
+      await direct.connect();
+      try {
+        for (const c of [viaGateway, direct]) await c.query(`SET TimeZone = 'America/New_York'`);
+        for (const [day, routedReads] of [['2023-12-31', 1], ['1800-01-01', 0]] as const) {
+          const sql = `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE device_id = 3 AND time::date >= '${day}'::date + 1 AND time::date < current_date`;
+          const before = routed();
+          const got = await viaGateway.query(sql);
+          expectSameRows(got.rows, (await direct.query(single(sql))).rows, { ordered: true, label: day });
+          expect(Number((got.rows[0] as { n: string }).n), day).toBeGreaterThan(0);
+          expect(routed() - before, `${day}: ${JSON.stringify(fallbacks())}`).toBe(routedReads);
+        }
+        expect(fallbacks().guard).toBeGreaterThan(0);
+      } finally {
+        await viaGateway.end();
+        await direct.end();
+      }
+    });
+
     it('an error of the data node before any row goes through the access node, which says it', async () => {
       const sql = `SELECT cpu / (device_id - 3) AS x FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 5`;
       const got = await client.query(sql).then(() => 'no error', (error: unknown) => (error as Error).message);

@@ -8,6 +8,8 @@ import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.
 import { findKeyLookup } from '../../src/rewrite/referenceKeys.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import type { SessionSettings } from '../../src/rewrite/session.js';
+import { DATE_SPAN_GUARD_NAME } from '../../src/rewrite/dates.js';
+import type { ZoneGrid } from '../../src/rewrite/zoneGrid.js';
 
 const CPU: DistributedTable = {
   table: { schema: 'public', name: 'cpu' },
@@ -51,6 +53,18 @@ describe('router reads', () => {
     expect(p.guards.map((g) => g.holds).toSorted((a, b) => Number(a) - Number(b))).toEqual([false, true]);
     const sent = p.build(remote(p), "2024-01-01 00:00:00");
     expect(sent, sent).not.toMatch(/FROM tags|CASE/);
+  });
+
+  it("a date's span guard (a zone with daylight saving): its condition checked on the access node, its midnight sent", () => {
+    const grid: ZoneGrid = { zone: 'America/New_York', hours: { minutes: 60, since: '1900-01-01T00:00:00.000Z' }, minutes: undefined, until: '2100-01-01T00:00:00.000Z', midnightsFixedSince: '1900-01-03' };
+    const rewritten = rewriteSql(`SELECT max(usage) FROM cpu WHERE tags_id = 3 AND time::date = current_date - 1`, META, { timeZone: 'America/New_York', zoneGrid: grid }).sql;
+    expect(rewritten).toContain(DATE_SPAN_GUARD_NAME);
+    const p = planRouterRead(rewritten, META, { ...SETTINGS, timeZone: 'America/New_York' });
+    if (typeof p === 'string') throw new Error(p);
+    expect(p.guards.map((g) => [g.sql, g.holds])).toContainEqual([`(SELECT CAST(CURRENT_DATE - 1 AS date) BETWEEN '1900-01-03'::date AND '2099-12-29'::date)`, true]);
+    const sent = p.build(remote(p), '2026-03-09 03:00:00');
+    expect(sent).not.toMatch(/regclass|CASE|CURRENT_USER|hypershard:/);
+    expect(sent).toContain(`cpu."time" >= CAST(CAST(CAST(CAST('2026-03-09 03:00:00+00' AS timestamp with time zone) AS pg_catalog.date) - 1 AS date) AS timestamptz)`);
   });
 
   it('keeps a sub-select that is more than constants and operators', () => {
