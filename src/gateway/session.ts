@@ -225,11 +225,11 @@ export class Session {
   /** Router-read checks prepared on this session: statement name by text, least recently used first. */
   readonly #checks = new Map<string, string>();
   #checksToClose: string[] = [];
+  #checkCount = 0;
   /** The last router read of each text on this session (#routerReadAgain), least recently used first. */
+  readonly #routerMemo = new Map<string, { readonly decision: Decision; readonly metadata: ClusterMetadata }>();
   /** The data-node backend answering this session's router read, while it runs. */
   #routerReading: { readonly host: string; readonly port: number; readonly processID: number; readonly secretKey: number } | undefined;
-  readonly #routerMemo = new Map<string, { readonly decision: Decision; readonly metadata: ClusterMetadata }>();
-  #checkCount = 0;
   #copyIn: CopyIn | undefined;
   /** A routed COPY failed before the client ended its data: its CopyData, CopyDone, CopyFail are dropped, as PostgreSQL does. */
   #copyDiscard = false;
