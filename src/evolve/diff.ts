@@ -5,7 +5,7 @@
  * caller allows them; changes hypershard cannot make in place (resharding, a new space or time
  * column, moving shards) are refused with what to do instead.
  */
-import type { ClusterLayout, FdwServer, Hypertable, QualifiedName, Role } from '../plan/layout.js';
+import { hypertableParts, type ClusterLayout, type FdwServer, type Hypertable, type QualifiedName, type Role } from '../plan/layout.js';
 import { accessHypertable, serverStep } from '../sql/accessNode.js';
 import { dataHypertable, dataNodeSteps, replicationRoleStep } from '../sql/dataNode.js';
 import { accessLastpointStep, dataLastpointStep, lastpointShards } from '../sql/lastpoint.js';
@@ -84,7 +84,7 @@ export function evolve(before: ClusterLayout, after: ClusterLayout): Evolution {
       plan.change('add_hypertable', `hypertable ${tableName(next.table)} added`);
       for (const node of holders(next)) plan.add(node, dataHypertable(next, node, after.serviceRole));
       plan.add(after.accessNode, accessHypertable(next));
-      plan.add(after.accessNode, roleGrantsOn(after, 'access', new Set([...next.shards.flatMap((s) => [objectKey(s.table), ...(s.lastpoint === undefined ? [] : [objectKey(s.lastpoint)])]), ...(next.nodeViews ?? []).map((v) => objectKey(v.view))])));
+      plan.add(after.accessNode, roleGrantsOn(after, 'access', new Set(hypertableParts(next).map(objectKey))));
     } else {
       diffHypertable(plan, old, next, after);
     }

@@ -10,7 +10,7 @@
  * rehearsal rolled back. `addDataNode` fills them right after apply (`syncReferenceTables` for
  * the node); until then the sync function already writes every change to them.
  */
-import type { ClusterLayout, QualifiedName, ReferenceTable } from '../plan/layout.js';
+import { hypertableParts, type ClusterLayout, type QualifiedName, type ReferenceTable } from '../plan/layout.js';
 import {
   accessReferenceTable,
   copySchemasUsage,
@@ -142,7 +142,7 @@ export function roleGrantsOn(layout: ClusterLayout, role: NodeRole, objects: Rea
  */
 function diffRoleGrants(plan: Plan, before: ClusterLayout, after: ClusterLayout, dataNodes: readonly string[]): void {
   const objects = (layout: ClusterLayout): Set<string> =>
-    new Set([...layout.referenceTables.flatMap((r) => [key(r.table), ...r.copies.map((c) => key(c.table))]), ...layout.hypertables.flatMap((h) => [...h.shards.flatMap((s) => [key(s.table), ...(s.lastpoint === undefined ? [] : [key(s.lastpoint)])]), ...(h.nodeViews ?? []).map((v) => key(v.view))])]);
+    new Set([...layout.referenceTables.flatMap((r) => [key(r.table), ...r.copies.map((c) => key(c.table))]), ...layout.hypertables.flatMap((h) => hypertableParts(h).map(key))]);
   const beforeObjects = objects(before);
   const both = new Set([...objects(after)].filter((k) => beforeObjects.has(k)));
   for (const role of ['data', 'access'] as const) {

@@ -13,14 +13,8 @@ import { render } from '../sql/templates.js';
 /** Makes what is missing on `node`; returns what it made, empty when all was there. */
 export async function syncWriteGuards(client: pg.Client, layout: Pick<ClusterLayout, 'hypertables'>, node: string): Promise<string[]> {
   const held = layout.hypertables.flatMap((h) => h.shards.filter((s) => s.dataNode === node).map((shard) => ({ h, shard })));
-  const { rows } = await client.query<{ schema: string; name: string }>(
-    `SELECT w.nspname AS schema, w.relname AS name FROM unnest($1::text[], $2::text[]) AS w(nspname, relname)
-     WHERE pg_catalog.to_regclass(pg_catalog.format('%I.%I', w.nspname, w.relname)) IS NOT NULL`,
-    [held.map((x) => x.shard.table.schema), held.map((x) => x.shard.table.name)],
-  );
-  const existing = new Set(rows.map((r) => nameKey(r)));
-  const present = held.filter((x) => existing.has(nameKey(x.shard.table)));
-  const guards = await readWriteGuards(client, present.map((x) => x.shard.table));
+  const guards = await readWriteGuards(client, held.map((x) => x.shard.table));
+  const present = held.filter((x) => guards.existing.has(nameKey(x.shard.table)));
   const made: string[] = [];
   // The function even without shards (apply ran the migrations, so the schema is there): a rebalance makes guarded shards here later.
   if (!guards.function) {

@@ -13,7 +13,7 @@ import { parseFixedInterval, type FixedInterval } from '../spec/interval.js';
 import type { ClusterSpec, HypertableSpec, Privilege, ReferenceTableSpec, RoleSpec } from '../spec/schema.js';
 import { urlDatabase } from '../spec/url.js';
 import { RESERVED_SCHEMA } from '../spec/validate.js';
-import { derivedName, nodeViewName } from './names.js';
+import { derivedName, fdwServerName, nodeViewName } from './names.js';
 
 /** Schema that holds shard tables and chunks (data nodes) and foreign partitions (access node). */
 export const INTERNAL_SCHEMA = RESERVED_SCHEMA;
@@ -196,7 +196,7 @@ export function planLayout(spec: ClusterSpec): ClusterLayout {
     // One server per (data node, shard slot): postgres_fdw keeps one connection per user
     // mapping, so shards on one node only run concurrently through distinct servers. Tables with
     // the same shard count and nodes share servers, so their co-located joins can be pushed.
-    const name = derivedName(`hypershard_${dataNode}`, `_${index}`);
+    const name = fdwServerName(dataNode, index);
     if (!servers.has(name)) servers.set(name, makeServer(spec, dataNode, name));
     return name;
   };
@@ -272,6 +272,14 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
   };
 }
 
+/**
+ * What the access node reads a hypertable through, besides its parent: the shards' foreign tables,
+ * then the lastpoint views' and node views' (whoever may read the hypertable may read these).
+ */
+export function hypertableParts(h: Hypertable): QualifiedName[] {
+  return [...h.shards.map((s) => s.table), ...h.shards.flatMap((s) => (s.lastpoint === undefined ? [] : [s.lastpoint])), ...(h.nodeViews ?? []).map((v) => v.view)];
+}
+
 /** The node views of a hypertable whose shards are placed as `shards` says, one per data node holding any. */
 export function nodeViewsOf(tableName: string, dataNodes: readonly string[], shards: readonly Pick<Shard, 'index' | 'dataNode' | 'server'>[]): NodeView[] {
   const holders = [...new Set([...dataNodes, ...shards.map((s) => s.dataNode)])];
@@ -344,15 +352,28 @@ function makeServer(spec: ClusterSpec, dataNode: string, name: string): FdwServe
  * tries them in order and, with target_session_attrs=read-write, settles on the one that takes
  * writes, src/ha/) and dbname, as the server options hold them.
  */
-export function fdwEndpoint(node: ClusterSpec['dataNodes'][number]): { host: string; port: string; dbname: string } {
-  const members = [fdwAddress(node.url, node.fdw), ...node.standbys.map((s) => fdwAddress(s.url, s.fdw))];
-  return {
-    host: members.map((m) => m.host).join(','),
-    port: members.map((m) => m.port).join(','),
-    // The database the CLI connects to (validation makes sure the URL names one).
-    dbname: node.fdw?.dbname ?? urlDatabase(node.url) ?? 'postgres',
-  };
+export function fdwEndpoint(node: ClusterSpec['dataNodes'][number]): FdwEndpoint {
+  // Read per router read (serverDataNode), where parsing every node's URLs again showed in profiles; a spec is never changed in place.
+  let endpoint = ENDPOINTS.get(node);
+  if (endpoint === undefined) {
+    const members = [fdwAddress(node.url, node.fdw), ...node.standbys.map((s) => fdwAddress(s.url, s.fdw))];
+    endpoint = {
+      host: members.map((m) => m.host).join(','),
+      port: members.map((m) => m.port).join(','),
+      // The database the CLI connects to (validation makes sure the URL names one).
+      dbname: node.fdw?.dbname ?? urlDatabase(node.url) ?? 'postgres',
+    };
+    ENDPOINTS.set(node, endpoint);
+  }
+  return endpoint;
 }
+
+interface FdwEndpoint {
+  readonly host: string;
+  readonly port: string;
+  readonly dbname: string;
+}
+const ENDPOINTS = new WeakMap<ClusterSpec['dataNodes'][number], FdwEndpoint>();
 
 /** Where the access node reaches a server: its `fdw` address, else the host and port of its URL. */
 function fdwAddress(url: string, fdw: { host?: string | undefined; port?: number | undefined } | undefined): { host: string; port: string } {

@@ -28,6 +28,14 @@ export function truncateBytes(text: string, maxBytes: number): string {
 }
 
 /**
+ * The FDW server of a data node's shard slot `index` (layout.ts: one server per data node and slot,
+ * so shards on one node run concurrently through distinct connections).
+ */
+export function fdwServerName(dataNode: string, index: number): string {
+  return derivedName(`hypershard_${dataNode}`, `_${index}`);
+}
+
+/**
  * The node view (layout.ts `NodeView`) of a hypertable's shards `indexes` (ascending): named by
  * the set, so a view of another set never takes its name.
  */

@@ -14,7 +14,7 @@
  */
 import type pg from 'pg';
 import { nodeViewsOf, type ClusterLayout, type Hypertable, type NodeView, type Shard } from '../plan/layout.js';
-import { derivedName } from '../plan/names.js';
+import { fdwServerName } from '../plan/names.js';
 import { createNodeTable, createNodeView, dropNodeTable, dropNodeView } from '../sql/nodeViews.js';
 import { render } from '../sql/templates.js';
 
@@ -30,8 +30,7 @@ export interface NodeViewChange {
 /** The views a move of `shard` from `source` to `target` replaces and makes; none without node views. */
 export function nodeViewChange(h: Hypertable, shard: Shard, source: string, target: string): NodeViewChange {
   if (h.nodeViews === undefined) return { moved: h, gone: [], made: [] };
-  const server = (node: string, index: number): string => derivedName(`hypershard_${node}`, `_${index}`);
-  const place = (node: string): Shard[] => h.shards.map((s) => (s.index === shard.index ? { ...s, dataNode: node, server: server(node, s.index) } : s));
+  const place = (node: string): Shard[] => h.shards.map((s) => (s.index === shard.index ? { ...s, dataNode: node, server: fdwServerName(node, s.index) } : s));
   const before = nodeViewsOf(h.table.name, h.dataNodes, place(source));
   const shards = place(target);
   const after = nodeViewsOf(h.table.name, h.dataNodes, shards);

@@ -15,7 +15,7 @@ import { checkMigrationsCurrent, defaultMigrationsDir } from '../migrations/file
 import { connectNode, DEFAULT_CONNECT_TIMEOUT_MS, type NodeConnection } from '../nodes/connect.js';
 import { clusterTargets } from '../nodes/targets.js';
 import { planLayout, type ClusterLayout, type Hypertable, type Shard } from '../plan/layout.js';
-import { derivedName } from '../plan/names.js';
+import { fdwServerName } from '../plan/names.js';
 import { serverStep } from '../sql/accessNode.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { finishMove, liveServer, rollBackMove } from './cleanup.js';
@@ -212,7 +212,7 @@ async function moveShard(session: Session, spec: ClusterSpec, move: PlannedMove,
   const layout = planLayout(spec);
   const { h, shard } = findShard(layout, move.hypertable, move.shard);
   const moved = withPlacement(spec, new Map([[h.table.name, new Map([[shard.index, move.target]])]]));
-  const targetServer = planLayout(moved).servers.find((s) => s.name === serverFor(move.target, shard.index));
+  const targetServer = planLayout(moved).servers.find((s) => s.name === fdwServerName(move.target, shard.index));
   let phase: RebalanceProgress['phase'] = 'prepare';
   let rows = 0;
   let rowsPerSecond = 0;
@@ -292,7 +292,6 @@ async function lockOutRoutedWriters(session: Session, h: Hypertable, shard: Shar
   }
 }
 
-const serverFor = (node: string, index: number): string => derivedName(`hypershard_${node}`, `_${index}`);
 
 
 /** Where the access node reads each shard from: the data node of its foreign partition's server. */

@@ -7,7 +7,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { sameSql } from '../migrations/files.js';
 import { readSnapshots, writeSnapshot } from '../migrations/snapshots.js';
-import { derivedName } from '../plan/names.js';
+import { fdwServerName } from '../plan/names.js';
 import { SpecText } from '../spec/edit.js';
 import { parseSpec } from '../spec/load.js';
 import type { ClusterSpec, HypertableSpec } from '../spec/schema.js';
@@ -41,7 +41,7 @@ export function withPlacement(spec: ClusterSpec, placement: Placement): ClusterS
 
 /** The data node a shard slot's FDW server name belongs to. */
 export function serverNode(spec: ClusterSpec, index: number, server: string): string | undefined {
-  return spec.dataNodes.find((n) => derivedName(`hypershard_${n.name}`, `_${index}`) === server)?.name;
+  return spec.dataNodes.find((n) => fdwServerName(n.name, index) === server)?.name;
 }
 
 

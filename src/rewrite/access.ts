@@ -19,6 +19,7 @@
  *     written.
  */
 import { quoteLiteral, quoteQualified } from '../sql/quote.js';
+import { guardFailure } from './guardFailure.js';
 import type { Queryable } from './discover.js';
 import { KEYS_GUARD_NAME } from './referenceKeys.js';
 import type { ClusterMetadata, RoleAccess } from './model.js';
@@ -115,8 +116,7 @@ export function guardCondition(tables: readonly { schema: string; name: string }
     const rel = `${quoteLiteral(quoteQualified(t.schema, t.name))}::regclass`;
     return `pg_catalog.has_table_privilege(${rel}, 'SELECT') AND NOT pg_catalog.row_security_active(${rel})`;
   });
-  // left(current_user, 0) is '', but keeps the cast from being evaluated while planning.
-  return `CASE WHEN ${checks.join(' AND ')} THEN false ELSE (${quoteLiteral(`"${GUARD_NAME}"`)} || pg_catalog.left(current_user, 0))::regclass IS NULL END`;
+  return `CASE WHEN ${checks.join(' AND ')} THEN false ELSE ${guardFailure(GUARD_NAME)} IS NULL END`;
 }
 
 /**

@@ -24,6 +24,7 @@
  */
 import type { A_Expr, Node } from '@pgsql/types';
 import { quoteLiteral } from '../sql/quote.js';
+import { guardFailure } from './guardFailure.js';
 import { functionName, replaceTop } from './ast.js';
 import type { Rewrite } from './model.js';
 import { deparse, parseExpression } from './parser.js';
@@ -80,8 +81,7 @@ export function dateRanges(node: Node, rewrites: Rewrite[], columnType: (n: Node
 
 /** `day`'s midnight, or the guard's error when `d` is outside the dates the zone data covers. */
 function spanGuarded(d: string, day: string, first: string, last: string): string {
-  // left(current_user, 0) is '', but keeps the cast from being evaluated while planning.
-  const fail = `CAST(CAST(${quoteLiteral(`"${DATE_SPAN_GUARD_NAME}"`)} || pg_catalog.left(CURRENT_USER, 0) AS regclass)::text AS timestamptz)`;
+  const fail = `CAST(${guardFailure(DATE_SPAN_GUARD_NAME)}::text AS timestamptz)`;
   return `CASE WHEN ${d} BETWEEN ${quoteLiteral(first)}::date AND ${quoteLiteral(last)}::date THEN ${day}::timestamptz ELSE ${fail} END`;
 }
 

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { parse } from 'pgsql-parser';
 import { INTERNAL_SCHEMA } from '../plan/layout.js';
 import { derivedName, nodeViewName } from '../plan/names.js';
+import { optionMap } from '../route/placement.js';
 import { TIME_DISTINCT_RATIO } from '../sql/accessNode.js';
 import type { ClusterMetadata, DistributedTable, NodeTarget, ReferenceTable, ShardTarget, TableColumn } from './model.js';
 
@@ -148,8 +149,8 @@ const SERVERS_SQL = 'SELECT srvname AS name, srvoptions AS options FROM pg_catal
 
 /** Where a server connects (host, port, database): the servers of one data node share it. */
 function endpointOf(options: readonly string[] | null): string {
-  const get = (key: string): string => (options ?? []).find((o) => o.startsWith(`${key}=`))?.slice(key.length + 1) ?? '';
-  return [get('host'), get('port'), get('dbname')].join('\u0000');
+  const server = optionMap(options);
+  return ['host', 'port', 'dbname'].map((key) => server.get(key) ?? '').join('\u0000');
 }
 
 /**

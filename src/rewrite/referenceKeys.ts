@@ -19,6 +19,7 @@
 import type { Node, SelectStmt } from '@pgsql/types';
 import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { quoteLiteral } from '../sql/quote.js';
+import { guardFailure } from './guardFailure.js';
 import { columnPath, functionName, isStar, stringValue, walk } from './ast.js';
 import { correlation } from './inSubquery.js';
 import type { ClusterMetadata, RewriteOptions } from './model.js';
@@ -140,7 +141,7 @@ export function findKeyLookup(sql: string, metadata: ClusterMetadata, options: R
         const type = keys.type;
         const list = keys.keys.replace(/^\{|\}$/g, '').split(',').map((v) => `${v}::${type}`).join(', ');
         const current = `(SELECT pg_catalog.array_agg(DISTINCT g.v ORDER BY g.v) FROM (${subselect}) AS g(v) WHERE g.v IS NOT NULL)`;
-        const guard = `(SELECT CASE WHEN ${current} = ${quoteLiteral(keys.keys)}::${type}[] THEN true ELSE (${quoteLiteral(`"${KEYS_GUARD_NAME}"`)} || pg_catalog.left(current_user, 0))::regclass IS NULL END)`;
+        const guard = `(SELECT CASE WHEN ${current} = ${quoteLiteral(keys.keys)}::${type}[] THEN true ELSE ${guardFailure(KEYS_GUARD_NAME)} IS NULL END)`;
         return template.split(marker).join(`(${space} IN (${list}) AND ${guard})`);
       },
     };

@@ -163,7 +163,8 @@ interface PartitionRow {
 }
 
 /** `key=value` option arrays as PostgreSQL stores them. */
-function options(list: readonly string[] | null): Map<string, string> {
+/** A catalog's `key=value` options list (srvoptions, ftoptions, attfdwoptions) as a map. */
+export function optionMap(list: readonly string[] | null): Map<string, string> {
   const out = new Map<string, string>();
   for (const item of list ?? []) {
     const eq = item.indexOf('=');
@@ -254,14 +255,14 @@ function partitionOf(p: PartitionRow, spec: ClusterSpec, parent: string): Partit
   if (p.wrapper !== 'postgres_fdw') throw new RoutingError(`${what} uses foreign data wrapper ${p.wrapper ?? '?'}, not postgres_fdw`);
   const bound = BOUND.exec(p.bound ?? '');
   if (bound === null) throw new RoutingError(`${what} has bound ${p.bound ?? 'none'}, not a hash bound`);
-  const server = options(p.server_options);
+  const server = optionMap(p.server_options);
   const node = serverDataNode(spec, p.server_options);
   if (node === undefined) {
     throw new RoutingError(`${what} is read through server ${p.server} (${server.get('host') ?? ''}:${server.get('port') ?? '5432'}/${server.get('dbname') ?? ''}), which is no data node of the spec`);
   }
   const remoteColumns = new Map<string, string>();
   for (const [column, list] of Object.entries(p.column_options ?? {})) {
-    const remote = options(list).get('column_name');
+    const remote = optionMap(list).get('column_name');
     if (remote !== undefined) remoteColumns.set(column, remote);
   }
   return {
@@ -278,7 +279,7 @@ function partitionOf(p: PartitionRow, spec: ClusterSpec, parent: string): Partit
 
 /** The spec's data node a FDW server's options (`key=value`, as in pg_foreign_server.srvoptions) point at. */
 export function serverDataNode(spec: ClusterSpec, serverOptions: readonly string[] | null): ClusterSpec['dataNodes'][number] | undefined {
-  const server = options(serverOptions);
+  const server = optionMap(serverOptions);
   // Host and port may list a primary and its standbys (src/ha/); they match as written.
   const host = server.get('host') ?? '';
   const port = server.get('port') ?? '5432';
@@ -291,7 +292,7 @@ export function serverDataNode(spec: ClusterSpec, serverOptions: readonly string
 
 /** The table on the data node a foreign table reads (its schema_name / table_name options, else its own name). */
 export function remoteTable(table: QualifiedName, tableOptions: readonly string[] | null): QualifiedName {
-  const o = options(tableOptions);
+  const o = optionMap(tableOptions);
   return { schema: o.get('schema_name') ?? table.schema, name: o.get('table_name') ?? table.name };
 }
 

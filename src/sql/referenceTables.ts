@@ -3,7 +3,7 @@
  * reading the data node's copy, and the sync trigger function with its four statement triggers; on
  * every data node the copy, under the same name, that the service role may read and write.
  */
-import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName, type ReferenceCopy, type ReferenceTable } from '../plan/layout.js';
+import { hypertableParts, INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName, type ReferenceCopy, type ReferenceTable } from '../plan/layout.js';
 import type { Privilege } from '../spec/schema.js';
 import { SERVICE_PRIVILEGES } from './dataNode.js';
 import type { NodeRole } from './generate.js';
@@ -124,9 +124,7 @@ export function derivedRoleGrants(layout: ClusterLayout, role: NodeRole): { tabl
     for (const grant of declared.grants) {
       const h = layout.hypertables.find((t) => t.table === grant.table);
       if (h !== undefined && role === 'access' && grant.privileges.includes('SELECT')) {
-        for (const shard of h.shards) tables.push({ table: shard.table, role: declared.name, privileges: ['SELECT'] });
-        for (const shard of h.shards) if (shard.lastpoint !== undefined) tables.push({ table: shard.lastpoint, role: declared.name, privileges: ['SELECT'] });
-        for (const v of h.nodeViews ?? []) tables.push({ table: v.view, role: declared.name, privileges: ['SELECT'] });
+        for (const table of hypertableParts(h)) tables.push({ table, role: declared.name, privileges: ['SELECT'] });
         usage(INTERNAL_SCHEMA, declared.name);
       }
       const r = layout.referenceTables.find((t) => t.table === grant.table);

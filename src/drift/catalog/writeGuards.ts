@@ -14,15 +14,17 @@ export interface CatalogWriteGuards {
   readonly guarded: ReadonlySet<string>;
 }
 
-export async function readWriteGuards(client: pg.Client, shards: readonly QualifiedName[]): Promise<CatalogWriteGuards> {
-  const { rows } = await client.query<{ schema: string; name: string }>(
-    `SELECT n.nspname AS schema, c.relname AS name
+/** The guards of `shards`, and which of them exist (nameKey: apply makes guards on those only). */
+export async function readWriteGuards(client: pg.Client, shards: readonly QualifiedName[]): Promise<CatalogWriteGuards & { readonly existing: ReadonlySet<string> }> {
+  const { rows } = await client.query<{ schema: string; name: string; guarded: boolean }>(
+    `SELECT n.nspname AS schema, c.relname AS name,
+       EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $3 AND t.tgenabled <> 'D') AS guarded
      FROM unnest($1::text[], $2::text[]) AS w(nspname, relname)
      JOIN pg_catalog.pg_namespace n ON n.nspname = w.nspname
-     JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.relname
-     JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid AND t.tgname = $3 AND t.tgenabled <> 'D'`,
+     JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.relname`,
     [shards.map((s) => s.schema), shards.map((s) => s.name), WRITE_GUARD_TRIGGER],
   );
   const { rows: fn } = await client.query<{ exists: boolean }>(`SELECT pg_catalog.to_regprocedure($1) IS NOT NULL AS exists`, [`${quoteIdent(INTERNAL_SCHEMA)}.refuse_ctid_writes()`]);
-  return { function: fn[0]?.exists === true, guarded: new Set(rows.map((r) => nameKey({ schema: r.schema, name: r.name }))) };
+  const keys = (list: readonly { schema: string; name: string }[]): Set<string> => new Set(list.map((r) => nameKey({ schema: r.schema, name: r.name })));
+  return { function: fn[0]?.exists === true, existing: keys(rows), guarded: keys(rows.filter((r) => r.guarded)) };
 }
