@@ -28,7 +28,7 @@ import type pg from 'pg';
 import { DatabaseError } from 'pg-protocol';
 import type { QualifiedName } from '../plan/layout.js';
 import { GUARD_NAME, guardCondition } from '../rewrite/access.js';
-import { columnPath, functionName, functionSchema, stringValue, transform, walk } from '../rewrite/ast.js';
+import { columnPath, containsNode, functionName, functionSchema, stringValue, transform, walk } from '../rewrite/ast.js';
 import type { ClusterMetadata, DistributedTable, ReferenceTable, ShardTarget } from '../rewrite/model.js';
 import { deparse, parseExpression, parseStatements } from '../rewrite/parser.js';
 import { DATE_SPAN_GUARD_NAME } from '../rewrite/dates.js';
@@ -325,19 +325,12 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
  * midnight alone, which its planner then sees.)
  */
 function dateSpanGuard(node: Node): { readonly when: Node; readonly midnight: Node } | undefined {
-  if (!('SubLink' in node) || node.SubLink.subLinkType !== 'EXPR_SUBLINK') return undefined;
-  const select = node.SubLink.subselect;
-  const target = select !== undefined && 'SelectStmt' in select && select.SelectStmt.targetList?.length === 1 ? select.SelectStmt.targetList[0] : undefined;
-  const value = target !== undefined && 'ResTarget' in target ? target.ResTarget.val : undefined;
+  const value = scalarSubselect(node);
   if (value === undefined || !('CaseExpr' in value)) return undefined;
   const only = value.CaseExpr.args?.length === 1 ? value.CaseExpr.args[0] : undefined;
   const otherwise = value.CaseExpr.defresult;
   if (only === undefined || !('CaseWhen' in only) || only.CaseWhen.expr === undefined || only.CaseWhen.result === undefined || otherwise === undefined) return undefined;
-  let named = false;
-  walk(otherwise, (n) => {
-    if ('A_Const' in n && n.A_Const.sval?.sval === `"${DATE_SPAN_GUARD_NAME}"`) named = true;
-    return !named;
-  });
+  const named = containsNode(otherwise, (n) => 'A_Const' in n && n.A_Const.sval?.sval === `"${DATE_SPAN_GUARD_NAME}"`);
   return named ? { when: only.CaseWhen.expr, midnight: only.CaseWhen.result } : undefined;
 }
 
@@ -353,6 +346,13 @@ const CONSTANT_NODES = new Set(['A_Const', 'TypeCast', 'TypeName', 'String', 'In
  * its chunks pruned, at planning.
  */
 function constantScalar(node: Node): Node | undefined {
+  const value = scalarSubselect(node);
+  const other = (n: Node): boolean => !CONSTANT_NODES.has(Object.keys(n)[0] as string) || ('A_Expr' in n && n.A_Expr.kind !== 'AEXPR_OP');
+  return value === undefined || containsNode(value, other) ? undefined : value;
+}
+
+/** `e` of a scalar sub-select `(SELECT e)` that has nothing but its one target (no FROM, WHERE, GROUP BY …). */
+function scalarSubselect(node: Node): Node | undefined {
   if (!('SubLink' in node) || node.SubLink.subLinkType !== 'EXPR_SUBLINK') return undefined;
   const select = node.SubLink.subselect;
   if (select === undefined || !('SelectStmt' in select)) return undefined;
@@ -361,16 +361,7 @@ function constantScalar(node: Node): Node | undefined {
   const plain = s.fromClause === undefined && s.whereClause === undefined && s.groupClause === undefined && s.havingClause === undefined
     && s.windowClause === undefined && s.distinctClause === undefined && s.sortClause === undefined && s.limitCount === undefined
     && s.limitOffset === undefined && s.valuesLists === undefined && s.withClause === undefined && (s.op ?? 'SETOP_NONE') === 'SETOP_NONE';
-  if (!plain || only === undefined || !('ResTarget' in only) || only.ResTarget.val === undefined) return undefined;
-  const value = only.ResTarget.val;
-  let constant = true;
-  const check = (n: Node): boolean => {
-    const kind = Object.keys(n)[0] as string;
-    if (!CONSTANT_NODES.has(kind) || ('A_Expr' in n && n.A_Expr.kind !== 'AEXPR_OP')) constant = false;
-    return constant;
-  };
-  if (check(value)) walk(value, check);
-  return constant ? value : undefined;
+  return plain && only !== undefined && 'ResTarget' in only ? only.ResTarget.val : undefined;
 }
 
 /** A RangeVar and its copy, rebuilt by transform: same place in the text, same name. */

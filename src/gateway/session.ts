@@ -24,6 +24,7 @@ import type { Queryable } from '../rewrite/discover.js';
 import { RoutedCopy } from '../ingest/copy.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
+import { Lru } from '../pg/lru.js';
 import { InbandError, InbandQueries } from './inband.js';
 import { beginStatement, clientSettings, insertWorthRouting, MAX_HELD_BYTES, MIN_ROUTED_VALUES_ROWS, plainInsert, valuesWorthRouting, routedBeginSql, ROUTING_SAVEPOINT, routedErrorFields, type GatewayIngest, type PendingRouted } from './routedWrites.js';
 import { planRoutedBatch, planRoutedInsert, type InsertParam, type RoutedInsert } from '../ingest/insert.js';
@@ -222,12 +223,12 @@ export class Session {
   #withheldChannelBinding = false;
   /** Statements of the gateway's own on this session (routed writes decide in the client's transaction). */
   readonly #inband: InbandQueries;
-  /** Router-read checks prepared on this session: statement name by text, least recently used first. */
-  readonly #checks = new Map<string, string>();
+  /** Router-read checks prepared on this session: statement name by text (one forgotten is closed with the next check). */
+  readonly #checks = new Lru<string, string>(MAX_PREPARED_CHECKS, (_text, name) => this.#checksToClose.push(name));
   #checksToClose: string[] = [];
   #checkCount = 0;
-  /** The last router read of each text on this session (#routerReadAgain), least recently used first. */
-  readonly #routerMemo = new Map<string, { readonly decision: Decision; readonly metadata: ClusterMetadata }>();
+  /** The last router read of each text on this session (#routerReadAgain). */
+  readonly #routerMemo = new Lru<string, { readonly decision: Decision; readonly metadata: ClusterMetadata }>(MAX_PREPARED_CHECKS);
   /** The data-node backend answering this session's router read, while it runs. */
   #routerReading: { readonly host: string; readonly port: number; readonly processID: number; readonly secretKey: number } | undefined;
   #copyIn: CopyIn | undefined;
@@ -911,8 +912,6 @@ export class Session {
   #rememberRouterRead(text: string, decision: Decision): void {
     const metadata = this.#rewriter?.context.metadata;
     if (metadata === undefined || decision.settingsKey === undefined) return;
-    const oldest = this.#routerMemo.keys().next().value;
-    if (this.#routerMemo.size >= MAX_PREPARED_CHECKS && oldest !== undefined) this.#routerMemo.delete(oldest);
     this.#routerMemo.set(text, { decision, metadata });
   }
 
@@ -1019,23 +1018,13 @@ export class Session {
    * closed and prepared again next time.
    */
   async #routerCheck(text: string): Promise<CheckRow | undefined> {
-    let name = this.#checks.get(text);
-    const parse = name === undefined;
-    if (name === undefined) {
-      name = `hypershard.check.${this.id}.${(this.#checkCount += 1)}`;
-      const oldest = this.#checks.entries().next().value;
-      if (this.#checks.size >= MAX_PREPARED_CHECKS && oldest !== undefined) {
-        this.#checks.delete(oldest[0]);
-        this.#checksToClose.push(oldest[1]);
-      }
-    } else {
-      this.#checks.delete(text);
-    }
-    this.#checks.set(text, name);
+    const known = this.#checks.get(text);
+    const name = known ?? `hypershard.check.${this.id}.${(this.#checkCount += 1)}`;
+    if (known === undefined) this.#checks.set(text, name);
     const close = this.#checksToClose;
     this.#checksToClose = [];
     try {
-      return (await this.#inband.executePrepared<CheckRow & pg.QueryResultRow>(name, parse ? text : undefined, close)).rows[0];
+      return (await this.#inband.executePrepared<CheckRow & pg.QueryResultRow>(name, known === undefined ? text : undefined, close)).rows[0];
     } catch (error) {
       this.#checks.delete(text);
       this.#checksToClose.push(name);

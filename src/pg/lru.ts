@@ -2,9 +2,12 @@
 export class Lru<K, V> {
   readonly #entries = new Map<K, V>();
   readonly #capacity: number;
+  readonly #evicted: ((key: K, value: V) => void) | undefined;
 
-  constructor(capacity: number) {
+  /** `evicted` hears of each entry forgotten to make room (not of those deleted or cleared). */
+  constructor(capacity: number, evicted?: (key: K, value: V) => void) {
     this.#capacity = Math.max(1, capacity);
+    this.#evicted = evicted;
   }
 
   get(key: K): V | undefined {
@@ -20,7 +23,14 @@ export class Lru<K, V> {
   set(key: K, value: V): void {
     this.#entries.delete(key);
     this.#entries.set(key, value);
-    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value as K);
+    if (this.#entries.size <= this.#capacity) return;
+    const [oldest, forgotten] = this.#entries.entries().next().value as [K, V];
+    this.#entries.delete(oldest);
+    this.#evicted?.(oldest, forgotten);
+  }
+
+  delete(key: K): void {
+    this.#entries.delete(key);
   }
 
   clear(): void {

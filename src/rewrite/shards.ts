@@ -509,12 +509,12 @@ function asked(targets: readonly ArmTarget[]): string {
 
 /** One arm, built around its WHERE, with the gate of its shards where it serves best. */
 function gated(gate: Gate | undefined, target: ArmTarget, arm: (where: string) => string, where: Node | undefined): string {
-  const shard = target.shards;
   if (gate?.only !== undefined) return arm(where === undefined ? '' : ` WHERE ${deparse(where)}`);
-  const own = gate === undefined ? undefined : gate.filter !== undefined ? gate.filter(shard) : gate.outside ? undefined : gate.test(shard);
+  const { shards } = target;
+  const own = gate === undefined ? undefined : gate.filter !== undefined ? gate.filter(shards) : gate.outside ? undefined : gate.test(shards);
   const conditions = [where === undefined ? undefined : `(${deparse(where)})`, own].filter((c) => c !== undefined);
   const query = arm(conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`);
-  return gate?.outside === true ? `SELECT * FROM (${query}) AS _hs_arm WHERE ${gate.test(shard)}` : query;
+  return gate?.outside === true ? `SELECT * FROM (${query}) AS _hs_arm WHERE ${gate.test(shards)}` : query;
 }
 
 /** `LIMIT n OFFSET m` as the per-shard `n + m`. */
