@@ -23,7 +23,7 @@ import { proxyTotals, startLatencyProxy, type LatencyProxy, type ProxyStats } fr
 import { machineInfo } from '../lib/machine.js';
 import { closeQuietly, connect } from '../lib/pg.js';
 import { cpuCsv, cpuRows, totalRows, type DataShape } from './generate.js';
-import { asyncpgExecutemany, GATEWAY, psqlCopy, psqlScript, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts } from './ingest.js';
+import { asyncpgExecutemany, cliLoad, GATEWAY, psqlCopy, psqlScript, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts } from './ingest.js';
 import { copyRows, insertRows, memoryProbe, timed, type IngestResult } from './load.js';
 import { measureQueries } from './measure.js';
 import { rewrittenCases, tsbsQueries, type Form, type QueryType } from './queries.js';
@@ -74,6 +74,8 @@ export interface BenchmarkOptions {
   readonly ingestOnly?: boolean;
   /** Also load through `hypershard gateway` with psql (`\copy`, multi-row INSERT). @default true */
   readonly gateway?: boolean;
+  /** Also asyncpg's executemany (one-row INSERTs: a data-node round trip per row through the access node, minutes with added latency). @default true */
+  readonly executemany?: boolean;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -289,16 +291,26 @@ async function load(
   step(`COPY ${copyCount.toLocaleString('en-US')} rows routed straight to the data nodes (hypershard's loader)`);
   results.push(await checked(await timed('COPY', 'routed', copyCount, () => routedCopy(topology, ROUTED, cpuRows(shape, cut)), { network, generatorCpuPerRow }), ROUTED));
 
+  // The same rows from one CSV file, each read by a client process as users load files: psql's
+  // \\copy into a twin of the single-node table, `hypershard load`, psql's \\copy through the gateway.
+  // (The streamed rows above share this process's one thread with the generator.)
+  const csv = path.join(workDir, 'copy.csv');
+  await writeCsv(csv, cpuRows(shape, cut));
   const gateway = options.gateway === false ? undefined : await startGateway(topology.spec, topology.specFile, { host: '127.0.0.1', port: 0 });
   try {
+    const fileTwin = `${SINGLE.cpu}_file`;
+    await access.query(`CREATE TABLE ${fileTwin} (LIKE ${SINGLE.cpu} INCLUDING ALL)`);
+    step(`COPY ${copyCount.toLocaleString('en-US')} rows from a CSV file with psql \\copy into a plain table`);
+    results.push(await timed('COPY file', 'single', copyCount, async () => (await psqlCopy(cluster.accessNode.url, fileTwin, csv), copyCount), { childProcess: true }));
+    await access.query(`DROP TABLE ${fileTwin}`);
+    step(`COPY ${copyCount.toLocaleString('en-US')} rows from a CSV file with hypershard load`);
+    results.push(await checked(await timed('COPY file', 'routed', copyCount, () => cliLoad(topology.specFile, `public.${ROUTED}`, csv), { network, childProcess: true }), ROUTED));
     const gatewayUrl = gateway === undefined ? undefined : `postgres://postgres@${gateway.address}/postgres`;
     if (gatewayUrl !== undefined) {
-      const csv = path.join(workDir, 'copy.csv');
-      await writeCsv(csv, cpuRows(shape, cut));
-      step(`COPY ${copyCount.toLocaleString('en-US')} rows with psql \\copy through the gateway`);
-      results.push(await checked(await timed('COPY', 'gateway', copyCount, async () => (await psqlCopy(gatewayUrl, `public.${GATEWAY}`, csv), copyCount), { network }), GATEWAY));
-      await fs.rm(csv, { force: true });
+      step(`COPY ${copyCount.toLocaleString('en-US')} rows from a CSV file with psql \\copy through the gateway`);
+      results.push(await checked(await timed('COPY file', 'gateway', copyCount, async () => (await psqlCopy(gatewayUrl, `public.${GATEWAY}`, csv), copyCount), { network }), GATEWAY));
     }
+    await fs.rm(csv, { force: true });
     step(`INSERT ${insertCount.toLocaleString('en-US')} rows into the single-node table`);
     results.push(await timed('INSERT', 'single', insertCount, () => insertRows(access, SINGLE.cpu, cpuRows(shape, tail), batchRows), { batchRows, generatorCpuPerRow }));
     step(`INSERT ${insertCount.toLocaleString('en-US')} rows through the access node`);
@@ -325,20 +337,20 @@ async function load(
         await closeQuietly([client]);
       }
       // Python services batch one-row INSERTs (asyncpg executemany): into a plain table, through the access node, through the gateway.
-      const python = await pythonDrivers();
+      const python = options.executemany === false ? { skip: '--no-executemany' } : await pythonDrivers();
       if ('skip' in python) step(`asyncpg executemany left out: ${python.skip}`);
       else {
-        const csv = path.join(workDir, 'tail.csv');
-        await writeCsv(csv, cpuRows(shape, tail));
+        const tailCsv = path.join(workDir, 'tail.csv');
+        await writeCsv(tailCsv, cpuRows(shape, tail));
         const plain = 'single.cpu_executemany';
         await access.query(`CREATE TABLE ${plain} (LIKE ${SINGLE.cpu})`);
         const accessUrl = cluster.accessNode.url;
         step(`asyncpg executemany of ${insertCount.toLocaleString('en-US')} rows: a plain table, the access node, the gateway`);
-        results.push(await timed('executemany', 'single', insertCount, () => asyncpgExecutemany(python.python, accessUrl, plain, csv, batchRows), { batchRows }));
+        results.push(await timed('executemany', 'single', insertCount, () => asyncpgExecutemany(python.python, accessUrl, plain, tailCsv, batchRows), { batchRows }));
         await access.query(`DROP TABLE ${plain}`);
-        results.push(await checked(await timed('executemany', 'distributed', insertCount, () => asyncpgExecutemany(python.python, accessUrl, `public.${GATEWAY}`, csv, batchRows), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`));
-        results.push(await checked(await timed('executemany', 'gateway', insertCount, () => asyncpgExecutemany(python.python, gatewayUrl, `public.${GATEWAY}`, csv, batchRows), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`));
-        await fs.rm(csv, { force: true });
+        results.push(await checked(await timed('executemany', 'distributed', insertCount, () => asyncpgExecutemany(python.python, accessUrl, `public.${GATEWAY}`, tailCsv, batchRows), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`));
+        results.push(await checked(await timed('executemany', 'gateway', insertCount, () => asyncpgExecutemany(python.python, gatewayUrl, `public.${GATEWAY}`, tailCsv, batchRows), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`));
+        await fs.rm(tailCsv, { force: true });
       }
     }
   } finally {

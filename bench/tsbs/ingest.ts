@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { DevCluster } from '../../src/dev/cluster.js';
@@ -56,9 +57,26 @@ function psql(url: string, args: readonly string[]): Promise<string> {
   });
 }
 
-/** psql's `\copy` of a CSV file through `url` (the gateway). */
+/** psql's `\copy` of a CSV file through `url` (the gateway, or a node). */
 export async function psqlCopy(url: string, table: string, file: string): Promise<void> {
   await psql(url, ['-c', `\\copy ${table} (${CPU_COLUMNS.join(', ')}) FROM '${file}' WITH (FORMAT csv)`]);
+}
+
+/** The built CLI (dist: `npm run build`), as users run it. */
+const CLI = fileURLToPath(new URL('../../bin/hypershard.js', import.meta.url));
+
+/**
+ * `hypershard load` of a CSV file into `table`, a process of its own as users run it.
+ * @returns rows loaded, from its --json
+ */
+export async function cliLoad(specFile: string, table: string, file: string): Promise<number> {
+  const args = [CLI, 'load', '-c', specFile, '--table', table, '--format', 'csv', '--columns', CPU_COLUMNS.join(','), '--time-zone', 'UTC', '--json', file];
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, args, { timeout: 60 * 60_000, maxBuffer: 1024 * 1024 }, (error, stdout, stderr) =>
+      error === null ? resolve(stdout) : reject(new Error(`hypershard load into ${table}: ${stderr || error.message}`)),
+    );
+  });
+  return (JSON.parse(out) as { rows: number }).rows;
 }
 
 /** psql running a script of INSERT statements through `url`, one statement at a time in autocommit. */

@@ -7,6 +7,7 @@
  * piped into the COPY stream with backpressure, INSERT pulls one batch at a time from the
  * generator. A memory probe samples the process during loading to show it stays flat.
  */
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -15,7 +16,8 @@ import { proxyDelta, type ProxyStats } from '../lib/latencyProxy.js';
 import { batches, CPU_COLUMNS, cpuCsv, type CpuRow } from './generate.js';
 
 export interface IngestResult {
-  readonly method: 'COPY' | 'INSERT' | 'executemany';
+  /** COPY: streamed from this process's generator; COPY file: one CSV file, read by a client process (psql, `hypershard load`). */
+  readonly method: 'COPY' | 'COPY file' | 'INSERT' | 'executemany';
   /**
    * single: a plain table, one node; distributed: through the access node (postgres_fdw);
    * routed: hypershard's loader straight to the data nodes; gateway: a real client through `hypershard gateway`.
@@ -30,7 +32,8 @@ export interface IngestResult {
   readonly network?: { readonly bytesToDataNodes: number; readonly roundTrips: number };
   /**
    * CPU seconds per million rows of the loading process (the benchmark's, less what its row
-   * generator used; for gateway rows, the gateway's, the client being another process).
+   * generator used; for gateway rows, the gateway's, the client being another process; for a
+   * client process of its own, psql or `hypershard load`, that process's).
    */
   readonly cpuSecondsPerMillionRows?: number;
   /** Per shard, the rows equal those the access node routed into `cpu` (count and checksum). */
@@ -69,14 +72,14 @@ export async function timed(
   target: IngestResult['target'],
   expectedRows: number,
   load: () => Promise<number>,
-  options: { batchRows?: number; network?: (() => ProxyStats) | undefined; generatorCpuPerRow?: number } = {},
+  options: { batchRows?: number; network?: (() => ProxyStats) | undefined; generatorCpuPerRow?: number; childProcess?: boolean } = {},
 ): Promise<IngestResult> {
   const before = options.network?.();
   const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
+  const cpu0 = options.childProcess === true ? childCpuSeconds() : process.cpuUsage();
   const rows = await load();
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = typeof cpu0 === 'number' ? childCpuSeconds() - cpu0 : ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(cpu0));
   const after = options.network?.();
   if (rows !== expectedRows) throw new Error(`${method} into ${target} loaded ${rows} rows, expected ${expectedRows}`);
   const d = before === undefined || after === undefined ? undefined : proxyDelta(before, after);
@@ -88,9 +91,23 @@ export async function timed(
     rowsPerSecond: rows / seconds,
     ...(options.batchRows === undefined ? {} : { batchRows: options.batchRows }),
     ...(d === undefined ? {} : { network: { bytesToDataNodes: d.bytesUp, roundTrips: d.roundTrips } }),
-    cpuSecondsPerMillionRows: Math.max(0, (cpu.user + cpu.system) / 1e6 - (options.generatorCpuPerRow ?? 0) * rows) / (rows / 1e6),
+    cpuSecondsPerMillionRows: Math.max(0, cpuSeconds - (options.generatorCpuPerRow ?? 0) * rows) / (rows / 1e6),
   };
 }
+
+/**
+ * CPU seconds of this process's ended and waited-for children (cutime + cstime of /proc/self/stat):
+ * a client process's own, read around the one run that spawns it.
+ */
+function childCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Fields after the command's closing parenthesis: state is field 3, cutime and cstime fields 16 and 17.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
+
+/** USER_HZ: 100 on Linux for every architecture Node runs on. */
+const CLOCK_TICKS = 100;
 
 export interface MemoryPeak {
   readonly rssMiB: number;

@@ -22,6 +22,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes 
   --data-nodes N  data nodes (default 2; shards = 2 × data nodes)
   --ingest        ingest only (every path on the same rows, no queries): npm run bench:ingest
   --no-gateway    leave out the rows through hypershard gateway
+  --no-executemany  leave out asyncpg's executemany (one data-node round trip per row through the access node)
   --hosts N       hosts (default 10 quick, 100 full; at least 8)
   --hours N       hours of data, ending now (default 6 quick, 72 full; at least 2)
   --runs N        timed runs per query and target, median reported (default 5, at least 5)
@@ -67,6 +68,7 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
       system: { type: 'boolean', default: false },
       ingest: { type: 'boolean', default: false },
       'no-gateway': { type: 'boolean', default: false },
+      'no-executemany': { type: 'boolean', default: false },
       shards: { type: 'string' },
       chunks: { type: 'string' },
       types: { type: 'string' },
@@ -104,6 +106,7 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
     handleSignals: true,
     ingestOnly: values.ingest,
     gateway: !values['no-gateway'],
+    executemany: !values['no-executemany'],
     ...(values.shards === undefined ? {} : { shards: intOption('shards', values.shards, 0, 1) }),
     ...(values.chunks === undefined ? {} : { chunks: intOption('chunks', values.chunks, 0, 1) }),
     ...optional('types', listOption('types', values.types, QUERY_TYPES)),

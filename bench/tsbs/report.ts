@@ -117,6 +117,13 @@ const TARGETS: Readonly<Record<IngestResult['target'], string>> = {
   'gateway-params': 'node-postgres ($n: Parse/Bind/Execute) → hypershard gateway',
 };
 
+const METHODS: Readonly<Record<IngestResult['method'], (x: IngestResult) => string>> = {
+  COPY: () => 'COPY (CSV streamed from the benchmark)',
+  'COPY file': (x) => `COPY from a CSV file (${x.target === 'routed' ? 'hypershard load' : 'psql \\copy'})`,
+  INSERT: (x) => `INSERT (${x.batchRows ?? '?'} rows/statement)`,
+  executemany: (x) => `asyncpg executemany of a one-row INSERT (${x.batchRows ?? '?'} rows/call)`,
+};
+
 export function ingestTable(r: BenchmarkReport): Table {
   const single = (method: IngestResult['method']): IngestResult | undefined => r.ingest.results.find((x) => x.method === method && x.target === 'single');
   const withNetwork = r.ingest.results.some((x) => x.network !== undefined);
@@ -127,7 +134,7 @@ export function ingestTable(r: BenchmarkReport): Table {
       const base = single(x.method);
       const trips = x.network?.roundTrips;
       return [
-        x.method === 'INSERT' ? `INSERT (${x.batchRows ?? '?'} rows/statement)` : x.method === 'executemany' ? `asyncpg executemany of a one-row INSERT (${x.batchRows ?? '?'} rows/call)` : 'COPY (streamed CSV)',
+        METHODS[x.method](x),
         x.method === 'executemany' ? TARGETS[x.target].replace('psql', 'asyncpg') : TARGETS[x.target],
         fmtInt(x.rows),
         x.seconds.toFixed(2),
@@ -162,7 +169,9 @@ function ingestMarkdown(r: BenchmarkReport): string {
     '',
     `COPY loads the first ${fmtInt(r.ingest.results.find((x) => x.method === 'COPY')?.rows)} rows, batched INSERT the rest, into each target, one after another. ` +
       'Routed and gateway targets load a twin of `cpu` and are checked to hold, per shard, exactly the rows the access node put there (count and checksum). ' +
-      'CPU s / M rows: CPU seconds of the loading process per million rows (this process, less its row generator; for gateway rows the in-process gateway, psql being another process). ' +
+      'COPY from a CSV file loads the same rows again from one file, each target\'s client a process of its own (psql, `hypershard load`), into an empty twin. ' +
+      'CPU s / M rows: CPU seconds of the loading process per million rows (this process, less its row generator; for gateway rows the in-process gateway, psql being another process; ' +
+      'for psql \\copy into the plain table and for `hypershard load`, that process). ' +
       `The generator alone makes ${fmtInt(r.ingest.generatorRowsPerSecond)} CSV rows/s. Peak memory: ${r.ingest.memoryPeak.rssMiB} MiB RSS. Generated ${r.generatedAt}.`,
     '',
   ].join('\n');

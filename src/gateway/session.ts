@@ -47,6 +47,7 @@ import {
   readAuthCode,
   readBackendKey,
   readBind,
+  readBindNames,
   readDataRow,
   readExecute,
   readParameterStatus,
@@ -1104,7 +1105,7 @@ export class Session {
   #onBind(bytes: Buffer): Promise<void> | undefined {
     this.#sinceSync += 1;
     this.#nothingRun = false;
-    const bind = readBind(bytes);
+    const bind = readBindNames(bytes);
     const statement = this.#statements.get(bind.statement);
     if (this.#beginOnly && !(statement !== undefined && beginStatement(statement.original))) this.#beginOnly = false;
     const send = (): void => {
@@ -1394,7 +1395,7 @@ export class Session {
       text = parse.text;
       parsed.set(parse.name, parse.paramTypes);
     } else {
-      const bind = readBind(frame.bytes);
+      const bind = readBindNames(frame.bytes);
       const statement = this.#statements.get(bind.statement);
       if (statement?.insert !== true || statement.serverName !== bind.statement || bind.portal !== '') return false;
       text = statement.original;
@@ -1419,8 +1420,11 @@ export class Session {
 
   /** A Bind of the held statement: its parameters, as the client sent them, with the types its statement's Parse declared. */
   #holdBind(held: HeldInsert, frame: Frame): boolean {
-    const bind = readBind(frame.bytes);
+    const utf8 = (this.#parameters.get('client_encoding') ?? '').toUpperCase() === 'UTF8';
+    const bind = utf8 ? readBind(frame.bytes, 'utf8') : readBind(frame.bytes);
     if (bind.portal !== '' || held.bound !== undefined) return false;
+    // Text that is not UTF-8: the access node refuses it as it should (a routed COPY would be told another error).
+    if (utf8 && bind.values.some((v, i) => bind.formats[i] === 0 && Buffer.isBuffer(v))) return false;
     const types = held.parsed.get(bind.statement) ?? this.#statements.get(bind.statement)?.paramTypes ?? [];
     held.bound = bind.values.map((value, i) => {
       const typeOid = types[i] ?? 0;
@@ -1441,7 +1445,7 @@ export class Session {
         break;
       }
       case F.Bind: {
-        const name = readBind(frame.bytes).statement;
+        const name = readBindNames(frame.bytes).statement;
         const known = this.#statements.get(name);
         more = (held.parsed.has(name) || (known?.original === held.text && known.serverName === name && known.settingsKey === undefined)) && this.#holdBind(held, frame);
         break;

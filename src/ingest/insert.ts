@@ -204,7 +204,8 @@ async function planParsed(cluster: IngestCluster, sql: string, sets: readonly (r
       if (typeof key === 'object' && key !== null) return refuse(key.reason);
       keys.push(key);
       // A binary parameter with no declared type is read by the type its column gives it.
-      for (const [i, s] of row.sources.entries()) {
+      for (let i = 0; i < row.sources.length; i += 1) {
+        const s = row.sources[i] as Source;
         if (s.kind === 'refused') return refuse(s.reason);
         if (s.kind === 'param' && bound[s.index - 1] === undefined) return refuse(`there is no parameter $${s.index}`);
         if (s.kind === 'param' && Buffer.isBuffer(bound[s.index - 1]?.value) && (bound[s.index - 1] as Bound).type === 0 && !row.direct[i]) {
@@ -688,13 +689,14 @@ const CAST_TYPES: Readonly<Record<string, number>> = {
  * can print. Otherwise undefined: the rows go as statements.
  */
 function copyLines(rows: readonly ValuesRow[], bound: readonly Bound[], columnTypes: readonly number[]): string | undefined {
-  const out: string[] = [];
+  let out = '';
   for (const row of rows) {
-    const fields: string[] = [];
-    for (const [i, source] of row.sources.entries()) {
+    for (let i = 0; i < row.sources.length; i += 1) {
+      const source = row.sources[i] as Source;
+      if (i > 0) out += '\t';
       const column = columnTypes[i] ?? 0;
       if (source.kind === 'const' && source.text === null && source.cast === undefined) {
-        fields.push('\\N');
+        out += '\\N';
         continue;
       }
       if (source.kind !== 'param' || column === 0) return undefined;
@@ -702,7 +704,7 @@ function copyLines(rows: readonly ValuesRow[], bound: readonly Bound[], columnTy
       const b = bound[source.index - 1];
       if (b === undefined || (b.type !== 0 && b.type !== column && !(sameFamily(b.type, column) && [20, 21, 23].includes(column)))) return undefined;
       if (b.value === null) {
-        fields.push('\\N');
+        out += '\\N';
         continue;
       }
       let text: string;
@@ -713,11 +715,11 @@ function copyLines(rows: readonly ValuesRow[], bound: readonly Bound[], columnTy
           return undefined;
         }
       } else text = b.value;
-      fields.push(copyEscape(text));
+      out += copyEscape(text);
     }
-    out.push(fields.join('\t'));
+    out += '\n';
   }
-  return `${out.join('\n')}\n`;
+  return out;
 }
 
 /** A value as a COPY text field. */

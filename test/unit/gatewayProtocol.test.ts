@@ -16,6 +16,7 @@ import {
   parseMessage,
   parseStartup,
   readBind,
+  readBindNames,
   readFields,
   readParse,
   readyForQuery,
@@ -97,6 +98,22 @@ describe('messages', () => {
     expect({ ...renamed, statement: 'st' }).toEqual(bind);
     expect(renamed.statement).toBe('st/hypershard:1');
     expect(parseMessage('st', 'SELECT $1::int', [23]).equals(serialize.parse({ name: 'st', text: 'SELECT $1::int', types: [23] }))).toBe(true);
+  });
+
+  it('reads a Bind\'s names alone, and its text values as strings when asked, bytes that are not UTF-8 left as bytes', () => {
+    const invalid = Buffer.from([0x61, 0xc3, 0x28]);
+    const bindBytes = serialize.bind({ portal: '', statement: 'ins', values: ['42', 'zürich', null, Buffer.from([0, 0, 0, 9])] });
+    expect(readBindNames(bindBytes)).toEqual({ portal: '', statement: 'ins' });
+    const bind = readBind(bindBytes, 'utf8');
+    expect(bind.values).toEqual(['42', 'zürich', null, Buffer.from([0, 0, 0, 9])]);
+    expect(bind.formats).toEqual([0, 0, 0, 1]);
+    // A text value whose bytes are not UTF-8 (written by hand: the serializer would encode a string).
+    const raw = Buffer.concat([Buffer.from('B'), Buffer.alloc(4), Buffer.from('\0ins\0'), Buffer.from([0, 0, 0, 1]), Buffer.alloc(4), invalid, Buffer.from([0, 0])]);
+    raw.writeInt32BE(raw.length - 1, 1);
+    raw.writeInt32BE(invalid.length, 5 + 5 + 2 + 2);
+    const bytes = readBind(raw, 'utf8').values[0];
+    expect(Buffer.isBuffer(bytes) && bytes.equals(invalid)).toBe(true);
+    expect(readBind(raw).values[0]).toEqual(invalid);
   });
 
   it('encodes errors, completions and cancel requests as PostgreSQL does', () => {

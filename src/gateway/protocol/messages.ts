@@ -6,6 +6,7 @@
  * are small enough to encode and decode here. See docs in `src/gateway/README` section of the
  * project README for why no framing library is used for the relay itself.
  */
+import { isUtf8 } from 'node:buffer';
 
 /** Startup-packet request codes (the int32 after the length). */
 export const PROTOCOL_3_0 = 196_608; // 3 << 16
@@ -94,6 +95,15 @@ export class BodyReader {
     this.#offset += n;
     return v;
   }
+  /** `n` bytes of UTF-8 text as a string; the bytes themselves when they are not valid UTF-8 (never a replacement character in their place). */
+  utf8(n: number): string | Buffer {
+    this.#need(n);
+    const start = this.#offset;
+    this.#offset += n;
+    const bytes = this.buffer.subarray(start, start + n);
+    // ASCII (most values: numbers, timestamps) is valid as it is; anything else is checked.
+    return asciiOnly(this.buffer, start, start + n) || isUtf8(bytes) ? this.buffer.toString('utf8', start, start + n) : bytes;
+  }
   rest(): Buffer {
     return this.bytes(this.remaining);
   }
@@ -111,6 +121,11 @@ export class BodyReader {
   #need(n: number): void {
     if (n < 0 || this.#offset + n > this.buffer.length) throw new ProtocolError('the message is shorter than its contents say');
   }
+}
+
+function asciiOnly(buffer: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i += 1) if ((buffer[i] as number) > 0x7f) return false;
+  return true;
 }
 
 /** A message that does not follow the protocol: the connection that sent it is closed. */
@@ -170,16 +185,31 @@ export function readParse(frame: Buffer): ParseMessage {
   return { name, text, paramTypes };
 }
 
-export interface BindMessage {
+export interface BindMessage<V extends Buffer | string = Buffer> {
   readonly portal: string;
   readonly statement: string;
   /** Format code per parameter (0 text, 1 binary), expanded from the message's short forms. */
   readonly formats: readonly number[];
-  readonly values: readonly (Buffer | null)[];
+  /** Binary values as bytes; text values as bytes too, or as strings when read with readBind(frame, 'utf8'). */
+  readonly values: readonly (Buffer | V | null)[];
   readonly resultFormats: readonly number[];
 }
 
-export function readBind(frame: Buffer): BindMessage {
+/** The portal and the statement a Bind names, its values left unread (every Bind passes here; most need no more). */
+export function readBindNames(frame: Buffer): { readonly portal: string; readonly statement: string } {
+  const r = body(frame);
+  return { portal: r.cstring(), statement: r.cstring() };
+}
+
+/**
+ * A Bind whole. With `text` 'utf8' (the client's encoding), text-format values are decoded here,
+ * straight from the frame: a routed batch reads a thousand rows' values per message, and a
+ * Buffer per value, decoded later, cost as much again. A text value that is not valid UTF-8
+ * stays bytes (the access node is the one to refuse it).
+ */
+export function readBind(frame: Buffer): BindMessage;
+export function readBind(frame: Buffer, text: 'utf8'): BindMessage<string>;
+export function readBind(frame: Buffer, text?: 'utf8'): BindMessage<Buffer | string> {
   const r = body(frame);
   const portal = r.cstring();
   const statement = r.cstring();
@@ -187,15 +217,17 @@ export function readBind(frame: Buffer): BindMessage {
   const codes: number[] = [];
   for (let i = 0; i < nf; i += 1) codes.push(r.int16());
   const nv = r.int16();
-  const values: (Buffer | null)[] = [];
+  const formats: number[] = [];
+  const values: (Buffer | string | null)[] = [];
   for (let i = 0; i < nv; i += 1) {
+    const format = nf === 0 ? 0 : nf === 1 ? (codes[0] as number) : (codes[i] ?? 0);
+    formats.push(format);
     const len = r.int32();
-    values.push(len === -1 ? null : r.bytes(len));
+    values.push(len === -1 ? null : text !== undefined && format === 0 ? r.utf8(len) : r.bytes(len));
   }
   const nr = r.int16();
   const resultFormats: number[] = [];
   for (let i = 0; i < nr; i += 1) resultFormats.push(r.int16());
-  const formats = values.map((_, i) => (nf === 0 ? 0 : nf === 1 ? (codes[0] as number) : (codes[i] ?? 0)));
   return { portal, statement, formats, values, resultFormats };
 }
 
