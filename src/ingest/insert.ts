@@ -369,7 +369,8 @@ function bindParams(params: readonly InsertParam[], settings: InsertSettings): B
     if (p === null || typeof p === 'string') return { value: p, type: 0 };
     const type = p.typeOid !== undefined && p.typeOid < FIRST_USER_OID ? p.typeOid : 0;
     if (p.value === null) return { value: null, type };
-    if (p.format === 'binary') return { value: Buffer.from(p.value instanceof Uint8Array ? p.value : Buffer.from(p.value, 'utf8')), type };
+    // A Buffer is used as it is (a gateway's, a slice of the client's message); other bytes are copied into one.
+    if (p.format === 'binary') return { value: Buffer.isBuffer(p.value) ? p.value : p.value instanceof Uint8Array ? Buffer.from(p.value) : Buffer.from(p.value, 'utf8'), type };
     return { value: typeof p.value === 'string' ? p.value : decode(p.value), type };
   });
 }
