@@ -23,7 +23,7 @@ import { proxyTotals, startLatencyProxy, type LatencyProxy, type ProxyStats } fr
 import { machineInfo } from '../lib/machine.js';
 import { closeQuietly, connect } from '../lib/pg.js';
 import { cpuCsv, cpuRows, totalRows, type DataShape } from './generate.js';
-import { asyncpgExecutemany, cliLoad, GATEWAY, psqlCopy, psqlScript, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts } from './ingest.js';
+import { asyncpgExecutemany, cliLoad, GATEWAY, psqlCopy, psqlScript, psqlScriptsAtOnce, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts, writeInsertScripts } from './ingest.js';
 import { copyRows, insertRows, memoryProbe, timed, type IngestResult } from './load.js';
 import { measureQueries } from './measure.js';
 import { rewrittenCases, tsbsQueries, type Form, type QueryType } from './queries.js';
@@ -78,6 +78,9 @@ export interface BenchmarkOptions {
   readonly executemany?: boolean;
   readonly onProgress?: (message: string) => void;
 }
+
+/** psql processes running the INSERT statements at once in the INSERT clients rows. */
+const INSERT_CLIENTS = 4;
 
 /** Small enough for CI and the integration test: 10 hosts × 6 h = 21,600 rows. */
 export const QUICK: Omit<BenchmarkOptions, 'latencyMs'> = {
@@ -326,6 +329,21 @@ async function load(
         await checked(await timed('INSERT', 'gateway', insertCount, async () => (await psqlScript(gatewayUrl, script), insertCount), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`),
       );
       await fs.rm(script, { force: true });
+      // Writers at once, as ingest runs in production: a routed write waits for its data nodes'
+      // round trips (COPY, PREPARE, COMMIT PREPARED), and other clients' writes fill that time.
+      const clients = INSERT_CLIENTS;
+      const scripts = Array.from({ length: clients }, (_, i) => path.join(workDir, `insert-${i}.sql`));
+      await writeInsertScripts(scripts, cpuRows(shape, tail), batchRows);
+      const insertTwin = `${SINGLE.cpu}_clients`;
+      await access.query(`CREATE TABLE ${insertTwin} (LIKE ${SINGLE.cpu} INCLUDING ALL)`);
+      step(`INSERT ${insertCount.toLocaleString('en-US')} rows with ${clients} psql clients at once: a plain table, the gateway`);
+      results.push({ ...(await timed('INSERT clients', 'single', insertCount, async () => (await psqlScriptsAtOnce(cluster.accessNode.url, insertTwin, scripts), insertCount), { batchRows, childProcess: true })), clients });
+      await access.query(`DROP TABLE ${insertTwin}`);
+      results.push({
+        ...(await checked(await timed('INSERT clients', 'gateway', insertCount, async () => (await psqlScriptsAtOnce(gatewayUrl, `public.${GATEWAY}`, scripts), insertCount), { batchRows, network }), GATEWAY, `time >= '${tailFrom}'`)),
+        clients,
+      });
+      await Promise.all(scripts.map((f) => fs.rm(f, { force: true })));
       // The same statements as the access node's INSERT rows above ($n, a named statement), through the gateway's extended-protocol routing.
       step(`INSERT ${insertCount.toLocaleString('en-US')} rows with node-postgres through the gateway (${batchRows} rows a statement, $n parameters)`);
       const client = await connect(gatewayUrl);

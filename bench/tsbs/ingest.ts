@@ -6,6 +6,7 @@
  * `cpu` (count and checksum on the data nodes), and is emptied again so the queries see one copy.
  */
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +48,30 @@ export async function writeInserts(path: string, table: string, rows: Iterable<C
     }
   }
   await pipeline(Readable.from(statements()), createWriteStream(path));
+}
+
+/**
+ * The same statements as writeInserts, dealt round-robin into one script per client, each naming
+ * its table as psql's `:target` (set per run), so one set of scripts loads any table.
+ */
+export async function writeInsertScripts(paths: readonly string[], rows: Iterable<CpuRow>, batchRows: number): Promise<void> {
+  const streams = paths.map((p) => createWriteStream(p));
+  try {
+    let i = 0;
+    for (const batch of batches(rows, batchRows)) {
+      const stream = streams[i % streams.length] as ReturnType<typeof createWriteStream>;
+      i += 1;
+      const text = `INSERT INTO :target (${CPU_COLUMNS.join(', ')}) VALUES ${batch.map((r) => `('${new Date(r.time).toISOString()}', ${r.tagsId}, ${r.values.join(', ')})`).join(', ')};\n`;
+      if (!stream.write(text)) await once(stream, 'drain');
+    }
+  } finally {
+    await Promise.all(streams.map((s) => new Promise<void>((resolve, reject) => s.end((error?: Error | null) => (error ? reject(error) : resolve())))));
+  }
+}
+
+/** One psql per script, all at once, each running its statements one at a time in autocommit into `table`. */
+export async function psqlScriptsAtOnce(url: string, table: string, files: readonly string[]): Promise<void> {
+  await Promise.all(files.map((file) => psql(url, ['-v', `target=${table}`, '-f', file])));
 }
 
 function psql(url: string, args: readonly string[]): Promise<string> {

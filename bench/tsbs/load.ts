@@ -17,7 +17,9 @@ import { batches, CPU_COLUMNS, cpuCsv, type CpuRow } from './generate.js';
 
 export interface IngestResult {
   /** COPY: streamed from this process's generator; COPY file: one CSV file, read by a client process (psql, `hypershard load`). */
-  readonly method: 'COPY' | 'COPY file' | 'INSERT' | 'executemany';
+  readonly method: 'COPY' | 'COPY file' | 'INSERT' | 'INSERT clients' | 'executemany';
+  /** INSERT clients: how many psql processes ran their share of the statements at once. */
+  readonly clients?: number;
   /**
    * single: a plain table, one node; distributed: through the access node (postgres_fdw);
    * routed: hypershard's loader straight to the data nodes; gateway: a real client through `hypershard gateway`.

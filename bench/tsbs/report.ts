@@ -121,6 +121,7 @@ const METHODS: Readonly<Record<IngestResult['method'], (x: IngestResult) => stri
   COPY: () => 'COPY (CSV streamed from the benchmark)',
   'COPY file': (x) => `COPY from a CSV file (${x.target === 'routed' ? 'hypershard load' : 'psql \\copy'})`,
   INSERT: (x) => `INSERT (${x.batchRows ?? '?'} rows/statement)`,
+  'INSERT clients': (x) => `INSERT (${x.batchRows ?? '?'} rows/statement, ${x.clients ?? '?'} psql clients at once)`,
   executemany: (x) => `asyncpg executemany of a one-row INSERT (${x.batchRows ?? '?'} rows/call)`,
 };
 
