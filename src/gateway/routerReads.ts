@@ -509,15 +509,27 @@ export class RelayQuery extends EventEmitter {
 
   handleDataRow(msg: { fields: (string | null)[] }): void {
     if (this.#refusal !== undefined) return;
-    const parts: Buffer[] = [int16(msg.fields.length)];
-    for (const f of msg.fields) {
-      if (f === null) parts.push(int32(-1));
-      else {
-        const bytes = Buffer.from(f, 'utf8');
-        parts.push(int32(bytes.length), bytes);
+    // One buffer a row, measured first: a buffer per field and their concatenation were most of
+    // what relaying a row cost (node-postgres hands the fields over decoded, never as bytes).
+    const fields = msg.fields;
+    let length = 4 + 2;
+    for (const f of fields) length += 4 + (f === null ? 0 : Buffer.byteLength(f, 'utf8'));
+    const row = Buffer.allocUnsafe(1 + length);
+    row[0] = B.DataRow;
+    row.writeInt32BE(length, 1);
+    row.writeInt16BE(fields.length, 5);
+    let at = 7;
+    for (const f of fields) {
+      if (f === null) {
+        row.writeInt32BE(-1, at);
+        at += 4;
+      } else {
+        const n = row.write(f, at + 4, 'utf8');
+        row.writeInt32BE(n, at);
+        at += 4 + n;
       }
     }
-    this.#out(message(B.DataRow, parts));
+    this.#out(row);
   }
 
   handleCommandComplete(msg: { text: string }): void {
@@ -606,12 +618,6 @@ function errorFrame(e: DatabaseError, node: string): Buffer {
 function int16(n: number): Buffer {
   const b = Buffer.alloc(2);
   b.writeInt16BE(n, 0);
-  return b;
-}
-
-function int32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n, 0);
   return b;
 }
 

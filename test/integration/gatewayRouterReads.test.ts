@@ -39,6 +39,8 @@ const ROUTED: readonly { id: string; sql: string }[] = [
   { id: 'newest rows', sql: `SELECT time, cpu, memory FROM metrics WHERE device_id = 11 ORDER BY time DESC LIMIT 7` },
   { id: 'reference join on the shard', sql: `SELECT d.name, d.region, count(*) AS n, avg(m.cpu) AS cpu FROM metrics m JOIN devices d ON d.id = m.device_id WHERE m.device_id = 4 GROUP BY d.name, d.region ORDER BY 1` },
   { id: 'hostile alias and literal', sql: `SELECT count(*) AS "we""ird; DROP TABLE x; --", max(cpu) AS "ÄÖ ü", 'it''s \\ fine' AS lit FROM metrics WHERE device_id = 9` },
+  // Each relayed field's length is its UTF-8 bytes: multi-byte text, empty, NULL and a long value side by side.
+  { id: 'multi-byte, empty, NULL and long fields', sql: `SELECT 'Zürich ✓ 東京 🌍' AS city, '' AS empty, NULL::text AS nothing, '${'é'.repeat(5000)}' AS long, count(*) AS n FROM metrics WHERE device_id = 9` },
 ];
 
 const REFUSED: readonly { id: string; sql: string }[] = [
