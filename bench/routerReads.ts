@@ -120,7 +120,7 @@ const report = await withBenchCluster(
         const written = c.sql(DISTRIBUTED);
         // Without ORDER BY (high-cpu-1) the order is the plan's: compared as a multiset.
         const ordered = /\bORDER\s+BY\b/i.test(written);
-        const answer = (rows: unknown[]): string => (ordered ? JSON.stringify(rows) : JSON.stringify(rows.map((r) => JSON.stringify(r)).sort()));
+        const answer = (found: unknown[]): string => (ordered ? JSON.stringify(found) : JSON.stringify(found.map((r) => JSON.stringify(r)).sort()));
         const want = answer((await access.query(single)).rows);
         const got = await Promise.all(clients.map(async (client) => answer((await client.query({ text: written, queryMode: 'simple' } as pg.QueryConfig)).rows)));
         const files: Record<Target, string> = { single: join(scratch, `${c.type}-single.sql`), off: join(scratch, `${c.type}-off.sql`), on: join(scratch, `${c.type}-on.sql`) };

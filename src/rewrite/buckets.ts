@@ -156,6 +156,11 @@ export function localMidnightOrigin(timeZone: string | undefined): string | unde
   return originLiteral(behind * 3600, true);
 }
 
+/** The local midnight origin of an offset of `east` seconds east of UTC (a timestamptz literal). */
+export function offsetMidnightOrigin(east: number): string {
+  return originLiteral(-east, true);
+}
+
 /** A zone whose offset never changes, so a day there is always 24 hours. */
 export function fixedOffsetZone(timeZone: string | undefined): boolean {
   const zone = timeZone?.toLowerCase();

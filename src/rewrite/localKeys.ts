@@ -19,11 +19,11 @@
 import type { Node } from '@pgsql/types';
 import { functionName, functionSchema, replaceTop } from './ast.js';
 import type { Rewrite } from './model.js';
-import { localMidnightOrigin } from './buckets.js';
+import { localMidnightOrigin, offsetMidnightOrigin } from './buckets.js';
 import { localDateOf } from './dates.js';
 import { deparse, parseExpression } from './parser.js';
 import { baseType, inferType, type Scope } from './scope.js';
-import { gridBucket, type GridSpan, type ZoneGrid } from './zoneGrid.js';
+import { gridBucket, offsetBetween, type GridSpan, type ZoneGrid } from './zoneGrid.js';
 
 /** Fields of extract/date_part, and units of date_trunc, constant within one local bucket of this width. */
 const WIDTH: Record<string, '1 minute' | '1 hour' | '1 day'> = {
@@ -92,16 +92,24 @@ const FLIP: Record<string, string> = { '=': '=', '<>': '<>', '!=': '<>', '<': '>
 
 /**
  * `extract(hour FROM t) >= 9`, `date_part('minute', t) < 30` (t a timestamptz column, compared
- * with a number): in a zone whose offset never changes the local hour is the whole hours between
+ * with a number): where the session's offset is fixed the local hour is the whole hours between
  * the row's local day and its local hour, `date_bin('1 hour', t, o) - date_bin('1 day', t, o)`,
  * an interval of exactly k hours for hour k; k op c ⇔ k hours op c hours, for any number c (a
  * literal of up to six digits each side of the point, written as an interval literal). Both
  * date_bin calls and the subtraction are immutable, so the filter ships (as written, postgres_fdw
  * keeps it on the access node over every row). NULL t gives NULL on both sides.
+ *
+ * The offset is fixed in a fixed-offset zone, and, in a zone with daylight saving, over a range
+ * of t the WHERE clause keeps to: `t >= a AND t < b` (or BETWEEN, `>`, `<=`) with a and b
+ * literals that name their offset (`'2026-01-05T00:00:00Z'`, as dashboards write them) and no
+ * offset change between them in the access node's zone data (the grid). A row outside the range
+ * fails the WHERE clause whatever the filter says of it, so the filter need only be exact inside.
  */
-export function fieldFilters(node: Node, rewrites: Rewrite[], scope: Scope, timeZone: string | undefined): Node {
-  const origin = localMidnightOrigin(timeZone);
-  if (origin === undefined) return node;
+export function fieldFilters(node: Node, rewrites: Rewrite[], scope: Scope, timeZone: string | undefined, grid?: ZoneGrid): Node {
+  const fixed = localMidnightOrigin(timeZone);
+  const zoned = fixed === undefined && grid !== undefined && grid.zone === timeZone ? grid : undefined;
+  if (fixed === undefined && zoned === undefined) return node;
+  const ranges = zoned === undefined ? new Map<string, Range>() : literalRanges(node);
   return replaceTop(node, (n) => {
     if (!('A_Expr' in n) || n.A_Expr.kind !== 'AEXPR_OP' || n.A_Expr.lexpr === undefined || n.A_Expr.rexpr === undefined) return undefined;
     const op = (n.A_Expr.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
@@ -113,10 +121,85 @@ export function fieldFilters(node: Node, rewrites: Rewrite[], scope: Scope, time
     const amount = deparse(value).replace(/\s+/g, '');
     if (!/^-?\d{1,6}(\.\d{1,6})?$/.test(amount)) return undefined;
     const col = deparse(field.column);
+    const range = ranges.get(col);
+    const offset = zoned === undefined || range === undefined ? undefined : offsetBetween(zoned, Math.floor(range.from), Math.ceil(range.to));
+    const origin = fixed ?? (offset === undefined ? undefined : offsetMidnightOrigin(offset));
+    if (origin === undefined) return undefined;
+    const why = fixed !== undefined ? "the session's zone has a fixed offset" : `the session's zone is at ${offsetText(offset as number)} all through the statement's range of ${col}, ${range?.text ?? ''}`;
     const text = `(date_bin('${field.span.unit}'::interval, ${col}, ${origin}) - date_bin('${field.span.within}'::interval, ${col}, ${origin})) ${o === '!=' ? '<>' : o} '${amount} ${field.span.unit.slice(2)}s'::interval`;
-    rewrites.push({ kind: 'local-field', detail: `${deparse(n)} → ${text}: the local ${field.name} as whole ${field.span.unit.slice(2)}s since the local ${field.span.within.slice(2)} began (the session's zone has a fixed offset), which ships, so the data nodes filter` });
+    rewrites.push({ kind: 'local-field', detail: `${deparse(n)} → ${text}: the local ${field.name} as whole ${field.span.unit.slice(2)}s since the local ${field.span.within.slice(2)} began (${why}), which ships, so the data nodes filter` });
     return parseExpression(text);
   });
+}
+
+/** A column's range in the WHERE clause: seconds since the epoch, both ends included (a strict bound is still inside). */
+interface Range {
+  readonly from: number;
+  readonly to: number;
+  readonly text: string;
+}
+
+/** An ISO timestamp that names its offset: the same instant in any session zone and DateStyle. */
+const ISO_WITH_OFFSET = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i;
+
+/** Seconds since the epoch of a literal that names its offset, else undefined. */
+function instantOf(n: Node): number | undefined {
+  let value = n;
+  if ('TypeCast' in value) {
+    const type = (value.TypeCast.typeName?.names ?? []).map((x) => ('String' in x ? x.String.sval : '')).at(-1);
+    if (type !== 'timestamptz' || value.TypeCast.arg === undefined) return undefined;
+    value = value.TypeCast.arg;
+  }
+  const text = 'A_Const' in value ? value.A_Const.sval?.sval : undefined;
+  const m = text === undefined ? null : ISO_WITH_OFFSET.exec(text.trim());
+  if (m === null) return undefined;
+  const zone = (m[3] as string).toUpperCase() === 'Z' ? 'Z' : (m[3] as string).replace(/^([+-]\d{2})(\d{2})$/, '$1:$2').replace(/^([+-]\d{2})$/, '$1:00');
+  const ms = Date.parse(`${m[1]}T${(m[2] as string).length === 5 ? `${m[2]}:00` : (m[2] as string)}${zone}`);
+  return Number.isNaN(ms) ? undefined : ms / 1000;
+}
+
+/** Per column (as deparsed), the range its top-level WHERE conjuncts keep it to, from literals that name their offset; both ends needed. */
+function literalRanges(where: Node): Map<string, Range> {
+  const conjuncts = 'BoolExpr' in where && where.BoolExpr.boolop === 'AND_EXPR' ? (where.BoolExpr.args ?? []) : [where];
+  const bounds = new Map<string, { from?: number; to?: number; texts: string[] }>();
+  const bound = (column: Node, side: 'from' | 'to', at: number, text: string): void => {
+    if (!('ColumnRef' in column)) return;
+    const key = deparse(column);
+    const b = bounds.get(key) ?? { texts: [] };
+    b[side] = side === 'from' ? Math.max(b.from ?? -Infinity, at) : Math.min(b.to ?? Infinity, at);
+    b.texts.push(text);
+    bounds.set(key, b);
+  };
+  for (const c of conjuncts) {
+    if (!('A_Expr' in c) || c.A_Expr.lexpr === undefined || c.A_Expr.rexpr === undefined) continue;
+    const { lexpr, rexpr, kind } = c.A_Expr;
+    if (kind === 'AEXPR_BETWEEN') {
+      const items = 'List' in rexpr ? (rexpr.List.items ?? []) : [];
+      const [lo, hi] = [items[0], items[1]].map((x) => (x === undefined ? undefined : instantOf(x)));
+      if (items.length === 2 && lo !== undefined && hi !== undefined) {
+        bound(lexpr, 'from', lo, deparse(c));
+        bound(lexpr, 'to', hi, deparse(c));
+      }
+      continue;
+    }
+    if (kind !== 'AEXPR_OP') continue;
+    const op = (c.A_Expr.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
+    const [column, literal, o] = 'ColumnRef' in lexpr ? [lexpr, rexpr, op] : [rexpr, lexpr, FLIP[op] ?? op];
+    const at = instantOf(literal);
+    if (at === undefined) continue;
+    if (o === '>' || o === '>=') bound(column, 'from', at, deparse(c));
+    else if (o === '<' || o === '<=') bound(column, 'to', at, deparse(c));
+  }
+  const ranges = new Map<string, Range>();
+  for (const [key, b] of bounds) if (b.from !== undefined && b.to !== undefined) ranges.set(key, { from: b.from, to: b.to, text: b.texts.join(' AND ') });
+  return ranges;
+}
+
+/** `+05:30`, `-04:00`. */
+function offsetText(east: number): string {
+  const a = Math.abs(east);
+  const pad = (x: number): string => String(x).padStart(2, '0');
+  return `${east < 0 ? '-' : '+'}${pad(Math.floor(a / 3600))}:${pad(Math.floor(a / 60) % 60)}${a % 60 === 0 ? '' : `:${pad(a % 60)}`}`;
 }
 
 function fieldOf(n: Node, scope: Scope): { name: string; span: { unit: string; within: string }; column: Node } | undefined {

@@ -106,7 +106,7 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     };
     // First a column's local date compared with a date, as a range on the column (its bounds are InitPlans already).
     if (reads && stmt.whereClause !== undefined) stmt.whereClause = dateRanges(stmt.whereClause, rewrites, columnType, localDates);
-    if (reads && stmt.whereClause !== undefined) stmt.whereClause = fieldFilters(stmt.whereClause, rewrites, scope, options.timeZone);
+    if (reads && stmt.whereClause !== undefined) stmt.whereClause = fieldFilters(stmt.whereClause, rewrites, scope, options.timeZone, options.zoneGrid);
     if (stmt.whereClause !== undefined) stmt.whereClause = wrapStable(stmt.whereClause, rewrites, columnType);
     if (stmt.havingClause !== undefined) stmt.havingClause = wrapStable(stmt.havingClause, rewrites, columnType);
     if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => wrapJoinQuals(item, rewrites, columnType));

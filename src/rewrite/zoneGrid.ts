@@ -52,6 +52,8 @@ export interface ZoneGrid {
    * the 1940s); undefined where they still do (America/Santiago, America/Havana).
    */
   readonly midnightsFixedSince: string | undefined;
+  /** The offset changes it was made from (absent: a grid given by hand, which then answers no range's offset). */
+  readonly changes?: readonly ZoneChange[];
 }
 
 /**
@@ -138,7 +140,26 @@ export function zoneGrid(zone: string, changes: readonly ZoneChange[], nowMs = D
     hours: hours === undefined || hoursSince === undefined ? undefined : { minutes: hours, since: iso(hoursSince) },
     minutes: minuteSince === undefined ? undefined : { minutes: 1, since: iso(minuteSince) },
     until: iso(UNTIL_MS / 1000),
+    changes,
   };
+}
+
+/**
+ * The zone's offset (seconds east of UTC) at every instant from `from` to `to` (seconds since the
+ * epoch, both included), when it is one offset there; undefined when a change falls inside (or
+ * within the minute before a change not on the minute), or the span reaches outside the grid's.
+ */
+export function offsetBetween(grid: ZoneGrid, from: number, to: number): number | undefined {
+  const changes = grid.changes;
+  if (changes === undefined || changes.length === 0 || from > to || from < FROM_MS / 1000 || to >= UNTIL_MS / 1000) return undefined;
+  let offset = (changes[0] as ZoneChange).after;
+  for (const [i, c] of changes.entries()) {
+    if (i === 0) continue;
+    if (c.at <= from) offset = c.after;
+    else if (c.at - (c.whole ? 0 : 60) <= to) return undefined;
+    else break;
+  }
+  return offset;
 }
 
 /**

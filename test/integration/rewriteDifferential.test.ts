@@ -108,6 +108,29 @@ const LOCAL_DATE_CASES: readonly DifferentialCase[] = [
   { id: 'all but a change day, since 1905', sql: `SELECT count(*) AS n, min(time) AS first FROM metrics WHERE time::date <> '2026-04-05' AND time::date > '1905-12-30' AND time::date < '2100-01-01'` },
   { id: 'around now', sql: `SELECT device_id, count(*) AS n FROM metrics WHERE time::date >= current_date - 1 AND time::date <= current_date GROUP BY 1 ORDER BY 1` },
 ];
+/**
+ * Local-hour and -minute filters over a literal range of time (bounds that name their offset), in
+ * the zones with daylight saving too: around the changes (the zone rows) and over the far-past
+ * rows of 2020-01-01 … 03. `changeInside`: the zones whose offset changes within the range (left
+ * as written there).
+ */
+const LOCAL_HOUR_CASES: readonly (DifferentialCase & { readonly changeInside: readonly string[] })[] = [
+  {
+    id: 'the day of a spring change, local hour and minute',
+    sql: `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE time >= '2026-03-08T00:00:00Z' AND time < '2026-03-09T00:00:00Z' AND extract(hour FROM time) >= 1 AND date_part('minute', time) < 30`,
+    changeInside: ['America/New_York'],
+  },
+  {
+    id: 'from a fall change on (the change at the lower bound)',
+    sql: `SELECT count(*) AS n, sum(bytes) AS b FROM metrics WHERE time BETWEEN '2026-11-01 06:00:00+00' AND '2026-11-02T00:00:00Z' AND (extract(hour FROM time) <= 1 OR date_part('minute', time) >= 30)`,
+    changeInside: [],
+  },
+  {
+    id: 'business hours of three days, per device',
+    sql: `SELECT device_id, count(*) AS n, avg(cpu) AS cpu FROM metrics WHERE time >= '2020-01-01T00:00:00Z' AND time < '2020-01-04T00:00:00+00:00'::timestamptz AND extract(hour FROM time) >= 9 AND extract(hour FROM time) < 17 GROUP BY 1 ORDER BY 1`,
+    changeInside: [],
+  },
+];
 /** Lastpoint (the newest row of each host) read from the per-shard lastpoint views, and the shapes they cannot answer. */
 const LASTPOINT_CASES: readonly (DifferentialCase & { readonly lastpoint: boolean })[] = [
   {
@@ -531,6 +554,18 @@ for (const { source, skip } of sources) {
             const bucketed = o.rewrite.rewrites.some((r) => (r.kind === 'partial-aggregate' && r.detail.includes("the session's zone (")) || r.kind === 'local-field');
             // A filter on the local hour ships only where the offset is fixed; grouped keys everywhere.
             expect(bucketed, `${zone}: ${o.id}`).toBe((FIXED_ZONES as readonly string[]).includes(zone) || o.id !== 'business hours');
+          }
+        }
+        // Local-hour filters over a literal range: shipped wherever the offset holds all through it.
+        for (const zone of [...FIXED_ZONES, ...GRID_ZONES]) {
+          const run = await runDifferential(target(zone), LOCAL_HOUR_CASES);
+          await record('local hours over a range', run, source.label);
+          expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+          expect(run.untrue, untrue(run)).toEqual([]);
+          for (const [i, o] of run.outcomes.entries()) {
+            const c = LOCAL_HOUR_CASES[i] as (typeof LOCAL_HOUR_CASES)[number];
+            expect(o.rows, `${zone}: ${o.id}`).toBeGreaterThan(0);
+            expect(o.rewrite.rewrites.some((r) => r.kind === 'local-field'), `${zone}: ${o.id}`).toBe(!c.changeInside.includes(zone));
           }
         }
         // Local dates: ranges where the offset is fixed or no change touches a midnight (New York's at 2 AM do not).

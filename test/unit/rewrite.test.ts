@@ -299,6 +299,38 @@ describe('partial aggregates', () => {
     expect(rewrite(`SELECT count(*) FROM cpu WHERE extract(hour FROM time) > -1.5`).sql).toContain(`> '-1.5 hours'::interval`);
   });
 
+  it('ships a local-hour filter in a zone with daylight saving over a literal range of time with no offset change in it', () => {
+    const at = (iso: string): number => Date.parse(iso) / 1000;
+    const changes = [
+      { at: at('1900-01-01T00:00:00Z'), before: -18_000, after: -18_000, whole: true },
+      { at: at('2026-03-08T07:00:00Z'), before: -18_000, after: -14_400, whole: true },
+      { at: at('2026-11-01T06:00:00Z'), before: -14_400, after: -18_000, whole: true },
+    ];
+    const zoneGrid: ZoneGrid = { zone: 'America/New_York', hours: { minutes: 60, since: '1900-01-01T00:00:00.000Z' }, minutes: undefined, until: '2100-01-01T00:00:00.000Z', midnightsFixedSince: '1900-01-03', changes };
+    const ny = (sql: string) => rewriteSql(sql, META, { timeZone: 'America/New_York', zoneGrid });
+    const fields = (sql: string): number => ny(sql).rewrites.filter((x) => x.kind === 'local-field').length;
+    // Winter: EST, local midnight 05:00 UTC.
+    const winter = ny(`SELECT count(*) FROM cpu WHERE time >= '2026-01-05T00:00:00Z' AND time < '2026-01-06 00:00:00+00' AND extract(hour FROM time) >= 9`);
+    expect(winter.sql).toContain(`date_bin('1 hour'::interval, cpu."time", '2000-01-03 05:00:00+00'::timestamptz) - date_bin('1 day'::interval, cpu."time", '2000-01-03 05:00:00+00'::timestamptz)) >= '9 hours'::interval`);
+    expect(winter.rewrites.find((x) => x.kind === 'local-field')?.detail).toContain('at -05:00 all through');
+    reparses(winter.sql);
+    // Summer, BETWEEN and a cast, the bounds in either order: EDT, 04:00 UTC.
+    expect(ny(`SELECT count(*) FROM cpu WHERE time BETWEEN '2026-06-01T00:00:00Z'::timestamptz AND '2026-06-02T00:00:00Z' AND date_part('hour', time) < 17`).sql).toContain(`'2000-01-03 04:00:00+00'::timestamptz`);
+    expect(fields(`SELECT count(*) FROM cpu WHERE '2026-06-02T00:00:00-04' > time AND '2026-06-01T00:00:00-0400' <= time AND extract(hour FROM time) < 17`)).toBe(1);
+    // From the instant of a change on: one offset (the change at the lower bound is before every row).
+    expect(fields(`SELECT count(*) FROM cpu WHERE time >= '2026-11-01T06:00:00Z' AND time < '2026-11-02T00:00:00Z' AND extract(hour FROM time) = 1`)).toBe(1);
+    // Left as written: a change inside (or at the upper bound), a bound without an offset, one bound only, a range inside OR, a hand-made grid without its changes.
+    for (const sql of [
+      `SELECT count(*) FROM cpu WHERE time >= '2026-03-01T00:00:00Z' AND time < '2026-03-15T00:00:00Z' AND extract(hour FROM time) >= 9`,
+      `SELECT count(*) FROM cpu WHERE time >= '2026-11-01T00:00:00Z' AND time < '2026-11-01T06:00:00Z' AND extract(hour FROM time) >= 9`,
+      `SELECT count(*) FROM cpu WHERE time >= '2026-01-05 00:00:00' AND time < '2026-01-06T00:00:00Z' AND extract(hour FROM time) >= 9`,
+      `SELECT count(*) FROM cpu WHERE time >= '2026-01-05T00:00:00Z' AND extract(hour FROM time) >= 9`,
+      `SELECT count(*) FROM cpu WHERE (time >= '2026-01-05T00:00:00Z' AND time < '2026-01-06T00:00:00Z') OR extract(hour FROM time) >= 9`,
+    ]) expect(fields(sql), sql).toBe(0);
+    const { changes: _dropped, ...handMade } = zoneGrid;
+    expect(rewriteSql(`SELECT count(*) FROM cpu WHERE time >= '2026-01-05T00:00:00Z' AND time < '2026-01-06T00:00:00Z' AND extract(hour FROM time) >= 9`, META, { timeZone: 'America/New_York', zoneGrid: handMade }).rewrites.map((x) => x.kind)).not.toContain('local-field');
+  });
+
   it('computes count(DISTINCT x) and other DISTINCT aggregates from the distinct values each shard returns per group', () => {
     const r = rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS h, count(DISTINCT region) AS regions, count(DISTINCT ok) FILTER (WHERE usage_user > 1) AS b, count(*) AS n FROM cpu GROUP BY 1 ORDER BY 1`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gridBucket, zoneGrid, type ZoneChange } from '../../src/rewrite/zoneGrid.js';
+import { gridBucket, offsetBetween, zoneGrid, type ZoneChange } from '../../src/rewrite/zoneGrid.js';
 
 const at = (iso: string): number => Date.parse(iso) / 1000;
 const start = (offset: number): ZoneChange => ({ at: at('1900-01-01T00:00:00Z'), before: offset, after: offset, whole: true });
@@ -7,13 +7,15 @@ const change = (iso: string, before: number, after: number, whole = true): ZoneC
 
 describe('zoneGrid', () => {
   it('whole-hour offsets changing on whole UTC hours: hour buckets over the whole span', () => {
-    const grid = zoneGrid('America/New_York', [start(-18000), change('2026-03-08T07:00:00Z', -18000, -14400), change('2026-11-01T06:00:00Z', -14400, -18000)]);
+    const changes = [start(-18000), change('2026-03-08T07:00:00Z', -18000, -14400), change('2026-11-01T06:00:00Z', -14400, -18000)];
+    const grid = zoneGrid('America/New_York', changes);
     expect(grid).toEqual({
       zone: 'America/New_York',
       hours: { minutes: 60, since: '1900-01-01T00:00:00.000Z' },
       minutes: { minutes: 1, since: '1900-01-01T00:00:00.000Z' },
       until: '2100-01-01T00:00:00.000Z',
       midnightsFixedSince: '1900-01-03',
+      changes,
     });
   });
 
@@ -62,8 +64,27 @@ describe('zoneGrid', () => {
   });
 
   it('no span when the last period itself breaks every width; nothing for an abbreviation (no rows)', () => {
-    expect(zoneGrid('X/Y', [start(3600), change('2000-03-01T00:00:00Z', 3600, 3601, false)])).toEqual({ zone: 'X/Y', hours: undefined, minutes: undefined, until: '2100-01-01T00:00:00.000Z', midnightsFixedSince: '1900-01-03' });
+    const changes = [start(3600), change('2000-03-01T00:00:00Z', 3600, 3601, false)];
+    expect(zoneGrid('X/Y', changes)).toEqual({ zone: 'X/Y', hours: undefined, minutes: undefined, until: '2100-01-01T00:00:00.000Z', midnightsFixedSince: '1900-01-03', changes });
     expect(zoneGrid('CET', [])).toBeUndefined();
+  });
+
+  it('the offset all through a span of instants, when there is one', () => {
+    const grid = zoneGrid('X/Y', [start(-18000), change('2026-03-08T07:00:00Z', -18000, -14400), change('2026-11-01T06:00:00Z', -14400, -18000), change('2027-03-14T07:00:30Z', -18000, -14400, false)]);
+    if (grid === undefined) throw new Error('no grid');
+    expect(offsetBetween(grid, at('2026-01-05T00:00:00Z'), at('2026-01-06T00:00:00Z'))).toBe(-18000);
+    expect(offsetBetween(grid, at('2026-06-01T00:00:00Z'), at('2026-06-02T00:00:00Z'))).toBe(-14400);
+    // From the instant of a change on: its new offset; up to it (included): the change is inside.
+    expect(offsetBetween(grid, at('2026-11-01T06:00:00Z'), at('2026-11-02T00:00:00Z'))).toBe(-18000);
+    expect(offsetBetween(grid, at('2026-11-01T00:00:00Z'), at('2026-11-01T06:00:00Z'))).toBeUndefined();
+    expect(offsetBetween(grid, at('2026-03-01T00:00:00Z'), at('2026-03-15T00:00:00Z'))).toBeUndefined();
+    // A change somewhere in the minute before its instant: that minute is inside.
+    expect(offsetBetween(grid, at('2027-03-01T00:00:00Z'), at('2027-03-14T07:00:00Z'))).toBeUndefined();
+    expect(offsetBetween(grid, at('2027-03-01T00:00:00Z'), at('2027-03-14T06:59:29Z'))).toBe(-18000);
+    // Outside the span read, or backwards: no answer.
+    expect(offsetBetween(grid, at('1899-12-31T00:00:00Z'), at('1900-01-02T00:00:00Z'))).toBeUndefined();
+    expect(offsetBetween(grid, at('2099-12-31T00:00:00Z'), at('2100-01-01T00:00:00Z'))).toBeUndefined();
+    expect(offsetBetween(grid, at('2026-06-02T00:00:00Z'), at('2026-06-01T00:00:00Z'))).toBeUndefined();
   });
 
   it('the per-shard key: buckets inside the span, the instant itself outside it', () => {
