@@ -327,6 +327,10 @@ describe('partial aggregates', () => {
       `SELECT count(*) FROM cpu WHERE time >= '2026-01-05T00:00:00Z' AND extract(hour FROM time) >= 9`,
       `SELECT count(*) FROM cpu WHERE (time >= '2026-01-05T00:00:00Z' AND time < '2026-01-06T00:00:00Z') OR extract(hour FROM time) >= 9`,
     ]) expect(fields(sql), sql).toBe(0);
+    // Hostile names: the column as written, quoted, in the range and in the filter.
+    const hostile = ny(`SELECT count(*) FROM "we""ird schema"."Mé""trics; DROP" WHERE "ti me" >= '2026-01-05T00:00:00Z' AND "ti me" < '2026-01-06T00:00:00Z' AND extract(hour FROM "ti me") >= 9`);
+    expect(hostile.rewrites.filter((x) => x.kind === 'local-field')).toHaveLength(1);
+    reparses(hostile.sql);
     const { changes: _dropped, ...handMade } = zoneGrid;
     expect(rewriteSql(`SELECT count(*) FROM cpu WHERE time >= '2026-01-05T00:00:00Z' AND time < '2026-01-06T00:00:00Z' AND extract(hour FROM time) >= 9`, META, { timeZone: 'America/New_York', zoneGrid: handMade }).rewrites.map((x) => x.kind)).not.toContain('local-field');
   });
