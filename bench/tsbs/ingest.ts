@@ -41,13 +41,15 @@ export async function writeCsv(path: string, rows: Iterable<CpuRow>): Promise<vo
 
 /** Multi-row INSERT statements, `batchRows` rows each, as a script psql runs. */
 export async function writeInserts(path: string, table: string, rows: Iterable<CpuRow>, batchRows: number): Promise<void> {
-  const head = `INSERT INTO ${table} (${CPU_COLUMNS.join(', ')}) VALUES `;
   function* statements(): Generator<string> {
-    for (const batch of batches(rows, batchRows)) {
-      yield `${head}${batch.map((r) => `('${new Date(r.time).toISOString()}', ${r.tagsId}, ${r.values.join(', ')})`).join(', ')};\n`;
-    }
+    for (const batch of batches(rows, batchRows)) yield insertStatement(table, batch);
   }
   await pipeline(Readable.from(statements()), createWriteStream(path));
+}
+
+/** One multi-row INSERT of `rows` into `table` (a name, or psql's `:target`), a line of a script. */
+function insertStatement(table: string, rows: readonly CpuRow[]): string {
+  return `INSERT INTO ${table} (${CPU_COLUMNS.join(', ')}) VALUES ${rows.map((r) => `('${new Date(r.time).toISOString()}', ${r.tagsId}, ${r.values.join(', ')})`).join(', ')};\n`;
 }
 
 /**
@@ -61,8 +63,7 @@ export async function writeInsertScripts(paths: readonly string[], rows: Iterabl
     for (const batch of batches(rows, batchRows)) {
       const stream = streams[i % streams.length] as ReturnType<typeof createWriteStream>;
       i += 1;
-      const text = `INSERT INTO :target (${CPU_COLUMNS.join(', ')}) VALUES ${batch.map((r) => `('${new Date(r.time).toISOString()}', ${r.tagsId}, ${r.values.join(', ')})`).join(', ')};\n`;
-      if (!stream.write(text)) await once(stream, 'drain');
+      if (!stream.write(insertStatement(':target', batch))) await once(stream, 'drain');
     }
   } finally {
     await Promise.all(streams.map((s) => new Promise<void>((resolve, reject) => s.end((error?: Error | null) => (error ? reject(error) : resolve())))));

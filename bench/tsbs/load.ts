@@ -78,10 +78,11 @@ export async function timed(
 ): Promise<IngestResult> {
   const before = options.network?.();
   const t0 = performance.now();
-  const cpu0 = options.childProcess === true ? childCpuSeconds() : process.cpuUsage();
+  const cpu = options.childProcess === true ? childCpuSeconds : ownCpuSeconds;
+  const cpu0 = cpu();
   const rows = await load();
   const seconds = (performance.now() - t0) / 1000;
-  const cpuSeconds = typeof cpu0 === 'number' ? childCpuSeconds() - cpu0 : ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(cpu0));
+  const cpuSeconds = cpu() - cpu0;
   const after = options.network?.();
   if (rows !== expectedRows) throw new Error(`${method} into ${target} loaded ${rows} rows, expected ${expectedRows}`);
   const d = before === undefined || after === undefined ? undefined : proxyDelta(before, after);
@@ -95,6 +96,12 @@ export async function timed(
     ...(d === undefined ? {} : { network: { bytesToDataNodes: d.bytesUp, roundTrips: d.roundTrips } }),
     cpuSecondsPerMillionRows: Math.max(0, cpuSeconds - (options.generatorCpuPerRow ?? 0) * rows) / (rows / 1e6),
   };
+}
+
+/** CPU seconds of this process so far. */
+function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
 /**

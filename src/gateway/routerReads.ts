@@ -36,7 +36,7 @@ import { KEYS_GUARD_NAME } from '../rewrite/referenceKeys.js';
 import type { SessionSettings } from '../rewrite/session.js';
 import { shardLockKey } from '../route/lock.js';
 import { quoteLiteral } from '../sql/quote.js';
-import { B } from './protocol/messages.js';
+import { B, commandComplete, dataRow, fieldsMessage, rowDescription } from './protocol/messages.js';
 
 /** Node kinds a routed statement may hold; anything else is left to the access node. */
 const ALLOWED_NODES = new Set([
@@ -493,48 +493,18 @@ export class RelayQuery extends EventEmitter {
       this.#refusal = 'result-type';
       return;
     }
-    const parts = msg.fields.map((f) => {
-      const name = Buffer.from(`${f.name}\0`, 'utf8');
-      const rest = Buffer.alloc(18);
-      rest.writeInt32BE(0, 0);
-      rest.writeInt16BE(0, 4);
-      rest.writeInt32BE(f.dataTypeID, 6);
-      rest.writeInt16BE(f.dataTypeSize, 10);
-      rest.writeInt32BE(f.dataTypeModifier, 12);
-      rest.writeInt16BE(0, 16);
-      return Buffer.concat([name, rest]);
-    });
-    this.#out(message(B.RowDescription, [int16(msg.fields.length), ...parts]));
+    // A data node's table OIDs and column numbers are not the access node's: zeroed.
+    this.#out(rowDescription(msg.fields.map((f) => ({ name: f.name, type: f.dataTypeID, size: f.dataTypeSize, modifier: f.dataTypeModifier }))));
   }
 
   handleDataRow(msg: { fields: (string | null)[] }): void {
     if (this.#refusal !== undefined) return;
-    // One buffer a row, measured first: a buffer per field and their concatenation were most of
-    // what relaying a row cost (node-postgres hands the fields over decoded, never as bytes).
-    const fields = msg.fields;
-    let length = 4 + 2;
-    for (const f of fields) length += 4 + (f === null ? 0 : Buffer.byteLength(f, 'utf8'));
-    const row = Buffer.allocUnsafe(1 + length);
-    row[0] = B.DataRow;
-    row.writeInt32BE(length, 1);
-    row.writeInt16BE(fields.length, 5);
-    let at = 7;
-    for (const f of fields) {
-      if (f === null) {
-        row.writeInt32BE(-1, at);
-        at += 4;
-      } else {
-        const n = row.write(f, at + 4, 'utf8');
-        row.writeInt32BE(n, at);
-        at += 4 + n;
-      }
-    }
-    this.#out(row);
+    this.#out(dataRow(msg.fields));
   }
 
   handleCommandComplete(msg: { text: string }): void {
     if (this.#refusal !== undefined) return;
-    this.#out(message(B.CommandComplete, [Buffer.from(`${msg.text}\0`, 'utf8')]));
+    this.#out(commandComplete(msg.text));
   }
 
   handleEmptyQuery(): void {
@@ -609,24 +579,7 @@ function errorFrame(e: DatabaseError, node: string): Buffer {
     ['W', [e.where, `router read on data node ${node} (hypershard gateway)`].filter((w) => w !== undefined && w !== '').join('\n')],
     ['n', e.constraint], ['d', e.dataType], ['c', e.column],
   ];
-  const parts: Buffer[] = [];
-  for (const [k, v] of fields) if (v !== undefined) parts.push(Buffer.from(`${k}${v}\0`, 'utf8'));
-  parts.push(Buffer.from([0]));
-  return message(B.ErrorResponse, parts);
-}
-
-function int16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n, 0);
-  return b;
-}
-
-function message(type: number, parts: readonly Buffer[]): Buffer {
-  const length = parts.reduce((n, p) => n + p.length, 4);
-  const head = Buffer.alloc(5);
-  head[0] = type;
-  head.writeInt32BE(length, 1);
-  return Buffer.concat([head, ...parts]);
+  return fieldsMessage(B.ErrorResponse, fields.filter((f): f is [string, string] => f[1] !== undefined));
 }
 
 /** Data nodes a router read could not reach, skipped until the time given (ms since the epoch). */

@@ -1,10 +1,18 @@
 /** Small, typed helpers over libpg_query's parse tree. */
-import type { ColumnRef, FuncCall, Node, SelectStmt } from '@pgsql/types';
+import type { A_Expr, ColumnRef, FuncCall, Node, SelectStmt } from '@pgsql/types';
 import { deparse } from './parser.js';
 
 export function stringValue(node: Node | undefined): string | undefined {
   return node !== undefined && 'String' in node ? node.String.sval : undefined;
 }
+
+/** An operator expression's operator as written, its parts joined: `>=`, `pg_catalog=`. */
+export function operatorName(e: Pick<A_Expr, 'name'>): string {
+  return (e.name ?? []).map((n) => stringValue(n) ?? '').join('');
+}
+
+/** Comparison operators with their operands swapped (`a < b` ⇔ `b > a`); `!=` spelled `<>`. */
+export const FLIPPED_OPERATORS: Readonly<Record<string, string>> = { '=': '=', '<>': '<>', '!=': '<>', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
 
 /** `count`, `pg_catalog.count` → `count`. */
 export function functionName(call: FuncCall): string {

@@ -25,7 +25,7 @@
 import type { A_Expr, Node } from '@pgsql/types';
 import { quoteLiteral } from '../sql/quote.js';
 import { guardFailure } from './guardFailure.js';
-import { functionName, replaceTop } from './ast.js';
+import { FLIPPED_OPERATORS, functionName, operatorName, replaceTop } from './ast.js';
 import type { Rewrite } from './model.js';
 import { deparse, parseExpression } from './parser.js';
 import { MIDNIGHTS_UNTIL } from './zoneGrid.js';
@@ -39,7 +39,6 @@ export type LocalDates = 'fixed' | { readonly from: string };
 /** The relation name a date outside those dates fails with (at most 63 bytes, as access.ts's). */
 export const DATE_SPAN_GUARD_NAME = 'hypershard: a date beyond the zone data read; run as written';
 
-const FLIPPED: Record<string, string> = { '=': '=', '<>': '<>', '!=': '<>', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
 
 /** Rewrites every `<timestamptz column>::date <op> <date>` in `node` to a range on the column. */
 export function dateRanges(node: Node, rewrites: Rewrite[], columnType: (n: Node) => string | undefined, zone: LocalDates | undefined): Node {
@@ -47,12 +46,12 @@ export function dateRanges(node: Node, rewrites: Rewrite[], columnType: (n: Node
   return replaceTop(node, (n) => {
     if (!('A_Expr' in n) || n.A_Expr.kind !== 'AEXPR_OP') return undefined;
     const e: A_Expr = n.A_Expr;
-    const op = (e.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
-    if (FLIPPED[op] === undefined || e.lexpr === undefined || e.rexpr === undefined) return undefined;
+    const op = operatorName(e);
+    if (FLIPPED_OPERATORS[op] === undefined || e.lexpr === undefined || e.rexpr === undefined) return undefined;
     const leftColumn = localDateOf(e.lexpr, columnType);
     const rightColumn = localDateOf(e.rexpr, columnType);
     const [column, value, o] =
-      leftColumn !== undefined && isDate(e.rexpr) ? [leftColumn, e.rexpr, FLIPPED[op] === '<>' ? '<>' : op] : rightColumn !== undefined && isDate(e.lexpr) ? [rightColumn, e.lexpr, FLIPPED[op] as string] : [undefined, undefined, op];
+      leftColumn !== undefined && isDate(e.rexpr) ? [leftColumn, e.rexpr, FLIPPED_OPERATORS[op] === '<>' ? '<>' : op] : rightColumn !== undefined && isDate(e.lexpr) ? [rightColumn, e.lexpr, FLIPPED_OPERATORS[op] as string] : [undefined, undefined, op];
     if (column === undefined || value === undefined) return undefined;
     // A literal outside the span would always fail the guard: left as written.
     const literal = literalDate(value);
@@ -117,7 +116,7 @@ function isDate(n: Node): boolean {
     return typeNameOf(n.TypeCast.typeName?.names) === 'date' && arg !== undefined && ('A_Const' in arg || 'ParamRef' in arg);
   }
   if ('A_Expr' in n && n.A_Expr.kind === 'AEXPR_OP' && n.A_Expr.lexpr !== undefined && n.A_Expr.rexpr !== undefined) {
-    const op = (n.A_Expr.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
+    const op = operatorName(n.A_Expr);
     const r = n.A_Expr.rexpr;
     return (op === '+' || op === '-') && 'A_Const' in r && r.A_Const.ival !== undefined && !('A_Const' in n.A_Expr.lexpr) && isDate(n.A_Expr.lexpr);
   }

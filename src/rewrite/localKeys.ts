@@ -17,7 +17,7 @@
  * width can straddle a local boundary: left alone there.
  */
 import type { Node } from '@pgsql/types';
-import { functionName, functionSchema, replaceTop } from './ast.js';
+import { FLIPPED_OPERATORS, functionName, functionSchema, operatorName, replaceTop, stringValue } from './ast.js';
 import type { Rewrite } from './model.js';
 import { localMidnightOrigin, offsetMidnightOrigin } from './buckets.js';
 import { localDateOf } from './dates.js';
@@ -88,7 +88,6 @@ const FIELD_SPANS: Record<string, { unit: string; within: string }> = {
   minutes: { unit: '1 minute', within: '1 hour' },
 };
 const COMPARED = new Set(['=', '<>', '!=', '<', '<=', '>', '>=']);
-const FLIP: Record<string, string> = { '=': '=', '<>': '<>', '!=': '<>', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
 
 /**
  * `extract(hour FROM t) >= 9`, `date_part('minute', t) < 30` (t a timestamptz column, compared
@@ -112,11 +111,11 @@ export function fieldFilters(node: Node, rewrites: Rewrite[], scope: Scope, time
   const ranges = zoned === undefined ? new Map<string, Range>() : literalRanges(node);
   return replaceTop(node, (n) => {
     if (!('A_Expr' in n) || n.A_Expr.kind !== 'AEXPR_OP' || n.A_Expr.lexpr === undefined || n.A_Expr.rexpr === undefined) return undefined;
-    const op = (n.A_Expr.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
+    const op = operatorName(n.A_Expr);
     if (!COMPARED.has(op)) return undefined;
     const left = fieldOf(n.A_Expr.lexpr, scope);
     const right = fieldOf(n.A_Expr.rexpr, scope);
-    const [field, value, o] = left !== undefined && number(n.A_Expr.rexpr) ? [left, n.A_Expr.rexpr, op] : right !== undefined && number(n.A_Expr.lexpr) ? [right, n.A_Expr.lexpr, FLIP[op] as string] : [undefined, undefined, op];
+    const [field, value, o] = left !== undefined && number(n.A_Expr.rexpr) ? [left, n.A_Expr.rexpr, op] : right !== undefined && number(n.A_Expr.lexpr) ? [right, n.A_Expr.lexpr, FLIPPED_OPERATORS[op] as string] : [undefined, undefined, op];
     if (field === undefined || value === undefined) return undefined;
     const amount = deparse(value).replace(/\s+/g, '');
     if (!/^-?\d{1,6}(\.\d{1,6})?$/.test(amount)) return undefined;
@@ -146,7 +145,7 @@ const ISO_WITH_OFFSET = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,
 function instantOf(n: Node): number | undefined {
   let value = n;
   if ('TypeCast' in value) {
-    const type = (value.TypeCast.typeName?.names ?? []).map((x) => ('String' in x ? x.String.sval : '')).at(-1);
+    const type = stringValue((value.TypeCast.typeName?.names ?? []).at(-1));
     if (type !== 'timestamptz' || value.TypeCast.arg === undefined) return undefined;
     value = value.TypeCast.arg;
   }
@@ -183,8 +182,8 @@ function literalRanges(where: Node): Map<string, Range> {
       continue;
     }
     if (kind !== 'AEXPR_OP') continue;
-    const op = (c.A_Expr.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
-    const [column, literal, o] = 'ColumnRef' in lexpr ? [lexpr, rexpr, op] : [rexpr, lexpr, FLIP[op] ?? op];
+    const op = operatorName(c.A_Expr);
+    const [column, literal, o] = 'ColumnRef' in lexpr ? [lexpr, rexpr, op] : [rexpr, lexpr, FLIPPED_OPERATORS[op] ?? op];
     const at = instantOf(literal);
     if (at === undefined) continue;
     if (o === '>' || o === '>=') bound(column, 'from', at, deparse(c));

@@ -20,7 +20,7 @@ import type { Node, SelectStmt } from '@pgsql/types';
 import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { quoteLiteral } from '../sql/quote.js';
 import { guardFailure } from './guardFailure.js';
-import { columnPath, functionName, isStar, stringValue, walk } from './ast.js';
+import { columnPath, functionName, isStar, operatorName, stringValue, walk } from './ast.js';
 import { correlation } from './inSubquery.js';
 import type { ClusterMetadata, RewriteOptions } from './model.js';
 import { deparse, parseStatements } from './parser.js';
@@ -159,7 +159,7 @@ function keySubselect(term: Node): { column: Node; subselect: SelectStmt } | und
   }
   if ('A_Expr' in term && term.A_Expr.kind === 'AEXPR_OP_ANY') {
     const e = term.A_Expr;
-    const op = (e.name ?? []).map((n) => stringValue(n)).join('');
+    const op = operatorName(e);
     const array = e.rexpr;
     if (op !== '=' || e.lexpr === undefined || array === undefined || !('SubLink' in array) || array.SubLink.subLinkType !== 'ARRAY_SUBLINK') return undefined;
     const sub = array.SubLink.subselect;

@@ -29,7 +29,7 @@
  */
 import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
-import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, replaceTop, sameExpression, transform, walk } from './ast.js';
+import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, operatorName, replaceTop, sameExpression, transform, walk } from './ast.js';
 import { distinctValues, isAggregateCall, overValues, splitAggregate } from './aggregates.js';
 import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { guardArm, tableKey } from './access.js';
@@ -586,7 +586,7 @@ function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   for (const conjunct of conjuncts(stmt.whereClause)) {
     if (!('A_Expr' in conjunct)) continue;
     const e = conjunct.A_Expr;
-    const op = (e.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
+    const op = operatorName(e);
     if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
     if (e.kind === 'AEXPR_OP') {
       const value = isSpace(e.lexpr) ? e.rexpr : isSpace(e.rexpr) ? e.lexpr : undefined;
@@ -601,7 +601,7 @@ function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   for (const conjunct of conjuncts(stmt.whereClause)) {
     if (!('A_Expr' in conjunct)) continue;
     const e = conjunct.A_Expr;
-    const op = (e.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
+    const op = operatorName(e);
     if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
     if (e.kind === 'AEXPR_OP') {
       const [column, value] = isSpace(e.lexpr) ? [e.lexpr, e.rexpr] : isSpace(e.rexpr) ? [e.rexpr, e.lexpr] : [undefined, undefined];
@@ -758,7 +758,7 @@ function constantPin(where: Node, isSpace: (n: Node | undefined) => boolean, tab
   for (const conjunct of conjuncts(where)) {
     if (!('A_Expr' in conjunct)) continue;
     const e = conjunct.A_Expr;
-    const op = (e.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
+    const op = operatorName(e);
     if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
     let values: (number | undefined)[] | undefined;
     if (e.kind === 'AEXPR_OP' && isSpace(e.lexpr)) values = [constantInteger(e.rexpr)];

@@ -15,7 +15,7 @@
  *   - sub-selects that refer to the row; functions outside pg_catalog.
  */
 import type { FuncCall, Node } from '@pgsql/types';
-import { columnPath, functionName, functionSchema } from './ast.js';
+import { columnPath, functionName, functionSchema, operatorName } from './ast.js';
 import { inferType, type Scope } from './scope.js';
 
 const VOLATILE = new Set(['random', 'random_normal', 'clock_timestamp', 'timeofday', 'nextval', 'currval', 'lastval', 'setval', 'gen_random_uuid', 'uuid_generate_v4', 'txid_current', 'pg_backend_pid', 'setseed']);
@@ -58,7 +58,7 @@ export function unshippable(node: Node, scope: Scope): string | undefined {
     }
   }
   if ('A_Expr' in node && node.A_Expr.kind === 'AEXPR_OP') {
-    const op = (node.A_Expr.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
+    const op = operatorName(node.A_Expr);
     const left = node.A_Expr.lexpr === undefined ? undefined : inferType(node.A_Expr.lexpr, scope);
     const right = node.A_Expr.rexpr === undefined ? undefined : inferType(node.A_Expr.rexpr, scope);
     if ((op === '+' || op === '-') && (left === 'timestamptz' || right === 'timestamptz') && (left === 'interval' || right === 'interval' || isIntervalLiteral(node.A_Expr.rexpr))) {

@@ -7,7 +7,7 @@
  * change: a stable expression without column references has one value per statement.
  */
 import type { Node } from '@pgsql/types';
-import { functionName, replaceTop } from './ast.js';
+import { functionName, operatorName, replaceTop } from './ast.js';
 import { localDateOf } from './dates.js';
 import type { Rewrite } from './model.js';
 import { deparse, parseExpression } from './parser.js';
@@ -90,7 +90,7 @@ export function wrapStable(node: Node, rewrites: Rewrite[], columnType: (n: Node
     }
     if ('A_Expr' in n && COMPARISON_KINDS.has(n.A_Expr.kind ?? '') && n.A_Expr.lexpr !== undefined && n.A_Expr.rexpr !== undefined) {
       const e = n.A_Expr;
-      const op = (e.name ?? []).map((x) => ('String' in x ? x.String.sval : '')).join('');
+      const op = operatorName(e);
       // A column's local date (left where dates.ts could not make a range) is itself STABLE: the
       // comparison stays on the access node, so a constant beside it would ship nothing.
       if (localDateOf(e.lexpr as Node, columnType) !== undefined || (e.kind === 'AEXPR_OP' && localDateOf(e.rexpr as Node, columnType) !== undefined)) return n;

@@ -11,6 +11,7 @@
  * templated at all. A later statement of the shape (same text outside its free literals, same
  * fixed literals) then costs a scan of its text and a join of the template's pieces.
  */
+import { operatorName } from './ast.js';
 import type { Node } from '@pgsql/types';
 import { parseSync, scanSync } from 'libpg-query';
 import type { Literal, Shape } from './literals.js';
@@ -187,7 +188,7 @@ function freeLocations(roots: readonly Node[], spaceColumns: ReadonlySet<string>
     const record = value as Record<string, unknown>;
     const expr = (record as { A_Expr?: import('@pgsql/types').A_Expr }).A_Expr;
     if (expr !== undefined) {
-      const op = (expr.name ?? []).map((n) => ('String' in n ? n.String.sval : '')).join('');
+      const op = operatorName(expr);
       const items = expr.rexpr !== undefined && 'List' in expr.rexpr ? (expr.rexpr.List.items ?? []) : [];
       if (expr.kind === 'AEXPR_OP' && COMPARISONS.has(op)) {
         if (column(expr.lexpr)) constant(expr.rexpr);

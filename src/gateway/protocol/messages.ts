@@ -100,9 +100,10 @@ export class BodyReader {
     this.#need(n);
     const start = this.#offset;
     this.#offset += n;
-    const bytes = this.buffer.subarray(start, start + n);
     // ASCII (most values: numbers, timestamps) is valid as it is; anything else is checked.
-    return asciiOnly(this.buffer, start, start + n) || isUtf8(bytes) ? this.buffer.toString('utf8', start, start + n) : bytes;
+    if (asciiOnly(this.buffer, start, start + n)) return this.buffer.toString('latin1', start, start + n);
+    const bytes = this.buffer.subarray(start, start + n);
+    return isUtf8(bytes) ? bytes.toString('utf8') : bytes;
   }
   rest(): Buffer {
     return this.bytes(this.remaining);
@@ -400,6 +401,38 @@ export function readyForQuery(status: number): Buffer {
 
 export function commandComplete(tag: string): Buffer {
   return new Writer().cstring(tag).frame(B.CommandComplete);
+}
+
+/** A RowDescription of text columns that name no table. */
+export function rowDescription(fields: readonly { readonly name: string; readonly type: number; readonly size: number; readonly modifier: number }[]): Buffer {
+  const w = new Writer().int16(fields.length);
+  for (const f of fields) w.cstring(f.name).int32(0).int16(0).int32(f.type).int16(f.size).int32(f.modifier).int16(0);
+  return w.frame(B.RowDescription);
+}
+
+/**
+ * A DataRow of text values, in one buffer sized from their UTF-8 lengths first: a buffer per field
+ * and their concatenation were most of what relaying a many-row answer cost.
+ */
+export function dataRow(fields: readonly (string | null)[]): Buffer {
+  let length = 4 + 2;
+  for (const f of fields) length += 4 + (f === null ? 0 : Buffer.byteLength(f, 'utf8'));
+  const row = Buffer.allocUnsafe(1 + length);
+  row[0] = B.DataRow;
+  row.writeInt32BE(length, 1);
+  row.writeInt16BE(fields.length, 5);
+  let at = 7;
+  for (const f of fields) {
+    if (f === null) {
+      row.writeInt32BE(-1, at);
+      at += 4;
+    } else {
+      const n = row.write(f, at + 4, 'utf8');
+      row.writeInt32BE(n, at);
+      at += 4 + n;
+    }
+  }
+  return row;
 }
 
 export function copyInResponse(binary: boolean, columns: number): Buffer {
