@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { from as copyFromStream } from 'pg-copy-streams';
+import { serialize } from 'pg-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { startLatencyProxy } from '../../bench/lib/latencyProxy.js';
@@ -29,7 +30,7 @@ import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCl
 import { jdbcDriver, pythonDrivers } from '../support/clients.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { sql } from '../support/db.js';
-import { psql, run, splitAddress, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { psql, rawConnection, run, splitAddress, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 const sources = await Promise.all(clusterSources().filter((s) => !s.label.includes('testcontainers')).map(async (s) => ({ source: s, skip: await s.unavailable() })));
 const python = await pythonDrivers();
@@ -602,6 +603,30 @@ asyncio.run(main())
       expect(routedInserts()).toBe(before + 4);
       expect(await prepared()).toBe(0);
     });
+    it('a batch whose text parameter is not UTF-8 goes to the access node, which refuses it as PostgreSQL does; nothing is written', async () => {
+      const raw = await rawConnection(gw.host, gw.port);
+      try {
+        raw.write(serialize.startup({ user: String(applied.access.user), database: String(applied.access.database) }));
+        await raw.until((m) => m.some((x) => x.type === 'Z'));
+        const insert = 'INSERT INTO metrics (time, device_id, cpu) VALUES ($1, $2, $3), ($4, $5, $6)';
+        // A Bind of six text values written by hand (a driver would encode a string): the last is not UTF-8.
+        const values = [Buffer.from('2031-05-05 00:00:00+00'), Buffer.from('3'), Buffer.from('1.5'), Buffer.from('2031-05-05 00:00:01+00'), Buffer.from('4'), Buffer.from([0x61, 0xc3, 0x28])];
+        const bodyParts = [Buffer.from('\0\0'), Buffer.from([0, 0, 0, values.length]), ...values.flatMap((v) => [Buffer.from([0, 0, 0, v.length]), v]), Buffer.from([0, 0])];
+        const bindBody = Buffer.concat(bodyParts);
+        const bind = Buffer.concat([Buffer.from('B'), Buffer.alloc(4), bindBody]);
+        bind.writeInt32BE(bind.length - 1, 1);
+        const before = routedInserts();
+        raw.write(Buffer.concat([serialize.parse({ name: '', text: insert, types: [] }), bind, serialize.execute({ portal: '' }), serialize.sync()]));
+        const messages = await raw.until((m) => m.some((x) => x.type === 'Z' && m.some((y) => y.type === 'E')));
+        const error = messages.find((x) => x.type === 'E')?.body.toString('latin1') ?? '';
+        expect(error).toContain('C22021');
+        expect(routedInserts()).toBe(before);
+        expect(await sql(applied.access, `SELECT count(*)::int AS n FROM metrics WHERE time >= '2031-05-05 00:00:00+00' AND time < '2031-05-06 00:00:00+00'`)).toEqual([{ n: 0 }]);
+      } finally {
+        raw.close();
+      }
+    });
+
     it('parameters of an extended-protocol INSERT go as COPY lines only when the columns read them as the statement would: hostile text, NULL, -0, NaN; declared and cast types', async () => {
       // After the upsert test: readings (time, device_id, value double precision, note text), with readings_twin.
       const base = Date.parse('2026-12-04T00:00:00Z');
