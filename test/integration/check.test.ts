@@ -179,7 +179,7 @@ for (const { source, skip } of sources) {
           `SELECT s.setconfig AS config FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
            WHERE r.rolname = 'hypershard_fdw' AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())`,
         );
-      expect(await setting('dn1')).toEqual([{ config: ['cursor_tuple_fraction=1'] }]);
+      expect(await setting('dn1')).toEqual([{ config: ['cursor_tuple_fraction=1', 'random_page_cost=1.1'] }]);
       // What postgres_fdw's own session on the data node sees: a view read through a foreign table.
       await sql(url('dn1'), `CREATE VIEW public.hs_probe AS SELECT current_setting('cursor_tuple_fraction') AS v; GRANT SELECT ON public.hs_probe TO hypershard_fdw`);
       const server = planLayout(loaded.spec).servers.find((s) => s.dataNode === 'dn1')!.name;
@@ -208,7 +208,8 @@ for (const { source, skip } of sources) {
         ['dn3', 'up-to-date', undefined],
         ['access', 'up-to-date', undefined],
       ]);
-      expect(await setting('dn2')).toEqual([{ config: ['cursor_tuple_fraction=1'] }]);
+      // RESET took it out, apply put it back at the end.
+      expect(await setting('dn2')).toEqual([{ config: ['random_page_cost=1.1', 'cursor_tuple_fraction=1'] }]);
     });
 
     it('refuses an UPDATE or DELETE postgres_fdw would run row by row (ctid repeats across chunks), changes nothing anywhere; ships whole ones; finds a guard dropped, apply makes it again', async () => {

@@ -118,7 +118,7 @@ function cleanCatalog(l: ClusterLayout, node: string): NodeCatalog {
       : [],
     userMappings: access ? l.servers.map((s) => ({ server: s.name, user: 'public', options: new Map([['user', 'hypershard_fdw']]), hasPassword: true, visible: true })) : [],
     settings: new Map(access ? [['enable_partitionwise_aggregate', 'on'], ['enable_partitionwise_join', 'on'], ['enable_async_append', 'on']] : []),
-    roleSettings: new Map(access ? [] : [['cursor_tuple_fraction', '1']]),
+    roleSettings: new Map(access ? [] : [['cursor_tuple_fraction', '1'], ['random_page_cost', '1.1']]),
     roles,
     memberships: [{ member: 'writer', role: 'reader' }],
     tableGrants: [
@@ -354,13 +354,14 @@ describe('FDW servers, user mappings and settings', () => {
   });
 
   it("reports the service role's planner settings missing or changed on a data node, reading 1.0 as 1", () => {
-    expect(drift('dn1', () => ({ roleSettings: new Map([['cursor_tuple_fraction', '1.0']]) }))).toEqual([]);
+    expect(drift('dn1', () => ({ roleSettings: new Map([['cursor_tuple_fraction', '1.0'], ['random_page_cost', '1.10']]) }))).toEqual([]);
     expect(drift('dn1', () => ({ roleSettings: new Map() })).map((f) => [f.kind, f.object, f.expected])).toEqual([
       ['missing', 'setting cursor_tuple_fraction of role hypershard_fdw', 'cursor_tuple_fraction=1'],
+      ['missing', 'setting random_page_cost of role hypershard_fdw', 'random_page_cost=1.1'],
     ]);
-    expect(drift('dn2', () => ({ roleSettings: new Map([['cursor_tuple_fraction', '0.1']]) })).map((f) => [f.kind, f.object, f.actual])).toEqual([
-      ['different', 'setting cursor_tuple_fraction of role hypershard_fdw', 'cursor_tuple_fraction=0.1'],
-    ]);
+    expect(
+      drift('dn2', () => ({ roleSettings: new Map([['cursor_tuple_fraction', '0.1'], ['random_page_cost', '1.1']]) })).map((f) => [f.kind, f.object, f.actual]),
+    ).toEqual([['different', 'setting cursor_tuple_fraction of role hypershard_fdw', 'cursor_tuple_fraction=0.1']]);
     // The access node has no such setting to check.
     expect(drift('access', () => ({ roleSettings: new Map() }))).toEqual([]);
   });

@@ -92,8 +92,8 @@ const DROP_CHUNK_FUNCTION =
   'DROP FUNCTION IF EXISTS "_hypershard".create_chunks(pg_catalog.regclass, pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.int4, pg_catalog.bool);';
 
 /** The service role's settings in the node's database, whose name the migration does not know. */
-const roleSettings = (action: string, args: string): string =>
-  `DO $hs$\nBEGIN\n  EXECUTE pg_catalog.format('ALTER ROLE %I IN DATABASE %I ${action}', 'hypershard_fdw', pg_catalog.current_database()${args});\nEND\n$hs$;`;
+const roleSettings = (action: string, args: readonly string[]): string =>
+  `DO $hs$\nBEGIN\n${args.map((a) => `  EXECUTE pg_catalog.format('ALTER ROLE %I IN DATABASE %I ${action}', 'hypershard_fdw', pg_catalog.current_database()${a});\n`).join('')}END\n$hs$;`;
 
 /** The write guard's function, as its template renders it. */
 const WRITE_GUARD_FUNCTION = render('data/create-write-guard-function', { schema: '_hypershard' });
@@ -107,7 +107,7 @@ function dataNodeUp(shard: number): Statement[] {
     { what: 'write guard function', sql: WRITE_GUARD_FUNCTION },
     { what: 'service role hypershard_fdw', sql: createRole('hypershard_fdw', 'LOGIN NOINHERIT') },
     { what: 'usage on _hypershard for hypershard_fdw', sql: 'GRANT USAGE ON SCHEMA "_hypershard" TO "hypershard_fdw";' },
-    { what: 'planner settings of hypershard_fdw', sql: roleSettings('SET %I = %L', ", 'cursor_tuple_fraction', '1'") },
+    { what: 'planner settings of hypershard_fdw', sql: roleSettings('SET %I = %L', [", 'cursor_tuple_fraction', '1'", ", 'random_page_cost', '1.1'"]) },
     { what: 'role reader', sql: createRole('reader', 'LOGIN INHERIT') },
     { what: 'schema iot', sql: 'CREATE SCHEMA IF NOT EXISTS "iot";' },
     { what: 'local parent of iot.metrics', sql: HASH_PARENT },
@@ -158,7 +158,7 @@ const DATA_NODE_DOWN: Statement[] = [
   { what: 'local parent of iot.metrics with its shards and chunks', sql: 'DROP TABLE IF EXISTS "iot"."metrics";' },
   { what: 'schema iot', sql: 'DROP SCHEMA IF EXISTS "iot";' },
   { what: 'role reader', sql: 'DROP ROLE IF EXISTS "reader";' },
-  { what: 'planner settings of hypershard_fdw', sql: roleSettings('RESET %I', ", 'cursor_tuple_fraction'") },
+  { what: 'planner settings of hypershard_fdw', sql: roleSettings('RESET %I', [", 'cursor_tuple_fraction'", ", 'random_page_cost'"]) },
   { what: 'usage on _hypershard for hypershard_fdw', sql: 'REVOKE USAGE ON SCHEMA "_hypershard" FROM "hypershard_fdw";' },
   { what: 'service role hypershard_fdw', sql: 'DROP ROLE IF EXISTS "hypershard_fdw";' },
   { what: 'write guard function', sql: 'DROP FUNCTION IF EXISTS "_hypershard".refuse_ctid_writes();' },

@@ -67,6 +67,18 @@ describe('snapshots written before a field existed', () => {
       expect(written.map((f) => f.path.slice(migrations.length + 1))).toEqual(['data-nodes/dn1/0002_role_settings.sql']);
       expect(await readFile(written[0]!.path, 'utf8')).toContain(`SET %I = %L', 'hypershard_fdw', pg_catalog.current_database(), 'cursor_tuple_fraction', '1');`);
       expect((await generateMigrations(spec, file)).changes).toEqual([]);
+
+      // dn2's as a hypershard wrote it before random_page_cost joined the settings: it gets them again.
+      const dn2 = join(migrations, 'data-nodes', 'dn2', '0001_hypershard_init.sql');
+      const before = (await readFile(dn2, 'utf8')).replace(/ {2}EXECUTE [^\n]*'random_page_cost'[^\n]*\n/g, '');
+      expect(before).toContain('cursor_tuple_fraction');
+      expect(before).not.toContain('random_page_cost');
+      await writeFile(dn2, before);
+      const again = await generateMigrations(spec, file);
+      expect(again.changes).toEqual(['planner settings of the FDW service role on data node dn2']);
+      const added = again.files.filter((f) => f.status === 'written');
+      expect(added.map((f) => f.path.slice(migrations.length + 1))).toEqual(['data-nodes/dn2/0003_role_settings.sql']);
+      expect(await readFile(added[0]!.path, 'utf8')).toContain(`'random_page_cost', '1.1');`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
