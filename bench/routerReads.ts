@@ -3,13 +3,15 @@
  * reference table, hosts by sub-select, now() windows) through the gateway with router reads off
  * (the access node asks the one shard through postgres_fdw) and on (the gateway asks the shard's
  * data node straight, src/gateway/routerReads.ts), against the same text on a single-node table.
- * pgbench, simple query protocol, one client; the three alternate per round, medians of rounds.
+ * pgbench, one client, the simple query protocol (or `--protocol extended`: Parse, Bind, Describe,
+ * Execute, Sync, as libpq's PQexecParams and most drivers send a statement); the three alternate
+ * per round, medians of rounds.
  * Every answer through each gateway is compared with the single node's first (as a multiset
  * where the query has no ORDER BY).
  *
- *   npm run bench:router-reads -- [--system] [--hosts N] [--hours N] [--transactions N] [--rounds N]
+ *   npm run bench:router-reads -- [--system] [--protocol simple|extended] [--hosts N] [--hours N] [--transactions N] [--rounds N]
  *
- * Writes bench/results/router-reads[-system].json and .md.
+ * Writes bench/results/router-reads[-extended][-system].json and .md.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -35,8 +37,11 @@ const { values } = parseArgs({
     hours: { type: 'string', default: '24' },
     transactions: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '3' },
+    protocol: { type: 'string', default: 'simple' },
   },
 });
+if (values.protocol !== 'simple' && values.protocol !== 'extended') throw new Error(`--protocol: simple or extended, not ${values.protocol}`);
+const protocol = values.protocol;
 const hosts = Number(values.hosts);
 const hours = Number(values.hours);
 const transactions = Number(values.transactions);
@@ -122,7 +127,7 @@ const report = await withBenchCluster(
         const ordered = /\bORDER\s+BY\b/i.test(written);
         const answer = (found: unknown[]): string => (ordered ? JSON.stringify(found) : JSON.stringify(found.map((r) => JSON.stringify(r)).sort()));
         const want = answer((await access.query(single)).rows);
-        const got = await Promise.all(clients.map(async (client) => answer((await client.query({ text: written, queryMode: 'simple' } as pg.QueryConfig)).rows)));
+        const got = await Promise.all(clients.map(async (client) => answer((await client.query({ text: written, queryMode: protocol } as pg.QueryConfig)).rows)));
         const files: Record<Target, string> = { single: join(scratch, `${c.type}-single.sql`), off: join(scratch, `${c.type}-off.sql`), on: join(scratch, `${c.type}-on.sql`) };
         await writeFile(files.single, `${single};\n`);
         await writeFile(files.off, `${written};\n`);
@@ -131,7 +136,7 @@ const report = await withBenchCluster(
         for (let round = 0; round < rounds; round += 1) {
           for (const [k] of TARGETS.entries()) {
             const which = TARGETS[(k + round) % TARGETS.length] as Target;
-            t[which].push(await pgbench(['-M', 'simple', '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]]));
+            t[which].push(await pgbench(['-M', protocol, '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]]));
           }
         }
         const row = { type: c.type, singleMs: median(t.single), offMs: median(t.off), onMs: median(t.on), equal: got.every((g) => g === want) };
@@ -139,7 +144,7 @@ const report = await withBenchCluster(
         step(`${c.type}: single ${row.singleMs.toFixed(2)} ms, off ${row.offMs.toFixed(2)} ms, on ${row.onMs.toFixed(2)} ms${row.equal ? '' : ' — ANSWERS DIFFER'}`);
       }
       const { rows: version } = await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
-      return { generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: version[0]?.v ?? '?', hosts, hours, rows: totalRows(shape), shards: topology.shards, transactions, rounds, results: rows, metrics: on.metrics() };
+      return { generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: version[0]?.v ?? '?', protocol, hosts, hours, rows: totalRows(shape), shards: topology.shards, transactions, rounds, results: rows, metrics: on.metrics() };
     } finally {
       await closeQuietly(clients);
       for (const g of gateways) await g.close();
@@ -153,7 +158,7 @@ const f = (x: number): string => x.toFixed(2);
 const lines = [
   `# Router reads through the gateway (PostgreSQL ${report.postgres})`,
   '',
-  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table, loopback; pgbench -M simple, one client, ${report.transactions} transactions, median of ${report.rounds} rounds; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
+  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table, loopback; pgbench -M ${report.protocol}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
   '',
   '| query type | single ms | gateway, router reads off ms (×) | gateway, router reads on ms (×) | answers = single node |',
   '|---|---:|---:|---:|---|',
@@ -164,4 +169,4 @@ const lines = [
   '',
 ];
 process.stdout.write(lines.join('\n'));
-await writeResults(`router-reads${values.system ? '-system' : ''}`, report, lines.join('\n'));
+await writeResults(`router-reads${protocol === 'extended' ? '-extended' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));

@@ -36,7 +36,7 @@ import { KEYS_GUARD_NAME } from '../rewrite/referenceKeys.js';
 import type { SessionSettings } from '../rewrite/session.js';
 import { shardLockKey } from '../route/lock.js';
 import { quoteLiteral } from '../sql/quote.js';
-import { B, commandComplete, dataRow, fieldsMessage, rowDescription } from './protocol/messages.js';
+import { B, commandComplete, dataRow, fieldsMessage, rowDescription, simpleMessage } from './protocol/messages.js';
 
 /** Node kinds a routed statement may hold; anything else is left to the access node. */
 const ALLOWED_NODES = new Set([
@@ -450,14 +450,29 @@ export type RelayOutcome =
 export const HOLD_BYTES = 256 * 1024;
 
 /**
+ * The answers the access node would have sent around the rows for a client's extended-protocol
+ * messages (Parse, Bind, a Describe), where the data node is asked a simple query.
+ */
+export interface RelayFraming {
+  /** ParseComplete, and BindComplete or ParameterDescription: what precedes a row description. */
+  readonly before: Buffer;
+  /** Whether the client described the statement or portal: else no RowDescription is its to see. */
+  readonly describe: boolean;
+  /** What follows the row description (BindComplete after a statement's Describe). */
+  readonly after: Buffer;
+}
+
+/**
  * A simple query on a node-postgres connection whose answer is relayed as protocol messages:
  * RowDescription with table OIDs and column numbers zeroed (a data node's must not leak),
- * DataRow and CommandComplete as they come, held until complete or HOLD_BYTES.
+ * DataRow and CommandComplete as they come, held until complete or HOLD_BYTES. With `framing`,
+ * as the answer to the client's extended-protocol messages.
  */
 export class RelayQuery extends EventEmitter {
   readonly text: string;
   readonly #write: (bytes: Buffer) => boolean;
   readonly #node: string;
+  #framing: RelayFraming | undefined;
   #held: Buffer[] = [];
   #heldBytes = 0;
   #sent = false;
@@ -467,11 +482,12 @@ export class RelayQuery extends EventEmitter {
   #finish!: (outcome: RelayOutcome) => void;
   callback: undefined;
 
-  constructor(text: string, node: string, write: (bytes: Buffer) => boolean) {
+  constructor(text: string, node: string, write: (bytes: Buffer) => boolean, framing?: RelayFraming) {
     super();
     this.text = text;
     this.#node = node;
     this.#write = write;
+    this.#framing = framing;
     this.#done = new Promise((settle) => {
       this.#finish = settle;
     });
@@ -494,7 +510,9 @@ export class RelayQuery extends EventEmitter {
       return;
     }
     // A data node's table OIDs and column numbers are not the access node's: zeroed.
-    this.#out(rowDescription(msg.fields.map((f) => ({ name: f.name, type: f.dataTypeID, size: f.dataTypeSize, modifier: f.dataTypeModifier }))));
+    const description = rowDescription(msg.fields.map((f) => ({ name: f.name, type: f.dataTypeID, size: f.dataTypeSize, modifier: f.dataTypeModifier })));
+    if (this.#framing === undefined) this.#out(description);
+    else this.#frame(description);
   }
 
   handleDataRow(msg: { fields: (string | null)[] }): void {
@@ -504,7 +522,17 @@ export class RelayQuery extends EventEmitter {
 
   handleCommandComplete(msg: { text: string }): void {
     if (this.#refusal !== undefined) return;
+    // A statement without rows has no description to follow: a Describe of it says NoData.
+    this.#frame(simpleMessage(B.NoData));
     this.#out(commandComplete(msg.text));
+  }
+
+  /** The answers to the client's Parse, Bind and Describe, `description` the Describe's (once, before anything else). */
+  #frame(description: Buffer): void {
+    const framing = this.#framing;
+    if (framing === undefined) return;
+    this.#framing = undefined;
+    this.#out(Buffer.concat(framing.describe ? [framing.before, description, framing.after] : [framing.before, framing.after]));
   }
 
   handleEmptyQuery(): void {
@@ -536,6 +564,8 @@ export class RelayQuery extends EventEmitter {
       this.#finish({ kind: 'refused', reason: 'data-node-error', error });
       return;
     }
+    // Cancelled before the description: the statement was parsed and bound, and failed running.
+    this.#frame(Buffer.alloc(0));
     this.#out(errorFrame(error, this.#node));
     this.#flush();
     this.#finish({ kind: 'sent' });

@@ -54,6 +54,7 @@ import {
   readParse,
   readQuery,
   readRowDescription,
+  parameterDescription,
   readSaslMechanisms,
   readTarget,
   type ParseMessage,
@@ -66,7 +67,7 @@ import {
 } from './protocol/messages.js';
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
-import { cachedRouterPlan, RelayQuery, type CheckRow, type RouterReadState } from './routerReads.js';
+import { cachedRouterPlan, RelayQuery, type CheckRow, type RelayFraming, type RouterReadState } from './routerReads.js';
 import { remoteTable, serverDataNode } from '../route/placement.js';
 import type { QualifiedName } from '../plan/layout.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
@@ -129,6 +130,14 @@ const TX_FAILED = 0x45; // 'E'
 const SETTINGS_STATEMENT = 'hypershard.session_settings';
 /** Client bytes buffered while a message waits for the gateway (a read, a retry) before the client is paused. */
 const CLIENT_HIGH_WATER = 1024 * 1024;
+/**
+ * The settings key of a statement the access node does not hold as the client knows it: the
+ * client's unnamed statement after a data node answered it. Matches no session's settings, so a
+ * Bind or Describe of it prepares it first.
+ */
+const NOT_PREPARED = 'not prepared on the access node';
+/** How a statement a router read may answer begins (`#holdRead`). */
+const READ_START = /^\s*(?:select|with)\b/i;
 
 interface Statement {
   readonly original: string;
@@ -159,7 +168,21 @@ interface HeldInsert {
   readonly errors: number;
 }
 
-/** A client's COPY being routed to the data nodes. */
+/**
+ * An unnamed statement without parameters, from its Parse to the client's Sync, kept from the
+ * access node while it may be a router read: the extended protocol's form of a simple query
+ * (libpq's PQexecParams, node-postgres, psycopg, JDBC send one so). Anything else releases it as
+ * it came.
+ */
+interface HeldRead {
+  readonly text: string;
+  readonly frames: Frame[];
+  /** The access node's answers due so far, in order; 'description' where a Describe's row description goes. */
+  readonly answers: ('parse' | 'bind' | 'parameters' | 'description')[];
+  bound: boolean;
+  executed: boolean;
+}
+
 /** A routed write opened in the client's transaction, on a hypertable with this many columns. */
 interface RoutedOpen {
   readonly tx: RoutedTransaction;
@@ -168,6 +191,7 @@ interface RoutedOpen {
   readonly columns: number;
 }
 
+/** A client's COPY being routed to the data nodes. */
 interface CopyIn {
   readonly copy: RoutedCopy;
   readonly tx: RoutedTransaction;
@@ -241,6 +265,8 @@ export class Session {
   #held: Buffer[] | undefined;
   /** Client messages kept from the access node while they may be a routed INSERT batch. */
   #heldInsert: HeldInsert | undefined;
+  /** An unnamed statement held while it may be a router read (#holdRead). */
+  #heldRead: HeldRead | undefined;
   /** Held messages going to the access node after all: they are not held again. */
   #releasing = false;
   /** Some statement is an INSERT the gateway may route: Binds need a look. */
@@ -636,7 +662,7 @@ export class Session {
    */
   #passes(type: number, buffer: Buffer, start: number): boolean {
     if (this.#phase === 'auth') return type === F.Password && !this.#withheldChannelBinding;
-    if (this.#heldInsert !== undefined) return false;
+    if (this.#heldInsert !== undefined || this.#heldRead !== undefined) return false;
     switch (type) {
       case F.Execute:
         this.#sinceSync += 1;
@@ -721,19 +747,27 @@ export class Session {
       this.#copyDiscard = false;
     }
     if (this.#heldInsert !== undefined) return this.#holdMore(frame);
+    if (this.#heldRead !== undefined) return this.#holdReadMore(frame);
     switch (type) {
       case F.Query:
         return this.#onQuery(bytes);
       case F.Parse:
-        return this.#holdInsert(frame) ? undefined : this.#onParse(bytes);
+        return this.#holdInsert(frame) || this.#holdRead(frame) ? undefined : this.#onParse(bytes);
       case F.Bind:
         return this.#holdInsert(frame) ? undefined : this.#onBind(bytes);
       case F.Describe: {
         const target = readTarget(bytes);
-        this.#sinceSync += 1;
-        const kind: RequestKind = target.kind === 'S' ? 'describe-statement' : 'describe-portal';
-        this.#send(target.kind === 'S' ? this.#renamed(bytes, target.name) : bytes, { kind });
-        return undefined;
+        const statement = target.kind === 'S' ? this.#statements.get(target.name) : undefined;
+        const describe = (): void => {
+          this.#sinceSync += 1;
+          const kind: RequestKind = target.kind === 'S' ? 'describe-statement' : 'describe-portal';
+          this.#send(target.kind === 'S' ? this.#renamed(bytes, target.name) : bytes, { kind });
+        };
+        if (statement?.settingsKey !== NOT_PREPARED) {
+          describe();
+          return undefined;
+        }
+        return this.#prepareAgain(target.name, statement).then(describe);
       }
       case F.Execute:
         this.#sinceSync += 1;
@@ -894,14 +928,14 @@ export class Session {
    * under the check's snapshot and refuses when they changed; a refusal of any kind forgets it and
    * the statement takes the whole path. Saves the key read and the rewrite, a round trip and CPU.
    */
-  async #routerReadAgain(text: string): Promise<boolean> {
+  async #routerReadAgain(text: string, framing?: RelayFraming): Promise<boolean> {
     const state = this.#ctx.routerReads;
     const memo = this.#routerMemo.get(text);
     if (state === undefined || memo === undefined) return false;
     const settings = this.#knownSettings();
     this.#routerMemo.delete(text);
     if (settings === undefined || !settings.enabled || settingsKey(settings) !== memo.decision.settingsKey || this.#rewriter?.context.metadata !== memo.metadata) return false;
-    if (!(await this.#routerRead(memo.decision, state, true))) return false;
+    if (!(await this.#routerRead(memo.decision, state, true, framing))) return false;
     this.#routerMemo.set(text, memo);
     this.#ctx.metrics.examined += 1;
     this.#ctx.metrics.rewritten += 1;
@@ -919,8 +953,9 @@ export class Session {
   /**
    * A rewrite that reads one shard, answered by its data node straight (routerReads.ts). At rest,
    * outside a block. False when it was not (nothing reached the client): the access node answers.
+   * `framing`: the statement came as extended-protocol messages, answered as such.
    */
-  async #routerRead(decision: Decision, state: RouterReadState, repeat = false): Promise<boolean> {
+  async #routerRead(decision: Decision, state: RouterReadState, repeat = false, framing?: RelayFraming): Promise<boolean> {
     const metrics = this.#ctx.metrics;
     const refused = (reason: string): false => {
       // A repeat refused takes the whole path next: its reason is counted apart.
@@ -991,7 +1026,7 @@ export class Session {
       const flowing = this.#client.write(bytes);
       if (!flowing) this.#client.once('drain', () => relay?.resume());
       return flowing;
-    });
+    }, framing);
     // node-postgres keeps the backend's key data as public fields.
     const backend = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
     if (backend.processID !== null && backend.secretKey !== null) {
@@ -1033,10 +1068,12 @@ export class Session {
     }
   }
 
-  #onParse(bytes: Buffer): Promise<void> | undefined {
+  /** `decided`: what a held read was found to need (#routeRead), not decided again. */
+  #onParse(bytes: Buffer, decided?: Decision): Promise<void> | undefined {
     const parse = readParse(bytes);
     this.#ctx.metrics.statements += 1;
     this.#beginOnly = this.#sinceSync === 0 && this.#tracker.idle && this.#txStatus === TX_IDLE && beginStatement(parse.text);
+    if (decided !== undefined) return this.#parseRewritten(bytes, parse, decided);
     const quick = this.#asWrittenAtOnce(parse.text);
     if (quick !== undefined) {
       // Prepared as written: its name means that text, whatever the settings.
@@ -1048,11 +1085,11 @@ export class Session {
     return this.#parseRewritten(bytes, parse);
   }
 
-  async #parseRewritten(bytes: Buffer, parse: ParseMessage): Promise<void> {
+  async #parseRewritten(bytes: Buffer, parse: ParseMessage, decided?: Decision): Promise<void> {
     // The unnamed statement is parsed again for each execution: at rest and outside a block, the
     // keys of a key sub-select are read first (a named one would keep its first execution's keys).
     const atRest = parse.name === '' && this.#tracker.idle && this.#sinceSync === 0 && this.#txStatus === TX_IDLE;
-    const decision = await this.#rewriteFor(parse.text, atRest ? this.#inband : undefined);
+    const decision = decided ?? (await this.#rewriteFor(parse.text, atRest ? this.#inband : undefined));
     // A Parse names its statement as the client does. A name already in use is refused by the
     // backend, and the statement prepared under it first stays the one the name means.
     const insert = !decision.changed && this.#batchable(parse.text);
@@ -1476,12 +1513,17 @@ export class Session {
   }
 
   /** Held messages (and what follows them) go to the access node as they came, as if never held. */
-  async #release(held: HeldInsert, after: readonly Frame[]): Promise<void> {
+  #release(held: HeldInsert, after: readonly Frame[]): Promise<void> {
     if (this.#heldInsert === held) this.#heldInsert = undefined;
+    return this.#releaseFrames([...held.frames, ...after]);
+  }
+
+  /** `decided`: what the first frame, a Parse, was already found to need. */
+  async #releaseFrames(frames: readonly Frame[], decided?: Decision): Promise<void> {
     this.#releasing = true;
     try {
-      for (const frame of [...held.frames, ...after]) {
-        const waiting = this.#handle(frame);
+      for (const [i, frame] of frames.entries()) {
+        const waiting = i === 0 && decided !== undefined ? this.#onParse(frame.bytes, decided) : this.#handle(frame);
         if (waiting !== undefined) {
           this.#flushServer();
           await waiting;
@@ -1613,6 +1655,96 @@ export class Session {
       this.#send(serialize.close({ type: 'S', name }), { kind: 'close', route: () => null });
     }
     await this.#gatewaySync();
+  }
+
+  // ------------------------------------------------------------------ router reads (extended protocol)
+
+  /**
+   * Starts holding when `frame`, a Parse, may begin a router read: the unnamed statement, no
+   * parameters, one SELECT that names a hypertable, this session at rest (as #queryRewritten's).
+   * @returns whether the frame is now held
+   */
+  #holdRead(frame: Frame): boolean {
+    if (this.#releasing || this.#ctx.routerReads === undefined || this.#sinceSync !== 0 || this.#txStatus !== TX_IDLE || !this.#mayRoute()) return false;
+    const parse = readParse(frame.bytes);
+    // A `$n` where no value is bound: the access node's error to give (a `$` in a literal just goes there too).
+    if (parse.name !== '' || parse.paramTypes.length > 0 || !READ_START.test(parse.text) || /\$[0-9]/.test(parse.text)) return false;
+    const rewriter = this.#rewriter;
+    if (rewriter === undefined || this.#unrewritable() !== undefined || !rewriter.mentionsHypertable(parse.text)) return false;
+    const info = rewriter.statement(parse.text);
+    if (!info.parsed || info.count !== 1 || info.changesSettings || info.changesAccess || info.transactional || info.definesRelations.size > 0 || !rewriter.mayTouch(info)) return false;
+    this.#heldRead = { text: parse.text, frames: [frame], answers: ['parse'], bound: false, executed: false };
+    return true;
+  }
+
+  /**
+   * The next message of a held read: a Bind of it without values and with text results, one
+   * Describe, an Execute of all its rows, then the Sync that routes it. Anything else releases it.
+   */
+  #holdReadMore(frame: Frame): Promise<void> | undefined {
+    const held = this.#heldRead as HeldRead;
+    if (frame.type === F.Sync) {
+      this.#heldRead = undefined;
+      return held.executed ? this.#routeRead(held, frame) : this.#releaseFrames([...held.frames, frame]);
+    }
+    let more = false;
+    switch (held.executed ? undefined : frame.type) {
+      case F.Bind: {
+        const bind = readBind(frame.bytes);
+        more = !held.bound && bind.portal === '' && bind.statement === '' && bind.values.length === 0 && bind.resultFormats.every((f) => f === 0);
+        if (more) held.answers.push('bind');
+        held.bound = more;
+        break;
+      }
+      case F.Describe: {
+        const target = readTarget(frame.bytes);
+        more = !held.answers.includes('description') && target.name === '' && (target.kind === 'S' || held.bound);
+        if (more) held.answers.push(...(target.kind === 'S' ? (['parameters', 'description'] as const) : (['description'] as const)));
+        break;
+      }
+      case F.Execute: {
+        const execute = readExecute(frame.bytes);
+        more = held.bound && execute.portal === '' && execute.maxRows === 0;
+        held.executed = more;
+        break;
+      }
+      default:
+        break;
+    }
+    if (!more) {
+      this.#heldRead = undefined;
+      return this.#releaseFrames([...held.frames, frame]);
+    }
+    held.frames.push(frame);
+    return undefined;
+  }
+
+  /**
+   * The client's Sync ended a held read: answered by a data node when it reads one shard (as a
+   * simple query's would be, #queryRewritten), else sent to the access node as it came, with the
+   * rewrite found here.
+   */
+  async #routeRead(held: HeldRead, sync: Frame): Promise<void> {
+    const frames = [...held.frames, sync];
+    const quick = this.#asWrittenAtOnce(held.text);
+    const state = this.#ctx.routerReads;
+    if (quick !== undefined || state === undefined) return this.#releaseFrames(frames, quick);
+    const framing = readFraming(held.answers);
+    if (await this.#routerReadAgain(held.text, framing)) return this.#answeredElsewhere(held.text);
+    const decision = await this.#rewriteFor(held.text, this.#inband);
+    if (!decision.changed || !(await this.#routerRead(decision, state, false, framing))) return this.#releaseFrames(frames, decision);
+    this.#ctx.metrics.rewritten += 1;
+    this.#rememberRouterRead(held.text, decision);
+    this.#emit(decision);
+    this.#answeredElsewhere(held.text);
+  }
+
+  /** The client's unnamed statement was answered by a data node: the access node's unnamed statement is another. */
+  #answeredElsewhere(text: string): void {
+    this.#ctx.metrics.statements += 1;
+    this.#statements.set('', { original: text, paramTypes: [], serverName: '', settingsKey: NOT_PREPARED, insert: false });
+    // Binds and statement Describes then go through #handle, which prepares it first.
+    this.#preparedRewrites = true;
   }
 
   // ------------------------------------------------------------------ rewriting
@@ -1880,6 +2012,16 @@ function heldAnswers(frames: readonly Frame[], described: ReadonlyMap<number, Bu
     }
   });
   return { all, beforeFirstExecute: Buffer.concat(before ?? all) };
+}
+
+/** What the access node would have answered a held read's Parse, Bind and Describe. */
+function readFraming(answers: HeldRead['answers']): RelayFraming {
+  const message = (answer: HeldRead['answers'][number]): Buffer =>
+    answer === 'parse' ? simpleMessage(B.ParseComplete) : answer === 'bind' ? simpleMessage(B.BindComplete) : parameterDescription([]);
+  const at = answers.indexOf('description');
+  const before = at < 0 ? answers : answers.slice(0, at);
+  const after = at < 0 ? [] : answers.slice(at + 1);
+  return { before: Buffer.concat(before.map(message)), describe: at >= 0, after: Buffer.concat(after.map(message)) };
 }
 
 /** Settings a rewrite depends on, as one comparable key. */

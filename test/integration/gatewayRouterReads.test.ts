@@ -52,6 +52,58 @@ const REFUSED: readonly { id: string; sql: string }[] = [
   { id: 'user-defined operator name', sql: `SELECT count(*) AS n FROM metrics WHERE device_id = 3 AND cpu <<~>> 1` },
 ];
 
+/** One extended-protocol message of `exchange`: its variants say how it differs from the plain form. */
+type Step = 'P' | 'Pnamed' | 'B' | 'Bbinary' | 'Bnamed' | 'DS' | 'DP' | 'E' | 'E2' | 'F';
+
+/**
+ * Sends `steps` for `text` and a Sync on a node-postgres connection, as a driver would, and reads
+ * every message the server answers: their names in order, the row descriptions' names and types,
+ * the rows' values as sent.
+ */
+async function exchange(client: pg.Client, text: string, steps: readonly Step[]): Promise<{ messages: string[]; fields: [string, number][]; rows: string[] }> {
+  type Send = (message?: Record<string, unknown>) => void;
+  const connection = (client as unknown as { connection: NodeJS.EventEmitter & Record<'parse' | 'bind' | 'describe' | 'execute' | 'flush' | 'sync', Send> }).connection;
+  const messages: string[] = [];
+  const fields: [string, number][] = [];
+  const rows: string[] = [];
+  const values = text.includes('$1') ? ['3'] : [];
+  const listen = (msg: { name: string; fields?: ({ name: string; dataTypeID: number } | Buffer | string | null)[] }): void => {
+    messages.push(msg.name);
+    if (msg.name === 'rowDescription') for (const f of msg.fields as { name: string; dataTypeID: number }[]) fields.push([f.name, f.dataTypeID]);
+    if (msg.name === 'dataRow') rows.push(JSON.stringify((msg.fields ?? []).map((v) => (Buffer.isBuffer(v) ? v.toString('hex') : v))));
+  };
+  await new Promise<void>((resolve, reject) => {
+    const submittable = {
+      submit(): void {
+        connection.on('message', listen);
+        for (const step of steps) {
+          if (step === 'P' || step === 'Pnamed') connection.parse({ name: step === 'P' ? '' : 'named', text, types: [] });
+          if (step === 'B' || step === 'Bbinary' || step === 'Bnamed') connection.bind({ statement: step === 'Bnamed' ? 'named' : '', portal: '', values, binary: step === 'Bbinary' });
+          if (step === 'DS') connection.describe({ type: 'S', name: '' });
+          if (step === 'DP') connection.describe({ type: 'P', name: '' });
+          if (step === 'E' || step === 'E2') connection.execute({ portal: '', rows: step === 'E2' ? 2 : 0 });
+          if (step === 'F') connection.flush();
+        }
+        connection.sync();
+      },
+      handleRowDescription: () => undefined,
+      handleDataRow: () => undefined,
+      handleCommandComplete: () => undefined,
+      handleEmptyQuery: () => undefined,
+      handlePortalSuspended: () => undefined,
+      handleCopyInResponse: () => undefined,
+      handleCopyData: () => undefined,
+      handleError: (error: Error) => reject(error),
+      handleReadyForQuery: () => {
+        connection.removeListener('message', listen);
+        resolve();
+      },
+    };
+    void client.query(submittable as unknown as pg.QueryConfig);
+  });
+  return { messages, fields, rows };
+}
+
 const single = (sql: string): string => sql.replace(/\bmetrics\b/g, 'single.metrics').replace(/\bdevices\b/g, 'single.devices');
 
 /** Rows as the server's text, as a client that parses nothing sees them. */
@@ -272,6 +324,60 @@ for (const { source, skip } of sources) {
       const got = await client.query(sql).then(() => 'no error', (error: unknown) => (error as Error).message);
       expect(got).toBe('division by zero');
       expect(fallbacks()['data-node-error']).toBeGreaterThan(0);
+    });
+
+    it('answers the extended protocol as the access node does: every order of Parse, Bind, Describe and Execute; falls back where it must', async () => {
+      const viaGateway = new pg.Client({ ...gateway.through(applied.access), types: RAW });
+      const direct = new pg.Client({ ...applied.access, types: RAW });
+      await viaGateway.connect();
+      await direct.connect();
+      const sql = ROUTED[1]!.sql;
+      try {
+        for (const steps of [['P', 'B', 'DP', 'E'], ['P', 'DS', 'B', 'E'], ['P', 'B', 'E'], ['P', 'B', 'DS', 'E']] as const) {
+          const before = routed();
+          const got = await exchange(viaGateway, sql, steps);
+          const want = await exchange(direct, single(sql), steps);
+          expect(got, steps.join(' ')).toEqual(want);
+          expect(got.messages.filter((m) => m === 'dataRow').length, steps.join(' ')).toBeGreaterThan(1);
+          expect(routed() - before, `${steps.join(' ')}: ${JSON.stringify(fallbacks())}`).toBe(1);
+        }
+        // The unnamed statement a data node answered, bound or described again without a Parse: the access node's.
+        for (const steps of [['B', 'DP', 'E'], ['DS'], ['DS', 'B', 'E']] as const) {
+          const before = routed();
+          expect(await exchange(viaGateway, sql, steps), steps.join(' ')).toEqual(await exchange(direct, single(sql), steps));
+          expect(routed() - before).toBe(0);
+        }
+        // What a router read does not answer goes to the access node as it came: binary results,
+        // a portal read in pages, a Flush before the Sync, a value bound, a named statement.
+        const asCame: readonly { id: string; steps: readonly Step[]; sql?: string }[] = [
+          { id: 'binary results', steps: ['P', 'Bbinary', 'DP', 'E'] },
+          { id: 'pages of 2 rows', steps: ['P', 'B', 'DP', 'E2'] },
+          { id: 'Flush', steps: ['P', 'DS', 'F', 'B', 'E'] },
+          { id: 'a parameter', steps: ['P', 'B', 'DP', 'E'], sql: sql.replace('device_id = 3', 'device_id = $1::int') },
+          { id: 'named', steps: ['Pnamed', 'Bnamed', 'DP', 'E'] },
+        ];
+        for (const q of asCame) {
+          const before = routed();
+          const text = q.sql ?? sql;
+          const got = await exchange(viaGateway, text, q.steps);
+          expect(got, q.id).toEqual(await exchange(direct, single(text), q.steps));
+          expect(got.messages, q.id).toContain('dataRow');
+          expect(routed() - before, q.id).toBe(0);
+          if (q.steps[0] === 'Pnamed') for (const c of [viaGateway, direct]) await c.query('DEALLOCATE named');
+        }
+        // node-postgres's extended mode, and its error (the access node's) for a statement the data node refuses.
+        const before = routed();
+        const extended = await viaGateway.query({ text: ROUTED[0]!.sql, queryMode: 'extended', rowMode: 'array' } as pg.QueryConfig);
+        expect(extended.rows).toEqual((await direct.query({ text: single(ROUTED[0]!.sql), queryMode: 'extended', rowMode: 'array' } as pg.QueryConfig)).rows);
+        expect(routed() - before).toBe(1);
+        const failing = `SELECT cpu / (device_id - 3) AS x FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 5`;
+        const error = await viaGateway.query({ text: failing, queryMode: 'extended' } as pg.QueryConfig).then(() => 'no error', (e: unknown) => (e as Error).message);
+        expect(error).toBe('division by zero');
+        expect((await viaGateway.query('SELECT 1 AS one')).rows).toEqual([{ one: '1' }]);
+      } finally {
+        await viaGateway.end();
+        await direct.end();
+      }
     });
 
     it('after a rebalance moves the shard, reads it on its new node', async () => {

@@ -445,6 +445,13 @@ export function simpleMessage(type: number): Buffer {
   return new Writer().frame(type);
 }
 
+/** A statement's Describe answer, first part: the types of its parameters. */
+export function parameterDescription(types: readonly number[]): Buffer {
+  const w = new Writer().int16(types.length);
+  for (const t of types) w.int32(t);
+  return w.frame(B.ParameterDescription);
+}
+
 export function saslMechanisms(mechanisms: readonly string[]): Buffer {
   const w = new Writer().int32(10);
   for (const m of mechanisms) w.cstring(m);
