@@ -67,6 +67,7 @@ import {
 } from './protocol/messages.js';
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
+import { inlineParameters, inlinableType } from './boundValues.js';
 import { cachedRouterPlan, RelayQuery, type CheckRow, type RelayFraming, type RouterReadState } from './routerReads.js';
 import { remoteTable, serverDataNode } from '../route/placement.js';
 import type { QualifiedName } from '../plan/layout.js';
@@ -169,13 +170,15 @@ interface HeldInsert {
 }
 
 /**
- * An unnamed statement without parameters, from its Parse to the client's Sync, kept from the
- * access node while it may be a router read: the extended protocol's form of a simple query
- * (libpq's PQexecParams, node-postgres, psycopg, JDBC send one so). Anything else releases it as
- * it came.
+ * An unnamed statement, from its Parse to the client's Sync, kept from the access node while it
+ * may be a router read: how libpq's PQexecParams, node-postgres, psycopg and JDBC send a statement
+ * (without a name: not prepared to be used again). Anything else releases it as it came.
  */
 interface HeldRead {
   readonly text: string;
+  readonly paramTypes: readonly number[];
+  /** The Bind's values (text format). */
+  values: readonly (string | Buffer | null)[];
   readonly frames: Frame[];
   /** The access node's answers due so far, in order; 'description' where a Describe's row description goes. */
   readonly answers: ('parse' | 'bind' | 'parameters' | 'description')[];
@@ -1667,19 +1670,18 @@ export class Session {
   #holdRead(frame: Frame): boolean {
     if (this.#releasing || this.#ctx.routerReads === undefined || this.#sinceSync !== 0 || this.#txStatus !== TX_IDLE || !this.#mayRoute()) return false;
     const parse = readParse(frame.bytes);
-    // A `$n` where no value is bound: the access node's error to give (a `$` in a literal just goes there too).
-    if (parse.name !== '' || parse.paramTypes.length > 0 || !READ_START.test(parse.text) || /\$[0-9]/.test(parse.text)) return false;
+    if (parse.name !== '' || !parse.paramTypes.every(inlinableType) || !READ_START.test(parse.text)) return false;
     const rewriter = this.#rewriter;
     if (rewriter === undefined || this.#unrewritable() !== undefined || !rewriter.mentionsHypertable(parse.text)) return false;
     const info = rewriter.statement(parse.text);
     if (!info.parsed || info.count !== 1 || info.changesSettings || info.changesAccess || info.transactional || info.definesRelations.size > 0 || !rewriter.mayTouch(info)) return false;
-    this.#heldRead = { text: parse.text, frames: [frame], answers: ['parse'], bound: false, executed: false };
+    this.#heldRead = { text: parse.text, paramTypes: parse.paramTypes, values: [], frames: [frame], answers: ['parse'], bound: false, executed: false };
     return true;
   }
 
   /**
-   * The next message of a held read: a Bind of it without values and with text results, one
-   * Describe, an Execute of all its rows, then the Sync that routes it. Anything else releases it.
+   * The next message of a held read: a Bind of it with values and results in text, one Describe,
+   * an Execute of all its rows, then the Sync that routes it. Anything else releases it.
    */
   #holdReadMore(frame: Frame): Promise<void> | undefined {
     const held = this.#heldRead as HeldRead;
@@ -1690,9 +1692,12 @@ export class Session {
     let more = false;
     switch (held.executed ? undefined : frame.type) {
       case F.Bind: {
-        const bind = readBind(frame.bytes);
-        more = !held.bound && bind.portal === '' && bind.statement === '' && bind.values.length === 0 && bind.resultFormats.every((f) => f === 0);
-        if (more) held.answers.push('bind');
+        const bind = readBind(frame.bytes, 'utf8');
+        more = !held.bound && bind.portal === '' && bind.statement === '' && bind.formats.every((f) => f === 0) && bind.resultFormats.every((f) => f === 0);
+        if (more) {
+          held.answers.push('bind');
+          held.values = bind.values;
+        }
         held.bound = more;
         break;
       }
@@ -1726,23 +1731,29 @@ export class Session {
    */
   async #routeRead(held: HeldRead, sync: Frame): Promise<void> {
     const frames = [...held.frames, sync];
-    const quick = this.#asWrittenAtOnce(held.text);
+    // Values become literals; a statement Describe's parameter types must then all be declared.
+    const text = held.values.length === 0 ? held.text : inlineParameters(held.text, held.paramTypes, held.values);
+    const described = held.answers.includes('parameters') && (held.paramTypes.length !== held.values.length || held.paramTypes.includes(0));
+    if (text === undefined || described) return this.#releaseFrames(frames);
+    // What is decided for the text itself goes with it to the access node.
+    const asSent = (decision: Decision | undefined): Decision | undefined => (text === held.text ? decision : undefined);
+    const quick = this.#asWrittenAtOnce(text);
     const state = this.#ctx.routerReads;
-    if (quick !== undefined || state === undefined) return this.#releaseFrames(frames, quick);
-    const framing = readFraming(held.answers);
-    if (await this.#routerReadAgain(held.text, framing)) return this.#answeredElsewhere(held.text);
-    const decision = await this.#rewriteFor(held.text, this.#inband);
-    if (!decision.changed || !(await this.#routerRead(decision, state, false, framing))) return this.#releaseFrames(frames, decision);
+    if (quick !== undefined || state === undefined) return this.#releaseFrames(frames, asSent(quick));
+    const framing = readFraming(held);
+    if (await this.#routerReadAgain(text, framing)) return this.#answeredElsewhere(held);
+    const decision = await this.#rewriteFor(text, this.#inband);
+    if (!decision.changed || !(await this.#routerRead(decision, state, false, framing))) return this.#releaseFrames(frames, asSent(decision));
     this.#ctx.metrics.rewritten += 1;
-    this.#rememberRouterRead(held.text, decision);
+    this.#rememberRouterRead(text, decision);
     this.#emit(decision);
-    this.#answeredElsewhere(held.text);
+    this.#answeredElsewhere(held);
   }
 
   /** The client's unnamed statement was answered by a data node: the access node's unnamed statement is another. */
-  #answeredElsewhere(text: string): void {
+  #answeredElsewhere(held: HeldRead): void {
     this.#ctx.metrics.statements += 1;
-    this.#statements.set('', { original: text, paramTypes: [], serverName: '', settingsKey: NOT_PREPARED, insert: false });
+    this.#statements.set('', { original: held.text, paramTypes: held.paramTypes, serverName: '', settingsKey: NOT_PREPARED, insert: false });
     // Binds and statement Describes then go through #handle, which prepares it first.
     this.#preparedRewrites = true;
   }
@@ -2015,9 +2026,9 @@ function heldAnswers(frames: readonly Frame[], described: ReadonlyMap<number, Bu
 }
 
 /** What the access node would have answered a held read's Parse, Bind and Describe. */
-function readFraming(answers: HeldRead['answers']): RelayFraming {
+function readFraming({ answers, paramTypes }: HeldRead): RelayFraming {
   const message = (answer: HeldRead['answers'][number]): Buffer =>
-    answer === 'parse' ? simpleMessage(B.ParseComplete) : answer === 'bind' ? simpleMessage(B.BindComplete) : parameterDescription([]);
+    answer === 'parse' ? simpleMessage(B.ParseComplete) : answer === 'bind' ? simpleMessage(B.BindComplete) : parameterDescription(paramTypes);
   const at = answers.indexOf('description');
   const before = at < 0 ? answers : answers.slice(0, at);
   const after = at < 0 ? [] : answers.slice(at + 1);

@@ -29,7 +29,7 @@
  */
 import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
-import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, operatorName, replaceTop, sameExpression, transform, walk } from './ast.js';
+import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, operatorName, replaceTop, sameExpression, stringValue, transform, walk } from './ast.js';
 import { distinctValues, isAggregateCall, overValues, splitAggregate } from './aggregates.js';
 import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { guardArm, tableKey } from './access.js';
@@ -783,8 +783,22 @@ function constantPin(where: Node, isSpace: (n: Node | undefined) => boolean, tab
   return undefined;
 }
 
-/** An integer constant, maybe cast (`5`, `-5`, `5::int`); undefined otherwise (int8 literals beyond int4 included). */
+/**
+ * An integer constant, maybe cast (`5`, `-5`, `5::int`), or a string cast to an integer type
+ * (`'5'::int`, as a bound value is written); undefined otherwise (int8 literals beyond int4 included).
+ */
 function constantInteger(node: Node | undefined): number | undefined {
-  if (node !== undefined && 'TypeCast' in node) return constantInteger(node.TypeCast.arg);
+  if (node !== undefined && 'TypeCast' in node) {
+    const arg = node.TypeCast.arg;
+    const type = stringValue(node.TypeCast.typeName?.names?.at(-1))?.toLowerCase() ?? '';
+    const text = arg !== undefined && 'A_Const' in arg ? arg.A_Const.sval?.sval : undefined;
+    if (text !== undefined && INTEGER_TYPES.has(type) && (node.TypeCast.typeName?.arrayBounds ?? []).length === 0 && /^\s*[-+]?[0-9]{1,10}\s*$/.test(text)) {
+      const value = Number(text);
+      return value >= -(2 ** 31) && value < 2 ** 31 ? value : undefined;
+    }
+    return constantInteger(arg);
+  }
   return integerConstant(node);
 }
+
+const INTEGER_TYPES: ReadonlySet<string> = new Set(['int2', 'int4', 'int8', 'smallint', 'integer', 'int', 'bigint']);

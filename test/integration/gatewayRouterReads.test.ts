@@ -61,13 +61,13 @@ type Step = 'P' | 'Pnamed' | 'B' | 'Bbinary' | 'Bnamed' | 'DS' | 'DP' | 'E' | 'E
  * every message the server answers: their names in order, the row descriptions' names and types,
  * the rows' values as sent.
  */
-async function exchange(client: pg.Client, text: string, steps: readonly Step[]): Promise<{ messages: string[]; fields: [string, number][]; rows: string[] }> {
+async function exchange(client: pg.Client, text: string, steps: readonly Step[], bound: { values?: readonly (string | null)[]; types?: readonly number[] } = {}): Promise<{ messages: string[]; fields: [string, number][]; rows: string[] }> {
   type Send = (message?: Record<string, unknown>) => void;
   const connection = (client as unknown as { connection: NodeJS.EventEmitter & Record<'parse' | 'bind' | 'describe' | 'execute' | 'flush' | 'sync', Send> }).connection;
   const messages: string[] = [];
   const fields: [string, number][] = [];
   const rows: string[] = [];
-  const values = text.includes('$1') ? ['3'] : [];
+  const { values = [], types = [] } = bound;
   const listen = (msg: { name: string; fields?: ({ name: string; dataTypeID: number } | Buffer | string | null)[] }): void => {
     messages.push(msg.name);
     if (msg.name === 'rowDescription') for (const f of msg.fields as { name: string; dataTypeID: number }[]) fields.push([f.name, f.dataTypeID]);
@@ -78,7 +78,7 @@ async function exchange(client: pg.Client, text: string, steps: readonly Step[])
       submit(): void {
         connection.on('message', listen);
         for (const step of steps) {
-          if (step === 'P' || step === 'Pnamed') connection.parse({ name: step === 'P' ? '' : 'named', text, types: [] });
+          if (step === 'P' || step === 'Pnamed') connection.parse({ name: step === 'P' ? '' : 'named', text, types });
           if (step === 'B' || step === 'Bbinary' || step === 'Bnamed') connection.bind({ statement: step === 'Bnamed' ? 'named' : '', portal: '', values, binary: step === 'Bbinary' });
           if (step === 'DS') connection.describe({ type: 'S', name: '' });
           if (step === 'DP') connection.describe({ type: 'P', name: '' });
@@ -361,7 +361,6 @@ for (const { source, skip } of sources) {
           { id: 'binary results', steps: ['P', 'Bbinary', 'DP', 'E'] },
           { id: 'pages of 2 rows', steps: ['P', 'B', 'DP', 'E2'] },
           { id: 'Flush', steps: ['P', 'DS', 'F', 'B', 'E'] },
-          { id: 'a parameter', steps: ['P', 'B', 'DP', 'E'], sql: sql.replace('device_id = 3', 'device_id = $1::int') },
           { id: 'named', steps: ['Pnamed', 'Bnamed', 'DP', 'E'] },
         ];
         for (const q of asCame) {
@@ -373,6 +372,38 @@ for (const { source, skip } of sources) {
           expect(routed() - before, q.id).toBe(0);
           if (q.steps[0] === 'Pnamed') for (const c of [viaGateway, direct]) await c.query('DEALLOCATE named');
         }
+        // Values bound: written into the text as literals of their declared types, or untyped where
+        // one resolves as the parameter would (beside a column); elsewhere the access node answers.
+        const hostile = "dev 7' OR 'x' = 'x'; DROP TABLE metrics; --\\";
+        const bound: readonly { id: string; sql: string; values: (string | null)[]; types?: number[]; steps?: readonly Step[]; routed: boolean }[] = [
+          { id: 'int4 key', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['3'], types: [23], routed: true },
+          { id: 'negative int8 key', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['-3'], types: [20], routed: true },
+          // node-postgres declares no types: an untyped key is a string to the rewriter, which pins no shard by it.
+          { id: 'untyped key', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['3'], routed: false },
+          { id: 'untyped key, cast', sql: sql.replace('device_id = 3', 'device_id = $1::int'), values: ['3'], routed: true },
+          { id: 'int8 key against an int4 column, described', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['3'], types: [20], steps: ['P', 'DS', 'B', 'E'], routed: true },
+          { id: 'int8 key and an untyped time range', sql: `SELECT time, cpu FROM metrics WHERE device_id = $1 AND time BETWEEN $2 AND $3 ORDER BY time`, values: ['5', '2024-01-01 01:00:00+00', '2024-01-01 02:00:00+00'], types: [20], routed: true },
+          { id: 'a timestamptz bound declared', sql: `SELECT count(*) AS n FROM metrics WHERE device_id = 5 AND time < $1`, values: ['2024-01-01 01:00:00+00'], types: [1184], routed: true },
+          { id: 'hostile text in a key sub-select', sql: `SELECT count(*) AS n FROM metrics WHERE device_id IN (SELECT id FROM devices WHERE name = $1)`, values: [hostile], routed: true },
+          { id: 'hostile text no device has', sql: `SELECT count(*) AS n FROM metrics WHERE device_id IN (SELECT id FROM devices WHERE name = $1)`, values: ["x'); DROP TABLE metrics; --"], routed: false },
+          { id: 'a key sub-select', sql: `SELECT count(*) AS n, max(cpu) AS cpu FROM metrics WHERE device_id IN (SELECT id FROM devices WHERE name = $1)`, values: ['dev 7'], routed: true },
+          { id: 'NULL key', sql: sql.replace('device_id = 3', 'device_id = $1'), values: [null], types: [23], routed: false },
+          { id: 'untyped in the select list', sql: `SELECT $1 AS label, count(*) AS n FROM metrics WHERE device_id = 3`, values: ['x'], routed: false },
+          { id: 'untyped, described', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['3'], steps: ['P', 'DS', 'B', 'E'], routed: false },
+          { id: 'a type not written as a literal (point)', sql: `SELECT count(*) AS n FROM metrics WHERE device_id = 3 AND $1::text <> ''`, values: ['(1,2)'], types: [600], routed: false },
+        ];
+        for (const table of ['devices', 'single.devices']) await plain.query(`INSERT INTO ${table} VALUES (7007, $1, 'eu')`, [hostile]);
+        for (const q of bound) {
+          const before = routed();
+          const steps = q.steps ?? ['P', 'B', 'DP', 'E'];
+          const got = await exchange(viaGateway, q.sql, steps, q);
+          expect(got, q.id).toEqual(await exchange(direct, single(q.sql), steps, q));
+          expect(routed() - before, `${q.id}: ${JSON.stringify(fallbacks())}`).toBe(q.routed ? 1 : 0);
+        }
+        for (const table of ['devices', 'single.devices']) await plain.query(`DELETE FROM ${table} WHERE id = 7007`);
+        expect(Number((await viaGateway.query<{ n: string }>(`SELECT count(*) AS n FROM metrics`)).rows[0]?.n)).toBeGreaterThan(0);
+        const values = await viaGateway.query(`SELECT max(cpu) AS cpu FROM metrics WHERE device_id = $1 AND time >= $2`, [4, '2024-01-01T00:00:00Z']);
+        expect(values.rows).toEqual((await direct.query(`SELECT max(cpu) AS cpu FROM single.metrics WHERE device_id = $1 AND time >= $2`, [4, '2024-01-01T00:00:00Z'])).rows);
         // node-postgres's extended mode, and its error (the access node's) for a statement the data node refuses.
         const before = routed();
         const extended = await viaGateway.query({ text: ROUTED[0]!.sql, queryMode: 'extended', rowMode: 'array' } as pg.QueryConfig);

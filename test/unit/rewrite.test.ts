@@ -88,6 +88,14 @@ describe('stable expressions', () => {
     expect(r.sql).toContain('UNION ALL SELECT NULL');
     expect(r.rewrites.map((x) => x.kind)).toEqual(['shard-pinning']);
     expect(rewrite(`SELECT * FROM cpu WHERE tags_id IN (1, 2, 3, 4, 5, 6, 7, 8) ORDER BY time`).changed).toBe(false);
+    // A string cast to an integer type is that integer (a bound value written as a literal); the same shard.
+    for (const key of [`'3'::int`, `CAST(' 3' AS pg_catalog.int8)`, `'+3'::smallint`]) {
+      expect(rewrite(`SELECT * FROM cpu WHERE tags_id = ${key} AND usage_user > 90 ORDER BY time`).sql.match(/_hypershard\.cpu_s\d/g), key).toEqual(r.sql.match(/_hypershard\.cpu_s\d/g));
+    }
+    // Not integers: not pinned by them.
+    for (const key of [`'3'::text::int`, `'3.0'::int`, `'{3}'::int[]`, `'99999999999'::int8`]) {
+      expect(rewrite(`SELECT * FROM cpu WHERE tags_id = ${key} ORDER BY time`).rewrites.map((x) => x.kind), key).not.toContain('shard-pinning');
+    }
   });
 
   it('wraps CURRENT_TIMESTAMP, LOCALTIMESTAMP and date_trunc of a constant, and leaves literals and parameters', () => {

@@ -1,0 +1,85 @@
+/**
+ * A statement's bind parameters written into its text as typed literals, so that a router read
+ * (routerReads.ts) can be made of an extended-protocol execution with values: the rewriter and the
+ * router see constants, as in a simple query. Only where the literal means what the parameter
+ * does: a value in text format of a declared built-in type becomes `'value'::type`, an undeclared
+ * one (type 0) an untyped literal, which PostgreSQL resolves from its context as it resolves the
+ * parameter; NULL stays NULL of that type.
+ */
+import type { Node } from '@pgsql/types';
+import { quoteLiteral } from '../sql/quote.js';
+import { transform, walk } from '../rewrite/ast.js';
+import { deparse, parseExpression, parseStatements } from '../rewrite/parser.js';
+
+/** Built-in types whose text form a literal of them reads back unchanged, by OID. */
+const TYPE_NAMES: ReadonlyMap<number, string> = new Map([
+  [16, 'bool'], [17, 'bytea'], [18, '"char"'], [19, 'name'], [20, 'int8'], [21, 'int2'], [23, 'int4'], [25, 'text'], [26, 'oid'],
+  [114, 'json'], [700, 'float4'], [701, 'float8'], [1042, 'bpchar'], [1043, 'varchar'], [1082, 'date'], [1083, 'time'],
+  [1114, 'timestamp'], [1184, 'timestamptz'], [1186, 'interval'], [1266, 'timetz'], [1700, 'numeric'], [2950, 'uuid'], [3802, 'jsonb'],
+  [1000, 'bool[]'], [1005, 'int2[]'], [1007, 'int4[]'], [1016, 'int8[]'], [1009, 'text[]'], [1015, 'varchar[]'], [1021, 'float4[]'],
+  [1022, 'float8[]'], [1231, 'numeric[]'], [1115, 'timestamp[]'], [1185, 'timestamptz[]'], [1182, 'date[]'], [2951, 'uuid[]'],
+]);
+
+const INTEGER_TYPES: ReadonlySet<string> = new Set(['int2', 'int4', 'int8']);
+
+/** Whether a parameter declared with this type (0: undeclared) may be written as a literal. */
+export function inlinableType(oid: number): boolean {
+  return oid === 0 || TYPE_NAMES.has(oid);
+}
+
+/**
+ * Whether each parameter of undeclared type stands where an untyped literal resolves to the type
+ * the parameter would: cast (`$1::int`), or an operand of an operator, IN, BETWEEN or ANY whose
+ * other side is neither a literal nor such a parameter. Elsewhere (a function's argument, the
+ * select list, `$1 = $2`) the two may resolve differently, or the parameter not at all.
+ */
+function untypedInPlace(stmt: Node, types: readonly number[]): boolean {
+  const untyped = (n: Node | undefined): n is { ParamRef: { number?: number } } => n !== undefined && 'ParamRef' in n && (types[(n.ParamRef.number ?? 0) - 1] ?? 0) === 0;
+  const loose = (n: Node | undefined): boolean => n === undefined || untyped(n) || 'A_Const' in n;
+  const items = (n: Node | undefined): Node[] => (n === undefined ? [] : 'List' in n ? (n.List.items ?? []) : [n]);
+  const all: object[] = [];
+  const placed = new Set<object>();
+  walk(stmt, (node) => {
+    if (untyped(node)) all.push(node.ParamRef);
+    if ('TypeCast' in node && untyped(node.TypeCast.arg)) placed.add(node.TypeCast.arg.ParamRef);
+    if ('A_Expr' in node) {
+      const left = items(node.A_Expr.lexpr);
+      const right = items(node.A_Expr.rexpr);
+      if (left.length === 1 && !loose(left[0])) for (const n of right) if (untyped(n)) placed.add(n.ParamRef);
+      if (right.length > 0 && right.every((n) => !loose(n))) for (const n of left) if (untyped(n)) placed.add(n.ParamRef);
+    }
+  });
+  return all.every((p) => placed.has(p));
+}
+
+/**
+ * `text` (one statement) with each `$n` replaced by its value as a literal.
+ * @returns undefined when a value cannot be one: a type not known to read back unchanged, a
+ *   value that is not text (binary format, or not valid UTF-8), a NUL, an undeclared type out of
+ *   place (untypedInPlace), not as many values as the statement takes (the server's error to give)
+ */
+export function inlineParameters(text: string, types: readonly number[], values: readonly (string | Buffer | null)[]): string | undefined {
+  let statement: Node | undefined;
+  try {
+    const statements = parseStatements(text);
+    statement = statements.length === 1 ? statements[0]?.stmt : undefined;
+  } catch {
+    return undefined;
+  }
+  if (statement === undefined) return undefined;
+  let highest = 0;
+  walk(statement, (node) => {
+    if ('ParamRef' in node) highest = Math.max(highest, node.ParamRef.number ?? 0);
+  });
+  if (values.length !== Math.max(highest, types.length) || !untypedInPlace(statement, types)) return undefined;
+  const literals: Node[] = [];
+  for (const [i, value] of values.entries()) {
+    const type = TYPE_NAMES.get(types[i] ?? 0);
+    if ((types[i] ?? 0) !== 0 && type === undefined) return undefined;
+    if (Buffer.isBuffer(value) || value?.includes('\0')) return undefined;
+    // An integer as a number, so the rewriter pins a space key to its shard as it does a written one.
+    const literal = value === null ? 'NULL' : INTEGER_TYPES.has(type ?? '') && /^-?[0-9]{1,18}$/.test(value) ? `(${value})` : quoteLiteral(value);
+    literals.push(parseExpression(type === undefined ? literal : `${literal}::pg_catalog.${type}`));
+  }
+  return deparse(transform(statement, (node) => ('ParamRef' in node ? literals[(node.ParamRef.number ?? 0) - 1] : undefined), true));
+}

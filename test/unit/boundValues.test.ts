@@ -1,0 +1,43 @@
+/**
+ * Bound values written into a statement as literals (src/gateway/boundValues.ts): each one as its
+ * declared type reads it, integers as numbers, quotes and backslashes inert; refused where an
+ * untyped literal may resolve otherwise than the parameter, or a value cannot be text.
+ */
+import { describe, expect, it } from 'vitest';
+import { inlinableType, inlineParameters } from '../../src/gateway/boundValues.js';
+
+describe('inlineParameters', () => {
+  it('writes declared types as casts, integers as numbers, NULL as NULL of its type', () => {
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1 AND ts >= $2 AND n IS DISTINCT FROM $3', [20, 1184, 25], ['-7', '2024-01-01 00:00:00+00', null])).toBe(
+      `SELECT a FROM t WHERE k = CAST(-7 AS bigint) AND ts >= CAST('2024-01-01 00:00:00+00' AS timestamp with time zone) AND n IS DISTINCT FROM NULL::text`,
+    );
+    // Too large for the rewriter's integer constants: a string cast, as written.
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1', [20], ['9223372036854775807'])).toBe(`SELECT a FROM t WHERE k = CAST('9223372036854775807' AS bigint)`);
+  });
+
+  it('keeps a hostile value a literal', () => {
+    const sql = inlineParameters('SELECT a FROM t WHERE name = $1', [25], ["x' OR '1' = '1'; DROP TABLE t; --\\"]);
+    expect(sql).toBe(`SELECT a FROM t WHERE name = E'x'' OR ''1'' = ''1''; DROP TABLE t; --\\\\'::text`);
+  });
+
+  it('leaves an undeclared type untyped where it resolves as the parameter: beside a column, in IN, BETWEEN, ANY, or cast', () => {
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1 AND ts BETWEEN $2 AND $3 AND c IN ($4, $5) AND d = ANY ($6) AND $7::int > 0', [], ['1', 'a', 'b', 'c', 'd', '{1}', '2'])).toBe(
+      `SELECT a FROM t WHERE k = '1' AND ts BETWEEN 'a' AND 'b' AND c IN ('c', 'd') AND d = ANY ('{1}') AND '2'::int > 0`,
+    );
+  });
+
+  it('refuses an undeclared type elsewhere, an unknown type, binary or invalid text, a NUL, a count the statement does not take', () => {
+    expect(inlineParameters('SELECT $1 AS x FROM t', [], ['a'])).toBeUndefined();
+    expect(inlineParameters('SELECT a FROM t WHERE $1 = $2', [], ['a', 'a'])).toBeUndefined();
+    expect(inlineParameters('SELECT a FROM t WHERE f($1)', [], ['a'])).toBeUndefined();
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1', [600], ['(1,2)'])).toBeUndefined();
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1', [25], [Buffer.from([0xff])])).toBeUndefined();
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1', [25], ['a\0b'])).toBeUndefined();
+    expect(inlineParameters('SELECT a FROM t WHERE k = $2', [], ['1'])).toBeUndefined();
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1', [23, 23], ['1'])).toBeUndefined();
+    expect(inlineParameters('SELECT 1; SELECT 2', [], [])).toBeUndefined();
+    expect(inlineParameters('SELEC oops', [], [])).toBeUndefined();
+    expect([0, 20, 1184, 1016].map(inlinableType)).toEqual([true, true, true, true]);
+    expect([600, 16384].map(inlinableType)).toEqual([false, false]);
+  });
+});
