@@ -5,13 +5,15 @@
  * data node straight, src/gateway/routerReads.ts), against the same text on a single-node table.
  * pgbench, one client, the simple query protocol (or `--protocol extended`: Parse, Bind, Describe,
  * Execute, Sync, as libpq's PQexecParams and most drivers send a statement); the three alternate
- * per round, medians of rounds.
+ * per round, medians of rounds. `--bound` (with `--protocol extended`) sends the host names as
+ * bound values (pgbench variables, `$n` on the wire) instead of literals, as a driver with
+ * parameters does.
  * Every answer through each gateway is compared with the single node's first (as a multiset
  * where the query has no ORDER BY).
  *
- *   npm run bench:router-reads -- [--system] [--protocol simple|extended] [--hosts N] [--hours N] [--transactions N] [--rounds N]
+ *   npm run bench:router-reads -- [--system] [--protocol simple|extended] [--bound] [--hosts N] [--hours N] [--transactions N] [--rounds N]
  *
- * Writes bench/results/router-reads[-extended][-system].json and .md.
+ * Writes bench/results/router-reads[-extended][-bound][-system].json and .md.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -38,10 +40,20 @@ const { values } = parseArgs({
     transactions: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '3' },
     protocol: { type: 'string', default: 'simple' },
+    bound: { type: 'boolean', default: false },
   },
 });
 if (values.protocol !== 'simple' && values.protocol !== 'extended') throw new Error(`--protocol: simple or extended, not ${values.protocol}`);
 const protocol = values.protocol;
+if (values.bound && protocol !== 'extended') throw new Error('--bound needs --protocol extended (pgbench sends variables as literals otherwise)');
+const bound = values.bound;
+
+/** A statement's host-name literals as pgbench variables (`:v0`, set with -D) and as `$n` with values. */
+function withBoundHosts(sql: string): { script: string; defines: string[]; text: string; values: string[] } {
+  const values: string[] = [];
+  const text = sql.replace(/'(host_[0-9]+)'/g, (_, host: string) => `$${values.push(host)}`);
+  return { script: text.replace(/\$([0-9]+)/g, (_, n: string) => `:v${Number(n) - 1}`), defines: values.flatMap((v, i) => ['-D', `v${i}=${v}`]), text, values };
+}
 const hosts = Number(values.hosts);
 const hours = Number(values.hours);
 const transactions = Number(values.transactions);
@@ -127,16 +139,18 @@ const report = await withBenchCluster(
         const ordered = /\bORDER\s+BY\b/i.test(written);
         const answer = (found: unknown[]): string => (ordered ? JSON.stringify(found) : JSON.stringify(found.map((r) => JSON.stringify(r)).sort()));
         const want = answer((await access.query(single)).rows);
-        const got = await Promise.all(clients.map(async (client) => answer((await client.query({ text: written, queryMode: protocol } as pg.QueryConfig)).rows)));
+        const sent = bound ? withBoundHosts(written) : { script: written, defines: [], text: written, values: [] };
+        const singleSent = bound ? withBoundHosts(single) : { script: single, defines: [], text: single, values: [] };
+        const got = await Promise.all(clients.map(async (client) => answer((await client.query({ text: sent.text, values: sent.values, queryMode: protocol } as pg.QueryConfig)).rows)));
         const files: Record<Target, string> = { single: join(scratch, `${c.type}-single.sql`), off: join(scratch, `${c.type}-off.sql`), on: join(scratch, `${c.type}-on.sql`) };
-        await writeFile(files.single, `${single};\n`);
-        await writeFile(files.off, `${written};\n`);
-        await writeFile(files.on, `${written};\n`);
+        await writeFile(files.single, `${singleSent.script};\n`);
+        await writeFile(files.off, `${sent.script};\n`);
+        await writeFile(files.on, `${sent.script};\n`);
         const t: Record<Target, number[]> = { single: [], off: [], on: [] };
         for (let round = 0; round < rounds; round += 1) {
           for (const [k] of TARGETS.entries()) {
             const which = TARGETS[(k + round) % TARGETS.length] as Target;
-            t[which].push(await pgbench(['-M', protocol, '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]]));
+            t[which].push(await pgbench(['-M', protocol, ...(which === 'single' ? singleSent : sent).defines, '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]]));
           }
         }
         const row = { type: c.type, singleMs: median(t.single), offMs: median(t.off), onMs: median(t.on), equal: got.every((g) => g === want) };
@@ -144,7 +158,7 @@ const report = await withBenchCluster(
         step(`${c.type}: single ${row.singleMs.toFixed(2)} ms, off ${row.offMs.toFixed(2)} ms, on ${row.onMs.toFixed(2)} ms${row.equal ? '' : ' — ANSWERS DIFFER'}`);
       }
       const { rows: version } = await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
-      return { generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: version[0]?.v ?? '?', protocol, hosts, hours, rows: totalRows(shape), shards: topology.shards, transactions, rounds, results: rows, metrics: on.metrics() };
+      return { generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: version[0]?.v ?? '?', protocol, bound, hosts, hours, rows: totalRows(shape), shards: topology.shards, transactions, rounds, results: rows, metrics: on.metrics() };
     } finally {
       await closeQuietly(clients);
       for (const g of gateways) await g.close();
@@ -158,7 +172,7 @@ const f = (x: number): string => x.toFixed(2);
 const lines = [
   `# Router reads through the gateway (PostgreSQL ${report.postgres})`,
   '',
-  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table, loopback; pgbench -M ${report.protocol}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
+  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table, loopback; pgbench -M ${report.protocol}${report.bound ? ', host names as bound values' : ''}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
   '',
   '| query type | single ms | gateway, router reads off ms (×) | gateway, router reads on ms (×) | answers = single node |',
   '|---|---:|---:|---:|---|',
@@ -169,4 +183,4 @@ const lines = [
   '',
 ];
 process.stdout.write(lines.join('\n'));
-await writeResults(`router-reads${protocol === 'extended' ? '-extended' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));
+await writeResults(`router-reads${protocol === 'extended' ? '-extended' : ''}${bound ? '-bound' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));

@@ -2,14 +2,17 @@
  * A statement's bind parameters written into its text as typed literals, so that a router read
  * (routerReads.ts) can be made of an extended-protocol execution with values: the rewriter and the
  * router see constants, as in a simple query. Only where the literal means what the parameter
- * does: a value in text format of a declared built-in type becomes `'value'::type`, an undeclared
- * one (type 0) an untyped literal, which PostgreSQL resolves from its context as it resolves the
- * parameter; NULL stays NULL of that type.
+ * does: a value in text format of a declared built-in type becomes `('value'::type)` (an integer
+ * `((n)::type)`, so a space key pins its shard as a written one does), an undeclared one (type 0)
+ * an untyped literal where PostgreSQL resolves it from its context as it resolves the parameter;
+ * NULL stays NULL of that type. Each text is parsed once (its `$n` positions kept); an execution
+ * splices its values in.
  */
 import type { Node } from '@pgsql/types';
+import { Lru } from '../pg/lru.js';
 import { quoteLiteral } from '../sql/quote.js';
-import { transform, walk } from '../rewrite/ast.js';
-import { deparse, parseExpression, parseStatements } from '../rewrite/parser.js';
+import { walk } from '../rewrite/ast.js';
+import { parseStatements } from '../rewrite/parser.js';
 
 /** Built-in types whose text form a literal of them reads back unchanged, by OID. */
 const TYPE_NAMES: ReadonlyMap<number, string> = new Map([
@@ -26,6 +29,16 @@ const INTEGER_TYPES: ReadonlySet<string> = new Set(['int2', 'int4', 'int8']);
 export function inlinableType(oid: number): boolean {
   return oid === 0 || TYPE_NAMES.has(oid);
 }
+
+/** A statement text with where its `$n` are (UTF-8 byte offsets, as the parser reports them). */
+interface Template {
+  readonly bytes: Buffer;
+  readonly params: readonly { readonly at: number; readonly end: number; readonly number: number }[];
+  /** How many values it takes: its declared types, or its highest `$n` when higher (as the server counts). */
+  readonly count: number;
+}
+
+const templates = new Lru<string, Template | null>(1024);
 
 /**
  * Whether each parameter of undeclared type stands where an untyped literal resolves to the type
@@ -52,6 +65,38 @@ function untypedInPlace(stmt: Node, types: readonly number[]): boolean {
   return all.every((p) => placed.has(p));
 }
 
+/** The template of one statement with these declared types; undefined when not one statement or an untyped `$n` is out of place. */
+function templateOf(text: string, types: readonly number[]): Template | undefined {
+  const key = `${types.join(',')}\0${text}`;
+  const known = templates.get(key);
+  if (known !== undefined) return known ?? undefined;
+  let template: Template | null = null;
+  try {
+    const statements = parseStatements(text);
+    const statement = statements.length === 1 ? statements[0]?.stmt : undefined;
+    if (statement !== undefined && untypedInPlace(statement, types)) {
+      const params: { at: number; end: number; number: number }[] = [];
+      walk(statement, (node) => {
+        if (!('ParamRef' in node)) return;
+        const number = node.ParamRef.number ?? 0;
+        const at = node.ParamRef.location ?? -1;
+        params.push({ at, end: at + `$${number}`.length, number });
+      });
+      const bytes = Buffer.from(text, 'utf8');
+      // Each where the parser says, as `$n` there: else the text is not spliced.
+      const placed = params.every((p) => p.number >= 1 && p.at >= 0 && bytes.toString('utf8', p.at, p.end) === `$${p.number}`);
+      if (placed) {
+        params.sort((a, b) => a.at - b.at);
+        template = { bytes, params, count: Math.max(types.length, ...params.map((p) => p.number)) };
+      }
+    }
+  } catch {
+    template = null;
+  }
+  templates.set(key, template);
+  return template ?? undefined;
+}
+
 /**
  * `text` (one statement) with each `$n` replaced by its value as a literal.
  * @returns undefined when a value cannot be one: a type not known to read back unchanged, a
@@ -59,27 +104,23 @@ function untypedInPlace(stmt: Node, types: readonly number[]): boolean {
  *   place (untypedInPlace), not as many values as the statement takes (the server's error to give)
  */
 export function inlineParameters(text: string, types: readonly number[], values: readonly (string | Buffer | null)[]): string | undefined {
-  let statement: Node | undefined;
-  try {
-    const statements = parseStatements(text);
-    statement = statements.length === 1 ? statements[0]?.stmt : undefined;
-  } catch {
-    return undefined;
-  }
-  if (statement === undefined) return undefined;
-  let highest = 0;
-  walk(statement, (node) => {
-    if ('ParamRef' in node) highest = Math.max(highest, node.ParamRef.number ?? 0);
-  });
-  if (values.length !== Math.max(highest, types.length) || !untypedInPlace(statement, types)) return undefined;
-  const literals: Node[] = [];
+  if (!types.every(inlinableType)) return undefined;
+  const template = templateOf(text, types);
+  if (template === undefined || values.length !== template.count) return undefined;
+  const literals: string[] = [];
   for (const [i, value] of values.entries()) {
-    const type = TYPE_NAMES.get(types[i] ?? 0);
-    if ((types[i] ?? 0) !== 0 && type === undefined) return undefined;
     if (Buffer.isBuffer(value) || value?.includes('\0')) return undefined;
-    // An integer as a number, so the rewriter pins a space key to its shard as it does a written one.
-    const literal = value === null ? 'NULL' : INTEGER_TYPES.has(type ?? '') && /^-?[0-9]{1,18}$/.test(value) ? `(${value})` : quoteLiteral(value);
-    literals.push(parseExpression(type === undefined ? literal : `${literal}::pg_catalog.${type}`));
+    const type = TYPE_NAMES.get(types[i] ?? 0);
+    const literal = value === null ? 'NULL' : type !== undefined && INTEGER_TYPES.has(type) && /^-?[0-9]{1,18}$/.test(value) ? `(${value})` : quoteLiteral(value);
+    // In parentheses: a cast spliced where `$n` stood binds as `$n` did (`$1[1]`, `-$1`).
+    literals.push(type === undefined ? literal : `(${literal}::pg_catalog.${type})`);
   }
-  return deparse(transform(statement, (node) => ('ParamRef' in node ? literals[(node.ParamRef.number ?? 0) - 1] : undefined), true));
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const p of template.params) {
+    parts.push(template.bytes.subarray(from, p.at), Buffer.from(literals[p.number - 1] as string, 'utf8'));
+    from = p.end;
+  }
+  parts.push(template.bytes.subarray(from));
+  return Buffer.concat(parts).toString('utf8');
 }

@@ -180,6 +180,7 @@ interface HeldRead {
   /** The Bind's values (text format). */
   values: readonly (string | Buffer | null)[];
   readonly frames: Frame[];
+  bytes: number;
   /** The access node's answers due so far, in order; 'description' where a Describe's row description goes. */
   readonly answers: ('parse' | 'bind' | 'parameters' | 'description')[];
   bound: boolean;
@@ -1663,8 +1664,9 @@ export class Session {
   // ------------------------------------------------------------------ router reads (extended protocol)
 
   /**
-   * Starts holding when `frame`, a Parse, may begin a router read: the unnamed statement, no
-   * parameters, one SELECT that names a hypertable, this session at rest (as #queryRewritten's).
+   * Starts holding when `frame`, a Parse, may begin a router read: the unnamed statement, its
+   * parameters of types a literal can stand for, one SELECT that names a hypertable, this session
+   * at rest (as #queryRewritten's).
    * @returns whether the frame is now held
    */
   #holdRead(frame: Frame): boolean {
@@ -1675,7 +1677,7 @@ export class Session {
     if (rewriter === undefined || this.#unrewritable() !== undefined || !rewriter.mentionsHypertable(parse.text)) return false;
     const info = rewriter.statement(parse.text);
     if (!info.parsed || info.count !== 1 || info.changesSettings || info.changesAccess || info.transactional || info.definesRelations.size > 0 || !rewriter.mayTouch(info)) return false;
-    this.#heldRead = { text: parse.text, paramTypes: parse.paramTypes, values: [], frames: [frame], answers: ['parse'], bound: false, executed: false };
+    this.#heldRead = { text: parse.text, paramTypes: parse.paramTypes, values: [], frames: [frame], bytes: frame.bytes.length, answers: ['parse'], bound: false, executed: false };
     return true;
   }
 
@@ -1716,7 +1718,9 @@ export class Session {
       default:
         break;
     }
-    if (!more) {
+    held.bytes += frame.bytes.length;
+    // Values too large to keep go to the access node as they came.
+    if (!more || held.bytes > MAX_HELD_BYTES) {
       this.#heldRead = undefined;
       return this.#releaseFrames([...held.frames, frame]);
     }

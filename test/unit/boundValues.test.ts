@@ -9,15 +9,20 @@ import { inlinableType, inlineParameters } from '../../src/gateway/boundValues.j
 describe('inlineParameters', () => {
   it('writes declared types as casts, integers as numbers, NULL as NULL of its type', () => {
     expect(inlineParameters('SELECT a FROM t WHERE k = $1 AND ts >= $2 AND n IS DISTINCT FROM $3', [20, 1184, 25], ['-7', '2024-01-01 00:00:00+00', null])).toBe(
-      `SELECT a FROM t WHERE k = CAST(-7 AS bigint) AND ts >= CAST('2024-01-01 00:00:00+00' AS timestamp with time zone) AND n IS DISTINCT FROM NULL::text`,
+      `SELECT a FROM t WHERE k = ((-7)::pg_catalog.int8) AND ts >= ('2024-01-01 00:00:00+00'::pg_catalog.timestamptz) AND n IS DISTINCT FROM (NULL::pg_catalog.text)`,
     );
     // Too large for the rewriter's integer constants: a string cast, as written.
-    expect(inlineParameters('SELECT a FROM t WHERE k = $1', [20], ['9223372036854775807'])).toBe(`SELECT a FROM t WHERE k = CAST('9223372036854775807' AS bigint)`);
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1', [20], ['9223372036854775807'])).toBe(`SELECT a FROM t WHERE k = ('9223372036854775807'::pg_catalog.int8)`);
+  });
+
+  it('splices by the parser\'s byte positions: multi-byte text before a parameter, a `$n` in a literal or comment left alone, the same parameter twice', () => {
+    expect(inlineParameters(`SELECT 'Zürich $1' AS x /* $1 */ FROM t WHERE k = $1 OR j = $1`, [23], ['5'])).toBe(`SELECT 'Zürich $1' AS x /* $1 */ FROM t WHERE k = ((5)::pg_catalog.int4) OR j = ((5)::pg_catalog.int4)`);
+    expect(inlineParameters(`SELECT a[$1] FROM t WHERE k = $2`, [23, 23], ['1', '2'])).toBe(`SELECT a[((1)::pg_catalog.int4)] FROM t WHERE k = ((2)::pg_catalog.int4)`);
   });
 
   it('keeps a hostile value a literal', () => {
     const sql = inlineParameters('SELECT a FROM t WHERE name = $1', [25], ["x' OR '1' = '1'; DROP TABLE t; --\\"]);
-    expect(sql).toBe(`SELECT a FROM t WHERE name = E'x'' OR ''1'' = ''1''; DROP TABLE t; --\\\\'::text`);
+    expect(sql).toBe(`SELECT a FROM t WHERE name = (E'x'' OR ''1'' = ''1''; DROP TABLE t; --\\\\'::pg_catalog.text)`);
   });
 
   it('leaves an undeclared type untyped where it resolves as the parameter: beside a column, in IN, BETWEEN, ANY, or cast', () => {
