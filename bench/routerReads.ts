@@ -50,9 +50,9 @@ const bound = values.bound;
 
 /** A statement's host-name literals as pgbench variables (`:v0`, set with -D) and as `$n` with values. */
 function withBoundHosts(sql: string): { script: string; defines: string[]; text: string; values: string[] } {
-  const values: string[] = [];
-  const text = sql.replace(/'(host_[0-9]+)'/g, (_, host: string) => `$${values.push(host)}`);
-  return { script: text.replace(/\$([0-9]+)/g, (_, n: string) => `:v${Number(n) - 1}`), defines: values.flatMap((v, i) => ['-D', `v${i}=${v}`]), text, values };
+  const hostNames: string[] = [];
+  const text = sql.replace(/'(host_[0-9]+)'/g, (_, host: string) => `$${hostNames.push(host)}`);
+  return { script: text.replace(/\$([0-9]+)/g, (_, n: string) => `:v${Number(n) - 1}`), defines: hostNames.flatMap((v, i) => ['-D', `v${i}=${v}`]), text, values: hostNames };
 }
 const hosts = Number(values.hosts);
 const hours = Number(values.hours);
