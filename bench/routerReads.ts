@@ -48,8 +48,12 @@ const protocol = values.protocol;
 if (values.bound && protocol !== 'extended') throw new Error('--bound needs --protocol extended (pgbench sends variables as literals otherwise)');
 const bound = values.bound;
 
-/** A statement's host-name literals as pgbench variables (`:v0`, set with -D) and as `$n` with values. */
-function withBoundHosts(sql: string): { script: string; defines: string[]; text: string; values: string[] } {
+/**
+ * A statement as the bench sends it: with `--bound`, its host-name literals as pgbench variables
+ * (`:v0`, set with -D) and as `$n` with values; else as written.
+ */
+function asSent(sql: string): { script: string; defines: string[]; text: string; values: string[] } {
+  if (!bound) return { script: sql, defines: [], text: sql, values: [] };
   const hostNames: string[] = [];
   const text = sql.replace(/'(host_[0-9]+)'/g, (_, host: string) => `$${hostNames.push(host)}`);
   return { script: text.replace(/\$([0-9]+)/g, (_, n: string) => `:v${Number(n) - 1}`), defines: hostNames.flatMap((v, i) => ['-D', `v${i}=${v}`]), text, values: hostNames };
@@ -139,8 +143,8 @@ const report = await withBenchCluster(
         const ordered = /\bORDER\s+BY\b/i.test(written);
         const answer = (found: unknown[]): string => (ordered ? JSON.stringify(found) : JSON.stringify(found.map((r) => JSON.stringify(r)).sort()));
         const want = answer((await access.query(single)).rows);
-        const sent = bound ? withBoundHosts(written) : { script: written, defines: [], text: written, values: [] };
-        const singleSent = bound ? withBoundHosts(single) : { script: single, defines: [], text: single, values: [] };
+        const sent = asSent(written);
+        const singleSent = asSent(single);
         const got = await Promise.all(clients.map(async (client) => answer((await client.query({ text: sent.text, values: sent.values, queryMode: protocol } as pg.QueryConfig)).rows)));
         const files: Record<Target, string> = { single: join(scratch, `${c.type}-single.sql`), off: join(scratch, `${c.type}-off.sql`), on: join(scratch, `${c.type}-on.sql`) };
         await writeFile(files.single, `${singleSent.script};\n`);

@@ -446,6 +446,8 @@ export type RelayOutcome =
   /** Part of the answer reached the client, then the connection broke. */
   | { readonly kind: 'broken'; readonly error: unknown };
 
+const NO_DATA = simpleMessage(B.NoData);
+
 /** Bytes of an answer held before the first reaches the client (until then a failure can still go to the access node). */
 export const HOLD_BYTES = 256 * 1024;
 
@@ -523,7 +525,7 @@ export class RelayQuery extends EventEmitter {
   handleCommandComplete(msg: { text: string }): void {
     if (this.#refusal !== undefined) return;
     // A statement without rows has no description to follow: a Describe of it says NoData.
-    this.#frame(simpleMessage(B.NoData));
+    this.#frame(NO_DATA);
     this.#out(commandComplete(msg.text));
   }
 

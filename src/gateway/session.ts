@@ -183,7 +183,6 @@ interface HeldRead {
   bytes: number;
   /** The access node's answers due so far, in order; 'description' where a Describe's row description goes. */
   readonly answers: ('parse' | 'bind' | 'parameters' | 'description')[];
-  bound: boolean;
   executed: boolean;
 }
 
@@ -755,8 +754,10 @@ export class Session {
     switch (type) {
       case F.Query:
         return this.#onQuery(bytes);
-      case F.Parse:
-        return this.#holdInsert(frame) || this.#holdRead(frame) ? undefined : this.#onParse(bytes);
+      case F.Parse: {
+        const parse = readParse(bytes);
+        return this.#holdInsert(frame, parse) || this.#holdRead(frame, parse) ? undefined : this.#onParse(bytes, parse);
+      }
       case F.Bind:
         return this.#holdInsert(frame) ? undefined : this.#onBind(bytes);
       case F.Describe: {
@@ -1073,8 +1074,7 @@ export class Session {
   }
 
   /** `decided`: what a held read was found to need (#routeRead), not decided again. */
-  #onParse(bytes: Buffer, decided?: Decision): Promise<void> | undefined {
-    const parse = readParse(bytes);
+  #onParse(bytes: Buffer, parse: ParseMessage, decided?: Decision): Promise<void> | undefined {
     this.#ctx.metrics.statements += 1;
     this.#beginOnly = this.#sinceSync === 0 && this.#tracker.idle && this.#txStatus === TX_IDLE && beginStatement(parse.text);
     if (decided !== undefined) return this.#parseRewritten(bytes, parse, decided);
@@ -1421,16 +1421,16 @@ export class Session {
   // ------------------------------------------------------------------ routed INSERT batches (extended protocol)
 
   /**
-   * Starts holding when `frame` (a Parse or Bind) begins a batch of an INSERT the gateway may
-   * route: a driver's executemany/executeBatch, or one execution of a multi-row or unnest INSERT.
+   * Starts holding when `frame` (a Parse, read as `parse`, or a Bind) begins a batch of an INSERT
+   * the gateway may route: a driver's executemany/executeBatch, or one execution of a multi-row or
+   * unnest INSERT.
    * @returns whether the frame is now held
    */
-  #holdInsert(frame: Frame): boolean {
+  #holdInsert(frame: Frame, parse?: ParseMessage): boolean {
     if (this.#releasing || !this.#mayHold()) return false;
     let text: string;
     const parsed = new Map<string, readonly number[]>();
-    if (frame.type === F.Parse) {
-      const parse = readParse(frame.bytes);
+    if (parse !== undefined) {
       // A name in use is the backend's to refuse.
       if (!this.#batchable(parse.text) || (parse.name !== '' && this.#statements.has(parse.name))) return false;
       text = parse.text;
@@ -1527,7 +1527,7 @@ export class Session {
     this.#releasing = true;
     try {
       for (const [i, frame] of frames.entries()) {
-        const waiting = i === 0 && decided !== undefined ? this.#onParse(frame.bytes, decided) : this.#handle(frame);
+        const waiting = i === 0 && decided !== undefined ? this.#onParse(frame.bytes, readParse(frame.bytes), decided) : this.#handle(frame);
         if (waiting !== undefined) {
           this.#flushServer();
           await waiting;
@@ -1669,15 +1669,14 @@ export class Session {
    * at rest (as #queryRewritten's).
    * @returns whether the frame is now held
    */
-  #holdRead(frame: Frame): boolean {
+  #holdRead(frame: Frame, parse: ParseMessage): boolean {
     if (this.#releasing || this.#ctx.routerReads === undefined || this.#sinceSync !== 0 || this.#txStatus !== TX_IDLE || !this.#mayRoute()) return false;
-    const parse = readParse(frame.bytes);
     if (parse.name !== '' || !parse.paramTypes.every(inlinableType) || !READ_START.test(parse.text)) return false;
     const rewriter = this.#rewriter;
     if (rewriter === undefined || this.#unrewritable() !== undefined || !rewriter.mentionsHypertable(parse.text)) return false;
     const info = rewriter.statement(parse.text);
     if (!info.parsed || info.count !== 1 || info.changesSettings || info.changesAccess || info.transactional || info.definesRelations.size > 0 || !rewriter.mayTouch(info)) return false;
-    this.#heldRead = { text: parse.text, paramTypes: parse.paramTypes, values: [], frames: [frame], bytes: frame.bytes.length, answers: ['parse'], bound: false, executed: false };
+    this.#heldRead = { text: parse.text, paramTypes: parse.paramTypes, values: [], frames: [frame], bytes: frame.bytes.length, answers: ['parse'], executed: false };
     return true;
   }
 
@@ -1691,27 +1690,27 @@ export class Session {
       this.#heldRead = undefined;
       return held.executed ? this.#routeRead(held, frame) : this.#releaseFrames([...held.frames, frame]);
     }
+    const bound = held.answers.includes('bind');
     let more = false;
     switch (held.executed ? undefined : frame.type) {
       case F.Bind: {
         const bind = readBind(frame.bytes, 'utf8');
-        more = !held.bound && bind.portal === '' && bind.statement === '' && bind.formats.every((f) => f === 0) && bind.resultFormats.every((f) => f === 0);
+        more = !bound && bind.portal === '' && bind.statement === '' && bind.formats.every((f) => f === 0) && bind.resultFormats.every((f) => f === 0);
         if (more) {
           held.answers.push('bind');
           held.values = bind.values;
         }
-        held.bound = more;
         break;
       }
       case F.Describe: {
         const target = readTarget(frame.bytes);
-        more = !held.answers.includes('description') && target.name === '' && (target.kind === 'S' || held.bound);
+        more = !held.answers.includes('description') && target.name === '' && (target.kind === 'S' || bound);
         if (more) held.answers.push(...(target.kind === 'S' ? (['parameters', 'description'] as const) : (['description'] as const)));
         break;
       }
       case F.Execute: {
         const execute = readExecute(frame.bytes);
-        more = held.bound && execute.portal === '' && execute.maxRows === 0;
+        more = bound && execute.portal === '' && execute.maxRows === 0;
         held.executed = more;
         break;
       }
