@@ -21,8 +21,8 @@ export interface ForeignTableInfo {
   /** The reference table this foreign table reads a copy of (`schema.name`), per the layout: not a shard. */
   readonly referenceCopyOf?: string;
   /**
-   * The hypertable (`schema.name`) whose per-shard lastpoint view this foreign table reads, per the
-   * layout: one row per space key of its shard, already reduced on the data node, not shard rows.
+   * The hypertable (`schema.name`) whose lastpoint view (a shard's, or a node's) this foreign table
+   * reads, per the layout: one row per space key, already reduced on the data node, not shard rows.
    */
   readonly lastpointOf?: string;
   /**
@@ -71,7 +71,9 @@ export async function readCatalog(client: pg.Client, layout: ClusterLayout | und
     (layout?.hypertables ?? []).flatMap((h) => h.shards.map((s) => [`${s.table.schema}.${s.table.name}`, { hypertable: `${h.table.schema}.${h.table.name}`, shard: s }] as const)),
   );
   const lastpoints = new Map<string, string>(
-    (layout?.hypertables ?? []).flatMap((h) => h.shards.flatMap((s) => (s.lastpoint === undefined ? [] : [[`${s.lastpoint.schema}.${s.lastpoint.name}`, `${h.table.schema}.${h.table.name}`] as const]))),
+    (layout?.hypertables ?? []).flatMap((h) =>
+      [...h.shards.map((s) => s.lastpoint), ...(h.nodeViews ?? []).map((v) => v.lastpoint)].flatMap((l) => (l === undefined ? [] : [[`${l.schema}.${l.name}`, `${h.table.schema}.${h.table.name}`] as const])),
+    ),
   );
   const nodeViews = new Map<string, { hypertable: string; view: NonNullable<ClusterLayout['hypertables'][number]['nodeViews']>[number] }>(
     (layout?.hypertables ?? []).flatMap((h) => (h.nodeViews ?? []).map((v) => [`${v.view.schema}.${v.view.name}`, { hypertable: `${h.table.schema}.${h.table.name}`, view: v }] as const)),

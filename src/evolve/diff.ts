@@ -5,7 +5,7 @@
  * caller allows them; changes hypershard cannot make in place (resharding, a new space or time
  * column, moving shards) are refused with what to do instead.
  */
-import { hypertableParts, type ClusterLayout, type FdwServer, type Hypertable, type QualifiedName, type Role } from '../plan/layout.js';
+import { hypertableParts, nodeViewRelations, type ClusterLayout, type FdwServer, type Hypertable, type QualifiedName, type Role } from '../plan/layout.js';
 import { accessHypertable, serverStep } from '../sql/accessNode.js';
 import { dataHypertable, dataNodeSteps, replicationRoleStep } from '../sql/dataNode.js';
 import { accessLastpointStep, dataLastpointStep, lastpointShards } from '../sql/lastpoint.js';
@@ -140,14 +140,8 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, after: Cl
   // column change and made again after it (and made or dropped when the option changes).
   const columnsOf = (h: Hypertable): string => JSON.stringify(h.columns.map((c) => [c.name, c.type.sql, c.notNull]));
   const remake = columnsOf(old) !== columnsOf(next);
-  const hadLastpoint = lastpointShards(old).length > 0;
-  const hasLastpoint = lastpointShards(next).length > 0;
-  if (hadLastpoint && (remake || !hasLastpoint)) {
-    if (!hasLastpoint) plan.change('drop_lastpoint', `lastpoint views of ${label} dropped`);
-    plan.add(accessNode, reversed(accessLastpointStep(old)));
-    for (const node of nodes) plan.add(node, reversed(dataLastpointStep(old, node, after.serviceRole)));
-  }
-  // Node views likewise (their names follow the shard sets, which only rebalance changes).
+  // Node views likewise (their names follow the shard sets, which only rebalance changes), and
+  // first: a node's lastpoint view reads its shards' lastpoint views.
   const hadNodeViews = nodeViews(old).length > 0;
   const hasNodeViews = nodeViews(next).length > 0;
   const viewsMoved = JSON.stringify(old.nodeViews ?? []) !== JSON.stringify(next.nodeViews ?? []);
@@ -155,6 +149,13 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, after: Cl
     if (!hasNodeViews) plan.change('drop_node_views', `node views of ${label} dropped`);
     plan.add(accessNode, reversed(accessNodeViewStep(old)));
     for (const node of holders(old)) plan.add(node, reversed(dataNodeViewStep(old, node, after.serviceRole)));
+  }
+  const hadLastpoint = lastpointShards(old).length > 0;
+  const hasLastpoint = lastpointShards(next).length > 0;
+  if (hadLastpoint && (remake || !hasLastpoint)) {
+    if (!hasLastpoint) plan.change('drop_lastpoint', `lastpoint views of ${label} dropped`);
+    plan.add(accessNode, reversed(accessLastpointStep(old)));
+    for (const node of nodes) plan.add(node, reversed(dataLastpointStep(old, node, after.serviceRole)));
   }
   diffColumns(
     plan,
@@ -200,7 +201,7 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, after: Cl
     if (!hadNodeViews) plan.change('add_node_views', `node views of ${label} added`);
     for (const node of nodes) plan.add(node, dataNodeViewStep(next, node, after.serviceRole));
     plan.add(accessNode, accessNodeViewStep(next));
-    plan.add(accessNode, roleGrantsOn(after, 'access', new Set(nodeViews(next).map((v) => objectKey(v.view)))));
+    plan.add(accessNode, roleGrantsOn(after, 'access', new Set(nodeViews(next).flatMap(nodeViewRelations).map(objectKey))));
   }
 }
 

@@ -12,6 +12,8 @@ import { evolve, type Evolution } from '../evolve/diff.js';
 import { COMMIT_LOG, commitLogStep } from '../ingest/commitLog.js';
 import { planLayout, type ClusterLayout } from '../plan/layout.js';
 import { serviceRoleSettingsStep } from '../sql/dataNode.js';
+import { nodeLastpointLabelPrefix, nodeLastpointTableStep, nodeLastpointViewStep, nodeViews } from '../sql/nodeViews.js';
+import { objectKey, roleGrantsOn } from '../evolve/referenceTables.js';
 import { generateSql, type NodeRole, type NodeSql } from '../sql/generate.js';
 import { quoteQualified } from '../sql/quote.js';
 import type { Statement, Step } from '../sql/statement.js';
@@ -101,9 +103,13 @@ export async function generateMigrations(spec: ClusterSpec, specFile: string, op
   const existing = onDisk.map((f): WriteResult => ({ path: join(root, f.dir, `${f.name}.sql`), status: 'unchanged' }));
   const upgrade = baseUpgrade(onDisk, planLayout(spec).accessNode);
   const settings = settingsUpgrade(onDisk, planLayout(spec));
-  if (sameSql(last.spec, spec) && upgrade === undefined && settings.size === 0) return { files: existing, changes: [] };
+  const lastpoints = nodeLastpointUpgrade(onDisk, planLayout(spec));
+  if (sameSql(last.spec, spec) && upgrade === undefined && settings.size === 0 && lastpoints.steps.size === 0) return { files: existing, changes: [] };
 
-  const evolution = withSettingsUpgrade(withUpgrade(evolve(planLayout(last.spec), planLayout(spec)), upgrade, planLayout(spec).accessNode), settings);
+  const evolution = withNodeSteps(
+    withNodeSteps(withUpgrade(evolve(planLayout(last.spec), planLayout(spec)), upgrade, planLayout(spec).accessNode), { steps: settings, change: `planner settings of the FDW service role on data node${settings.size === 1 ? '' : 's'} ${[...settings.keys()].join(', ')}`, kind: 'role_settings' }),
+    lastpoints,
+  );
   if (evolution.refused.length > 0) {
     throw new MigrationStateError(`the spec changes what hypershard cannot change in place; nothing was written:\n${evolution.refused.map((r) => `  - ${r}`).join('\n')}`);
   }
@@ -150,16 +156,42 @@ function settingsUpgrade(onDisk: readonly MigrationFile[], layout: ClusterLayout
   return upgrades;
 }
 
-function withSettingsUpgrade(evolution: Evolution, upgrades: ReadonlyMap<string, Step>): Evolution {
-  if (upgrades.size === 0) return evolution;
+interface NodeSteps {
+  /** By node: the step, put before the evolution's own. */
+  readonly steps: ReadonlyMap<string, Step>;
+  readonly change: string;
+  readonly kind: string;
+}
+
+function withNodeSteps(evolution: Evolution, upgrade: NodeSteps): Evolution {
+  if (upgrade.steps.size === 0) return evolution;
   const steps = new Map(evolution.steps);
-  for (const [node, step] of upgrades) steps.set(node, [step, ...(steps.get(node) ?? [])]);
-  return {
-    ...evolution,
-    steps,
-    changes: [`planner settings of the FDW service role on data node${upgrades.size === 1 ? '' : 's'} ${[...upgrades.keys()].join(', ')}`, ...evolution.changes],
-    kinds: ['role_settings', ...evolution.kinds],
+  for (const [node, step] of upgrade.steps) steps.set(node, [step, ...(steps.get(node) ?? [])]);
+  return { ...evolution, steps, changes: [upgrade.change, ...evolution.changes], kinds: [upgrade.kind, ...evolution.kinds] };
+}
+
+/**
+ * Node lastpoint views (sql/nodeViews.ts) for hypertables with node views and lastpoint views
+ * whose migrations were generated before they existed: none of the access node's migrations makes
+ * one. Made for the node views as placed now (a rebalance names them); the foreign tables are
+ * dropped first if there, since a move by a newer hypershard may have made some.
+ */
+function nodeLastpointUpgrade(onDisk: readonly MigrationFile[], layout: ClusterLayout): NodeSteps {
+  const access = onDisk.filter((f) => f.node === layout.accessNode);
+  const stale = layout.hypertables.filter((h) => (h.nodeViews ?? []).some((v) => v.lastpoint !== undefined) && access.length > 0 && !access.some((f) => f.content.includes(`-- ${nodeLastpointLabelPrefix(h)}`)));
+  const steps = new Map<string, Step>();
+  const add = (node: string, step: Step): void => {
+    const had = steps.get(node);
+    steps.set(node, had === undefined ? step : { up: [...had.up, ...step.up], down: [...step.down, ...had.down] });
   };
+  for (const h of stale) {
+    for (const v of nodeViews(h)) add(v.dataNode, nodeLastpointViewStep(h, v, layout.serviceRole));
+    const tables = nodeViews(h).map((v) => nodeLastpointTableStep(h, v));
+    add(layout.accessNode, { up: tables.flatMap((t) => t.up), down: tables.flatMap((t) => t.down) });
+    add(layout.accessNode, roleGrantsOn(layout, 'access', new Set(nodeViews(h).flatMap((v) => (v.lastpoint === undefined ? [] : [objectKey(v.lastpoint)])))));
+  }
+  const names = stale.map((h) => `${h.table.schema}.${h.table.name}`).join(', ');
+  return { steps, change: `node lastpoint views of ${names} added (one remote query a data node for lastpoint queries)`, kind: 'node_lastpoint' };
 }
 
 /** Whether two specs build the same cluster (their generated SQL is identical). */

@@ -13,7 +13,7 @@ import { parseFixedInterval, type FixedInterval } from '../spec/interval.js';
 import type { ClusterSpec, HypertableSpec, Privilege, ReferenceTableSpec, RoleSpec } from '../spec/schema.js';
 import { urlDatabase } from '../spec/url.js';
 import { RESERVED_SCHEMA } from '../spec/validate.js';
-import { derivedName, fdwServerName, nodeViewName } from './names.js';
+import { derivedName, fdwServerName, nodeLastpointName, nodeViewName } from './names.js';
 
 /** Schema that holds shard tables and chunks (data nodes) and foreign partitions (access node). */
 export const INTERNAL_SCHEMA = RESERVED_SCHEMA;
@@ -101,6 +101,11 @@ export interface NodeView {
   readonly view: QualifiedName;
   /** The FDW server the foreign table reads through: that of the node's first shard. */
   readonly server: string;
+  /**
+   * With per-shard lastpoint views too: the UNION ALL of this node's shards' lastpoint views, a view
+   * on the data node and the access node's foreign table of the same name (one remote query a node).
+   */
+  readonly lastpoint?: QualifiedName | undefined;
 }
 
 /** One way the access node reads a data node's copy of a reference table. */
@@ -284,18 +289,25 @@ function planHypertable(spec: ClusterSpec, table: HypertableSpec, serverFor: (no
  * then the lastpoint views' and node views' (whoever may read the hypertable may read these).
  */
 export function hypertableParts(h: Hypertable): QualifiedName[] {
-  return [...h.shards.map((s) => s.table), ...h.shards.flatMap((s) => (s.lastpoint === undefined ? [] : [s.lastpoint])), ...(h.nodeViews ?? []).map((v) => v.view)];
+  return [...h.shards.map((s) => s.table), ...h.shards.flatMap((s) => (s.lastpoint === undefined ? [] : [s.lastpoint])), ...(h.nodeViews ?? []).flatMap(nodeViewRelations)];
+}
+
+/** A node view's relations (on its data node, and as foreign tables on the access node): the view, then its lastpoint view when it has one. */
+export function nodeViewRelations(v: NodeView): QualifiedName[] {
+  return v.lastpoint === undefined ? [v.view] : [v.view, v.lastpoint];
 }
 
 /** The node views of a hypertable whose shards are placed as `shards` says, one per data node holding any. */
-export function nodeViewsOf(tableName: string, dataNodes: readonly string[], shards: readonly Pick<Shard, 'index' | 'dataNode' | 'server'>[]): NodeView[] {
+export function nodeViewsOf(tableName: string, dataNodes: readonly string[], shards: readonly Pick<Shard, 'index' | 'dataNode' | 'server' | 'lastpoint'>[]): NodeView[] {
   const holders = [...new Set([...dataNodes, ...shards.map((s) => s.dataNode)])];
   return holders.flatMap((dataNode) => {
     const mine = shards.filter((s) => s.dataNode === dataNode).sort((a, b) => a.index - b.index);
     const first = mine[0];
     if (first === undefined) return [];
     const indexes = mine.map((s) => s.index);
-    return [{ dataNode, shards: indexes, view: { schema: INTERNAL_SCHEMA, name: nodeViewName(tableName, indexes) }, server: first.server }];
+    const view = { schema: INTERNAL_SCHEMA, name: nodeViewName(tableName, indexes) };
+    const lastpoint = mine.every((s) => s.lastpoint !== undefined) ? { schema: INTERNAL_SCHEMA, name: nodeLastpointName(tableName, indexes) } : undefined;
+    return [{ dataNode, shards: indexes, view, server: first.server, ...(lastpoint === undefined ? {} : { lastpoint }) }];
   });
 }
 
@@ -428,7 +440,10 @@ function checkCollisions(layout: ClusterLayout): void {
       claim(prefixes, shard.chunkPrefix, owner, `shard ${shard.index}`);
       if (shard.lastpoint !== undefined) claim(internal, shard.lastpoint.name, owner, `the lastpoint view of shard ${shard.index}`);
     }
-    for (const v of h.nodeViews ?? []) claim(internal, v.view.name, owner, `the node view on ${v.dataNode}`);
+    for (const v of h.nodeViews ?? []) {
+      claim(internal, v.view.name, owner, `the node view on ${v.dataNode}`);
+      if (v.lastpoint !== undefined) claim(internal, v.lastpoint.name, owner, `the node lastpoint view on ${v.dataNode}`);
+    }
     // Indexes and tables share one namespace per schema.
     claim(relations, `${h.table.schema}.${h.table.name}`, owner, 'the hypertable');
     h.indexes.forEach((index, i) => claim(relations, `${h.table.schema}.${index.name}`, owner, `indexes[${i}]`));

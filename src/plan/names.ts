@@ -40,6 +40,12 @@ export function fdwServerName(dataNode: string, index: number): string {
  * the set, so a view of another set never takes its name.
  */
 export function nodeViewName(tableName: string, indexes: readonly number[]): string {
-  const set = createHash('sha256').update(indexes.join(',')).digest('hex').slice(0, 8);
-  return derivedName(tableName, `_n${set}`);
+  return derivedName(tableName, `_n${shardSetHash(indexes)}`);
 }
+
+/** The node lastpoint view (layout.ts `NodeView.lastpoint`) of the same set: the UNION ALL of its shards' lastpoint views. */
+export function nodeLastpointName(tableName: string, indexes: readonly number[]): string {
+  return derivedName(tableName, `_n${shardSetHash(indexes)}_last`);
+}
+
+const shardSetHash = (indexes: readonly number[]): string => createHash('sha256').update(indexes.join(',')).digest('hex').slice(0, 8);

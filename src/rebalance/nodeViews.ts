@@ -13,7 +13,7 @@
  * reads the moved shard twice or not at all); the next metadata read names the new ones.
  */
 import type pg from 'pg';
-import { nodeViewsOf, type ClusterLayout, type Hypertable, type NodeView, type Shard } from '../plan/layout.js';
+import { nodeViewRelations, nodeViewsOf, type ClusterLayout, type Hypertable, type NodeView, type Shard } from '../plan/layout.js';
 import { fdwServerName } from '../plan/names.js';
 import { createNodeTable, createNodeView, dropNodeTable, dropNodeView } from '../sql/nodeViews.js';
 import { render } from '../sql/templates.js';
@@ -58,15 +58,15 @@ export async function makeNodeViews(data: (node: string) => pg.Client, change: N
 
 /** In the switch's transaction on the access node: the foreign tables of the old views go, the new ones come, readable by who may read the hypertable. */
 export async function switchNodeTables(access: pg.Client, layout: ClusterLayout, change: NodeViewChange): Promise<void> {
-  for (const v of change.gone) await access.query(dropNodeTable(change.moved, v).sql);
+  for (const v of change.gone) for (const s of dropNodeTable(change.moved, v)) await access.query(s.sql);
   const readers = layout.roles.filter((r) => r.grants.some((g) => g.table.schema === change.moved.table.schema && g.table.name === change.moved.table.name && g.privileges.includes('SELECT')));
   for (const v of change.made) {
-    await access.query(createNodeTable(change.moved, v).sql);
-    for (const role of readers) await access.query(render('common/grant-table', { privileges: ['SELECT'], table: v.view, role: role.name }));
+    for (const s of createNodeTable(change.moved, v)) await access.query(s.sql);
+    for (const table of nodeViewRelations(v)) for (const role of readers) await access.query(render('common/grant-table', { privileges: ['SELECT'], table, role: role.name }));
   }
 }
 
 /** After the switch, the old views; after a roll-back, the new ones (each before the shard copy it reads is dropped). */
 export async function dropNodeViews(data: (node: string) => pg.Client, h: Hypertable, views: readonly NodeView[]): Promise<void> {
-  for (const v of views) await data(v.dataNode).query(dropNodeView(h, v).sql);
+  for (const v of views) for (const s of dropNodeView(h, v)) await data(v.dataNode).query(s.sql);
 }

@@ -9,7 +9,7 @@ import type { Node, ParseResult } from '@pgsql/types';
 import type pg from 'pg';
 import { parse } from 'pgsql-parser';
 import { INTERNAL_SCHEMA } from '../plan/layout.js';
-import { derivedName, nodeViewName } from '../plan/names.js';
+import { derivedName, nodeLastpointName, nodeViewName } from '../plan/names.js';
 import { optionMap } from '../route/placement.js';
 import { TIME_DISTINCT_RATIO } from '../sql/accessNode.js';
 import type { ClusterMetadata, DistributedTable, NodeTarget, ReferenceTable, ShardTarget, TableColumn } from './model.js';
@@ -169,16 +169,23 @@ function withNodes(table: DistributedTable, rows: readonly LastpointRow[], endpo
   }
   const byName = new Map(rows.map((r) => [r.name, r]));
   const columns = table.columns.map((c) => c.name).join('\u0000');
+  /** The foreign table `name`, when it reads the view of that name on `endpoint` with the hypertable's columns. */
+  const fresh = (name: string, endpoint: string): LastpointRow | undefined => {
+    const row = byName.get(name);
+    const options = new Set(row?.options ?? []);
+    const names = (row?.columns ?? []).map((c) => c.slice(0, c.indexOf(' ')));
+    return row !== undefined && endpoints.get(row.server) === endpoint && options.has(`schema_name=${INTERNAL_SCHEMA}`) && options.has(`table_name=${name}`) && names.join('\u0000') === columns ? row : undefined;
+  };
+  const lastpoints = table.shards.every((s) => s.lastpoint !== undefined);
   const nodes: NodeTarget[] = [];
   for (const [endpoint, shards] of groups) {
     const indexes = shards.map((s) => s.index).sort((a, b) => a - b);
     const name = nodeViewName(table.table.name, indexes);
-    const row = byName.get(name);
-    const options = new Set(row?.options ?? []);
-    const names = (row?.columns ?? []).map((c) => c.slice(0, c.indexOf(' ')));
-    const fresh = row !== undefined && endpoints.get(row.server) === endpoint && options.has(`schema_name=${INTERNAL_SCHEMA}`) && options.has(`table_name=${name}`) && names.join('\u0000') === columns;
-    if (!fresh) return table;
-    nodes.push({ table: { schema: INTERNAL_SCHEMA, name }, server: row.server, shards: indexes });
+    const row = fresh(name, endpoint);
+    if (row === undefined) return table;
+    // Its lastpoint sibling, when the shards have lastpoint views and it was made (a cluster older than these has none).
+    const lastpoint = lastpoints ? fresh(nodeLastpointName(table.table.name, indexes), endpoint) : undefined;
+    nodes.push({ table: { schema: INTERNAL_SCHEMA, name }, server: row.server, shards: indexes, ...(lastpoint === undefined ? {} : { lastpoint: { schema: INTERNAL_SCHEMA, name: lastpoint.name } }) });
   }
   return { ...table, nodes };
 }

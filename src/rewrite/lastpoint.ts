@@ -2,7 +2,9 @@
  * Lastpoint: the newest row of each space key, read from the per-shard lastpoint views
  * (`lastpoint: true`, src/sql/lastpoint.ts) instead of the hypertable. Each view returns one row
  * per key of its shard, found by a loose index scan on the data node; a key lives in one shard,
- * so the UNION ALL of the views holds exactly the newest row of every key.
+ * so the UNION ALL of the views holds exactly the newest row of every key. With node views, each
+ * data node's lastpoint view (the UNION ALL of its shards', src/sql/nodeViews.ts) is read instead:
+ * the same rows, one remote query a node.
  *
  *   SELECT DISTINCT ON (space) … FROM h [WHERE <only the space key>] ORDER BY space, time DESC
  *     the hypertable in the FROM becomes that union (same alias, same columns); DISTINCT ON,
@@ -35,10 +37,16 @@ const refuse = (reason: string): LastpointOutcome => ({ rewrites: [], unchanged:
 /** The access node's work that is left, said once a rewrite is made (the audit sees it as work over shard rows). */
 const LEFT = (what: string): Unchanged => ({ kind: 'lastpoint', reason: `${what} runs on the access node over the lastpoint views' rows, one per key and shard (postgres_fdw ships neither a DISTINCT nor a join with a local table)` });
 
-/** The hypertable's lastpoint tables, when every shard has one. */
-function views(table: DistributedTable): QualifiedName[] | undefined {
-  const out = table.shards.map((s) => s.lastpoint);
-  return out.every((v) => v !== undefined) ? out : undefined;
+/**
+ * The hypertable's lastpoint tables, when every shard has one: each node's (one remote query a
+ * data node) when every node view has one, else each shard's.
+ */
+function views(table: DistributedTable): { readonly tables: QualifiedName[]; readonly said: string; readonly how: string } | undefined {
+  const shards = table.shards.map((s) => s.lastpoint);
+  if (!shards.every((v) => v !== undefined)) return undefined;
+  const nodes = (table.nodes ?? []).map((n) => n.lastpoint);
+  if (nodes.length > 0 && nodes.every((v) => v !== undefined)) return { tables: nodes, said: `the ${nodes.length} data nodes' lastpoint views`, how: `each key's newest row, by a loose index scan on its shard; one remote query a data node` };
+  return { tables: shards, said: `the ${shards.length} shards' lastpoint views`, how: `each key's newest row, by a loose index scan on its data node` };
 }
 
 /** `(SELECT cols FROM v0 UNION ALL … UNION ALL <guard>) AS alias`, as a FROM item. */
@@ -101,9 +109,9 @@ export function lastpointDistinctOn(stmt: SelectStmt, scope: Scope, access: Role
   if (wholeRow(stmt, relation.refName, table)) return refuse(`${relation.refName} is used as a whole row, whose type a sub-select would change`);
   const denied = access === undefined ? undefined : deniedTo(access, [table.table]);
   if (denied !== undefined) return { rewrites: [], unchanged: [{ kind: 'privileges', reason: denied }] };
-  stmt.fromClause = [unionOfViews(table, lastpoints, relation.refName)];
+  stmt.fromClause = [unionOfViews(table, lastpoints.tables, relation.refName)];
   return {
-    rewrites: [{ kind: 'lastpoint', detail: `DISTINCT ON (${table.spaceColumn}) … ORDER BY ${table.spaceColumn}, ${table.timeColumn} DESC: read from the ${lastpoints.length} shards' lastpoint views (each key's newest row, by a loose index scan on its data node)` }],
+    rewrites: [{ kind: 'lastpoint', detail: `DISTINCT ON (${table.spaceColumn}) … ORDER BY ${table.spaceColumn}, ${table.timeColumn} DESC: read from ${lastpoints.said} (${lastpoints.how})` }],
     unchanged: [LEFT('DISTINCT ON')],
   };
 }
@@ -179,11 +187,11 @@ function lateralJoin(join: JoinExpr, sub: RangeSubselect, scopeOf: (s: SelectStm
   }
   const denied = access === undefined ? undefined : deniedTo(access, [table.table]);
   if (denied !== undefined) return { rewrites: [], unchanged: [{ kind: 'privileges', reason: denied }] };
-  const union = unionOfViews(table, lastpoints, alias);
+  const union = unionOfViews(table, lastpoints.tables, alias);
   join.rarg = union;
   join.quals = { A_Expr: { kind: 'AEXPR_OP', name: [{ String: { sval: '=' } }], lexpr: { ColumnRef: { fields: [{ String: { sval: alias } }, { String: { sval: table.spaceColumn } }] } }, rexpr: outer } };
   return {
-    rewrites: [{ kind: 'lastpoint', detail: `LATERAL newest row of ${table.table.name} per ${table.spaceColumn} = ${deparse(outer)} → a join ON ${alias}.${table.spaceColumn} = ${deparse(outer)} with the ${lastpoints.length} shards' lastpoint views (each key's newest row, by a loose index scan on its data node)` }],
+    rewrites: [{ kind: 'lastpoint', detail: `LATERAL newest row of ${table.table.name} per ${table.spaceColumn} = ${deparse(outer)} → a join ON ${alias}.${table.spaceColumn} = ${deparse(outer)} with ${lastpoints.said} (${lastpoints.how})` }],
     unchanged: [LEFT('the join')],
   };
 }

@@ -10,7 +10,7 @@ export function metadataFromLayout(layout: ClusterLayout): ClusterMetadata {
       spaceColumn: h.spaceColumn,
       timeColumn: h.timeColumn,
       shards: h.shards.map((s) => ({ index: s.index, modulus: s.modulus, remainder: s.remainder, table: s.table, server: s.server, lastpoint: s.lastpoint })),
-      nodes: h.nodeViews?.map((v) => ({ table: v.view, server: v.server, shards: v.shards })),
+      nodes: h.nodeViews?.map((v) => ({ table: v.view, server: v.server, shards: v.shards, lastpoint: v.lastpoint })),
     })),
     referenceTables: layout.referenceTables.map((r) => ({
       table: r.table,

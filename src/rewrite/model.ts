@@ -51,6 +51,8 @@ export interface NodeTarget {
   readonly server: string;
   /** Indexes of the shards it reads. */
   readonly shards: readonly number[];
+  /** The foreign table reading the UNION ALL of those shards' lastpoint views, when the node has one. */
+  readonly lastpoint?: QualifiedName | undefined;
 }
 
 /** A small table kept identical on every data node, so joins with it can run next to a shard. */

@@ -593,6 +593,16 @@ describe('lastpoint: the newest row per space key from the per-shard lastpoint v
     expect(lp(`SELECT * FROM tags t LEFT JOIN LATERAL (SELECT * FROM cpu WHERE t.id = tags_id ORDER BY time DESC LIMIT 1) b ON true`).sql).toContain(`LEFT JOIN ${union('b')} ON b.tags_id = t.id`);
   });
 
+  it("reads each data node's lastpoint view instead, when every node view has one (and each shard's when one lacks it)", () => {
+    const node = (n: number, shards: number[], lastpoint: boolean) => ({ table: { schema: '_hypershard', name: `cpu_n${n}` }, server: `srv_${n}`, shards, lastpoint: lastpoint ? { schema: '_hypershard', name: `cpu_n${n}_last` } : undefined });
+    const on = (both: boolean): ClusterMetadata => ({ hypertables: [{ ...withViews(CPU), nodes: [node(1, [0, 2], true), node(2, [1, 3], both)] }], referenceTables: [] });
+    const sql = `SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC`;
+    const r = rewriteSql(sql, on(true), { timeZone: 'UTC' });
+    expect(r.rewrites).toEqual([{ kind: 'lastpoint', detail: "DISTINCT ON (tags_id) … ORDER BY tags_id, time DESC: read from the 2 data nodes' lastpoint views (each key's newest row, by a loose index scan on its shard; one remote query a data node)" }]);
+    expect([...r.sql.matchAll(/_hypershard\.(\w+)/g)].map((m) => m[1])).toEqual(['cpu_n1_last', 'cpu_n2_last']);
+    expect([...rewriteSql(sql, on(false), { timeZone: 'UTC' }).sql.matchAll(/_hypershard\.(\w+)/g)].map((m) => m[1])).toEqual(['cpu_s0_last', 'cpu_s1_last', 'cpu_s2_last', 'cpu_s3_last']);
+  });
+
   it('rewrites the TSBS LATERAL probe over 128 shards at once (expanding a long UNION ALL once, not per sub-chain)', () => {
     const wide: DistributedTable = {
       ...CPU,

@@ -83,4 +83,46 @@ describe('snapshots written before a field existed', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('give a cluster whose migrations predate node lastpoint views one step that makes them, once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
+    try {
+      const file = join(dir, 'hypershard.yaml');
+      const yaml = exampleSpecYaml({
+        accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
+        dataNodes: ['dn1', 'dn2'].map((name) => ({ name, url: `postgres://postgres@${name}/app` })),
+        servicePassword: { env: 'SVC' },
+        readerPassword: { env: 'READER' },
+      }).replace('    shards: 4\n', '    shards: 4\n    lastpoint: true\n    nodeViews: true\n');
+      await writeFile(file, yaml);
+      const spec = parseSpec(yaml, file);
+      const migrations = join(dir, 'migrations');
+      await generateMigrations(spec, file);
+      // Every first migration as an earlier hypershard wrote it: node views, no node lastpoint views.
+      const firsts = [join(migrations, 'access-node'), join(migrations, 'data-nodes', 'dn1'), join(migrations, 'data-nodes', 'dn2')].map((d) => join(d, '0001_hypershard_init.sql'));
+      for (const first of firsts) {
+        const text = await readFile(first, 'utf8');
+        const older = text.replace(/-- node lastpoint view of [^\n]*\n[\s\S]*?;\n\n?/g, '').replace(/-- grant on _hypershard\.metrics_n[0-9a-f]{8}_last to [^\n]*\n[^\n]*\n\n?/g, '');
+        expect(older).toContain('-- node view of public.metrics on dn');
+        expect(older).not.toMatch(/metrics_n[0-9a-f]{8}_last/);
+        await writeFile(first, older);
+      }
+
+      const result = await generateMigrations(spec, file);
+      expect(result.changes).toEqual(['node lastpoint views of public.metrics added (one remote query a data node for lastpoint queries)']);
+      const written = result.files.filter((f) => f.status === 'written');
+      expect(written.map((f) => f.path.slice(migrations.length + 1)).sort()).toEqual(['access-node/0002_node_lastpoint.sql', 'data-nodes/dn1/0002_node_lastpoint.sql', 'data-nodes/dn2/0002_node_lastpoint.sql']);
+      const [access, dn1] = await Promise.all(['access-node/0002_node_lastpoint.sql', 'data-nodes/dn1/0002_node_lastpoint.sql'].map((p) => readFile(join(migrations, p), 'utf8')));
+      // dn1 holds shards 0 and 2: its view is the union of their lastpoint views.
+      expect(dn1).toMatch(/CREATE OR REPLACE VIEW "_hypershard"\."metrics_n[0-9a-f]{8}_last" AS\n.*FROM "_hypershard"\."metrics_s0_last"\nUNION ALL\n.*FROM "_hypershard"\."metrics_s2_last"\n;/);
+      expect(dn1).toMatch(/GRANT SELECT ON TABLE "_hypershard"\."metrics_n[0-9a-f]{8}_last" TO "hypershard_fdw";/);
+      // The access node's foreign tables, made anew, and readable by who reads the hypertable.
+      expect(access.match(/CREATE FOREIGN TABLE "_hypershard"\."metrics_n[0-9a-f]{8}_last"/g)).toHaveLength(2);
+      expect(access).toMatch(/DROP FOREIGN TABLE IF EXISTS "_hypershard"\."metrics_n[0-9a-f]{8}_last";\n\n-- node lastpoint view of public\.metrics on dn1 \(shards 0, 2\) \(foreign table on hypershard_dn1_0\)\nCREATE FOREIGN TABLE/);
+      expect(access).toMatch(/GRANT SELECT ON TABLE "_hypershard"\."metrics_n[0-9a-f]{8}_last" TO "metrics_reader";/);
+      expect((await generateMigrations(spec, file)).changes).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

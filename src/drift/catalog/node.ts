@@ -5,7 +5,7 @@
  * and every foreign table reading a reference table's copy (so a copy no server needs is seen).
  */
 import type pg from 'pg';
-import { COMPAT_SCHEMA, INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
+import { COMPAT_SCHEMA, INTERNAL_SCHEMA, nodeViewRelations, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
 import { TIMESCALE_NAMES } from '../../sql/timescaledb.js';
 import type { NodeRole } from '../../sql/generate.js';
 import { appliedMigrations } from '../../nodes/history.js';
@@ -67,7 +67,7 @@ export async function readNodeCatalog(client: pg.Client, layout: ClusterLayout, 
   const references = layout.referenceTables.map((r) => r.table);
   const copies = access ? layout.referenceTables.flatMap((r) => r.copies.map((c) => c.table)) : [];
   const lastpoints = layout.hypertables.flatMap((h) => h.shards.flatMap((s) => (s.lastpoint === undefined ? [] : [s.lastpoint])));
-  const nodeViews = layout.hypertables.flatMap((h) => (h.nodeViews ?? []).map((v) => v.view));
+  const nodeViews = layout.hypertables.flatMap((h) => (h.nodeViews ?? []).flatMap(nodeViewRelations));
   const tables: QualifiedName[] = [...parents, ...shards, ...references, ...copies, ...lastpoints, ...nodeViews];
   const roleNames = [...layout.roles.map((r) => r.name), layout.serviceRole, ...(layout.replicationRole === undefined ? [] : [layout.replicationRole])];
   const schemas = [...new Set([INTERNAL_SCHEMA, ...parents.map((p) => p.schema), ...references.map((r) => r.schema)])];

@@ -5,7 +5,7 @@
  * role, and nothing else on the tables and schemas hypershard manages. Missing and extra are both
  * reported.
  */
-import { INTERNAL_SCHEMA, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
+import { INTERNAL_SCHEMA, nodeViewRelations, type ClusterLayout, type QualifiedName } from '../../plan/layout.js';
 import { SERVICE_PRIVILEGES } from '../../sql/dataNode.js';
 import { lastpointShards } from '../../sql/lastpoint.js';
 import { nodeViews } from '../../sql/nodeViews.js';
@@ -32,7 +32,7 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
     ...held.map((h) => h.table),
     ...held.flatMap((h) => h.shards.filter((s) => role === 'access' || s.dataNode === node).map((s) => s.table)),
     ...held.flatMap((h) => lastpointShards(h, role === 'access' ? undefined : node).map((s) => s.lastpoint)),
-    ...held.flatMap((h) => nodeViews(h, role === 'access' ? undefined : node).map((v) => v.view)),
+    ...held.flatMap((h) => nodeViews(h, role === 'access' ? undefined : node).flatMap(nodeViewRelations)),
     ...layout.referenceTables.flatMap((r) => [r.table, ...(role === 'access' ? r.copies.map((c) => c.table) : [])]),
   ];
   const grants = new Map<string, Expected<QualifiedName>>();
@@ -50,8 +50,8 @@ export function expectedTableGrants(layout: ClusterLayout, node: string, role: N
     for (const shard of held.flatMap((h) => lastpointShards(h, node))) {
       grants.set(`${nameKey(shard.lastpoint)}\u0000${layout.serviceRole}`, { on: shard.lastpoint, role: layout.serviceRole, privileges: ['SELECT'] });
     }
-    for (const v of held.flatMap((h) => nodeViews(h, node))) {
-      grants.set(`${nameKey(v.view)}\u0000${layout.serviceRole}`, { on: v.view, role: layout.serviceRole, privileges: ['SELECT'] });
+    for (const view of held.flatMap((h) => nodeViews(h, node).flatMap(nodeViewRelations))) {
+      grants.set(`${nameKey(view)}\u0000${layout.serviceRole}`, { on: view, role: layout.serviceRole, privileges: ['SELECT'] });
     }
   }
   return [...grants.values()];
