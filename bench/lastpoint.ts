@@ -12,7 +12,10 @@
  *   skip-scan-row  the same view carrying the whole row through the recursion (one probe per key,
  *                  `ORDER BY key, time DESC LIMIT 1` for the next key's newest row)
  *   product        the rewriter's output with the lastpoint views `apply` made (`lastpoint: true`:
- *                  skip-scan-row, generated from templates/); `rewritten` is today's rewrite without them
+ *                  skip-scan-row, generated from templates/), each shard's; `rewritten` is the rewrite
+ *                  without them
+ *   product, node views  the same from each data node's lastpoint view (`nodeViews: true` too: the
+ *                  UNION ALL of the node's shards' views, one remote query a node)
  *
  * And the plain form `SELECT DISTINCT ON (tags_id) * FROM cpu ORDER BY tags_id, time DESC`
  * (`plain …`, against `plain single`): as written, rewritten without the views, and the product.
@@ -57,7 +60,7 @@ interface Row {
 }
 
 const report = await withBenchCluster({ dataNodes: 2, ...(postgres === undefined ? {} : { postgres }), handleSignals: true, onStep: step }, async (cluster, workDir) => {
-  const topology = await createDistributedHypertable(cluster, workDir, { hours, lastpoint: true });
+  const topology = await createDistributedHypertable(cluster, workDir, { hours, lastpoint: true, nodeViews: true });
   const access = await connect(cluster.accessNode.url);
   const dataClients = new Map<string, pg.Client>();
   try {
@@ -104,10 +107,12 @@ const report = await withBenchCluster({ dataNodes: 2, ...(postgres === undefined
     const overViews = (kind: string): string =>
       `SELECT DISTINCT ON (t.hostname) * FROM ${DISTRIBUTED.tags} t INNER JOIN (${(imported[kind] ?? []).map((v) => `SELECT * FROM ${v}`).join(' UNION ALL ')}) AS b ON b.tags_id = t.id ORDER BY t.hostname, b.time DESC`;
     const written = users(DISTRIBUTED.cpu, DISTRIBUTED.tags);
-    const withViews = metadataFromLayout(topology.layout);
-    // Today's rewrite: the same cluster as the rewriter saw it before lastpoint views.
+    const withNodeViews = metadataFromLayout(topology.layout);
+    // Each shard's lastpoint view: the same cluster as the rewriter saw it before node lastpoint views.
+    const withViews = { ...withNodeViews, hypertables: withNodeViews.hypertables.map((h) => ({ ...h, nodes: h.nodes?.map((n) => ({ ...n, lastpoint: undefined })) })) };
+    // The rewrite without lastpoint views at all.
     const withoutViews = { ...withViews, hypertables: withViews.hypertables.map((h) => ({ ...h, shards: h.shards.map((s) => ({ ...s, lastpoint: undefined })) })) };
-    const rewrite = (sql: string, metadata: typeof withViews): string => {
+    const rewrite = (sql: string, metadata: typeof withNodeViews): string => {
       const r = rewriteSql(sql, metadata, { timeZone: 'UTC' });
       step(`${r.rewrites.map((x) => x.kind).join(', ') || 'not rewritten'}: ${sql.slice(0, 60)}…`);
       return r.sql;
@@ -123,10 +128,12 @@ const report = await withBenchCluster({ dataNodes: 2, ...(postgres === undefined
       'skip-scan': overViews('skip-scan'),
       'skip-scan-row': overViews('skip-scan-row'),
       product: rewrite(written, withViews),
+      'product, node views': rewrite(written, withNodeViews),
       'plain single': plain(SINGLE.cpu),
       'plain users': plain(DISTRIBUTED.cpu),
       'plain rewritten': rewrite(plain(DISTRIBUTED.cpu), withoutViews),
       'plain product': rewrite(plain(DISTRIBUTED.cpu), withViews),
+      'plain product, node views': rewrite(plain(DISTRIBUTED.cpu), withNodeViews),
     };
     /** The single-node query each candidate is measured and checked against. */
     const baseline = (name: string): string => (name.startsWith('plain ') ? 'plain single' : 'single');

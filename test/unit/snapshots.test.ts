@@ -112,7 +112,8 @@ describe('snapshots written before a field existed', () => {
       expect(result.changes).toEqual(['node lastpoint views of public.metrics added (one remote query a data node for lastpoint queries)']);
       const written = result.files.filter((f) => f.status === 'written');
       expect(written.map((f) => f.path.slice(migrations.length + 1)).sort()).toEqual(['access-node/0002_node_lastpoint.sql', 'data-nodes/dn1/0002_node_lastpoint.sql', 'data-nodes/dn2/0002_node_lastpoint.sql']);
-      const [access, dn1] = await Promise.all(['access-node/0002_node_lastpoint.sql', 'data-nodes/dn1/0002_node_lastpoint.sql'].map((p) => readFile(join(migrations, p), 'utf8')));
+      const access = await readFile(join(migrations, 'access-node/0002_node_lastpoint.sql'), 'utf8');
+      const dn1 = await readFile(join(migrations, 'data-nodes/dn1/0002_node_lastpoint.sql'), 'utf8');
       // dn1 holds shards 0 and 2: its view is the union of their lastpoint views.
       expect(dn1).toMatch(/CREATE OR REPLACE VIEW "_hypershard"\."metrics_n[0-9a-f]{8}_last" AS\n.*FROM "_hypershard"\."metrics_s0_last"\nUNION ALL\n.*FROM "_hypershard"\."metrics_s2_last"\n;/);
       expect(dn1).toMatch(/GRANT SELECT ON TABLE "_hypershard"\."metrics_n[0-9a-f]{8}_last" TO "hypershard_fdw";/);
