@@ -14,6 +14,7 @@ import type pg from 'pg';
 import type { PostgresSource } from '../../src/dev/binaries.js';
 import type { DevCluster } from '../../src/dev/cluster.js';
 import { startGateway } from '../../src/gateway/gateway.js';
+import { Client as HypershardClient } from '../../src/pg/client.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { quoteIdent, quoteLiteral } from '../../src/sql/quote.js';
@@ -26,7 +27,7 @@ import { cpuCsv, cpuRows, totalRows, type DataShape } from './generate.js';
 import { asyncpgExecutemany, cliLoad, GATEWAY, psqlCopy, psqlScript, psqlScriptsAtOnce, ROUTED, routedCopy, sameShardsAsCpu, writeCsv, writeInserts, writeInsertScripts } from './ingest.js';
 import { copyRows, insertRows, memoryProbe, timed, type IngestResult } from './load.js';
 import { measureQueries } from './measure.js';
-import { rewrittenCases, tsbsQueries, type Form, type QueryType } from './queries.js';
+import { productCases, rewrittenCases, tsbsQueries, type Form, type QueryType } from './queries.js';
 import { summarize, type BenchmarkReport } from './report.js';
 import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE, type Topology } from './setup.js';
 
@@ -180,14 +181,21 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           const written = tsbsQueries({ hosts: options.hosts, endMs, seed: options.seed }).filter((c) => options.types === undefined || options.types.includes(c.type));
           const timeZone = (await access.query<{ tz: string }>(`SELECT current_setting('TimeZone') AS tz`)).rows[0]?.tz;
           const metadata = metadataFromLayout(topology.layout);
-          const cases = [...written, ...rewrittenCases(written, (sql) => rewriteSql(sql, metadata, { timeZone }).sql, DISTRIBUTED)].filter(
+          const cases = [...written, ...rewrittenCases(written, (sql) => rewriteSql(sql, metadata, { timeZone }).sql, DISTRIBUTED), ...productCases(written)].filter(
             (c) => options.forms === undefined || options.forms.includes(c.form),
           );
+          // The product: hypershard/pg's Client, metadata from the access node's catalogs as an application's.
+          const product = new HypershardClient({ connectionString: cluster.accessNode.url });
+          await product.connect();
+          clients.push(product);
+          await product.query(`SET TimeZone = 'UTC'`);
+          await product.query(`SET statement_timeout = '15min'`);
           step(`measuring ${cases.length} queries (${options.runs} runs each, on both targets)`);
           const network = proxies.length === 0 ? undefined : () => proxyTotals(proxies);
           const queries = await phase('queries', () =>
             measureQueries(access, cases, {
               runs: options.runs,
+              product,
               layout: topology.layout,
               ...(network === undefined ? {} : { network }),
               onProgress: step,

@@ -56,11 +56,16 @@ export interface QueryMeasurement {
 
 export interface MeasureOptions {
   readonly runs: number;
+  /** hypershard/pg's Client on the access node, for the `product` cases' distributed side. */
+  readonly product?: ProductClient;
   readonly layout: ClusterLayout;
   /** The latency proxies' counters so far, when the access node reaches the data nodes through them. */
   readonly network?: () => ProxyStats;
   readonly onProgress?: (message: string) => void;
 }
+
+/** hypershard/pg's Client, as the bench uses it. */
+export type ProductClient = pg.Client & { readonly lastRewrite: { readonly sql: string } | undefined };
 
 async function run(client: pg.Client, c: QueryCase, tables: Tables): Promise<{ ms: number; rows: pg.QueryResultRow[] }> {
   const t0 = performance.now();
@@ -70,20 +75,29 @@ async function run(client: pg.Client, c: QueryCase, tables: Tables): Promise<{ m
 
 export async function measureQueries(access: pg.Client, cases: readonly QueryCase[], options: MeasureOptions): Promise<QueryMeasurement[]> {
   const label = (c: QueryCase): string => `${c.type} (${c.form})`;
+  const product = options.product;
+  if (cases.some((c) => c.throughProduct === true) && product === undefined) throw new Error('product cases need a hypershard/pg client');
+  /** Where a case's distributed side runs; its single side always runs on the plain client. */
+  const distributedOn = (c: QueryCase): pg.Client => (c.throughProduct === true ? (product as pg.Client) : access);
+  /** What the product sent for each case, the last time it ran (audited as sent). */
+  const sent = new Map<QueryCase, string>();
 
   // Round 0: warm-up and answers, both targets in one transaction (one now()).
   const answers: { equal: boolean; difference?: string; rows: number }[] = [];
   for (const c of cases) {
     options.onProgress?.(`warm-up and answers: ${label(c)}`);
-    await access.query('BEGIN READ ONLY');
+    // One transaction, one now(): on the product's client for its cases (the single-node
+    // statement names no hypertable and passes through unchanged; inside a block no keys are read).
+    const client = distributedOn(c);
+    await client.query('BEGIN READ ONLY');
     try {
-      const single = await run(access, c, SINGLE);
-      const distributed = await run(access, c, DISTRIBUTED);
+      const single = await run(client, c, SINGLE);
+      const distributed = await run(client, c, DISTRIBUTED);
       const cmp = compareAnswers(single.rows, distributed.rows);
       answers.push({ equal: cmp.equal, rows: single.rows.length, ...(cmp.difference === undefined ? {} : { difference: cmp.difference }) });
       if (!cmp.equal) process.stderr.write(`\n!!! ANSWERS DIFFER for ${label(c)}: ${cmp.difference ?? ''}\n\n`);
     } finally {
-      await access.query('COMMIT');
+      await client.query('COMMIT');
     }
   }
 
@@ -95,8 +109,9 @@ export async function measureQueries(access: pg.Client, cases: readonly QueryCas
       const distributedFirst = (round + i) % 2 === 0;
       for (const target of distributedFirst ? (['distributed', 'single'] as const) : (['single', 'distributed'] as const)) {
         const before = target === 'distributed' ? options.network?.() : undefined;
-        const { ms } = await run(access, c, target === 'single' ? SINGLE : DISTRIBUTED);
+        const { ms } = await run(target === 'single' ? access : distributedOn(c), c, target === 'single' ? SINGLE : DISTRIBUTED);
         s[target].push(ms);
+        if (target === 'distributed' && c.throughProduct === true && product?.lastRewrite !== undefined) sent.set(c, product.lastRewrite.sql);
         const after = options.network?.();
         if (before !== undefined && after !== undefined) {
           const d = proxyDelta(before, after);
@@ -114,10 +129,13 @@ export async function measureQueries(access: pg.Client, cases: readonly QueryCas
     const a = answers[i]!;
     const singleMs = median(s.single);
     const distributedMs = median(s.distributed);
+    // The product's statement as it sent it outside a transaction (keys written in).
+    const asSent = sent.get(c);
+    const audited: QueryCase = asSent === undefined ? c : { ...c, sql: (t) => (t === DISTRIBUTED ? asSent : c.sql(t)) };
     results.push({
       type: c.type,
       form: c.form,
-      sql: c.sql(DISTRIBUTED),
+      sql: audited.sql(DISTRIBUTED),
       params: c.params,
       resultRows: a.rows,
       singleMs,
@@ -127,7 +145,7 @@ export async function measureQueries(access: pg.Client, cases: readonly QueryCas
       answersEqual: a.equal,
       ...(a.difference === undefined ? {} : { difference: a.difference }),
       ...(s.bytes.length === 0 ? {} : { network: { bytesFromDataNodes: median(s.bytes), roundTrips: median(s.roundTrips) } }),
-      audit: await audit(access, c, options.layout),
+      audit: await audit(access, audited, options.layout),
     });
   }
   return results;

@@ -13,6 +13,10 @@
  *                 each host's last time per shard, then fetches those rows by key.
  *   rewritten     the users-bucket SQL as hypershard's rewriter turns it (src/rewrite): the
  *                 single node runs the users' SQL itself, the access node the rewritten SQL.
+ *   product       the users-bucket SQL sent through `hypershard/pg`'s Client, as an application
+ *                 sends it: rewritten and, outside a transaction, the keys of a sub-select on a
+ *                 reference table read first (one more access-node round trip, timed) and written
+ *                 in, as the gateway does too.
  *
  * A form is only listed where it means something for the type. Every form runs the same SQL on
  * the single-node table and on the distributed hypertable, and both answers are compared.
@@ -40,7 +44,7 @@ export const QUERY_TYPES = [
 ] as const;
 export type QueryType = (typeof QUERY_TYPES)[number];
 
-export const FORMS = ['users-bucket', 'shippable', 'per-shard', 'rewritten'] as const;
+export const FORMS = ['users-bucket', 'shippable', 'per-shard', 'rewritten', 'product'] as const;
 export type Form = (typeof FORMS)[number];
 
 export interface QueryCase {
@@ -48,6 +52,8 @@ export interface QueryCase {
   readonly form: Form;
   readonly sql: (t: Tables) => string;
   readonly params: readonly unknown[];
+  /** The distributed side runs on hypershard/pg's Client (the `product` form), not a plain one. */
+  readonly throughProduct?: true;
 }
 
 export interface QueryContext {
@@ -253,4 +259,9 @@ export function rewrittenCases(cases: readonly QueryCase[], rewrite: (sql: strin
       const rewritten = rewrite(c.sql(distributed));
       return { ...c, form: 'rewritten', sql: (t: Tables) => (t === distributed ? rewritten : c.sql(t)) };
     });
+}
+
+/** The users-bucket cases again, the distributed side sent through hypershard/pg's Client as written. */
+export function productCases(cases: readonly QueryCase[]): QueryCase[] {
+  return cases.filter((c) => c.form === 'users-bucket').map((c) => ({ ...c, form: 'product', throughProduct: true }));
 }

@@ -199,7 +199,8 @@ export function toMarkdown(r: BenchmarkReport): string {
     'Forms: **users-bucket** is TSBS\'s SQL as people write it on vanilla PostgreSQL (`date_trunc` buckets, `now() - interval` windows, hosts by a sub-select on `tags`); ' +
       '**shippable** follows hypershard\'s advice (`date_bin` with a literal origin, time bounds and host ids as parameters); ' +
       '**per-shard** also aggregates per host first (`GROUP BY tags_id, …`, which every shard can finish) and combines on the access node ' +
-      '(lastpoint: each host\'s last time per shard, then its row by key). The same statement runs on both targets. ' +
+      '(lastpoint: each host\'s last time per shard, then its row by key); **rewritten** is users-bucket as hypershard\'s rewriter alone turns it; ' +
+      '**product** is users-bucket sent through `hypershard/pg`\'s Client (rewritten, and outside a transaction the keys of a sub-select on a reference table read first, that round trip timed, as the gateway does). The same statement runs on both targets. ' +
       'The data ends when loading began, and `now()` moves on during the run, so the users-bucket windows hold fewer rows in later rounds; ' +
       'both targets run each round back to back, and the answers are compared in one transaction (one `now()`).',
     '',

@@ -32,6 +32,10 @@ describe('TSBS benchmark, quick scale', () => {
     for (const type of QUERY_TYPES) {
       expect(report.queries.filter((q) => q.type === type && q.form === 'users-bucket'), type).toHaveLength(1);
       expect(report.queries.filter((q) => q.type === type).length, type).toBeGreaterThanOrEqual(2);
+      // The product form is what hypershard/pg sent: the users' SQL, rewritten.
+      const [written, product] = ['users-bucket', 'product'].map((form) => report.queries.find((q) => q.type === type && q.form === form));
+      expect(product?.sql, type).toEqual(expect.any(String));
+      expect(product?.sql, type).not.toBe(written?.sql);
     }
     expect(report.mismatches).toBe(0);
 
