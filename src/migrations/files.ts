@@ -12,6 +12,7 @@ import { evolve, type Evolution } from '../evolve/diff.js';
 import { COMMIT_LOG, commitLogStep } from '../ingest/commitLog.js';
 import { planLayout, type ClusterLayout } from '../plan/layout.js';
 import { serviceRoleSettingsStep } from '../sql/dataNode.js';
+import { createLastpointView, lastpointFunctionLabel, lastpointShards } from '../sql/lastpoint.js';
 import { nodeLastpointLabelPrefix, nodeLastpointTableStep, nodeLastpointViewStep, nodeViews } from '../sql/nodeViews.js';
 import { objectKey, roleGrantsOn } from '../evolve/referenceTables.js';
 import { generateSql, type NodeRole, type NodeSql } from '../sql/generate.js';
@@ -101,15 +102,13 @@ export async function generateMigrations(spec: ClusterSpec, specFile: string, op
   }
   const onDisk = await readMigrations(root, planLayout(spec), planLayout(last.spec));
   const existing = onDisk.map((f): WriteResult => ({ path: join(root, f.dir, `${f.name}.sql`), status: 'unchanged' }));
-  const upgrade = baseUpgrade(onDisk, planLayout(spec).accessNode);
-  const settings = settingsUpgrade(onDisk, planLayout(spec));
-  const lastpoints = nodeLastpointUpgrade(onDisk, planLayout(spec));
-  if (sameSql(last.spec, spec) && upgrade === undefined && settings.size === 0 && lastpoints.steps.size === 0) return { files: existing, changes: [] };
+  const layout = planLayout(spec);
+  const upgrade = baseUpgrade(onDisk, layout.accessNode);
+  // Objects newer than the cluster's migrations, by node: each added once, in one step.
+  const upgrades = [settingsUpgrade(onDisk, layout), nodeLastpointUpgrade(onDisk, layout), lastpointFunctionUpgrade(onDisk, layout)];
+  if (sameSql(last.spec, spec) && upgrade === undefined && upgrades.every((u) => u.steps.size === 0)) return { files: existing, changes: [] };
 
-  const evolution = withNodeSteps(
-    withNodeSteps(withUpgrade(evolve(planLayout(last.spec), planLayout(spec)), upgrade, planLayout(spec).accessNode), { steps: settings, change: `planner settings of the FDW service role on data node${settings.size === 1 ? '' : 's'} ${[...settings.keys()].join(', ')}`, kind: 'role_settings' }),
-    lastpoints,
-  );
+  const evolution = upgrades.reduceRight(withNodeSteps, withUpgrade(evolve(planLayout(last.spec), layout), upgrade, layout.accessNode));
   if (evolution.refused.length > 0) {
     throw new MigrationStateError(`the spec changes what hypershard cannot change in place; nothing was written:\n${evolution.refused.map((r) => `  - ${r}`).join('\n')}`);
   }
@@ -145,7 +144,7 @@ function withUpgrade(evolution: Evolution, upgrade: Step | undefined, accessNode
  * The service role's planner settings (DATA_NODE_SETTINGS), for data nodes whose migrations never
  * set them as they are now: made before they existed, or before a setting was added or changed.
  */
-function settingsUpgrade(onDisk: readonly MigrationFile[], layout: ClusterLayout): Map<string, Step> {
+function settingsUpgrade(onDisk: readonly MigrationFile[], layout: ClusterLayout): NodeSteps {
   const step = serviceRoleSettingsStep(layout);
   const sql = step.up.map((s) => s.sql);
   const upgrades = new Map<string, Step>();
@@ -153,7 +152,7 @@ function settingsUpgrade(onDisk: readonly MigrationFile[], layout: ClusterLayout
     const files = onDisk.filter((f) => f.node === node);
     if (files.length > 0 && !sql.every((s) => files.some((f) => f.content.includes(s)))) upgrades.set(node, step);
   }
-  return upgrades;
+  return { steps: upgrades, change: `planner settings of the FDW service role on data node${upgrades.size === 1 ? '' : 's'} ${[...upgrades.keys()].join(', ')}`, kind: 'role_settings' };
 }
 
 interface NodeSteps {
@@ -192,6 +191,29 @@ function nodeLastpointUpgrade(onDisk: readonly MigrationFile[], layout: ClusterL
   }
   const names = stale.map((h) => `${h.table.schema}.${h.table.name}`).join(', ');
   return { steps, change: `node lastpoint views of ${names} added (one remote query a data node for lastpoint queries)`, kind: 'node_lastpoint' };
+}
+
+/**
+ * Lastpoint views made before they read a PL/pgSQL function (planned once a session, not per
+ * query): on each data node none of whose migrations makes one for its shards of the hypertable.
+ * The function made and the view replaced in place (same columns: views reading it stay), for the
+ * shards as placed now. Its down leaves them: the view answers the same either way.
+ */
+function lastpointFunctionUpgrade(onDisk: readonly MigrationFile[], layout: ClusterLayout): NodeSteps {
+  const steps = new Map<string, Step>();
+  const tables = new Set<string>();
+  for (const node of layout.dataNodes) {
+    const files = onDisk.filter((f) => f.node === node);
+    if (files.length === 0) continue;
+    const up = layout.hypertables.flatMap((h) => {
+      const shards = lastpointShards(h, node);
+      if (shards.length === 0 || files.some((f) => shards.some((s) => f.content.includes(`-- ${lastpointFunctionLabel(h, s)}`)))) return [];
+      tables.add(`${h.table.schema}.${h.table.name}`);
+      return shards.flatMap((s) => createLastpointView(h, s, layout.serviceRole));
+    });
+    if (up.length > 0) steps.set(node, { up, down: [] });
+  }
+  return { steps, change: `lastpoint views of ${[...tables].join(', ')} read a function planned once a session (on data node${steps.size === 1 ? '' : 's'} ${[...steps.keys()].join(', ')})`, kind: 'lastpoint_function' };
 }
 
 /** Whether two specs build the same cluster (their generated SQL is identical). */

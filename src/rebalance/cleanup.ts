@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import { analyzeTables } from '../maintain/analyze.js';
 import type { Hypertable, Shard } from '../plan/layout.js';
+import { dropLastpointView } from '../sql/lastpoint.js';
 import { moveNames, qualified } from './names.js';
 import { exists } from './prepare.js';
 
@@ -27,7 +28,8 @@ export async function dropDataCopy(client: pg.Client, h: Hypertable, shard: Shar
   try {
     await client.query(`DROP VIEW IF EXISTS ${qualified(moveNames(shard).check)}`);
     // The lastpoint view reads the shard: DROP TABLE would fail on it.
-    if (shard.lastpoint !== undefined) await client.query(`DROP VIEW IF EXISTS ${qualified(shard.lastpoint)}`);
+    const lastpoint = shard.lastpoint;
+    if (lastpoint !== undefined) for (const statement of dropLastpointView(h, { ...shard, lastpoint })) await client.query(statement.sql);
     await client.query(`DROP TABLE IF EXISTS ${qualified(shard.table)}`);
     await dropEmptyParent(client, h);
     await client.query('COMMIT');

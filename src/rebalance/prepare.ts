@@ -13,6 +13,7 @@ import type { ClusterLayout, FdwServer, Hypertable, Shard } from '../plan/layout
 import { syncUserMappings } from '../nodes/secrets.js';
 import { serverStep, timeDistinctStatement } from '../sql/accessNode.js';
 import { dataHypertable } from '../sql/dataNode.js';
+import { dropLastpointView } from '../sql/lastpoint.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
 import { grantTables } from '../sql/roles.js';
 import { render } from '../sql/templates.js';
@@ -38,7 +39,8 @@ export async function prepareTarget(client: pg.Client, layout: ClusterLayout, h:
     const hasParent = await exists(client, qualified(h.table));
     // A copy left by an interrupted move: the live shard is on the source (the caller checked).
     await client.query(`DROP VIEW IF EXISTS ${qualified(names.check)}`);
-    if (shard.lastpoint !== undefined) await client.query(`DROP VIEW IF EXISTS ${qualified(shard.lastpoint)}`);
+    const lastpoint = shard.lastpoint;
+    if (lastpoint !== undefined) for (const statement of dropLastpointView(h, { ...shard, lastpoint })) await client.query(statement.sql);
     await client.query(`DROP TABLE IF EXISTS ${qualified(shard.table)}`);
     // Node views are the move's to change (nodeViews.ts), not this shard's.
     const moved: Hypertable = { ...h, shards: [{ ...shard, dataNode: target }], nodeViews: undefined };

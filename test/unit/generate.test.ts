@@ -488,23 +488,37 @@ describe('lastpoint views', () => {
   const sql = generate(SPEC.replace('    shards: 2\n', '    shards: 2\n    lastpoint: true\n'));
   const whats = (list: readonly Statement[]): string[] => list.map((s) => s.what);
 
-  it('makes the view beside each shard, readable by the service role only, and drops it before the local parent', () => {
+  it('makes the view beside each shard from a function planned once a session, readable by the service role only, and drops both before the local parent', () => {
     const dn1 = node(sql, 'dn1');
+    const fn = dn1.up.find((s) => s.what === 'lastpoint view of shard 0 of iot.metrics: its function');
+    expect(fn?.sql).toBe(`CREATE OR REPLACE FUNCTION "_hypershard"."metrics_s0_last_fn"() RETURNS SETOF "_hypershard"."metrics_s0"
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $hs$
+BEGIN
+  RETURN QUERY WITH RECURSIVE r(c) AS (
+    (SELECT (c.*)::"_hypershard"."metrics_s0" FROM "_hypershard"."metrics_s0" AS c ORDER BY c."device_id", c."time" DESC LIMIT 1)
+    UNION ALL
+    SELECT (SELECT (n.*)::"_hypershard"."metrics_s0" FROM "_hypershard"."metrics_s0" AS n WHERE n."device_id" > (r.c)."device_id" ORDER BY n."device_id", n."time" DESC LIMIT 1)
+    FROM r WHERE (r.c)."device_id" IS NOT NULL
+  )
+  SELECT (r.c).* FROM r WHERE (r.c)."device_id" IS NOT NULL;
+END
+$hs$;`);
     const view = dn1.up.find((s) => s.what === 'lastpoint view of shard 0 of iot.metrics');
-    expect(view?.sql).toBe(`CREATE VIEW "_hypershard"."metrics_s0_last" AS
-WITH RECURSIVE r(c) AS (
-  (SELECT (c.*)::"_hypershard"."metrics_s0" FROM "_hypershard"."metrics_s0" AS c ORDER BY c."device_id", c."time" DESC LIMIT 1)
-  UNION ALL
-  SELECT (SELECT (n.*)::"_hypershard"."metrics_s0" FROM "_hypershard"."metrics_s0" AS n WHERE n."device_id" > (r.c)."device_id" ORDER BY n."device_id", n."time" DESC LIMIT 1)
-  FROM r WHERE (r.c)."device_id" IS NOT NULL
-)
-SELECT (r.c)."time", (r.c)."device_id", (r.c)."value"
-FROM r WHERE (r.c)."device_id" IS NOT NULL;`);
+    expect(view?.sql).toBe(`CREATE OR REPLACE VIEW "_hypershard"."metrics_s0_last" AS
+SELECT r."time", r."device_id", r."value"
+FROM "_hypershard"."metrics_s0_last_fn"() AS r;`);
     expect(dn1.up.find((s) => s.what === 'lastpoint view of shard 0 of iot.metrics: SELECT for hypershard_fdw')?.sql).toBe('GRANT SELECT ON TABLE "_hypershard"."metrics_s0_last" TO "hypershard_fdw";');
-    expect(whats(dn1.up).filter((w) => w.startsWith('lastpoint'))).toEqual(['lastpoint view of shard 0 of iot.metrics', 'lastpoint view of shard 0 of iot.metrics: SELECT for hypershard_fdw']);
+    expect(whats(dn1.up).filter((w) => w.startsWith('lastpoint'))).toEqual([
+      'lastpoint view of shard 0 of iot.metrics: its function',
+      'lastpoint view of shard 0 of iot.metrics',
+      'lastpoint view of shard 0 of iot.metrics: SELECT for hypershard_fdw',
+    ]);
+    // The view, then its function (whose result type is the shard's), then the local parent.
     const down = whats(dn1.down);
-    expect(down.indexOf('lastpoint view of shard 0 of iot.metrics')).toBeLessThan(down.indexOf('local parent of iot.metrics with its shards and chunks'));
+    expect(down.indexOf('lastpoint view of shard 0 of iot.metrics')).toBeLessThan(down.indexOf('lastpoint view of shard 0 of iot.metrics: its function'));
+    expect(down.indexOf('lastpoint view of shard 0 of iot.metrics: its function')).toBeLessThan(down.indexOf('local parent of iot.metrics with its shards and chunks'));
     expect(dn1.down.find((s) => s.what === 'lastpoint view of shard 0 of iot.metrics')?.sql).toBe('DROP VIEW IF EXISTS "_hypershard"."metrics_s0_last";');
+    expect(dn1.down.find((s) => s.what === 'lastpoint view of shard 0 of iot.metrics: its function')?.sql).toBe('DROP FUNCTION IF EXISTS "_hypershard"."metrics_s0_last_fn"();');
   });
 
   it('imports each view on the access node through its shard’s server, granted to roles that read the hypertable', () => {

@@ -126,4 +126,43 @@ describe('snapshots written before a field existed', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('give data nodes whose lastpoint views predate their function one step that makes it and replaces the views in place, once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
+    try {
+      const file = join(dir, 'hypershard.yaml');
+      const yaml = exampleSpecYaml({
+        accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
+        dataNodes: ['dn1', 'dn2'].map((name) => ({ name, url: `postgres://postgres@${name}/app` })),
+        servicePassword: { env: 'SVC' },
+        readerPassword: { env: 'READER' },
+      }).replace('    shards: 4\n', '    shards: 4\n    lastpoint: true\n');
+      await writeFile(file, yaml);
+      const spec = parseSpec(yaml, file);
+      const migrations = join(dir, 'migrations');
+      await generateMigrations(spec, file);
+      // dn2's first migration as an earlier hypershard wrote it: lastpoint views, no functions.
+      const first = join(migrations, 'data-nodes', 'dn2', '0001_hypershard_init.sql');
+      const older = (await readFile(first, 'utf8')).replace(/-- lastpoint view of shard \d+ of public\.metrics: its function\n[\s\S]*?;\n\n?/g, '');
+      expect(older).toContain('-- lastpoint view of shard 1 of public.metrics\n');
+      expect(older).not.toMatch(/FUNCTION "_hypershard"\."metrics_s\d_last_fn"/);
+      await writeFile(first, older);
+
+      const result = await generateMigrations(spec, file);
+      expect(result.changes).toEqual(['lastpoint views of public.metrics read a function planned once a session (on data node dn2)']);
+      const written = result.files.filter((f) => f.status === 'written');
+      expect(written.map((f) => f.path.slice(migrations.length + 1))).toEqual(['data-nodes/dn2/0002_lastpoint_function.sql']);
+      const sql = await readFile(written[0]!.path, 'utf8');
+      // dn2 holds shards 1 and 3: each function made, each view replaced in place (views reading it stay).
+      for (const shard of [1, 3]) {
+        expect(sql).toContain(`CREATE OR REPLACE FUNCTION "_hypershard"."metrics_s${shard}_last_fn"() RETURNS SETOF "_hypershard"."metrics_s${shard}"`);
+        expect(sql).toContain(`CREATE OR REPLACE VIEW "_hypershard"."metrics_s${shard}_last" AS`);
+      }
+      expect(sql).not.toMatch(/metrics_s[02]_last/);
+      expect(sql.slice(sql.indexOf('-- Down Migration'))).not.toContain('DROP');
+      expect((await generateMigrations(spec, file)).changes).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
