@@ -136,12 +136,12 @@ function diffHypertable(plan: Plan, old: Hypertable, next: Hypertable, after: Cl
   if (old.chunkInterval.seconds !== next.chunkInterval.seconds) plan.refused.push(`hypertable ${label}: chunkInterval changed; existing chunks keep their width, so set it back`);
 
   const nodes = holders(next);
-  // Lastpoint views name their columns and block dropping or retyping them: dropped before any
-  // column change and made again after it (and made or dropped when the option changes).
+  // Lastpoint views and node views name their columns and block dropping or retyping them:
+  // dropped before any column change and made again after it (and made or dropped when the option
+  // changes). Node views first: a node's lastpoint view reads its shards' lastpoint views.
   const columnsOf = (h: Hypertable): string => JSON.stringify(h.columns.map((c) => [c.name, c.type.sql, c.notNull]));
   const remake = columnsOf(old) !== columnsOf(next);
-  // Node views likewise (their names follow the shard sets, which only rebalance changes), and
-  // first: a node's lastpoint view reads its shards' lastpoint views.
+  // (Node views' names follow the shard sets, which only rebalance changes.)
   const hadNodeViews = nodeViews(old).length > 0;
   const hasNodeViews = nodeViews(next).length > 0;
   const viewsMoved = JSON.stringify(old.nodeViews ?? []) !== JSON.stringify(next.nodeViews ?? []);

@@ -9,12 +9,12 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MigrationStateError } from '../errors.js';
 import { evolve, type Evolution } from '../evolve/diff.js';
+import { objectKey, roleGrantsOn } from '../evolve/referenceTables.js';
 import { COMMIT_LOG, commitLogStep } from '../ingest/commitLog.js';
-import { planLayout, type ClusterLayout } from '../plan/layout.js';
+import { planLayout, type ClusterLayout, type Hypertable } from '../plan/layout.js';
 import { serviceRoleSettingsStep } from '../sql/dataNode.js';
 import { createLastpointView, lastpointFunctionLabel, lastpointShards } from '../sql/lastpoint.js';
 import { nodeLastpointLabelPrefix, nodeLastpointTableStep, nodeLastpointViewStep, nodeViews } from '../sql/nodeViews.js';
-import { objectKey, roleGrantsOn } from '../evolve/referenceTables.js';
 import { generateSql, type NodeRole, type NodeSql } from '../sql/generate.js';
 import { quoteQualified } from '../sql/quote.js';
 import type { Statement, Step } from '../sql/statement.js';
@@ -177,7 +177,8 @@ function withNodeSteps(evolution: Evolution, upgrade: NodeSteps): Evolution {
  */
 function nodeLastpointUpgrade(onDisk: readonly MigrationFile[], layout: ClusterLayout): NodeSteps {
   const access = onDisk.filter((f) => f.node === layout.accessNode);
-  const stale = layout.hypertables.filter((h) => (h.nodeViews ?? []).some((v) => v.lastpoint !== undefined) && access.length > 0 && !access.some((f) => f.content.includes(`-- ${nodeLastpointLabelPrefix(h)}`)));
+  const made = (h: Hypertable): boolean => access.some((f) => f.content.includes(`-- ${nodeLastpointLabelPrefix(h)}`));
+  const stale = access.length === 0 ? [] : layout.hypertables.filter((h) => (h.nodeViews ?? []).some((v) => v.lastpoint !== undefined) && !made(h));
   const steps = new Map<string, Step>();
   const add = (node: string, step: Step): void => {
     const had = steps.get(node);
