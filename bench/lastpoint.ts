@@ -12,7 +12,8 @@
  *   skip-scan-row  the same view carrying the whole row through the recursion (one probe per key,
  *                  `ORDER BY key, time DESC LIMIT 1` for the next key's newest row)
  *   product        the rewriter's output with the lastpoint views `apply` made (`lastpoint: true`:
- *                  skip-scan-row, generated from templates/), each shard's; `rewritten` is the rewrite
+ *                  skip-scan-row inside a PL/pgSQL function, so each data-node session plans it
+ *                  once; generated from templates/), each shard's; `rewritten` is the rewrite
  *                  without them
  *   product, node views  the same from each data node's lastpoint view (`nodeViews: true` too: the
  *                  UNION ALL of the node's shards' views, one remote query a node)
