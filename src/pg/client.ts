@@ -155,8 +155,7 @@ export class Client extends pg.Client {
     const settings = this.#settings;
     if (!info.parsed || info.changesSettings || isSubmittable(config) || this.pipeline || settings === undefined || !settings.enabled || !this.#context.ready(settings.role, settings.timeZone)) return undefined;
     if (this.#context.keyLookup(text, settings) === undefined) return undefined;
-    const internals = this as unknown as { activeQuery?: unknown; queryQueue?: unknown[] };
-    if (internals.activeQuery != null || (internals.queryQueue?.length ?? 0) > 0) await super.query('');
+    if (this.#busy()) await super.query('');
     const raw: Queryable = { query: (sql, params) => super.query(sql, params) };
     const params = (values ?? (typeof config === 'object' ? (config as pg.QueryConfig).values : undefined)) as unknown[] | undefined;
     const result = await this.#context.rewriteWithKeys(text, settings, raw, params, this.getTransactionStatus() !== 'I');
@@ -198,6 +197,17 @@ export class Client extends pg.Client {
     });
   }
 
+  /**
+   * Whether statements sent before are running or queued: the transaction status is current once
+   * they have finished. pg's own fields (its public getters for them warn that they are deprecated);
+   * a pg without them is taken as busy, which costs an empty statement and is never wrong.
+   */
+  #busy(): boolean {
+    const own = this as unknown as { _activeQuery?: unknown; _queryQueue?: readonly unknown[] };
+    if (!Array.isArray(own._queryQueue)) return true;
+    return own._activeQuery != null || own._queryQueue.length > 0;
+  }
+
   #report(event: RewriteEvent): void {
     this.lastRewrite = event;
     this.emit('rewrite', event);
@@ -212,8 +222,7 @@ export class Client extends pg.Client {
     const text = textOf(config) as string;
     const submission = (this.#tail ?? Promise.resolve()).then(async (): Promise<{ result: unknown }> => {
       // The transaction status is current once the statements sent before have finished.
-      const internals = this as unknown as { activeQuery?: unknown; queryQueue?: unknown[] };
-      if (internals.activeQuery != null || (internals.queryQueue?.length ?? 0) > 0) await super.query('');
+      if (this.#busy()) await super.query('');
       if (this.getTransactionStatus() === 'I') {
         const settings = (this.#ingestSettings ??= await this.#readIngestSettings());
         const params = ((values ?? (config as pg.QueryConfig).values ?? []) as unknown[]).map(insertParam);
