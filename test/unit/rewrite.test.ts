@@ -448,6 +448,19 @@ describe('shard pinning', () => {
     expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = ANY($1)').sql).toContain('cpu.tags_id = ANY (ARRAY(SELECT _hs_key.v FROM unnest($1) AS _hs_key(v) WHERE');
   });
 
+  it('reads constant keys through node views only when they need every shard of those nodes (a view cannot skip one)', () => {
+    const node = (n: number, shards: number[]) => ({ table: { schema: '_hypershard', name: `cpu_n${n}` }, server: `srv_${n}`, shards });
+    const withNodes = (nodes: ReturnType<typeof node>[]): ClusterMetadata => ({ hypertables: [{ ...CPU, nodes }], referenceTables: [] });
+    const read = (metadata: ClusterMetadata, sql: string): string[] => rewriteSql(sql, metadata, { timeZone: 'UTC' }).sql.match(/_hypershard\.cpu_\w+/g) ?? [];
+    const nodes = withNodes([node(1, [0, 1, 2]), node(2, [3])]);
+    // Keys 1, 3 and 2 hash to shards 0, 1 and 2: all of the first node's shards, one view.
+    expect(read(nodes, 'SELECT max(usage_user) FROM cpu WHERE tags_id IN (1, 3, 2)')).toEqual(['_hypershard.cpu_n1']);
+    // Keys 1 and 3, shards 0 and 1: the view would plan and probe shard 2 too; each shard instead.
+    expect(read(nodes, 'SELECT max(usage_user) FROM cpu WHERE tags_id IN (1, 3)')).toEqual(['_hypershard.cpu_s0', '_hypershard.cpu_s1']);
+    // Run-time keys: every node's view, each sent the keys that hash to its shards.
+    expect(read(nodes, 'SELECT max(usage_user) FROM cpu WHERE tags_id = ANY($1)')).toEqual(['_hypershard.cpu_n1', '_hypershard.cpu_n2']);
+  });
+
   it('never gates on a volatile value, nor claims a shard aggregates rows a volatile filter keeps on the access node', () => {
     const r = rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = (random() * 10)::int');
     expect(r.rewrites).toEqual([]);
