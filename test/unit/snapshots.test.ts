@@ -6,22 +6,37 @@ import { generateMigrations } from '../../src/migrations/files.js';
 import { readSnapshots, SNAPSHOT_DIR } from '../../src/migrations/snapshots.js';
 import { exampleSpecYaml } from '../../src/spec/example.js';
 import { parseSpec } from '../../src/spec/load.js';
+import type { ClusterSpec } from '../../src/spec/schema.js';
 
-describe('snapshots written before a field existed', () => {
-  it('read fdw.timeouts as absent, so the next generate adds the timeout options to every server', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
-    try {
-      const file = join(dir, 'hypershard.yaml');
-      const yaml = exampleSpecYaml({
+/**
+ * The example spec on two data nodes, as `edit` changes it, with its first migrations generated in
+ * a temporary folder, for `body`; the folder is removed afterwards.
+ */
+async function withGenerated(edit: (yaml: string) => string, body: (g: { spec: ClusterSpec; file: string; migrations: string }) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
+  try {
+    const file = join(dir, 'hypershard.yaml');
+    const yaml = edit(
+      exampleSpecYaml({
         accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
         dataNodes: ['dn1', 'dn2'].map((name) => ({ name, url: `postgres://postgres@${name}/app` })),
         servicePassword: { env: 'SVC' },
         readerPassword: { env: 'READER' },
-      });
-      await writeFile(file, yaml);
-      const spec = parseSpec(yaml, file);
-      const migrations = join(dir, 'migrations');
-      await generateMigrations(spec, file);
+      }),
+    );
+    await writeFile(file, yaml);
+    const spec = parseSpec(yaml, file);
+    const migrations = join(dir, 'migrations');
+    await generateMigrations(spec, file);
+    await body({ spec, file, migrations });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('snapshots written before a field existed', () => {
+  it('read fdw.timeouts as absent, so the next generate adds the timeout options to every server', async () => {
+    await withGenerated((yaml) => yaml, async ({ spec, file, migrations }) => {
       // As an earlier hypershard wrote it: no fdw.timeouts (and servers without those options).
       const snapshot = JSON.parse(await readFile(join(migrations, SNAPSHOT_DIR, '0001.json'), 'utf8')) as { fdw: Record<string, unknown> };
       delete snapshot.fdw.timeouts;
@@ -35,25 +50,11 @@ describe('snapshots written before a field existed', () => {
       const sql = await readFile(written[0]!.path, 'utf8');
       expect(sql).toMatch(/ALTER SERVER "hypershard_dn2_1" OPTIONS \(\s*ADD "connect_timeout" '10',/);
       expect(sql).toContain(`ADD "tcp_user_timeout" '30000'`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("give data nodes whose migrations predate the service role's planner settings one step that sets them, once", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
-    try {
-      const file = join(dir, 'hypershard.yaml');
-      const yaml = exampleSpecYaml({
-        accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
-        dataNodes: ['dn1', 'dn2'].map((name) => ({ name, url: `postgres://postgres@${name}/app` })),
-        servicePassword: { env: 'SVC' },
-        readerPassword: { env: 'READER' },
-      });
-      await writeFile(file, yaml);
-      const spec = parseSpec(yaml, file);
-      const migrations = join(dir, 'migrations');
-      await generateMigrations(spec, file);
+    await withGenerated((yaml) => yaml, async ({ spec, file, migrations }) => {
       // dn1's first migration as an earlier hypershard wrote it: without the settings statement.
       const first = join(migrations, 'data-nodes', 'dn1', '0001_hypershard_init.sql');
       const text = await readFile(first, 'utf8');
@@ -79,25 +80,11 @@ describe('snapshots written before a field existed', () => {
       const added = again.files.filter((f) => f.status === 'written');
       expect(added.map((f) => f.path.slice(migrations.length + 1))).toEqual(['data-nodes/dn2/0003_role_settings.sql']);
       expect(await readFile(added[0]!.path, 'utf8')).toContain(`'random_page_cost', '1.1');`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('give a cluster whose migrations predate node lastpoint views one step that makes them, once', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
-    try {
-      const file = join(dir, 'hypershard.yaml');
-      const yaml = exampleSpecYaml({
-        accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
-        dataNodes: ['dn1', 'dn2'].map((name) => ({ name, url: `postgres://postgres@${name}/app` })),
-        servicePassword: { env: 'SVC' },
-        readerPassword: { env: 'READER' },
-      }).replace('    shards: 4\n', '    shards: 4\n    lastpoint: true\n    nodeViews: true\n');
-      await writeFile(file, yaml);
-      const spec = parseSpec(yaml, file);
-      const migrations = join(dir, 'migrations');
-      await generateMigrations(spec, file);
+    await withGenerated((yaml) => yaml.replace('    shards: 4\n', '    shards: 4\n    lastpoint: true\n    nodeViews: true\n'), async ({ spec, file, migrations }) => {
       // Every first migration as an earlier hypershard wrote it: node views, no node lastpoint views.
       const firsts = [join(migrations, 'access-node'), join(migrations, 'data-nodes', 'dn1'), join(migrations, 'data-nodes', 'dn2')].map((d) => join(d, '0001_hypershard_init.sql'));
       for (const first of firsts) {
@@ -122,25 +109,11 @@ describe('snapshots written before a field existed', () => {
       expect(access).toMatch(/DROP FOREIGN TABLE IF EXISTS "_hypershard"\."metrics_n[0-9a-f]{8}_last";\n\n-- node lastpoint view of public\.metrics on dn1 \(shards 0, 2\) \(foreign table on hypershard_dn1_0\)\nCREATE FOREIGN TABLE/);
       expect(access).toMatch(/GRANT SELECT ON TABLE "_hypershard"\."metrics_n[0-9a-f]{8}_last" TO "metrics_reader";/);
       expect((await generateMigrations(spec, file)).changes).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('give data nodes whose lastpoint views predate their function one step that makes it and replaces the views in place, once', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hypershard-snapshots-'));
-    try {
-      const file = join(dir, 'hypershard.yaml');
-      const yaml = exampleSpecYaml({
-        accessNode: { name: 'access', url: 'postgres://postgres@a/app' },
-        dataNodes: ['dn1', 'dn2'].map((name) => ({ name, url: `postgres://postgres@${name}/app` })),
-        servicePassword: { env: 'SVC' },
-        readerPassword: { env: 'READER' },
-      }).replace('    shards: 4\n', '    shards: 4\n    lastpoint: true\n');
-      await writeFile(file, yaml);
-      const spec = parseSpec(yaml, file);
-      const migrations = join(dir, 'migrations');
-      await generateMigrations(spec, file);
+    await withGenerated((yaml) => yaml.replace('    shards: 4\n', '    shards: 4\n    lastpoint: true\n'), async ({ spec, file, migrations }) => {
       // dn2's first migration as an earlier hypershard wrote it: lastpoint views, no functions.
       const first = join(migrations, 'data-nodes', 'dn2', '0001_hypershard_init.sql');
       const older = (await readFile(first, 'utf8')).replace(/-- lastpoint view of shard \d+ of public\.metrics: its function\n[\s\S]*?;\n\n?/g, '');
@@ -161,8 +134,6 @@ describe('snapshots written before a field existed', () => {
       expect(sql).not.toMatch(/metrics_s[02]_last/);
       expect(sql.slice(sql.indexOf('-- Down Migration'))).not.toContain('DROP');
       expect((await generateMigrations(spec, file)).changes).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
