@@ -30,13 +30,18 @@ export function nodeViews(h: Hypertable, dataNode?: string): NodeView[] {
   return (h.nodeViews ?? []).filter((v) => dataNode === undefined || v.dataNode === dataNode);
 }
 
+/** The node's relations, each with its label: the view, then its lastpoint view when it has one. */
+function relations(h: Hypertable, v: NodeView): { readonly table: QualifiedName; readonly what: string }[] {
+  return nodeViewRelations(v).map((table) => ({ table, what: table === v.view ? label(h, v) : lastpointLabel(h, v) }));
+}
+
 /** The node's view and, with lastpoint views, its lastpoint view (made after the shards' lastpoint views it reads). */
 export function createNodeView(h: Hypertable, v: NodeView, serviceRole: string): Statement[] {
   return [...viewStatements(h, label(h, v), v.view, shardsOf(h, v).map((s) => s.table), serviceRole), ...nodeLastpointViewStep(h, v, serviceRole).up];
 }
 
 export function dropNodeView(h: Hypertable, v: NodeView): Statement[] {
-  return [...(v.lastpoint === undefined ? [] : [dropView(lastpointLabel(h, v), v.lastpoint)]), dropView(label(h, v), v.view)];
+  return relations(h, v).reverse().map((r) => dropView(r.what, r.table));
 }
 
 /** The node's lastpoint view alone (none without one): the UNION ALL of its shards' lastpoint views. */
@@ -69,17 +74,17 @@ function viewStatements(h: Hypertable, what: string, view: QualifiedName, reads:
 
 /** The access node's foreign tables on the node's views. */
 export function createNodeTable(h: Hypertable, v: NodeView): Statement[] {
-  return [foreignTable(h, v, v.view, label(h, v)), ...(v.lastpoint === undefined ? [] : [foreignTable(h, v, v.lastpoint, lastpointLabel(h, v))])];
+  return relations(h, v).map((r) => foreignTable(h, v, r.table, r.what));
 }
 
 export function dropNodeTable(h: Hypertable, v: NodeView): Statement[] {
-  return nodeViewRelations(v).map((table) => ({ what: `${table === v.view ? label(h, v) : lastpointLabel(h, v)} (foreign table)`, sql: render('access/drop-foreign-table', { table }) }));
+  return relations(h, v).map((r) => dropForeignTable(r.what, r.table));
 }
 
 /** The access node's foreign table on the node's lastpoint view alone, made anew (a move may have made it already). */
 export function nodeLastpointTableStep(h: Hypertable, v: NodeView): Step {
   if (v.lastpoint === undefined) return { up: [], down: [] };
-  const drop = { what: `${lastpointLabel(h, v)} (foreign table)`, sql: render('access/drop-foreign-table', { table: v.lastpoint }) };
+  const drop = dropForeignTable(lastpointLabel(h, v), v.lastpoint);
   return { up: [drop, foreignTable(h, v, v.lastpoint, lastpointLabel(h, v))], down: [drop] };
 }
 
@@ -87,6 +92,8 @@ const foreignTable = (h: Hypertable, v: NodeView, table: QualifiedName, what: st
   what: `${what} (foreign table on ${v.server})`,
   sql: render('access/create-lastpoint-table', { table, columns: h.columns, server: v.server }),
 });
+
+const dropForeignTable = (what: string, table: QualifiedName): Statement => ({ what: `${what} (foreign table)`, sql: render('access/drop-foreign-table', { table }) });
 
 /** The node views of `h` on `dataNode`: made by `up`, dropped by `down`. */
 export function dataNodeViewStep(h: Hypertable, dataNode: string, serviceRole: string): Step {
