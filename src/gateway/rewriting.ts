@@ -35,7 +35,9 @@ export class GatewayRewriter {
 
   constructor(options: GatewayRewriterOptions) {
     this.#refreshMs = options.refreshMs ?? 60_000;
-    this.context = new RewriteContext({ refreshMs: this.#refreshMs, ...(options.cacheSize === undefined ? {} : { cacheSize: options.cacheSize }) });
+    // The timer keeps the reading fresh in the background; a session reads it itself only when the
+    // timer's reads have failed for a whole period (the reading is then twice as old).
+    this.context = new RewriteContext({ refreshMs: 2 * this.#refreshMs, ...(options.cacheSize === undefined ? {} : { cacheSize: options.cacheSize }) });
     this.#pool = new pg.Pool({
       ...options.admin,
       max: 2,
@@ -56,10 +58,12 @@ export class GatewayRewriter {
     }
   }
 
+  /** Reads the catalogs and the roles' access again; sessions keep the current reading until the new one is in. */
   async refresh(): Promise<void> {
     try {
-      this.context.invalidate();
-      this.#use(await this.context.load(this.#pool));
+      await this.context.refresh(this.#pool);
+      const metadata = this.context.metadata;
+      if (metadata !== undefined) this.#use(metadata);
       this.#lastError = undefined;
     } catch (error) {
       this.#lastError = error instanceof Error ? error.message : String(error);

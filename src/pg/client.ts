@@ -130,6 +130,7 @@ export class Client extends pg.Client {
     if (!info.parsed || info.relations.size === 0 || info.changesSettings) return asGiven;
     if (this.#context.metadata === undefined) return final ? asGiven : undefined;
     if (!this.#context.mayTouch(info)) return asGiven;
+    this.#context.refreshAhead();
     const settings = this.#settings;
     if (settings === undefined || !this.#context.ready(settings.role, settings.timeZone)) return final ? asGiven : undefined;
     if (!settings.enabled) return asGiven;

@@ -65,6 +65,12 @@ export class RewriteContext {
   #metadata: ClusterMetadata | undefined;
   #loadedAt = 0;
   #loading: Promise<ClusterMetadata> | undefined;
+  /** Counts invalidations: a reading started before one is not put in (it may predate the change). */
+  #metadataEpoch = 0;
+  #accessEpoch = 0;
+  /** Refreshes started and the latest put in: one started earlier never replaces a later one's reading. */
+  #refreshes = { started: 0, applied: 0, ahead: false };
+  #background: Queryable | undefined;
   /** Names of the hypertables, for the cheap "could this touch one?" test. */
   #names: ReadonlySet<string> = new Set();
   /** Names a rewrite resolves (hypertables, reference tables): creating a relation of one of them changes resolution. */
@@ -110,18 +116,66 @@ export class RewriteContext {
 
   /** Reads the catalogs through `client`; concurrent callers share one read. A failure is not kept. */
   load(client: Queryable): Promise<ClusterMetadata> {
-    this.#loading ??= discoverMetadata(client).then(
+    if (this.#loading !== undefined) return this.#loading;
+    const epoch = this.#metadataEpoch;
+    const startedAt = Date.now();
+    const loading = discoverMetadata(client).then(
       (metadata) => {
-        this.#loading = undefined;
-        this.#use(metadata);
+        if (this.#loading === loading) this.#loading = undefined;
+        // Invalidated while reading: the caller gets this reading, the next statement a new one.
+        if (epoch === this.#metadataEpoch) this.#use(metadata, startedAt);
         return metadata;
       },
       (error: unknown) => {
-        this.#loading = undefined;
+        if (this.#loading === loading) this.#loading = undefined;
         throw error;
       },
     );
-    return this.#loading;
+    this.#loading = loading;
+    return loading;
+  }
+
+  /**
+   * Reads the metadata and the access of every role read so far through `client`, and puts them
+   * in together; until then statements keep the current reading, so none waits for it (the
+   * gateway's timer and a Pool's refresh-ahead call this). Each call reads anew, so what it puts
+   * in postdates the call; a failure keeps the current reading and rejects.
+   */
+  async refresh(client: Queryable): Promise<void> {
+    const sequence = (this.#refreshes.started += 1);
+    const [metadataEpoch, accessEpoch, startedAt] = [this.#metadataEpoch, this.#accessEpoch, Date.now()];
+    const metadata = this.#explicit ? (this.#metadata as ClusterMetadata) : await discoverMetadata(client);
+    const roles = [...this.#access.keys()];
+    const readings = await Promise.all(roles.map(async (role) => ({ role, access: await readRoleAccess(client, role, metadata) })));
+    // Invalidated meanwhile (the next statement reads anew), or overtaken by a later refresh.
+    if (metadataEpoch !== this.#metadataEpoch || sequence < this.#refreshes.applied) return;
+    this.#refreshes.applied = sequence;
+    if (!this.#explicit) this.#use(metadata, startedAt);
+    if (accessEpoch !== this.#accessEpoch) return;
+    for (const { role, access } of readings) this.#putAccess(role, access, metadata, startedAt);
+  }
+
+  /** Where `refreshAhead` reads: a Pool's own connections (any idle one). */
+  readAheadThrough(client: Queryable): void {
+    this.#background = client;
+  }
+
+  /**
+   * Called as a statement is rewritten: once the reading (metadata, or a role's access) is past
+   * half its life, refreshes it in the background through `readAheadThrough`'s connection, so
+   * statements in steady use never find it stale and wait. A failure leaves it to the next
+   * statement's own read.
+   */
+  refreshAhead(): void {
+    const client = this.#background;
+    if (client === undefined || this.#refreshMs <= 0 || this.#metadata === undefined || this.#refreshes.ahead) return;
+    let oldest = this.#explicit ? Infinity : this.#loadedAt;
+    for (const { loadedAt } of this.#access.values()) oldest = Math.min(oldest, loadedAt);
+    if (Date.now() - oldest <= this.#refreshMs / 2) return;
+    this.#refreshes.ahead = true;
+    void this.refresh(client)
+      .catch(() => undefined)
+      .finally(() => (this.#refreshes.ahead = false));
   }
 
   /** What `role` may have rewritten per shard, when read and fresh; undefined when it must be read first. */
@@ -139,16 +193,11 @@ export class RewriteContext {
     if (metadata === undefined) return Promise.reject(new TypeError('loadAccess before the metadata is loaded'));
     let loading = this.#accessLoading.get(role);
     if (loading === undefined) {
+      const [epoch, startedAt] = [this.#accessEpoch, Date.now()];
       loading = readRoleAccess(client, role, metadata).then(
         (access) => {
           this.#accessLoading.delete(role);
-          // Read for older metadata: a table added since is unknown, so refused; read again next time.
-          // Rewrites made with an equal reading stay valid (and cached): only a change starts a new generation.
-          const previous = this.#accessSeen.get(role);
-          const same = previous !== undefined && sameAccess(previous.access, access);
-          const generation = same ? previous.generation : (this.#generation += 1);
-          this.#accessSeen.set(role, { access, generation });
-          if (this.#metadata === metadata) this.#access.set(role, { access, loadedAt: Date.now(), generation });
+          if (epoch === this.#accessEpoch) this.#putAccess(role, access, metadata, startedAt);
           return access;
         },
         (error: unknown) => {
@@ -200,13 +249,19 @@ export class RewriteContext {
 
   /** Forgets discovered metadata and every role's access: the next statement that names a relation reads them again. */
   invalidate(): void {
-    if (!this.#explicit) this.#loadedAt = 0;
-    this.#access.clear();
+    if (!this.#explicit) {
+      this.#loadedAt = 0;
+      this.#metadataEpoch += 1;
+      this.#loading = undefined;
+    }
+    this.invalidateAccess();
   }
 
   /** Forgets what roles may see (after GRANT, REVOKE, a policy or row security changed, a role altered). */
   invalidateAccess(): void {
     this.#access.clear();
+    this.#accessEpoch += 1;
+    this.#accessLoading.clear();
   }
 
   statement(sql: string): StatementInfo {
@@ -360,7 +415,20 @@ export class RewriteContext {
     return this.#refreshMs > 0 && Date.now() - loadedAt > this.#refreshMs;
   }
 
-  #use(metadata: ClusterMetadata): void {
+  /**
+   * Puts in what `role` may see, read for `metadata` (a reading for older metadata is refused: a
+   * table added since would be unknown; read again next time). Rewrites made with an equal
+   * reading stay valid (and cached): only a change starts a new generation.
+   */
+  #putAccess(role: string, access: RoleAccess, metadata: ClusterMetadata, readAt: number): void {
+    const previous = this.#accessSeen.get(role);
+    const same = previous !== undefined && sameAccess(previous.access, access);
+    const generation = same ? previous.generation : (this.#generation += 1);
+    this.#accessSeen.set(role, { access, generation });
+    if (this.#metadata === metadata) this.#access.set(role, { access, loadedAt: readAt, generation });
+  }
+
+  #use(metadata: ClusterMetadata, readAt = Date.now()): void {
     if (this.#metadata !== undefined && JSON.stringify(this.#metadata) !== JSON.stringify(metadata)) {
       this.#rewrites.clear();
       this.#templates.clear();
@@ -369,7 +437,7 @@ export class RewriteContext {
     }
     this.#spaceColumns = new Set(metadata.hypertables.map((t) => t.spaceColumn));
     this.#metadata = metadata;
-    this.#loadedAt = Date.now();
+    this.#loadedAt = readAt;
     this.#names = new Set(metadata.hypertables.map((t) => t.table.name));
     this.#resolved = new Set([...metadata.hypertables, ...metadata.referenceTables].map((t) => t.table.name));
   }

@@ -24,6 +24,8 @@ export class Pool extends pg.Pool {
     // pg-pool creates each client with (a copy of) these options, so each finds the context.
     super({ ...config, Client: Client, [CONTEXT]: context } as pg.PoolConfig);
     this.#context = context;
+    // Refresh-ahead reads the catalogs on any idle connection of this pool, off the statements' path.
+    context.readAheadThrough({ query: (sql, values) => this.query(sql, values as unknown[]) });
     super.on('connect', (client) =>
       (client as unknown as Client).on('rewrite', (event) => {
         this.lastRewrite = event;

@@ -8,6 +8,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Pool, type RewriteEvent } from '../../src/pg/index.js';
+import { RewriteContext } from '../../src/pg/context.js';
+import type { Queryable } from '../../src/rewrite/discover.js';
 import { readRoleAccess } from '../../src/rewrite/access.js';
 import { DATE_SPAN_GUARD_NAME } from '../../src/rewrite/dates.js';
 import { discoverMetadata } from '../../src/rewrite/discover.js';
@@ -443,6 +445,49 @@ for (const { source, skip } of sources) {
         await admin.query('GRANT USAGE ON SCHEMA _hypershard TO metrics_reader');
         await admin.end();
       }
+    });
+
+    it('keeps a Pool in use on a fresh reading: refreshed in the background past half its life, never stale for a statement', async () => {
+      const ahead = new Pool({ ...applied.access, hypershard: { refreshMs: 2_000 } });
+      const q = QUERIES[1]!; // now() evaluated once: rewritten
+      try {
+        await ahead.query(q.sql);
+        const readings = new Set([ahead.metadata]);
+        const started = Date.now();
+        // Five seconds of statements, one every 100 ms: the reading would be stale twice over without refresh-ahead.
+        while (Date.now() - started < 5_000) {
+          expect(ahead.metadata, `${Date.now() - started} ms in`).toBeDefined();
+          readings.add(ahead.metadata);
+          const event = new Promise<RewriteEvent>((resolve) => ahead.once('rewrite', resolve));
+          await ahead.query(q.sql);
+          expect((await event).changed).toBe(true);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(readings.size).toBeGreaterThanOrEqual(3);
+        expect([...readings].every((m) => JSON.stringify(m) === JSON.stringify(metadata))).toBe(true);
+      } finally {
+        await ahead.end();
+      }
+    });
+
+    it('puts in no reading that started before an invalidation, and a new read follows it', async () => {
+      const context = new RewriteContext();
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const held = { query: async (sql: string, values?: unknown[]) => (await gate, plain.query(sql, values)) } as Queryable;
+      const refreshing = context.refresh(held);
+      const loading = context.load(held);
+      context.invalidate();
+      // Invalidated: a load after it reads anew rather than joining the one in flight.
+      expect(await context.load(plain)).toEqual(metadata);
+      const fresh = context.metadata;
+      open();
+      await Promise.all([refreshing, loading]);
+      expect(context.metadata).toBe(fresh);
+      context.invalidate();
+      expect(context.metadata).toBeUndefined();
+      await context.refresh(plain);
+      expect(context.metadata).toEqual(metadata);
     });
 
     it('a standalone Client discovers on first use and rewrites the same way', async () => {
