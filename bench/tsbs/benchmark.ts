@@ -14,7 +14,7 @@ import type pg from 'pg';
 import type { PostgresSource } from '../../src/dev/binaries.js';
 import type { DevCluster } from '../../src/dev/cluster.js';
 import { startGateway } from '../../src/gateway/gateway.js';
-import { Client as HypershardClient } from '../../src/pg/client.js';
+import { Pool as HypershardPool, type PoolClient } from '../../src/pg/pool.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { quoteIdent, quoteLiteral } from '../../src/sql/quote.js';
@@ -61,6 +61,8 @@ export interface BenchmarkOptions {
   readonly label?: string;
   /** Timed runs per query and target (the median is reported); at least 5. */
   readonly runs: number;
+  /** Time each statement right after an untimed run of itself on the same session (steady state). */
+  readonly backToBack?: boolean;
   /** One-way latency added between the access node and each data node; 0 = plain loopback. */
   readonly latencyMs: number;
   /** Hours at the end of the data loaded by batched INSERT instead of COPY. */
@@ -136,6 +138,8 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
         wall['cluster start'] = (performance.now() - t0) / 1000;
         const proxies: LatencyProxy[] = [];
         const clients: pg.Client[] = [];
+        let productPool: HypershardPool | undefined;
+        let productClient: PoolClient | undefined;
         try {
           if (options.latencyMs > 0) {
             step(`starting latency proxies (+${options.latencyMs} ms each way)`);
@@ -184,10 +188,11 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           const cases = [...written, ...rewrittenCases(written, (sql) => rewriteSql(sql, metadata, { timeZone }).sql, DISTRIBUTED), ...productCases(written)].filter(
             (c) => options.forms === undefined || options.forms.includes(c.form),
           );
-          // The product: hypershard/pg's Client, metadata from the access node's catalogs as an application's.
-          const product = new HypershardClient({ connectionString: cluster.accessNode.url });
-          await product.connect();
-          clients.push(product);
+          // The product: hypershard/pg as an application uses it, a Pool (metadata read from the access
+          // node's catalogs, and read again ahead of time on the pool's other connection) and a client
+          // checked out of it.
+          productPool = new HypershardPool({ connectionString: cluster.accessNode.url, max: 2 });
+          const product = (productClient = await productPool.connect());
           await product.query(`SET TimeZone = 'UTC'`);
           await product.query(`SET statement_timeout = '15min'`);
           step(`measuring ${cases.length} queries (${options.runs} runs each, on both targets)`);
@@ -195,6 +200,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           const queries = await phase('queries', () =>
             measureQueries(access, cases, {
               runs: options.runs,
+              backToBack: options.backToBack === true,
               product,
               layout: topology.layout,
               ...(network === undefined ? {} : { network }),
@@ -234,6 +240,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
             },
             ingest,
             runs: options.runs,
+            backToBack: options.backToBack === true,
             queries,
             summary: summarize(queries),
             mismatches: queries.filter((q) => !q.answersEqual).length,
@@ -242,6 +249,8 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           };
         } finally {
           await closeQuietly(clients);
+          productClient?.release(true);
+          await productPool?.end().catch(() => undefined);
           await Promise.all(proxies.map((p) => p.close()));
         }
       },

@@ -26,6 +26,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes 
   --hosts N       hosts (default 10 quick, 100 full; at least 8)
   --hours N       hours of data, ending now (default 6 quick, 72 full; at least 2)
   --runs N        timed runs per query and target, median reported (default 5, at least 5)
+  --back-to-back  time each statement right after an untimed run of itself on the same session
+                  (steady state; by default a session sits idle while the other forms run)
   --system        Debian's PostgreSQL in ${SYSTEM_BIN_DIR} instead of the embedded one
   --shards N      shards of the hypertable (default 2 × data nodes)
   --chunks N      about N chunks span the data in each shard (whole-minute intervals; default: 1-day chunks)
@@ -65,6 +67,7 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
       hosts: { type: 'string' },
       hours: { type: 'string' },
       runs: { type: 'string' },
+      'back-to-back': { type: 'boolean', default: false },
       system: { type: 'boolean', default: false },
       ingest: { type: 'boolean', default: false },
       'no-gateway': { type: 'boolean', default: false },
@@ -102,6 +105,7 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
     hours,
     insertHours: Math.min(base.insertHours, hours - 1),
     runs: intOption('runs', values.runs, base.runs, 5),
+    backToBack: values['back-to-back'],
     ...(values.system ? { postgres: { kind: 'system' as const, binDir: SYSTEM_BIN_DIR } } : {}),
     handleSignals: true,
     ingestOnly: values.ingest,

@@ -30,6 +30,7 @@ export interface BenchmarkReport {
     readonly memoryPeak: MemoryPeak;
   };
   readonly runs: number;
+  readonly backToBack?: boolean;
   readonly queries: readonly QueryMeasurement[];
   readonly summary: readonly FormSummary[];
   readonly mismatches: number;
@@ -190,7 +191,7 @@ export function toMarkdown(r: BenchmarkReport): string {
       ` Distributed: per-shard lastpoint views ${r.topology.lastpoint === true ? 'on' : 'off'}; node views ${r.topology.nodeViews === true ? 'on (one remote query per data node)' : 'off'}; tags ${r.topology.referenceTags === true ? 'a reference table on every data node' : 'a plain table on the access node'}.`,
     `Data: ${r.data.hosts} hosts × every ${r.data.intervalSeconds} s × ${r.data.hours} h = ${fmtInt(r.data.rows)} rows (${r.data.from} .. ${r.data.to}, seed ${r.data.seed}).`,
     `Machine: ${describeMachine(r.machine)}, ${r.loadAverageAtEnd} at end, at most ${r.loadAverageMax} during the run.`,
-    `Median of ${r.runs} runs after a warm-up, single and distributed interleaved; ratio = distributed / single (below 1: distributed is faster). ` +
+    `Median of ${r.runs} runs after a warm-up, single and distributed interleaved${r.backToBack === true ? ', each timed right after an untimed run of the same statement on the same session (steady state)' : ''}; ratio = distributed / single (below 1: distributed is faster). ` +
       `Rows shipped: rows the data nodes sent, from EXPLAIN ANALYZE of the distributed statement (each foreign scan's actual rows plus the rows its access-node filter removed, × loops); ` +
       `verdict: hypershard's audit of that plan (\`complete\`: no row-level work left on the access node). Generated ${r.generatedAt}.`,
     '',
@@ -200,7 +201,7 @@ export function toMarkdown(r: BenchmarkReport): string {
       '**shippable** follows hypershard\'s advice (`date_bin` with a literal origin, time bounds and host ids as parameters); ' +
       '**per-shard** also aggregates per host first (`GROUP BY tags_id, …`, which every shard can finish) and combines on the access node ' +
       '(lastpoint: each host\'s last time per shard, then its row by key); **rewritten** is users-bucket as hypershard\'s rewriter alone turns it; ' +
-      '**product** is users-bucket sent through `hypershard/pg`\'s Client (rewritten, and outside a transaction the keys of a sub-select on a reference table read first, that round trip timed, as the gateway does). The same statement runs on both targets. ' +
+      '**product** is users-bucket sent through a client of `hypershard/pg`\'s Pool (rewritten, and outside a transaction the keys of a sub-select on a reference table read first, that round trip timed, as the gateway does). The same statement runs on both targets, both on that client\'s session (equally idle between rounds). ' +
       'The data ends when loading began, and `now()` moves on during the run, so the users-bucket windows hold fewer rows in later rounds; ' +
       'both targets run each round back to back, and the answers are compared in one transaction (one `now()`).',
     '',
