@@ -68,8 +68,8 @@ export class RewriteContext {
   /** Counts invalidations: a reading started before one is not put in (it may predate the change). */
   #metadataEpoch = 0;
   #accessEpoch = 0;
-  /** Refreshes started and the latest put in: one started earlier never replaces a later one's reading. */
-  #refreshes = { started: 0, applied: 0, ahead: false };
+  /** Catalog reads (loads and refreshes) started and the latest put in: one started earlier never replaces a later one's reading. */
+  #reads = { started: 0, applied: 0, ahead: false };
   #background: Queryable | undefined;
   /** Names of the hypertables, for the cheap "could this touch one?" test. */
   #names: ReadonlySet<string> = new Set();
@@ -117,13 +117,15 @@ export class RewriteContext {
   /** Reads the catalogs through `client`; concurrent callers share one read. A failure is not kept. */
   load(client: Queryable): Promise<ClusterMetadata> {
     if (this.#loading !== undefined) return this.#loading;
-    const epoch = this.#metadataEpoch;
-    const startedAt = Date.now();
+    const [sequence, epoch, startedAt] = [(this.#reads.started += 1), this.#metadataEpoch, Date.now()];
     const loading = discoverMetadata(client).then(
       (metadata) => {
         if (this.#loading === loading) this.#loading = undefined;
-        // Invalidated while reading: the caller gets this reading, the next statement a new one.
-        if (epoch === this.#metadataEpoch) this.#use(metadata, startedAt);
+        // Invalidated while reading, or overtaken by a later read: the caller gets this reading, the context keeps the newer.
+        if (epoch === this.#metadataEpoch && sequence > this.#reads.applied) {
+          this.#reads.applied = sequence;
+          this.#use(metadata, startedAt);
+        }
         return metadata;
       },
       (error: unknown) => {
@@ -139,17 +141,18 @@ export class RewriteContext {
    * Reads the metadata and the access of every role read so far through `client`, and puts them
    * in together; until then statements keep the current reading, so none waits for it (the
    * gateway's timer and a Pool's refresh-ahead call this). Each call reads anew, so what it puts
-   * in postdates the call; a failure keeps the current reading and rejects.
+   * in postdates the call, and no read (load or refresh) replaces one that started after it; a
+   * failure keeps the current reading and rejects.
    */
   async refresh(client: Queryable): Promise<void> {
-    const sequence = (this.#refreshes.started += 1);
+    const sequence = (this.#reads.started += 1);
     const [metadataEpoch, accessEpoch, startedAt] = [this.#metadataEpoch, this.#accessEpoch, Date.now()];
     const metadata = this.#explicit ? (this.#metadata as ClusterMetadata) : await discoverMetadata(client);
     const roles = [...this.#access.keys()];
     const readings = await Promise.all(roles.map(async (role) => ({ role, access: await readRoleAccess(client, role, metadata) })));
     // Invalidated meanwhile (the next statement reads anew), or overtaken by a later refresh.
-    if (metadataEpoch !== this.#metadataEpoch || sequence < this.#refreshes.applied) return;
-    this.#refreshes.applied = sequence;
+    if (metadataEpoch !== this.#metadataEpoch || sequence < this.#reads.applied) return;
+    this.#reads.applied = sequence;
     if (!this.#explicit) this.#use(metadata, startedAt);
     if (accessEpoch !== this.#accessEpoch) return;
     for (const { role, access } of readings) this.#putAccess(role, access, metadata, startedAt);
@@ -168,14 +171,14 @@ export class RewriteContext {
    */
   refreshAhead(): void {
     const client = this.#background;
-    if (client === undefined || this.#refreshMs <= 0 || this.#metadata === undefined || this.#refreshes.ahead) return;
+    if (client === undefined || this.#refreshMs <= 0 || this.#metadata === undefined || this.#reads.ahead) return;
     let oldest = this.#explicit ? Infinity : this.#loadedAt;
     for (const { loadedAt } of this.#access.values()) oldest = Math.min(oldest, loadedAt);
     if (Date.now() - oldest <= this.#refreshMs / 2) return;
-    this.#refreshes.ahead = true;
+    this.#reads.ahead = true;
     void this.refresh(client)
       .catch(() => undefined)
-      .finally(() => (this.#refreshes.ahead = false));
+      .finally(() => (this.#reads.ahead = false));
   }
 
   /** What `role` may have rewritten per shard, when read and fresh; undefined when it must be read first. */

@@ -490,6 +490,20 @@ for (const { source, skip } of sources) {
       expect(context.metadata).toEqual(metadata);
     });
 
+    it('keeps the later of two catalog reads: a load that started before a refresh does not replace its reading', async () => {
+      const context = new RewriteContext();
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const held = { query: async (sql: string, values?: unknown[]) => (await gate, plain.query(sql, values)) } as Queryable;
+      const loading = context.load(held);
+      await context.refresh(plain);
+      const refreshed = context.metadata;
+      expect(refreshed).toEqual(metadata);
+      open();
+      expect(await loading).toEqual(metadata);
+      expect(context.metadata).toBe(refreshed);
+    });
+
     it('a standalone Client discovers on first use and rewrites the same way', async () => {
       const client = new Client(applied.access);
       await client.connect();
