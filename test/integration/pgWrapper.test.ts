@@ -470,11 +470,16 @@ for (const { source, skip } of sources) {
       }
     });
 
-    it('puts in no reading that started before an invalidation, and a new read follows it', async () => {
-      const context = new RewriteContext();
+    /** Reads through the plain pool that wait until `open()`: a catalog read held in flight. */
+    const heldReads = (): { held: Queryable; open: () => void } => {
       let open!: () => void;
       const gate = new Promise<void>((resolve) => (open = resolve));
-      const held = { query: async (sql: string, values?: unknown[]) => (await gate, plain.query(sql, values)) } as Queryable;
+      return { held: { query: async (sql: string, values?: unknown[]) => (await gate, plain.query(sql, values)) } as Queryable, open };
+    };
+
+    it('puts in no reading that started before an invalidation, and a new read follows it', async () => {
+      const context = new RewriteContext();
+      const { held, open } = heldReads();
       const refreshing = context.refresh(held);
       const loading = context.load(held);
       context.invalidate();
@@ -492,9 +497,7 @@ for (const { source, skip } of sources) {
 
     it('keeps the later of two catalog reads: a load that started before a refresh does not replace its reading', async () => {
       const context = new RewriteContext();
-      let open!: () => void;
-      const gate = new Promise<void>((resolve) => (open = resolve));
-      const held = { query: async (sql: string, values?: unknown[]) => (await gate, plain.query(sql, values)) } as Queryable;
+      const { held, open } = heldReads();
       const loading = context.load(held);
       await context.refresh(plain);
       const refreshed = context.metadata;
