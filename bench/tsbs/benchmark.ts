@@ -196,11 +196,12 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           await product.query(`SET TimeZone = 'UTC'`);
           await product.query(`SET statement_timeout = '15min'`);
           step(`measuring ${cases.length} queries (${options.runs} runs each, on both targets)`);
+          const backToBack = options.backToBack === true;
           const network = proxies.length === 0 ? undefined : () => proxyTotals(proxies);
           const queries = await phase('queries', () =>
             measureQueries(access, cases, {
               runs: options.runs,
-              backToBack: options.backToBack === true,
+              backToBack,
               product,
               layout: topology.layout,
               ...(network === undefined ? {} : { network }),
@@ -240,7 +241,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
             },
             ingest,
             runs: options.runs,
-            backToBack: options.backToBack === true,
+            backToBack,
             queries,
             summary: summarize(queries),
             mismatches: queries.filter((q) => !q.answersEqual).length,

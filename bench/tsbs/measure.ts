@@ -121,9 +121,10 @@ export async function measureQueries(access: pg.Client, cases: readonly QueryCas
       const s = samples[i]!;
       const distributedFirst = (round + i) % 2 === 0;
       for (const target of distributedFirst ? (['distributed', 'single'] as const) : (['single', 'distributed'] as const)) {
-        if (options.backToBack === true) await run(on(c), c, target === 'single' ? SINGLE : DISTRIBUTED);
+        const tables = target === 'single' ? SINGLE : DISTRIBUTED;
+        if (options.backToBack === true) await run(on(c), c, tables);
         const before = target === 'distributed' ? options.network?.() : undefined;
-        const { ms } = await run(on(c), c, target === 'single' ? SINGLE : DISTRIBUTED);
+        const { ms } = await run(on(c), c, tables);
         s[target].push(ms);
         if (target === 'distributed' && c.throughProduct === true && product?.lastRewrite !== undefined) sent.set(c, product.lastRewrite.sql);
         const after = options.network?.();

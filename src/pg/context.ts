@@ -65,12 +65,18 @@ export class RewriteContext {
   #metadata: ClusterMetadata | undefined;
   #loadedAt = 0;
   #loading: Promise<ClusterMetadata> | undefined;
-  /** Counts invalidations: a reading started before one is not put in (it may predate the change). */
-  #metadataEpoch = 0;
+  /** Counts access invalidations: a role's reading started before one is not put in (it may predate the change). */
   #accessEpoch = 0;
-  /** Catalog reads (loads and refreshes) started and the latest put in: one started earlier never replaces a later one's reading. */
+  /**
+   * Catalog reads (loads and refreshes) started, and the latest put in: one started earlier never
+   * replaces a later one's reading, and an invalidation counts as put in, so none that predates it is.
+   */
   #reads = { started: 0, applied: 0, ahead: false };
   #background: Queryable | undefined;
+  /** When the oldest reading in use (the metadata, a role's access) was started: what refresh-ahead watches. */
+  #oldestReading = Infinity;
+  /** Why the last refresh-ahead failed; undefined once one succeeds. */
+  #aheadError: Error | undefined;
   /** Names of the hypertables, for the cheap "could this touch one?" test. */
   #names: ReadonlySet<string> = new Set();
   /** Names a rewrite resolves (hypertables, reference tables): creating a relation of one of them changes resolution. */
@@ -117,12 +123,12 @@ export class RewriteContext {
   /** Reads the catalogs through `client`; concurrent callers share one read. A failure is not kept. */
   load(client: Queryable): Promise<ClusterMetadata> {
     if (this.#loading !== undefined) return this.#loading;
-    const [sequence, epoch, startedAt] = [(this.#reads.started += 1), this.#metadataEpoch, Date.now()];
+    const [sequence, startedAt] = [(this.#reads.started += 1), Date.now()];
     const loading = discoverMetadata(client).then(
       (metadata) => {
         if (this.#loading === loading) this.#loading = undefined;
         // Invalidated while reading, or overtaken by a later read: the caller gets this reading, the context keeps the newer.
-        if (epoch === this.#metadataEpoch && sequence > this.#reads.applied) {
+        if (sequence > this.#reads.applied) {
           this.#reads.applied = sequence;
           this.#use(metadata, startedAt);
         }
@@ -146,16 +152,17 @@ export class RewriteContext {
    */
   async refresh(client: Queryable): Promise<void> {
     const sequence = (this.#reads.started += 1);
-    const [metadataEpoch, accessEpoch, startedAt] = [this.#metadataEpoch, this.#accessEpoch, Date.now()];
+    const [accessEpoch, startedAt] = [this.#accessEpoch, Date.now()];
     const metadata = this.#explicit ? (this.#metadata as ClusterMetadata) : await discoverMetadata(client);
     const roles = [...this.#access.keys()];
     const readings = await Promise.all(roles.map(async (role) => ({ role, access: await readRoleAccess(client, role, metadata) })));
     // Invalidated meanwhile (the next statement reads anew), or overtaken by a later refresh.
-    if (metadataEpoch !== this.#metadataEpoch || sequence < this.#reads.applied) return;
+    if (sequence <= this.#reads.applied) return;
     this.#reads.applied = sequence;
     if (!this.#explicit) this.#use(metadata, startedAt);
     if (accessEpoch !== this.#accessEpoch) return;
     for (const { role, access } of readings) this.#putAccess(role, access, metadata, startedAt);
+    this.#noteReadings();
   }
 
   /** Where `refreshAhead` reads: a Pool's own connections (any idle one). */
@@ -166,19 +173,24 @@ export class RewriteContext {
   /**
    * Called as a statement is rewritten: once the reading (metadata, or a role's access) is past
    * half its life, refreshes it in the background through `readAheadThrough`'s connection, so
-   * statements in steady use never find it stale and wait. A failure leaves it to the next
-   * statement's own read.
+   * statements in steady use never find it stale and wait. A failure (kept as `aheadError`)
+   * leaves it to the next statement's own read; the connection's queries carry their own bound.
    */
   refreshAhead(): void {
     const client = this.#background;
-    if (client === undefined || this.#refreshMs <= 0 || this.#metadata === undefined || this.#reads.ahead) return;
-    let oldest = this.#explicit ? Infinity : this.#loadedAt;
-    for (const { loadedAt } of this.#access.values()) oldest = Math.min(oldest, loadedAt);
-    if (Date.now() - oldest <= this.#refreshMs / 2) return;
+    if (client === undefined || this.#refreshMs <= 0 || this.#reads.ahead || Date.now() - this.#oldestReading <= this.#refreshMs / 2) return;
     this.#reads.ahead = true;
     void this.refresh(client)
-      .catch(() => undefined)
+      .then(
+        () => (this.#aheadError = undefined),
+        (error: unknown) => (this.#aheadError = error instanceof Error ? error : new Error(String(error))),
+      )
       .finally(() => (this.#reads.ahead = false));
+  }
+
+  /** Why the last refresh-ahead failed (it names the node and what it read); undefined once one succeeds. */
+  get aheadError(): Error | undefined {
+    return this.#aheadError;
   }
 
   /** What `role` may have rewritten per shard, when read and fresh; undefined when it must be read first. */
@@ -200,7 +212,10 @@ export class RewriteContext {
       loading = readRoleAccess(client, role, metadata).then(
         (access) => {
           this.#accessLoading.delete(role);
-          if (epoch === this.#accessEpoch) this.#putAccess(role, access, metadata, startedAt);
+          if (epoch === this.#accessEpoch) {
+            this.#putAccess(role, access, metadata, startedAt);
+            this.#noteReadings();
+          }
           return access;
         },
         (error: unknown) => {
@@ -254,7 +269,7 @@ export class RewriteContext {
   invalidate(): void {
     if (!this.#explicit) {
       this.#loadedAt = 0;
-      this.#metadataEpoch += 1;
+      this.#reads.applied = this.#reads.started;
       this.#loading = undefined;
     }
     this.invalidateAccess();
@@ -265,6 +280,7 @@ export class RewriteContext {
     this.#access.clear();
     this.#accessEpoch += 1;
     this.#accessLoading.clear();
+    this.#noteReadings();
   }
 
   statement(sql: string): StatementInfo {
@@ -443,6 +459,14 @@ export class RewriteContext {
     this.#loadedAt = readAt;
     this.#names = new Set(metadata.hypertables.map((t) => t.table.name));
     this.#resolved = new Set([...metadata.hypertables, ...metadata.referenceTables].map((t) => t.table.name));
+    this.#noteReadings();
+  }
+
+  /** Readings are put in or dropped far less often than statements ask refreshAhead whether one is old. */
+  #noteReadings(): void {
+    let oldest = this.#explicit || this.#metadata === undefined || this.#loadedAt === 0 ? Infinity : this.#loadedAt;
+    for (const { loadedAt } of this.#access.values()) oldest = Math.min(oldest, loadedAt);
+    this.#oldestReading = oldest;
   }
 }
 

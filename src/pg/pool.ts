@@ -3,6 +3,7 @@
  * discovered once per Pool, and a statement is parsed and rewritten once for all its clients.
  */
 import pg from 'pg';
+import { HypershardError } from '../errors.js';
 import type { ClusterMetadata } from '../rewrite/model.js';
 import { Client, CONTEXT, type RewriteEvent } from './client.js';
 import { RewriteContext, type HypershardOptions } from './context.js';
@@ -13,6 +14,12 @@ export interface PoolConfig extends pg.PoolConfig {
 
 /** A client checked out of the Pool. */
 export type PoolClient = Client & { release(err?: Error | boolean): void };
+
+/**
+ * How long a catalog read ahead of need may wait for the access node, connecting included (or the
+ * pool's `query_timeout`, if shorter): the application's own settings may bound nothing.
+ */
+export const READ_AHEAD_TIMEOUT_MS = 10_000;
 
 export class Pool extends pg.Pool {
   /** The last statement any client of this Pool ran that names a distributed hypertable. */
@@ -25,7 +32,27 @@ export class Pool extends pg.Pool {
     super({ ...config, Client: Client, [CONTEXT]: context } as pg.PoolConfig);
     this.#context = context;
     // Refresh-ahead reads the catalogs on any idle connection of this pool, off the statements' path.
-    context.readAheadThrough({ query: (sql, values) => this.query(sql, values as unknown[]) });
+    const node = accessNodeOf(config);
+    const boundMs = Math.min(READ_AHEAD_TIMEOUT_MS, config.query_timeout ?? Infinity);
+    context.readAheadThrough({
+      query: async <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => {
+        // pg's per-query read timeout (not in its types) makes the pool close a connection that
+        // stopped answering; the deadline also covers waiting for a connection to open.
+        const bounded = { text, values, query_timeout: boundMs } as pg.QueryConfig;
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${boundMs} ms`)), boundMs);
+        });
+        try {
+          return await Promise.race([this.query<R>(bounded), deadline]);
+        } catch (error) {
+          const why = error instanceof Error ? error.message : String(error);
+          throw new HypershardError('CATALOG_READ', `access node ${node}: reading its catalogs ahead of need failed (${why}); statements read them for themselves when due`, { cause: error });
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    });
     super.on('connect', (client) =>
       (client as unknown as Client).on('rewrite', (event) => {
         this.lastRewrite = event;
@@ -37,6 +64,11 @@ export class Pool extends pg.Pool {
   /** The metadata rewrites use; undefined before the first statement that names a relation (or when due for a refresh). */
   get metadata(): ClusterMetadata | undefined {
     return this.#context.metadata;
+  }
+
+  /** Why the last background read of the catalogs failed (naming the node); undefined once one succeeds. */
+  get refreshError(): Error | undefined {
+    return this.#context.aheadError;
   }
 
   /** Reads the catalogs again before the next statement that names a relation (after DDL, say). */
@@ -59,4 +91,17 @@ export class Pool extends pg.Pool {
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event as 'connect', listener);
   }
+}
+
+/** host:port of the access node the pool connects to, for errors. */
+function accessNodeOf(config: pg.PoolConfig): string {
+  try {
+    if (config.connectionString !== undefined) {
+      const url = new URL(config.connectionString);
+      return `${decodeURIComponent(url.hostname) || 'localhost'}:${url.port || '5432'}`;
+    }
+  } catch {
+    // Not a URL (a key=value string): named by what is set below.
+  }
+  return `${config.host ?? process.env['PGHOST'] ?? 'localhost'}:${config.port ?? process.env['PGPORT'] ?? '5432'}`;
 }

@@ -5,6 +5,7 @@
  * that change; each rewrite it makes is the one `rewriteSql` makes for the session's settings
  * (whatever the rewriter does today); and the catalogs yield the same metadata as the spec.
  */
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Pool, type RewriteEvent } from '../../src/pg/index.js';
@@ -470,6 +471,39 @@ for (const { source, skip } of sources) {
       }
     });
 
+    it('gives up a refresh-ahead on an access node that stopped answering within its bound, names the node, and recovers', async () => {
+      const proxy = await stallingProxy({ host: String(applied.access.host), port: Number(applied.access.port) });
+      const bound = 1_500;
+      const ahead = new Pool({ ...applied.access, host: '127.0.0.1', port: proxy.port, query_timeout: bound, hypershard: { refreshMs: 1_000 } });
+      const q = QUERIES[1]!;
+      try {
+        await ahead.query(q.sql);
+        const session = await ahead.connect();
+        await new Promise((r) => setTimeout(r, 600)); // past half the reading's life
+        proxy.stall();
+        const stalledAt = Date.now();
+        // The statement waits on the node (its own query_timeout); the read ahead of it, started as it was rewritten, gives up.
+        await expect(session.query(q.sql)).rejects.toThrow(/timeout/);
+        session.release(true);
+        while (ahead.refreshError === undefined && Date.now() - stalledAt < 3 * bound) await new Promise((r) => setTimeout(r, 50));
+        expect(Date.now() - stalledAt).toBeLessThan(3 * bound);
+        expect(ahead.refreshError?.message).toMatch(new RegExp(`^access node 127\\.0\\.0\\.1:${proxy.port}: reading its catalogs ahead of need failed \\(`));
+        proxy.resume();
+        // Answering again: the next statement's read ahead succeeds and clears the error.
+        const resumedAt = Date.now();
+        while (ahead.refreshError !== undefined && Date.now() - resumedAt < 10_000) {
+          await ahead.query(q.sql);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(ahead.refreshError).toBeUndefined();
+        expect(ahead.metadata).toEqual(metadata);
+      } finally {
+        proxy.resume();
+        await ahead.end();
+        await proxy.close();
+      }
+    });
+
     /** Reads through the plain pool that wait until `open()`: a catalog read held in flight. */
     const heldReads = (): { held: Queryable; open: () => void } => {
       let open!: () => void;
@@ -537,3 +571,42 @@ it("'hypershard/pg' is pg with hypershard's Pool and Client", async () => {
   expect(built.default.types).toBe(pg.types);
   expect(new built.Pool()).toBeInstanceOf(pg.Pool);
 });
+
+/**
+ * A loopback TCP relay to a node that can stop passing bytes either way (`stall`), as a frozen
+ * node does: connections are still accepted, and nothing comes back until `resume`.
+ */
+async function stallingProxy(target: { host: string; port: number }): Promise<{ port: number; stall(): void; resume(): void; close(): Promise<void> }> {
+  let stalled = false;
+  const held: (() => void)[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target.port, target.host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined).on('close', () => (client.destroy(), upstream.destroy(), sockets.delete(s)));
+    }
+    const relay = (from: net.Socket, to: net.Socket): void => {
+      from.on('data', (chunk) => {
+        if (!stalled) return void to.write(chunk);
+        from.pause();
+        held.push(() => (to.write(chunk), from.resume()));
+      });
+    };
+    relay(client, upstream);
+    relay(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    stall: () => void (stalled = true),
+    resume: () => {
+      stalled = false;
+      for (const release of held.splice(0)) release();
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
