@@ -863,8 +863,11 @@ export class Session {
   async #queryRewritten(bytes: Buffer, text: string): Promise<void> {
     // At rest and outside a block, keys of a key sub-select are read first on this session (referenceKeys.ts).
     const atRest = this.#tracker.idle && this.#txStatus === TX_IDLE && this.#rewriter?.statement(text).count === 1;
-    if (atRest && (await this.#routerReadAgain(text))) return;
-    const decision = await this.#rewriteFor(text, atRest ? this.#inband : undefined);
+    const repeat = atRest && this.#routerMemo.get(text) !== undefined;
+    if (repeat && (await this.#routerReadAgain(text))) return;
+    // A simple query refused by a guard runs again as written, so keys read before may be reused;
+    // not after a router read's repeat was refused (its keys may be what changed).
+    const decision = await this.#rewriteFor(text, atRest ? this.#inband : undefined, !repeat);
     this.#sinceSync = 0;
     if (!decision.changed) {
       this.#send(bytes, { kind: 'query' });
@@ -923,6 +926,7 @@ export class Session {
     }
     await done.promise;
     this.#ctx.metrics.retried += 1;
+    this.#rewriter?.context.noteRefused(attempt.refusal ?? '');
     this.#emit(decision, `the rewritten statement failed (${attempt.refusal ?? 'error'}); ran as written`);
     this.#send(bytes, { kind: 'query' });
   }
@@ -1138,6 +1142,7 @@ export class Session {
     // The backend now skips to the next Sync: send one of our own (nothing ran, nothing to commit).
     await this.#gatewaySync();
     this.#ctx.metrics.retried += 1;
+    this.#rewriter?.context.noteRefused(refusal);
     this.#emit(decision, `the rewritten statement failed (${refusal}); ran as written`);
     statement.settingsKey = undefined;
     this.#send(parseMessage(statement.serverName, parse.text, parse.paramTypes), { kind: 'parse' });
@@ -1799,8 +1804,12 @@ export class Session {
     return this.#rewriteFor(text);
   }
 
-  /** `keys`: this session at rest, where the keys of a key sub-select may be read first (else it stays a sub-select). */
-  async #rewriteFor(text: string, keys?: Queryable): Promise<Decision> {
+  /**
+   * `keys`: this session at rest, where the keys of a key sub-select may be read first (else it
+   * stays a sub-select); `reuseKeys` where a guard's refusal is run again as written (the simple
+   * query protocol): in the extended protocol it would reach the client.
+   */
+  async #rewriteFor(text: string, keys?: Queryable, reuseKeys = false): Promise<Decision> {
     const asWritten: Decision = { sql: text, changed: false, settingsKey: undefined, event: undefined };
     const rewriter = this.#rewriter as GatewayRewriter;
     const settings = await this.#currentSettings();
@@ -1818,7 +1827,7 @@ export class Session {
     }
     this.#ctx.metrics.examined += 1;
     const { result, cached } = keys !== undefined && rewriter.context.keyLookup(text, settings) !== undefined
-      ? { result: await rewriter.context.rewriteWithKeys(text, settings, keys, undefined, this.#txStatus !== TX_IDLE), cached: false }
+      ? { result: await rewriter.context.rewriteWithKeys(text, settings, keys, undefined, this.#txStatus !== TX_IDLE, reuseKeys), cached: false }
       : rewriter.rewrite(text, settings);
     if (cached) this.#ctx.metrics.cacheHits += 1;
     const base = { original: text, rewrites: [], unchanged: [] };

@@ -159,7 +159,8 @@ export class Client extends pg.Client {
     if (this.#busy()) await super.query('');
     const raw: Queryable = { query: (sql, params) => super.query(sql, params) };
     const params = (values ?? (typeof config === 'object' ? (config as pg.QueryConfig).values : undefined)) as unknown[] | undefined;
-    const result = await this.#context.rewriteWithKeys(text, settings, raw, params, this.getTransactionStatus() !== 'I');
+    // A guard's refusal runs it again as written (#submit), so keys read for an earlier execution may be reused.
+    const result = await this.#context.rewriteWithKeys(text, settings, raw, params, this.getTransactionStatus() !== 'I', true);
     return this.#toSend(text, info, settings, result, true);
   }
 

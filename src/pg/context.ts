@@ -18,7 +18,7 @@ import { rewriteSql } from '../rewrite/rewrite.js';
 import type { SessionSettings } from '../rewrite/session.js';
 import { shapeOf, type Shape } from '../rewrite/literals.js';
 import { buildTemplate, instantiate, type Template } from '../rewrite/template.js';
-import { findKeyLookup, readKeyAnswer, type KeyLookup } from '../rewrite/referenceKeys.js';
+import { findKeyLookup, KEYS_GUARD_NAME, readKeyAnswer, type KeyAnswer, type KeyLookup } from '../rewrite/referenceKeys.js';
 import { readZoneGrid, type ZoneGrid } from '../rewrite/zoneGrid.js';
 import { Lru } from './lru.js';
 import { statementInfo, type StatementInfo } from './statements.js';
@@ -97,6 +97,12 @@ export class RewriteContext {
   readonly #templates: Lru<string, Template[] | false>;
   /** Per (settings, SQL): the key sub-select read before the statement runs (referenceKeys.ts), or false. */
   readonly #lookups: Lru<string, KeyLookup | false>;
+  /**
+   * Per (settings, SQL, the sub-select's values): the keys it returned when last read. A repeat
+   * uses them without reading: the statement's keys guard reads them again under its own
+   * snapshot and refuses if they changed (then `noteRefused` forgets them all).
+   */
+  readonly #keyReadings: Lru<string, { readonly answer: KeyAnswer; readonly values: readonly string[] }>;
   /** The last text's shape: statement() and rewrite() of one text scan it once. */
   #lastShape: { sql: string; shape: Shape | undefined } | undefined;
   #spaceColumns: ReadonlySet<string> = new Set();
@@ -108,6 +114,7 @@ export class RewriteContext {
     this.#shapes = new Lru(size);
     this.#templates = new Lru(size);
     this.#lookups = new Lru(size);
+    this.#keyReadings = new Lru(size);
     this.#explicit = options.metadata !== undefined;
     this.#refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
     if (options.metadata !== undefined) this.#use(options.metadata);
@@ -280,7 +287,13 @@ export class RewriteContext {
     this.#access.clear();
     this.#accessEpoch += 1;
     this.#accessLoading.clear();
+    this.#keyReadings.clear();
     this.#noteReadings();
+  }
+
+  /** What the server said when it refused a rewritten statement: keys read earlier are not used again after their guard refused. */
+  noteRefused(message: string): void {
+    if (message.includes(KEYS_GUARD_NAME)) this.#keyReadings.clear();
   }
 
   statement(sql: string): StatementInfo {
@@ -378,11 +391,14 @@ export class RewriteContext {
    * The rewrite of `sql`, with the keys of its key sub-select (keyLookup) read first through
    * `session` — the session's own connection, so its role, privileges and row-level security
    * apply — and put in as literals, so only the shards holding them are planned and asked. Read
-   * for every execution, never cached. `values` are the statement's bind values. Inside a
+   * for every execution unless `reuseKeys`. `values` are the statement's bind values. Inside a
    * transaction block, or when the keys cannot be read or are too many, the sub-select stays
    * and an `unchanged` entry says why. The one path hypershard/pg and the gateway both take.
+   * `reuseKeys`: the keys read for an earlier execution of the same text, values, settings and
+   * role are put in without reading them again (the guard checks them); only for a caller that
+   * runs the statement again as written when its guard refuses (and then calls `noteRefused`).
    */
-  async rewriteWithKeys(sql: string, settings: SessionSettings, session: Queryable, values: readonly unknown[] | undefined, inTransaction: boolean): Promise<RewriteResult | RewriteFailure> {
+  async rewriteWithKeys(sql: string, settings: SessionSettings, session: Queryable, values: readonly unknown[] | undefined, inTransaction: boolean, reuseKeys = false): Promise<RewriteResult | RewriteFailure> {
     const lookup = this.keyLookup(sql, settings);
     if (lookup === undefined) return this.rewrite(sql, settings);
     const left = (reason: string): RewriteResult | RewriteFailure => {
@@ -392,15 +408,23 @@ export class RewriteContext {
     // Its own snapshot is checked by a guard whose error is retried as written: only outside a block.
     if (inTransaction) return left('inside a transaction block the keys would be read under another snapshot, and a guard that found them changed would end the block');
     if (lookup.params.some((n) => values === undefined || n > values.length)) return left('it takes bind values not known when the statement is prepared');
-    let row: Readonly<Record<string, unknown>> | undefined;
-    try {
-      const params = lookup.params.map((n) => values?.[n - 1]);
-      ({ rows: [row] } = await session.query(lookup.query, params.length === 0 ? undefined : params));
-    } catch (error) {
-      return left(`reading it as role ${settings.role} failed (${error instanceof Error ? error.message : String(error)}); the statement reports its own error`);
+    const params = lookup.params.map((n) => values?.[n - 1]);
+    const valuesKey = keyOfValues(params);
+    const memo = valuesKey === undefined ? undefined : `${settings.timeZone}\u0000${settings.searchPath.join('\u0001')}\u0000${settings.role}\u0000${valuesKey}\u0000${sql}`;
+    let read = memo === undefined || !reuseKeys ? undefined : this.#keyReadings.get(memo);
+    const reused = read !== undefined;
+    if (read === undefined) {
+      let row: Readonly<Record<string, unknown>> | undefined;
+      try {
+        ({ rows: [row] } = await session.query(lookup.query, params.length === 0 ? undefined : params));
+      } catch (error) {
+        return left(`reading it as role ${settings.role} failed (${error instanceof Error ? error.message : String(error)}); the statement reports its own error`);
+      }
+      const answer = readKeyAnswer(row);
+      if (typeof answer === 'string') return left(answer);
+      read = answer;
+      if (memo !== undefined) this.#keyReadings.set(memo, read);
     }
-    const read = readKeyAnswer(row);
-    if (typeof read === 'string') return left(read);
     // Keys on every shard prune nothing, and each arm would be sent all of them (the sub-select sends each its own).
     const hit = lookup.shardsHit(read.values);
     if (hit !== undefined && hit.hit === hit.of) return left(`its ${read.values.length} keys hash to all ${hit.of} shards, so none would be pruned`);
@@ -411,7 +435,7 @@ export class RewriteContext {
       ...result,
       changed: true,
       rewrites: [
-        { kind: 'shard-pinning', detail: `${lookup.column} IN (${lookup.subselect}): its ${read.values.length} key${read.values.length === 1 ? '' : 's'} (${shown}) read first as role ${settings.role} and put in as literals, so only the shards they hash to are planned; the statement checks them again under its own snapshot` },
+        { kind: 'shard-pinning', detail: `${lookup.column} IN (${lookup.subselect}): its ${read.values.length} key${read.values.length === 1 ? '' : 's'} (${shown}) ${reused ? 'as read for an earlier execution' : 'read first'} as role ${settings.role} and put in as literals, so only the shards they hash to are planned; the statement checks them again under its own snapshot` },
         ...result.rewrites,
       ],
     };
@@ -452,6 +476,7 @@ export class RewriteContext {
       this.#rewrites.clear();
       this.#templates.clear();
       this.#lookups.clear();
+      this.#keyReadings.clear();
       this.#access.clear();
     }
     this.#spaceColumns = new Set(metadata.hypertables.map((t) => t.spaceColumn));
@@ -472,4 +497,20 @@ export class RewriteContext {
 
 function sameAccess(a: RoleAccess, b: RoleAccess): boolean {
   return a.role === b.role && a.tables.size === b.tables.size && [...a.tables].every(([k, v]) => b.tables.has(k) && b.tables.get(k) === v);
+}
+
+/** The sub-select's values as a cache key; undefined when one is not a plain value (read each time). */
+function keyOfValues(values: readonly unknown[]): string | undefined {
+  const part = (v: unknown): unknown => {
+    if (v === null || v === undefined || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return v ?? null;
+    if (typeof v === 'bigint') return { bigint: String(v) };
+    if (v instanceof Date && !Number.isNaN(v.getTime())) return { date: v.toISOString() };
+    if (Array.isArray(v)) {
+      const items = v.map(part);
+      return items.includes(undefined) ? undefined : items;
+    }
+    return undefined;
+  };
+  const parts = values.map(part);
+  return parts.includes(undefined) ? undefined : JSON.stringify(parts);
 }
