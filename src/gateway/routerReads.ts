@@ -34,7 +34,9 @@ import { deparse, parseExpression, parseStatements } from '../rewrite/parser.js'
 import { DATE_SPAN_GUARD_NAME } from '../rewrite/dates.js';
 import { KEYS_GUARD_NAME } from '../rewrite/referenceKeys.js';
 import type { SessionSettings } from '../rewrite/session.js';
+import type { IngestCluster } from '../ingest/cluster.js';
 import { shardLockKey } from '../route/lock.js';
+import { remoteTable, serverDataNode } from '../route/placement.js';
 import { quoteLiteral } from '../sql/quote.js';
 import { B, commandComplete, dataRow, fieldsMessage, rowDescription, simpleMessage } from './protocol/messages.js';
 
@@ -98,8 +100,20 @@ export interface RouterPlan {
   readonly functions: readonly string[];
   readonly operators: readonly string[];
   readonly types: readonly string[];
-  /** The statement for the data node, given each foreign table's table there (keyed `schema.name`) and the access node's now() (ISO, UTC). */
-  build(remote: ReadonlyMap<string, QualifiedName>, now: string): string;
+  /**
+   * Stable bounds of the clock (`(SELECT now() - interval '1 hour')`, the rewriter's scalar
+   * sub-selects of constants and now()), as expressions: the check evaluates each on the access
+   * node, and the data node gets its value as a literal, which its planner prunes chunks by
+   * (an expression of `timestamptz - interval` is stable there: pruned only as it runs, every
+   * chunk planned).
+   */
+  readonly bounds: readonly string[];
+  /**
+   * The statement for the data node, given each foreign table's table there (keyed `schema.name`),
+   * the access node's now() (ISO, UTC) and the bounds' values as SQL literals (else each bound is
+   * sent as an expression of that now()).
+   */
+  build(remote: ReadonlyMap<string, QualifiedName>, now: string, bounds?: readonly string[]): string;
   /** checkSql of this plan. */
   check(): string;
 }
@@ -129,20 +143,23 @@ export function cachedRouterPlan(sql: string, metadata: ClusterMetadata, setting
 }
 
 function remembered(plan: RouterPlan, sql: string): RouterPlan {
-  // The access node's now() goes in by text: a token the statement cannot hold.
+  // The access node's now() and the bounds' values go in by text: tokens the statement cannot hold.
   let token = `hypershard_now_${Math.random().toString(36).slice(2)}`;
   while (sql.includes(token)) token += 'x';
+  const boundTokens = plan.bounds.map((_, i) => quoteLiteral(`${token}_bound_${i}`));
   const built = new Map<string, string>();
   let check: string | undefined;
   return {
     ...plan,
-    build: (remote, now) => {
-      const k = JSON.stringify([...remote]);
+    build: (remote, now, bounds) => {
+      const k = `${JSON.stringify([...remote])}${bounds === undefined ? '' : '\u0000bounds'}`;
       let text = built.get(k);
       if (text === undefined) {
-        text = plan.build(remote, token);
+        text = plan.build(remote, token, bounds === undefined ? undefined : boundTokens);
         built.set(k, text);
       }
+      // The bounds' tokens first: each holds the now token.
+      for (const [i, value] of (bounds ?? []).entries()) text = text.split(boundTokens[i] as string).join(value);
       return text.split(token).join(now);
     },
     check: () => (check ??= plan.check()),
@@ -176,6 +193,9 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
   const types = new Set<string>();
   const guards: { sql: string; holds: boolean }[] = [];
   const guardNodes = new Map<object, boolean>();
+  const bounds: string[] = [];
+  /** Each bound's index, by where its sub-link is in the text (the transform keeps locations). */
+  const boundAt = new Map<number, number>();
   const refs: { rv: { schemaname?: string; relname?: string }; kind: 'shard' | 'copy' | 'reference'; name: QualifiedName; server?: string; owner: DistributedTable | ReferenceTable }[] = [];
   let refusal: string | undefined;
   const refuse = (reason: string): false => {
@@ -209,6 +229,12 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
         guards.push({ sql: `(SELECT ${deparse(span.when)})`, holds: true });
         for (const part of [span.when, span.midnight]) if (visit(part)) walk(part, visit);
         return false;
+      }
+      const bound = clockBound(node);
+      const at = node.SubLink.location;
+      if (bound !== undefined && at !== undefined && !boundAt.has(at)) {
+        boundAt.set(at, bounds.length);
+        bounds.push(deparse(bound));
       }
     } else if ('RangeVar' in node) {
       const rv = node.RangeVar;
@@ -290,7 +316,8 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
     functions: [...functions],
     operators: [...operators],
     types: [...types],
-    build: (remote, now) => {
+    bounds,
+    build: (remote, now, values) => {
       const clock = (type: string): Node => parseExpression(`${quoteLiteral(`${now}+00`)}::pg_catalog.timestamptz${type === 'pg_catalog.timestamptz' ? '' : `::${type}`}`);
       const rebuilt = transform(only, (node) => {
         if ('SQLValueFunction' in node) {
@@ -302,7 +329,12 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
           for (const [original, holds] of guardNodes) {
             if (deparse({ SubLink: original } as Node) === deparse(node)) return { A_Const: { boolval: { boolval: holds } } } as Node;
           }
-          return dateSpanGuard(node)?.midnight ?? constantScalar(node);
+          const span = dateSpanGuard(node);
+          if (span !== undefined) return span.midnight;
+          const value = constantScalar(node);
+          const bound = node.SubLink.location === undefined ? undefined : boundAt.get(node.SubLink.location);
+          const literal = bound === undefined ? undefined : values?.[bound];
+          return literal === undefined || value === undefined ? value : parseExpression(literal);
         }
         if (!('RangeVar' in node)) return undefined;
         const rv = node.RangeVar;
@@ -349,6 +381,15 @@ function constantScalar(node: Node): Node | undefined {
   const value = scalarSubselect(node);
   const other = (n: Node): boolean => !CONSTANT_NODES.has(Object.keys(n)[0] as string) || ('A_Expr' in n && n.A_Expr.kind !== 'AEXPR_OP');
   return value === undefined || containsNode(value, other) ? undefined : value;
+}
+
+/** `e` of `(SELECT e)` when `e` is constants, operators and the clock (now() and its keywords): a bound the check evaluates. */
+function clockBound(node: Node): Node | undefined {
+  const value = scalarSubselect(node);
+  if (value === undefined) return undefined;
+  const clock = (n: Node): boolean => ('FuncCall' in n && NOW_FUNCTIONS.has(functionName(n.FuncCall)) && (n.FuncCall.args ?? []).length === 0) || ('SQLValueFunction' in n && NOW_KEYWORDS[n.SQLValueFunction.op ?? ''] !== undefined);
+  const other = (n: Node): boolean => !clock(n) && (!CONSTANT_NODES.has(Object.keys(n)[0] as string) || ('A_Expr' in n && n.A_Expr.kind !== 'AEXPR_OP'));
+  return containsNode(value, clock) && !containsNode(value, other) ? value : undefined;
 }
 
 /** `e` of a scalar sub-select `(SELECT e)` that has nothing but its one target (no FROM, WHERE, GROUP BY …). */
@@ -409,6 +450,7 @@ export function checkSql(plan: RouterPlan): string {
   ARRAY[${RESULT_SETTINGS.map((s) => `pg_catalog.current_setting(${quoteLiteral(s)})`).join(', ')}]::pg_catalog.text[] AS settings,
   pg_catalog.current_setting('standard_conforming_strings') AS scs,
   ARRAY[${guards.map((g) => `(${g.startsWith('(SELECT') ? g : `SELECT ${g}`})`).join(', ')}]::pg_catalog.bool[] AS guards,
+  ARRAY[${plan.bounds.map((b) => `pg_catalog.quote_nullable((${b})::pg_catalog.text) || '::' || pg_catalog.pg_typeof(${b})::pg_catalog.text`).join(', ')}]::pg_catalog.text[] AS bounds,
   pg_catalog.pg_try_advisory_xact_lock_shared(${shardLockKey(plan.hypertable.table)}, ${plan.shard.remainder}) AS free,
   NOT EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid >= ${FIRST_USER_OID} AND proname = ANY (${textArray(plan.functions)}))
     AND NOT EXISTS (SELECT FROM pg_catalog.pg_operator WHERE oid >= ${FIRST_USER_OID} AND oprname = ANY (${textArray(plan.operators)}))
@@ -428,9 +470,65 @@ export interface CheckRow {
   settings: string[];
   scs: string;
   guards: (boolean | null)[];
+  /** Each of the plan's bounds, as a literal of its type (in the session's settings, which the data node's connection gets). */
+  bounds: string[];
   free: boolean;
   builtin: boolean;
   tables: { schema: string; name: string; server: string; server_options: string[] | null; table_options: string[] | null; renamed: boolean }[] | null;
+}
+
+/**
+ * Where a router read goes, from its check's row: the data node and the statement for it; or
+ * why it may not go (a fallback reason, the statement then goes through the access node).
+ */
+export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluster: IngestCluster, state: RouterReadState): { readonly node: string; readonly text: string } | string {
+  if (row === undefined) return 'check-failed';
+  if (!row.free) return 'shard-moving';
+  if (!row.builtin) return 'user-defined-name';
+  if (row.scs !== 'on') return 'standard-conforming-strings';
+  const expected = [false, ...plan.guards.map((g) => g.holds)];
+  if (row.guards.length !== expected.length || row.guards.some((g, i) => g !== expected[i])) return 'guard';
+  const tables = row.tables ?? [];
+  const shardRow = tables.find((t) => t.schema === plan.shard.table.schema && t.name === plan.shard.table.name);
+  if (shardRow === undefined || tables.length !== plan.foreignTables.length) return 'placement';
+  // Where the shard is now (a move switches its foreign table's server); its reference copies must be there too.
+  if (tables.some((t) => t.renamed || t.server !== shardRow.server)) return 'placement';
+  const node = serverDataNode(cluster.spec, shardRow.server_options);
+  if (node === undefined || !cluster.targets.dataNodes.has(node.name)) return 'placement';
+  if (state.unreachable(node.name)) return 'data-node-unavailable';
+  const remote = new Map<string, QualifiedName>(tables.map((t) => [`${t.schema}.${t.name}`, remoteTable(t, t.table_options)]));
+  if (row.bounds.length !== plan.bounds.length) return 'check-failed';
+  return { node: node.name, text: plan.build(remote, row.now, row.bounds) };
+}
+
+/**
+ * A connection to `node` for a router read, in the session's settings (the check's row) and of
+ * the access node's major version; or why there is none (the read then goes through the access
+ * node). A node that cannot be reached is left out for a while (RouterReadState).
+ */
+export async function routerConnection(cluster: IngestCluster, state: RouterReadState, node: string, row: CheckRow): Promise<pg.Client | string> {
+  let client: pg.Client;
+  try {
+    client = await cluster.acquireData(node);
+  } catch {
+    state.failed(node);
+    return 'data-node-unavailable';
+  }
+  try {
+    const version = await state.version(client);
+    if (Math.floor(version / 10_000) !== Math.floor(Number(row.version) / 10_000)) {
+      cluster.releaseData(node, client, true);
+      return 'version';
+    }
+    await state.applySettings(client, row.settings);
+    return client;
+  } catch (error) {
+    cluster.releaseData(node, client, false);
+    // A setting the data node refuses (a locale it lacks) is this session's business; no answer is the node's.
+    if (error instanceof DatabaseError) return 'data-node-settings';
+    state.failed(node);
+    return 'data-node-failed';
+  }
 }
 
 /** `SELECT set_config(…)` putting a data-node connection in the client session's settings. */

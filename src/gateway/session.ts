@@ -68,9 +68,7 @@ import {
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
 import { inlineParameters, inlinableType } from './boundValues.js';
-import { cachedRouterPlan, RelayQuery, type CheckRow, type RelayFraming, type RouterReadState } from './routerReads.js';
-import { remoteTable, serverDataNode } from '../route/placement.js';
-import type { QualifiedName } from '../plan/layout.js';
+import { cachedRouterPlan, RelayQuery, routerConnection, routerTarget, type CheckRow, type RelayFraming, type RouterReadState } from './routerReads.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
 
 /** Emitted for every statement the rewriter looked at (one that names a distributed hypertable). */
@@ -990,46 +988,14 @@ export class Session {
       // A guard that does not hold, a privilege missing: the access node says what it says.
       return refused('check-failed');
     }
-    if (row === undefined) return refused('check-failed');
-    if (!row.free) return refused('shard-moving');
-    if (!row.builtin) return refused('user-defined-name');
-    if (row.scs !== 'on') return refused('standard-conforming-strings');
-    const expected = [false, ...plan.guards.map((g) => g.holds)];
-    if (row.guards.length !== expected.length || row.guards.some((g, i) => g !== expected[i])) return refused('guard');
-    const tables = row.tables ?? [];
-    const shardRow = tables.find((t) => t.schema === plan.shard.table.schema && t.name === plan.shard.table.name);
-    if (shardRow === undefined || tables.length !== plan.foreignTables.length) return refused('placement');
-    // Where the shard is now (a move switches its foreign table's server); its reference copies must be there too.
-    if (tables.some((t) => t.renamed || t.server !== shardRow.server)) return refused('placement');
-    const node = serverDataNode(cluster.spec, shardRow.server_options);
-    if (node === undefined || !cluster.targets.dataNodes.has(node.name)) return refused('placement');
-    if (state.unreachable(node.name)) return refused('data-node-unavailable');
-    const remote = new Map<string, QualifiedName>(tables.map((t) => [`${t.schema}.${t.name}`, remoteTable(t, t.table_options)]));
-    const text = plan.build(remote, row.now);
+    const target = routerTarget(plan, row, cluster, state);
+    if (typeof target === 'string') return refused(target);
+    const { node, text } = target;
 
-    let client: pg.Client;
-    try {
-      client = await cluster.acquireData(node.name);
-    } catch {
-      state.failed(node.name);
-      return refused('data-node-unavailable');
-    }
+    const client = await routerConnection(cluster, state, node, row as CheckRow);
+    if (typeof client === 'string') return refused(client);
     let relay: RelayQuery | undefined;
-    try {
-      const version = await state.version(client);
-      if (Math.floor(version / 10_000) !== Math.floor(Number(row.version) / 10_000)) {
-        cluster.releaseData(node.name, client, true);
-        return refused('version');
-      }
-      await state.applySettings(client, row.settings);
-    } catch (error) {
-      cluster.releaseData(node.name, client, false);
-      // A setting the data node refuses (a locale it lacks) is this session's business; no answer is the node's.
-      if (error instanceof pg.DatabaseError) return refused('data-node-settings');
-      state.failed(node.name);
-      return refused('data-node-failed');
-    }
-    relay = new RelayQuery(text, node.name, (bytes) => {
+    relay = new RelayQuery(text, node, (bytes) => {
       if (this.#phase === 'closed') return true;
       metrics.bytesToClients += bytes.length;
       const flowing = this.#client.write(bytes);
@@ -1043,13 +1009,13 @@ export class Session {
     }
     void client.query(relay as unknown as pg.QueryConfig);
     const outcome = await relay.outcome.finally(() => (this.#routerReading = undefined));
-    cluster.releaseData(node.name, client, outcome.kind === 'sent');
+    cluster.releaseData(node, client, outcome.kind === 'sent');
     if (outcome.kind === 'refused') {
-      if (outcome.reason === 'data-node-failed') state.failed(node.name);
+      if (outcome.reason === 'data-node-failed') state.failed(node);
       return refused(outcome.reason);
     }
     if (outcome.kind === 'broken') {
-      this.#writeClient(errorResponse({ code: '08006', message: `hypershard gateway: the connection to data node ${node.name} broke during a router read: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}` }));
+      this.#writeClient(errorResponse({ code: '08006', message: `hypershard gateway: the connection to data node ${node} broke during a router read: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}` }));
     }
     metrics.routerReads += 1;
     this.#writeClient(readyForQuery(TX_IDLE));

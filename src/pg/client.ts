@@ -20,6 +20,7 @@ import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
+import { cachedRouterPlan, routerConnection, routerTarget, RouterReadState, type CheckRow } from '../gateway/routerReads.js';
 import { RewriteContext, type HypershardOptions, type RewriteFailure } from './context.js';
 import type { StatementInfo } from './statements.js';
 
@@ -46,6 +47,8 @@ export interface RewriteEvent {
   readonly role: string;
   /** The rewriter's error, when it failed and the original statement ran. */
   readonly error?: string;
+  /** The data node that answered it straight (a router read), when one did. */
+  readonly dataNode?: string;
 }
 
 interface Prepared {
@@ -75,12 +78,20 @@ export class Client extends pg.Client {
   readonly #ingest: IngestCluster | undefined;
   /** The session's settings routed INSERTs read values in; undefined until read and after a change. */
   #ingestSettings: InsertSettings | undefined;
+  /** Router reads (HypershardOptions.routerReads): the ingest cluster's data-node connections, when on. */
+  readonly #routerReads: IngestCluster | undefined;
+  /** Router reads' checks this connection prepared: text → statement name. */
+  readonly #checks = new Map<string, string>();
+  #checkCount = 0;
 
   constructor(config?: string | ClientConfig) {
     super(config);
     const shared = typeof config === 'object' ? (config as { [CONTEXT]?: RewriteContext })[CONTEXT] : undefined;
     this.#context = shared ?? new RewriteContext(typeof config === 'object' ? config.hypershard : undefined);
     this.#ingest = typeof config === 'object' ? config.hypershard?.ingest : undefined;
+    // Data-node rows are parsed by pg's default (global) parsers: a client with its own parsers reads through the access node.
+    const own = typeof config === 'object' && config.types !== undefined;
+    this.#routerReads = typeof config === 'object' && config.hypershard?.routerReads !== false && !own ? this.#ingest : undefined;
   }
 
   override query<T extends pg.Submittable>(queryStream: T): T;
@@ -98,6 +109,7 @@ export class Client extends pg.Client {
     const cb = callback as QueryCallback | undefined;
     const routable = this.#ingest !== undefined && !isSubmittable(config) && !this.pipeline && INSERT.test(textOf(config) ?? '');
     if (routable && (typeof config !== 'object' || (config as pg.QueryConfig).name === undefined)) return this.#routed(config, values, cb);
+    if (this.#mayRouterRead(config, values)) return this.#later(config, values, cb, true);
     if (this.#tail === undefined) {
       const text = textOf(config);
       // No text: a prepared statement run by name, or not a query at all (pg reports that).
@@ -277,14 +289,22 @@ export class Client extends pg.Client {
     return { timeZone: r.tz, dateStyle: r.ds, intervalStyle: r.is, clientEncoding: r.enc, searchPath: r.sp, role: r.role };
   }
 
-  /** Reads what the statement needs (in its turn), then submits it; later calls queue behind. */
-  #later(config: AnyConfig, values: unknown, callback: QueryCallback | undefined): unknown {
+  /**
+   * Reads what the statement needs (in its turn), then submits it; later calls queue behind.
+   * `routerRead`: answered by a data node straight when it can be (#routerRead), else submitted.
+   */
+  #later(config: AnyConfig, values: unknown, callback: QueryCallback | undefined, routerRead = false): unknown {
     const submission = (this.#tail ?? Promise.resolve()).then(async () => {
       const text = textOf(config);
       let prepared: Prepared | undefined;
       if (text !== undefined) {
         if (this.#prepare(text, false) === undefined) await this.#read(this.#context.statement(text));
         prepared = (await this.#prepareWithKeys(config, text, values)) ?? this.#prepare(text, true);
+      }
+      const answer = routerRead && prepared !== undefined ? await this.#routerRead(config as string | pg.QueryConfig, prepared) : undefined;
+      if (answer !== undefined) {
+        callback?.(undefined as unknown as Error, answer);
+        return { result: answer };
       }
       // Wrapped, so the submission settles when the statement is sent, not when it completes.
       return { result: this.#submit(config, values, callback, prepared) };
@@ -303,6 +323,84 @@ export class Client extends pg.Client {
     }
     const promise = submission.then((s) => s.result);
     return isSubmittable(config) ? config : promise;
+  }
+
+  /**
+   * Whether a statement may be a router read (decided in its turn): a plain query with no bind
+   * values, no statement name and no row-by-row consumer, outside a pipeline, on a client with
+   * router reads on. planRouterRead decides the rest from its rewrite.
+   */
+  #mayRouterRead(config: AnyConfig, values: unknown): boolean {
+    if (this.#routerReads === undefined || this.pipeline || isSubmittable(config)) return false;
+    if (Array.isArray(values) && values.length > 0) return false;
+    if (typeof config === 'object') {
+      const c = config as pg.QueryConfig & { types?: unknown };
+      if (c.name !== undefined || (c.values !== undefined && c.values.length > 0) || c.types !== undefined) return false;
+    }
+    return SELECT.test(textOf(config) ?? '');
+  }
+
+  /**
+   * A rewritten statement that reads one shard, answered by that shard's data node straight
+   * (src/gateway/routerReads.ts, the gateway's router reads): the access node's remote
+   * transaction, cursor and planning are not paid. Its check runs first on this session, as its
+   * role (privileges, row security, the rewrite's guards, where the shard is now, the session's
+   * settings); the data node's connection is the ingest cluster's, put in those settings.
+   * Undefined when it may not be one, or the data node failed before answering: the statement
+   * then goes through the access node (a read, so asking again is safe).
+   */
+  async #routerRead(config: string | pg.QueryConfig, prepared: Prepared): Promise<pg.QueryResult | undefined> {
+    const cluster = this.#routerReads;
+    const settings = this.#settings;
+    const metadata = this.#context.metadata;
+    const event = prepared.event;
+    if (cluster === undefined || settings === undefined || metadata === undefined || event === undefined || !event.changed) return undefined;
+    if (this.#busy()) await super.query('');
+    if (this.getTransactionStatus() !== 'I') return undefined;
+    const plan = cachedRouterPlan(prepared.sql, metadata, settings);
+    if (typeof plan === 'string') return undefined;
+    const row = await this.#check(plan.check());
+    const state = routerStateOf(cluster);
+    const target = routerTarget(plan, row, cluster, state);
+    if (typeof target === 'string') return undefined;
+    const client = await routerConnection(cluster, state, target.node, row as CheckRow);
+    if (typeof client === 'string') return undefined;
+    let result: pg.QueryResult;
+    try {
+      const rowMode = typeof config === 'object' ? (config as { rowMode?: string }).rowMode : undefined;
+      result = await client.query({ text: target.text, ...(rowMode === undefined ? {} : { rowMode }) } as pg.QueryConfig);
+    } catch (error) {
+      cluster.releaseData(target.node, client, false);
+      // Its own error (a division by zero …) the access node reports as it would; a node that stopped answering is left out a while.
+      if (!(error instanceof pg.DatabaseError)) state.failed(target.node);
+      return undefined;
+    }
+    cluster.releaseData(target.node, client, true);
+    // The data node's table and column numbers mean nothing here (the gateway's router reads send none either).
+    for (const field of result.fields) Object.assign(field, { tableID: 0, columnID: 0 });
+    this.#track(prepared.info);
+    this.#report({ ...event, dataNode: target.node });
+    return result;
+  }
+
+  /**
+   * A router read's check, prepared once per text on this connection (planning it was most of its
+   * cost); undefined when it failed (a guard's error, a privilege missing: the access node then
+   * says what it says), and the next one is prepared anew under another name.
+   */
+  async #check(text: string): Promise<CheckRow | undefined> {
+    let name = this.#checks.get(text);
+    if (name === undefined && this.#checks.size < MAX_PREPARED_CHECKS) {
+      name = `hypershard.check.${(this.#checkCount += 1)}`;
+      this.#checks.set(text, name);
+    }
+    try {
+      const { rows } = await super.query<CheckRow & pg.QueryResultRow>(name === undefined ? text : { name, text });
+      return rows[0];
+    } catch {
+      this.#checks.delete(text);
+      return undefined;
+    }
   }
 
   /** The metadata, the session's settings and what its role may see, through this connection; a failure leaves the statement as given. */
@@ -359,6 +457,21 @@ export class Client extends pg.Client {
 }
 
 const INSERT = /^\s*insert\s/i;
+const SELECT = /^\s*(select|with)\b/i;
+/** Router reads' checks prepared per connection; past this many, a check is sent unprepared. */
+const MAX_PREPARED_CHECKS = 32;
+
+/** Per ingest cluster (its data-node connections): nodes left out of router reads after failing, each connection's settings. */
+const ROUTER_STATES = new WeakMap<IngestCluster, RouterReadState>();
+
+function routerStateOf(cluster: IngestCluster): RouterReadState {
+  let state = ROUTER_STATES.get(cluster);
+  if (state === undefined) {
+    state = new RouterReadState();
+    ROUTER_STATES.set(cluster, state);
+  }
+  return state;
+}
 
 /** A bind value as pg would send it: bytes in binary (bytea), everything else as its text. */
 function insertParam(value: unknown): InsertParam {

@@ -36,6 +36,12 @@ export interface HypershardOptions {
    * refuses runs on the access node as written. @default none: every INSERT goes through the access node
    */
   readonly ingest?: IngestCluster;
+  /**
+   * With `ingest`: a SELECT whose rewrite reads one shard is answered by that shard's data node
+   * straight, over the ingest cluster's connections, after a check on the session (the gateway's
+   * router reads, src/gateway/routerReads.ts). @default true
+   */
+  readonly routerReads?: boolean;
 }
 
 export const DEFAULT_REFRESH_MS = 60_000;

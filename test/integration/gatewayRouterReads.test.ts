@@ -4,7 +4,9 @@
  * equal a single-node copy's (TSBS single-host shapes, a reference join, a key sub-select);
  * each refusal goes through the access node (the metric says why, the answer is the same);
  * the session's TimeZone, DateStyle and extra_float_digits give the access node's text; after a
- * rebalance moves the shard the read goes to its new node; hostile identifiers survive.
+ * rebalance moves the shard the read goes to its new node; hostile identifiers survive. The same
+ * through hypershard/pg with `ingest` (one router: planRouterRead, its check, routerTarget): the
+ * data node answers what it may, the access node the rest, every answer the single node's.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -13,7 +15,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
 import { cancelRequest } from '../../src/gateway/protocol/messages.js';
+import { IngestCluster } from '../../src/ingest/cluster.js';
 import { generateMigrations } from '../../src/migrations/files.js';
+import { Pool, type RewriteEvent } from '../../src/pg/index.js';
 import { apply } from '../../src/nodes/apply.js';
 import { clientConfig } from '../../src/nodes/connect.js';
 import { planLayout } from '../../src/plan/layout.js';
@@ -123,6 +127,9 @@ for (const { source, skip } of sources) {
     let plain: pg.Pool;
     let gateway: TestGateway;
     let client: pg.Client;
+    let ingest: IngestCluster;
+    let pool: Pool;
+    const events: RewriteEvent[] = [];
 
     const routed = (): number => gateway.gateway.metrics().routerReads;
     const repeats = (): number => gateway.gateway.metrics().routerRepeats;
@@ -158,8 +165,13 @@ for (const { source, skip } of sources) {
       gateway = await startTestGateway(applied, { routerReads: true });
       client = new pg.Client(gateway.through(applied.access));
       await client.connect();
+      ingest = await IngestCluster.open(applied.spec, applied.specFile);
+      pool = new Pool({ ...applied.access, max: 2, hypershard: { ingest } });
+      pool.on('rewrite', (e) => events.push(e));
     });
     afterAll(async () => {
+      await pool?.end();
+      await ingest?.close();
       await client?.end();
       await gateway?.close();
       await plain?.end();
@@ -419,6 +431,72 @@ for (const { source, skip } of sources) {
       }
     });
 
+    it('hypershard/pg with ingest: answers single-shard reads from the data node, the rest through the access node, each as a single node does', async () => {
+      const answeredBy = async (sql: string, label: string): Promise<string | undefined> => {
+        events.length = 0;
+        const got = await pool.query(sql).then((r) => r.rows, (error: unknown) => String(error));
+        const direct = await plain.query(single(sql)).then((r) => r.rows, (error: unknown) => String(error));
+        if (typeof direct === 'string') expect(got, label).toBe(direct);
+        else expectSameRows(got as Record<string, unknown>[], direct, { ordered: true, label });
+        return events.at(-1)?.dataNode;
+      };
+      for (const q of ROUTED) {
+        expect(await answeredBy(q.sql, q.id), q.id).toMatch(/^dn\d$/);
+        expect(await answeredBy(q.sql, `${q.id}, again`), `${q.id}, again`).toMatch(/^dn\d$/);
+      }
+      for (const q of REFUSED) expect(await answeredBy(q.sql, q.id), q.id).toBeUndefined();
+      // The data node's error: the access node is asked and says it.
+      expect(await answeredBy(`SELECT cpu / (device_id - 3) AS x FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 5`, 'division by zero')).toBeUndefined();
+      // A result column's table is not the data node's; rows as arrays when asked.
+      const described = await pool.query({ text: `SELECT time, cpu FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 2`, rowMode: 'array' });
+      expect(events.at(-1)?.dataNode).toBeDefined();
+      expect(described.fields.map((f) => [f.tableID, f.columnID])).toEqual([[0, 0], [0, 0]]);
+      expect(described.rows).toEqual((await plain.query({ text: `SELECT time, cpu FROM single.metrics WHERE device_id = 3 ORDER BY time LIMIT 2`, rowMode: 'array' })).rows);
+      const session = await pool.connect();
+      try {
+        // Inside a transaction block, with bind values: the access node.
+        await session.query('BEGIN');
+        await session.query(ROUTED[1]!.sql);
+        expect(session.lastRewrite?.dataNode).toBeUndefined();
+        await session.query('COMMIT');
+        await session.query('SELECT count(*) FROM metrics WHERE device_id = $1', [3]);
+        expect(session.lastRewrite?.dataNode).toBeUndefined();
+        // The client drops its prepared statements, the check too: answered all the same, then prepared again.
+        await session.query(ROUTED[1]!.sql);
+        await session.query('DISCARD ALL');
+        const want = (await plain.query(single(ROUTED[1]!.sql))).rows;
+        expectSameRows((await session.query(ROUTED[1]!.sql)).rows, want, { ordered: true, label: 'after DISCARD ALL' });
+        expectSameRows((await session.query(ROUTED[1]!.sql)).rows, want, { ordered: true, label: 'after DISCARD ALL, again' });
+        expect(session.lastRewrite?.dataNode).toBeDefined();
+      } finally {
+        session.release();
+      }
+      // A role that may read the table is answered by the data node; one that may no longer, by the access node, with its error.
+      const asReader = await pool.connect();
+      try {
+        await asReader.query('SET ROLE metrics_reader');
+        expectSameRows((await asReader.query(ROUTED[1]!.sql)).rows, (await plain.query(single(ROUTED[1]!.sql))).rows, { ordered: true, label: 'as metrics_reader' });
+        expect(asReader.lastRewrite).toMatchObject({ role: 'metrics_reader', dataNode: expect.stringMatching(/^dn\d$/) as unknown });
+        await plain.query('REVOKE SELECT ON metrics FROM metrics_reader');
+        const denied = await asReader.query(ROUTED[1]!.sql).then(() => 'no error', (error: unknown) => (error as Error).message);
+        expect(denied).toMatch(/permission denied/);
+        expect(asReader.lastRewrite?.dataNode).toBeUndefined();
+      } finally {
+        await plain.query('GRANT SELECT ON metrics TO metrics_reader');
+        await asReader.query('RESET ROLE');
+        asReader.release();
+      }
+      // Turned off: the access node answers.
+      const off = new Pool({ ...applied.access, max: 1, hypershard: { ingest, routerReads: false } });
+      try {
+        off.on('rewrite', (e) => events.push(e));
+        expectSameRows((await off.query(ROUTED[1]!.sql)).rows, (await plain.query(single(ROUTED[1]!.sql))).rows, { ordered: true, label: 'off' });
+        expect(events.at(-1)?.dataNode).toBeUndefined();
+      } finally {
+        await off.end();
+      }
+    });
+
     it('after a rebalance moves the shard, reads it on its new node', async () => {
       const sql = ROUTED[1]!.sql;
       const nodeOf = async (): Promise<string> => {
@@ -440,6 +518,11 @@ for (const { source, skip } of sources) {
       const got = await client.query(sql);
       expectSameRows(got.rows, (await plain.query(single(sql))).rows, { ordered: true, label: 'after the move' });
       expect(routed() - count, JSON.stringify(fallbacks())).toBe(1);
+      // hypershard/pg too: its check finds the shard's new server.
+      events.length = 0;
+      expectSameRows((await pool.query(sql)).rows, (await plain.query(single(sql))).rows, { ordered: true, label: 'hypershard/pg, after the move' });
+      const server = await nodeOf();
+      expect(events.at(-1)?.dataNode).toBe(applied.spec.dataNodes.find((n) => server.includes(n.name))?.name);
     });
   });
 }

@@ -46,6 +46,27 @@ describe('router reads', () => {
     expect(checkSql(p)).toContain('pg_try_advisory_xact_lock_shared(');
   });
 
+  it('evaluates a bound of the clock in the check and sends its value as a literal, which the data node prunes chunks by at planning', () => {
+    const sql = `SELECT max(usage) FROM cpu WHERE tags_id = 3 AND time > now() - interval '1 hour' AND time <= CURRENT_TIMESTAMP GROUP BY time ORDER BY time`;
+    const p = plan(sql);
+    if (typeof p === 'string') throw new Error(p);
+    expect(p.bounds).toEqual(["now() - '1 hour'::interval", 'CURRENT_TIMESTAMP']);
+    expect(checkSql(p)).toContain(`ARRAY[pg_catalog.quote_nullable((now() - '1 hour'::interval)::pg_catalog.text) || '::' || pg_catalog.pg_typeof(now() - '1 hour'::interval)::pg_catalog.text, `);
+    const values = ["'2024-05-06 06:08:09.123456+00'::timestamp with time zone", "'2024-05-06 07:08:09.123456+00'::timestamp with time zone"];
+    const sent = p.build(remote(p), '2024-05-06 07:08:09.123456', values);
+    expect(sent).toContain(`cpu."time" > CAST('2024-05-06 06:08:09.123456+00' AS timestamp with time zone) AND cpu."time" <= CAST('2024-05-06 07:08:09.123456+00' AS timestamp with time zone)`);
+    expect(sent).not.toMatch(/interval|now\(\)|CURRENT_TIMESTAMP/);
+    // Remembered (the gateway's and hypershard/pg's path): the same text, the values put in by text, each time anew.
+    const cached = cachedRouterPlan(rewriteSql(sql, META, { timeZone: 'UTC' }).sql, META, SETTINGS);
+    if (typeof cached === 'string') throw new Error(cached);
+    const first = cached.build(remote(cached), '2024-05-06 07:08:09.123456', values);
+    expect(first).toContain(`cpu."time" > ${values[0]} AND cpu."time" <= ${values[1]} GROUP BY 1`);
+    const later = ["'2024-05-06 08:00:00+00'::timestamp with time zone", "'2024-05-06 09:00:00+00'::timestamp with time zone"];
+    expect(cached.build(remote(cached), '2024-05-06 09:00:00', later)).toBe(first.replace(values[0]!, later[0]!).replace(values[1]!, later[1]!));
+    // Without values (an older check), each bound is sent as an expression of the access node's now().
+    expect(p.build(remote(p), '2024-05-06 07:08:09.123456')).toContain(`(CAST('2024-05-06 07:08:09.123456+00' AS timestamp with time zone) - '1 hour'::interval)`);
+  });
+
   it('with keys read first, the keys guard is checked on the access node and the data node gets neither it nor the reference table', () => {
     const lookup = findKeyLookup(`SELECT max(usage) FROM cpu WHERE tags_id IN (SELECT id FROM tags WHERE hostname = 'h1') GROUP BY time ORDER BY time`, META);
     const p = planRouterRead(rewriteSql(lookup!.substitute({ keys: '{3}', type: 'integer' }), META, { timeZone: 'UTC' }).sql, META, SETTINGS);
