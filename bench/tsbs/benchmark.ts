@@ -14,6 +14,7 @@ import type pg from 'pg';
 import type { PostgresSource } from '../../src/dev/binaries.js';
 import type { DevCluster } from '../../src/dev/cluster.js';
 import { startGateway } from '../../src/gateway/gateway.js';
+import { IngestCluster } from '../../src/ingest/cluster.js';
 import { Pool as HypershardPool, type PoolClient } from '../../src/pg/pool.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
@@ -52,6 +53,8 @@ export interface BenchmarkOptions {
   readonly nodeViews?: boolean;
   /** `tags` as a hypershard reference table on every data node. @default false */
   readonly referenceTags?: boolean;
+  /** The product (hypershard/pg) with `ingest`, so single-shard SELECTs are router reads. @default false */
+  readonly routerReads?: boolean;
   /**
    * Settings of the service role on every data node after apply (`ALTER ROLE … IN DATABASE … SET`;
    * `default` resets): to measure a setting against what hypershard generates.
@@ -102,13 +105,13 @@ export const QUICK: Omit<BenchmarkOptions, 'latencyMs'> = {
 export const FULL: Omit<BenchmarkOptions, 'latencyMs'> = { ...QUICK, scale: 'full', hosts: 100, hours: 72, insertHours: 2 };
 
 export function resultName(
-  options: Pick<BenchmarkOptions, 'scale' | 'latencyMs' | 'hosts' | 'hours' | 'dataNodes' | 'shards' | 'chunks' | 'label'> & { readonly ingestOnly?: boolean },
+  options: Pick<BenchmarkOptions, 'scale' | 'latencyMs' | 'hosts' | 'hours' | 'dataNodes' | 'shards' | 'chunks' | 'label'> & { readonly ingestOnly?: boolean; readonly routerReads?: boolean },
   postgres?: PostgresSource,
 ): string {
   const scale = options.scale === 'custom' ? `custom-${options.hosts}hosts-${options.hours}h-${options.dataNodes}dn` : options.scale;
   const kind = (options as { ingestOnly?: boolean }).ingestOnly === true ? `ingest-${options.dataNodes}dn` : 'tsbs';
   const layout = `${options.shards === undefined ? '' : `-${options.shards}shards`}${options.chunks === undefined ? '' : `-${options.chunks}chunks`}`;
-  return `${kind}-${scale}${layout}${options.latencyMs > 0 ? `-latency${options.latencyMs}ms` : ''}${postgres?.kind === 'system' ? '-system' : ''}${options.label === undefined ? '' : `-${options.label}`}`;
+  return `${kind}-${scale}${layout}${options.latencyMs > 0 ? `-latency${options.latencyMs}ms` : ''}${postgres?.kind === 'system' ? '-system' : ''}${options.routerReads === true ? '-router-reads' : ''}${options.label === undefined ? '' : `-${options.label}`}`;
 }
 
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchmarkReport> {
@@ -139,6 +142,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
         const proxies: LatencyProxy[] = [];
         const clients: pg.Client[] = [];
         let productPool: HypershardPool | undefined;
+        let productIngest: IngestCluster | undefined;
         let productClient: PoolClient | undefined;
         try {
           if (options.latencyMs > 0) {
@@ -191,7 +195,9 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           // The product: hypershard/pg as an application uses it, a Pool (metadata read from the access
           // node's catalogs, and read again ahead of time on the pool's other connection) and a client
           // checked out of it.
-          productPool = new HypershardPool({ connectionString: cluster.accessNode.url, max: 2 });
+          // With --router-reads, as an application that routes its writes has it: single-shard reads from the data node.
+          productIngest = options.routerReads === true ? await IngestCluster.open(topology.spec, topology.specFile) : undefined;
+          productPool = new HypershardPool({ connectionString: cluster.accessNode.url, max: 2, ...(productIngest === undefined ? {} : { hypershard: { ingest: productIngest } }) });
           const product = (productClient = await productPool.connect());
           await product.query(`SET TimeZone = 'UTC'`);
           await product.query(`SET statement_timeout = '15min'`);
@@ -228,6 +234,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
               lastpoint: options.lastpoint === true,
               nodeViews: options.nodeViews === true,
               referenceTags: options.referenceTags === true,
+              routerReads: options.routerReads === true,
               fdw: Object.fromEntries((server?.options ?? []).filter(([k]) => k !== 'host' && k !== 'port' && k !== 'dbname')),
             },
             data: {
@@ -252,6 +259,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<Benchmark
           await closeQuietly(clients);
           productClient?.release(true);
           await productPool?.end().catch(() => undefined);
+          await productIngest?.close().catch(() => undefined);
           await Promise.all(proxies.map((p) => p.close()));
         }
       },

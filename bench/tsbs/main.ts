@@ -38,6 +38,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--latency-ms N] [--data-nodes 
   --no-lastpoint  without per-shard lastpoint views (lastpoint: true in the spec is how hypershard serves TSBS lastpoint)
   --no-node-views without node views (nodeViews: true in the spec: the rewriter asks each data node once, not each shard)
   --reference-tags  tags as a hypershard reference table (copied to every data node) instead of a plain table on the access node
+  --router-reads  the product (hypershard/pg) with ingest: single-shard SELECTs answered by their data node
   --label L       appended to the result file name
 `;
 
@@ -81,6 +82,7 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
       'no-lastpoint': { type: 'boolean', default: false },
       'no-node-views': { type: 'boolean', default: false },
       'reference-tags': { type: 'boolean', default: false },
+      'router-reads': { type: 'boolean', default: false },
       label: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -119,6 +121,7 @@ function parseOptions(argv: string[]): BenchmarkOptions | undefined {
     lastpoint: !values['no-lastpoint'],
     nodeViews: !values['no-node-views'],
     referenceTags: values['reference-tags'],
+    routerReads: values['router-reads'],
     dataRoleSettings: (values['data-setting'] ?? []).map((s) => {
       const at = s.indexOf('=');
       if (at <= 0 || !/^[a-z_][a-z0-9_.]*$/.test(s.slice(0, at))) throw new Error(`--data-setting takes name=value, got '${s}'`);

@@ -14,7 +14,7 @@ export interface BenchmarkReport {
   readonly loadAverageAtEnd: number;
   readonly loadAverageMax: number;
   readonly postgres: { readonly source: 'embedded' | 'system'; readonly version: string; readonly jit: string };
-  readonly topology: { readonly dataNodes: number; readonly shards: number; readonly latencyMs: number; readonly lastpoint?: boolean; readonly nodeViews?: boolean; readonly referenceTags?: boolean; readonly fdw: Record<string, string> };
+  readonly topology: { readonly dataNodes: number; readonly shards: number; readonly latencyMs: number; readonly lastpoint?: boolean; readonly nodeViews?: boolean; readonly referenceTags?: boolean; readonly routerReads?: boolean; readonly fdw: Record<string, string> };
   readonly data: {
     readonly hosts: number;
     readonly hours: number;
@@ -188,7 +188,8 @@ export function toMarkdown(r: BenchmarkReport): string {
       `${r.topology.shards} shards, made by hypershard (spec → generateMigrations → apply)` +
       (r.topology.latencyMs > 0 ? `; the access node reaches each data node through a userspace TCP proxy adding ${r.topology.latencyMs} ms each way.` : '; no added latency.'),
     `Single node: a plain table on the access node (same server), same indexes: (tags_id, time DESC), (time DESC).` +
-      ` Distributed: per-shard lastpoint views ${r.topology.lastpoint === true ? 'on' : 'off'}; node views ${r.topology.nodeViews === true ? 'on (one remote query per data node)' : 'off'}; tags ${r.topology.referenceTags === true ? 'a reference table on every data node' : 'a plain table on the access node'}.`,
+      ` Distributed: per-shard lastpoint views ${r.topology.lastpoint === true ? 'on' : 'off'}; node views ${r.topology.nodeViews === true ? 'on (one remote query per data node)' : 'off'}; tags ${r.topology.referenceTags === true ? 'a reference table on every data node' : 'a plain table on the access node'}` +
+      `${r.topology.routerReads === true ? '; the product (hypershard/pg) with ingest: single-shard SELECTs answered by their data node (router reads)' : ''}.`,
     `Data: ${r.data.hosts} hosts × every ${r.data.intervalSeconds} s × ${r.data.hours} h = ${fmtInt(r.data.rows)} rows (${r.data.from} .. ${r.data.to}, seed ${r.data.seed}).`,
     `Machine: ${describeMachine(r.machine)}, ${r.loadAverageAtEnd} at end, at most ${r.loadAverageMax} during the run.`,
     `Median of ${r.runs} runs after a warm-up, single and distributed interleaved${r.backToBack === true ? ', each timed right after an untimed run of the same statement on the same session (steady state)' : ''}; ratio = distributed / single (below 1: distributed is faster). ` +

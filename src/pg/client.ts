@@ -303,7 +303,7 @@ export class Client extends pg.Client {
       }
       const answer = routerRead && prepared !== undefined ? await this.#routerRead(config as string | pg.QueryConfig, prepared) : undefined;
       if (answer !== undefined) {
-        callback?.(undefined as unknown as Error, answer);
+        callback?.(null as unknown as Error, answer);
         return { result: answer };
       }
       // Wrapped, so the submission settles when the statement is sent, not when it completes.
