@@ -8,12 +8,16 @@
  * per round, medians of rounds. `--bound` (with `--protocol extended`) sends the host names as
  * bound values (pgbench variables, `$n` on the wire) instead of literals, as a driver with
  * parameters does.
- * Every answer through each gateway is compared with the single node's first (as a multiset
- * where the query has no ORDER BY).
+ * `--client hypershard-pg` measures hypershard/pg instead, in this process: a Pool without
+ * `ingest` (off: the access node asks the shard) and one with it (on: router reads), each
+ * statement run back to back `--transactions` times per round, against a plain pg Client on
+ * the single-node table.
+ * Every answer through each gateway (or Pool) is compared with the single node's first (as a
+ * multiset where the query has no ORDER BY).
  *
- *   npm run bench:router-reads -- [--system] [--protocol simple|extended] [--bound] [--hosts N] [--hours N] [--transactions N] [--rounds N]
+ *   npm run bench:router-reads -- [--system] [--client pgbench|hypershard-pg] [--protocol simple|extended] [--bound] [--hosts N] [--hours N] [--transactions N] [--rounds N]
  *
- * Writes bench/results/router-reads[-extended][-bound][-system].json and .md.
+ * Writes bench/results/router-reads[-pg][-extended][-bound][-system].json and .md.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -22,6 +26,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startGateway, type Gateway } from '../src/gateway/gateway.js';
+import { IngestCluster } from '../src/ingest/cluster.js';
+import { Pool as HypershardPool, type PoolClient } from '../src/pg/pool.js';
 import { SYSTEM_BIN_DIR, withBenchCluster } from './lib/cluster.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { closeQuietly, connect } from './lib/pg.js';
@@ -41,8 +47,12 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     protocol: { type: 'string', default: 'simple' },
     bound: { type: 'boolean', default: false },
+    client: { type: 'string', default: 'pgbench' },
   },
 });
+if (values.client !== 'pgbench' && values.client !== 'hypershard-pg') throw new Error(`--client: pgbench or hypershard-pg, not ${values.client}`);
+const library = values.client === 'hypershard-pg';
+if (library && (values.protocol !== 'simple' || values.bound)) throw new Error('--client hypershard-pg sends each statement as the application writes it (no --protocol, no --bound)');
 if (values.protocol !== 'simple' && values.protocol !== 'extended') throw new Error(`--protocol: simple or extended, not ${values.protocol}`);
 const protocol = values.protocol;
 if (values.bound && protocol !== 'extended') throw new Error('--bound needs --protocol extended (pgbench sends variables as literals otherwise)');
@@ -113,6 +123,7 @@ const report = await withBenchCluster(
       await access.query(`VACUUM ANALYZE ${SINGLE.cpu}, ${SINGLE.tags}, ${DISTRIBUTED.tags}`);
       await access.query(`ANALYZE ${DISTRIBUTED.cpu}`);
 
+      if (library) return { ...(await measureLibrary(cluster.accessNode.url, topology.spec, topology.specFile, endMs)), generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: await serverVersion(access), protocol, bound, hosts, hours, rows: totalRows(shape), shards: topology.shards, transactions, rounds };
       const off = await startGateway(topology.spec, topology.specFile, { port: 0, routerReads: false });
       gateways.push(off);
       const on = await startGateway(topology.spec, topology.specFile, { port: 0, routerReads: true });
@@ -161,8 +172,7 @@ const report = await withBenchCluster(
         rows.push(row);
         step(`${c.type}: single ${row.singleMs.toFixed(2)} ms, off ${row.offMs.toFixed(2)} ms, on ${row.onMs.toFixed(2)} ms${row.equal ? '' : ' — ANSWERS DIFFER'}`);
       }
-      const { rows: version } = await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
-      return { generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: version[0]?.v ?? '?', protocol, bound, hosts, hours, rows: totalRows(shape), shards: topology.shards, transactions, rounds, results: rows, metrics: on.metrics() };
+      return { generatedAt: new Date().toISOString(), machine: machineInfo(), postgres: await serverVersion(access), protocol, bound, hosts, hours, rows: totalRows(shape), shards: topology.shards, transactions, rounds, results: rows, metrics: on.metrics() };
     } finally {
       await closeQuietly(clients);
       for (const g of gateways) await g.close();
@@ -173,12 +183,17 @@ const report = await withBenchCluster(
 );
 
 const f = (x: number): string => x.toFixed(2);
+const through = library ? 'hypershard/pg' : 'gateway';
 const lines = [
-  `# Router reads through the gateway (PostgreSQL ${report.postgres})`,
+  `# Router reads through ${library ? 'hypershard/pg' : 'the gateway'} (PostgreSQL ${report.postgres})`,
   '',
-  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table, loopback; pgbench -M ${report.protocol}${report.bound ? ', host names as bound values' : ''}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
+  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table, loopback; ` +
+    (library
+      ? `hypershard/pg Pools (without and with \`ingest\`) and a pg Client on the single-node table in one process, each statement ${report.transactions} times back to back per round, the three alternating, median of all runs over ${report.rounds} rounds`
+      : `pgbench -M ${report.protocol}${report.bound ? ', host names as bound values' : ''}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds`) +
+    `; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
   '',
-  '| query type | single ms | gateway, router reads off ms (×) | gateway, router reads on ms (×) | answers = single node |',
+  `| query type | single ms | ${through}, router reads off ms (×) | ${through}, router reads on ms (×) | answers = single node |`,
   '|---|---:|---:|---:|---|',
   ...report.results.map((r) => `| ${r.type} | ${f(r.singleMs)} | ${f(r.offMs)} (${f(r.offMs / r.singleMs)}) | ${f(r.onMs)} (${f(r.onMs / r.singleMs)}) | ${r.equal ? 'yes' : 'NO'} |`),
   `| geomean | | (${f(geometricMean(report.results.map((r) => r.offMs / r.singleMs)))}) | (${f(geometricMean(report.results.map((r) => r.onMs / r.singleMs)))}) | |`,
@@ -187,4 +202,58 @@ const lines = [
   '',
 ];
 process.stdout.write(lines.join('\n'));
-await writeResults(`router-reads${protocol === 'extended' ? '-extended' : ''}${bound ? '-bound' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));
+await writeResults(`router-reads${library ? '-pg' : ''}${protocol === 'extended' ? '-extended' : ''}${bound ? '-bound' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));
+
+async function serverVersion(access: pg.Client): Promise<string> {
+  const { rows } = await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
+  return rows[0]?.v ?? '?';
+}
+
+/**
+ * hypershard/pg without and with router reads against a pg Client on the single node, in this
+ * process: per round, each target runs each statement `transactions` times back to back (the
+ * targets take turns first), every run timed.
+ */
+async function measureLibrary(accessUrl: string, spec: Parameters<typeof IngestCluster.open>[0], specFile: string, endMs: number): Promise<{ results: Row[]; metrics: { routerReads: number; routerFallbacks: Record<string, number> } }> {
+  const ingest = await IngestCluster.open(spec, specFile);
+  const pools = [new HypershardPool({ connectionString: accessUrl, max: 2 }), new HypershardPool({ connectionString: accessUrl, max: 2, hypershard: { ingest } })];
+  const sessions: PoolClient[] = [];
+  const single = await connect(accessUrl);
+  let answered = 0;
+  const fallbacks: Record<string, number> = {};
+  try {
+    for (const p of pools) sessions.push(await p.connect());
+    const [off, on] = sessions as [PoolClient, PoolClient];
+    on.on('rewrite', (e) => (e.dataNode === undefined ? (fallbacks['access-node'] = (fallbacks['access-node'] ?? 0) + 1) : (answered += 1)));
+    for (const c of [single, off, on]) await c.query(`SET TimeZone = 'UTC'`);
+    const run: Record<Target, (sql: string) => Promise<pg.QueryResult>> = { single: (sql) => single.query(sql), off: (sql) => off.query(sql), on: (sql) => on.query(sql) };
+    const results: Row[] = [];
+    for (const c of tsbsQueries({ hosts, endMs, seed: 1 }).filter((q) => q.form === 'users-bucket' && TYPES.has(q.type))) {
+      const ordered = /\bORDER\s+BY\b/i.test(c.sql(DISTRIBUTED));
+      const answer = (found: unknown[]): string => (ordered ? JSON.stringify(found) : JSON.stringify(found.map((r) => JSON.stringify(r)).sort()));
+      const want = answer((await single.query(c.sql(SINGLE))).rows);
+      const equal = [answer((await off.query(c.sql(DISTRIBUTED))).rows), answer((await on.query(c.sql(DISTRIBUTED))).rows)].every((g) => g === want);
+      const t: Record<Target, number[]> = { single: [], off: [], on: [] };
+      for (let round = 0; round < rounds; round += 1) {
+        for (const [k] of TARGETS.entries()) {
+          const which = TARGETS[(k + round) % TARGETS.length] as Target;
+          const sql = which === 'single' ? c.sql(SINGLE) : c.sql(DISTRIBUTED);
+          for (let i = 0; i < transactions; i += 1) {
+            const t0 = performance.now();
+            await run[which](sql);
+            t[which].push(performance.now() - t0);
+          }
+        }
+      }
+      const row = { type: c.type, singleMs: median(t.single), offMs: median(t.off), onMs: median(t.on), equal };
+      results.push(row);
+      step(`${c.type}: single ${row.singleMs.toFixed(2)} ms, off ${row.offMs.toFixed(2)} ms, on ${row.onMs.toFixed(2)} ms${row.equal ? '' : ' — ANSWERS DIFFER'}`);
+    }
+    return { results, metrics: { routerReads: answered, routerFallbacks: fallbacks } };
+  } finally {
+    for (const s of sessions) s.release();
+    await Promise.all(pools.map((p) => p.end()));
+    await ingest.close();
+    await closeQuietly([single]);
+  }
+}
