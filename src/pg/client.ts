@@ -303,7 +303,8 @@ export class Client extends pg.Client {
       }
       const answer = routerRead && prepared !== undefined ? await this.#routerRead(config as string | pg.QueryConfig, prepared) : undefined;
       if (answer !== undefined) {
-        callback?.(null as unknown as Error, answer);
+        // Outside this chain, as pg calls back: a callback that throws must not be called again with its own error.
+        if (callback !== undefined) process.nextTick(() => callback(null as unknown as Error, answer));
         return { result: answer };
       }
       // Wrapped, so the submission settles when the statement is sent, not when it completes.
