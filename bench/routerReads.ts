@@ -2,7 +2,7 @@
  * `npm run bench:router-reads`: TSBS's single-host query types as users write them (`tags` a
  * reference table, hosts by sub-select, now() windows) through the gateway with router reads off
  * (the access node asks the one shard through postgres_fdw) and on (the gateway asks the shard's
- * data node straight, src/gateway/routerReads.ts), against the same text on a single-node table.
+ * data node straight, src/route/reads.ts), against the same text on a single-node table.
  * pgbench, one client, the simple query protocol (or `--protocol extended`: Parse, Bind, Describe,
  * Execute, Sync, as libpq's PQexecParams and most drivers send a statement); the three alternate
  * per round, medians of rounds. `--bound` (with `--protocol extended`) sends the host names as

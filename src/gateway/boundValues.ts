@@ -1,6 +1,6 @@
 /**
  * A statement's bind parameters written into its text as typed literals, so that a router read
- * (routerReads.ts) can be made of an extended-protocol execution with values: the rewriter and the
+ * (src/route/reads.ts) can be made of an extended-protocol execution with values: the rewriter and the
  * router see constants, as in a simple query. Only where the literal means what the parameter
  * does: a value in text format of a declared built-in type becomes `('value'::type)` (an integer
  * `((n)::type)`, so a space key pins its shard as a written one does), an undeclared one (type 0)

@@ -19,7 +19,7 @@ import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions
 import { errorResponse } from './protocol/messages.js';
 import { GatewayRewriter } from './rewriting.js';
 import { GatewayIngest } from './routedWrites.js';
-import { RouterReadState } from './routerReads.js';
+import { RouterReadState } from '../route/reads.js';
 import { CancelRegistry, Session, type GatewayRewriteEvent, type SessionContext } from './session.js';
 import { upstreamFromUrl } from './upstream.js';
 

@@ -25,7 +25,7 @@ export interface GatewayOptions {
   /**
    * A SELECT whose rewrite reads one shard (and reference copies next to it) is sent straight to
    * that shard's data node and its answer relayed, when that is provably the access node's answer
-   * (src/gateway/routerReads.ts). Needs routed writes' data-node connections (`route`). Measured
+   * (src/route/reads.ts). Needs routed writes' data-node connections (`route`). Measured
    * faster than the access node's path on the TSBS single-host types (docs/gateway.md). @default `route`
    */
   readonly routerReads?: boolean;

@@ -68,7 +68,8 @@ import {
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
 import { inlineParameters, inlinableType } from './boundValues.js';
-import { cachedRouterPlan, RelayQuery, routerConnection, routerTarget, type CheckRow, type RelayFraming, type RouterReadState } from './routerReads.js';
+import { cachedRouterPlan, routerConnection, routerTarget, type CheckRow, type RouterReadState } from '../route/reads.js';
+import { RelayQuery, type RelayFraming } from './routerReads.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
 
 /** Emitted for every statement the rewriter looked at (one that names a distributed hypertable). */

@@ -20,7 +20,7 @@ import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
-import { cachedRouterPlan, routerConnection, routerTarget, RouterReadState, type CheckRow } from '../gateway/routerReads.js';
+import { cachedRouterPlan, routerConnection, routerTarget, RouterReadState, type CheckRow } from '../route/reads.js';
 import { RewriteContext, type HypershardOptions, type RewriteFailure } from './context.js';
 import type { StatementInfo } from './statements.js';
 
@@ -343,7 +343,7 @@ export class Client extends pg.Client {
 
   /**
    * A rewritten statement that reads one shard, answered by that shard's data node straight
-   * (src/gateway/routerReads.ts, the gateway's router reads): the access node's remote
+   * (src/route/reads.ts, the gateway's router reads too): the access node's remote
    * transaction, cursor and planning are not paid. Its check runs first on this session, as its
    * role (privileges, row security, the rewrite's guards, where the shard is now, the session's
    * settings); the data node's connection is the ingest cluster's, put in those settings.

@@ -39,7 +39,7 @@ export interface HypershardOptions {
   /**
    * With `ingest`: a SELECT whose rewrite reads one shard is answered by that shard's data node
    * straight, over the ingest cluster's connections, after a check on the session (the gateway's
-   * router reads, src/gateway/routerReads.ts). @default true
+   * router reads, src/route/reads.ts). @default true
    */
   readonly routerReads?: boolean;
 }

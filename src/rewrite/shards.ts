@@ -117,7 +117,7 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
 /**
  * A plain SELECT (no aggregate, DISTINCT or LIMIT) whose constant space keys hash to one shard
  * reads that shard's foreign table, behind the guard: the same rows the planner's pruning would
- * read, and a statement the gateway can send to that shard's data node (src/gateway/routerReads.ts).
+ * read, and a statement the gateway can send to that shard's data node (src/route/reads.ts).
  */
 function onlyShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct): ShardOutcome | undefined {
   if (direct.denied !== undefined || stmt.whereClause === undefined) return undefined;

@@ -1,5 +1,5 @@
 /**
- * Router reads through the gateway (src/gateway/routerReads.ts), on PostgreSQL 15 and 18: a
+ * Router reads through the gateway (src/route/reads.ts, src/gateway/routerReads.ts), on PostgreSQL 15 and 18: a
  * SELECT whose rewrite reads one shard is answered by that shard's data node straight. Answers
  * equal a single-node copy's (TSBS single-host shapes, a reference join, a key sub-select);
  * each refusal goes through the access node (the metric says why, the answer is the same);

@@ -1,9 +1,9 @@
 /**
- * Which rewrites the gateway answers from one data node (src/gateway/routerReads.ts) and the
+ * Which rewrites are answered from one data node (src/route/reads.ts) and the
  * statement it sends there; run against real clusters in test/integration/gatewayRouterReads.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { cachedRouterPlan, checkSql, planRouterRead, type RouterPlan } from '../../src/gateway/routerReads.js';
+import { cachedRouterPlan, checkSql, planRouterRead, type RouterPlan } from '../../src/route/reads.js';
 import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.js';
 import { findKeyLookup } from '../../src/rewrite/referenceKeys.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
