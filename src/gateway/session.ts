@@ -992,8 +992,7 @@ export class Session {
     const target = routerTarget(plan, row, cluster, state);
     if (typeof target === 'string') return refused(target);
     const { node, text } = target;
-
-    const client = await routerConnection(cluster, state, node, row as CheckRow);
+    const client = await routerConnection(cluster, state, target);
     if (typeof client === 'string') return refused(client);
     let relay: RelayQuery | undefined;
     relay = new RelayQuery(text, node, (bytes) => {

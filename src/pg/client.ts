@@ -364,7 +364,7 @@ export class Client extends pg.Client {
     const state = routerStateOf(cluster);
     const target = routerTarget(plan, row, cluster, state);
     if (typeof target === 'string') return undefined;
-    const client = await routerConnection(cluster, state, target.node, row as CheckRow);
+    const client = await routerConnection(cluster, state, target);
     if (typeof client === 'string') return undefined;
     let result: pg.QueryResult;
     try {
@@ -458,7 +458,8 @@ export class Client extends pg.Client {
 }
 
 const INSERT = /^\s*insert\s/i;
-const SELECT = /^\s*(select|with)\b/i;
+/** A SELECT (or WITH), after any leading comments (a dashboard's label, line or block). */
+const SELECT = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*(?:select|with)\b/i;
 /** Router reads' checks prepared per connection; past this many, a check is sent unprepared. */
 const MAX_PREPARED_CHECKS = 32;
 

@@ -474,11 +474,21 @@ export interface CheckRow {
   tables: { schema: string; name: string; server: string; server_options: string[] | null; table_options: string[] | null; renamed: boolean }[] | null;
 }
 
+/** Where a router read goes: the data node, the statement for it, and what its connection must match (the check's row). */
+export interface RouterTarget {
+  readonly node: string;
+  readonly text: string;
+  /** The access node's server_version_num: the data node's major version must be the same. */
+  readonly version: string;
+  /** The session's RESULT_SETTINGS, for the data node's connection. */
+  readonly settings: readonly string[];
+}
+
 /**
- * Where a router read goes, from its check's row: the data node and the statement for it; or
- * why it may not go (a fallback reason, the statement then goes through the access node).
+ * Where a router read goes, from its check's row; or why it may not go (a fallback reason, the
+ * statement then goes through the access node).
  */
-export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluster: IngestCluster, state: RouterReadState): { readonly node: string; readonly text: string } | string {
+export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluster: IngestCluster, state: RouterReadState): RouterTarget | string {
   if (row === undefined) return 'check-failed';
   if (!row.free) return 'shard-moving';
   if (!row.builtin) return 'user-defined-name';
@@ -495,15 +505,16 @@ export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluste
   if (state.unreachable(node.name)) return 'data-node-unavailable';
   const remote = new Map<string, QualifiedName>(tables.map((t) => [`${t.schema}.${t.name}`, remoteTable(t, t.table_options)]));
   if (row.bounds.length !== plan.bounds.length) return 'check-failed';
-  return { node: node.name, text: plan.build(remote, row.now, row.bounds) };
+  return { node: node.name, text: plan.build(remote, row.now, row.bounds), version: row.version, settings: row.settings };
 }
 
 /**
- * A connection to `node` for a router read, in the session's settings (the check's row) and of
- * the access node's major version; or why there is none (the read then goes through the access
- * node). A node that cannot be reached is left out for a while (RouterReadState).
+ * A connection to the target's data node, in the session's settings and of the access node's
+ * major version; or why there is none (the read then goes through the access node). A node that
+ * cannot be reached is left out for a while (RouterReadState).
  */
-export async function routerConnection(cluster: IngestCluster, state: RouterReadState, node: string, row: CheckRow): Promise<pg.Client | string> {
+export async function routerConnection(cluster: IngestCluster, state: RouterReadState, target: RouterTarget): Promise<pg.Client | string> {
+  const { node } = target;
   let client: pg.Client;
   try {
     client = await cluster.acquireData(node);
@@ -513,11 +524,11 @@ export async function routerConnection(cluster: IngestCluster, state: RouterRead
   }
   try {
     const version = await state.version(client);
-    if (Math.floor(version / 10_000) !== Math.floor(Number(row.version) / 10_000)) {
+    if (Math.floor(version / 10_000) !== Math.floor(Number(target.version) / 10_000)) {
       cluster.releaseData(node, client, true);
       return 'version';
     }
-    await state.applySettings(client, row.settings);
+    await state.applySettings(client, target.settings);
     return client;
   } catch (error) {
     cluster.releaseData(node, client, false);

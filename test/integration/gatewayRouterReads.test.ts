@@ -445,6 +445,8 @@ for (const { source, skip } of sources) {
         expect(await answeredBy(q.sql, `${q.id}, again`), `${q.id}, again`).toMatch(/^dn\d$/);
       }
       for (const q of REFUSED) expect(await answeredBy(q.sql, q.id), q.id).toBeUndefined();
+      // A dashboard's labels before the statement.
+      expect(await answeredBy(`-- panel: cpu\n/* query 7 */ ${ROUTED[1]!.sql}`, 'leading comments')).toMatch(/^dn\d$/);
       // The data node's error: the access node is asked and says it.
       expect(await answeredBy(`SELECT cpu / (device_id - 3) AS x FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 5`, 'division by zero')).toBeUndefined();
       // A result column's table is not the data node's; rows as arrays when asked.
