@@ -150,9 +150,7 @@ const report = await withBenchCluster(
       for (const c of cases) {
         const single = c.sql(SINGLE);
         const written = c.sql(DISTRIBUTED);
-        // Without ORDER BY (high-cpu-1) the order is the plan's: compared as a multiset.
-        const ordered = /\bORDER\s+BY\b/i.test(written);
-        const answer = (found: unknown[]): string => (ordered ? JSON.stringify(found) : JSON.stringify(found.map((r) => JSON.stringify(r)).sort()));
+        const answer = answerOf(written);
         const want = answer((await access.query(single)).rows);
         const sent = asSent(written);
         const singleSent = asSent(single);
@@ -229,8 +227,7 @@ async function measureLibrary(accessUrl: string, spec: Parameters<typeof IngestC
     const run: Record<Target, (sql: string) => Promise<pg.QueryResult>> = { single: (sql) => single.query(sql), off: (sql) => off.query(sql), on: (sql) => on.query(sql) };
     const results: Row[] = [];
     for (const c of tsbsQueries({ hosts, endMs, seed: 1 }).filter((q) => q.form === 'users-bucket' && TYPES.has(q.type))) {
-      const ordered = /\bORDER\s+BY\b/i.test(c.sql(DISTRIBUTED));
-      const answer = (found: unknown[]): string => (ordered ? JSON.stringify(found) : JSON.stringify(found.map((r) => JSON.stringify(r)).sort()));
+      const answer = answerOf(c.sql(DISTRIBUTED));
       const want = answer((await single.query(c.sql(SINGLE))).rows);
       const equal = [answer((await off.query(c.sql(DISTRIBUTED))).rows), answer((await on.query(c.sql(DISTRIBUTED))).rows)].every((g) => g === want);
       const t: Record<Target, number[]> = { single: [], off: [], on: [] };
@@ -256,4 +253,10 @@ async function measureLibrary(accessUrl: string, spec: Parameters<typeof IngestC
     await ingest.close();
     await closeQuietly([single]);
   }
+}
+
+/** An answer to `sql` as comparable text: without ORDER BY (high-cpu-1) the order is the plan's, so compared as a multiset. */
+function answerOf(sql: string): (rows: unknown[]) => string {
+  const ordered = /\bORDER\s+BY\b/i.test(sql);
+  return (rows) => (ordered ? JSON.stringify(rows) : JSON.stringify(rows.map((r) => JSON.stringify(r)).sort()));
 }

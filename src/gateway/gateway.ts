@@ -19,7 +19,7 @@ import { resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions
 import { errorResponse } from './protocol/messages.js';
 import { GatewayRewriter } from './rewriting.js';
 import { GatewayIngest } from './routedWrites.js';
-import { RouterReadState } from '../route/reads.js';
+import { RouterReadState, routerStateOf } from '../route/reads.js';
 import { CancelRegistry, Session, type GatewayRewriteEvent, type SessionContext } from './session.js';
 import { upstreamFromUrl } from './upstream.js';
 
@@ -81,7 +81,8 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     rewriter,
     ingest,
     metrics,
-    routerReads: resolved.routerReads ? new RouterReadState() : undefined,
+    // The data-node connections' state is their cluster's (a Pool given the same cluster shares it).
+    routerReads: resolved.routerReads ? (ingest === undefined ? new RouterReadState() : routerStateOf(ingest.cluster)) : undefined,
     secureContext: resolved.tls === undefined ? undefined : tls.createSecureContext({ cert: resolved.tls.cert, key: resolved.tls.key }),
     cancels: new CancelRegistry(),
     onRewrite: (event) => events.emit('rewrite', event),

@@ -20,7 +20,7 @@ import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
-import { cachedRouterPlan, routerConnection, routerTarget, RouterReadState, type CheckRow } from '../route/reads.js';
+import { cachedRouterPlan, routerConnection, routerStateOf, routerTarget, type CheckRow } from '../route/reads.js';
 import { RewriteContext, type HypershardOptions, type RewriteFailure } from './context.js';
 import type { StatementInfo } from './statements.js';
 
@@ -338,7 +338,10 @@ export class Client extends pg.Client {
       const c = config as pg.QueryConfig & { types?: unknown };
       if (c.name !== undefined || (c.values !== undefined && c.values.length > 0) || c.types !== undefined) return false;
     }
-    return SELECT.test(textOf(config) ?? '');
+    const text = textOf(config) ?? '';
+    if (!SELECT.test(text)) return false;
+    // One that names no hypertable keeps pg's direct path (before the metadata is read, it waits its turn anyway).
+    return this.#context.metadata === undefined || this.#context.mayTouch(this.#context.statement(text));
   }
 
   /**
@@ -462,18 +465,6 @@ const INSERT = /^\s*insert\s/i;
 const SELECT = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*(?:select|with)\b/i;
 /** Router reads' checks prepared per connection; past this many, a check is sent unprepared. */
 const MAX_PREPARED_CHECKS = 32;
-
-/** Per ingest cluster (its data-node connections): nodes left out of router reads after failing, each connection's settings. */
-const ROUTER_STATES = new WeakMap<IngestCluster, RouterReadState>();
-
-function routerStateOf(cluster: IngestCluster): RouterReadState {
-  let state = ROUTER_STATES.get(cluster);
-  if (state === undefined) {
-    state = new RouterReadState();
-    ROUTER_STATES.set(cluster, state);
-  }
-  return state;
-}
 
 /** A bind value as pg would send it: bytes in binary (bytea), everything else as its text. */
 function insertParam(value: unknown): InsertParam {

@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { HypershardError } from '../errors.js';
+import { safeAddress } from '../nodes/connect.js';
 import type { ClusterMetadata } from '../rewrite/model.js';
 import { Client, CONTEXT, type RewriteEvent } from './client.js';
 import { RewriteContext, type HypershardOptions } from './context.js';
@@ -93,15 +94,8 @@ export class Pool extends pg.Pool {
   }
 }
 
-/** host:port of the access node the pool connects to, for errors. */
+/** The access node the pool connects to, for errors (never credentials). */
 function accessNodeOf(config: pg.PoolConfig): string {
-  try {
-    if (config.connectionString !== undefined) {
-      const url = new URL(config.connectionString);
-      return `${decodeURIComponent(url.hostname) || 'localhost'}:${url.port || '5432'}`;
-    }
-  } catch {
-    // Not a URL (a key=value string): named by what is set below.
-  }
+  if (config.connectionString !== undefined && URL.canParse(config.connectionString)) return safeAddress(config.connectionString);
   return `${config.host ?? process.env['PGHOST'] ?? 'localhost'}:${config.port ?? process.env['PGPORT'] ?? '5432'}`;
 }

@@ -585,3 +585,16 @@ export class RouterReadState {
     this.#settings.set(client, wanted);
   }
 }
+
+/** Per ingest cluster: its data-node connections' settings and unreachable nodes are the cluster's, whoever reads through it. */
+const STATES = new WeakMap<IngestCluster, RouterReadState>();
+
+/** The router-read state of an ingest cluster's connections (one per cluster). */
+export function routerStateOf(cluster: IngestCluster): RouterReadState {
+  let state = STATES.get(cluster);
+  if (state === undefined) {
+    state = new RouterReadState();
+    STATES.set(cluster, state);
+  }
+  return state;
+}
