@@ -134,6 +134,7 @@ export const REWRITE_KINDS = [
   'date-range',
   'local-field',
   'lastpoint',
+  'boolean-test',
 ] as const;
 export type RewriteKind = (typeof REWRITE_KINDS)[number];
 

@@ -20,6 +20,7 @@ import { wrapStable } from './stable.js';
 import { dateRanges, type LocalDates } from './dates.js';
 import { fieldFilters } from './localKeys.js';
 import { wrappedSelect } from './wrappers.js';
+import { shippableBooleanTests } from './booleanTests.js';
 
 /** @throws the parser's error when `sql` is not valid SQL. */
 export function rewriteSql(sql: string, metadata: ClusterMetadata, options: RewriteOptions = {}): RewriteResult {
@@ -91,6 +92,13 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
         return outcome?.node;
       });
     if (reads) {
+      // IS [NOT] TRUE in any clause a shard may be given: the per-shard rewrites then see shippable filters.
+      const tests = (node: Node): Node => shippableBooleanTests(node, rewrites);
+      if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map((t) => keepName(t, tests));
+      for (const key of ['groupClause', 'sortClause'] as const) if (stmt[key] !== undefined) stmt[key] = stmt[key].map(tests);
+      if (stmt.whereClause !== undefined) stmt.whereClause = tests(stmt.whereClause);
+      if (stmt.havingClause !== undefined) stmt.havingClause = tests(stmt.havingClause);
+      if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => joinQuals(item, tests));
       // A rewritten output keeps the name PostgreSQL gave the original (`time_bucket`, not `date_bin`).
       if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map((t) => keepName(t, buckets));
       if (stmt.groupClause !== undefined) stmt.groupClause = stmt.groupClause.map(buckets);
@@ -109,7 +117,7 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     if (reads && stmt.whereClause !== undefined) stmt.whereClause = fieldFilters(stmt.whereClause, rewrites, scope, options.timeZone, options.zoneGrid);
     if (stmt.whereClause !== undefined) stmt.whereClause = wrapStable(stmt.whereClause, rewrites, columnType);
     if (stmt.havingClause !== undefined) stmt.havingClause = wrapStable(stmt.havingClause, rewrites, columnType);
-    if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => wrapJoinQuals(item, rewrites, columnType));
+    if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => joinQuals(item, (quals) => wrapStable(quals, rewrites, columnType)));
     if (reads && stmt.whereClause !== undefined) stmt.whereClause = rewriteInSubqueries(stmt.whereClause, rewrites, unchanged);
   }
   // Lastpoint queries read the per-shard lastpoint views instead (outermost first: a LATERAL probe
@@ -155,12 +163,13 @@ function keepName(target: Node, rewrite: (node: Node) => Node): Node {
   return { ResTarget: { ...target.ResTarget, val, ...(columnName(val) === name ? {} : { name }) } };
 }
 
-function wrapJoinQuals(item: Node, rewrites: Rewrite[], columnType: (n: Node) => string | undefined): Node {
+/** `item` with `rewrite` applied to the ON conditions of its joins. */
+function joinQuals(item: Node, rewrite: (quals: Node) => Node): Node {
   if (!('JoinExpr' in item)) return item;
   const join = { ...item.JoinExpr };
-  if (join.larg !== undefined) join.larg = wrapJoinQuals(join.larg, rewrites, columnType);
-  if (join.rarg !== undefined) join.rarg = wrapJoinQuals(join.rarg, rewrites, columnType);
-  if (join.quals !== undefined) join.quals = wrapStable(join.quals, rewrites, columnType);
+  if (join.larg !== undefined) join.larg = joinQuals(join.larg, rewrite);
+  if (join.rarg !== undefined) join.rarg = joinQuals(join.rarg, rewrite);
+  if (join.quals !== undefined) join.quals = rewrite(join.quals);
   return { JoinExpr: join };
 }
 

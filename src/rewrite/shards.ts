@@ -125,13 +125,16 @@ function onlyShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   const shards = gatedShards(gate, table);
   const shard = shards[0];
   if (gate?.only === undefined || shards.length !== 1 || shard === undefined) return undefined;
+  const blocked = firstUnshippable([stmt.whereClause], scope);
   // Constant keys: the one shard's arm needs no gate of its own, only the WHERE.
   const arm = `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)} WHERE ${deparse(stmt.whereClause)}`;
   const rebuilt = parseSelect(`SELECT * FROM ((${arm}) UNION ALL ${guardArm(table.columns.length, direct.tables)}) AS ${quoteIdent(relation.refName)}`);
   stmt.fromClause = rebuilt.fromClause ?? [];
   delete stmt.whereClause;
-  // What the access node still does itself: put the rows in order.
-  const unchanged: Unchanged[] = stmt.sortClause === undefined ? [] : [{ kind: 'limit-per-shard', reason: 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order' }];
+  // What the access node still does itself: filter what postgres_fdw will not ship, put the rows in order.
+  const unchanged: Unchanged[] = [];
+  if (blocked !== undefined) unchanged.push({ kind: 'shard-pinning', reason: `${blocked}: postgres_fdw keeps that filter on the access node, over every row of the one shard read` });
+  if (stmt.sortClause !== undefined) unchanged.push({ kind: 'limit-per-shard', reason: 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order' });
   return { rewrites: [{ kind: 'shard-pinning', detail: gate.detail }], unchanged };
 }
 
@@ -459,6 +462,12 @@ interface Gate {
   readonly test: (shards: readonly ShardTarget[]) => string;
   /** A condition on the space column for each arm's WHERE (shipped), instead of the test. */
   readonly filter?: (shards: readonly ShardTarget[]) => string;
+  /**
+   * The WHERE conjunct the filter stands for on each arm: given the arm's own partition bounds the
+   * two are the same condition, and the conjunct left beside it would only make the planner count
+   * its selectivity twice (estimating so few rows that a LIMIT or sort is not worth shipping).
+   */
+  readonly replaces?: Node;
   readonly detail: string;
   /**
    * Outside the arm's own query a gate is a one-time filter that skips the shard (no remote
@@ -516,9 +525,17 @@ function gated(gate: Gate | undefined, target: ArmTarget, arm: (where: string) =
   if (gate?.only !== undefined) return arm(where === undefined ? '' : ` WHERE ${deparse(where)}`);
   const { shards } = target;
   const own = gate === undefined ? undefined : gate.filter !== undefined ? gate.filter(shards) : gate.outside ? undefined : gate.test(shards);
-  const conditions = [where === undefined ? undefined : `(${deparse(where)})`, own].filter((c) => c !== undefined);
+  const kept = where === undefined || gate?.filter === undefined || gate.replaces === undefined ? where : without(where, gate.replaces);
+  const conditions = [kept === undefined ? undefined : `(${deparse(kept)})`, own].filter((c) => c !== undefined);
   const query = arm(conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`);
   return gate?.outside === true ? `SELECT * FROM (${query}) AS _hs_arm WHERE ${gate.test(shards)}` : query;
+}
+
+/** `where` without the top-level conjunct `conjunct` (that very node), or undefined when nothing is left. */
+function without(where: Node, conjunct: Node): Node | undefined {
+  if (where === conjunct) return undefined;
+  const rest = conjuncts(where).filter((c) => c !== conjunct);
+  return rest.length === 1 ? rest[0] : { BoolExpr: { boolop: 'AND_EXPR', args: rest } };
 }
 
 /** `LIMIT n OFFSET m` as the per-shard `n + m`. */
@@ -566,11 +583,12 @@ function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   // aggregate or LIMIT into; a boolean gate on the arm would be a one-time filter, with which
   // PostgreSQL 16 and later push neither.
   const space = `${quoteIdent(relation.refName)}.${quoteIdent(table.spaceColumn)}`;
-  const keyed = (values: string, what: string): Gate => ({
+  const keyed = (values: string, what: string, conjunct: Node): Gate => ({
     test: () => 'true',
     filter: (shard) => `${space} = ANY (ARRAY(SELECT _hs_key.v FROM unnest(${values}) AS _hs_key(v) WHERE ${hashes('_hs_key.v', shard)}))`,
     detail: `${what}: each shard is sent only the values that hash to it (a shard none hash to returns nothing at once)`,
     outside: false,
+    replaces: conjunct,
   });
   // Free of columns: none outside sub-selects, and each sub-select reads only its own FROM.
   const free = (n: Node): boolean => {
@@ -594,13 +612,19 @@ function shardGate(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
     if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
     if (e.kind === 'AEXPR_OP') {
       const value = isSpace(e.lexpr) ? e.rexpr : isSpace(e.rexpr) ? e.lexpr : undefined;
-      if (value !== undefined && free(value)) return keyed(`ARRAY[(${deparse(value)})::${base}]`, `${table.spaceColumn} = ${deparse(value)}`);
+      if (value !== undefined && free(value)) return keyed(`ARRAY[(${deparse(value)})::${base}]`, `${table.spaceColumn} = ${deparse(value)}`, conjunct);
     }
     if (e.kind === 'AEXPR_IN' && isSpace(e.lexpr) && 'List' in e.rexpr) {
       const items = e.rexpr.List.items ?? [];
-      if (items.length > 0 && items.every(free)) return keyed(`ARRAY[${items.map((i) => `(${deparse(i)})::${base}`).join(', ')}]`, `${table.spaceColumn} IN (${items.map((i) => deparse(i)).join(', ')})`);
+      if (items.length > 0 && items.every(free)) return keyed(`ARRAY[${items.map((i) => `(${deparse(i)})::${base}`).join(', ')}]`, `${table.spaceColumn} IN (${items.map((i) => deparse(i)).join(', ')})`, conjunct);
     }
-    if (e.kind === 'AEXPR_OP_ANY' && isSpace(e.lexpr) && free(e.rexpr)) return keyed(deparse(e.rexpr), `${table.spaceColumn} = ANY(${deparse(e.rexpr)})`);
+    if (e.kind === 'AEXPR_OP_ANY' && isSpace(e.lexpr) && free(e.rexpr)) {
+      // Without the conjunct an untyped parameter or literal would have no type: an empty array of
+      // the column's type before it gives it the one the conjunct gave, and leaves a typed one its
+      // own (a wider type is widened to, never cast from).
+      const values = 'TypeCast' in e.rexpr || 'SubLink' in e.rexpr ? deparse(e.rexpr) : `CAST(ARRAY[] AS ${base}[]) || (${deparse(e.rexpr)})`;
+      return keyed(values, `${table.spaceColumn} = ANY(${deparse(e.rexpr)})`, conjunct);
+    }
   }
   for (const conjunct of conjuncts(stmt.whereClause)) {
     if (!('A_Expr' in conjunct)) continue;

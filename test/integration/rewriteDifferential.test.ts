@@ -65,6 +65,7 @@ const MIN_REWRITTEN: Record<RewriteKind, number> = {
   'distinct-as-group-by': 20,
   'date-range': 20,
   'local-field': 13,
+  'boolean-test': 120,
 };
 /** Of those, partial aggregates with a DISTINCT aggregate computed from each shard's distinct values. */
 const MIN_DISTINCT_BY_VALUES = 15;

@@ -283,6 +283,7 @@ function valueFilter({ d, c }: Ctx): string {
     c('ok'),
     `NOT ${c('ok')}`,
     `${c('ok')} IS NOT TRUE`,
+    `${c('ok')} IS ${d.pick(['TRUE', 'FALSE', 'NOT FALSE', 'UNKNOWN', 'NOT UNKNOWN'])}`,
     `${c('amount')} IS NOT NULL AND ${c('amount')} < 2500`,
     `${c('bytes')} > 500000000000`,
     `${c('temperature')} > 60`,

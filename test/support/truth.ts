@@ -9,7 +9,7 @@
  *     filter on the access node reads an InitPlan), a partial aggregate's shards return groups
  *     (an aggregate pushed, no partial aggregation left), a per-shard LIMIT is in the Remote SQL,
  *     a reference join runs beside the shard (in a pushed join), a time bucket ships, lastpoint
- *     rows come from the lastpoint views.
+ *     rows come from the lastpoint views, an IS [NOT] TRUE put in shipped words leaves no such filter behind.
  */
 import type { QueryAudit } from '../../src/audit/analyze.js';
 import type { FindingCode } from '../../src/audit/findings.js';
@@ -61,6 +61,10 @@ export function truthProblems(rewrite: RewriteResult, audit: QueryAudit): string
   if (kinds.has('local-field')) {
     const local = audit.foreignScans.filter((s) => /date_bin|date_part|EXTRACT/i.test(s.localFilter ?? ''));
     if (local.length > 0) problems.push(`local-field says the filter on the local hour or minute ships, yet \`${local[0]?.localFilter ?? ''}\` stays on the access node`);
+  }
+  if (kinds.has('boolean-test')) {
+    const local = audit.foreignScans.filter((s) => /\bIS (NOT )?(TRUE|FALSE|UNKNOWN)\b/.test(s.localFilter ?? ''));
+    if (local.length > 0) problems.push(`boolean-test says IS [NOT] TRUE was put in a shipped form, yet \`${local[0]?.localFilter ?? ''}\` stays on the access node`);
   }
   if (kinds.has('partial-aggregate') && !audit.foreignScans.some((s) => s.kind === 'aggregate') && audit.foreignScans.length > 0) {
     problems.push('partial-aggregate says each shard aggregates, yet no foreign scan returns an aggregate');

@@ -109,7 +109,7 @@ describe('stable expressions', () => {
 
   it('leaves casts of array literals alone, and never wraps the array side of ANY/ALL (it would read as a sub-select)', () => {
     const sql = "SELECT max(usage_user) FROM cpu WHERE tags_id = ANY (ARRAY[1, 2, 3]::int[]) AND time > now() - interval '1 hour'";
-    expect(rewrite(sql).sql).toContain('tags_id = ANY (CAST(ARRAY[1, 2, 3] AS int[]))');
+    expect(rewrite(sql).sql).toContain('unnest(CAST(ARRAY[1, 2, 3] AS int[]))');
     const stableArray = "SELECT count(*) FROM cpu WHERE time = ANY (ARRAY[now() - interval '1 hour'])";
     expect(rewrite(stableArray).sql).not.toMatch(/ANY \(\(SELECT/);
     reparses(rewrite(sql).sql);
@@ -445,7 +445,10 @@ describe('shard pinning', () => {
       `cpu.tags_id = ANY (ARRAY(SELECT _hs_key.v FROM unnest(ARRAY[CAST($1 AS int)]) AS _hs_key(v) WHERE CASE WHEN _hs_key.v BETWEEN -2147483648 AND 2147483647 THEN satisfies_hash_partition(CAST(CAST('"public"."cpu"' AS regclass) AS oid), 4, 0, _hs_key.v::int) ELSE false END))`,
     );
     expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id IN (1, 2)').rewrites.map((x) => x.kind)).toEqual(['partial-aggregate', 'shard-pinning']);
-    expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = ANY($1)').sql).toContain('cpu.tags_id = ANY (ARRAY(SELECT _hs_key.v FROM unnest($1) AS _hs_key(v) WHERE');
+    // The untyped parameter typed as the conjunct it stands for typed it; that conjunct is not kept beside it (the planner would count it twice).
+    const any = rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = ANY($1) AND usage_user > 1').sql;
+    expect(any).toContain('WHERE cpu.usage_user > 1 AND cpu.tags_id = ANY (ARRAY(SELECT _hs_key.v FROM unnest(CAST(ARRAY[] AS int[]) || $1) AS _hs_key(v) WHERE');
+    expect(any).not.toContain('cpu.tags_id = ANY ($1)');
   });
 
   it('reads constant keys through node views only when they need every shard of those nodes (a view cannot skip one)', () => {
@@ -485,6 +488,30 @@ describe('found by the differential harness', () => {
     const r = rewrite(`SELECT time_bucket('5 minutes', time), max(usage_user) FROM cpu GROUP BY 1`);
     expect(r.sql).toContain('AS time_bucket');
     expect(rewrite(`SELECT time_bucket('5 minutes', time), tags_id FROM cpu`).sql).toBe(`SELECT date_bin('5 minutes'::interval, "time", '2000-01-03 00:00:00+00'::timestamptz) AS time_bucket, tags_id FROM cpu`);
+  });
+
+  it('puts IS [NOT] TRUE / FALSE / UNKNOWN in words postgres_fdw ships, wherever a shard may be given them', () => {
+    const r = rewrite('SELECT tags_id, ok FROM cpu WHERE ok IS NOT TRUE AND tags_id = 10');
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['boolean-test', 'shard-pinning']);
+    expect(r.sql).toContain('cpu.ok IS DISTINCT FROM true');
+    expect(r.sql).not.toMatch(/IS NOT TRUE/);
+    const every = rewrite('SELECT count(*) FILTER (WHERE ok IS TRUE), count(*) FILTER (WHERE ok IS FALSE) FROM cpu WHERE ok IS NOT FALSE OR ok IS UNKNOWN OR (usage_user > 1) IS NOT UNKNOWN');
+    expect(every.rewrites.filter((x) => x.kind === 'boolean-test').map((x) => x.detail.split(':')[0])).toEqual([
+      'ok IS TRUE → ok IS NOT DISTINCT FROM true',
+      'ok IS FALSE → ok IS NOT DISTINCT FROM false',
+      'ok IS NOT FALSE → ok IS DISTINCT FROM false',
+      'ok IS UNKNOWN → ok IS NULL',
+      // IS binds less tightly than >: the comparison is what is tested.
+      'usage_user > 1 IS NOT UNKNOWN → usage_user > 1 IS NOT NULL',
+    ]);
+    expect(every.rewrites.map((x) => x.kind)).toContain('partial-aggregate');
+    reparses(every.sql);
+  });
+
+  it('says why a pinned shard still sends every row when a filter cannot ship', () => {
+    const r = rewrite(`SELECT * FROM cpu WHERE tags_id = 10 AND coalesce(region, 'x') = 'x'`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['shard-pinning']);
+    expect(r.unchanged).toEqual([{ kind: 'shard-pinning', reason: 'COALESCE is never shipped by postgres_fdw: postgres_fdw keeps that filter on the access node, over every row of the one shard read' }]);
   });
 
   it('leaves FETCH FIRST … WITH TIES alone (the deparser would write a plain LIMIT)', () => {
