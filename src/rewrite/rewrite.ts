@@ -96,6 +96,8 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
       const tests = (node: Node): Node => shippableBooleanTests(node, rewrites);
       if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map((t) => keepName(t, tests));
       for (const key of ['groupClause', 'sortClause'] as const) if (stmt[key] !== undefined) stmt[key] = stmt[key].map(tests);
+      // DISTINCT ON must still match the leading ORDER BY items.
+      if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : tests(d)));
       if (stmt.whereClause !== undefined) stmt.whereClause = tests(stmt.whereClause);
       if (stmt.havingClause !== undefined) stmt.havingClause = tests(stmt.havingClause);
       if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => joinQuals(item, tests));

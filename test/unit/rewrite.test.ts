@@ -506,6 +506,10 @@ describe('found by the differential harness', () => {
     ]);
     expect(every.rewrites.map((x) => x.kind)).toContain('partial-aggregate');
     reparses(every.sql);
+    // DISTINCT ON keeps matching its ORDER BY.
+    const on = rewrite('SELECT DISTINCT ON (ok IS TRUE) ok IS TRUE, usage_user FROM cpu ORDER BY ok IS TRUE, time DESC').sql;
+    expect(on).toContain('DISTINCT ON (ok IS NOT DISTINCT FROM true)');
+    expect(on).toContain('ORDER BY ok IS NOT DISTINCT FROM true');
   });
 
   it('says why a pinned shard still sends every row when a filter cannot ship', () => {
