@@ -15,9 +15,12 @@
  * Every answer through each gateway (or Pool) is compared with the single node's first (as a
  * multiset where the query has no ORDER BY).
  *
- *   npm run bench:router-reads -- [--system] [--client pgbench|hypershard-pg] [--protocol simple|extended] [--bound] [--hosts N] [--hours N] [--transactions N] [--rounds N]
+ * `--windows literal` writes the now() windows as literal instants, as Grafana sends a dashboard's
+ * time range (the statement then reads no clock: hypershard/pg sends it to the data node with its check).
  *
- * Writes bench/results/router-reads[-pg][-extended][-bound][-system].json and .md.
+ *   npm run bench:router-reads -- [--system] [--client pgbench|hypershard-pg] [--protocol simple|extended] [--bound] [--windows now|literal] [--hosts N] [--hours N] [--transactions N] [--rounds N]
+ *
+ * Writes bench/results/router-reads[-pg][-extended][-bound][-literal][-system].json and .md.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -48,8 +51,11 @@ const { values } = parseArgs({
     protocol: { type: 'string', default: 'simple' },
     bound: { type: 'boolean', default: false },
     client: { type: 'string', default: 'pgbench' },
+    windows: { type: 'string', default: 'now' },
   },
 });
+if (values.windows !== 'now' && values.windows !== 'literal') throw new Error(`--windows: now or literal, not ${values.windows}`);
+const literalWindows = values.windows === 'literal';
 if (values.client !== 'pgbench' && values.client !== 'hypershard-pg') throw new Error(`--client: pgbench or hypershard-pg, not ${values.client}`);
 const library = values.client === 'hypershard-pg';
 if (library && (values.protocol !== 'simple' || values.bound)) throw new Error('--client hypershard-pg sends each statement as the application writes it (no --protocol, no --bound)');
@@ -57,6 +63,14 @@ if (values.protocol !== 'simple' && values.protocol !== 'extended') throw new Er
 const protocol = values.protocol;
 if (values.bound && protocol !== 'extended') throw new Error('--bound needs --protocol extended (pgbench sends variables as literals otherwise)');
 const bound = values.bound;
+
+/** The users-bucket cases, their now() windows as literal instants with `--windows literal` (as Grafana sends a dashboard's range). */
+function cases(endMs: number): ReturnType<typeof tsbsQueries> {
+  const all = tsbsQueries({ hosts, endMs, seed: 1 }).filter((c) => c.form === 'users-bucket' && TYPES.has(c.type));
+  if (!literalWindows) return all;
+  const at = (hours: string): string => `'${new Date(endMs - Number(hours) * 3_600_000).toISOString()}'::timestamptz`;
+  return all.map((c) => ({ ...c, sql: (t) => c.sql(t).replace(/now\(\) - interval '(\d+) hours?'/g, (_, h: string) => at(h)).replace(/now\(\)/g, at('0')) }));
+}
 
 /**
  * A statement as the bench sends it: with `--bound`, its host-name literals as pgbench variables
@@ -145,9 +159,8 @@ const report = await withBenchCluster(
         clients.push(c);
       }
 
-      const cases = tsbsQueries({ hosts, endMs, seed: 1 }).filter((c) => c.form === 'users-bucket' && TYPES.has(c.type));
       const rows: Row[] = [];
-      for (const c of cases) {
+      for (const c of cases(endMs)) {
         const single = c.sql(SINGLE);
         const written = c.sql(DISTRIBUTED);
         const answer = answerOf(written);
@@ -185,7 +198,7 @@ const through = library ? 'hypershard/pg' : 'gateway';
 const lines = [
   `# Router reads through ${library ? 'hypershard/pg' : 'the gateway'} (PostgreSQL ${report.postgres})`,
   '',
-  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table, loopback; ` +
+  `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table${literalWindows ? ', the now() windows written as literal instants' : ''}, loopback; ` +
     (library
       ? `hypershard/pg Pools (without and with \`ingest\`) and a pg Client on the single-node table in one process, each statement ${report.transactions} times back to back per round, the three alternating, median of all runs over ${report.rounds} rounds`
       : `pgbench -M ${report.protocol}${report.bound ? ', host names as bound values' : ''}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds`) +
@@ -200,7 +213,7 @@ const lines = [
   '',
 ];
 process.stdout.write(lines.join('\n'));
-await writeResults(`router-reads${library ? '-pg' : ''}${protocol === 'extended' ? '-extended' : ''}${bound ? '-bound' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));
+await writeResults(`router-reads${library ? '-pg' : ''}${protocol === 'extended' ? '-extended' : ''}${bound ? '-bound' : ''}${literalWindows ? '-literal' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));
 
 async function serverVersion(access: pg.Client): Promise<string> {
   const { rows } = await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
@@ -226,7 +239,7 @@ async function measureLibrary(accessUrl: string, spec: Parameters<typeof IngestC
     for (const c of [single, off, on]) await c.query(`SET TimeZone = 'UTC'`);
     const run: Record<Target, (sql: string) => Promise<pg.QueryResult>> = { single: (sql) => single.query(sql), off: (sql) => off.query(sql), on: (sql) => on.query(sql) };
     const results: Row[] = [];
-    for (const c of tsbsQueries({ hosts, endMs, seed: 1 }).filter((q) => q.form === 'users-bucket' && TYPES.has(q.type))) {
+    for (const c of cases(endMs)) {
       const answer = answerOf(c.sql(DISTRIBUTED));
       const want = answer((await single.query(c.sql(SINGLE))).rows);
       const equal = [answer((await off.query(c.sql(DISTRIBUTED))).rows), answer((await on.query(c.sql(DISTRIBUTED))).rows)].every((g) => g === want);

@@ -20,7 +20,7 @@ import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
-import { cachedRouterPlan, routerConnection, routerStateOf, routerTarget, type CheckRow } from '../route/reads.js';
+import { cachedRouterPlan, routerConnection, RouterPredictions, routerStateOf, routerTarget, sameTarget, type CheckRow, type RouterTarget } from '../route/reads.js';
 import { RewriteContext, type HypershardOptions, type RewriteFailure } from './context.js';
 import type { StatementInfo } from './statements.js';
 
@@ -49,6 +49,8 @@ export interface RewriteEvent {
   readonly error?: string;
   /** The data node that answered it straight (a router read), when one did. */
   readonly dataNode?: string;
+  /** That router read was sent with its check (to where the statement went last), not after it. */
+  readonly sentAhead?: boolean;
 }
 
 interface Prepared {
@@ -82,6 +84,8 @@ export class Client extends pg.Client {
   readonly #routerReads: IngestCluster | undefined;
   /** Router reads' checks this connection prepared: text → statement name. */
   readonly #checks = new Map<string, string>();
+  /** Where a router read may be sent before its check answers (#routerRead). */
+  readonly #predictions = new RouterPredictions();
   #checkCount = 0;
 
   constructor(config?: string | ClientConfig) {
@@ -352,6 +356,13 @@ export class Client extends pg.Client {
    * settings); the data node's connection is the ingest cluster's, put in those settings.
    * Undefined when it may not be one, or the data node failed before answering: the statement
    * then goes through the access node (a read, so asking again is safe).
+   *
+   * A statement over the same foreign tables as an earlier one on this connection is sent where
+   * that one's check said, at the same time as its own check, when its text does not hold the
+   * access node's clock: the check still decides, and an answer is used only when the check names
+   * that very target (the data node, statement, settings and version), else it is dropped unseen
+   * and the statement goes where the check says. The check then costs its overlap with the data
+   * node's work, not a round trip before it.
    */
   async #routerRead(config: string | pg.QueryConfig, prepared: Prepared): Promise<pg.QueryResult | undefined> {
     const cluster = this.#routerReads;
@@ -363,27 +374,35 @@ export class Client extends pg.Client {
     if (this.getTransactionStatus() !== 'I') return undefined;
     const plan = cachedRouterPlan(prepared.sql, metadata, settings);
     if (typeof plan === 'string') return undefined;
-    const row = await this.#check(plan.check());
     const state = routerStateOf(cluster);
+    const rowMode = typeof config === 'object' ? (config as { rowMode?: string }).rowMode : undefined;
+    const ask = async (target: RouterTarget): Promise<pg.QueryResult | undefined> => {
+      const client = await routerConnection(cluster, state, target);
+      if (typeof client === 'string') return undefined;
+      try {
+        const result = await client.query({ text: target.text, ...(rowMode === undefined ? {} : { rowMode }) } as pg.QueryConfig);
+        cluster.releaseData(target.node, client, true);
+        return result;
+      } catch (error) {
+        cluster.releaseData(target.node, client, false);
+        // Its own error (a division by zero …) the access node reports as it would; a node that stopped answering is left out a while.
+        if (!(error instanceof pg.DatabaseError)) state.failed(target.node);
+        return undefined;
+      }
+    };
+    const last = this.#predictions.predict(plan, cluster, state);
+    const ahead = last === undefined ? undefined : ask(last);
+    const row = await this.#check(plan.check());
     const target = routerTarget(plan, row, cluster, state);
+    this.#predictions.remember(plan, typeof target === 'string' ? undefined : row);
     if (typeof target === 'string') return undefined;
-    const client = await routerConnection(cluster, state, target);
-    if (typeof client === 'string') return undefined;
-    let result: pg.QueryResult;
-    try {
-      const rowMode = typeof config === 'object' ? (config as { rowMode?: string }).rowMode : undefined;
-      result = await client.query({ text: target.text, ...(rowMode === undefined ? {} : { rowMode }) } as pg.QueryConfig);
-    } catch (error) {
-      cluster.releaseData(target.node, client, false);
-      // Its own error (a division by zero …) the access node reports as it would; a node that stopped answering is left out a while.
-      if (!(error instanceof pg.DatabaseError)) state.failed(target.node);
-      return undefined;
-    }
-    cluster.releaseData(target.node, client, true);
+    const sentAhead = ahead !== undefined && last !== undefined && sameTarget(last, target);
+    const result = sentAhead ? await ahead : await ask(target);
+    if (result === undefined) return undefined;
     // The data node's table and column numbers mean nothing here (the gateway's router reads send none either).
     for (const field of result.fields) Object.assign(field, { tableID: 0, columnID: 0 });
     this.#track(prepared.info);
-    this.#report({ ...event, dataNode: target.node });
+    this.#report({ ...event, dataNode: target.node, sentAhead });
     return result;
   }
 

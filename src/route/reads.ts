@@ -105,6 +105,8 @@ export interface RouterPlan {
    * chunk planned).
    */
   readonly bounds: readonly string[];
+  /** Whether the data node's statement holds the access node's clock (now(), a bound): a new text each time. */
+  readonly readsClock: boolean;
   /**
    * The statement for the data node, given each foreign table's table there (keyed `schema.name`),
    * the access node's now() (ISO, UTC) and the bounds' values as SQL literals (else each bound is
@@ -314,6 +316,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
     operators: [...operators],
     types: [...types],
     bounds,
+    readsClock: bounds.length > 0 || containsNode(only, readsClock),
     build: (remote, now, values) => {
       const clock = (type: string): Node => parseExpression(`${quoteLiteral(`${now}+00`)}::pg_catalog.timestamptz${type === 'pg_catalog.timestamptz' ? '' : `::${type}`}`);
       const rebuilt = transform(only, (node) => {
@@ -321,7 +324,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
           const type = NOW_KEYWORDS[node.SQLValueFunction.op ?? ''];
           return type === undefined ? undefined : clock(type);
         }
-        if ('FuncCall' in node && NOW_FUNCTIONS.has(functionName(node.FuncCall)) && (node.FuncCall.args ?? []).length === 0) return clock('pg_catalog.timestamptz');
+        if (readsClock(node)) return clock('pg_catalog.timestamptz');
         if ('SubLink' in node) {
           for (const [original, holds] of guardNodes) {
             if (deparse({ SubLink: original } as Node) === deparse(node)) return { A_Const: { boolval: { boolval: holds } } } as Node;
@@ -384,9 +387,13 @@ function constantScalar(node: Node): Node | undefined {
 function clockBound(node: Node): Node | undefined {
   const value = scalarSubselect(node);
   if (value === undefined) return undefined;
-  const clock = (n: Node): boolean => ('FuncCall' in n && NOW_FUNCTIONS.has(functionName(n.FuncCall)) && (n.FuncCall.args ?? []).length === 0) || ('SQLValueFunction' in n && NOW_KEYWORDS[n.SQLValueFunction.op ?? ''] !== undefined);
-  const other = (n: Node): boolean => !clock(n) && (!CONSTANT_NODES.has(Object.keys(n)[0] as string) || ('A_Expr' in n && n.A_Expr.kind !== 'AEXPR_OP'));
-  return containsNode(value, clock) && !containsNode(value, other) ? value : undefined;
+  const other = (n: Node): boolean => !readsClock(n) && (!CONSTANT_NODES.has(Object.keys(n)[0] as string) || ('A_Expr' in n && n.A_Expr.kind !== 'AEXPR_OP'));
+  return containsNode(value, readsClock) && !containsNode(value, other) ? value : undefined;
+}
+
+/** now() and the SQL keywords that read the transaction's start, the access node's clock in a router read. */
+function readsClock(n: Node): boolean {
+  return ('FuncCall' in n && NOW_FUNCTIONS.has(functionName(n.FuncCall)) && (n.FuncCall.args ?? []).length === 0) || ('SQLValueFunction' in n && NOW_KEYWORDS[n.SQLValueFunction.op ?? ''] !== undefined);
 }
 
 /** `e` of a scalar sub-select `(SELECT e)` that has nothing but its one target (no FROM, WHERE, GROUP BY …). */
@@ -506,6 +513,44 @@ export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluste
   const remote = new Map<string, QualifiedName>(tables.map((t) => [`${t.schema}.${t.name}`, remoteTable(t, t.table_options)]));
   if (row.bounds.length !== plan.bounds.length) return 'check-failed';
   return { node: node.name, text: plan.build(remote, row.now, row.bounds), version: row.version, settings: row.settings };
+}
+
+/**
+ * One session's last check row per set of foreign tables: where its next router read over them
+ * would go, known before that read's own check answers, so the data node can be asked at the
+ * same time. A prediction only: the read's check decides, and an answer from the predicted
+ * target is used only when sameTarget says the check names it. Not for statements that read the
+ * access node's clock (their text is new each time). Bounded, oldest forgotten first.
+ */
+export class RouterPredictions {
+  readonly #rows = new Map<string, CheckRow>();
+  readonly #max: number;
+
+  constructor(max = 32) {
+    this.#max = max;
+  }
+
+  predict(plan: RouterPlan, cluster: IngestCluster, state: RouterReadState): RouterTarget | undefined {
+    const row = plan.readsClock ? undefined : this.#rows.get(tablesKey(plan));
+    const target = row === undefined ? undefined : routerTarget(plan, row, cluster, state);
+    return typeof target === 'string' ? undefined : target;
+  }
+
+  /** `plan`'s check row when the check let it through, else undefined (its tables' prediction is forgotten). */
+  remember(plan: RouterPlan, row: CheckRow | undefined): void {
+    const k = tablesKey(plan);
+    this.#rows.delete(k);
+    if (row === undefined) return;
+    if (this.#rows.size >= this.#max) this.#rows.delete(this.#rows.keys().next().value as string);
+    this.#rows.set(k, row);
+  }
+}
+
+const tablesKey = (plan: RouterPlan): string => plan.foreignTables.map(key).join('\u0000');
+
+/** Whether two router reads go to the same data node with the same statement, settings and version. */
+export function sameTarget(a: RouterTarget, b: RouterTarget): boolean {
+  return a.node === b.node && a.text === b.text && a.version === b.version && a.settings.length === b.settings.length && a.settings.every((s, i) => s === b.settings[i]);
 }
 
 /**

@@ -463,8 +463,37 @@ for (const { source, skip } of sources) {
         await session.query('COMMIT');
         await session.query('SELECT count(*) FROM metrics WHERE device_id = $1', [3]);
         expect(session.lastRewrite?.dataNode).toBeUndefined();
-        // The client drops its prepared statements, the check too: answered all the same, then prepared again.
+        // A statement over the tables an earlier one read goes to the data node with its check, not after it (other literals too); one that reads the clock cannot.
         await session.query(ROUTED[1]!.sql);
+        expectSameRows((await session.query(ROUTED[1]!.sql)).rows, (await plain.query(single(ROUTED[1]!.sql))).rows, { ordered: true, label: 'sent ahead' });
+        expect(session.lastRewrite).toMatchObject({ dataNode: expect.stringMatching(/^dn\d$/) as unknown, sentAhead: true });
+        const other = ROUTED[1]!.sql.replace("'2024-01-01 00:00:00+00'", "'2024-01-01 00:10:00+00'");
+        expect(other).not.toBe(ROUTED[1]!.sql);
+        expectSameRows((await session.query(other)).rows, (await plain.query(single(other))).rows, { ordered: true, label: 'sent ahead, other literals' });
+        expect(session.lastRewrite?.sentAhead).toBe(true);
+        const clock = ROUTED.find((q) => /now\(\)/.test(q.sql));
+        expect(clock).toBeDefined();
+        await session.query(clock!.sql);
+        await session.query(clock!.sql);
+        expect(session.lastRewrite).toMatchObject({ dataNode: expect.stringMatching(/^dn\d$/) as unknown, sentAhead: false });
+        // Sent ahead in the settings of its last run: dropped unseen when the check names others, asked again in these.
+        const zoned = `SELECT time::text AS t FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 3`;
+        const inZone = async (zone: string, ahead?: boolean): Promise<void> => {
+          await session.query(`SET TimeZone = '${zone}'`);
+          await plain.query(`SET TimeZone = '${zone}'`);
+          expectSameRows((await session.query(zoned)).rows, (await plain.query(single(zoned))).rows, { ordered: true, label: zone });
+          expect(session.lastRewrite, zone).toMatchObject({ dataNode: expect.stringMatching(/^dn\d$/) as unknown, ...(ahead === undefined ? {} : { sentAhead: ahead }) });
+        };
+        try {
+          await inZone('UTC');
+          await inZone('UTC', true);
+          await inZone('Asia/Kolkata', false);
+          await inZone('Asia/Kolkata', true);
+        } finally {
+          await session.query('RESET TimeZone');
+          await plain.query('RESET TimeZone');
+        }
+        // The client drops its prepared statements, the check too: answered all the same, then prepared again.
         await session.query('DISCARD ALL');
         const want = (await plain.query(single(ROUTED[1]!.sql))).rows;
         expectSameRows((await session.query(ROUTED[1]!.sql)).rows, want, { ordered: true, label: 'after DISCARD ALL' });
@@ -479,6 +508,7 @@ for (const { source, skip } of sources) {
         await asReader.query('SET ROLE metrics_reader');
         expectSameRows((await asReader.query(ROUTED[1]!.sql)).rows, (await plain.query(single(ROUTED[1]!.sql))).rows, { ordered: true, label: 'as metrics_reader' });
         expect(asReader.lastRewrite).toMatchObject({ role: 'metrics_reader', dataNode: expect.stringMatching(/^dn\d$/) as unknown });
+        // Revoked after a read: the repeat is sent ahead, and its answer dropped unseen when the check refuses.
         await plain.query('REVOKE SELECT ON metrics FROM metrics_reader');
         const denied = await asReader.query(ROUTED[1]!.sql).then(() => 'no error', (error: unknown) => (error as Error).message);
         expect(denied).toMatch(/permission denied/);
@@ -521,10 +551,17 @@ for (const { source, skip } of sources) {
       expectSameRows(got.rows, (await plain.query(single(sql))).rows, { ordered: true, label: 'after the move' });
       expect(routed() - count, JSON.stringify(fallbacks())).toBe(1);
       // hypershard/pg too: its check finds the shard's new server.
-      events.length = 0;
-      expectSameRows((await pool.query(sql)).rows, (await plain.query(single(sql))).rows, { ordered: true, label: 'hypershard/pg, after the move' });
-      const server = await nodeOf();
-      expect(events.at(-1)?.dataNode).toBe(applied.spec.dataNodes.find((n) => server.includes(n.name))?.name);
+      const session = await pool.connect();
+      try {
+        events.length = 0;
+        expectSameRows((await session.query(sql)).rows, (await plain.query(single(sql))).rows, { ordered: true, label: 'hypershard/pg, after the move' });
+        const server = await nodeOf();
+        expect(events.at(-1)).toMatchObject({ dataNode: applied.spec.dataNodes.find((n) => server.includes(n.name))?.name, sentAhead: false });
+        expectSameRows((await session.query(sql)).rows, (await plain.query(single(sql))).rows, { ordered: true, label: 'hypershard/pg, after the move, again' });
+        expect(events.at(-1)?.sentAhead).toBe(true);
+      } finally {
+        session.release();
+      }
     });
   });
 }
