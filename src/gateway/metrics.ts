@@ -36,6 +36,8 @@ export interface GatewayMetricsSnapshot {
   readonly routerReads: number;
   /** Router reads that reused the session's last rewrite of the same text (keys not read again: the check's guard reads them). */
   readonly routerRepeats: number;
+  /** Router reads answered by the data node they were sent to with their check (RouterPredictions). */
+  readonly routerSentAhead: number;
   /** Statements that could have been router reads and went through the access node, by reason. */
   readonly routerFallbacks: Readonly<Record<string, number>>;
 }
@@ -66,6 +68,7 @@ export class GatewayMetrics {
 
   routerReads = 0;
   routerRepeats = 0;
+  routerSentAhead = 0;
   readonly routerFallbacks = new Map<string, number>();
 
   routerFallback(reason: string): void {
@@ -106,6 +109,7 @@ export class GatewayMetrics {
       routedLockGuesses: Object.fromEntries(this.#guesses),
       routerReads: this.routerReads,
       routerRepeats: this.routerRepeats,
+      routerSentAhead: this.routerSentAhead,
       routerFallbacks: Object.fromEntries(this.routerFallbacks),
     };
   }
@@ -140,6 +144,7 @@ export function prometheusText(m: GatewayMetricsSnapshot): string {
   metric('routed_lock_guesses_total', 'counter', "Routed writes whose shard locks were guessed from the relation's last write, by whether the guess held.", labelled('outcome', m.routedLockGuesses));
   metric('router_reads_total', 'counter', 'SELECTs answered by one data node straight.', [['', m.routerReads]]);
   metric('router_read_repeats_total', 'counter', "Router reads that reused the session's last rewrite of the same text.", [['', m.routerRepeats]]);
+  metric('router_read_sent_ahead_total', 'counter', 'Router reads answered by the data node they were sent to at the same time as their check.', [['', m.routerSentAhead]]);
   metric('router_read_fallbacks_total', 'counter', 'Single-shard SELECTs sent through the access node instead, by reason.', labelled('reason', m.routerFallbacks));
   return `${lines.join('\n')}\n`;
 }

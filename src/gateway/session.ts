@@ -22,6 +22,7 @@ import { settingsFromRow, SESSION_SETTINGS_SQL, type SessionSettings } from '../
 import type { ClusterMetadata, Rewrite, Unchanged } from '../rewrite/model.js';
 import type { Queryable } from '../rewrite/discover.js';
 import { RoutedCopy } from '../ingest/copy.js';
+import type { IngestCluster } from '../ingest/cluster.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
 import { Lru } from '../pg/lru.js';
@@ -68,8 +69,8 @@ import {
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
 import { inlineParameters, inlinableType } from './boundValues.js';
-import { cachedRouterPlan, routerConnection, routerTarget, type CheckRow, type RouterReadState } from '../route/reads.js';
-import { RelayQuery, type RelayFraming } from './routerReads.js';
+import { cachedRouterPlan, routerConnection, RouterPredictions, routerTarget, sameTarget, type CheckRow, type RouterReadState, type RouterTarget } from '../route/reads.js';
+import { HOLD_BYTES, RelayQuery, type RelayFraming } from './routerReads.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
 
 /** Emitted for every statement the rewriter looked at (one that names a distributed hypertable). */
@@ -258,6 +259,8 @@ export class Session {
   readonly #routerMemo = new Lru<string, { readonly decision: Decision; readonly metadata: ClusterMetadata }>(MAX_PREPARED_CHECKS);
   /** The data-node backend answering this session's router read, while it runs. */
   #routerReading: { readonly host: string; readonly port: number; readonly processID: number; readonly secretKey: number } | undefined;
+  /** Where a router read may be sent before its check answers (#routerRead). */
+  readonly #predictions = new RouterPredictions(MAX_PREPARED_CHECKS);
   #copyIn: CopyIn | undefined;
   /** A routed COPY failed before the client ended its data: its CopyData, CopyDone, CopyFail are dropped, as PostgreSQL does. */
   #copyDiscard = false;
@@ -977,10 +980,16 @@ export class Session {
     if (settings === undefined || metadata === undefined) return refused('settings-unknown');
     const plan = cachedRouterPlan(decision.sql, metadata, settings);
     if (typeof plan === 'string') return refused(plan);
+    // A statement over tables an earlier check covered goes to the data node with its check
+    // (RouterPredictions): its answer is held until the check names that very target, else dropped unseen.
+    const predicted = this.#predictions.predict(plan, cluster, state);
+    const ahead = predicted === undefined ? undefined : this.#startRelay(predicted, cluster, state, framing, true);
     let row: CheckRow | undefined;
     try {
       row = await this.#routerCheck(plan.check());
     } catch (error) {
+      void ahead?.then((r) => (typeof r === 'string' ? undefined : r.drop()));
+      this.#predictions.remember(plan, undefined);
       // The client cancelled while the check ran: the statement is not run another way.
       if (error instanceof InbandError && error.code === '57014') {
         this.#writeClient(Buffer.concat([errorResponse({ code: error.code, message: error.message }), readyForQuery(TX_IDLE)]));
@@ -990,26 +999,19 @@ export class Session {
       return refused('check-failed');
     }
     const target = routerTarget(plan, row, cluster, state);
+    this.#predictions.remember(plan, typeof target === 'string' ? undefined : row);
+    const sent = ahead === undefined ? undefined : await ahead;
+    const kept = typeof sent === 'object' && predicted !== undefined && typeof target === 'object' && sameTarget(predicted, target) ? sent : undefined;
+    if (typeof sent === 'object' && kept === undefined) sent.drop();
     if (typeof target === 'string') return refused(target);
-    const { node, text } = target;
-    const client = await routerConnection(cluster, state, target);
-    if (typeof client === 'string') return refused(client);
-    let relay: RelayQuery | undefined;
-    relay = new RelayQuery(text, node, (bytes) => {
-      if (this.#phase === 'closed') return true;
-      metrics.bytesToClients += bytes.length;
-      const flowing = this.#client.write(bytes);
-      if (!flowing) this.#client.once('drain', () => relay?.resume());
-      return flowing;
-    }, framing);
-    // node-postgres keeps the backend's key data as public fields.
-    const backend = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
-    if (backend.processID !== null && backend.secretKey !== null) {
-      this.#routerReading = { host: backend.host, port: backend.port, processID: backend.processID, secretKey: backend.secretKey };
-    }
-    void client.query(relay as unknown as pg.QueryConfig);
-    const outcome = await relay.outcome.finally(() => (this.#routerReading = undefined));
-    cluster.releaseData(node, client, outcome.kind === 'sent');
+    const relay = kept ?? (await this.#startRelay(target, cluster, state, framing, false));
+    if (typeof relay === 'string') return refused(relay);
+    if (kept !== undefined) metrics.routerSentAhead += 1;
+    const { node } = target;
+    this.#routerReading = relay.backend;
+    relay.approve();
+    const outcome = await relay.query.outcome.finally(() => (this.#routerReading = undefined));
+    cluster.releaseData(node, relay.client, outcome.kind === 'sent');
     if (outcome.kind === 'refused') {
       if (outcome.reason === 'data-node-failed') state.failed(node);
       return refused(outcome.reason);
@@ -1020,6 +1022,61 @@ export class Session {
     metrics.routerReads += 1;
     this.#writeClient(readyForQuery(TX_IDLE));
     return true;
+  }
+
+  /**
+   * The target's statement sent on a data-node connection, its answer relayed to the client; or
+   * why it was not sent. `held`: nothing reaches the client before approve() (a read sent ahead
+   * of its check; past HOLD_BYTES the data node's stream waits); drop() discards it unseen and
+   * gives the connection back when the data node is done.
+   */
+  async #startRelay(target: RouterTarget, cluster: IngestCluster, state: RouterReadState, framing: RelayFraming | undefined, held: boolean): Promise<StartedRelay | string> {
+    const metrics = this.#ctx.metrics;
+    const client = await routerConnection(cluster, state, target);
+    if (typeof client === 'string') return client;
+    let pending: Buffer[] | undefined = held ? [] : undefined;
+    let pendingBytes = 0;
+    let dropped = false;
+    const toClient = (bytes: Buffer): boolean => {
+      if (this.#phase === 'closed') return true;
+      metrics.bytesToClients += bytes.length;
+      const flowing = this.#client.write(bytes);
+      if (!flowing) this.#client.once('drain', () => query.resume());
+      return flowing;
+    };
+    const query: RelayQuery = new RelayQuery(target.text, target.node, (bytes) => {
+      if (dropped) return true;
+      if (pending === undefined) return toClient(bytes);
+      pending.push(bytes);
+      pendingBytes += bytes.length;
+      return pendingBytes < HOLD_BYTES;
+    }, framing);
+    void client.query(query as unknown as pg.QueryConfig);
+    // node-postgres keeps the backend's key data as public fields.
+    const key = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
+    const backend = key.processID !== null && key.secretKey !== null ? { host: key.host, port: key.port, processID: key.processID, secretKey: key.secretKey } : undefined;
+    return {
+      query,
+      client,
+      backend,
+      approve: () => {
+        const waiting = pending;
+        pending = undefined;
+        if (waiting === undefined) return;
+        let flowing = true;
+        for (const bytes of waiting) flowing = toClient(bytes) && flowing;
+        if (flowing) query.resume();
+      },
+      drop: () => {
+        dropped = true;
+        pending = undefined;
+        query.resume();
+        void query.outcome.then((outcome) => {
+          cluster.releaseData(target.node, client, outcome.kind === 'sent');
+          if (outcome.kind === 'refused' && outcome.reason === 'data-node-failed') state.failed(target.node);
+        });
+      },
+    };
   }
 
   /**
@@ -2056,4 +2113,16 @@ function deferred<T>(): Deferred<T> {
       resolve(value);
     },
   };
+}
+
+/** A router read's statement on its way (Session#startRelay). */
+interface StartedRelay {
+  readonly query: RelayQuery;
+  readonly client: pg.Client;
+  /** Its data-node backend, for a client's cancel. */
+  readonly backend: { readonly host: string; readonly port: number; readonly processID: number; readonly secretKey: number } | undefined;
+  /** Lets what it holds, and the rest, reach the client. */
+  approve(): void;
+  /** Discards it unseen; its connection goes back when the data node is done. */
+  drop(): void;
 }
