@@ -209,7 +209,7 @@ const lines = [
   ...report.results.map((r) => `| ${r.type} | ${f(r.singleMs)} | ${f(r.offMs)} (${f(r.offMs / r.singleMs)}) | ${f(r.onMs)} (${f(r.onMs / r.singleMs)}) | ${r.equal ? 'yes' : 'NO'} |`),
   `| geomean | | (${f(geometricMean(report.results.map((r) => r.offMs / r.singleMs)))}) | (${f(geometricMean(report.results.map((r) => r.onMs / r.singleMs)))}) | |`,
   '',
-  `Router reads ${report.metrics.routerReads}, fallbacks ${JSON.stringify(report.metrics.routerFallbacks)}.`,
+  `Router reads ${report.metrics.routerReads} (${report.metrics.routerSentAhead} sent to the data node with their check), fallbacks ${JSON.stringify(report.metrics.routerFallbacks)}.`,
   '',
 ];
 process.stdout.write(lines.join('\n'));
@@ -225,17 +225,22 @@ async function serverVersion(access: pg.Client): Promise<string> {
  * process: per round, each target runs each statement `transactions` times back to back (the
  * targets take turns first), every run timed.
  */
-async function measureLibrary(accessUrl: string, spec: Parameters<typeof IngestCluster.open>[0], specFile: string, endMs: number): Promise<{ results: Row[]; metrics: { routerReads: number; routerFallbacks: Record<string, number> } }> {
+async function measureLibrary(accessUrl: string, spec: Parameters<typeof IngestCluster.open>[0], specFile: string, endMs: number): Promise<{ results: Row[]; metrics: { routerReads: number; routerSentAhead: number; routerFallbacks: Record<string, number> } }> {
   const ingest = await IngestCluster.open(spec, specFile);
   const pools = [new HypershardPool({ connectionString: accessUrl, max: 2 }), new HypershardPool({ connectionString: accessUrl, max: 2, hypershard: { ingest } })];
   const sessions: PoolClient[] = [];
   const single = await connect(accessUrl);
   let answered = 0;
+  let sentAhead = 0;
   const fallbacks: Record<string, number> = {};
   try {
     for (const p of pools) sessions.push(await p.connect());
     const [off, on] = sessions as [PoolClient, PoolClient];
-    on.on('rewrite', (e) => (e.dataNode === undefined ? (fallbacks['access-node'] = (fallbacks['access-node'] ?? 0) + 1) : (answered += 1)));
+    on.on('rewrite', (e) => {
+      if (e.dataNode === undefined) fallbacks['access-node'] = (fallbacks['access-node'] ?? 0) + 1;
+      else answered += 1;
+      if (e.sentAhead === true) sentAhead += 1;
+    });
     for (const c of [single, off, on]) await c.query(`SET TimeZone = 'UTC'`);
     const run: Record<Target, (sql: string) => Promise<pg.QueryResult>> = { single: (sql) => single.query(sql), off: (sql) => off.query(sql), on: (sql) => on.query(sql) };
     const results: Row[] = [];
@@ -259,7 +264,7 @@ async function measureLibrary(accessUrl: string, spec: Parameters<typeof IngestC
       results.push(row);
       step(`${c.type}: single ${row.singleMs.toFixed(2)} ms, off ${row.offMs.toFixed(2)} ms, on ${row.onMs.toFixed(2)} ms${row.equal ? '' : ' — ANSWERS DIFFER'}`);
     }
-    return { results, metrics: { routerReads: answered, routerFallbacks: fallbacks } };
+    return { results, metrics: { routerReads: answered, routerSentAhead: sentAhead, routerFallbacks: fallbacks } };
   } finally {
     for (const s of sessions) s.release();
     await Promise.all(pools.map((p) => p.end()));
