@@ -49,7 +49,7 @@ export interface RewriteEvent {
   readonly error?: string;
   /** The data node that answered it straight (a router read), when one did. */
   readonly dataNode?: string;
-  /** That router read was sent with its check (to where the statement went last), not after it. */
+  /** That router read was sent to its data node with its check (where the last check over the same tables said), not after it. */
   readonly sentAhead?: boolean;
 }
 
