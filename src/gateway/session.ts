@@ -69,7 +69,7 @@ import {
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
 import { inlineParameters, inlinableType } from './boundValues.js';
-import { cachedRouterPlan, routerConnection, RouterPredictions, routerTarget, sameTarget, type CheckRow, type RouterReadState, type RouterTarget } from '../route/reads.js';
+import { cachedRouterPlan, routerConnection, RouterPredictions, type CheckRow, type RouterReadState, type RouterTarget } from '../route/reads.js';
 import { HOLD_BYTES, RelayQuery, type RelayFraming } from './routerReads.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
 
@@ -989,7 +989,7 @@ export class Session {
       row = await this.#routerCheck(plan.check());
     } catch (error) {
       void ahead?.then((r) => (typeof r === 'string' ? undefined : r.drop()));
-      this.#predictions.remember(plan, undefined);
+      this.#predictions.confirm(plan, undefined, predicted, cluster, state);
       // The client cancelled while the check ran: the statement is not run another way.
       if (error instanceof InbandError && error.code === '57014') {
         this.#writeClient(Buffer.concat([errorResponse({ code: error.code, message: error.message }), readyForQuery(TX_IDLE)]));
@@ -998,10 +998,10 @@ export class Session {
       // A guard that does not hold, a privilege missing: the access node says what it says.
       return refused('check-failed');
     }
-    const target = routerTarget(plan, row, cluster, state);
-    this.#predictions.remember(plan, typeof target === 'string' ? undefined : row);
+    const confirmed = this.#predictions.confirm(plan, row, predicted, cluster, state);
+    const target = confirmed.target;
     const sent = ahead === undefined ? undefined : await ahead;
-    const kept = typeof sent === 'object' && predicted !== undefined && typeof target === 'object' && sameTarget(predicted, target) ? sent : undefined;
+    const kept = typeof sent === 'object' && confirmed.ahead ? sent : undefined;
     if (typeof sent === 'object' && kept === undefined) sent.drop();
     if (typeof target === 'string') return refused(target);
     const relay = kept ?? (await this.#startRelay(target, cluster, state, framing, false));

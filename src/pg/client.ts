@@ -20,7 +20,7 @@ import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
-import { cachedRouterPlan, routerConnection, RouterPredictions, routerStateOf, routerTarget, sameTarget, type CheckRow, type RouterTarget } from '../route/reads.js';
+import { cachedRouterPlan, routerConnection, RouterPredictions, routerStateOf, type CheckRow, type RouterTarget } from '../route/reads.js';
 import { RewriteContext, type HypershardOptions, type RewriteFailure } from './context.js';
 import type { StatementInfo } from './statements.js';
 
@@ -392,12 +392,9 @@ export class Client extends pg.Client {
     };
     const last = this.#predictions.predict(plan, cluster, state);
     const ahead = last === undefined ? undefined : ask(last);
-    const row = await this.#check(plan.check());
-    const target = routerTarget(plan, row, cluster, state);
-    this.#predictions.remember(plan, typeof target === 'string' ? undefined : row);
+    const { target, ahead: sentAhead } = this.#predictions.confirm(plan, await this.#check(plan.check()), last, cluster, state);
     if (typeof target === 'string') return undefined;
-    const sentAhead = ahead !== undefined && last !== undefined && sameTarget(last, target);
-    const result = sentAhead ? await ahead : await ask(target);
+    const result = sentAhead && ahead !== undefined ? await ahead : await ask(target);
     if (result === undefined) return undefined;
     // The data node's table and column numbers mean nothing here (the gateway's router reads send none either).
     for (const field of result.fields) Object.assign(field, { tableID: 0, columnID: 0 });

@@ -92,22 +92,12 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
         return outcome?.node;
       });
     if (reads) {
-      // IS [NOT] TRUE in any clause a shard may be given: the per-shard rewrites then see shippable filters.
+      // IS [NOT] TRUE in any clause a shard may be given (join conditions too): the per-shard
+      // rewrites then see shippable filters.
       const tests = (node: Node): Node => shippableBooleanTests(node, rewrites);
-      if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map((t) => keepName(t, tests));
-      for (const key of ['groupClause', 'sortClause'] as const) if (stmt[key] !== undefined) stmt[key] = stmt[key].map(tests);
-      // DISTINCT ON must still match the leading ORDER BY items.
-      if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : tests(d)));
-      if (stmt.whereClause !== undefined) stmt.whereClause = tests(stmt.whereClause);
-      if (stmt.havingClause !== undefined) stmt.havingClause = tests(stmt.havingClause);
+      eachClause(stmt, tests);
       if (stmt.fromClause !== undefined) stmt.fromClause = stmt.fromClause.map((item) => joinQuals(item, tests));
-      // A rewritten output keeps the name PostgreSQL gave the original (`time_bucket`, not `date_bin`).
-      if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map((t) => keepName(t, buckets));
-      if (stmt.groupClause !== undefined) stmt.groupClause = stmt.groupClause.map(buckets);
-      if (stmt.sortClause !== undefined) stmt.sortClause = stmt.sortClause.map(buckets);
-      if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : buckets(d)));
-      if (stmt.whereClause !== undefined) stmt.whereClause = buckets(stmt.whereClause);
-      if (stmt.havingClause !== undefined) stmt.havingClause = buckets(stmt.havingClause);
+      eachClause(stmt, buckets);
     }
     // Stable expressions anywhere a filter sits, since PostgreSQL pushes outer filters into sub-selects.
     const columnType = (n: Node): string | undefined => {
@@ -156,6 +146,20 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     }
   }
   return { touches, rewrites, unchanged };
+}
+
+/**
+ * `rewrite` applied to the expressions of a SELECT's outputs, WHERE, GROUP BY, HAVING, ORDER BY
+ * and DISTINCT ON alike (DISTINCT ON must keep matching the leading ORDER BY items); a rewritten
+ * output keeps the name PostgreSQL gave the original (`time_bucket`, not `date_bin`).
+ */
+function eachClause(stmt: SelectStmt, rewrite: (node: Node) => Node): void {
+  if (stmt.targetList !== undefined) stmt.targetList = stmt.targetList.map((t) => keepName(t, rewrite));
+  if (stmt.groupClause !== undefined) stmt.groupClause = stmt.groupClause.map(rewrite);
+  if (stmt.sortClause !== undefined) stmt.sortClause = stmt.sortClause.map(rewrite);
+  if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : rewrite(d)));
+  if (stmt.whereClause !== undefined) stmt.whereClause = rewrite(stmt.whereClause);
+  if (stmt.havingClause !== undefined) stmt.havingClause = rewrite(stmt.havingClause);
 }
 
 function keepName(target: Node, rewrite: (node: Node) => Node): Node {

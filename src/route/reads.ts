@@ -34,6 +34,7 @@ import { DATE_SPAN_GUARD_NAME } from '../rewrite/dates.js';
 import { KEYS_GUARD_NAME } from '../rewrite/referenceKeys.js';
 import type { SessionSettings } from '../rewrite/session.js';
 import { quoteLiteral } from '../sql/quote.js';
+import { Lru } from '../pg/lru.js';
 import { shardLockKey } from './lock.js';
 import { remoteTable, serverDataNode } from './placement.js';
 
@@ -316,7 +317,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
     operators: [...operators],
     types: [...types],
     bounds,
-    readsClock: bounds.length > 0 || containsNode(only, readsClock),
+    readsClock: bounds.length > 0 || containsNode(only, clockNode),
     build: (remote, now, values) => {
       const clock = (type: string): Node => parseExpression(`${quoteLiteral(`${now}+00`)}::pg_catalog.timestamptz${type === 'pg_catalog.timestamptz' ? '' : `::${type}`}`);
       const rebuilt = transform(only, (node) => {
@@ -324,7 +325,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
           const type = NOW_KEYWORDS[node.SQLValueFunction.op ?? ''];
           return type === undefined ? undefined : clock(type);
         }
-        if (readsClock(node)) return clock('pg_catalog.timestamptz');
+        if (clockNode(node)) return clock('pg_catalog.timestamptz');
         if ('SubLink' in node) {
           for (const [original, holds] of guardNodes) {
             if (deparse({ SubLink: original } as Node) === deparse(node)) return { A_Const: { boolval: { boolval: holds } } } as Node;
@@ -387,12 +388,12 @@ function constantScalar(node: Node): Node | undefined {
 function clockBound(node: Node): Node | undefined {
   const value = scalarSubselect(node);
   if (value === undefined) return undefined;
-  const other = (n: Node): boolean => !readsClock(n) && (!CONSTANT_NODES.has(Object.keys(n)[0] as string) || ('A_Expr' in n && n.A_Expr.kind !== 'AEXPR_OP'));
-  return containsNode(value, readsClock) && !containsNode(value, other) ? value : undefined;
+  const other = (n: Node): boolean => !clockNode(n) && (!CONSTANT_NODES.has(Object.keys(n)[0] as string) || ('A_Expr' in n && n.A_Expr.kind !== 'AEXPR_OP'));
+  return containsNode(value, clockNode) && !containsNode(value, other) ? value : undefined;
 }
 
 /** now() and the SQL keywords that read the transaction's start, the access node's clock in a router read. */
-function readsClock(n: Node): boolean {
+function clockNode(n: Node): boolean {
   return ('FuncCall' in n && NOW_FUNCTIONS.has(functionName(n.FuncCall)) && (n.FuncCall.args ?? []).length === 0) || ('SQLValueFunction' in n && NOW_KEYWORDS[n.SQLValueFunction.op ?? ''] !== undefined);
 }
 
@@ -518,16 +519,15 @@ export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluste
 /**
  * One session's last check row per set of foreign tables: where its next router read over them
  * would go, known before that read's own check answers, so the data node can be asked at the
- * same time. A prediction only: the read's check decides, and an answer from the predicted
- * target is used only when sameTarget says the check names it. Not for statements that read the
- * access node's clock (their text is new each time). Bounded, oldest forgotten first.
+ * same time. A prediction only: the read's check decides (confirm), and an answer from the
+ * predicted target is used only when the check names that very target. Not for statements that
+ * read the access node's clock (their text is new each time).
  */
 export class RouterPredictions {
-  readonly #rows = new Map<string, CheckRow>();
-  readonly #max: number;
+  readonly #rows: Lru<string, CheckRow>;
 
   constructor(max = 32) {
-    this.#max = max;
+    this.#rows = new Lru(max);
   }
 
   predict(plan: RouterPlan, cluster: IngestCluster, state: RouterReadState): RouterTarget | undefined {
@@ -536,22 +536,26 @@ export class RouterPredictions {
     return typeof target === 'string' ? undefined : target;
   }
 
-  /** `plan`'s check row when the check let it through, else undefined (its tables' prediction is forgotten). */
-  remember(plan: RouterPlan, row: CheckRow | undefined): void {
+  /**
+   * Where the read goes by its check's row (routerTarget), remembered for the next read over its
+   * tables (forgotten when the check refused); `ahead` when that is the `predicted` target to the
+   * letter (data node, statement, session settings, server version), so its answer may be used.
+   */
+  confirm(plan: RouterPlan, row: CheckRow | undefined, predicted: RouterTarget | undefined, cluster: IngestCluster, state: RouterReadState): { readonly target: RouterTarget | string; readonly ahead: boolean } {
+    const target = routerTarget(plan, row, cluster, state);
     const k = tablesKey(plan);
-    this.#rows.delete(k);
-    if (row === undefined) return;
-    if (this.#rows.size >= this.#max) this.#rows.delete(this.#rows.keys().next().value as string);
+    if (typeof target === 'string' || row === undefined) {
+      this.#rows.delete(k);
+      return { target, ahead: false };
+    }
     this.#rows.set(k, row);
+    const same = predicted !== undefined && predicted.node === target.node && predicted.text === target.text && predicted.version === target.version
+      && predicted.settings.length === target.settings.length && predicted.settings.every((v, i) => v === target.settings[i]);
+    return { target, ahead: same };
   }
 }
 
 const tablesKey = (plan: RouterPlan): string => plan.foreignTables.map(key).join('\u0000');
-
-/** Whether two router reads go to the same data node with the same statement, settings and version. */
-export function sameTarget(a: RouterTarget, b: RouterTarget): boolean {
-  return a.node === b.node && a.text === b.text && a.version === b.version && a.settings.length === b.settings.length && a.settings.every((s, i) => s === b.settings[i]);
-}
 
 /**
  * A connection to the target's data node, in the session's settings and of the access node's
