@@ -54,17 +54,17 @@ export class InbandQueries implements Queryable {
   }
 
   /**
-   * A parameterless statement kept prepared on the session under `name` (planned once, where a
-   * simple query is planned each time): parsed first when `text` is given, `close` statements
-   * closed before it, all in one round trip. The name is the gateway's; a client's DISCARD or
+   * A statement kept prepared on the session under `name` (planned once, where a simple query is
+   * planned each time): parsed first when `text` is given (its parameters' types inferred),
+   * `close` statements closed before it, executed with `values` (text), all in one round trip. The name is the gateway's; a client's DISCARD or
    * DEALLOCATE can still drop it, and the execution then fails like any other.
    */
-  executePrepared<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string | undefined, close: readonly string[] = []): Promise<pg.QueryResult<R>> {
+  executePrepared<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string | undefined, close: readonly string[] = [], values: readonly (string | null)[] = []): Promise<pg.QueryResult<R>> {
     const { route, settle } = this.#collect<R>();
     return new Promise<pg.QueryResult<R>[]>((resolve, reject) => {
       for (const old of close) this.#channel.send(serialize.close({ type: 'S', name: old }), { kind: 'close', route });
       if (text !== undefined) this.#channel.send(serialize.parse({ name, text }), { kind: 'parse', route });
-      this.#channel.send(serialize.bind({ portal: name, statement: name }), { kind: 'bind', route });
+      this.#channel.send(serialize.bind({ portal: name, statement: name, values: [...values] }), { kind: 'bind', route });
       this.#channel.send(serialize.describe({ type: 'P', name }), { kind: 'describe-portal', route });
       this.#channel.send(serialize.execute({ portal: name }), { kind: 'execute', route });
       this.#channel.send(serialize.close({ type: 'P', name }), { kind: 'close', route });

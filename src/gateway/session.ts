@@ -69,7 +69,7 @@ import {
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
 import { inlineParameters, inlinableType } from './boundValues.js';
-import { cachedRouterPlan, routerConnection, RouterPredictions, type CheckRow, type RouterReadState, type RouterTarget } from '../route/reads.js';
+import { cachedRouterPlan, clockReached, routerConnection, RouterPredictions, type CheckRow, type RouterReadState, type RouterTarget } from '../route/reads.js';
 import { HOLD_BYTES, RelayQuery, type RelayFraming } from './routerReads.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
 
@@ -982,14 +982,14 @@ export class Session {
     if (typeof plan === 'string') return refused(plan);
     // A statement over tables an earlier check covered goes to the data node with its check
     // (RouterPredictions): its answer is held until the check names that very target, else dropped unseen.
-    const predicted = this.#predictions.predict(plan, cluster, state);
-    const ahead = predicted === undefined ? undefined : this.#startRelay(predicted, cluster, state, framing, true);
+    const prediction = this.#predictions.predict(plan, cluster, state);
+    const ahead = prediction.target === undefined ? undefined : this.#startRelay(prediction.target, cluster, state, framing, true);
     let row: CheckRow | undefined;
     try {
-      row = await this.#routerCheck(plan.check());
+      row = await this.#routerCheck(plan.check(), this.#predictions.checkValues(plan, prediction));
     } catch (error) {
       void ahead?.then((r) => (typeof r === 'string' ? undefined : r.drop()));
-      this.#predictions.confirm(plan, undefined, predicted, cluster, state);
+      this.#predictions.confirm(plan, undefined, prediction, cluster, state);
       // The client cancelled while the check ran: the statement is not run another way.
       if (error instanceof InbandError && error.code === '57014') {
         this.#writeClient(Buffer.concat([errorResponse({ code: error.code, message: error.message }), readyForQuery(TX_IDLE)]));
@@ -998,7 +998,7 @@ export class Session {
       // A guard that does not hold, a privilege missing: the access node says what it says.
       return refused('check-failed');
     }
-    const confirmed = this.#predictions.confirm(plan, row, predicted, cluster, state);
+    const confirmed = this.#predictions.confirm(plan, row, prediction, cluster, state);
     const target = confirmed.target;
     const sent = ahead === undefined ? undefined : await ahead;
     const kept = typeof sent === 'object' && confirmed.ahead ? sent : undefined;
@@ -1020,6 +1020,8 @@ export class Session {
       this.#writeClient(errorResponse({ code: '08006', message: `hypershard gateway: the connection to data node ${node} broke during a router read: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}` }));
     }
     metrics.routerReads += 1;
+    // The clock it was given has come before the client has the whole answer.
+    await clockReached(confirmed.notBefore);
     this.#writeClient(readyForQuery(TX_IDLE));
     return true;
   }
@@ -1085,14 +1087,14 @@ export class Session {
    * prepared). One that fails, dropped by the client's DISCARD or a guard that no longer holds, is
    * closed and prepared again next time.
    */
-  async #routerCheck(text: string): Promise<CheckRow | undefined> {
+  async #routerCheck(text: string, values?: readonly (string | null)[]): Promise<CheckRow | undefined> {
     const known = this.#checks.get(text);
     const name = known ?? `hypershard.check.${this.id}.${(this.#checkCount += 1)}`;
     if (known === undefined) this.#checks.set(text, name);
     const close = this.#checksToClose;
     this.#checksToClose = [];
     try {
-      return (await this.#inband.executePrepared<CheckRow & pg.QueryResultRow>(name, known === undefined ? text : undefined, close)).rows[0];
+      return (await this.#inband.executePrepared<CheckRow & pg.QueryResultRow>(name, known === undefined ? text : undefined, close, values)).rows[0];
     } catch (error) {
       this.#checks.delete(text);
       this.#checksToClose.push(name);

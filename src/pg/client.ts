@@ -20,7 +20,7 @@ import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
-import { cachedRouterPlan, routerConnection, RouterPredictions, routerStateOf, type CheckRow, type RouterTarget } from '../route/reads.js';
+import { cachedRouterPlan, clockReached, routerConnection, RouterPredictions, routerStateOf, type CheckRow, type RouterTarget } from '../route/reads.js';
 import { RewriteContext, type HypershardOptions, type RewriteFailure } from './context.js';
 import type { StatementInfo } from './statements.js';
 
@@ -390,12 +390,15 @@ export class Client extends pg.Client {
         return undefined;
       }
     };
-    const last = this.#predictions.predict(plan, cluster, state);
-    const ahead = last === undefined ? undefined : ask(last);
-    const { target, ahead: sentAhead } = this.#predictions.confirm(plan, await this.#check(plan.check()), last, cluster, state);
+    const prediction = this.#predictions.predict(plan, cluster, state);
+    const ahead = prediction.target === undefined ? undefined : ask(prediction.target);
+    const row = await this.#check(plan.check(), this.#predictions.checkValues(plan, prediction));
+    const { target, ahead: sentAhead, notBefore } = this.#predictions.confirm(plan, row, prediction, cluster, state);
     if (typeof target === 'string') return undefined;
     const result = sentAhead && ahead !== undefined ? await ahead : await ask(target);
     if (result === undefined) return undefined;
+    // The clock it was given has come before the caller has the answer.
+    await clockReached(notBefore);
     // The data node's table and column numbers mean nothing here (the gateway's router reads send none either).
     for (const field of result.fields) Object.assign(field, { tableID: 0, columnID: 0 });
     this.#track(prepared.info);
@@ -408,14 +411,14 @@ export class Client extends pg.Client {
    * cost); undefined when it failed (a guard's error, a privilege missing: the access node then
    * says what it says), and the next one is prepared anew under another name.
    */
-  async #check(text: string): Promise<CheckRow | undefined> {
+  async #check(text: string, values: readonly (string | null)[] | undefined): Promise<CheckRow | undefined> {
     let name = this.#checks.get(text);
     if (name === undefined && this.#checks.size < MAX_PREPARED_CHECKS) {
       name = `hypershard.check.${(this.#checkCount += 1)}`;
       this.#checks.set(text, name);
     }
     try {
-      const { rows } = await super.query<CheckRow & pg.QueryResultRow>(name === undefined ? text : { name, text });
+      const { rows } = await super.query<CheckRow & pg.QueryResultRow>({ ...(name === undefined ? {} : { name }), text, ...(values === undefined ? {} : { values: [...values] }) });
       return rows[0];
     } catch {
       this.#checks.delete(text);

@@ -106,7 +106,15 @@ export interface RouterPlan {
    * chunk planned).
    */
   readonly bounds: readonly string[];
-  /** Whether the data node's statement holds the access node's clock (now(), a bound): a new text each time. */
+  /**
+   * The bounds with the clock read as the check's instant: `coalesce($1, now())`, where $1 is the
+   * clock a read sent ahead was given (RouterPredictions), else null. Evaluated by the check.
+   */
+  readonly clockBounds: readonly string[];
+  /**
+   * Whether the data node's statement holds the access node's clock (now(), a bound): a new text
+   * each time; its check then takes one parameter, the clock a read sent ahead was given, or null.
+   */
   readonly readsClock: boolean;
   /**
    * The statement for the data node, given each foreign table's table there (keyed `schema.name`),
@@ -194,6 +202,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
   const guards: { sql: string; holds: boolean }[] = [];
   const guardNodes = new Map<object, boolean>();
   const bounds: string[] = [];
+  const clockBounds: string[] = [];
   /** Each bound's index, by where its sub-link is in the text (the transform keeps locations). */
   const boundAt = new Map<number, number>();
   const refs: { rv: { schemaname?: string; relname?: string }; kind: 'shard' | 'copy' | 'reference'; name: QualifiedName; server?: string; owner: DistributedTable | ReferenceTable }[] = [];
@@ -235,6 +244,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
       if (bound !== undefined && at !== undefined && !boundAt.has(at)) {
         boundAt.set(at, bounds.length);
         bounds.push(deparse(bound));
+        clockBounds.push(deparse(atCheckInstant(bound)));
       }
     } else if ('RangeVar' in node) {
       const rv = node.RangeVar;
@@ -317,6 +327,7 @@ export function planRouterRead(sql: string, metadata: ClusterMetadata, settings:
     operators: [...operators],
     types: [...types],
     bounds,
+    clockBounds,
     readsClock: bounds.length > 0 || containsNode(only, clockNode),
     build: (remote, now, values) => {
       const clock = (type: string): Node => parseExpression(`${quoteLiteral(`${now}+00`)}::pg_catalog.timestamptz${type === 'pg_catalog.timestamptz' ? '' : `::${type}`}`);
@@ -392,6 +403,20 @@ function clockBound(node: Node): Node | undefined {
   return containsNode(value, clockNode) && !containsNode(value, other) ? value : undefined;
 }
 
+/** The instant a check evaluates the clock at: the clock given to a read sent ahead ($1), else the access node's now(). */
+const CHECK_INSTANT = 'COALESCE($1::pg_catalog.timestamptz, pg_catalog.now())';
+
+/** An expression of the clock, with the clock read as the check's instant. */
+function atCheckInstant(node: Node): Node {
+  return transform(node, (n) => {
+    if ('SQLValueFunction' in n) {
+      const type = NOW_KEYWORDS[n.SQLValueFunction.op ?? ''];
+      return type === undefined ? undefined : parseExpression(type === 'pg_catalog.timestamptz' ? CHECK_INSTANT : `${CHECK_INSTANT}::${type}`);
+    }
+    return clockNode(n) ? parseExpression(CHECK_INSTANT) : undefined;
+  });
+}
+
 /** now() and the SQL keywords that read the transaction's start, the access node's clock in a router read. */
 function clockNode(n: Node): boolean {
   return ('FuncCall' in n && NOW_FUNCTIONS.has(functionName(n.FuncCall)) && (n.FuncCall.args ?? []).length === 0) || ('SQLValueFunction' in n && NOW_KEYWORDS[n.SQLValueFunction.op ?? ''] !== undefined);
@@ -456,7 +481,7 @@ export function checkSql(plan: RouterPlan): string {
   pg_catalog.current_setting('standard_conforming_strings') AS scs,
   ARRAY[${guards.map((g) => `(${g.startsWith('(SELECT') ? g : `SELECT ${g}`})`).join(', ')}]::pg_catalog.bool[] AS guards,
   ARRAY[${plan.bounds.map((b) => `pg_catalog.quote_nullable((${b})::pg_catalog.text) || '::' || pg_catalog.pg_typeof(${b})::pg_catalog.text`).join(', ')}]::pg_catalog.text[] AS bounds,
-  pg_catalog.pg_try_advisory_xact_lock_shared(${shardLockKey(plan.hypertable.table)}, ${plan.shard.remainder}) AS free,
+  pg_catalog.pg_try_advisory_xact_lock_shared(${shardLockKey(plan.hypertable.table)}, ${plan.shard.remainder}) AS free,${plan.readsClock ? clockColumns(plan) : ''}
   NOT EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid >= ${FIRST_USER_OID} AND proname = ANY (${textArray(plan.functions)}))
     AND NOT EXISTS (SELECT FROM pg_catalog.pg_operator WHERE oid >= ${FIRST_USER_OID} AND oprname = ANY (${textArray(plan.operators)}))
     AND NOT EXISTS (SELECT FROM pg_catalog.pg_type WHERE oid >= ${FIRST_USER_OID} AND typname = ANY (${textArray(plan.types)})) AS builtin,
@@ -469,9 +494,30 @@ export function checkSql(plan: RouterPlan): string {
    JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver) AS tables`;
 }
 
+/** Microseconds since the epoch as the check writes an instant (UTC, `YYYY-MM-DD HH24:MI:SS.US`), to the microsecond. */
+const CLOCK_FORMAT = `'YYYY-MM-DD HH24:MI:SS.US'`;
+
+/**
+ * A check's clock columns (plans that read the clock): the instant it evaluated the clock at and
+ * each bound there, in UTC to the microsecond, or null when the bound is not a timestamptz (a
+ * read is not sent ahead then). The bound is compared by its type's name, and read back through
+ * its text (in the session's DateStyle, as written), so every bound's type can be named here.
+ */
+function clockColumns(plan: RouterPlan): string {
+  const utc = (e: string): string => `pg_catalog.to_char(${e} AT TIME ZONE 'UTC', ${CLOCK_FORMAT})`;
+  const bound = (b: string): string => `CASE WHEN pg_catalog.pg_typeof(${b}) = 'pg_catalog.timestamptz'::pg_catalog.regtype THEN ${utc(`((${b})::pg_catalog.text)::pg_catalog.timestamptz`)} END`;
+  return `
+  ${utc(CHECK_INSTANT)} AS clock,
+  ARRAY[${plan.clockBounds.map(bound).join(', ')}]::pg_catalog.text[] AS clock_bounds,`;
+}
+
 export interface CheckRow {
   version: string;
   now: string;
+  /** Plans that read the clock: the instant the check evaluated it at (the clock a read was sent ahead with, else `now`). */
+  clock?: string;
+  /** Plans that read the clock: each bound at `clock` (UTC, microseconds), null when not a timestamptz. */
+  clock_bounds?: (string | null)[];
   settings: string[];
   scs: string;
   guards: (boolean | null)[];
@@ -496,7 +542,7 @@ export interface RouterTarget {
  * Where a router read goes, from its check's row; or why it may not go (a fallback reason, the
  * statement then goes through the access node).
  */
-export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluster: IngestCluster, state: RouterReadState): RouterTarget | string {
+export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluster: IngestCluster, state: RouterReadState, clock?: Clock): RouterTarget | string {
   if (row === undefined) return 'check-failed';
   if (!row.free) return 'shard-moving';
   if (!row.builtin) return 'user-defined-name';
@@ -512,48 +558,181 @@ export function routerTarget(plan: RouterPlan, row: CheckRow | undefined, cluste
   if (node === undefined || !cluster.targets.dataNodes.has(node.name)) return 'placement';
   if (state.unreachable(node.name)) return 'data-node-unavailable';
   const remote = new Map<string, QualifiedName>(tables.map((t) => [`${t.schema}.${t.name}`, remoteTable(t, t.table_options)]));
-  if (row.bounds.length !== plan.bounds.length) return 'check-failed';
-  return { node: node.name, text: plan.build(remote, row.now, row.bounds), version: row.version, settings: row.settings };
+  const { now, bounds } = clock ?? row;
+  if (bounds.length !== plan.bounds.length) return 'check-failed';
+  return { node: node.name, text: plan.build(remote, now, bounds), version: row.version, settings: row.settings };
 }
+
+/** The access node's clock a statement is given (UTC, `YYYY-MM-DD HH:MI:SS.US`) and its bounds there, as literals. */
+export interface Clock {
+  readonly now: string;
+  readonly bounds: readonly string[];
+}
+
+/** What RouterPredictions.predict says of a read, before its check is sent. */
+export interface Prediction {
+  /** When it was made (performance.now()): before the check is sent. */
+  readonly at: number;
+  /** Where the read goes with its check, when an earlier check covered its tables. */
+  readonly target?: RouterTarget;
+  /** The access node's clock it was given, when it reads the clock: the check's parameter (else null). */
+  readonly clock?: string;
+}
+
+/** What RouterPredictions.confirm decides of a read, by its check's row. */
+export interface Confirmation {
+  readonly target: RouterTarget | string;
+  /** The target is the predicted one to the letter: the answer of the read sent ahead may be used. */
+  readonly ahead: boolean;
+  /** Not before this (performance.now()) may the client have the whole answer: the clock it was given has come by then. */
+  readonly notBefore: number;
+}
+
+/**
+ * How far the access node's clock may run from this process's monotonic clock, per unit of time,
+ * for a clock estimated from an earlier check: NTP keeps servers' rates within a few parts per
+ * million, 500 at most while it slews; 100 is added to every estimate's elapsed time.
+ */
+const CLOCK_RATE_MARGIN = 1e-4;
+/** An estimate from a check older than this is not made: the rate margin grows with the age. */
+const CLOCK_REFERENCE_MAX_MS = 10_000;
+/** A given clock this far past the check's is not waited for (the access node's clock stepped back). */
+const CLOCK_WAIT_MAX_MS = 5;
 
 /**
  * One session's last check row per set of foreign tables: where its next router read over them
  * would go, known before that read's own check answers, so the data node can be asked at the
  * same time. A prediction only: the read's check decides (confirm), and an answer from the
- * predicted target is used only when the check names that very target. Not for statements that
- * read the access node's clock (their text is new each time).
+ * predicted target is used only when the check names that very target.
+ *
+ * A statement that reads the access node's clock (now(), a bound of it) is given, when sent
+ * ahead, an estimate of that clock at the moment of the prediction: the last check's now() plus
+ * the time since that check was sent (and CLOCK_RATE_MARGIN), at or after the access node's
+ * clock at that moment, since that now() was read after the check was sent. The read's own check
+ * evaluates the statement's bounds at that very estimate, so the statement sent is checked to the
+ * letter, and reads the access node's now(): the estimate must not be before it by more than the
+ * check took (else the clock stepped forward), and when it is after it, the client gets its whole
+ * answer only once that much time has passed since the check answered. The clock a statement
+ * sees is then one the access node's clock shows while the client waits for it, as on the access
+ * node's path.
  */
 export class RouterPredictions {
   readonly #rows: Lru<string, CheckRow>;
+  /** The last check's now() (microseconds since the epoch) and when it was sent (performance.now()). */
+  #clock: { readonly micros: number; readonly at: number } | undefined;
+  /**
+   * Per plan that reads the clock: the last check's clock and bounds there (microseconds), and
+   * which bounds held still between its last two checks (today's midnight) rather than moving
+   * with the clock (an hour ago).
+   */
+  readonly #bounds = new WeakMap<RouterPlan, { readonly clock: number; readonly values: readonly number[]; readonly still: readonly boolean[] }>();
 
   constructor(max = 32) {
     this.#rows = new Lru(max);
   }
 
-  predict(plan: RouterPlan, cluster: IngestCluster, state: RouterReadState): RouterTarget | undefined {
-    const row = plan.readsClock ? undefined : this.#rows.get(tablesKey(plan));
-    const target = row === undefined ? undefined : routerTarget(plan, row, cluster, state);
-    return typeof target === 'string' ? undefined : target;
+  predict(plan: RouterPlan, cluster: IngestCluster, state: RouterReadState): Prediction {
+    const at = performance.now();
+    const row = this.#rows.get(tablesKey(plan));
+    if (row === undefined) return { at };
+    if (!plan.readsClock) {
+      const target = routerTarget(plan, row, cluster, state);
+      return typeof target === 'string' ? { at } : { at, target };
+    }
+    const reference = this.#clock;
+    const learned = this.#bounds.get(plan);
+    if (reference === undefined || learned === undefined || at - reference.at > CLOCK_REFERENCE_MAX_MS) return { at };
+    const estimate = reference.micros + Math.ceil((at - reference.at) * 1000 * (1 + CLOCK_RATE_MARGIN));
+    const clock = clockText(estimate);
+    const bounds = learned.values.map((b, i) => clockLiteral(learned.still[i] === true ? b : estimate - (learned.clock - b)));
+    const target = routerTarget(plan, row, cluster, state, { now: clock, bounds });
+    return typeof target === 'string' ? { at } : { at, target, clock };
+  }
+
+  /** The check's parameters: the clock a read sent ahead was given, or null; none when the plan does not read the clock. */
+  checkValues(plan: RouterPlan, prediction: Prediction): (string | null)[] | undefined {
+    return plan.readsClock ? [prediction.clock === undefined ? null : `${prediction.clock}+00`] : undefined;
   }
 
   /**
    * Where the read goes by its check's row (routerTarget), remembered for the next read over its
-   * tables (forgotten when the check refused); `ahead` when that is the `predicted` target to the
+   * tables (forgotten when the check refused); `ahead` when that is the predicted target to the
    * letter (data node, statement, session settings, server version), so its answer may be used.
    */
-  confirm(plan: RouterPlan, row: CheckRow | undefined, predicted: RouterTarget | undefined, cluster: IngestCluster, state: RouterReadState): { readonly target: RouterTarget | string; readonly ahead: boolean } {
-    const target = routerTarget(plan, row, cluster, state);
+  confirm(plan: RouterPlan, row: CheckRow | undefined, prediction: Prediction, cluster: IngestCluster, state: RouterReadState): Confirmation {
+    const checked = performance.now();
     const k = tablesKey(plan);
+    const now = row === undefined ? Number.NaN : clockMicros(row.now);
+    if (row !== undefined && Number.isFinite(now)) {
+      this.#clock = { micros: now, at: prediction.at };
+      this.#learn(plan, row);
+    }
+    // The clock given to the read sent ahead, when the check's clock bears it out.
+    let clock: Clock | undefined;
+    let waitMs = 0;
+    if (prediction.clock !== undefined && row?.clock === prediction.clock && Number.isFinite(now)) {
+      const given = clockMicros(prediction.clock);
+      const bounds = (row.clock_bounds ?? []).map((b) => (b === null ? undefined : clockLiteral(clockMicros(b))));
+      const behind = now - given;
+      const tookMicros = (checked - prediction.at) * 1000 * (1 + CLOCK_RATE_MARGIN);
+      if (behind <= tookMicros && -behind <= CLOCK_WAIT_MAX_MS * 1000 && bounds.every((b) => b !== undefined)) {
+        clock = { now: prediction.clock, bounds: bounds as string[] };
+        waitMs = Math.max(0, -behind / 1000) * (1 + CLOCK_RATE_MARGIN);
+      }
+    }
+    const target = routerTarget(plan, row, cluster, state, clock);
     if (typeof target === 'string' || row === undefined) {
       this.#rows.delete(k);
-      return { target, ahead: false };
+      return { target, ahead: false, notBefore: checked };
     }
     this.#rows.set(k, row);
+    const predicted = prediction.target;
     const same = predicted !== undefined && predicted.node === target.node && predicted.text === target.text && predicted.version === target.version
       && predicted.settings.length === target.settings.length && predicted.settings.every((v, i) => v === target.settings[i]);
-    return { target, ahead: same };
+    return { target, ahead: same, notBefore: clock === undefined ? checked : checked + waitMs };
+  }
+
+  /** The bounds at a check's clock, and which held still since the last; none when a bound is not a timestamptz. */
+  #learn(plan: RouterPlan, row: CheckRow): void {
+    if (!plan.readsClock) return;
+    const clock = row.clock === undefined ? Number.NaN : clockMicros(row.clock);
+    const values = (row.clock_bounds ?? []).map((b) => (b === null ? Number.NaN : clockMicros(b)));
+    if (values.length !== plan.bounds.length || !values.every(Number.isFinite) || !Number.isFinite(clock)) {
+      this.#bounds.delete(plan);
+      return;
+    }
+    const last = this.#bounds.get(plan);
+    this.#bounds.set(plan, { clock, values, still: values.map((b, i) => last !== undefined && last.clock !== clock && last.values[i] === b) });
   }
 }
+
+/** Microseconds since the epoch of a check's instant (`YYYY-MM-DD HH:MI:SS.US`, UTC); NaN when it is not one. */
+export function clockMicros(text: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{6})$/.exec(text);
+  if (m === null) return Number.NaN;
+  const [, y, mo, d, h, mi, sec, us] = m.map(Number) as number[];
+  return Date.UTC(y as number, (mo as number) - 1, d, h, mi, sec) * 1000 + (us as number);
+}
+
+/** A check's instant from microseconds since the epoch (UTC). */
+export function clockText(micros: number): string {
+  const ms = Math.floor(micros / 1000);
+  const date = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
+  return `${date.slice(0, 10)} ${date.slice(11, 19)}.${String(micros - Math.floor(micros / 1_000_000) * 1_000_000).padStart(6, '0')}`;
+}
+
+/**
+ * Resolves once performance.now() reaches `notBefore` (Confirmation.notBefore): a wait of
+ * microseconds yields to the event loop until then, a longer one sleeps.
+ */
+export async function clockReached(notBefore: number): Promise<void> {
+  for (let left = notBefore - performance.now(); left > 0; left = notBefore - performance.now()) {
+    await new Promise<void>((done) => (left < 1 ? setImmediate(done) : setTimeout(done, Math.ceil(left))));
+  }
+}
+
+/** A bound at a known instant, as the statement gets it. */
+const clockLiteral = (micros: number): string => `${quoteLiteral(`${clockText(micros)}+00`)}::pg_catalog.timestamptz`;
 
 const tablesKey = (plan: RouterPlan): string => plan.foreignTables.map(key).join('\u0000');
 

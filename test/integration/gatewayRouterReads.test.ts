@@ -207,6 +207,22 @@ for (const { source, skip } of sources) {
         await same(sql, 'first');
         await same(sql, 'again', true);
         await same(sql.replace("'2024-01-01 00:00:00+00'", "'2024-01-01 00:10:00+00'"), 'other literals', true);
+        // One that reads the clock is given the access node's clock as it stood while the client waited:
+        // after the now() of a statement answered before it, before that of one sent after it.
+        const utc = `pg_catalog.to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')`;
+        const seen = `SELECT ${utc} AS t, count(*) AS n FROM metrics WHERE device_id = 3 AND time < now() - interval '1 day'`;
+        const count = (await reference.query<{ n: string }>(`SELECT count(*) AS n FROM single.metrics WHERE device_id = 3`)).rows[0]!.n;
+        let clockAhead = 0;
+        for (let i = 0; i < 20; i++) {
+          const sent = ahead();
+          const before = (await reference.query<{ t: string }>(`SELECT ${utc} AS t`)).rows[0]!.t;
+          const got = (await client.query<{ t: string; n: string }>(seen)).rows[0]!;
+          const after = (await reference.query<{ t: string }>(`SELECT ${utc} AS t`)).rows[0]!.t;
+          clockAhead += ahead() - sent;
+          expect(got.t >= before && got.t <= after, `${before} <= ${got.t} <= ${after}`).toBe(true);
+          expect(got.n).toBe(count);
+        }
+        expect(clockAhead).toBeGreaterThanOrEqual(15);
         // An answer larger than what a relay holds before the client sees it: the data node waits for the check.
         const big = `SELECT time, repeat('x', 100000) AS pad FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 12`;
         await same(big, 'large answer');
@@ -494,7 +510,7 @@ for (const { source, skip } of sources) {
         await session.query('COMMIT');
         await session.query('SELECT count(*) FROM metrics WHERE device_id = $1', [3]);
         expect(session.lastRewrite?.dataNode).toBeUndefined();
-        // A statement over the tables an earlier one read goes to the data node with its check, not after it (other literals too); one that reads the clock cannot.
+        // A statement over the tables an earlier one read goes to the data node with its check, not after it (other literals too, and the clock).
         await session.query(ROUTED[1]!.sql);
         expectSameRows((await session.query(ROUTED[1]!.sql)).rows, (await plain.query(single(ROUTED[1]!.sql))).rows, { ordered: true, label: 'sent ahead' });
         expect(session.lastRewrite).toMatchObject({ dataNode: expect.stringMatching(/^dn\d$/) as unknown, sentAhead: true });
@@ -504,9 +520,27 @@ for (const { source, skip } of sources) {
         expect(session.lastRewrite?.sentAhead).toBe(true);
         const clock = ROUTED.find((q) => /now\(\)/.test(q.sql));
         expect(clock).toBeDefined();
+        // Its bounds: an instant a century back (which moves with the clock) and today's midnight (which
+        // holds still): the second read learns which, the third is sent ahead.
         await session.query(clock!.sql);
         await session.query(clock!.sql);
-        expect(session.lastRewrite).toMatchObject({ dataNode: expect.stringMatching(/^dn\d$/) as unknown, sentAhead: false });
+        expectSameRows((await session.query(clock!.sql)).rows, (await plain.query(single(clock!.sql))).rows, { ordered: true, label: 'clock, sent ahead' });
+        expect(session.lastRewrite).toMatchObject({ dataNode: expect.stringMatching(/^dn\d$/) as unknown, sentAhead: true });
+        // The clock a read sent ahead is given is one the access node's clock showed while the client waited:
+        // after the access node's now() of a statement answered before it, before that of one sent after it.
+        const utc = `pg_catalog.to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')`;
+        const seen = `SELECT ${utc} AS t, count(*) AS n FROM metrics WHERE device_id = 3 AND time < now() - interval '1 day'`;
+        let clockAhead = 0;
+        for (let i = 0; i < 20; i++) {
+          const before = (await plain.query<{ t: string }>(`SELECT ${utc} AS t`)).rows[0]!.t;
+          const got = (await session.query<{ t: string; n: string }>(seen)).rows[0]!;
+          const after = (await plain.query<{ t: string }>(`SELECT ${utc} AS t`)).rows[0]!.t;
+          expect(session.lastRewrite?.dataNode).toMatch(/^dn\d$/);
+          if (session.lastRewrite?.sentAhead === true) clockAhead += 1;
+          expect(got.t >= before && got.t <= after, `${before} <= ${got.t} <= ${after}`).toBe(true);
+          expect(got.n).toBe((await plain.query<{ n: string }>(`SELECT count(*) AS n FROM single.metrics WHERE device_id = 3`)).rows[0]!.n);
+        }
+        expect(clockAhead).toBeGreaterThanOrEqual(15);
         // Sent ahead in the settings of its last run: dropped unseen when the check names others, asked again in these.
         const zoned = `SELECT time::text AS t FROM metrics WHERE device_id = 3 ORDER BY time LIMIT 3`;
         const reference = await plain.connect();

@@ -2,8 +2,9 @@
  * Which rewrites are answered from one data node (src/route/reads.ts) and the
  * statement it sends there; run against real clusters in test/integration/gatewayRouterReads.test.ts.
  */
-import { describe, expect, it } from 'vitest';
-import { cachedRouterPlan, checkSql, planRouterRead, type RouterPlan } from '../../src/route/reads.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { IngestCluster } from '../../src/ingest/cluster.js';
+import { cachedRouterPlan, checkSql, clockMicros, clockText, planRouterRead, RouterPredictions, RouterReadState, RESULT_SETTINGS, type CheckRow, type RouterPlan } from '../../src/route/reads.js';
 import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.js';
 import { findKeyLookup } from '../../src/rewrite/referenceKeys.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
@@ -135,5 +136,146 @@ describe('router reads', () => {
     const sent = p.build(remote(p), '2024-01-01 00:00:00');
     expect(sent).toContain(`AS "we""ird; DROP"`);
     expect(sent).toContain(`'it''s'`);
+  });
+});
+
+describe('a read of the clock sent with its check', () => {
+  // Where the shards' servers point: one data node, as the check's rows name it.
+  const cluster = {
+    spec: { dataNodes: [{ name: 'dn1', url: 'postgres://app@h1:5432/db', standbys: [] }] },
+    targets: { dataNodes: new Map([['dn1', {}]]) },
+  } as unknown as IngestCluster;
+  const state = new RouterReadState();
+  const sql = `SELECT max(usage) FROM cpu WHERE tags_id = 3 AND time > now() - interval '1 hour'`;
+  const clockPlan = (): RouterPlan => {
+    const p = plan(sql);
+    if (typeof p === 'string') throw new Error(p);
+    return p;
+  };
+  const row = (p: RouterPlan, now: string, clock: string, bounds: readonly (string | null)[]): CheckRow => ({
+    version: '180004',
+    now,
+    clock,
+    clock_bounds: [...bounds],
+    settings: RESULT_SETTINGS.map(() => 'x'),
+    scs: 'on',
+    guards: [false, ...p.guards.map((g) => g.holds)],
+    // The same bounds at the access node's now().
+    bounds: bounds.map((b) => `'${b === null ? now : clockText(clockMicros(now) - (clockMicros(clock) - clockMicros(b)))}+00'::timestamp with time zone`),
+    free: true,
+    builtin: true,
+    tables: p.foreignTables.map((t) => ({ schema: t.schema, name: t.name, server: 'srv', server_options: ['host=h1', 'port=5432', 'dbname=db'], table_options: null, renamed: false })),
+  });
+  let clockNow = 0;
+  const at = (ms: number): void => {
+    clockNow = ms;
+  };
+  vi.spyOn(performance, 'now').mockImplementation(() => clockNow);
+  afterEach(() => at(0));
+
+  it('writes and reads the check’s instants to the microsecond', () => {
+    for (const text of ['2024-05-06 07:08:09.123456', '1999-12-31 23:59:59.999999', '2024-02-29 00:00:00.000001']) expect(clockText(clockMicros(text))).toBe(text);
+    expect(clockMicros('2024-05-06 07:08:09')).toBeNaN();
+    const p = clockPlan();
+    expect(p.readsClock).toBe(true);
+    expect(checkSql(p)).toContain(`pg_catalog.to_char(COALESCE($1::pg_catalog.timestamptz, pg_catalog.now()) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS clock`);
+    expect(checkSql(p)).toContain(`pg_catalog.pg_typeof((COALESCE(CAST($1 AS timestamp with time zone), pg_catalog.now())) - '1 hour'::interval) = 'pg_catalog.timestamptz'::pg_catalog.regtype`);
+    // A statement that does not read the clock: its check takes no parameter.
+    const still = plan(`SELECT max(usage) FROM cpu WHERE tags_id = 3`);
+    if (typeof still === 'string') throw new Error(still);
+    expect(checkSql(still)).not.toContain('$1');
+    expect(new RouterPredictions().checkValues(still, { at: 0 })).toBeUndefined();
+  });
+
+  it('is given the last check’s clock plus the time since, its bounds there, and used when its check bears them out', () => {
+    const p = clockPlan();
+    const predictions = new RouterPredictions();
+    at(1000);
+    const first = predictions.predict(p, cluster, state);
+    expect(first.target).toBeUndefined();
+    expect(predictions.checkValues(p, first)).toEqual([null]);
+    at(1000.4);
+    const plain = predictions.confirm(p, row(p, '2024-05-06 07:00:00.000000', '2024-05-06 07:00:00.000000', ['2024-05-06 06:00:00.000000']), first, cluster, state);
+    expect(plain).toMatchObject({ ahead: false, notBefore: 1000.4 });
+
+    // Half a second later: the clock estimated from that check (with the rate margin), the bound learned from it.
+    at(1500);
+    const second = predictions.predict(p, cluster, state);
+    expect(second.clock).toBe('2024-05-06 07:00:00.500050');
+    expect(second.target?.text).toContain(`> CAST('2024-05-06 06:00:00.500050+00' AS timestamp with time zone)`);
+    expect(second.target?.text).not.toContain('now()');
+    expect(predictions.checkValues(p, second)).toEqual(['2024-05-06 07:00:00.500050+00']);
+    // The access node's clock, read by the check, is past the estimate: used at once.
+    at(1500.3);
+    const used = predictions.confirm(p, row(p, '2024-05-06 07:00:00.500100', second.clock!, ['2024-05-06 06:00:00.500050']), second, cluster, state);
+    expect(used).toMatchObject({ ahead: true, notBefore: 1500.3 });
+    expect(typeof used.target === 'object' && used.target.text).toBe(second.target?.text);
+
+    // The estimate is 40 µs past the check's clock: the client has its answer once that much more has passed.
+    at(1600);
+    const third = predictions.predict(p, cluster, state);
+    const given = clockMicros(third.clock!);
+    at(1600.2);
+    const waiting = predictions.confirm(p, row(p, clockText(given - 40), third.clock!, [clockText(given - 3_600_000_000)]), third, cluster, state);
+    expect(waiting.ahead).toBe(true);
+    expect(waiting.notBefore - 1600.2).toBeCloseTo(0.04, 4);
+  });
+
+  it('is not used when the access node’s clock stepped, or the bound is not where the last check put it', () => {
+    const p = clockPlan();
+    const predictions = new RouterPredictions();
+    const warm = (ms: number, now: string): void => {
+      at(ms);
+      const prediction = predictions.predict(p, cluster, state);
+      at(ms + 0.3);
+      predictions.confirm(p, row(p, now, prediction.clock ?? now, [clockText(clockMicros(prediction.clock ?? now) - 3_600_000_000)]), prediction, cluster, state);
+    };
+    warm(1000, '2024-05-06 07:00:00.000000');
+    // Stepped forward by a second: the estimate is further behind the check's clock than the check took.
+    at(2000);
+    const ahead = predictions.predict(p, cluster, state);
+    expect(ahead.target).toBeDefined();
+    at(2000.3);
+    const stepped = predictions.confirm(p, row(p, clockText(clockMicros(ahead.clock!) + 1_000_000), ahead.clock!, [clockText(clockMicros(ahead.clock!) - 3_600_000_000)]), ahead, cluster, state);
+    expect(stepped.ahead).toBe(false);
+    // Sent with the check's own clock instead.
+    expect(typeof stepped.target === 'object' && stepped.target.text).toContain(`CAST('${clockText(clockMicros(ahead.clock!) + 1_000_000 - 3_600_000_000)}+00' AS timestamp with time zone)`);
+    // Stepped back by 10 ms: not waited for.
+    at(3000);
+    const back = predictions.predict(p, cluster, state);
+    at(3000.3);
+    expect(predictions.confirm(p, row(p, clockText(clockMicros(back.clock!) - 10_000), back.clock!, [clockText(clockMicros(back.clock!) - 3_600_000_000)]), back, cluster, state).ahead).toBe(false);
+    // The bound was not an hour behind at that clock (a day across a change of offset): the check's value is sent.
+    at(4000);
+    const moved = predictions.predict(p, cluster, state);
+    at(4000.3);
+    const other = predictions.confirm(p, row(p, clockText(clockMicros(moved.clock!) + 10), moved.clock!, [clockText(clockMicros(moved.clock!) - 7_200_000_000)]), moved, cluster, state);
+    expect(other.ahead).toBe(false);
+    expect(typeof other.target === 'object' && other.target.text).toContain(`CAST('${clockText(clockMicros(moved.clock!) - 7_200_000_000)}+00' AS timestamp with time zone)`);
+    // A bound that is not a timestamptz: never sent ahead.
+    at(5000);
+    const dated = predictions.predict(p, cluster, state);
+    at(5000.3);
+    predictions.confirm(p, row(p, clockText(clockMicros(dated.clock!) + 10), dated.clock!, [null]), dated, cluster, state);
+    at(6000);
+    expect(predictions.predict(p, cluster, state).target).toBeUndefined();
+    // A bound that held still between two checks (today's midnight) is guessed where it was.
+    const midnight = '2024-05-06 00:00:00.000000';
+    const still = (ms: number): ReturnType<RouterPredictions['confirm']> => {
+      at(ms);
+      const prediction = predictions.predict(p, cluster, state);
+      at(ms + 0.3);
+      return predictions.confirm(p, row(p, clockText(clockMicros(prediction.clock ?? '2024-05-06 07:00:00.000000') + 10), prediction.clock ?? '2024-05-06 07:00:00.000000', [midnight]), prediction, cluster, state);
+    };
+    at(6500);
+    still(6500);
+    expect(still(6600).ahead).toBe(false);
+    const held = still(6700);
+    expect(held.ahead).toBe(true);
+    expect(typeof held.target === 'object' && held.target.text).toContain(`CAST('${midnight}+00' AS timestamp with time zone)`);
+    // Nor from a check older than ten seconds.
+    warm(7000, '2024-05-06 07:00:06.000000');
+    at(7000 + 10_001);
+    expect(predictions.predict(p, cluster, state).target).toBeUndefined();
   });
 });
