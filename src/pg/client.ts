@@ -358,11 +358,12 @@ export class Client extends pg.Client {
    * then goes through the access node (a read, so asking again is safe).
    *
    * A statement over the same foreign tables as an earlier one on this connection is sent where
-   * that one's check said, at the same time as its own check, when its text does not hold the
-   * access node's clock: the check still decides, and an answer is used only when the check names
-   * that very target (the data node, statement, settings and version), else it is dropped unseen
-   * and the statement goes where the check says. The check then costs its overlap with the data
-   * node's work, not a round trip before it.
+   * that one's check said, at the same time as its own check (one that reads the access node's
+   * clock given that clock as estimated from the last check, RouterPredictions): the check still
+   * decides, and an answer is used only when the check names that very target (the data node,
+   * statement, settings and version), else it is dropped unseen and the statement goes where the
+   * check says. The check then costs its overlap with the data node's work, not a round trip
+   * before it.
    */
   async #routerRead(config: string | pg.QueryConfig, prepared: Prepared): Promise<pg.QueryResult | undefined> {
     const cluster = this.#routerReads;
