@@ -1009,21 +1009,27 @@ export class Session {
     if (kept !== undefined) metrics.routerSentAhead += 1;
     const { node } = target;
     this.#routerReading = relay.backend;
-    relay.approve();
-    const outcome = await relay.query.outcome.finally(() => (this.#routerReading = undefined));
-    cluster.releaseData(node, relay.client, outcome.kind === 'sent');
-    if (outcome.kind === 'refused') {
-      if (outcome.reason === 'data-node-failed') state.failed(node);
-      return refused(outcome.reason);
+    // A small answer (relayed whole, as it is held until complete) goes out with the ReadyForQuery in one write.
+    this.#client.cork();
+    try {
+      relay.approve();
+      const outcome = await relay.query.outcome.finally(() => (this.#routerReading = undefined));
+      cluster.releaseData(node, relay.client, outcome.kind === 'sent');
+      if (outcome.kind === 'refused') {
+        if (outcome.reason === 'data-node-failed') state.failed(node);
+        return refused(outcome.reason);
+      }
+      if (outcome.kind === 'broken') {
+        this.#writeClient(errorResponse({ code: '08006', message: `hypershard gateway: the connection to data node ${node} broke during a router read: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}` }));
+      }
+      metrics.routerReads += 1;
+      // The clock it was given has come before the client has the whole answer.
+      await clockReached(confirmed.notBefore);
+      this.#writeClient(readyForQuery(TX_IDLE));
+      return true;
+    } finally {
+      if (this.#client.writableCorked > 0) this.#client.uncork();
     }
-    if (outcome.kind === 'broken') {
-      this.#writeClient(errorResponse({ code: '08006', message: `hypershard gateway: the connection to data node ${node} broke during a router read: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}` }));
-    }
-    metrics.routerReads += 1;
-    // The clock it was given has come before the client has the whole answer.
-    await clockReached(confirmed.notBefore);
-    this.#writeClient(readyForQuery(TX_IDLE));
-    return true;
   }
 
   /**
@@ -1043,7 +1049,11 @@ export class Session {
       if (this.#phase === 'closed') return true;
       metrics.bytesToClients += bytes.length;
       const flowing = this.#client.write(bytes);
-      if (!flowing) this.#client.once('drain', () => query.resume());
+      if (!flowing) {
+        this.#client.once('drain', () => query.resume());
+        // Corked for the ReadyForQuery to follow: more than a socket buffers goes out now.
+        if (this.#client.writableCorked > 0) this.#client.uncork();
+      }
       return flowing;
     };
     const query: RelayQuery = new RelayQuery(target.text, target.node, (bytes) => {

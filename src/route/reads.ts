@@ -494,7 +494,7 @@ export function checkSql(plan: RouterPlan): string {
    JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver) AS tables`;
 }
 
-/** Microseconds since the epoch as the check writes an instant (UTC, `YYYY-MM-DD HH24:MI:SS.US`), to the microsecond. */
+/** How a check writes an instant: UTC, to the microsecond (clockMicros reads it). */
 const CLOCK_FORMAT = `'YYYY-MM-DD HH24:MI:SS.US'`;
 
 /**
