@@ -596,8 +596,8 @@ export interface Confirmation {
 const CLOCK_RATE_MARGIN = 1e-4;
 /** An estimate from a check older than this is not made: the rate margin grows with the age. */
 const CLOCK_REFERENCE_MAX_MS = 10_000;
-/** A given clock this far past the check's is not waited for (the access node's clock stepped back). */
-const CLOCK_WAIT_MAX_MS = 5;
+/** A given clock this far past the check's is not waited for: asking again costs less (or the clock stepped back). */
+const CLOCK_WAIT_MAX_MS = 1;
 
 /**
  * One session's last check row per set of foreign tables: where its next router read over them
@@ -606,9 +606,11 @@ const CLOCK_WAIT_MAX_MS = 5;
  * predicted target is used only when the check names that very target.
  *
  * A statement that reads the access node's clock (now(), a bound of it) is given, when sent
- * ahead, an estimate of that clock at the moment of the prediction: the last check's now() plus
+ * ahead, an estimate of that clock at the moment of the prediction: an earlier check's now() plus
  * the time since that check was sent (and CLOCK_RATE_MARGIN), at or after the access node's
- * clock at that moment, since that now() was read after the check was sent. The read's own check
+ * clock at that moment, since that now() was read after the check was sent; of the session's
+ * recent checks, the one that gives the least (the one the access node began soonest after it was
+ * sent), so the estimate is rarely past the read's own check's now(). The read's own check
  * evaluates the statement's bounds at that very estimate, so the statement sent is checked to the
  * letter, and reads the access node's now(): the estimate must not be before it by more than the
  * check took (else the clock stepped forward), and when it is after it, the client gets its whole
@@ -618,7 +620,7 @@ const CLOCK_WAIT_MAX_MS = 5;
  */
 export class RouterPredictions {
   readonly #rows: Lru<string, CheckRow>;
-  /** The last check's now() (microseconds since the epoch) and when it was sent (performance.now()). */
+  /** A recent check's now() (microseconds since the epoch) and when it was sent (performance.now()): the one giving the least estimate. */
   #clock: { readonly micros: number; readonly at: number } | undefined;
   /**
    * Per plan that reads the clock: the last check's clock and bounds there (microseconds), and
@@ -642,7 +644,7 @@ export class RouterPredictions {
     const reference = this.#clock;
     const learned = this.#bounds.get(plan);
     if (reference === undefined || learned === undefined || at - reference.at > CLOCK_REFERENCE_MAX_MS) return { at };
-    const estimate = reference.micros + Math.ceil((at - reference.at) * 1000 * (1 + CLOCK_RATE_MARGIN));
+    const estimate = estimateAt(reference, at);
     const clock = clockText(estimate);
     const bounds = learned.values.map((b, i) => clockLiteral(learned.still[i] === true ? b : estimate - (learned.clock - b)));
     const target = routerTarget(plan, row, cluster, state, { now: clock, bounds });
@@ -664,7 +666,10 @@ export class RouterPredictions {
     const k = tablesKey(plan);
     const now = row === undefined ? Number.NaN : clockMicros(row.now);
     if (row !== undefined && Number.isFinite(now)) {
-      this.#clock = { micros: now, at: prediction.at };
+      // Each check bounds the access node's clock from above; the least bound is kept while it is young.
+      const best = this.#clock;
+      const candidate = { micros: now, at: prediction.at };
+      if (best === undefined || checked - best.at > CLOCK_REFERENCE_MAX_MS / 2 || estimateAt(candidate, checked) <= estimateAt(best, checked)) this.#clock = candidate;
       this.#learn(plan, row);
     }
     // The clock given to the read sent ahead, when the check's clock bears it out.
@@ -704,6 +709,11 @@ export class RouterPredictions {
     const last = this.#bounds.get(plan);
     this.#bounds.set(plan, { clock, values, still: values.map((b, i) => last !== undefined && last.clock !== clock && last.values[i] === b) });
   }
+}
+
+/** The access node's clock at `at` (performance.now()) by a check's now() and when it was sent: at or after it. */
+function estimateAt(reference: { readonly micros: number; readonly at: number }, at: number): number {
+  return reference.micros + Math.ceil((at - reference.at) * 1000 * (1 + CLOCK_RATE_MARGIN));
 }
 
 /** Microseconds since the epoch of a check's instant (`YYYY-MM-DD HH:MI:SS.US`, UTC); NaN when it is not one. */

@@ -214,6 +214,8 @@ describe('a read of the clock sent with its check', () => {
     // The estimate is 40 µs past the check's clock: the client has its answer once that much more has passed.
     at(1600);
     const third = predictions.predict(p, cluster, state);
+    // From the first check, whose now() came soonest after it was sent (the second's gives 07:00:00.600110).
+    expect(third.clock).toBe('2024-05-06 07:00:00.600060');
     const given = clockMicros(third.clock!);
     at(1600.2);
     const waiting = predictions.confirm(p, row(p, clockText(given - 40), third.clock!, [clockText(given - 3_600_000_000)]), third, cluster, state);
