@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IngestCluster } from '../../src/ingest/cluster.js';
-import { cachedRouterPlan, checkSql, clockMicros, clockText, planRouterRead, RouterPredictions, RouterReadState, RESULT_SETTINGS, type CheckRow, type RouterPlan } from '../../src/route/reads.js';
+import { cachedRouterPlan, checkSql, clockMicros, clockText, planRouterRead, RouterPredictions, RouterReadState, RESULT_SETTINGS, type CheckRow, type Confirmation, type Prediction, type RouterPlan } from '../../src/route/reads.js';
 import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.js';
 import { findKeyLookup } from '../../src/rewrite/referenceKeys.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
@@ -226,57 +226,42 @@ describe('a read of the clock sent with its check', () => {
   it('is not used when the access node’s clock stepped, or the bound is not where the last check put it', () => {
     const p = clockPlan();
     const predictions = new RouterPredictions();
-    const warm = (ms: number, now: string): void => {
+    const HOUR = 3_600_000_000;
+    /** A read predicted at `ms`, its check answering 0.3 ms later with the access node's now() `skew` µs from the clock given, and the bound `bound` of it. */
+    const read = (ms: number, skew: number, bound: (clock: number) => string | null = (c) => clockText(c - HOUR)): { prediction: Prediction; confirmation: Confirmation; given: number } => {
       at(ms);
       const prediction = predictions.predict(p, cluster, state);
+      const clock = prediction.clock ?? '2024-05-06 07:00:00.000000';
+      const given = clockMicros(clock);
       at(ms + 0.3);
-      predictions.confirm(p, row(p, now, prediction.clock ?? now, [clockText(clockMicros(prediction.clock ?? now) - 3_600_000_000)]), prediction, cluster, state);
+      return { prediction, confirmation: predictions.confirm(p, row(p, clockText(given + skew), clock, [bound(given)]), prediction, cluster, state), given };
     };
-    warm(1000, '2024-05-06 07:00:00.000000');
-    // Stepped forward by a second: the estimate is further behind the check's clock than the check took.
-    at(2000);
-    const ahead = predictions.predict(p, cluster, state);
-    expect(ahead.target).toBeDefined();
-    at(2000.3);
-    const stepped = predictions.confirm(p, row(p, clockText(clockMicros(ahead.clock!) + 1_000_000), ahead.clock!, [clockText(clockMicros(ahead.clock!) - 3_600_000_000)]), ahead, cluster, state);
-    expect(stepped.ahead).toBe(false);
-    // Sent with the check's own clock instead.
-    expect(typeof stepped.target === 'object' && stepped.target.text).toContain(`CAST('${clockText(clockMicros(ahead.clock!) + 1_000_000 - 3_600_000_000)}+00' AS timestamp with time zone)`);
+    const text = (c: Confirmation): string | false => typeof c.target === 'object' && c.target.text;
+    read(1000, 0);
+    // Stepped forward by a second: the estimate is further behind the check's clock than the check took; sent with the check's own clock instead.
+    const stepped = read(2000, 1_000_000);
+    expect(stepped.prediction.target).toBeDefined();
+    expect(stepped.confirmation.ahead).toBe(false);
+    expect(text(stepped.confirmation)).toContain(`CAST('${clockText(stepped.given + 1_000_000 - HOUR)}+00' AS timestamp with time zone)`);
     // Stepped back by 10 ms: not waited for.
-    at(3000);
-    const back = predictions.predict(p, cluster, state);
-    at(3000.3);
-    expect(predictions.confirm(p, row(p, clockText(clockMicros(back.clock!) - 10_000), back.clock!, [clockText(clockMicros(back.clock!) - 3_600_000_000)]), back, cluster, state).ahead).toBe(false);
+    expect(read(3000, -10_000).confirmation.ahead).toBe(false);
     // The bound was not an hour behind at that clock (a day across a change of offset): the check's value is sent.
-    at(4000);
-    const moved = predictions.predict(p, cluster, state);
-    at(4000.3);
-    const other = predictions.confirm(p, row(p, clockText(clockMicros(moved.clock!) + 10), moved.clock!, [clockText(clockMicros(moved.clock!) - 7_200_000_000)]), moved, cluster, state);
-    expect(other.ahead).toBe(false);
-    expect(typeof other.target === 'object' && other.target.text).toContain(`CAST('${clockText(clockMicros(moved.clock!) - 7_200_000_000)}+00' AS timestamp with time zone)`);
+    const moved = read(4000, 10, (c) => clockText(c - 2 * HOUR));
+    expect(moved.confirmation.ahead).toBe(false);
+    expect(text(moved.confirmation)).toContain(`CAST('${clockText(moved.given - 2 * HOUR)}+00' AS timestamp with time zone)`);
     // A bound that is not a timestamptz: never sent ahead.
-    at(5000);
-    const dated = predictions.predict(p, cluster, state);
-    at(5000.3);
-    predictions.confirm(p, row(p, clockText(clockMicros(dated.clock!) + 10), dated.clock!, [null]), dated, cluster, state);
+    read(5000, 10, () => null);
     at(6000);
     expect(predictions.predict(p, cluster, state).target).toBeUndefined();
     // A bound that held still between two checks (today's midnight) is guessed where it was.
     const midnight = '2024-05-06 00:00:00.000000';
-    const still = (ms: number): ReturnType<RouterPredictions['confirm']> => {
-      at(ms);
-      const prediction = predictions.predict(p, cluster, state);
-      at(ms + 0.3);
-      return predictions.confirm(p, row(p, clockText(clockMicros(prediction.clock ?? '2024-05-06 07:00:00.000000') + 10), prediction.clock ?? '2024-05-06 07:00:00.000000', [midnight]), prediction, cluster, state);
-    };
-    at(6500);
-    still(6500);
-    expect(still(6600).ahead).toBe(false);
-    const held = still(6700);
-    expect(held.ahead).toBe(true);
-    expect(typeof held.target === 'object' && held.target.text).toContain(`CAST('${midnight}+00' AS timestamp with time zone)`);
+    read(6500, 10, () => midnight);
+    expect(read(6600, 10, () => midnight).confirmation.ahead).toBe(false);
+    const held = read(6700, 10, () => midnight);
+    expect(held.confirmation.ahead).toBe(true);
+    expect(text(held.confirmation)).toContain(`CAST('${midnight}+00' AS timestamp with time zone)`);
     // Nor from a check older than ten seconds.
-    warm(7000, '2024-05-06 07:00:06.000000');
+    read(7000, 0);
     at(7000 + 10_001);
     expect(predictions.predict(p, cluster, state).target).toBeUndefined();
   });
