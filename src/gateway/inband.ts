@@ -56,8 +56,9 @@ export class InbandQueries implements Queryable {
   /**
    * A statement kept prepared on the session under `name` (planned once, where a simple query is
    * planned each time): parsed first when `text` is given (its parameters' types inferred),
-   * `close` statements closed before it, executed with `values` (text), all in one round trip. The name is the gateway's; a client's DISCARD or
-   * DEALLOCATE can still drop it, and the execution then fails like any other.
+   * `close` statements closed before it, executed with `values` (text), all in one round trip.
+   * The name is the gateway's; a client's DISCARD or DEALLOCATE can still drop it, and the
+   * execution then fails like any other.
    */
   executePrepared<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string | undefined, close: readonly string[] = [], values: readonly (string | null)[] = []): Promise<pg.QueryResult<R>> {
     const { route, settle } = this.#collect<R>();
