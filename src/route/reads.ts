@@ -646,7 +646,7 @@ export class RouterPredictions {
     if (reference === undefined || learned === undefined || at - reference.at > CLOCK_REFERENCE_MAX_MS) return { at };
     const estimate = estimateAt(reference, at);
     const clock = clockText(estimate);
-    const bounds = learned.values.map((b, i) => clockLiteral(learned.still[i] === true ? b : estimate - (learned.clock - b)));
+    const bounds = learned.values.map((b, i) => clockLiteral(clockText(learned.still[i] === true ? b : estimate - (learned.clock - b))));
     const target = routerTarget(plan, row, cluster, state, { now: clock, bounds });
     return typeof target === 'string' ? { at } : { at, target, clock };
   }
@@ -677,7 +677,7 @@ export class RouterPredictions {
     let waitMs = 0;
     if (prediction.clock !== undefined && row?.clock === prediction.clock && Number.isFinite(now)) {
       const given = clockMicros(prediction.clock);
-      const bounds = (row.clock_bounds ?? []).map((b) => (b === null ? undefined : clockLiteral(clockMicros(b))));
+      const bounds = (row.clock_bounds ?? []).map((b) => (b === null ? undefined : clockLiteral(b)));
       const behind = now - given;
       const tookMicros = (checked - prediction.at) * 1000 * (1 + CLOCK_RATE_MARGIN);
       if (behind <= tookMicros && -behind <= CLOCK_WAIT_MAX_MS * 1000 && bounds.every((b) => b !== undefined)) {
@@ -694,7 +694,7 @@ export class RouterPredictions {
     const predicted = prediction.target;
     const same = predicted !== undefined && predicted.node === target.node && predicted.text === target.text && predicted.version === target.version
       && predicted.settings.length === target.settings.length && predicted.settings.every((v, i) => v === target.settings[i]);
-    return { target, ahead: same, notBefore: clock === undefined ? checked : checked + waitMs };
+    return { target, ahead: same, notBefore: checked + waitMs };
   }
 
   /** The bounds at a check's clock, and which held still since the last; none when a bound is not a timestamptz. */
@@ -741,8 +741,8 @@ export async function clockReached(notBefore: number): Promise<void> {
   }
 }
 
-/** A bound at a known instant, as the statement gets it. */
-const clockLiteral = (micros: number): string => `${quoteLiteral(`${clockText(micros)}+00`)}::pg_catalog.timestamptz`;
+/** A bound at a known instant (a check's UTC text), as the statement gets it. */
+const clockLiteral = (instant: string): string => `${quoteLiteral(`${instant}+00`)}::pg_catalog.timestamptz`;
 
 const tablesKey = (plan: RouterPlan): string => plan.foreignTables.map(key).join('\u0000');
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { loadSpec } from '../../src/spec/load.js';
 import { generateMigrations } from '../../src/migrations/files.js';
-import { checkClean, connect, faultSources, FULL, inBatches, sleep, startFaultCluster, summarize, type CliRun, type FaultCluster } from '../support/faults.js';
+import { checkClean, connect, faultSources, FULL, inBatches, seedMetrics, sleep, startFaultCluster, summarize, type CliRun, type FaultCluster } from '../support/faults.js';
 
 /** node-pg-migrate's advisory lock: held by the test, it makes apply wait inside its migrate phase. */
 const MIGRATE_LOCK = '7241865325823964';
@@ -21,9 +21,7 @@ describe.each(faultSources())('$label', (source) => {
   beforeAll(async () => {
     if (source.skip !== undefined) return;
     cluster = await startFaultCluster(source);
-    const client = await connect(cluster.dev.accessNode.url);
-    await client.query(`INSERT INTO metrics (time, device_id, cpu) SELECT now() - i * interval '1 minute', i % 20, i FROM generate_series(1, 2000) AS i`);
-    await client.end();
+    await seedMetrics(cluster);
   });
   afterAll(async () => {
     await cluster?.close();

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { IngestCluster } from '../../src/ingest/cluster.js';
 import { Pool } from '../../src/pg/pool.js';
-import { connect, faultSources, startFaultCluster, summarize, type FaultCluster } from '../support/faults.js';
+import { connect, faultSources, seedMetrics, startFaultCluster, summarize, type FaultCluster } from '../support/faults.js';
 import { splitAddress } from '../support/gateway.js';
 
 const BOUND_S = 60;
@@ -49,9 +49,7 @@ describe.each(faultSources())('$label', (source) => {
   beforeAll(async () => {
     if (source.skip !== undefined) return;
     cluster = await startFaultCluster(source);
-    const client = await connect(cluster.dev.accessNode.url);
-    await client.query(`INSERT INTO metrics (time, device_id, cpu) SELECT now() - i * interval '1 minute', i % 20, i FROM generate_series(1, 2000) AS i`);
-    await client.end();
+    await seedMetrics(cluster);
     ingest = await IngestCluster.open(cluster.spec, cluster.specFile);
     gateway = await startGateway(cluster.spec, cluster.specFile, { port: 0 });
   });

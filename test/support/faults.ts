@@ -216,6 +216,16 @@ export async function startFaultCluster(
   }
 }
 
+/** 2,000 rows in the example's `metrics`, a minute apart up to now, over 20 devices (through the access node). */
+export async function seedMetrics(cluster: FaultCluster): Promise<void> {
+  const client = await connect(cluster.dev.accessNode.url);
+  try {
+    await client.query(`INSERT INTO metrics (time, device_id, cpu) SELECT now() - i * interval '1 minute', i % 20, i FROM generate_series(1, 2000) AS i`);
+  } finally {
+    await client.end();
+  }
+}
+
 export interface CliOptions {
   readonly cwd?: string;
   /** The CLI is killed (SIGKILL) if still running after this; the run then reports `killed`. @default 120000 */
