@@ -49,8 +49,10 @@ export interface ReferenceTableSync {
  * - `in-sync`: `onlyIfDifferent`, and every copy already equalled the access node's table.
  * - `failed`: the access node or the data node could not be reached, a lock was not granted in
  *   time, or a statement failed; nothing changed on the node (its transaction was rolled back).
+ * - `no-tables`: the spec declares no reference table; no node was contacted (so nothing is said
+ *   of the node's state).
  */
-export type ReferenceSyncStatus = 'synced' | 'in-sync' | 'failed';
+export type ReferenceSyncStatus = 'synced' | 'in-sync' | 'failed' | 'no-tables';
 
 export interface ReferenceSyncNodeResult {
   readonly node: string;
@@ -80,6 +82,10 @@ export async function syncReferenceTables(spec: ClusterSpec, specFile: string, o
   const unknown = (options.dataNodes ?? []).filter((n) => !layout.dataNodes.includes(n));
   if (unknown.length > 0) throw new UnknownNodeError(unknown, layout.dataNodes);
   const nodes = layout.dataNodes.filter((n) => options.dataNodes === undefined || options.dataNodes.includes(n));
+  if (layout.referenceTables.length === 0) {
+    // Nothing to copy: claiming `synced` would vouch for nodes never reached.
+    return { ok: true, nodes: nodes.map((node) => ({ node, status: 'no-tables', tables: [], rowsCopied: 0, durationMs: 0 })), durationMs: Math.round(performance.now() - started) };
+  }
   const access = (await nodeTargets(spec, specFile)).find((t) => t.role === 'access') as NodeTarget;
   const results = await Promise.all(nodes.map((node) => syncNode(access, node, layout.referenceTables, options)));
   return { ok: results.every((r) => r.status !== 'failed'), nodes: results, durationMs: Math.round(performance.now() - started) };

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { loadSpec } from '../../src/spec/load.js';
 import { generateMigrations } from '../../src/migrations/files.js';
+import { apply } from '../../src/nodes/apply.js';
 import { checkClean, connect, faultSources, FULL, inBatches, seedMetrics, sleep, startFaultCluster, summarize, type CliRun, type FaultCluster } from '../support/faults.js';
 
 /** node-pg-migrate's advisory lock: held by the test, it makes apply wait inside its migrate phase. */
@@ -22,6 +23,16 @@ describe.each(faultSources())('$label', (source) => {
     if (source.skip !== undefined) return;
     cluster = await startFaultCluster(source);
     await seedMetrics(cluster);
+    if (FULL) {
+      // A reference table, so that `reference sync` has copies to reach on dn2.
+      const doc = parseDocument(await readFile(cluster.specFile, 'utf8'));
+      doc.set('referenceTables', doc.createNode([{ name: 'sites', columns: [{ name: 'site_id', type: 'integer', notNull: true }], primaryKey: ['site_id'] }]));
+      await writeFile(cluster.specFile, doc.toString());
+      const { spec, file } = await loadSpec(cluster.specFile);
+      await generateMigrations(spec, file);
+      const applied = await apply(spec, file);
+      if (!applied.ok) throw new Error(`apply of the reference table failed: ${JSON.stringify(applied.nodes)}`);
+    }
   });
   afterAll(async () => {
     await cluster?.close();
@@ -67,7 +78,7 @@ describe.each(faultSources())('$label', (source) => {
       expect(r.output, r.command).toContain('dn2');
     }
     summarize({
-      case: 'data node frozen (SIGSTOP): audit --analyze, query, maintain, check, status, exec, plan, apply, rebalance --dry-run, chunks',
+      case: 'data node frozen (SIGSTOP): audit --analyze, query, maintain, check, status, exec, plan, apply, rebalance --dry-run, chunks, reference sync',
       source: source.label,
       runs: commands.length,
       secondsToError: Math.max(...runs.map((r) => r.seconds)),

@@ -3,6 +3,7 @@
  * layout derives, the SQL each node gets, and the migrations each spec change becomes.
  */
 import { describe, expect, it } from 'vitest';
+import { renderSync } from '../../src/cli/commands/reference.js';
 import { compareReferenceTables } from '../../src/drift/compare/referenceTables.js';
 import { SpecError } from '../../src/errors.js';
 import { evolve } from '../../src/evolve/diff.js';
@@ -11,6 +12,7 @@ import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import { parseSpec } from '../../src/spec/load.js';
 import type { ClusterSpecInput } from '../../src/spec/schema.js';
 import { validateSpec } from '../../src/spec/validate.js';
+import { syncReferenceTables } from '../../src/reference/sync.js';
 import { generateSql } from '../../src/sql/generate.js';
 import { syncFunctionStatement } from '../../src/sql/referenceTables.js';
 
@@ -479,5 +481,19 @@ describe('reference tables in check', () => {
     const c = clean();
     c.columns.set('_hypershard\u0000devices_hypershard_dn1_0', [columns[0]!]);
     expect(found(c)).toEqual(['missing column public.devices.region on _hypershard.devices_hypershard_dn1_0: _hypershard.devices_hypershard_dn1_0: no column region']);
+  });
+});
+
+describe('reference sync without reference tables', () => {
+  it('contacts no node and says so per node, instead of reporting copies synced', async () => {
+    // The spec's hosts do not resolve: a sync that tried any node would report it failed.
+    const spec = validateSpec(specOf({ referenceTables: [] }));
+    const result = await syncReferenceTables(spec, '/nowhere/hypershard.yaml', { dataNodes: ['dn1', 'dn3'] });
+    expect(result.ok).toBe(true);
+    expect(result.nodes.map((n) => [n.node, n.status, n.tables.length, n.rowsCopied])).toEqual([
+      ['dn1', 'no-tables', 0, 0],
+      ['dn3', 'no-tables', 0, 0],
+    ]);
+    expect(renderSync(result)).toBe('the spec declares no reference tables: nothing to copy, no node contacted');
   });
 });

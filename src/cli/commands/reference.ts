@@ -45,6 +45,7 @@ export function registerReferenceCommand(program: Command): void {
 }
 
 export function renderSync(result: ReferenceSyncResult): string {
+  if (result.nodes.length > 0 && result.nodes.every((n) => n.status === 'no-tables')) return 'the spec declares no reference tables: nothing to copy, no node contacted';
   const rows = result.nodes.flatMap((n) =>
     n.tables.length === 0
       ? [[n.node, n.status, '-', '-', n.durationMs]]
