@@ -12,7 +12,7 @@ import { fixedOffsetZone, rewriteBucket } from './buckets.js';
 import { rewriteInSubqueries } from './inSubquery.js';
 import type { ClusterMetadata, Rewrite, RewriteOptions, RewriteResult, Unchanged } from './model.js';
 import { deparse, parseStatements } from './parser.js';
-import { baseType, DEFAULT_SEARCH_PATH, resolveColumn, scopeOf } from './scope.js';
+import { baseType, DEFAULT_SEARCH_PATH, resolveColumn, scopeOf, type Scope } from './scope.js';
 import { isAggregateCall } from './aggregates.js';
 import { expandShards, firstUnshippable } from './shards.js';
 import { lastpointDistinctOn, lastpointLateral } from './lastpoint.js';
@@ -20,6 +20,7 @@ import { wrapStable } from './stable.js';
 import { dateRanges, type LocalDates } from './dates.js';
 import { fieldFilters } from './localKeys.js';
 import { wrappedSelect } from './wrappers.js';
+import { localJoin } from './localJoins.js';
 import { shippableBooleanTests } from './booleanTests.js';
 
 /** @throws the parser's error when `sql` is not valid SQL. */
@@ -69,6 +70,7 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
   const rewrites: Rewrite[] = [];
   const unchanged: Unchanged[] = [];
   if (!touches) return { touches, rewrites, unchanged };
+  unchanged.push(...localJoins(root, selects, scopes));
   // The deparser writes FETCH FIRST n ROWS WITH TIES as LIMIT n, which can drop rows.
   if (selects.some((s) => s.limitOption === 'LIMIT_OPTION_WITH_TIES')) {
     return { touches, rewrites, unchanged: [{ kind: 'statement', reason: 'FETCH FIRST … WITH TIES cannot be written back faithfully by the SQL deparser, so the statement is left as written' }] };
@@ -146,6 +148,30 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     }
   }
   return { touches, rewrites, unchanged };
+}
+
+/** What each SELECT joins on the access node with hypertable rows (localJoins.ts), before any rewrite moves its FROM. */
+function localJoins(root: SelectStmt, selects: readonly SelectStmt[], scopes: ReadonlyMap<SelectStmt, Scope>): Unchanged[] {
+  const reads = (n: Node): boolean => 'SelectStmt' in n && scopes.get(n.SelectStmt)?.relations.some((r) => r.hypertable !== undefined) === true;
+  const readsHypertable = (node: Node): boolean => {
+    let found = reads(node);
+    walk(node, (n) => {
+      found ||= reads(n);
+      return !found;
+    });
+    return found;
+  };
+  const cteReads = new Map<string, boolean>();
+  walk({ SelectStmt: root }, (n) => {
+    if ('CommonTableExpr' in n && n.CommonTableExpr.ctename !== undefined && n.CommonTableExpr.ctequery !== undefined) cteReads.set(n.CommonTableExpr.ctename, readsHypertable(n.CommonTableExpr.ctequery));
+  });
+  const found: Unchanged[] = [];
+  for (const stmt of selects) {
+    const scope = scopes.get(stmt);
+    const item = scope === undefined ? undefined : localJoin(stmt, scope, readsHypertable, cteReads);
+    if (item !== undefined) found.push({ kind: 'statement', reason: `${item} is joined on the access node with every hypertable row the shards send for the join: postgres_fdw joins only foreign tables of one data node (a reference table's copies join beside each shard)` });
+  }
+  return found;
 }
 
 /**

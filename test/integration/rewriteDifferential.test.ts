@@ -88,6 +88,9 @@ const TRUTH_CASES: readonly DifferentialCase[] = [
     sql: `SELECT region, count(DISTINCT ok) AS oks, sum(DISTINCT device_id) FILTER (WHERE cpu > 20) AS b, count(DISTINCT device_id) AS devices, count(*) AS n, avg(cpu) AS mean FROM metrics GROUP BY region ORDER BY region`,
   },
   { id: 'a local date compared with dates', sql: `SELECT count(*) AS n, max(cpu) AS peak FROM metrics WHERE time::date >= current_date - 1 AND date(time) <> current_date + 1` },
+  // Joined on the access node with rows of its own: never "already ships".
+  { id: 'a join with a VALUES list', sql: `SELECT m.device_id, count(*) AS n FROM metrics m JOIN (VALUES (1), (2), (3)) v(d) ON v.d = m.device_id GROUP BY 1 ORDER BY 1` },
+  { id: 'a join with a function', sql: `SELECT g.k, count(m.cpu) AS n, max(m.cpu) AS peak FROM generate_series(1, 3) g(k) LEFT JOIN metrics m ON m.device_id = g.k GROUP BY 1 ORDER BY 1` },
 ];
 /** Keys that read the session's zone: per shard by a bucket of time where the zone's offset is fixed, else left with the reason. */
 const LOCAL_KEY_CASES: readonly DifferentialCase[] = [

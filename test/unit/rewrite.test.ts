@@ -75,6 +75,33 @@ describe('statements it leaves alone', () => {
   });
 });
 
+describe('joins left on the access node', () => {
+  const joined = (sql: string): string[] =>
+    rewrite(sql)
+      .unchanged.filter((u) => u.kind === 'statement' && !u.reason.startsWith('postgres_fdw already ships'))
+      .map((u) => u.reason.replace(/ is joined on the access node.*$/, ''));
+
+  it('names the FROM item a hypertable is joined with on the access node, never saying postgres_fdw ships it all', () => {
+    expect(joined(`SELECT c.tags_id, count(*) FROM cpu c JOIN (VALUES (1), (2)) v(d) ON v.d = c.tags_id GROUP BY 1`)).toEqual(['the VALUES list v']);
+    expect(joined(`SELECT * FROM cpu c, generate_series(1, 3) g WHERE c.tags_id = g LIMIT 5`)).toEqual(['the function call g']);
+    expect(joined(`SELECT c.* FROM cpu c LEFT JOIN other.devices d ON d.id = c.tags_id`)).toEqual(['other.devices d (not distributed)']);
+    // Through a sub-select or a CTE that reads the hypertable, and with a sub-select of local rows.
+    expect(joined(`SELECT s.tags_id FROM (SELECT tags_id FROM cpu) s JOIN devices ON devices.id = s.tags_id`)).toEqual(['devices (not distributed)']);
+    expect(joined(`WITH x AS (SELECT tags_id FROM cpu) SELECT count(*) FROM x JOIN (SELECT 1 AS d) l ON l.d = x.tags_id`)).toEqual(['the sub-select l']);
+    expect(joined(`SELECT 1 FROM "we""ird schema"."Mé""trics; DROP" m JOIN "Odd ""T""" o ON o.k = m."dev""ice"`)).toEqual(['"Odd ""T""" o (not distributed)']);
+    for (const sql of [`SELECT c.tags_id, count(*) FROM cpu c JOIN (VALUES (1)) v(d) ON v.d = c.tags_id GROUP BY 1`, `SELECT * FROM cpu, unnest(ARRAY[1]) u`]) {
+      expect(rewrite(sql).unchanged.some((u) => u.reason.startsWith('postgres_fdw already ships')), sql).toBe(false);
+    }
+  });
+
+  it('names nothing for a hypertable alone, joined with itself or read by a sub-select in WHERE', () => {
+    expect(joined(`SELECT a.tags_id FROM cpu a JOIN cpu b ON b.tags_id = a.tags_id AND b.time = a.time`)).toEqual([]);
+    expect(joined(`SELECT count(*) FROM cpu WHERE tags_id IN (SELECT id FROM devices)`)).toEqual([]);
+    expect(joined(`SELECT x.n FROM (SELECT count(*) AS n FROM cpu) x`)).toEqual([]);
+    expect(joined(`SELECT d.id FROM devices d JOIN (VALUES (1)) v(k) ON v.k = d.id`)).toEqual(['reads no distributed hypertable']);
+  });
+});
+
 describe('stable expressions', () => {
   it('turns a now() window into an InitPlan constant', () => {
     const r = rewrite(`SELECT * FROM cpu WHERE time >= now() - interval '1 hour' AND tags_id > 3`);
@@ -384,7 +411,10 @@ describe('ORDER BY … LIMIT per shard', () => {
   it('leaves a LATERAL LIMIT without ORDER BY alone, saying why', () => {
     const r = rewrite(`SELECT * FROM tags t JOIN LATERAL (SELECT * FROM cpu c WHERE c.tags_id = t.id LIMIT 1) b ON true`);
     expect(r.changed).toBe(false);
-    expect(r.unchanged).toEqual([{ kind: 'limit-per-shard', reason: expect.stringMatching(/^LIMIT without ORDER BY per row of an outer query \(t\.id\): run-time partition pruning/) }]);
+    expect(r.unchanged).toEqual([
+      { kind: 'statement', reason: expect.stringMatching(/^tags t \(not distributed\) is joined on the access node with every hypertable row the shards send for the join/) },
+      { kind: 'limit-per-shard', reason: expect.stringMatching(/^LIMIT without ORDER BY per row of an outer query \(t\.id\): run-time partition pruning/) },
+    ]);
   });
 
   it('rewrites a LATERAL top-1 per key, gated to the key’s shard', () => {
