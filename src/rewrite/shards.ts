@@ -41,6 +41,8 @@ import { baseType, inferType, type Relation, resolveColumn, type Scope, typeClas
 import { unshippable } from './shippable.js';
 import { localMidnightOrigin } from './buckets.js';
 import { localTimeKey } from './localKeys.js';
+import { epochKey } from './epochKeys.js';
+import { wrappedKey } from './wrappedKeys.js';
 
 export interface ShardOutcome {
   readonly rewrites: Rewrite[];
@@ -186,7 +188,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const bySpace = groups.some(isSpace);
   // Keys that read the session's zone, grouped per shard by a bucket of the time column and
   // finished on the access node (localKeys.ts).
-  const local = groups.map((g) => (unshippable(g, scope) === undefined ? undefined : localTimeKey(g, scope, zone.timeZone, zone.grid)));
+  const local = groups.map((g) => (unshippable(g, scope) === undefined ? undefined : (epochKey(g, scope) ?? localTimeKey(g, scope, zone.timeZone, zone.grid) ?? wrappedKey(g, scope, table.timeColumn))));
   const shardKeys = groups.map((g, k) => local[k]?.shard ?? deparse(g));
   const outerKeys = groups.map((_, k) => local[k]?.finish(`${UNION_ALIAS}.g${k}`) ?? `${UNION_ALIAS}.g${k}`);
   const finished = groups.filter((_, k) => local[k] !== undefined);

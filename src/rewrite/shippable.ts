@@ -100,6 +100,16 @@ function functionReason(call: FuncCall, scope: Scope): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether a call gives one value for one input within a statement: a built-in this model knows,
+ * shipped or not, and not volatile.
+ */
+export function deterministicCall(call: FuncCall): boolean {
+  const name = functionName(call);
+  const schema = functionSchema(call);
+  return (schema === undefined || schema === 'pg_catalog') && !VOLATILE.has(name) && (SHIPPED.has(name) || STABLE.has(name) || FIELD_FIRST.has(name) || name === 'timezone');
+}
+
 function typeNameOf(names: readonly Node[] | undefined): string | undefined {
   const last = names?.[names.length - 1];
   return last !== undefined && 'String' in last ? last.String.sval : undefined;

@@ -293,6 +293,53 @@ describe('partial aggregates', () => {
     expect(kinds('SELECT region, count(DISTINCT tags_id) FROM cpu GROUP BY region')).toEqual(['partial-aggregate']);
   });
 
+  it("groups Grafana's epoch buckets per shard by date_bin from the epoch, in any zone, finished as written on the access node", () => {
+    for (const zone of ['UTC', 'America/New_York', undefined]) {
+      const r = rewriteSql(`SELECT floor(extract(epoch from "time")/300)*300 AS "time", avg(usage_user) FROM cpu WHERE time BETWEEN '2026-12-07T10:00:00Z' AND '2026-12-07T16:00:00Z' GROUP BY 1 ORDER BY 1`, META, { timeZone: zone });
+      expect(r.rewrites.map((x) => x.kind), zone).toEqual(['partial-aggregate']);
+      expect(r.sql).toContain(
+        `CASE WHEN cpu."time" >= '1337-01-01 00:00:00+00'::timestamptz AND cpu."time" < '2603-01-01 00:00:00+00'::timestamptz THEN date_bin('300 seconds'::interval, cpu."time", '1970-01-01 00:00:00+00'::timestamptz) ELSE cpu."time" END AS g0`,
+      );
+      expect(r.sql).toContain('GROUP BY floor(EXTRACT(EPOCH FROM _hs.g0) / 300) * 300');
+    }
+    // Arithmetic and numeric casts around the floor, a bucket of half a second.
+    expect(rewrite(`SELECT (floor(extract(epoch from time)/3600)*3600)::bigint * 1000 AS t, max(usage_user) FROM cpu GROUP BY 1`).sql).toContain(`GROUP BY CAST(floor(EXTRACT(EPOCH FROM _hs.g0) / 3600) * 3600 AS bigint) * 1000`);
+    expect(rewrite(`SELECT floor(extract(epoch from time)/0.5) AS t, count(*) FROM cpu GROUP BY 1`).sql).toContain(`date_bin('0.5 seconds'::interval`);
+    const hostile = rewrite(`SELECT floor(extract(epoch from "ti me")/60)*60 AS t, count(*) FROM "we""ird schema"."Mé""trics; DROP" GROUP BY 1`);
+    expect(hostile.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    reparses(hostile.sql);
+    // Not constant over a bucket, or not the epoch: left as written.
+    for (const key of [
+      'extract(epoch from time)',
+      'extract(epoch from time)/300',
+      'floor(extract(epoch from time)/300) + usage_user',
+      'floor(extract(epoch from time)/0)',
+      'floor(extract(epoch from time)/-60)',
+      'floor(extract(epoch from time)/300) * random()',
+      'floor(date_part(\'epoch\', time)/300)',
+      'floor(extract(epoch from time)/300) + floor(extract(epoch from time)/60)',
+      'floor(extract(epoch from time)::float8/300)',
+    ]) {
+      expect(kinds(`SELECT ${key}, count(*) FROM cpu GROUP BY 1`), key).toEqual([]);
+    }
+  });
+
+  it('groups a key that only wraps a shippable value per shard by that value, finished on the access node', () => {
+    const series = rewrite(`SELECT tags_id::text AS metric, max(usage_user) FROM cpu GROUP BY 1 ORDER BY 1`);
+    expect(series.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    expect(series.sql).toContain('SELECT cpu.tags_id AS g0');
+    expect(series.sql).toContain('GROUP BY _hs.g0::text');
+    expect(rewrite(`SELECT to_char(date_bin('1 day', time, '2000-01-01'::timestamptz), 'YYYY-MM-DD') AS d, count(*) FROM cpu GROUP BY 1`).sql).toContain(`GROUP BY to_char(_hs.g0, 'YYYY-MM-DD')`);
+    expect(rewrite(`SELECT COALESCE(region, '?') AS r, count(*) FROM cpu GROUP BY 1`).sql).toContain(`GROUP BY COALESCE(_hs.g0, '?')`);
+    const hostile = rewrite(`SELECT "dev""ice"::text AS d, count(*) FROM "we""ird schema"."Mé""trics; DROP" GROUP BY 1`);
+    expect(hostile.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    reparses(hostile.sql);
+    // A group per instant or per reading, two values, a volatile or unknown function: left as written.
+    for (const key of ['to_char(time, \'YYYY\')', 'usage_user::text', 'amount::text', 'tags_id::text || region', 'upper(region) || random()::text', 'public.f(tags_id)']) {
+      expect(kinds(`SELECT ${key}, count(*) FROM cpu GROUP BY 1`), key).toEqual([]);
+    }
+  });
+
   it('groups keys that read the session zone per shard by a bucket of time in fixed-offset zones, finished on the access node', () => {
     const r = rewrite(`SELECT extract(hour FROM time) AS h, date_trunc('month', time) AS m, max(usage_user) FROM cpu GROUP BY 1, 2 ORDER BY 1`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
