@@ -213,6 +213,5 @@ function intervalLiteral(node: Node): { seconds: number; sql: string; days: bool
   const negative = text.trim().startsWith('-');
   const parsed = parseFixedInterval(negative ? text.trim().slice(1) : text);
   if (typeof parsed === 'string') return undefined;
-  const days = text.toLowerCase().split(/\s+/).some((word) => ['d', 'day', 'days', 'w', 'week', 'weeks'].includes(word));
-  return negative ? { seconds: -parsed.seconds, sql: `-${parsed.sql}`, days } : { ...parsed, days };
+  return negative ? { seconds: -parsed.seconds, sql: `-${parsed.sql}`, days: parsed.days } : parsed;
 }

@@ -196,6 +196,13 @@ describe('time buckets', () => {
     expect(rewrite(`SELECT time_bucket('1 hour', time, interval '30 minutes') FROM cpu`).sql).toContain(`'2000-01-03 00:30:00+00'::timestamptz`);
     expect(rewrite(`SELECT time_bucket('1 hour', time, "offset" => '-15 minutes'::interval) FROM cpu`).sql).toContain(`'2000-01-02 23:45:00+00'::timestamptz`);
     expect(rewrite(`SELECT time_bucket('1 day', time, '2000-01-01 06:00+00'::timestamptz) FROM cpu`).sql).toContain(`date_bin('1 day'::interval, "time", '2000-01-01 06:00+00'::timestamptz)`);
+    // Widths as Grafana's $__interval writes them, glued to their units as PostgreSQL reads them.
+    expect(rewrite(`SELECT time_bucket('5m', time) FROM cpu`).sql).toContain(`date_bin('5 minutes'::interval, "time"`);
+    expect(rewrite(`SELECT time_bucket('1h30m', time) FROM cpu`).sql).toContain(`date_bin('90 minutes'::interval, "time"`);
+    // An offset of days, glued too, is still one PostgreSQL applies in the session's zone: left where that has daylight saving.
+    expect(rewrite(`SELECT time_bucket('7d', time, '1d'::interval) FROM cpu`, 'Europe/Berlin').changed).toBe(false);
+    expect(rewrite(`SELECT time_bucket('7d', time, '1 day'::interval) FROM cpu`, 'Europe/Berlin').changed).toBe(false);
+    expect(rewrite(`SELECT time_bucket('7d', time, '1d'::interval) FROM cpu`, 'UTC').changed).toBe(true);
   });
 
   it('leaves month buckets, time zones and untyped third arguments with a reason', () => {

@@ -582,8 +582,14 @@ describe('parseFixedInterval', () => {
     ['30 seconds', 30, '30 seconds'],
     ['1 hour 1 second', 3_601, '3601 seconds'],
     ['3650 days', 315_360_000, '3650 days'],
+    // Glued as PostgreSQL reads them (Grafana's $__interval).
+    ['5m', 300, '5 minutes'],
+    ['1h30m', 5_400, '90 minutes'],
+    ['2d', 172_800, '2 days'],
+    ['1w 1h', 608_400, '169 hours'],
+    ['10min', 600, '10 minutes'],
   ])('accepts %j as %d seconds, %j', (input, seconds, sql) => {
-    expect(parseFixedInterval(input)).toEqual({ seconds, sql });
+    expect(parseFixedInterval(input)).toEqual({ seconds, sql, days: /(^|[\s\d])(d|days?|w|weeks?)(?![a-z])/i.test(input) });
   });
 
   it.each([
