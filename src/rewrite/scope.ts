@@ -1,7 +1,7 @@
 /** What a SELECT reads: which FROM items are distributed hypertables, and the types of columns. */
 import type { ColumnRef, Node, RangeVar, SelectStmt } from '@pgsql/types';
 import { parseColumnType } from '../spec/columnType.js';
-import { columnPath, functionName } from './ast.js';
+import { columnPath, functionName, operatorName } from './ast.js';
 import type { ClusterMetadata, DistributedTable, ReferenceTable } from './model.js';
 
 export interface Relation {
@@ -127,9 +127,16 @@ export function inferType(node: Node, scope: Scope): string | undefined {
   if ('A_Const' in node) {
     const c = node.A_Const;
     if (c.ival !== undefined) return 'integer';
-    if (c.fval !== undefined) return 'numeric';
+    // A whole number past int4 is an int8 literal, past int8 a numeric one, as PostgreSQL types them.
+    if (c.fval !== undefined) return /^-?\d+$/.test(c.fval.fval ?? '') && BigInt(c.fval.fval ?? '0') >= -(2n ** 63n) && BigInt(c.fval.fval ?? '0') < 2n ** 63n ? 'bigint' : 'numeric';
     if (c.boolval !== undefined) return 'boolean';
     return undefined;
+  }
+  if ('A_Expr' in node && node.A_Expr.kind === 'AEXPR_OP' && ARITHMETIC_TYPES.has(operatorName(node.A_Expr) ?? '')) {
+    const right = node.A_Expr.rexpr === undefined ? undefined : inferType(node.A_Expr.rexpr, scope);
+    if (node.A_Expr.lexpr === undefined) return operatorName(node.A_Expr) === '-' ? right : undefined;
+    const left = inferType(node.A_Expr.lexpr, scope);
+    return left === undefined || right === undefined ? undefined : arithmeticType(baseType(left), baseType(right), operatorName(node.A_Expr) ?? '');
   }
   if ('FuncCall' in node) {
     const name = functionName(node.FuncCall);
@@ -140,5 +147,25 @@ export function inferType(node: Node, scope: Scope): string | undefined {
     }
     return undefined;
   }
+  return undefined;
+}
+
+const ARITHMETIC_TYPES = new Set(['+', '-', '*', '/', '%']);
+const INTEGERS = ['smallint', 'integer', 'bigint'];
+
+/**
+ * The type PostgreSQL's built-in arithmetic gives two numbers: the wider integer, numeric with an
+ * integer, double precision with any of those (its implicit casts); undefined where the operator
+ * it picks is less plain (real with another type, `%` of floats, anything not a number).
+ */
+function arithmeticType(left: string, right: string, op: string): string | undefined {
+  const [l, r] = [INTEGERS.indexOf(left), INTEGERS.indexOf(right)];
+  if (l >= 0 && r >= 0) return INTEGERS[Math.max(l, r)];
+  if (op === '%') return (left === 'numeric' && (r >= 0 || right === 'numeric')) || (right === 'numeric' && l >= 0) ? 'numeric' : undefined;
+  if (left === 'real' && right === 'real') return 'real';
+  const kinds = new Set([left, right]);
+  if (kinds.has('real')) return undefined;
+  if (kinds.has('double precision') && [left, right].every((t) => t === 'double precision' || t === 'numeric' || INTEGERS.includes(t))) return 'double precision';
+  if ([left, right].every((t) => t === 'numeric' || INTEGERS.includes(t))) return 'numeric';
   return undefined;
 }
