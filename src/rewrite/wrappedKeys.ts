@@ -14,12 +14,14 @@
  * differ between the rows of one group of x).
  */
 import type { Node } from '@pgsql/types';
-import { containsNode, transform } from './ast.js';
+import { containsNode, operatorName, transform } from './ast.js';
 import type { LocalKey } from './localKeys.js';
 import { deparse, parseExpression } from './parser.js';
 import { baseType, inferType, resolveColumn, type Scope } from './scope.js';
 import { deterministicCall, unshippable } from './shippable.js';
 
+/** Built-in operators of numbers, text and comparisons (an operator of one's own could call anything). */
+const OPERATORS = new Set(['+', '-', '*', '/', '%', '^', '||', '=', '<>', '!=', '<', '<=', '>', '>=']);
 const TOO_FINE = new Set(['timestamptz', 'timestamp', 'double precision', 'float8', 'real', 'float4', 'numeric']);
 
 export function wrappedKey(node: Node, scope: Scope, timeColumn: string | undefined): LocalKey | undefined {
@@ -39,7 +41,7 @@ export function wrappedKey(node: Node, scope: Scope, timeColumn: string | undefi
     }
     if ('FuncCall' in n && deterministicCall(n.FuncCall) && n.FuncCall.over === undefined && n.FuncCall.agg_filter === undefined) n.FuncCall.args?.forEach(visit);
     else if ('TypeCast' in n && n.TypeCast.arg !== undefined) visit(n.TypeCast.arg);
-    else if ('A_Expr' in n && n.A_Expr.kind === 'AEXPR_OP') [n.A_Expr.lexpr, n.A_Expr.rexpr].forEach((side) => side !== undefined && visit(side));
+    else if ('A_Expr' in n && n.A_Expr.kind === 'AEXPR_OP' && OPERATORS.has(operatorName(n.A_Expr) ?? '')) [n.A_Expr.lexpr, n.A_Expr.rexpr].forEach((side) => side !== undefined && visit(side));
     else if ('CoalesceExpr' in n) n.CoalesceExpr.args?.forEach(visit);
     else if ('MinMaxExpr' in n) n.MinMaxExpr.args?.forEach(visit);
     else refused = true;
