@@ -7,6 +7,7 @@
 import type { FuncCall, Node } from '@pgsql/types';
 import { functionName, functionSchema } from './ast.js';
 import { deparse } from './parser.js';
+import { quoteQualified } from '../sql/quote.js';
 import { baseType, inferType, type Scope, typeClass } from './scope.js';
 
 /** Aggregates we can combine. */
@@ -19,8 +20,9 @@ const NON_DECOMPOSABLE = new Set([
   'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy', 'range_agg', 'range_intersect_agg', 'any_value',
 ]);
 
-export function isAggregateCall(call: FuncCall): boolean {
+export function isAggregateCall(call: FuncCall, scope?: Scope): boolean {
   if (call.over !== undefined) return false;
+  if (bookendOf(call, scope) !== undefined) return true;
   const schema = functionSchema(call);
   if (schema !== undefined && schema !== 'pg_catalog') return call.agg_star === true || call.agg_distinct === true || call.agg_filter !== undefined || call.agg_within_group === true;
   const name = functionName(call);
@@ -38,6 +40,8 @@ export interface Split {
 export function splitAggregate(call: FuncCall, scope: Scope, spaceColumn: (node: Node) => boolean): Split | string {
   const name = functionName(call);
   const text = deparse({ FuncCall: call });
+  const bookend = bookendOf(call, scope);
+  if (bookend !== undefined) return splitBookend(call, bookend, scope, text);
   if (NON_DECOMPOSABLE.has(name) || call.agg_within_group === true) return `${text}: ${name} cannot be computed from per-shard results`;
   if (!DECOMPOSABLE.has(name) || (functionSchema(call) ?? 'pg_catalog') !== 'pg_catalog') return `${text}: ${name} is not an aggregate hypershard knows how to combine`;
   if ((call.agg_order ?? []).length > 0) return `${text}: an aggregate with ORDER BY depends on row order across shards`;
@@ -151,4 +155,41 @@ export function distinctValues(call: FuncCall, scope: Scope): { readonly key: st
   const value = deparse(arg);
   const key = call.agg_filter === undefined ? value : `CASE WHEN ${deparse(call.agg_filter)} THEN ${value} END`;
   return { key, combine: (column) => `${name}(DISTINCT ${column})` };
+}
+
+/** Types whose order is the same on every node (no collation) and whose values are not arrays. */
+const ORDERED_ALIKE = new Set(['timestamptz', 'timestamp', 'date', 'smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision']);
+
+/**
+ * hypershard's TimescaleDB `first(value, time)` / `last(value, time)` (scope.bookends), called as
+ * such: unqualified where the search path finds them, or qualified with their schema.
+ */
+export function bookendOf(call: FuncCall, scope: Scope | undefined): { readonly name: 'first' | 'last'; readonly schema: string } | undefined {
+  const name = functionName(call);
+  const bookends = scope?.bookends;
+  if (bookends === undefined || (name !== 'first' && name !== 'last') || (call.args ?? []).length !== 2 || call.over !== undefined) return undefined;
+  const schema = functionSchema(call);
+  return (schema === undefined && bookends.unqualified) || schema === bookends.schema ? { name, schema: bookends.schema } : undefined;
+}
+
+/**
+ * first/last: each shard returns its value at its earliest (latest) non-NULL time, as the first
+ * element of the values ordered by time (ties: any of them, as the aggregate itself keeps the row
+ * it happened to see first), and that time; the access node's first/last over those pairs is the
+ * value at the earliest (latest) time of all. Only for a time of a type every node orders alike.
+ */
+function splitBookend(call: FuncCall, bookend: { readonly name: 'first' | 'last'; readonly schema: string }, scope: Scope, text: string): Split | string {
+  const [value, time] = (call.args ?? []) as [Node, Node];
+  if (call.agg_distinct === true || (call.agg_order ?? []).length > 0 || call.agg_within_group === true) return `${text}: ${bookend.name} with DISTINCT or ORDER BY is not combined`;
+  const timeType = inferType(time, scope);
+  if (timeType === undefined || !ORDERED_ALIKE.has(baseType(timeType))) return `${text}: the order of its second argument (${timeType ?? 'of a type the query does not tell'}) is not known to be the same on every node`;
+  const valueType = inferType(value, scope);
+  if (valueType === undefined || valueType.endsWith('[]')) return `${text}: the value's type cannot be told from the query (or is an array), and the combined result's type depends on it`;
+  const [v, t] = [deparse(value), deparse(time)];
+  const filter = call.agg_filter === undefined ? '' : `(${deparse(call.agg_filter)}) AND `;
+  const direction = bookend.name === 'first' ? 'ASC' : 'DESC';
+  return {
+    partials: [`(array_agg(${v} ORDER BY ${t} ${direction}) FILTER (WHERE ${filter}${t} IS NOT NULL))[1]`, `${bookend.name === 'first' ? 'min' : 'max'}(${t}) FILTER (WHERE ${filter}${t} IS NOT NULL)`],
+    combine: ([pv, pt]) => `${quoteQualified(bookend.schema, bookend.name)}(${pv}, ${pt})`,
+  };
 }

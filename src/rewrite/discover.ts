@@ -8,7 +8,7 @@
 import type { Node, ParseResult } from '@pgsql/types';
 import type pg from 'pg';
 import { parse } from 'pgsql-parser';
-import { INTERNAL_SCHEMA } from '../plan/layout.js';
+import { COMPAT_SCHEMA, INTERNAL_SCHEMA } from '../plan/layout.js';
 import { derivedName, nodeLastpointName, nodeViewName } from '../plan/names.js';
 import { optionMap } from '../route/placement.js';
 import { TIME_DISTINCT_RATIO } from '../sql/accessNode.js';
@@ -101,7 +101,8 @@ export async function discoverMetadata(client: Queryable): Promise<ClusterMetada
   const names = [...new Set([...hypertables, ...referenceTables].map((t) => t.table.name))];
   const holders = await client.query<{ name: string; schemas: string[] }>(RELATION_SCHEMAS_SQL, [names]);
   const relationSchemas = Object.fromEntries(holders.rows.map((r) => [r.name, r.schemas]));
-  return { hypertables, referenceTables, relationSchemas };
+  const bookends = (await client.query<{ schema: string }>(BOOKENDS_SQL, [COMPAT_SCHEMA])).rows[0];
+  return { hypertables, referenceTables, relationSchemas, ...(bookends === undefined ? {} : { timescaledb: { schema: bookends.schema } }) };
 }
 
 interface LastpointRow {
@@ -191,6 +192,18 @@ function withNodes(table: DistributedTable, rows: readonly LastpointRow[], endpo
 }
 
 /** Schemas holding a relation a FROM clause can name (not an index, a composite type, a TOAST table), by name. */
+/** The schema of hypershard's first aggregate (its transition function in the helpers' schema), if the access node has it. */
+const BOOKENDS_SQL = `
+SELECT n.nspname AS schema
+FROM pg_catalog.pg_aggregate a
+JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_catalog.pg_proc t ON t.oid = a.aggtransfn
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.pronamespace
+WHERE p.proname = 'first' AND tn.nspname = $1 AND t.proname = 'first_sfunc'
+  AND EXISTS (SELECT FROM pg_catalog.pg_proc l JOIN pg_catalog.pg_aggregate la ON la.aggfnoid = l.oid WHERE l.proname = 'last' AND l.pronamespace = p.pronamespace)
+ORDER BY 1 LIMIT 1`;
+
 const RELATION_SCHEMAS_SQL = `
 SELECT c.relname AS name, pg_catalog.array_agg(DISTINCT n.nspname::text ORDER BY n.nspname::text) AS schemas
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -17,5 +17,6 @@ export function metadataFromLayout(layout: ClusterLayout): ClusterMetadata {
       columns: r.columns.map((c) => ({ name: c.name, type: c.type.sql, notNull: c.notNull })),
       copies: r.copies.map((c) => ({ server: c.server, table: c.table })),
     })),
+    ...(layout.timescaledb === undefined ? {} : { timescaledb: { schema: layout.timescaledb.schema } }),
   };
 }

@@ -74,6 +74,8 @@ export interface ClusterMetadata {
    * hypertables and reference tables themselves are considered.
    */
   readonly relationSchemas?: Readonly<Record<string, readonly string[]>>;
+  /** Where hypershard's TimescaleDB functions (time_bucket, first, last) are, when the access node has them. */
+  readonly timescaledb?: { readonly schema: string };
 }
 
 /**

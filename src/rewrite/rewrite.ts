@@ -142,7 +142,7 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     }
     // Left as it is: say what keeps its work on the access node, if anything visibly does.
     if (outcome.rewrites.length === 0 && outcome.unchanged.length === 0 && scope.relations.some((r) => r.hypertable !== undefined)) {
-      const aggregated = (stmt.groupClause ?? []).length > 0 || (stmt.targetList ?? []).some((t) => containsNode(t, (n) => 'FuncCall' in n && isAggregateCall(n.FuncCall)));
+      const aggregated = (stmt.groupClause ?? []).length > 0 || (stmt.targetList ?? []).some((t) => containsNode(t, (n) => 'FuncCall' in n && isAggregateCall(n.FuncCall, scope)));
       const blocked = firstUnshippable([stmt.whereClause, ...(aggregated ? [...(stmt.groupClause ?? []), ...(stmt.targetList ?? [])] : [])], scope);
       if (blocked !== undefined) unchanged.push({ kind: 'statement', reason: `${blocked}: postgres_fdw keeps it on the access node, over every row it needs from the shards, and no rewrite here can ship it` });
     }

@@ -19,6 +19,8 @@ export interface Scope {
   readonly simple: boolean;
   /** True when the FROM is plain relations joined by commas or INNER JOINs only. */
   readonly innerJoins: boolean;
+  /** hypershard's first/last: their schema, and whether an unqualified name finds them (on the search path). */
+  readonly bookends?: { readonly schema: string; readonly unqualified: boolean };
 }
 
 export const DEFAULT_SEARCH_PATH: readonly string[] = ['public'];
@@ -65,7 +67,8 @@ export function scopeOf(stmt: SelectStmt, metadata: ClusterMetadata, searchPath:
     }
   };
   for (const item of stmt.fromClause ?? []) visit(item);
-  return { relations, simple, innerJoins };
+  const bookends = metadata.timescaledb === undefined ? undefined : { schema: metadata.timescaledb.schema, unqualified: searchPath.includes(metadata.timescaledb.schema) };
+  return { relations, simple, innerJoins, ...(bookends === undefined ? {} : { bookends }) };
 }
 
 /** The hypertable column a reference names, when the scope makes that unambiguous. */

@@ -30,7 +30,7 @@
 import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
 import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, operatorName, replaceTop, sameExpression, stringValue, transform, walk } from './ast.js';
-import { distinctValues, isAggregateCall, overValues, splitAggregate } from './aggregates.js';
+import { bookendOf, distinctValues, isAggregateCall, overValues, splitAggregate } from './aggregates.js';
 import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { guardArm, tableKey } from './access.js';
 import { correlation } from './inSubquery.js';
@@ -101,8 +101,8 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
   const direct: Direct = { tables, denied: access === undefined ? undefined : deniedTo(access, tables) };
   // SELECT DISTINCT is GROUP BY every output (the same rows, NULLs alike): postgres_fdw ships a
   // GROUP BY, never a DISTINCT.
-  const distinct = asGroupBy(stmt);
-  const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t));
+  const distinct = asGroupBy(stmt, scope);
+  const aggregated = (stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || (stmt.targetList ?? []).some((t) => containsAggregate(t, scope));
   if (aggregated) {
     const outcome = partialAggregate(stmt, scope, relation, table, direct, zone, distinct);
     return distinct && outcome.rewrites.length > 0 ? { ...outcome, rewrites: [{ kind: 'distinct-as-group-by', detail: 'SELECT DISTINCT → GROUP BY of every output: the same rows, and a GROUP BY each shard can run' }, ...outcome.rewrites] } : outcome;
@@ -141,12 +141,12 @@ function onlyShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
 }
 
 /** Turns a plain SELECT DISTINCT (no aggregate, window or `*`) into GROUP BY 1, 2, …; true when it did. */
-function asGroupBy(stmt: SelectStmt): boolean {
+function asGroupBy(stmt: SelectStmt, scope: Scope): boolean {
   const distinct = stmt.distinctClause ?? [];
   if (distinct.length !== 1 || Object.keys(distinct[0] as object).length > 0) return false;
   const targets = stmt.targetList ?? [];
   if ((stmt.groupClause ?? []).length > 0 || stmt.havingClause !== undefined || targets.length === 0) return false;
-  if (targets.some((t) => containsAggregate(t) || !('ResTarget' in t) || t.ResTarget.val === undefined || isStar(t.ResTarget.val) || containsNode(t, (n) => 'SubLink' in n))) return false;
+  if (targets.some((t) => containsAggregate(t, scope) || !('ResTarget' in t) || t.ResTarget.val === undefined || isStar(t.ResTarget.val) || containsNode(t, (n) => 'SubLink' in n))) return false;
   delete stmt.distinctClause;
   stmt.groupClause = targets.map((_, i) => ({ A_Const: { ival: { ival: i + 1 }, location: -1 } }));
   return true;
@@ -194,7 +194,9 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const finished = groups.filter((_, k) => local[k] !== undefined);
   const asks = armTargets(gate, table);
   // Per shard, PostgreSQL's partitionwise aggregate asks every shard; per node is fewer queries.
-  if (bySpace && !fromDistinct && gate?.only === undefined && !limited && finished.length === 0 && !asks.some((t) => t.node)) return { rewrites: [], unchanged: [] };
+  // (Not with hypershard's first/last, which postgres_fdw never ships: split into built-ins, they do.)
+  const bookends = [...targets.map((t) => t?.val as Node | undefined), stmt.havingClause].some((n) => n !== undefined && containsNode(n, (x) => 'FuncCall' in x && bookendOf(x.FuncCall, scope) !== undefined));
+  if (bySpace && !fromDistinct && gate?.only === undefined && !limited && finished.length === 0 && !bookends && !asks.some((t) => t.node)) return { rewrites: [], unchanged: [] };
 
   // Aggregates anywhere in the outputs, HAVING and ORDER BY, each split once.
   const aggregateNodes = [...targets.map((t) => t?.val as Node), stmt.havingClause, ...(stmt.sortClause ?? []).map((s) => ('SortBy' in s ? s.SortBy.node : undefined))];
@@ -202,7 +204,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   for (const node of aggregateNodes) {
     if (node === undefined) continue;
     transform(node, (n) => {
-      if ('FuncCall' in n && isAggregateCall(n.FuncCall)) everyCall.push(n.FuncCall);
+      if ('FuncCall' in n && isAggregateCall(n.FuncCall, scope)) everyCall.push(n.FuncCall);
       return undefined;
     });
   }
@@ -220,7 +222,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const calls: Node[] = [];
   const collect = (node: Node): void => {
     transform(node, (n) => {
-      if ('FuncCall' in n && isAggregateCall(n.FuncCall) && !combined.has(deparse(n))) {
+      if ('FuncCall' in n && isAggregateCall(n.FuncCall, scope) && !combined.has(deparse(n))) {
         calls.push(n);
         if (byValues && n.FuncCall.agg_distinct === true) {
           const values = distinctValues(n.FuncCall, scope);
@@ -264,7 +266,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     replaceTop(node, (n) => {
       const g = groups.findIndex((group) => sameExpression(group, n));
       if (g >= 0) return parseExpression(outerKeys[g] as string);
-      if ('FuncCall' in n && isAggregateCall(n.FuncCall)) return parseExpression(combined.get(deparse(n)) as string);
+      if ('FuncCall' in n && isAggregateCall(n.FuncCall, scope)) return parseExpression(combined.get(deparse(n)) as string);
       if ('ColumnRef' in n) failure ??= `${deparse(n)} is neither grouped nor aggregated`;
       if ('SubLink' in n) failure ??= 'a sub-select among the outputs of a grouped query';
       if ('FuncCall' in n && !SCALAR.has(functionName(n.FuncCall))) failure ??= `${functionName(n.FuncCall)}() might be an aggregate or have side effects; only known functions are moved above the shards`;
@@ -758,8 +760,8 @@ function resolveOrderItem(item: Node, targets: readonly (import('@pgsql/types').
   return item;
 }
 
-function containsAggregate(node: Node): boolean {
-  return containsNode(node, (n) => 'FuncCall' in n && isAggregateCall(n.FuncCall));
+function containsAggregate(node: Node, scope: Scope): boolean {
+  return containsNode(node, (n) => 'FuncCall' in n && isAggregateCall(n.FuncCall, scope));
 }
 
 function containsWindow(stmt: SelectStmt): boolean {

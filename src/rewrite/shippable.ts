@@ -16,6 +16,7 @@
  */
 import type { FuncCall, Node } from '@pgsql/types';
 import { columnPath, functionName, functionSchema, operatorName } from './ast.js';
+import { bookendOf } from './aggregates.js';
 import { inferType, type Scope } from './scope.js';
 
 const VOLATILE = new Set(['random', 'random_normal', 'clock_timestamp', 'timeofday', 'nextval', 'currval', 'lastval', 'setval', 'gen_random_uuid', 'uuid_generate_v4', 'txid_current', 'pg_backend_pid', 'setseed']);
@@ -85,6 +86,8 @@ export function unshippable(node: Node, scope: Scope): string | undefined {
 function functionReason(call: FuncCall, scope: Scope): string | undefined {
   const name = functionName(call);
   const schema = functionSchema(call);
+  // hypershard's first/last: split per shard into built-ins (aggregates.ts), their arguments checked as any.
+  if (bookendOf(call, scope) !== undefined) return undefined;
   if (schema !== undefined && schema !== 'pg_catalog') return `${schema}.${name}() is not a built-in, and postgres_fdw ships only built-ins`;
   if (VOLATILE.has(name)) return `${name}() is VOLATILE`;
   const args = call.args ?? [];

@@ -94,6 +94,10 @@ const TRUTH_CASES: readonly DifferentialCase[] = [
   { id: 'an epoch bucket per series name (Grafana)', sql: `SELECT floor(extract(epoch from time)/3600)*3600 AS t, device_id::text AS metric, max(cpu) AS value, sum(bytes) AS b FROM metrics GROUP BY 1, 2 ORDER BY 1, 2` },
   { id: 'a formatted day', sql: `SELECT to_char(date_bin('1 day', time, '2000-01-01 00:00:00+00'::timestamptz), 'YYYY-MM-DD') AS d, count(*) AS n, min(cpu) AS low FROM metrics GROUP BY 1 ORDER BY 1` },
   { id: 'a default for NULL, distinct devices', sql: `SELECT COALESCE(region, '?') AS r, count(DISTINCT device_id) AS devices, max(cpu) AS peak FROM metrics GROUP BY 1 ORDER BY 1` },
+  // hypershard's first/last, split into built-ins each shard runs.
+  // (Rows share instants, of one device too, where any of them is the answer: the values compared are the instants'.)
+  { id: 'first and last', sql: `SELECT device_id, first(time, time) AS f, last(time, time) AS l, last(time, time) FILTER (WHERE ok) AS lr FROM metrics GROUP BY 1 ORDER BY 1` },
+  { id: 'first and last, hourly', sql: `SELECT time_bucket('1 hour', time) AS h, first(time, time) AS f, last(date_bin('1 minute', time, '2000-01-01 00:00:00+00'::timestamptz), time) AS l, count(*) AS n FROM metrics WHERE time > now() - interval '6 hours' GROUP BY 1 ORDER BY 1` },
   // Aggregates of arithmetic, whose types the rewriter tells as PostgreSQL does.
   { id: 'aggregates of arithmetic', sql: `SELECT device_id % 5 AS k, sum(cpu * 2) AS s, avg(bytes * 8) AS b, sum(device_id * 3) AS d, sum(bytes - device_id) AS e FROM metrics GROUP BY 1 ORDER BY 1` },
   // Joined on the access node with rows of its own: never "already ships".
@@ -533,7 +537,7 @@ for (const { source, skip } of sources) {
           expect(kinds('ungrouped min/max over every shard')).toEqual(['partial-aggregate']);
           expect(kinds('a local date compared with dates')).toEqual(['date-range', 'date-range', 'partial-aggregate']);
           expect(kinds('DISTINCT aggregates not over the space key')).toEqual(['partial-aggregate']);
-          for (const id of ['aggregates of arithmetic', 'an epoch bucket (Grafana)', 'an epoch bucket per series name (Grafana)', 'a formatted day', 'a default for NULL, distinct devices']) {
+          for (const id of ['first and last', 'first and last, hourly', 'aggregates of arithmetic', 'an epoch bucket (Grafana)', 'an epoch bucket per series name (Grafana)', 'a formatted day', 'a default for NULL, distinct devices']) {
             expect(kinds(id), id).toContain('partial-aggregate');
             expect(run.outcomes.find((o) => o.id === id)?.audit?.complete, id).toBe(true);
           }

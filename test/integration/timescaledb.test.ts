@@ -172,6 +172,11 @@ for (const { source, skip } of sources) {
       );
       expect(ours).toEqual(definition);
       expect(ours).toHaveLength(20);
+      // Rewritten, each shard returns its value at its earliest and latest time (built-ins that ship), the same rows.
+      const rewritten = rewriteSql(`SELECT device_id, first(cpu, time) AS f, last(cpu, time) AS l, first(memory, time) AS fm, last(memory, time) AS lm FROM metrics GROUP BY 1 ORDER BY 1`, metadataFromLayout(applied.layout), { timeZone: 'UTC' });
+      expect(rewritten.rewrites.map((r) => r.kind)).toEqual(['partial-aggregate']);
+      expect(rewritten.sql).toContain('array_agg(metrics.cpu ORDER BY metrics."time" DESC)');
+      expect(await sql(access(), rewritten.sql)).toEqual(definition);
     });
 
     it('first and last return the stored value exactly, whatever the session prints values like', async () => {
