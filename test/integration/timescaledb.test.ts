@@ -13,6 +13,7 @@ import { check } from '../../src/drift/check.js';
 import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
 import { clientConfig } from '../../src/nodes/connect.js';
+import { discoverMetadata } from '../../src/rewrite/discover.js';
 import { metadataFromLayout } from '../../src/rewrite/metadata.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { loadSpec } from '../../src/spec/load.js';
@@ -177,6 +178,16 @@ for (const { source, skip } of sources) {
       expect(rewritten.rewrites.map((r) => r.kind)).toEqual(['partial-aggregate']);
       expect(rewritten.sql).toContain('array_agg(metrics.cpu ORDER BY metrics."time" DESC)');
       expect(await sql(access(), rewritten.sql)).toEqual(definition);
+      // The gateway and hypershard/pg find them in the access node's catalog, as the spec says.
+      const client = new pg.Client(clientConfig(access(), process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD));
+      await client.connect();
+      try {
+        const discovered = await discoverMetadata(client);
+        expect(discovered.timescaledb).toEqual({ schema: 'public' });
+        expect(rewriteSql(`SELECT last(cpu, time) FROM metrics`, discovered, { timeZone: 'UTC' }).rewrites.map((r) => r.kind)).toEqual(['partial-aggregate']);
+      } finally {
+        await client.end();
+      }
     });
 
     it('first and last return the stored value exactly, whatever the session prints values like', async () => {
