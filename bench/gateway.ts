@@ -15,7 +15,6 @@
  *
  * Writes bench/results/gateway-<quick|full>.json and .md.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,10 +27,11 @@ import { sessionSettings } from '../src/rewrite/session.js';
 import { SYSTEM_BIN_DIR, withBenchCluster } from './lib/cluster.js';
 import { describeMachine, machineInfo, type MachineInfo } from './lib/machine.js';
 import { closeQuietly, connect } from './lib/pg.js';
+import { latencyMs, pgbench } from './lib/pgbench.js';
 import { writeResults } from './lib/results.js';
 import { geometricMean, median } from './lib/stats.js';
 import { cpuRows, totalRows, type DataShape } from './tsbs/generate.js';
-import { copyRows } from './tsbs/load.js';
+import { loadBoth } from './tsbs/load.js';
 import { tsbsQueries, type QueryType } from './tsbs/queries.js';
 import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE } from './tsbs/setup.js';
 
@@ -93,25 +93,6 @@ function parseOptions(argv: string[]): Options {
 
 const step = (m: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
-/** Runs pgbench, returning its output; throws with its stderr on failure. */
-function pgbench(args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('pgbench', ['-n', ...args], { env: { ...process.env, PGPASSWORD: '' } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 && !/failed transactions: [1-9]/.test(out) ? resolve(out) : reject(new Error(`pgbench ${args.join(' ')} failed (${code}): ${err}${out}`))));
-  });
-}
-
-function latencyMs(output: string): number {
-  const m = /latency average = ([\d.]+) ms/.exec(output);
-  if (m === null) throw new Error(`no latency in pgbench output: ${output}`);
-  return Number(m[1]);
-}
-
 function tps(output: string): number {
   const m = /tps = ([\d.]+)/.exec(output);
   if (m === null) throw new Error(`no tps in pgbench output: ${output}`);
@@ -135,12 +116,7 @@ async function main(): Promise<void> {
         const endMs = Math.floor(Date.now() / stepMs) * stepMs;
         const shape: DataShape = { hosts: options.hosts, startMs: endMs - options.hours * 3_600_000, endMs, intervalSeconds: 10, seed: 1 };
         step(`loading ${totalRows(shape).toLocaleString('en-US')} rows into both tables`);
-        await copyRows(access, SINGLE.cpu, cpuRows(shape));
-        await copyRows(access, DISTRIBUTED.cpu, cpuRows(shape));
-        const dataClients = await Promise.all(cluster.dataNodes.map((n) => connect(n.url)));
-        await Promise.all(dataClients.map((c) => c.query('VACUUM ANALYZE')));
-        await closeQuietly(dataClients);
-        for (const sql of [`VACUUM ANALYZE ${SINGLE.cpu}`, `VACUUM ANALYZE ${SINGLE.tags}`, `VACUUM ANALYZE ${DISTRIBUTED.tags}`, `ANALYZE ${DISTRIBUTED.cpu}`]) await access.query(sql);
+        await loadBoth(access, cluster.dataNodes.map((n) => n.url), () => cpuRows(shape), { single: SINGLE.cpu, distributed: DISTRIBUTED.cpu, also: [`VACUUM ANALYZE ${SINGLE.tags}`, `VACUUM ANALYZE ${DISTRIBUTED.tags}`] });
 
         const gateway = await startGateway(topology.spec, topology.specFile, { port: 0 });
         try {

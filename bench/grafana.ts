@@ -14,7 +14,6 @@
  *
  * Writes bench/results/grafana[-pg15].json and .md.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +23,11 @@ import { startGateway } from '../src/gateway/gateway.js';
 import { SYSTEM_BIN_DIR, withBenchCluster } from './lib/cluster.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { closeQuietly, connect } from './lib/pg.js';
+import { latencyMs, pgbench } from './lib/pgbench.js';
 import { writeResults } from './lib/results.js';
 import { geometricMean, median } from './lib/stats.js';
 import { cpuRows, totalRows, type DataShape } from './tsbs/generate.js';
-import { copyRows } from './tsbs/load.js';
+import { loadBoth } from './tsbs/load.js';
 import { createDistributedHypertable, createSingleNodeTable, createTags, DISTRIBUTED, SINGLE, type Tables } from './tsbs/setup.js';
 
 const { values } = parseArgs({
@@ -58,24 +58,6 @@ function panels(from: string, to: string): Panel[] {
   ];
 }
 
-function pgbench(args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('pgbench', ['-n', ...args], { env: { ...process.env, PGPASSWORD: '' } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 && !/failed transactions: [1-9]/.test(out) ? resolve(out) : reject(new Error(`pgbench ${args.join(' ')} failed (${code}): ${err}${out}`))));
-  });
-}
-
-const latencyMs = (output: string): number => {
-  const m = /latency average = ([\d.]+) ms/.exec(output);
-  if (m === null) throw new Error(`no latency in pgbench output: ${output}`);
-  return Number(m[1]);
-};
-
 /** Rows as text, sorted: floats printed by PostgreSQL to 12 significant digits (sums in another order differ past that). */
 async function answer(url: string, sql: string): Promise<string> {
   const client = new pg.Client({ connectionString: url });
@@ -103,12 +85,7 @@ const report = await withBenchCluster(
       const endMs = Math.floor(Date.now() / 10_000) * 10_000;
       const shape: DataShape = { hosts, startMs: endMs - hours * 3_600_000, endMs, intervalSeconds: 10, seed: 1 };
       step(`loading ${totalRows(shape).toLocaleString('en-US')} rows into both tables`);
-      await copyRows(access, SINGLE.cpu, cpuRows(shape));
-      await copyRows(access, DISTRIBUTED.cpu, cpuRows(shape));
-      const dataClients = await Promise.all(cluster.dataNodes.map((n) => connect(n.url)));
-      await Promise.all(dataClients.map((c) => c.query('VACUUM ANALYZE')));
-      await closeQuietly(dataClients);
-      for (const sql of [`VACUUM ANALYZE ${SINGLE.cpu}`, `ANALYZE ${DISTRIBUTED.cpu}`]) await access.query(sql);
+      await loadBoth(access, cluster.dataNodes.map((n) => n.url), () => cpuRows(shape), { single: SINGLE.cpu, distributed: DISTRIBUTED.cpu });
       const version = (await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? '';
 
       const gateway = await startGateway(topology.spec, topology.specFile, { port: 0 });

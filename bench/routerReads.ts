@@ -24,7 +24,6 @@
  *
  * Writes bench/results/router-reads[-pg][-extended][-bound][-literal][-system].json and .md.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +35,7 @@ import { Pool as HypershardPool, type PoolClient } from '../src/pg/pool.js';
 import { SYSTEM_BIN_DIR, withBenchCluster } from './lib/cluster.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { closeQuietly, connect } from './lib/pg.js';
+import { latencyMs, pgbench } from './lib/pgbench.js';
 import { writeResults } from './lib/results.js';
 import { geometricMean, median } from './lib/stats.js';
 import { cpuRows, totalRows } from './tsbs/generate.js';
@@ -92,22 +92,6 @@ const TYPES: ReadonlySet<QueryType> = new Set<QueryType>(['single-groupby-1-1-1'
 const TARGETS = ['single', 'off', 'on'] as const;
 type Target = (typeof TARGETS)[number];
 const step = (m: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-
-function pgbench(args: readonly string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('pgbench', ['-n', ...args], { env: { ...process.env, PGPASSWORD: '' } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const m = /latency average = ([\d.]+) ms/.exec(out);
-      if (code !== 0 || m === null || /failed transactions: [1-9]/.test(out)) reject(new Error(`pgbench ${args.join(' ')} failed (${code}): ${err}${out}`));
-      else resolve(Number(m[1]));
-    });
-  });
-}
 
 interface Row {
   readonly type: QueryType;
@@ -182,7 +166,7 @@ const report = await withBenchCluster(
         for (let round = 0; round < rounds; round += 1) {
           for (const [k] of TARGETS.entries()) {
             const which = TARGETS[(k + round) % TARGETS.length] as Target;
-            t[which].push(await pgbench(['-M', protocol, ...(which === 'single' ? singleSent : sent).defines, '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]]));
+            t[which].push(latencyMs(await pgbench(['-M', protocol, ...(which === 'single' ? singleSent : sent).defines, '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]])));
           }
         }
         // Again once the session has read it: now with its check (sent ahead) where it may be.

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { proxyDelta, type ProxyStats } from '../lib/latencyProxy.js';
+import { closeQuietly, connect } from '../lib/pg.js';
 import { batches, CPU_COLUMNS, cpuCsv, type CpuRow } from './generate.js';
 
 export interface IngestResult {
@@ -142,4 +143,18 @@ export function memoryProbe(intervalMs = 200): { stop(): MemoryPeak } {
       return { rssMiB: Math.round(rss / 2 ** 20), heapUsedMiB: Math.round(heap / 2 ** 20) };
     },
   };
+}
+
+/**
+ * The same rows into the single-node table and the distributed hypertable, then each made ready
+ * to query: the data nodes vacuumed and analyzed, the single-node table vacuumed, the
+ * hypertable analyzed on the access node (its foreign tables have no autovacuum), and `also`.
+ */
+export async function loadBoth(access: pg.Client, dataNodeUrls: readonly string[], rows: () => Iterable<CpuRow>, tables: { readonly single: string; readonly distributed: string; readonly also?: readonly string[] }): Promise<void> {
+  await copyRows(access, tables.single, rows());
+  await copyRows(access, tables.distributed, rows());
+  const dataClients = await Promise.all(dataNodeUrls.map((url) => connect(url)));
+  await Promise.all(dataClients.map((c) => c.query('VACUUM ANALYZE')));
+  await closeQuietly(dataClients);
+  for (const sql of [`VACUUM ANALYZE ${tables.single}`, ...(tables.also ?? []), `ANALYZE ${tables.distributed}`]) await access.query(sql);
 }

@@ -1,0 +1,22 @@
+/** pgbench, run as the benchmarks run it: no vacuum, no password prompt, a failed transaction a failure. */
+import { spawn } from 'node:child_process';
+
+/** Runs `pgbench -n …`, returning its output; throws with its stderr when it fails or a transaction failed. */
+export function pgbench(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('pgbench', ['-n', ...args], { env: { ...process.env, PGPASSWORD: '' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 && !/failed transactions: [1-9]/.test(out) ? resolve(out) : reject(new Error(`pgbench ${args.join(' ')} failed (${code}): ${err}${out}`))));
+  });
+}
+
+/** The average latency pgbench reports, in ms. */
+export function latencyMs(output: string): number {
+  const m = /latency average = ([\d.]+) ms/.exec(output);
+  if (m === null) throw new Error(`no latency in pgbench output: ${output}`);
+  return Number(m[1]);
+}
