@@ -137,17 +137,26 @@ function hasColumn(node: Node): boolean {
   return found;
 }
 
-/** A sub-select naming a relation of this level qualified (an unqualified name there is its own). */
+/**
+ * A sub-select naming a relation of this level qualified, or naming anything unqualified where it
+ * has no FROM of its own (elsewhere an unqualified name is taken as its own).
+ */
 function correlated(node: Node, scope: Scope): boolean {
   let found = false;
-  const visit = (value: unknown): void => {
+  // `fromless`: inside a sub-select without FROM, where an unqualified name can only be the row's.
+  const visit = (value: unknown, fromless: boolean): void => {
     if (found || value === null || typeof value !== 'object') return;
-    if (Array.isArray(value)) value.forEach(visit);
+    if (Array.isArray(value)) value.forEach((v) => visit(v, fromless));
     else if ('ColumnRef' in (value as object)) {
       const path = columnPath((value as { ColumnRef: import('@pgsql/types').ColumnRef }).ColumnRef);
       if (path !== undefined && path.length >= 2 && scope.relations.some((r) => r.refName === path[path.length - 2])) found = true;
-    } else Object.values(value as object).forEach(visit);
+      if (path !== undefined && path.length === 1 && fromless) found = true;
+    } else if ('SelectStmt' in (value as object)) {
+      const select = (value as { SelectStmt: import('@pgsql/types').SelectStmt }).SelectStmt;
+      const setOperation = select.op !== undefined && select.op !== 'SETOP_NONE';
+      visit(Object.values(select), (select.fromClause ?? []).length === 0 && !setOperation);
+    } else Object.values(value as object).forEach((v) => visit(v, fromless));
   };
-  visit(node);
+  visit(node, false);
   return found;
 }

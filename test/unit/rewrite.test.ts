@@ -327,6 +327,16 @@ describe('partial aggregates', () => {
     expect(rewriteSql(`SELECT last(usage_user * 2::real, time) FROM cpu`, meta, { timeZone: 'UTC' }).unchanged.map((u) => u.reason).join()).toMatch(/value's type cannot be told/);
   });
 
+  it('takes an unqualified name in a sub-select without FROM for the row’s, which keeps the sub-select on the access node', () => {
+    for (const sql of [`SELECT (SELECT tags_id::text), count(*) FROM cpu GROUP BY 1`, `SELECT (SELECT tags_id % 3) AS k, count(*) FROM cpu GROUP BY 1`, `SELECT max((VALUES (usage_user))) FROM cpu`]) {
+      const r = rewrite(sql);
+      expect(r.rewrites.filter((x) => x.kind === 'partial-aggregate'), sql).toEqual([]);
+      expect(r.unchanged.map((u) => u.reason).join(), sql).toMatch(/sub-select that refers to the row/);
+    }
+    // A sub-select of its own rows, or of none: a constant by then.
+    expect(kinds(`SELECT count(*) FROM cpu WHERE usage_user > (SELECT 50)`)).toEqual(['partial-aggregate']);
+  });
+
   it('combines count(DISTINCT space key): one key lives on one shard', () => {
     expect(kinds('SELECT region, count(DISTINCT tags_id) FROM cpu GROUP BY region')).toEqual(['partial-aggregate']);
   });
