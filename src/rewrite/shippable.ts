@@ -138,25 +138,39 @@ function hasColumn(node: Node): boolean {
 }
 
 /**
- * A sub-select naming a relation of this level qualified, or naming anything unqualified where it
- * has no FROM of its own (elsewhere an unqualified name is taken as its own).
+ * A sub-select naming a relation of this level qualified (unless its own FROM gives that name to
+ * one of its own), or naming anything unqualified where it has no FROM of its own (elsewhere an
+ * unqualified name is taken as its own).
  */
 function correlated(node: Node, scope: Scope): boolean {
   let found = false;
-  // `fromless`: inside a sub-select without FROM, where an unqualified name can only be the row's.
-  const visit = (value: unknown, fromless: boolean): void => {
+  // `fromless`: inside a sub-select without FROM; `own`: the names sub-selects give their FROM items.
+  const visit = (value: unknown, fromless: boolean, own: ReadonlySet<string>): void => {
     if (found || value === null || typeof value !== 'object') return;
-    if (Array.isArray(value)) value.forEach((v) => visit(v, fromless));
+    if (Array.isArray(value)) value.forEach((v) => visit(v, fromless, own));
     else if ('ColumnRef' in (value as object)) {
       const path = columnPath((value as { ColumnRef: import('@pgsql/types').ColumnRef }).ColumnRef);
-      if (path !== undefined && path.length >= 2 && scope.relations.some((r) => r.refName === path[path.length - 2])) found = true;
+      const qualifier = path !== undefined && path.length >= 2 ? path[path.length - 2] : undefined;
+      if (qualifier !== undefined && !own.has(qualifier) && scope.relations.some((r) => r.refName === qualifier)) found = true;
       if (path !== undefined && path.length === 1 && fromless) found = true;
-    } else if ('SelectStmt' in (value as object)) {
-      const select = (value as { SelectStmt: import('@pgsql/types').SelectStmt }).SelectStmt;
+    } else if ('SelectStmt' in (value as object) || 'targetList' in (value as object) || ('op' in (value as object) && 'larg' in (value as object))) {
+      // A SelectStmt node, or a set operation's arm (held bare, not as a node).
+      const select = ('SelectStmt' in (value as object) ? (value as { SelectStmt: import('@pgsql/types').SelectStmt }).SelectStmt : value) as import('@pgsql/types').SelectStmt;
       const setOperation = select.op !== undefined && select.op !== 'SETOP_NONE';
-      visit(Object.values(select), (select.fromClause ?? []).length === 0 && !setOperation);
-    } else Object.values(value as object).forEach((v) => visit(v, fromless));
+      visit(Object.values(select), (select.fromClause ?? []).length === 0 && !setOperation, new Set([...own, ...fromNames(select.fromClause ?? [])]));
+    } else Object.values(value as object).forEach((v) => visit(v, fromless, own));
   };
-  visit(node, false);
+  visit(node, false, new Set());
   return found;
+}
+
+/** The names FROM items are referred to by: aliases, else relation names. */
+function fromNames(items: readonly Node[]): string[] {
+  return items.flatMap((item): string[] => {
+    if ('RangeVar' in item) return [item.RangeVar.alias?.aliasname ?? item.RangeVar.relname ?? ''];
+    if ('JoinExpr' in item) return [...fromNames([item.JoinExpr.larg, item.JoinExpr.rarg].filter((n) => n !== undefined)), ...(item.JoinExpr.alias?.aliasname === undefined ? [] : [item.JoinExpr.alias.aliasname])];
+    if ('RangeSubselect' in item) return item.RangeSubselect.alias?.aliasname === undefined ? [] : [item.RangeSubselect.alias.aliasname];
+    if ('RangeFunction' in item) return item.RangeFunction.alias?.aliasname === undefined ? [] : [item.RangeFunction.alias.aliasname];
+    return [];
+  });
 }

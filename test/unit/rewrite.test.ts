@@ -333,8 +333,11 @@ describe('partial aggregates', () => {
       expect(r.rewrites.filter((x) => x.kind === 'partial-aggregate'), sql).toEqual([]);
       expect(r.unchanged.map((u) => u.reason).join(), sql).toMatch(/sub-select that refers to the row/);
     }
-    // A sub-select of its own rows, or of none: a constant by then.
+    // A sub-select of its own rows, or of none: a constant by then, even when its own FROM has the outer table's name.
     expect(kinds(`SELECT count(*) FROM cpu WHERE usage_user > (SELECT 50)`)).toEqual(['partial-aggregate']);
+    const same = rewrite(`SELECT tags_id, usage_user FROM cpu WHERE usage_user = (SELECT max(usage_user) FROM cpu)`);
+    expect(same.unchanged).toEqual([]);
+    expect(rewrite(`SELECT count(*) FROM cpu c WHERE usage_user > (SELECT max(x.usage_user) FROM cpu x WHERE x.tags_id = c.tags_id)`).unchanged.map((u) => u.reason).join()).toMatch(/sub-select that refers to the row/);
   });
 
   it('combines count(DISTINCT space key): one key lives on one shard', () => {
