@@ -191,7 +191,6 @@ function withNodes(table: DistributedTable, rows: readonly LastpointRow[], endpo
   return { ...table, nodes };
 }
 
-/** Schemas holding a relation a FROM clause can name (not an index, a composite type, a TOAST table), by name. */
 /** The schema of hypershard's first aggregate (its transition function in the helpers' schema), if the access node has it. */
 const BOOKENDS_SQL = `
 SELECT n.nspname AS schema
@@ -204,6 +203,7 @@ WHERE p.proname = 'first' AND tn.nspname = $1 AND t.proname = 'first_sfunc'
   AND EXISTS (SELECT FROM pg_catalog.pg_proc l JOIN pg_catalog.pg_aggregate la ON la.aggfnoid = l.oid WHERE l.proname = 'last' AND l.pronamespace = p.pronamespace)
 ORDER BY 1 LIMIT 1`;
 
+/** Schemas holding a relation a FROM clause can name (not an index, a composite type, a TOAST table), by name. */
 const RELATION_SCHEMAS_SQL = `
 SELECT c.relname AS name, pg_catalog.array_agg(DISTINCT n.nspname::text ORDER BY n.nspname::text) AS schemas
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

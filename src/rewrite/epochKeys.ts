@@ -25,7 +25,7 @@ import { deparse, parseExpression } from './parser.js';
 import { baseType, inferType, type Scope } from './scope.js';
 
 const ARITHMETIC = new Set(['+', '-', '*', '/']);
-const NUMERIC_CASTS = new Set(['int2', 'int4', 'int8', 'smallint', 'integer', 'bigint', 'numeric', 'float4', 'float8', 'real', 'double precision', 'decimal']);
+const NUMERIC_CASTS = new Set(['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision']);
 
 /** The key's per-shard bucket and its finish, or undefined when `node` is not such a key. */
 export function epochKey(node: Node, scope: Scope): LocalKey | undefined {
@@ -60,7 +60,7 @@ export function epochKey(node: Node, scope: Scope): LocalKey | undefined {
       for (const side of [n.A_Expr.lexpr, n.A_Expr.rexpr]) if (side !== undefined) check(side);
       return;
     }
-    if ('TypeCast' in n && n.TypeCast.arg !== undefined && NUMERIC_CASTS.has(castName(n.TypeCast.typeName?.names ?? []))) {
+    if ('TypeCast' in n && n.TypeCast.arg !== undefined && NUMERIC_CASTS.has(inferType(n, scope) ?? '')) {
       check(n.TypeCast.arg);
       return;
     }
@@ -84,9 +84,4 @@ function positiveSeconds(n: Node | undefined): string | undefined {
   const text = n.A_Const.ival !== undefined ? String(n.A_Const.ival.ival ?? 0) : n.A_Const.fval?.fval;
   if (text === undefined || !/^\d{1,10}(\.\d{1,6})?$/.test(text) || Number(text) <= 0) return undefined;
   return text;
-}
-
-function castName(names: readonly Node[]): string {
-  const parts = names.map((p) => ('String' in p ? (p.String.sval ?? '') : ''));
-  return parts.filter((p) => p !== 'pg_catalog').join('.');
 }

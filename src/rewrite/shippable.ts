@@ -122,7 +122,8 @@ function isIntervalLiteral(node: Node | undefined): boolean {
   return node !== undefined && 'TypeCast' in node && typeNameOf(node.TypeCast.typeName?.names) === 'interval';
 }
 
-function hasColumn(node: Node): boolean {
+/** Whether `node` reads a column of its own row (sub-selects not entered). */
+export function hasColumn(node: Node): boolean {
   if ('ColumnRef' in node) return true;
   let found = false;
   const visit = (value: unknown): void => {

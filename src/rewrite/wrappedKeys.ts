@@ -18,7 +18,7 @@ import { containsNode, operatorName, transform } from './ast.js';
 import type { LocalKey } from './localKeys.js';
 import { deparse, parseExpression } from './parser.js';
 import { baseType, inferType, resolveColumn, type Scope } from './scope.js';
-import { deterministicCall, unshippable } from './shippable.js';
+import { deterministicCall, hasColumn, unshippable } from './shippable.js';
 
 /** Built-in operators of numbers, text and comparisons (an operator of one's own could call anything). */
 const OPERATORS = new Set(['+', '-', '*', '/', '%', '^', '||', '=', '<>', '!=', '<', '<=', '>', '>=']);
@@ -57,13 +57,4 @@ export function wrappedKey(node: Node, scope: Scope, timeColumn: string | undefi
     shard: text,
     finish: (g) => deparse(transform(node, (n) => (deparse(n) === text ? parseExpression(g) : undefined))),
   };
-}
-
-function hasColumn(node: Node): boolean {
-  let found = false;
-  transform(node, (n) => {
-    if ('ColumnRef' in n) found = true;
-    return undefined;
-  });
-  return found;
 }
