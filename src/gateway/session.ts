@@ -1014,7 +1014,7 @@ export class Session {
     try {
       relay.approve();
       const outcome = await relay.query.outcome.finally(() => (this.#routerReading = undefined));
-      cluster.releaseData(node, relay.client, outcome.kind === 'sent');
+      cluster.releaseReader(node, relay.client, outcome.kind === 'sent');
       if (outcome.kind === 'refused') {
         if (outcome.reason === 'data-node-failed') state.failed(node);
         return refused(outcome.reason);
@@ -1084,7 +1084,7 @@ export class Session {
         pending = undefined;
         query.resume();
         void query.outcome.then((outcome) => {
-          cluster.releaseData(target.node, client, outcome.kind === 'sent');
+          cluster.releaseReader(target.node, client, outcome.kind === 'sent');
           if (outcome.kind === 'refused' && outcome.reason === 'data-node-failed') state.failed(target.node);
         });
       },

@@ -51,6 +51,12 @@ export class IngestCluster {
   readonly targets: IngestTargets;
   readonly options: ResolvedIngestOptions;
   readonly pool = new ConnectionPool();
+  /**
+   * Router reads' data-node connections (src/route/reads.ts), apart: a read puts its connection
+   * in the client session's settings and remembers that it did, and a routed write's SET TimeZone
+   * on a shared connection made the next read answer in the writer's zone.
+   */
+  readonly #readPool = new ConnectionPool();
   readonly #routes = new Map<string, HypertableRoute>();
   readonly #twoPhase = new Map<string, Promise<number>>();
   #defaults: Promise<ClientSettings> | undefined;
@@ -123,6 +129,17 @@ export class IngestCluster {
     this.pool.release(node, client, reusable);
   }
 
+  /** A data-node connection for router reads only (its session settings are theirs); give it back with releaseReader. */
+  async acquireReader(node: string): Promise<pg.Client> {
+    const target = this.targets.dataNodes.get(node);
+    if (target === undefined) throw new RoutingError(`data node ${node} is not in the spec`);
+    return this.#readPool.acquire(node, target.config, target.url, this.options.timeoutMs);
+  }
+
+  releaseReader(node: string, client: pg.Client, reusable: boolean): void {
+    this.#readPool.release(node, client, reusable);
+  }
+
   /**
    * max_prepared_transactions of a data node (read once).
    * @throws NodeConnectionError when the node cannot be asked.
@@ -183,7 +200,7 @@ export class IngestCluster {
 
   async close(): Promise<void> {
     await this.flushForgotten().catch(() => undefined);
-    await this.pool.close();
+    await Promise.all([this.pool.close(), this.#readPool.close()]);
   }
 }
 

@@ -382,10 +382,10 @@ export class Client extends pg.Client {
       if (typeof client === 'string') return undefined;
       try {
         const result = await client.query({ text: target.text, ...(rowMode === undefined ? {} : { rowMode }) } as pg.QueryConfig);
-        cluster.releaseData(target.node, client, true);
+        cluster.releaseReader(target.node, client, true);
         return result;
       } catch (error) {
-        cluster.releaseData(target.node, client, false);
+        cluster.releaseReader(target.node, client, false);
         // Its own error (a division by zero …) the access node reports as it would; a node that stopped answering is left out a while.
         if (!(error instanceof pg.DatabaseError)) state.failed(target.node);
         return undefined;

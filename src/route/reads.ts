@@ -755,7 +755,7 @@ export async function routerConnection(cluster: IngestCluster, state: RouterRead
   const { node } = target;
   let client: pg.Client;
   try {
-    client = await cluster.acquireData(node);
+    client = await cluster.acquireReader(node);
   } catch {
     state.failed(node);
     return 'data-node-unavailable';
@@ -763,13 +763,13 @@ export async function routerConnection(cluster: IngestCluster, state: RouterRead
   try {
     const version = await state.version(client);
     if (Math.floor(version / 10_000) !== Math.floor(Number(target.version) / 10_000)) {
-      cluster.releaseData(node, client, true);
+      cluster.releaseReader(node, client, true);
       return 'version';
     }
     await state.applySettings(client, target.settings);
     return client;
   } catch (error) {
-    cluster.releaseData(node, client, false);
+    cluster.releaseReader(node, client, false);
     // A setting the data node refuses (a locale it lacks) is this session's business; no answer is the node's.
     if (error instanceof DatabaseError) return 'data-node-settings';
     state.failed(node);

@@ -12,6 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import { from as copyFromStream } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
 import { cancelRequest } from '../../src/gateway/protocol/messages.js';
@@ -296,6 +297,39 @@ for (const { source, skip } of sources) {
       } finally {
         await viaGateway.end();
         await direct.end();
+      }
+    });
+
+    it("a routed write in another zone, on the same data node, leaves a router read in its own session's zone", async () => {
+      // Routed writes SET their session's TimeZone on their data-node connections; a read that
+      // took such a connection while remembering its own settings answered in the writer's zone.
+      const sql = `SELECT time, cpu FROM metrics WHERE device_id = 3 AND time >= '2024-01-01' ORDER BY time LIMIT 3`;
+      const reader = new pg.Client({ ...gateway.through(applied.access), types: RAW });
+      const writer = new pg.Client(gateway.through(applied.access));
+      const direct = new pg.Client({ ...applied.access, types: RAW });
+      await Promise.all([reader.connect(), writer.connect(), direct.connect()]);
+      try {
+        await writer.query(`SET TimeZone = 'Asia/Kathmandu'`);
+        const want = (await direct.query({ text: sql, rowMode: 'array' })).rows;
+        const before = routed();
+        expect((await reader.query({ text: sql, rowMode: 'array' })).rows).toEqual(want);
+        const routedCopies = gateway.gateway.metrics().routedCopies;
+        for (let round = 0; round < 3; round += 1) {
+          // Rows of every device, so each data node's connection takes the writer's zone.
+          const stream = writer.query(copyFromStream('COPY metrics (time, device_id, cpu) FROM STDIN (FORMAT csv)'));
+          const done = new Promise<void>((resolve, reject) => {
+            stream.on('finish', resolve);
+            stream.on('error', reject);
+          });
+          stream.end(Array.from({ length: 20 }, (_, i) => `1999-01-01 00:00:0${round}+00,${i + 1},1\n`).join(''));
+          await done;
+          expect((await reader.query({ text: sql, rowMode: 'array' })).rows, `after routed COPY ${round}`).toEqual(want);
+        }
+        expect(gateway.gateway.metrics().routedCopies - routedCopies).toBe(3);
+        expect(routed() - before).toBe(4);
+      } finally {
+        await plain.query(`DELETE FROM metrics WHERE time < '2000-01-01'`);
+        await Promise.all([reader.end(), writer.end(), direct.end()]);
       }
     });
 
