@@ -6,10 +6,13 @@
  * of the statement ships. Said as a reason, so that "postgres_fdw already ships" is never said of it.
  *
  * Two hypertables joined are not named (co-located shards can join on their data node), nor are
- * reference tables (the reference-join rewrite, or its reason, speaks for them).
+ * reference tables (the reference-join rewrite, or its reason, speaks for them), nor a sub-select
+ * or CTE that aggregates a hypertable (its groups are joined, not its rows).
  */
 import type { Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent } from '../sql/quote.js';
+import { isAggregateCall } from './aggregates.js';
+import { walk } from './ast.js';
 import type { Scope } from './scope.js';
 
 type Side = 'hypertable' | 'local' | 'neutral';
@@ -62,6 +65,28 @@ function describe(item: Node): string {
   }
   if ('RangeFunction' in item) return `the function call${named}`;
   return 'a FROM item of the access node';
+}
+
+/**
+ * Whether a SELECT (not a set operation: its arms are asked each) hands on fewer rows than it
+ * reads: it groups, aggregates, takes DISTINCT or a LIMIT at its top (a LATERAL newest-row probe
+ * is one). A join with its output is a join with the groups or first rows the shards made (when that
+ * ships; else its own reason speaks), not with every row they hold.
+ */
+export function reducesRows(node: Node): boolean {
+  if (!('SelectStmt' in node)) return false;
+  const s = node.SelectStmt;
+  if ((s.groupClause ?? []).length > 0 || s.distinctClause !== undefined || s.havingClause !== undefined || s.limitCount !== undefined) return true;
+  let aggregate = false;
+  for (const target of s.targetList ?? []) {
+    walk(target, (n) => {
+      // An aggregate inside a sub-select is that sub-select's.
+      if ('SubLink' in n) return false;
+      if ('FuncCall' in n && isAggregateCall(n.FuncCall)) aggregate = true;
+      return !aggregate;
+    });
+  }
+  return aggregate;
 }
 
 /** A name as SQL would need it written: bare when it is a plain lower-case identifier. */

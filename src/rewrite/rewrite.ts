@@ -20,7 +20,7 @@ import { wrapStable } from './stable.js';
 import { dateRanges, type LocalDates } from './dates.js';
 import { fieldFilters } from './localKeys.js';
 import { wrappedSelect } from './wrappers.js';
-import { localJoin } from './localJoins.js';
+import { localJoin, reducesRows } from './localJoins.js';
 import { shippableBooleanTests } from './booleanTests.js';
 
 /** @throws the parser's error when `sql` is not valid SQL. */
@@ -143,7 +143,20 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
     // Left as it is: say what keeps its work on the access node, if anything visibly does.
     if (outcome.rewrites.length === 0 && outcome.unchanged.length === 0 && scope.relations.some((r) => r.hypertable !== undefined)) {
       const aggregated = (stmt.groupClause ?? []).length > 0 || (stmt.targetList ?? []).some((t) => containsNode(t, (n) => 'FuncCall' in n && isAggregateCall(n.FuncCall, scope)));
-      const blocked = firstUnshippable([stmt.whereClause, ...(aggregated ? [...(stmt.groupClause ?? []), ...(stmt.targetList ?? [])] : [])], scope);
+      // Grouped, what is evaluated per row is the WHERE, the keys and the aggregates (arguments,
+      // FILTER); an output around them (COALESCE(sum(x), 0)) is evaluated per group.
+      const calls: Node[] = [];
+      if (aggregated) {
+        walk({ List: { items: [...(stmt.targetList ?? []), ...(stmt.havingClause === undefined ? [] : [stmt.havingClause])] } }, (n) => {
+          if ('SubLink' in n) return false;
+          if ('FuncCall' in n && isAggregateCall(n.FuncCall, scope)) {
+            calls.push(n);
+            return false;
+          }
+          return true;
+        });
+      }
+      const blocked = firstUnshippable([stmt.whereClause, ...(aggregated ? [...(stmt.groupClause ?? []), ...calls] : [])], scope);
       if (blocked !== undefined) unchanged.push({ kind: 'statement', reason: `${blocked}: postgres_fdw keeps it on the access node, over every row it needs from the shards, and no rewrite here can ship it` });
     }
   }
@@ -154,21 +167,30 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
 function localJoins(root: SelectStmt, selects: readonly SelectStmt[], scopes: ReadonlyMap<SelectStmt, Scope>): Unchanged[] {
   const reads = (n: Node): boolean => 'SelectStmt' in n && scopes.get(n.SelectStmt)?.relations.some((r) => r.hypertable !== undefined) === true;
   const readsHypertable = (node: Node): boolean => {
-    let found = reads(node);
-    walk(node, (n) => {
+    let found = false;
+    const visit = (n: Node): boolean => {
       found ||= reads(n);
+      // A set operation's arms are SelectStmts of their own, not nodes the walk visits.
+      if (!found && 'SelectStmt' in n) for (const arm of [n.SelectStmt.larg, n.SelectStmt.rarg]) if (arm !== undefined) found ||= readsHypertable({ SelectStmt: arm });
       return !found;
-    });
+    };
+    if (visit(node)) walk(node, visit);
     return found;
+  };
+  // A sub-select or CTE that groups what it reads hands on groups, not hypertable rows (localJoins.ts).
+  const readsRows = (node: Node): boolean => {
+    const s = 'SelectStmt' in node ? node.SelectStmt : undefined;
+    if (s?.larg !== undefined && s.rarg !== undefined) return readsRows({ SelectStmt: s.larg }) || readsRows({ SelectStmt: s.rarg });
+    return readsHypertable(node) && !reducesRows(node);
   };
   const cteReads = new Map<string, boolean>();
   walk({ SelectStmt: root }, (n) => {
-    if ('CommonTableExpr' in n && n.CommonTableExpr.ctename !== undefined && n.CommonTableExpr.ctequery !== undefined) cteReads.set(n.CommonTableExpr.ctename, readsHypertable(n.CommonTableExpr.ctequery));
+    if ('CommonTableExpr' in n && n.CommonTableExpr.ctename !== undefined && n.CommonTableExpr.ctequery !== undefined) cteReads.set(n.CommonTableExpr.ctename, readsRows(n.CommonTableExpr.ctequery));
   });
   const found: Unchanged[] = [];
   for (const stmt of selects) {
     const scope = scopes.get(stmt);
-    const item = scope === undefined ? undefined : localJoin(stmt, scope, readsHypertable, cteReads);
+    const item = scope === undefined ? undefined : localJoin(stmt, scope, readsRows, cteReads);
     if (item !== undefined) found.push({ kind: 'statement', reason: `${item} is joined on the access node with every hypertable row the shards send for the join: postgres_fdw joins only foreign tables of one data node (a reference table's copies join beside each shard)` });
   }
   return found;

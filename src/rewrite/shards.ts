@@ -208,6 +208,13 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
       return undefined;
     });
   }
+  // Grouped by the space key, every group lies on one shard: an aggregate that cannot be split is
+  // computed whole there (PostgreSQL's partitionwise aggregate; postgres_fdw ships it as written
+  // when nothing else keeps it on the access node), and why no split was made is no reason to give.
+  // (One shard left without the key in GROUP BY is aggregated on the access node: that reason stands.)
+  const groupsWhole = bySpace && !fromDistinct && finished.length === 0 && !bookends;
+  const refuseSplit = (reason: string): ShardOutcome =>
+    groupsWhole && firstUnshippable([stmt.whereClause, ...groups, ...everyCall.map((c) => ({ FuncCall: c }) as Node)], scope) === undefined ? { rewrites: [], unchanged: [] } : refuse(reason);
   // A DISTINCT aggregate no shard can finish (count(DISTINCT x), x not the space key): each shard
   // groups by x as well and returns its distinct values, the access node aggregates those.
   // Buckets of a zone-reading key are finer than its groups: several per group on one shard hold
@@ -258,7 +265,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   for (const t of targets) collect(t?.val as Node);
   if (stmt.havingClause !== undefined) collect(stmt.havingClause);
   for (const s of stmt.sortClause ?? []) if ('SortBy' in s && s.SortBy.node !== undefined) collect(s.SortBy.node);
-  if (problems.length > 0) return refuse(problems.join('; '));
+  if (problems.length > 0) return refuseSplit(problems.join('; '));
 
   // Outside the shards, a group expression is its column and an aggregate its combination.
   let failure: string | undefined;
@@ -285,7 +292,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     return { SortBy: { ...s.SortBy, node: outer(node) } };
   });
   const distinct = (stmt.distinctClause ?? []).map((d) => (Object.keys(d).length === 0 ? d : outer(d)));
-  if (failure !== undefined) return refuse(failure);
+  if (failure !== undefined) return refuseSplit(failure);
   const blocked = firstUnshippable([stmt.whereClause, ...shardKeys.map(parseExpression), ...calls], scope);
   if (blocked !== undefined) return refuse(`${blocked}: postgres_fdw would keep it on the access node, over every row a shard sends, so no shard could finish the aggregate`);
   if (direct.denied !== undefined) return denied(direct);

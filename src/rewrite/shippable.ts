@@ -30,6 +30,8 @@ const SHIPPED = new Set([
   'char_length', 'character_length', 'octet_length', 'substr', 'substring', 'left', 'right', 'btrim', 'ltrim', 'rtrim', 'trim', 'replace',
   'split_part', 'starts_with', 'reverse', 'md5', 'array_length', 'cardinality', 'isfinite', 'int4', 'int8', 'float8', 'numeric',
   'count', 'sum', 'min', 'max', 'avg', 'bool_and', 'bool_or', 'every', 'var_pop', 'var_samp', 'variance', 'stddev', 'stddev_pop', 'stddev_samp',
+  // Immutable aggregates postgres_fdw ships whole where the shard holds every row of a group (ORDER BY and WITHIN GROUP included).
+  'array_agg', 'string_agg', 'percentile_cont', 'percentile_disc', 'mode',
 ]);
 const NEVER_SHIPPED: Record<string, string> = { CoalesceExpr: 'COALESCE', MinMaxExpr: 'GREATEST/LEAST', NullIfExpr: 'NULLIF', BooleanTest: 'IS [NOT] TRUE/FALSE/UNKNOWN' };
 const TIME_PARTS = new Set(['date', 'timestamp', 'time', 'text', 'varchar', 'char', 'bpchar']);
