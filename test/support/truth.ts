@@ -4,7 +4,9 @@
  * audit's rules (src/audit/analyze.ts) on the real plan.
  *
  *   - a statement whose plan leaves row-level work on the access node (audit incomplete) comes
- *     with at least one reason from the rewriter, and never with "already ships";
+ *     with at least one reason from the rewriter, and never with "already ships"; one whose plan
+ *     leaves none (complete) with no reason saying an aggregate or a join with the shards' rows
+ *     stays on the access node;
  *   - each rewrite's claim holds in the plan: a stable expression made a constant is shipped (no
  *     filter on the access node reads an InitPlan), a partial aggregate's shards return groups
  *     (an aggregate pushed, no partial aggregation left), a per-shard LIMIT is in the Remote SQL,
@@ -23,6 +25,12 @@ const CONTRADICTS: Partial<Record<RewriteKind, readonly FindingCode[]>> = {
   'reference-join': ['LOCAL_JOIN'],
   'time-bucket': [],
 };
+
+/**
+ * How a reason says rows are worked on by the access node: a FROM item joined with the rows the
+ * shards send (rewrite.ts's localJoins), an expression postgres_fdw keeps there over every row.
+ */
+const LOCAL_WORK_REASON = /is joined on the access node with every hypertable row|on the access node, over every row/;
 
 /** Findings of plans the planner chose by cost where a shipped one was on offer: nothing kept them local. */
 const PLANNER_CHOICES = new Set<FindingCode>(['AGGREGATE_NOT_PUSHED', 'SINGLE_SHARD_AGGREGATE_NOT_PUSHED', 'LIMIT_NOT_PUSHED', 'PARTIAL_AGGREGATE']);
@@ -48,6 +56,10 @@ export function truthProblems(rewrite: RewriteResult, audit: QueryAudit): string
   const claimsAll = rewrite.unchanged.some((u) => u.reason.startsWith('postgres_fdw already ships'));
   if (!audit.complete && (!explained || claimsAll)) problems.push(`the plan leaves work on the access node (${codes.join(', ')}) but the rewriter ${claimsAll ? 'says postgres_fdw already ships it' : 'gives no reason'}`);
   if (claimsAll && !audit.complete) problems.push('"already ships" said of an incomplete statement');
+
+  // The other way: a reason that says rows are aggregated or joined on the access node, of a plan that leaves no such work there.
+  const claimsLocal = rewrite.unchanged.filter((u) => u.kind === 'partial-aggregate' || LOCAL_WORK_REASON.test(u.reason));
+  if (audit.complete && claimsLocal.length > 0) problems.push(`the plan leaves no row-level work on the access node, yet the rewriter says: ${claimsLocal.map((u) => u.reason).join('; ')}`);
 
   const kinds = new Set(rewrite.rewrites.map((r) => r.kind));
   for (const kind of kinds) {
