@@ -208,13 +208,11 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
       return undefined;
     });
   }
-  // Grouped by the space key, every group lies on one shard: an aggregate that cannot be split is
-  // computed whole there (PostgreSQL's partitionwise aggregate; postgres_fdw ships it as written
-  // when nothing else keeps it on the access node), and why no split was made is no reason to give.
-  // (One shard left without the key in GROUP BY is aggregated on the access node: that reason stands.)
+  // Grouped by the space key, every group lies on one shard: an output the rewrite cannot place
+  // above the shards (a sub-select) is left as written, where PostgreSQL's partitionwise aggregate
+  // ships the aggregates per shard when nothing else keeps them on the access node.
   const groupsWhole = bySpace && !fromDistinct && finished.length === 0 && !bookends;
-  const refuseSplit = (reason: string): ShardOutcome =>
-    groupsWhole && firstUnshippable([stmt.whereClause, ...groups, ...everyCall.map((c) => ({ FuncCall: c }) as Node)], scope) === undefined ? { rewrites: [], unchanged: [] } : refuse(reason);
+  const ships = (): boolean => firstUnshippable([stmt.whereClause, ...groups, ...everyCall.map((c) => ({ FuncCall: c }) as Node)], scope) === undefined;
   // A DISTINCT aggregate no shard can finish (count(DISTINCT x), x not the space key): each shard
   // groups by x as well and returns its distinct values, the access node aggregates those.
   // Buckets of a zone-reading key are finer than its groups: several per group on one shard hold
@@ -265,7 +263,28 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   for (const t of targets) collect(t?.val as Node);
   if (stmt.havingClause !== undefined) collect(stmt.havingClause);
   for (const s of stmt.sortClause ?? []) if ('SortBy' in s && s.SortBy.node !== undefined) collect(s.SortBy.node);
-  if (problems.length > 0) return refuseSplit(problems.join('; '));
+  // Every group on one shard (grouped by the space key, or one shard left): an aggregate that
+  // cannot be split is computed whole where its group lies. As written, PostgreSQL's partitionwise
+  // aggregate ships it per shard (grouped by the key, no LIMIT, no node views: left so); else each
+  // arm returns its groups' aggregates whole and the access node only puts the groups together
+  // (under a LIMIT, materialized, so the shards are planned for every group, not sorted rows).
+  let wholeGroups = false;
+  if (problems.length > 0) {
+    const oneShard = gate?.only !== undefined && gatedShards(gate, table).length === 1;
+    if (!(bySpace || oneShard) || fromDistinct || finished.length > 0 || bookends || !ships()) return refuse(problems.join('; '));
+    if (!oneShard && !limited && !asks.some((t) => t.node)) return { rewrites: [], unchanged: [] };
+    wholeGroups = true;
+    keys.length = 0;
+    viaValues.length = 0;
+    partials.length = 0;
+    combined.clear();
+    for (const call of calls) {
+      const text = deparse(call);
+      if (combined.has(text)) continue;
+      partials.push(text);
+      combined.set(text, `${UNION_ALIAS}.p${partials.length - 1}`);
+    }
+  }
 
   // Outside the shards, a group expression is its column and an aggregate its combination.
   let failure: string | undefined;
@@ -292,7 +311,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     return { SortBy: { ...s.SortBy, node: outer(node) } };
   });
   const distinct = (stmt.distinctClause ?? []).map((d) => (Object.keys(d).length === 0 ? d : outer(d)));
-  if (failure !== undefined) return refuseSplit(failure);
+  if (failure !== undefined) return groupsWhole && ships() ? { rewrites: [], unchanged: [] } : refuse(failure);
   const blocked = firstUnshippable([stmt.whereClause, ...shardKeys.map(parseExpression), ...calls], scope);
   if (blocked !== undefined) return refuse(`${blocked}: postgres_fdw would keep it on the access node, over every row a shard sends, so no shard could finish the aggregate`);
   if (direct.denied !== undefined) return denied(direct);
@@ -314,8 +333,8 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const materialize = limited;
   const rebuilt = parseSelect(
     (materialize ? `WITH ${UNION_ALIAS} AS MATERIALIZED (${union}) SELECT ${newTargets.join(', ')} FROM ${UNION_ALIAS}` : `SELECT ${newTargets.join(', ')} FROM (${union}) AS ${UNION_ALIAS}`) +
-      (groups.length > 0 ? ` GROUP BY ${outerKeys.join(', ')}` : '') +
-      (having === undefined ? '' : ` HAVING ${deparse(having)}`),
+      (groups.length > 0 && !wholeGroups ? ` GROUP BY ${outerKeys.join(', ')}` : '') +
+      (having === undefined ? '' : ` ${wholeGroups ? 'WHERE' : 'HAVING'} ${deparse(having)}`),
   );
   stmt.targetList = rebuilt.targetList ?? [];
   stmt.fromClause = rebuilt.fromClause ?? [];
@@ -323,6 +342,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     stmt.withClause = stmt.withClause === undefined ? rebuilt.withClause : { ...stmt.withClause, ctes: [...(stmt.withClause.ctes ?? []), ...(rebuilt.withClause.ctes ?? [])] };
   }
   delete stmt.whereClause;
+  if (rebuilt.whereClause !== undefined) stmt.whereClause = rebuilt.whereClause;
   if (rebuilt.groupClause === undefined) delete stmt.groupClause;
   else stmt.groupClause = rebuilt.groupClause;
   if (rebuilt.havingClause === undefined) delete stmt.havingClause;
@@ -333,7 +353,9 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const rewrites: Rewrite[] = [
     {
       kind: 'partial-aggregate',
-      detail:
+      detail: wholeGroups
+        ? `${bySpace ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')} holds the space key ${table.spaceColumn}` : (gate?.detail ?? '')}, so each group's rows are on one shard: ${asked(asks)} computes ${partials.join(', ')} whole for its groups on its data node${materialize ? ' (planned whole, not for the first rows)' : ''}, the access node puts the groups together`
+        :
         (bySpace
           ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')} holds the space key ${table.spaceColumn}${limited ? ' and the statement a LIMIT' : ''}: `
           : `${groups.length > 0 ? `GROUP BY ${groups.map((g) => deparse(g)).join(', ')}` : 'the aggregate'} lacks the space key ${table.spaceColumn}: `) +

@@ -105,6 +105,12 @@ const TRUTH_CASES: readonly DifferentialCase[] = [
   // Joined on the access node with rows of its own: never "already ships".
   { id: 'a join with a VALUES list', sql: `SELECT m.device_id, count(*) AS n FROM metrics m JOIN (VALUES (1), (2), (3)) v(d) ON v.d = m.device_id GROUP BY 1 ORDER BY 1` },
   { id: 'a join with a function', sql: `SELECT g.k, count(m.cpu) AS n, max(m.cpu) AS peak FROM generate_series(1, 3) g(k) LEFT JOIN metrics m ON m.device_id = g.k GROUP BY 1 ORDER BY 1` },
+  // Aggregates no shard can split: whole on the one shard left, or per shard grouped by the key; no reason claims otherwise.
+  { id: 'a percentile per hour of one device', sql: `SELECT date_bin('1 hour', time, '2000-01-01 00:00:00+00'::timestamptz) AS h, percentile_cont(0.9) WITHIN GROUP (ORDER BY cpu) AS p90, mode() WITHIN GROUP (ORDER BY region) AS r, count(*) AS n FROM metrics WHERE device_id = 3 GROUP BY 1 ORDER BY 1 DESC` },
+  { id: 'a percentile per hour of one device, the last hours', sql: `SELECT date_bin('1 hour', time, '2000-01-01 00:00:00+00'::timestamptz) AS h, percentile_disc(0.5) WITHIN GROUP (ORDER BY cpu) AS p50, array_agg(DISTINCT ok) AS oks FROM metrics WHERE device_id = 3 GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 DESC LIMIT 5` },
+  { id: 'the devices of the highest p95', sql: `SELECT device_id, percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu) AS p95, mode() WITHIN GROUP (ORDER BY region) AS r FROM metrics GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 4` },
+  { id: 'a percentile per device', sql: `SELECT device_id, percentile_disc(0.5) WITHIN GROUP (ORDER BY cpu) AS p50, string_agg(DISTINCT region, ',' ORDER BY region) AS rs, COALESCE(sum(bytes), 0) AS b FROM metrics GROUP BY 1 ORDER BY 1` },
+  { id: 'a reference table joined with hourly groups', sql: `WITH h AS (SELECT date_bin('1 hour', time, '2000-01-01 00:00:00+00'::timestamptz) AS hr, device_id, avg(cpu) AS mean FROM metrics GROUP BY 1, 2) SELECT h.hr, dv.name, h.mean FROM h JOIN devices dv ON dv.id = h.device_id ORDER BY 1, 2` },
 ];
 /** Keys that read the session's zone: per shard by a bucket of time where the zone's offset is fixed, else left with the reason. */
 const LOCAL_KEY_CASES: readonly DifferentialCase[] = [
@@ -539,6 +545,13 @@ for (const { source, skip } of sources) {
           expect(kinds('ungrouped min/max over every shard')).toEqual(['partial-aggregate']);
           expect(kinds('a local date compared with dates')).toEqual(['date-range', 'date-range', 'partial-aggregate']);
           expect(kinds('DISTINCT aggregates not over the space key')).toEqual(['partial-aggregate']);
+          for (const id of ['a percentile per hour of one device', 'a percentile per hour of one device, the last hours']) expect(kinds(id), id).toEqual(['partial-aggregate', 'shard-pinning']);
+          expect(kinds('the devices of the highest p95')).toEqual(['partial-aggregate']);
+          for (const id of ['a percentile per hour of one device', 'a percentile per hour of one device, the last hours', 'the devices of the highest p95', 'a percentile per device', 'a reference table joined with hourly groups']) {
+            const outcome = run.outcomes.find((o) => o.id === id);
+            expect(outcome?.audit?.complete, id).toBe(true);
+            expect(outcome?.rewrite.unchanged.filter((u) => !u.reason.startsWith('postgres_fdw already ships')), id).toEqual([]);
+          }
           for (const id of ['first and last', 'first and last, hourly', 'aggregates of arithmetic', 'an epoch bucket (Grafana)', 'an epoch bucket per series name (Grafana)', 'a formatted day', 'a default for NULL, distinct devices']) {
             expect(kinds(id), id).toContain('partial-aggregate');
             expect(run.outcomes.find((o) => o.id === id)?.audit?.complete, id).toBe(true);

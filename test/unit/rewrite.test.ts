@@ -587,6 +587,27 @@ describe('shard pinning', () => {
     expect(any).not.toContain('cpu.tags_id = ANY ($1)');
   });
 
+  it('an aggregate that cannot be split is computed whole where each group lies: on the one shard left, or per shard grouped by the key under a LIMIT', () => {
+    const r = rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS h, percentile_cont(0.5) WITHIN GROUP (ORDER BY usage_user), count(*) FROM cpu WHERE tags_id = 42 GROUP BY 1 HAVING count(*) > 2 ORDER BY 1 DESC LIMIT 3`);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate', 'shard-pinning']);
+    expect(r.unchanged).toEqual([]);
+    expect(r.sql.match(/_hypershard\.cpu_s\d/g)).toEqual(['_hypershard.cpu_s2']);
+    expect(r.sql).toContain(`WITH _hs AS MATERIALIZED (SELECT date_bin('1 hour', cpu."time", '2000-01-01') AS g0, percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu.usage_user) AS p0, count(*) AS p1 FROM _hypershard.cpu_s2 AS cpu WHERE cpu.tags_id = 42 GROUP BY 1 UNION ALL SELECT NULL, NULL, NULL WHERE (SELECT CASE`);
+    // The groups are put together, not regrouped; HAVING filters them.
+    expect(r.sql).toMatch(/\) SELECT _hs\.g0 AS h, _hs\.p0 AS percentile_cont, _hs\.p1 AS count FROM _hs WHERE _hs\.p1 > 2 ORDER BY 1 DESC LIMIT 3$/);
+    reparses(r.sql);
+    const top = rewrite(`SELECT tags_id, percentile_cont(0.95) WITHIN GROUP (ORDER BY usage_user) AS p95 FROM cpu GROUP BY 1 ORDER BY 2 DESC LIMIT 10`);
+    expect(top.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    expect(top.sql.match(/_hypershard\.cpu_s\d/g)).toHaveLength(4);
+    expect(top.sql).not.toContain('GROUP BY _hs');
+    // Grouped by the key without a LIMIT: postgres_fdw ships it per shard as written.
+    expect(rewrite(`SELECT tags_id, mode() WITHIN GROUP (ORDER BY usage_user) FROM cpu GROUP BY 1`).changed).toBe(false);
+    // Two shards, the key not grouped: each would have to finish the percentile of rows it does not all hold.
+    expect(rewrite(`SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY usage_user) FROM cpu WHERE tags_id IN (1, 2)`).unchanged.map((u) => u.kind)).toEqual(['partial-aggregate']);
+    // A filter postgres_fdw keeps on the access node: the reason stands.
+    expect(rewrite(`SELECT mode() WITHIN GROUP (ORDER BY usage_user) FROM cpu WHERE tags_id = 42 AND random() < 0.5`).unchanged.map((u) => u.kind)).toEqual(['partial-aggregate']);
+  });
+
   it('reads constant keys through node views only when they need every shard of those nodes (a view cannot skip one)', () => {
     const node = (n: number, shards: number[]) => ({ table: { schema: '_hypershard', name: `cpu_n${n}` }, server: `srv_${n}`, shards });
     const withNodes = (nodes: ReturnType<typeof node>[]): ClusterMetadata => ({ hypertables: [{ ...CPU, nodes }], referenceTables: [] });
