@@ -34,6 +34,9 @@ import { clusterSources, type TestCluster } from '../support/clusters.js';
 import { formatMismatch, runDifferential, summaryLine, type DifferentialCase, type DifferentialRun, type DifferentialTarget } from '../support/differential.js';
 import { createDevices, generateQueries, insertMetrics, metricsRows, METRICS_COLUMNS, QUERY_SHAPES } from '../support/queryGen.js';
 import { writeExampleSpec, writeSecrets } from '../support/spec.js';
+import type { AppliedCluster } from '../support/appliedCluster.js';
+import { startTestGateway } from '../support/gateway.js';
+import type { ClusterSpec } from '../../src/spec/schema.js';
 
 const envInt = (name: string, fallback: number, min: number): number => {
   const raw = process.env[name];
@@ -264,6 +267,8 @@ for (const { source, skip } of sources) {
   describe.skipIf(skip !== undefined)(`${source.label}${skip === undefined ? '' : ` — skipped: ${skip}`}`, () => {
     let cluster: TestCluster;
     let metadata: ClusterMetadata;
+    let spec: ClusterSpec;
+    let specFile: string;
     const clients: pg.Client[] = [];
     let anchorMs: number;
     let tsbsEndMs: number;
@@ -315,7 +320,7 @@ for (const { source, skip } of sources) {
         { name: 'devices', columns: [{ name: 'id', type: 'integer', notNull: true }, { name: 'name', type: 'text', notNull: true }, { name: 'region', type: 'text' }], primaryKey: ['id'] },
       ];
       await writeFile(file, stringify(doc));
-      const { spec, file: specFile } = await loadSpec(file);
+      ({ spec, file: specFile } = await loadSpec(file));
       await generateMigrations(spec, specFile);
       const applied = await apply(spec, specFile);
       if (!applied.ok) throw new Error(`apply failed: ${applied.nodes.map((n) => `${n.node} ${n.status} ${n.error?.message ?? ''}`).join('; ')}`);
@@ -530,6 +535,32 @@ for (const { source, skip } of sources) {
       expect(run.plannerChoices.length, choices(run)).toBeLessThanOrEqual(RUN_CASES * PLANNER_CHOICE_SHARE);
     });
 
+    it(`through the gateway, router reads on: ${RUN_CASES} cases from seed ${RUN_SEED + 1}, each sent as written outside a transaction, the single node's answers`, async () => {
+      // What a client of the gateway gets: its rewrite, keys read first, and router reads (the data node's own answer).
+      const gateway = await startTestGateway({ spec, specFile } as AppliedCluster, { routerReads: true });
+      const via: pg.Client[] = [];
+      try {
+        for (let i = 0; i < clients.length; i++) {
+          const client = new pg.Client(gateway.through(clientConfig(cluster.accessNode.url, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD)));
+          client.on('error', () => undefined);
+          await client.connect();
+          await client.query(`SET TimeZone = 'UTC'; SET search_path = public; SET statement_timeout = '60s'`);
+          via.push(client);
+        }
+        const queries = generateQueries(RUN_SEED + 1, RUN_CASES, anchorMs);
+        const { truth: _explained, ...plain } = target('UTC');
+        const run = await runDifferential({ ...plain, through: via }, queries.map((q) => ({ id: q.id, sql: q.sql, params: q.params })));
+        const metrics = gateway.gateway.metrics();
+        await record(`through the gateway, seed ${RUN_SEED + 1}`, run, source.label, `; ${metrics.rewritten} rewritten, ${metrics.routerReads} router reads, fallbacks ${JSON.stringify(metrics.routerFallbacks)}`);
+        expect(run.mismatches.length, report(run.mismatches)).toBe(0);
+        // The data nodes' own answers were among those compared.
+        expect(metrics.routerReads).toBeGreaterThan(0);
+      } finally {
+        await Promise.all(via.map((c) => c.end().catch(() => undefined)));
+        await gateway.close();
+      }
+    });
+
     it("the issue's cases: every rewrite's words hold in the EXPLAIN (VERBOSE) of what runs, in UTC and other zones", async () => {
       for (const zone of ['UTC', ...OTHER_ZONES]) {
         const run = await runDifferential(target(zone), TRUTH_CASES);
@@ -727,12 +758,10 @@ for (const { source, skip } of sources) {
 
     // Last: it moves shards, and the cases above read the placement apply made.
     it('lastpoint and node views after a rebalance: the views moved with their shards (check finds none missing or stale), same answers', async () => {
-      const file = join(cluster.workDir, 'project', 'hypershard.yaml');
-      const { spec } = await loadSpec(file);
-      const drained = await rebalance(spec, file, { drain: cluster.dataNodes[1]!.name });
+      const drained = await rebalance(spec, specFile, { drain: cluster.dataNodes[1]!.name });
       expect(drained.ok, JSON.stringify(drained.moves.filter((m) => m.status !== 'moved'))).toBe(true);
       expect(drained.moves.filter((m) => m.hypertable === 'public.cpu').length).toBe(2);
-      const moved = await loadSpec(file);
+      const moved = await loadSpec(specFile);
       metadata = metadataFromLayout(planLayout(moved.spec));
       // The moves made other node views and foreign tables: the truth checks name them from the catalog.
       catalog = await readCatalog(clients[0]!, planLayout(moved.spec), functionNames);

@@ -46,6 +46,13 @@ export interface DifferentialTarget {
   readonly searchPath: readonly string[];
   /** The session TimeZone both statements run under, passed to the rewriter too. */
   readonly timeZone: string;
+  /**
+   * Connections through the gateway (one per client, in the target's TimeZone and search_path):
+   * each case is sent as written on one, outside a transaction (so router reads may answer it),
+   * and its answer compared with the single node's just before it, or, when they differ (a now()
+   * window moved between the two), just after it.
+   */
+  readonly through?: readonly pg.Client[];
   /** Instead of `rewriteSql`: the harness's self-check feeds it deliberately wrong rewrites. */
   readonly rewrite?: (sql: string) => RewriteResult;
   /** What the connected role may have rewritten per shard, passed to the rewriter. */
@@ -118,7 +125,7 @@ const message = (error: unknown): string => {
   return typeof code === 'string' ? `${error.message} (SQLSTATE ${code})` : error.message;
 };
 
-async function runCase(client: pg.Client, target: DifferentialTarget, c: DifferentialCase): Promise<CaseOutcome> {
+async function runCase(client: pg.Client, target: DifferentialTarget, c: DifferentialCase, via?: pg.Client): Promise<CaseOutcome> {
   const params = c.params ?? [];
   const failed = (rewrite: RewriteResult, why: string, expected?: TextResult): CaseOutcome => ({
     id: c.id,
@@ -166,9 +173,9 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
     }
     await client.query(`SET LOCAL search_path = ${path(target.searchPath)}`);
     try {
-      actual = await textQuery(client, rewrite.sql, params);
+      actual = via === undefined ? await textQuery(client, rewrite.sql, params) : await textQuery(via, c.sql, params);
     } catch (error) {
-      return failed(rewrite, `the rewritten statement failed: ${message(error)}`, expected);
+      return failed(rewrite, `the ${via === undefined ? 'rewritten statement' : 'statement through the gateway'} failed: ${message(error)}`, expected);
     }
     if (target.truth !== undefined && target.rewrite === undefined) {
       const atScale = rewriteSql(await renamed(c.sql, target.truth.scaled), target.metadata, { timeZone: target.timeZone, searchPath: target.searchPath, access: target.access, zoneGrid: target.zoneGrid });
@@ -187,7 +194,20 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   } finally {
     await client.query('ROLLBACK');
   }
-  const difference = compareTextResults(expected, actual, shape) ?? (typeof order === 'object' ? checkFullOrder(order.query, order.full, actual, shape.tolerant) : undefined);
+  const differs = (want: TextResult, full: typeof order): ResultDifference | undefined =>
+    compareTextResults(want, actual, shape) ?? (typeof full === 'object' ? checkFullOrder(full.query, full.full, actual, shape.tolerant) : undefined);
+  let difference = differs(expected, order);
+  if (difference !== undefined && via !== undefined) {
+    // The gateway's statement ran after the single node's: the single node's answer again, after it.
+    await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL TimeZone = ${client.escapeLiteral(target.timeZone)}; SET LOCAL search_path = ${path([target.singleSchema, ...target.searchPath])}`);
+    try {
+      const after = await textQuery(client, c.sql, params);
+      const full = typeof order === 'object' ? { query: order.query, full: await textQuery(client, order.query.sql, params) } : order;
+      if (differs(after, full) === undefined) difference = undefined;
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  }
   return {
     id: c.id,
     rewrite,
@@ -237,8 +257,8 @@ export async function runDifferential(target: DifferentialTarget, cases: readonl
   const outcomes: CaseOutcome[] = Array.from<CaseOutcome>({ length: cases.length });
   let next = 0;
   await Promise.all(
-    target.clients.map(async (client) => {
-      for (let i = next++; i < cases.length; i = next++) outcomes[i] = await runCase(client, target, cases[i]!);
+    target.clients.map(async (client, k) => {
+      for (let i = next++; i < cases.length; i = next++) outcomes[i] = await runCase(client, target, cases[i]!, target.through?.[k]);
     }),
   );
   return {
