@@ -18,6 +18,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
+import { parseStatements } from '../rewrite/parser.js';
 import { settingsFromRow, SESSION_SETTINGS_SQL, type SessionSettings } from '../rewrite/session.js';
 import type { ClusterMetadata, Rewrite, Unchanged } from '../rewrite/model.js';
 import type { Queryable } from '../rewrite/discover.js';
@@ -139,6 +140,8 @@ const CLIENT_HIGH_WATER = 1024 * 1024;
 const NOT_PREPARED = 'not prepared on the access node';
 /** How a statement a router read may answer begins (`#holdRead`). */
 const READ_START = /^\s*(?:select|with)\b/i;
+/** SQL that may drop or replace named statements (DEALLOCATE, DISCARD ALL), found cheaply: a match is taken as one. */
+const DROPS_STATEMENTS = /\b(?:deallocate|discard)\b/i;
 
 interface Statement {
   readonly original: string;
@@ -184,6 +187,8 @@ interface HeldRead {
   /** The access node's answers due so far, in order; 'description' where a Describe's row description goes. */
   readonly answers: ('parse' | 'bind' | 'parameters' | 'description')[];
   executed: boolean;
+  /** A Bind of this named statement began it (the client's Parse of it went to the access node before). */
+  readonly named?: string;
 }
 
 /** A routed write opened in the client's transaction, on a hypertable with this many columns. */
@@ -272,6 +277,12 @@ export class Session {
   #heldInsert: HeldInsert | undefined;
   /** An unnamed statement held while it may be a router read (#holdRead). */
   #heldRead: HeldRead | undefined;
+  /**
+   * Whether a Bind of a named statement may be a router read: off once the client may have
+   * dropped or replaced one in SQL (DEALLOCATE, DISCARD ALL, then perhaps PREPARE under the same
+   * name), which the gateway does not follow; the access node then answers each Bind as it knows it.
+   */
+  #namedReads = true;
   /** Held messages going to the access node after all: they are not held again. */
   #releasing = false;
   /** Some statement is an INSERT the gateway may route: Binds need a look. */
@@ -761,7 +772,7 @@ export class Session {
         return this.#holdInsert(frame, parse) || this.#holdRead(frame, parse) ? undefined : this.#onParse(bytes, parse);
       }
       case F.Bind:
-        return this.#holdInsert(frame) ? undefined : this.#onBind(bytes);
+        return this.#holdInsert(frame) || this.#holdNamedRead(frame) ? undefined : this.#onBind(bytes);
       case F.Describe: {
         const target = readTarget(bytes);
         const statement = target.kind === 'S' ? this.#statements.get(target.name) : undefined;
@@ -847,6 +858,7 @@ export class Session {
 
   #onQuery(bytes: Buffer): Promise<void> | undefined {
     const text = readQuery(bytes);
+    if (DROPS_STATEMENTS.test(text)) this.#forgetDropped(text);
     this.#ctx.metrics.statements += 1;
     const copy = this.#routableCopy(text);
     if (copy !== undefined) return this.#copyInRouted(bytes, copy);
@@ -1115,6 +1127,7 @@ export class Session {
   /** `decided`: what a held read was found to need (#routeRead), not decided again. */
   #onParse(bytes: Buffer, parse: ParseMessage, decided?: Decision): Promise<void> | undefined {
     this.#ctx.metrics.statements += 1;
+    if (this.#namedReads && DROPS_STATEMENTS.test(parse.text)) this.#namedReads = false;
     this.#beginOnly = this.#sinceSync === 0 && this.#tracker.idle && this.#txStatus === TX_IDLE && beginStatement(parse.text);
     if (decided !== undefined) return this.#parseRewritten(bytes, parse, decided);
     const quick = this.#asWrittenAtOnce(parse.text);
@@ -1710,14 +1723,35 @@ export class Session {
    * @returns whether the frame is now held
    */
   #holdRead(frame: Frame, parse: ParseMessage): boolean {
-    if (this.#releasing || this.#ctx.routerReads === undefined || this.#sinceSync !== 0 || this.#txStatus !== TX_IDLE || !this.#mayRoute()) return false;
-    if (parse.name !== '' || !parse.paramTypes.every(inlinableType) || !READ_START.test(parse.text)) return false;
-    const rewriter = this.#rewriter;
-    if (rewriter === undefined || this.#unrewritable() !== undefined || !rewriter.mentionsHypertable(parse.text)) return false;
-    const info = rewriter.statement(parse.text);
-    if (!info.parsed || info.count !== 1 || info.changesSettings || info.changesAccess || info.transactional || info.definesRelations.size > 0 || !rewriter.mayTouch(info)) return false;
+    if (parse.name !== '' || !this.#mayHoldRead(parse.text, parse.paramTypes)) return false;
     this.#heldRead = { text: parse.text, paramTypes: parse.paramTypes, values: [], frames: [frame], bytes: frame.bytes.length, answers: ['parse'], executed: false };
     return true;
+  }
+
+  /**
+   * Starts holding a Bind of a named statement that may be a router read, as #holdRead an unnamed
+   * one's Parse: drivers prepare what they run often (JDBC and psycopg from the fifth execution,
+   * node-postgres given a name), and each execution with its values is then one read. The text
+   * is the client's Parse's, which went to the access node; values and results in text.
+   */
+  #holdNamedRead(frame: Frame): boolean {
+    if (this.#ctx.routerReads === undefined || !this.#namedReads) return false;
+    const bind = readBind(frame.bytes, 'utf8');
+    const statement = bind.statement === '' ? undefined : this.#statements.get(bind.statement);
+    if (statement === undefined || statement.insert === true || bind.portal !== '' || !bind.formats.every((f) => f === 0) || !bind.resultFormats.every((f) => f === 0)) return false;
+    if (!this.#mayHoldRead(statement.original, statement.paramTypes)) return false;
+    this.#heldRead = { text: statement.original, paramTypes: statement.paramTypes, values: bind.values, frames: [frame], bytes: frame.bytes.length, answers: ['bind'], executed: false, named: bind.statement };
+    return true;
+  }
+
+  /** Whether a statement may be held as a router read: this session at rest, one SELECT that names a hypertable, parameters of types a literal can stand for. */
+  #mayHoldRead(text: string, paramTypes: readonly number[]): boolean {
+    if (this.#releasing || this.#ctx.routerReads === undefined || this.#sinceSync !== 0 || this.#txStatus !== TX_IDLE || !this.#mayRoute()) return false;
+    if (!paramTypes.every(inlinableType) || !READ_START.test(text)) return false;
+    const rewriter = this.#rewriter;
+    if (rewriter === undefined || this.#unrewritable() !== undefined || !rewriter.mentionsHypertable(text)) return false;
+    const info = rewriter.statement(text);
+    return info.parsed && info.count === 1 && !info.changesSettings && !info.changesAccess && !info.transactional && info.definesRelations.size === 0 && rewriter.mayTouch(info);
   }
 
   /**
@@ -1744,7 +1778,7 @@ export class Session {
       }
       case F.Describe: {
         const target = readTarget(frame.bytes);
-        more = !held.answers.includes('description') && target.name === '' && (target.kind === 'S' || bound);
+        more = !held.answers.includes('description') && target.name === '' && (target.kind === 'S' ? held.named === undefined : bound);
         if (more) held.answers.push(...(target.kind === 'S' ? (['parameters', 'description'] as const) : (['description'] as const)));
         break;
       }
@@ -1778,8 +1812,8 @@ export class Session {
     const text = held.values.length === 0 ? held.text : inlineParameters(held.text, held.paramTypes, held.values);
     const described = held.answers.includes('parameters') && (held.paramTypes.length !== held.values.length || held.paramTypes.includes(0));
     if (text === undefined || described) return this.#releaseFrames(frames);
-    // What is decided for the text itself goes with it to the access node.
-    const asSent = (decision: Decision | undefined): Decision | undefined => (text === held.text ? decision : undefined);
+    // What is decided for the text itself goes with its Parse to the access node (a named statement's went before).
+    const asSent = (decision: Decision | undefined): Decision | undefined => (text === held.text && held.named === undefined ? decision : undefined);
     const quick = this.#asWrittenAtOnce(text);
     const state = this.#ctx.routerReads;
     if (quick !== undefined || state === undefined) return this.#releaseFrames(frames, asSent(quick));
@@ -1793,9 +1827,33 @@ export class Session {
     this.#answeredElsewhere(held);
   }
 
-  /** The client's unnamed statement was answered by a data node: the access node's unnamed statement is another. */
+  /**
+   * The client's SQL drops named statements (DEALLOCATE, DISCARD ALL): the gateway forgets them,
+   * so a Bind of one goes to the access node under the client's name, which says it does not
+   * exist (the gateway's renamed copies of it would have answered). Named statements are then no
+   * router reads on this session: a DEALLOCATE that did not run (an error before it in the same
+   * query) or one the gateway cannot read must not leave a data node answering for a name.
+   */
+  #forgetDropped(text: string): void {
+    this.#namedReads = false;
+    let statements;
+    try {
+      statements = parseStatements(text);
+    } catch {
+      return;
+    }
+    for (const { stmt } of statements) {
+      if (stmt === undefined) continue;
+      const all = ('DeallocateStmt' in stmt && stmt.DeallocateStmt.isall === true) || ('DiscardStmt' in stmt && stmt.DiscardStmt.target === 'DISCARD_ALL');
+      if (all) for (const name of [...this.#statements.keys()]) if (name !== '') this.#statements.delete(name);
+      if ('DeallocateStmt' in stmt && stmt.DeallocateStmt.name !== undefined) this.#statements.delete(stmt.DeallocateStmt.name);
+    }
+  }
+
+  /** The client's unnamed statement was answered by a data node: the access node's unnamed statement is another. (A named one's is the same.) */
   #answeredElsewhere(held: HeldRead): void {
     this.#ctx.metrics.statements += 1;
+    if (held.named !== undefined) return;
     this.#statements.set('', { original: held.text, paramTypes: held.paramTypes, serverName: '', settingsKey: NOT_PREPARED, insert: false });
     // Binds and statement Describes then go through #handle, which prepares it first.
     this.#preparedRewrites = true;

@@ -426,6 +426,46 @@ for (const { source, skip } of sources) {
       expect(fallbacks()['data-node-error']).toBeGreaterThan(0);
     });
 
+    it('a named statement, prepared once and run with other values (as drivers run what they run often), is a router read each time; what it cannot be goes through the access node', async () => {
+      const viaGateway = new pg.Client({ ...gateway.through(applied.access), types: RAW });
+      const direct = new pg.Client({ ...applied.access, types: RAW });
+      await Promise.all([viaGateway.connect(), direct.connect()]);
+      const text = `SELECT date_trunc('minute', time) AS minute, max(cpu) AS cpu, count(*) AS n FROM metrics WHERE device_id = $1::int AND time >= $2::timestamptz AND time < $2::timestamptz + interval '1 hour' GROUP BY minute ORDER BY minute`;
+      try {
+        const run = (client: pg.Client, name: string, sql: string, values: unknown[]): Promise<pg.QueryResult> => client.query({ name, text: sql, values, rowMode: 'array' });
+        // The first execution prepares it (through the access node); every later one is read from the shard's data node.
+        const before = routed();
+        for (const [device, hour] of [[3, '2024-01-01 00:00:00+00'], [3, '2024-01-01 01:00:00+00'], [7, '2024-01-01 02:00:00+00'], [12, '2024-01-01 00:30:00+00']] as const) {
+          const got = await run(viaGateway, 'minutes', text, [device, hour]);
+          const want = await run(direct, 'minutes', single(text), [device, hour]);
+          expect(got.rows, `device ${device} at ${hour}`).toEqual(want.rows);
+          expect(got.rows.length).toBeGreaterThan(0);
+          expect(got.fields.map((f) => [f.name, f.dataTypeID])).toEqual(want.fields.map((f) => [f.name, f.dataTypeID]));
+        }
+        expect(routed() - before, JSON.stringify(fallbacks())).toBe(3);
+        // Under another TimeZone, the data node answers in it.
+        await viaGateway.query(`SET TimeZone = 'Asia/Kathmandu'`);
+        await direct.query(`SET TimeZone = 'Asia/Kathmandu'`);
+        expect((await run(viaGateway, 'minutes', text, [5, '2024-01-01 03:00:00+00'])).rows).toEqual((await run(direct, 'minutes', single(text), [5, '2024-01-01 03:00:00+00'])).rows);
+        // Keys on two shards: through the access node, the same answer.
+        const both = `SELECT device_id, count(*) AS n FROM metrics WHERE device_id = ANY($1::int[]) GROUP BY 1 ORDER BY 1`;
+        const many = routed();
+        for (let i = 0; i < 3; i += 1) expect((await run(viaGateway, 'both', both, ['{1,2,3,4}'])).rows).toEqual((await run(direct, 'both', single(both), ['{1,2,3,4}'])).rows);
+        expect(routed() - many).toBe(0);
+        // Deallocated by the client: a Bind of it is refused as the access node refuses it, not answered by a data node.
+        await viaGateway.query('DEALLOCATE ALL');
+        await direct.query('DEALLOCATE ALL');
+        const refused = (client: pg.Client, sql: string): Promise<string> => run(client, 'minutes', sql, [9, '2024-01-01 00:00:00+00']).then(() => 'answered', (e: Error) => e.message);
+        const reads = routed();
+        const [throughGateway, straight] = [await refused(viaGateway, text), await refused(direct, single(text))];
+        expect(throughGateway).toBe('prepared statement "minutes" does not exist');
+        expect(throughGateway).toBe(straight);
+        expect(routed() - reads).toBe(0);
+      } finally {
+        await Promise.all([viaGateway.end(), direct.end()]);
+      }
+    });
+
     it('answers the extended protocol as the access node does: every order of Parse, Bind, Describe and Execute; falls back where it must', async () => {
       const viaGateway = new pg.Client({ ...gateway.through(applied.access), types: RAW });
       const direct = new pg.Client({ ...applied.access, types: RAW });
