@@ -1845,7 +1845,7 @@ export class Session {
     for (const { stmt } of statements) {
       if (stmt === undefined) continue;
       const all = ('DeallocateStmt' in stmt && stmt.DeallocateStmt.isall === true) || ('DiscardStmt' in stmt && stmt.DiscardStmt.target === 'DISCARD_ALL');
-      if (all) for (const name of [...this.#statements.keys()]) if (name !== '') this.#statements.delete(name);
+      if (all) for (const name of this.#statements.keys()) if (name !== '') this.#statements.delete(name);
       if ('DeallocateStmt' in stmt && stmt.DeallocateStmt.name !== undefined) this.#statements.delete(stmt.DeallocateStmt.name);
     }
   }

@@ -432,7 +432,7 @@ for (const { source, skip } of sources) {
       await Promise.all([viaGateway.connect(), direct.connect()]);
       const text = `SELECT date_trunc('minute', time) AS minute, max(cpu) AS cpu, count(*) AS n FROM metrics WHERE device_id = $1::int AND time >= $2::timestamptz AND time < $2::timestamptz + interval '1 hour' GROUP BY minute ORDER BY minute`;
       try {
-        const run = (client: pg.Client, name: string, sql: string, values: unknown[]): Promise<pg.QueryResult> => client.query({ name, text: sql, values, rowMode: 'array' });
+        const run = (on: pg.Client, name: string, sql: string, values: unknown[]): Promise<pg.QueryResult> => on.query({ name, text: sql, values, rowMode: 'array' });
         // The first execution prepares it (through the access node); every later one is read from the shard's data node.
         const before = routed();
         for (const [device, hour] of [[3, '2024-01-01 00:00:00+00'], [3, '2024-01-01 01:00:00+00'], [7, '2024-01-01 02:00:00+00'], [12, '2024-01-01 00:30:00+00']] as const) {
@@ -455,7 +455,7 @@ for (const { source, skip } of sources) {
         // Deallocated by the client: a Bind of it is refused as the access node refuses it, not answered by a data node.
         await viaGateway.query('DEALLOCATE ALL');
         await direct.query('DEALLOCATE ALL');
-        const refused = (client: pg.Client, sql: string): Promise<string> => run(client, 'minutes', sql, [9, '2024-01-01 00:00:00+00']).then(() => 'answered', (e: Error) => e.message);
+        const refused = (on: pg.Client, sql: string): Promise<string> => run(on, 'minutes', sql, [9, '2024-01-01 00:00:00+00']).then(() => 'answered', (e: Error) => e.message);
         const reads = routed();
         const [throughGateway, straight] = [await refused(viaGateway, text), await refused(direct, single(text))];
         expect(throughGateway).toBe('prepared statement "minutes" does not exist');
