@@ -278,9 +278,11 @@ export class Session {
   /** An unnamed statement held while it may be a router read (#holdRead). */
   #heldRead: HeldRead | undefined;
   /**
-   * Whether a Bind of a named statement may be a router read: off once the client may have
-   * dropped or replaced one in SQL (DEALLOCATE, DISCARD ALL, then perhaps PREPARE under the same
-   * name), which the gateway does not follow; the access node then answers each Bind as it knows it.
+   * Whether a Bind of a named statement may be a router read: off once the client's SQL may have
+   * dropped or replaced one (DEALLOCATE, DISCARD ALL, then perhaps PREPARE under the same name).
+   * What it names is forgotten (#forgetDropped), but a drop that did not run or a statement made
+   * again in SQL would leave the gateway's text for a name wrong; the access node then answers
+   * each Bind as it knows it.
    */
   #namedReads = true;
   /** Held messages going to the access node after all: they are not held again. */
