@@ -1737,7 +1737,8 @@ export class Session {
    * is the client's Parse's, which went to the access node; values and results in text.
    */
   #holdNamedRead(frame: Frame): boolean {
-    if (this.#ctx.routerReads === undefined || !this.#namedReads) return false;
+    // The session's state first: a Bind's values are read only when it may be a read at all.
+    if (!this.#namedReads || !this.#atRestForRead()) return false;
     const bind = readBind(frame.bytes, 'utf8');
     const statement = bind.statement === '' ? undefined : this.#statements.get(bind.statement);
     if (statement === undefined || statement.insert === true || bind.portal !== '' || !bind.formats.every((f) => f === 0) || !bind.resultFormats.every((f) => f === 0)) return false;
@@ -1746,10 +1747,14 @@ export class Session {
     return true;
   }
 
+  /** Router reads on, this session at rest (no block, nothing since the last Sync), not releasing held messages. */
+  #atRestForRead(): boolean {
+    return !this.#releasing && this.#ctx.routerReads !== undefined && this.#sinceSync === 0 && this.#txStatus === TX_IDLE && this.#mayRoute();
+  }
+
   /** Whether a statement may be held as a router read: this session at rest, one SELECT that names a hypertable, parameters of types a literal can stand for. */
   #mayHoldRead(text: string, paramTypes: readonly number[]): boolean {
-    if (this.#releasing || this.#ctx.routerReads === undefined || this.#sinceSync !== 0 || this.#txStatus !== TX_IDLE || !this.#mayRoute()) return false;
-    if (!paramTypes.every(inlinableType) || !READ_START.test(text)) return false;
+    if (!this.#atRestForRead() || !paramTypes.every(inlinableType) || !READ_START.test(text)) return false;
     const rewriter = this.#rewriter;
     if (rewriter === undefined || this.#unrewritable() !== undefined || !rewriter.mentionsHypertable(text)) return false;
     const info = rewriter.statement(text);

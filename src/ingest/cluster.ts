@@ -13,7 +13,7 @@ import type { ClusterSpec } from '../spec/schema.js';
 import { FORGET_COMMITS_SQL } from './commitLog.js';
 import { ConnectionPool } from './pool.js';
 import { READ_SETTINGS_SQL, DEFAULT_SETTINGS, type ClientSettings } from './settings.js';
-import { ingestTargets, type IngestTargets } from './targets.js';
+import { ingestTargets, type DataNodeTarget, type IngestTargets } from './targets.js';
 import { RoutedTransaction, type TransactionOptions } from './transaction.js';
 
 export interface IngestOptions {
@@ -120,8 +120,7 @@ export class IngestCluster {
   }
 
   async acquireData(node: string): Promise<pg.Client> {
-    const target = this.targets.dataNodes.get(node);
-    if (target === undefined) throw new RoutingError(`data node ${node} is not in the spec`);
+    const target = this.#dataNode(node);
     return this.pool.acquire(node, target.config, target.url, this.options.timeoutMs);
   }
 
@@ -131,13 +130,18 @@ export class IngestCluster {
 
   /** A data-node connection for router reads only (its session settings are theirs); give it back with releaseReader. */
   async acquireReader(node: string): Promise<pg.Client> {
-    const target = this.targets.dataNodes.get(node);
-    if (target === undefined) throw new RoutingError(`data node ${node} is not in the spec`);
+    const target = this.#dataNode(node);
     return this.#readPool.acquire(node, target.config, target.url, this.options.timeoutMs);
   }
 
   releaseReader(node: string, client: pg.Client, reusable: boolean): void {
     this.#readPool.release(node, client, reusable);
+  }
+
+  #dataNode(node: string): DataNodeTarget {
+    const target = this.targets.dataNodes.get(node);
+    if (target === undefined) throw new RoutingError(`data node ${node} is not in the spec`);
+    return target;
   }
 
   /**

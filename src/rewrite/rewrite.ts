@@ -165,18 +165,9 @@ function rewriteSelect(root: SelectStmt, metadata: ClusterMetadata, options: Rew
 
 /** What each SELECT joins on the access node with hypertable rows (localJoins.ts), before any rewrite moves its FROM. */
 function localJoins(root: SelectStmt, selects: readonly SelectStmt[], scopes: ReadonlyMap<SelectStmt, Scope>): Unchanged[] {
-  const reads = (n: Node): boolean => 'SelectStmt' in n && scopes.get(n.SelectStmt)?.relations.some((r) => r.hypertable !== undefined) === true;
-  const readsHypertable = (node: Node): boolean => {
-    let found = false;
-    const visit = (n: Node): boolean => {
-      found ||= reads(n);
-      // A set operation's arms are SelectStmts of their own, not nodes the walk visits.
-      if (!found && 'SelectStmt' in n) for (const arm of [n.SelectStmt.larg, n.SelectStmt.rarg]) if (arm !== undefined) found ||= readsHypertable({ SelectStmt: arm });
-      return !found;
-    };
-    if (visit(node)) walk(node, visit);
-    return found;
-  };
+  const reads = (s: SelectStmt): boolean => scopes.get(s)?.relations.some((r) => r.hypertable !== undefined) === true;
+  // selectStatements: the SELECT, those nested in it and its set operation's arms.
+  const readsHypertable = (node: Node): boolean => 'SelectStmt' in node && selectStatements(node.SelectStmt).some(reads);
   // A sub-select or CTE that groups what it reads hands on groups, not hypertable rows (localJoins.ts).
   const readsRows = (node: Node): boolean => {
     const s = 'SelectStmt' in node ? node.SelectStmt : undefined;

@@ -211,7 +211,8 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   // Grouped by the space key, every group lies on one shard: an output the rewrite cannot place
   // above the shards (a sub-select) is left as written, where PostgreSQL's partitionwise aggregate
   // ships the aggregates per shard when nothing else keeps them on the access node.
-  const groupsWhole = bySpace && !fromDistinct && finished.length === 0 && !bookends;
+  const wholeFits = !fromDistinct && finished.length === 0 && !bookends;
+  const groupsWhole = bySpace && wholeFits;
   const ships = (): boolean => firstUnshippable([stmt.whereClause, ...groups, ...everyCall.map((c) => ({ FuncCall: c }) as Node)], scope) === undefined;
   // A DISTINCT aggregate no shard can finish (count(DISTINCT x), x not the space key): each shard
   // groups by x as well and returns its distinct values, the access node aggregates those.
@@ -271,7 +272,7 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   let wholeGroups = false;
   if (problems.length > 0) {
     const oneShard = gate?.only !== undefined && gatedShards(gate, table).length === 1;
-    if (!(bySpace || oneShard) || fromDistinct || finished.length > 0 || bookends || !ships()) return refuse(problems.join('; '));
+    if (!((bySpace || oneShard) && wholeFits && ships())) return refuse(problems.join('; '));
     if (!oneShard && !limited && !asks.some((t) => t.node)) return { rewrites: [], unchanged: [] };
     wholeGroups = true;
     keys.length = 0;

@@ -148,10 +148,10 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   let untrue: string[] | undefined;
   let choice = false;
   let audited: CaseOutcome['audit'];
-  await client.query(
-    `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL TimeZone = ${client.escapeLiteral(target.timeZone)}; ` +
-      `SET LOCAL search_path = ${path([target.singleSchema, ...target.searchPath])}`,
-  );
+  // One snapshot (one now()), the session's zone, the single node's copies first on the path.
+  const begin = (): Promise<unknown> =>
+    client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL TimeZone = ${client.escapeLiteral(target.timeZone)}; SET LOCAL search_path = ${path([target.singleSchema, ...target.searchPath])}`);
+  await begin();
   try {
     try {
       expected = await textQuery(client, c.sql, params);
@@ -199,7 +199,7 @@ async function runCase(client: pg.Client, target: DifferentialTarget, c: Differe
   let difference = differs(expected, order);
   if (difference !== undefined && via !== undefined) {
     // The gateway's statement ran after the single node's: the single node's answer again, after it.
-    await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL TimeZone = ${client.escapeLiteral(target.timeZone)}; SET LOCAL search_path = ${path([target.singleSchema, ...target.searchPath])}`);
+    await begin();
     try {
       const after = await textQuery(client, c.sql, params);
       const full = typeof order === 'object' ? { query: order.query, full: await textQuery(client, order.query.sql, params) } : order;
