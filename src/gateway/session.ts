@@ -69,7 +69,7 @@ import {
 } from './protocol/messages.js';
 import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
-import { inlineParameters, inlinableType } from './boundValues.js';
+import { inlineParameters, inlinableType } from '../route/boundValues.js';
 import { cachedRouterPlan, clockReached, routerConnection, RouterPredictions, type CheckRow, type RouterReadState, type RouterTarget } from '../route/reads.js';
 import { HOLD_BYTES, RelayQuery, type RelayFraming } from './routerReads.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';

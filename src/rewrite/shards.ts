@@ -574,12 +574,14 @@ function without(where: Node, conjunct: Node): Node | undefined {
 
 /** `LIMIT n OFFSET m` as the per-shard `n + m`. */
 function limitText(stmt: SelectStmt): string | undefined {
-  const simple = (n: Node | undefined): boolean => n === undefined || integerConstant(n) !== undefined || 'ParamRef' in n;
+  // A number, or a string LIMIT reads as one (`LIMIT '10'`, as a driver's untyped value is written).
+  const constant = (n: Node | undefined): number | undefined => integerConstant(n) ?? untypedInteger(n);
+  const simple = (n: Node | undefined): boolean => n === undefined || constant(n) !== undefined || 'ParamRef' in n;
   if (!simple(stmt.limitCount) || !simple(stmt.limitOffset) || stmt.limitOption === 'LIMIT_OPTION_WITH_TIES') return undefined;
   const count = deparse(stmt.limitCount as Node);
   if (stmt.limitOffset === undefined) return count;
-  const a = integerConstant(stmt.limitCount);
-  const b = integerConstant(stmt.limitOffset);
+  const a = constant(stmt.limitCount);
+  const b = constant(stmt.limitOffset);
   return a !== undefined && b !== undefined ? String(a + b) : `(${count} + ${deparse(stmt.limitOffset)})`;
 }
 
@@ -823,9 +825,13 @@ function constantPin(where: Node, isSpace: (n: Node | undefined) => boolean, tab
     const op = operatorName(e);
     if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
     let values: (number | undefined)[] | undefined;
-    if (e.kind === 'AEXPR_OP' && isSpace(e.lexpr)) values = [constantInteger(e.rexpr)];
-    else if (e.kind === 'AEXPR_OP' && isSpace(e.rexpr)) values = [constantInteger(e.lexpr)];
-    else if (e.kind === 'AEXPR_IN' && isSpace(e.lexpr) && 'List' in e.rexpr) values = (e.rexpr.List.items ?? []).map(constantInteger);
+    // Beside the column, an untyped string (`device_id = '5'`, as a driver's untyped value is
+    // written) is read as the column's type, as PostgreSQL resolves it.
+    const key = (n: Node): number | undefined => constantInteger(n) ?? untypedInteger(n);
+    if (e.kind === 'AEXPR_OP' && isSpace(e.lexpr)) values = [key(e.rexpr)];
+    else if (e.kind === 'AEXPR_OP' && isSpace(e.rexpr)) values = [key(e.lexpr)];
+    else if (e.kind === 'AEXPR_IN' && isSpace(e.lexpr) && 'List' in e.rexpr) values = (e.rexpr.List.items ?? []).map(key);
+    else if (e.kind === 'AEXPR_OP_ANY' && isSpace(e.lexpr)) values = integerArray(e.rexpr);
     if (values === undefined || values.length === 0 || values.some((v) => v === undefined)) continue;
     const only = new Set<number>();
     for (const v of values as number[]) {
@@ -853,14 +859,46 @@ function constantInteger(node: Node | undefined): number | undefined {
   if (node !== undefined && 'TypeCast' in node) {
     const arg = node.TypeCast.arg;
     const type = stringValue(node.TypeCast.typeName?.names?.at(-1))?.toLowerCase() ?? '';
-    const text = arg !== undefined && 'A_Const' in arg ? arg.A_Const.sval?.sval : undefined;
-    if (text !== undefined && INTEGER_TYPES.has(type) && (node.TypeCast.typeName?.arrayBounds ?? []).length === 0 && /^\s*[-+]?[0-9]{1,10}\s*$/.test(text)) {
-      const value = Number(text);
-      return value >= -(2 ** 31) && value < 2 ** 31 ? value : undefined;
+    if (INTEGER_TYPES.has(type) && (node.TypeCast.typeName?.arrayBounds ?? []).length === 0) {
+      const value = untypedInteger(arg);
+      if (value !== undefined) return value;
     }
     return constantInteger(arg);
   }
   return integerConstant(node);
+}
+
+/**
+ * The elements of an array constant of integers: `'{3,4}'` (untyped, read as the column's array
+ * type beside `= ANY`), cast to an integer array type, or `ARRAY[3, 4]`; undefined otherwise
+ * (NULL elements, quoted elements, other dimensions).
+ */
+function integerArray(node: Node): (number | undefined)[] | undefined {
+  if ('A_ArrayExpr' in node) return (node.A_ArrayExpr.elements ?? []).map(constantInteger);
+  let text: string | undefined;
+  if ('TypeCast' in node) {
+    const type = stringValue(node.TypeCast.typeName?.names?.at(-1))?.toLowerCase() ?? '';
+    const arg = node.TypeCast.arg;
+    if (!INTEGER_TYPES.has(type) || (node.TypeCast.typeName?.arrayBounds ?? []).length !== 1 || arg === undefined) return undefined;
+    if ('A_ArrayExpr' in arg) return integerArray(arg);
+    text = 'A_Const' in arg ? arg.A_Const.sval?.sval : undefined;
+  } else text = 'A_Const' in node ? node.A_Const.sval?.sval : undefined;
+  const body = text === undefined ? undefined : /^[ \t\n\r\v\f]*\{([^{}\\]*)\}[ \t\n\r\v\f]*$/.exec(text)?.[1];
+  if (body === undefined || body.trim() === '') return undefined;
+  // An element bare or double-quoted (node-postgres quotes every one): its text either way.
+  const element = (item: string): string => /^[ \t\n\r\v\f]*"([^"]*)"[ \t\n\r\v\f]*$/.exec(item)?.[1] ?? item;
+  return body.split(',').map((item) => untypedInteger({ A_Const: { sval: { sval: element(item) } } } as Node));
+}
+
+/**
+ * A string constant whose text an integer type reads as an int4 (`'5'`, `' -5 '`; not the hex,
+ * octal or `1_000` forms PostgreSQL 16 reads too); undefined otherwise.
+ */
+function untypedInteger(node: Node | undefined): number | undefined {
+  const text = node !== undefined && 'A_Const' in node ? node.A_Const.sval?.sval : undefined;
+  if (text === undefined || !/^[ \t\n\r\v\f]*[-+]?[0-9]{1,10}[ \t\n\r\v\f]*$/.test(text)) return undefined;
+  const value = Number(text);
+  return value >= -(2 ** 31) && value < 2 ** 31 ? value : undefined;
 }
 
 const INTEGER_TYPES: ReadonlySet<string> = new Set(['int2', 'int4', 'int8', 'smallint', 'integer', 'int', 'bigint']);

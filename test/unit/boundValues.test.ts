@@ -1,10 +1,10 @@
 /**
- * Bound values written into a statement as literals (src/gateway/boundValues.ts): each one as its
+ * Bound values written into a statement as literals (src/route/boundValues.ts): each one as its
  * declared type reads it, integers as numbers, quotes and backslashes inert; refused where an
  * untyped literal may resolve otherwise than the parameter, or a value cannot be text.
  */
 import { describe, expect, it } from 'vitest';
-import { inlinableType, inlineParameters } from '../../src/gateway/boundValues.js';
+import { inlinableType, inlineParameters } from '../../src/route/boundValues.js';
 
 describe('inlineParameters', () => {
   it('writes declared types as casts, integers as numbers, NULL as NULL of its type', () => {
@@ -25,10 +25,14 @@ describe('inlineParameters', () => {
     expect(sql).toBe(`SELECT a FROM t WHERE name = (E'x'' OR ''1'' = ''1''; DROP TABLE t; --\\\\'::pg_catalog.text)`);
   });
 
-  it('leaves an undeclared type untyped where it resolves as the parameter: beside a column, in IN, BETWEEN, ANY, or cast', () => {
+  it('leaves an undeclared type untyped where it resolves as the parameter: beside a column, in IN, BETWEEN, ANY, cast, or a LIMIT or OFFSET', () => {
     expect(inlineParameters('SELECT a FROM t WHERE k = $1 AND ts BETWEEN $2 AND $3 AND c IN ($4, $5) AND d = ANY ($6) AND $7::int > 0', [], ['1', 'a', 'b', 'c', 'd', '{1}', '2'])).toBe(
       `SELECT a FROM t WHERE k = '1' AND ts BETWEEN 'a' AND 'b' AND c IN ('c', 'd') AND d = ANY ('{1}') AND '2'::int > 0`,
     );
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1 ORDER BY a LIMIT $2 OFFSET $3', [], ['1', '10', '5'])).toBe(`SELECT a FROM t WHERE k = '1' ORDER BY a LIMIT '10' OFFSET '5'`);
+    expect(inlineParameters('SELECT a FROM (SELECT a FROM t LIMIT $1) AS s FETCH FIRST $2 ROWS ONLY', [], ['3', '2'])).toBe(`SELECT a FROM (SELECT a FROM t LIMIT '3') AS s FETCH FIRST '2' ROWS ONLY`);
+    // Elsewhere in a LIMIT (an expression of it), not.
+    expect(inlineParameters('SELECT a FROM t LIMIT $1 + 1', [], ['3'])).toBeUndefined();
   });
 
   it('refuses an undeclared type elsewhere, an unknown type, binary or invalid text, a NUL, a count the statement does not take', () => {

@@ -145,7 +145,9 @@ describe('stable expressions', () => {
 
   it('leaves casts of array literals alone, and never wraps the array side of ANY/ALL (it would read as a sub-select)', () => {
     const sql = "SELECT max(usage_user) FROM cpu WHERE tags_id = ANY (ARRAY[1, 2, 3]::int[]) AND time > now() - interval '1 hour'";
-    expect(rewrite(sql).sql).toContain('unnest(CAST(ARRAY[1, 2, 3] AS int[]))');
+    // Constant keys: the shards they hash to are read, each with the array as written.
+    expect(rewrite(sql).sql).toContain('cpu.tags_id = ANY (CAST(ARRAY[1, 2, 3] AS int[]))');
+    expect(rewrite(sql.replace('ARRAY[1, 2, 3]', 'ARRAY[1, 2, $1]')).sql).toContain('unnest(CAST(ARRAY[1, 2, $1] AS int[]))');
     const stableArray = "SELECT count(*) FROM cpu WHERE time = ANY (ARRAY[now() - interval '1 hour'])";
     expect(rewrite(stableArray).sql).not.toMatch(/ANY \(\(SELECT/);
     reparses(rewrite(sql).sql);
@@ -576,6 +578,20 @@ describe('shard pinning', () => {
     expect(pinned.sql.match(/_hypershard\.cpu_s\d/g)).toEqual(['_hypershard.cpu_s2']);
     expect(pinned.rewrites.map((x) => x.detail)).toEqual(['the aggregate lacks the space key tags_id: each of 1 shard aggregates its own rows on its data node, the access node combines max(cpu.usage_user)', 'tags_id = 42: only the shard that value hashes to is read']);
     expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id IN (1, 2)').sql.match(/_hypershard\.cpu_s\d/g)).toEqual(['_hypershard.cpu_s0', '_hypershard.cpu_s2']);
+    // Written as a driver's untyped values are (strings the column's type reads) and as arrays: the same shards.
+    for (const where of [`tags_id = '42'`, `tags_id = ' +42 '`, `'42' = tags_id`, `tags_id = ANY ('{42}')`, `tags_id = ANY ('{"42"}')`, `tags_id = ANY ('{42}'::int[])`, `tags_id = ANY (ARRAY[42])`]) {
+      expect(rewrite(`SELECT max(usage_user) FROM cpu WHERE ${where}`).sql.match(/_hypershard\.cpu_s\d/g), where).toEqual(['_hypershard.cpu_s2']);
+    }
+    expect(rewrite(`SELECT max(usage_user) FROM cpu WHERE tags_id IN ('1', '2')`).sql.match(/_hypershard\.cpu_s\d/g)).toEqual(['_hypershard.cpu_s0', '_hypershard.cpu_s2']);
+    expect(rewrite(`SELECT max(usage_user) FROM cpu WHERE tags_id = ANY ('{1, "2"}')`).sql.match(/_hypershard\.cpu_s\d/g)).toEqual(['_hypershard.cpu_s0', '_hypershard.cpu_s2']);
+    // A LIMIT and OFFSET written as strings (LIMIT reads them as numbers) are per-shard LIMITs too.
+    const limited = rewrite(`SELECT * FROM cpu WHERE tags_id = '42' ORDER BY time DESC LIMIT '5' OFFSET '2'`);
+    expect(limited.rewrites.map((x) => x.kind)).toEqual(['limit-per-shard', 'shard-pinning']);
+    expect(limited.sql).toContain('ORDER BY cpu."time" DESC LIMIT 7)');
+    // Not a constant the column reads as the number (a cast to text, hex, a NULL element, a quoted comma): not pinned by it.
+    for (const where of [`tags_id = '0x2A'`, `tags_id = ANY ('{42,NULL}')`, `tags_id = ANY ('{"4,2"}')`, `tags_id = ANY ('{}')`, `tags_id = '42'::text::int`]) {
+      expect(rewrite(`SELECT max(usage_user) FROM cpu WHERE ${where}`).rewrites.find((x) => x.kind === 'shard-pinning')?.detail ?? '', where).not.toMatch(/only the shard/);
+    }
     // Run-time keys: each arm is sent the keys that hash to its shard, as a filter on the space column (shipped).
     expect(rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = $1').sql).toContain(
       `cpu.tags_id = ANY (ARRAY(SELECT _hs_key.v FROM unnest(ARRAY[CAST($1 AS int)]) AS _hs_key(v) WHERE CASE WHEN _hs_key.v BETWEEN -2147483648 AND 2147483647 THEN satisfies_hash_partition(CAST(CAST('"public"."cpu"' AS regclass) AS oid), 4, 0, _hs_key.v::int) ELSE false END))`,

@@ -42,8 +42,8 @@ const templates = new Lru<string, Template | null>(1024);
 
 /**
  * Whether each parameter of undeclared type stands where an untyped literal resolves to the type
- * the parameter would: cast (`$1::int`), or an operand of an operator, IN, BETWEEN or ANY whose
- * other side is neither a literal nor such a parameter. Elsewhere (a function's argument, the
+ * the parameter would: cast (`$1::int`), a LIMIT or OFFSET, or an operand of an operator, IN,
+ * BETWEEN or ANY whose other side is neither a literal nor such a parameter. Elsewhere (a function's argument, the
  * select list, `$1 = $2`) the two may resolve differently, or the parameter not at all.
  */
 function untypedInPlace(stmt: Node, types: readonly number[]): boolean {
@@ -52,9 +52,12 @@ function untypedInPlace(stmt: Node, types: readonly number[]): boolean {
   const items = (n: Node | undefined): Node[] => (n === undefined ? [] : 'List' in n ? (n.List.items ?? []) : [n]);
   const all: object[] = [];
   const placed = new Set<object>();
-  walk(stmt, (node) => {
+  // The statement itself too (its LIMIT): walk visits what is below its root.
+  walk([stmt], (node) => {
     if (untyped(node)) all.push(node.ParamRef);
     if ('TypeCast' in node && untyped(node.TypeCast.arg)) placed.add(node.TypeCast.arg.ParamRef);
+    // LIMIT and OFFSET read an untyped literal as a bigint, as they do the parameter.
+    if ('SelectStmt' in node) for (const n of [node.SelectStmt.limitCount, node.SelectStmt.limitOffset]) if (untyped(n)) placed.add(n.ParamRef);
     if ('A_Expr' in node) {
       const left = items(node.A_Expr.lexpr);
       const right = items(node.A_Expr.rexpr);
