@@ -1,8 +1,9 @@
 /**
  * node-postgres' Client, rewriting the statements that touch distributed hypertables so more of
  * their work runs on the data nodes. The bind values are sent unchanged (the rewriter keeps
- * `$1 … $n`); a statement that touches no hypertable, or that the rewriter cannot handle, runs
- * exactly as given, so the server reports its own errors.
+ * `$1 … $n`), except to a router read's data node, which gets them written in as literals; a
+ * statement that touches no hypertable, or that the rewriter cannot handle, runs exactly as
+ * given, so the server reports its own errors.
  *
  * Statements run in the order they were called: when a statement needs something read first
  * (the metadata on first use, the session's settings after a change), it and every statement
@@ -20,9 +21,12 @@ import type { Queryable } from '../rewrite/discover.js';
 import type { Rewrite, RewriteResult, Unchanged } from '../rewrite/model.js';
 import { isGuardError } from '../rewrite/access.js';
 import { sessionSettings, type SessionSettings } from '../rewrite/session.js';
+import { inlineParameters } from '../route/boundValues.js';
 import { cachedRouterPlan, clockReached, routerConnection, RouterPredictions, routerStateOf, type CheckRow, type RouterTarget } from '../route/reads.js';
 import { RewriteContext, type HypershardOptions, type RewriteFailure } from './context.js';
 import type { StatementInfo } from './statements.js';
+
+const prepareValue = (pgUtils as { prepareValue: (value: unknown) => string | Buffer | null | undefined }).prepareValue;
 
 /** Where a Pool hands its shared context to the clients it creates (pg-pool passes its options on). */
 export const CONTEXT = Symbol.for('hypershard.pg.context');
@@ -113,7 +117,7 @@ export class Client extends pg.Client {
     const cb = callback as QueryCallback | undefined;
     const routable = this.#ingest !== undefined && !isSubmittable(config) && !this.pipeline && INSERT.test(textOf(config) ?? '');
     if (routable && (typeof config !== 'object' || (config as pg.QueryConfig).name === undefined)) return this.#routed(config, values, cb);
-    if (this.#mayRouterRead(config, values)) return this.#later(config, values, cb, true);
+    if (this.#mayRouterRead(config)) return this.#later(config, values, cb, true);
     if (this.#tail === undefined) {
       const text = textOf(config);
       // No text: a prepared statement run by name, or not a query at all (pg reports that).
@@ -303,13 +307,20 @@ export class Client extends pg.Client {
       let prepared: Prepared | undefined;
       if (text !== undefined) {
         if (this.#prepare(text, false) === undefined) await this.#read(this.#context.statement(text));
-        prepared = (await this.#prepareWithKeys(config, text, values)) ?? this.#prepare(text, true);
-      }
-      const answer = routerRead && prepared !== undefined ? await this.#routerRead(config as string | pg.QueryConfig, prepared) : undefined;
-      if (answer !== undefined) {
-        // Outside this chain, as pg calls back: a callback that throws must not be called again with its own error.
-        if (callback !== undefined) process.nextTick(() => callback(null as unknown as Error, answer));
-        return { result: answer };
+        // A router read is planned from the statement with its values written in (the router sees constants).
+        const bound = routerRead ? boundText(text, values ?? (config as pg.QueryConfig).values) : undefined;
+
+        if (bound !== undefined) {
+          const read = (await this.#prepareWithKeys(config, bound, bound === text ? values : [])) ?? this.#prepare(bound, true);
+          const answer = read === undefined ? undefined : await this.#routerRead(config as string | pg.QueryConfig, read, text);
+          if (answer !== undefined) {
+            // Outside this chain, as pg calls back: a callback that throws must not be called again with its own error.
+            if (callback !== undefined) process.nextTick(() => callback(null as unknown as Error, answer));
+            return { result: answer };
+          }
+          if (bound === text) prepared = read;
+        }
+        prepared ??= (await this.#prepareWithKeys(config, text, values)) ?? this.#prepare(text, true);
       }
       // Wrapped, so the submission settles when the statement is sent, not when it completes.
       return { result: this.#submit(config, values, callback, prepared) };
@@ -331,16 +342,16 @@ export class Client extends pg.Client {
   }
 
   /**
-   * Whether a statement may be a router read (decided in its turn): a plain query with no bind
-   * values, no statement name and no row-by-row consumer, outside a pipeline, on a client with
-   * router reads on. planRouterRead decides the rest from its rewrite.
+   * Whether a statement may be a router read (decided in its turn): a query with no row-by-row
+   * consumer, type parsers of its own or binary results, outside a pipeline, on a client with
+   * router reads on. Its bind values must become literals (boundText), and planRouterRead
+   * decides the rest from its rewrite.
    */
-  #mayRouterRead(config: AnyConfig, values: unknown): boolean {
+  #mayRouterRead(config: AnyConfig): boolean {
     if (this.#routerReads === undefined || this.pipeline || isSubmittable(config)) return false;
-    if (Array.isArray(values) && values.length > 0) return false;
     if (typeof config === 'object') {
-      const c = config as pg.QueryConfig & { types?: unknown };
-      if (c.name !== undefined || (c.values !== undefined && c.values.length > 0) || c.types !== undefined) return false;
+      const c = config as pg.QueryConfig & { types?: unknown; binary?: unknown };
+      if (c.types !== undefined || c.binary === true) return false;
     }
     const text = textOf(config) ?? '';
     if (!SELECT.test(text)) return false;
@@ -350,7 +361,8 @@ export class Client extends pg.Client {
 
   /**
    * A rewritten statement that reads one shard, answered by that shard's data node straight
-   * (src/route/reads.ts, the gateway's router reads too): the access node's remote
+   * (src/route/reads.ts, the gateway's router reads too; `prepared` made of the statement with
+   * its values written in, `original` as the application wrote it): the access node's remote
    * transaction, cursor and planning are not paid. Its check runs first on this session, as its
    * role (privileges, row security, the rewrite's guards, where the shard is now, the session's
    * settings); the data node's connection is the ingest cluster's, put in those settings.
@@ -365,7 +377,7 @@ export class Client extends pg.Client {
    * check says. The check then costs its overlap with the data node's work, not a round trip
    * before it.
    */
-  async #routerRead(config: string | pg.QueryConfig, prepared: Prepared): Promise<pg.QueryResult | undefined> {
+  async #routerRead(config: string | pg.QueryConfig, prepared: Prepared, original: string): Promise<pg.QueryResult | undefined> {
     const cluster = this.#routerReads;
     const settings = this.#settings;
     const metadata = this.#context.metadata;
@@ -403,7 +415,7 @@ export class Client extends pg.Client {
     // The data node's table and column numbers mean nothing here (the gateway's router reads send none either).
     for (const field of result.fields) Object.assign(field, { tableID: 0, columnID: 0 });
     this.#track(prepared.info);
-    this.#report({ ...event, dataNode: target.node, sentAhead });
+    this.#report({ ...event, original, dataNode: target.node, sentAhead });
     return result;
   }
 
@@ -440,6 +452,8 @@ export class Client extends pg.Client {
   /** Notes, as a statement is sent, that it may change the settings, access or names the next rewrite needs. */
   #track(info: StatementInfo): void {
     this.#context.noteExecuted(info);
+    // Router reads' checks prepared before are gone: prepared again under new names.
+    if (info.dropsStatements) this.#checks.clear();
     if (info.changesSettings) {
       this.#settings = undefined;
       this.#ingestSettings = undefined;
@@ -491,8 +505,26 @@ function insertParam(value: unknown): InsertParam {
   if (value === null || value === undefined) return null;
   if (Buffer.isBuffer(value)) return { value, format: 'binary', typeOid: 17 };
   // node-postgres's own conversion: a string, bytes, or null.
-  const text = (pgUtils as { prepareValue: (v: unknown) => string | Buffer | null | undefined }).prepareValue(value);
+  const text = prepareValue(value);
   return text === null || text === undefined ? null : Buffer.isBuffer(text) ? { value: text, format: 'binary', typeOid: 17 } : text;
+}
+
+/**
+ * `text` with its bind values written in as pg would send them (its own conversion of each, to
+ * text, of no declared type), for a router read; `text` itself without values; undefined when a
+ * value cannot be a literal there (bytes, a conversion that throws, inlineParameters' refusals:
+ * the statement then goes to the access node with its values).
+ */
+function boundText(text: string, values: unknown): string | undefined {
+  if (values === undefined || values === null || (Array.isArray(values) && values.length === 0)) return text;
+  if (!Array.isArray(values)) return undefined;
+  let texts: (string | Buffer | null)[];
+  try {
+    texts = values.map((v) => prepareValue(v) ?? null);
+  } catch {
+    return undefined;
+  }
+  return inlineParameters(text, texts.map(() => 0), texts);
 }
 
 /** SQLSTATE class 42, syntax error or access rule violation: raised while planning, before anything runs. */

@@ -25,11 +25,13 @@ export interface StatementInfo {
   readonly changesAccess: boolean;
   /** Names of relations it creates, renames (the new name), moves or drops: an unqualified name may resolve elsewhere after it. */
   readonly definesRelations: ReadonlySet<string>;
+  /** May drop this session's prepared statements (DEALLOCATE, DISCARD ALL). */
+  readonly dropsStatements: boolean;
   /** Statements in the text. */
   readonly count: number;
 }
 
-const UNPARSED: StatementInfo = { parsed: false, relations: new Set(), changesSettings: false, endsTransaction: false, transactional: false, changesAccess: false, definesRelations: new Set(), count: 0 };
+const UNPARSED: StatementInfo = { parsed: false, relations: new Set(), changesSettings: false, endsTransaction: false, transactional: false, changesAccess: false, definesRelations: new Set(), dropsStatements: false, count: 0 };
 
 /** Statements after which a role may see other rows or columns than before. */
 const ACCESS_STATEMENTS = new Set(['GrantStmt', 'GrantRoleStmt', 'AlterRoleStmt', 'DropRoleStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'AlterTableStmt', 'AlterOwnerStmt', 'ReassignOwnedStmt', 'DropOwnedStmt', 'DoStmt', 'CallStmt']);
@@ -50,6 +52,7 @@ export function statementInfo(sql: string): StatementInfo {
   let endsTransaction = false;
   let transactional = false;
   let changesAccess = false;
+  let dropsStatements = false;
   const definesRelations = new Set<string>();
   for (const { stmt } of stmts) {
     if (stmt === undefined) continue;
@@ -70,9 +73,10 @@ export function statementInfo(sql: string): StatementInfo {
     } else if (('DropStmt' in stmt && stmt.DropStmt.removeType === 'OBJECT_SCHEMA') || ('RenameStmt' in stmt && stmt.RenameStmt.renameType === 'OBJECT_SCHEMA')) {
       changesSettings = true;
     }
+    if ('DeallocateStmt' in stmt || ('DiscardStmt' in stmt && stmt.DiscardStmt.target === 'DISCARD_ALL')) dropsStatements = true;
     if (scan(stmt, relations)) changesSettings = true;
   }
-  return { parsed: true, relations, changesSettings, endsTransaction, transactional, changesAccess, definesRelations, count: stmts.length };
+  return { parsed: true, relations, changesSettings, endsTransaction, transactional, changesAccess, definesRelations, dropsStatements, count: stmts.length };
 }
 
 /** Adds the relation names a statement creates, renames, moves or drops; true when it creates a temporary one. */

@@ -5,8 +5,9 @@
  * each refusal goes through the access node (the metric says why, the answer is the same);
  * the session's TimeZone, DateStyle and extra_float_digits give the access node's text; after a
  * rebalance moves the shard the read goes to its new node; hostile identifiers survive. The same
- * through hypershard/pg with `ingest` (one router: planRouterRead, its check, routerTarget): the
- * data node answers what it may, the access node the rest, every answer the single node's.
+ * through hypershard/pg with `ingest` (one router: planRouterRead, its check, routerTarget; bind
+ * values written in by the gateway's boundValues): the data node answers what it may, the access
+ * node the rest, every answer the single node's.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -511,8 +512,9 @@ for (const { source, skip } of sources) {
         const bound: readonly { id: string; sql: string; values: (string | null)[]; types?: number[]; steps?: readonly Step[]; routed: boolean }[] = [
           { id: 'int4 key', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['3'], types: [23], routed: true },
           { id: 'negative int8 key', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['-3'], types: [20], routed: true },
-          // node-postgres declares no types: an untyped key is a string to the rewriter, which pins no shard by it.
-          { id: 'untyped key', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['3'], routed: false },
+          // node-postgres and pgbench declare no types: an untyped key is a string the column reads as its number, which pins its shard.
+          { id: 'untyped key', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['3'], routed: true },
+          { id: 'untyped key array with ANY', sql: sql.replace('device_id = 3', 'device_id = ANY ($1)'), values: ['{"3"}'], routed: true },
           { id: 'untyped key, cast', sql: sql.replace('device_id = 3', 'device_id = $1::int'), values: ['3'], routed: true },
           { id: 'int8 key against an int4 column, described', sql: sql.replace('device_id = 3', 'device_id = $1'), values: ['3'], types: [20], steps: ['P', 'DS', 'B', 'E'], routed: true },
           { id: 'int8 key and an untyped time range', sql: `SELECT time, cpu FROM metrics WHERE device_id = $1 AND time BETWEEN $2 AND $3 ORDER BY time`, values: ['5', '2024-01-01 01:00:00+00', '2024-01-01 02:00:00+00'], types: [20], routed: true },
@@ -577,13 +579,13 @@ for (const { source, skip } of sources) {
       expect(described.rows).toEqual((await plain.query({ text: `SELECT time, cpu FROM single.metrics WHERE device_id = 3 ORDER BY time LIMIT 2`, rowMode: 'array' })).rows);
       const session = await pool.connect();
       try {
-        // Inside a transaction block, with bind values: the access node.
+        // Inside a transaction block, with bind values too: the access node.
         await session.query('BEGIN');
         await session.query(ROUTED[1]!.sql);
         expect(session.lastRewrite?.dataNode).toBeUndefined();
-        await session.query('COMMIT');
         await session.query('SELECT count(*) FROM metrics WHERE device_id = $1', [3]);
         expect(session.lastRewrite?.dataNode).toBeUndefined();
+        await session.query('COMMIT');
         // A statement over the tables an earlier one read goes to the data node with its check, not after it (other literals too, and the clock).
         await session.query(ROUTED[1]!.sql);
         expectSameRows((await session.query(ROUTED[1]!.sql)).rows, (await plain.query(single(ROUTED[1]!.sql))).rows, { ordered: true, label: 'sent ahead' });
@@ -634,12 +636,15 @@ for (const { source, skip } of sources) {
           await reference.query('RESET TimeZone');
           reference.release();
         }
-        // The client drops its prepared statements, the check too: answered all the same, then prepared again.
-        await session.query('DISCARD ALL');
+        // The client drops its prepared statements, the checks too: each prepared again under a new name, and a router read still.
         const want = (await plain.query(single(ROUTED[1]!.sql))).rows;
-        expectSameRows((await session.query(ROUTED[1]!.sql)).rows, want, { ordered: true, label: 'after DISCARD ALL' });
-        expectSameRows((await session.query(ROUTED[1]!.sql)).rows, want, { ordered: true, label: 'after DISCARD ALL, again' });
-        expect(session.lastRewrite?.dataNode).toBeDefined();
+        for (const drop of ['DISCARD ALL', 'DEALLOCATE ALL']) {
+          await session.query(drop);
+          expectSameRows((await session.query(ROUTED[1]!.sql)).rows, want, { ordered: true, label: `after ${drop}` });
+          expect(session.lastRewrite?.dataNode, drop).toBeDefined();
+          expectSameRows((await session.query(ROUTED[1]!.sql)).rows, want, { ordered: true, label: `after ${drop}, again` });
+          expect(session.lastRewrite?.dataNode, `${drop}, again`).toBeDefined();
+        }
       } finally {
         session.release();
       }
@@ -668,6 +673,58 @@ for (const { source, skip } of sources) {
       } finally {
         await off.end();
       }
+    });
+
+    it('hypershard/pg with ingest: a statement with bind values (numbers, Dates, text, arrays, a named statement) is a router read, its values written in; what cannot be one goes with its values to the access node', async () => {
+      const answeredBy = async (config: pg.QueryConfig, label: string): Promise<string | undefined> => {
+        events.length = 0;
+        const got = await pool.query(config).then((r) => r.rows, (error: unknown) => String(error));
+        const { name: _name, ...unnamed } = config;
+        const direct = await plain.query({ ...unnamed, text: single(config.text) }).then((r) => r.rows, (error: unknown) => String(error));
+        if (typeof direct === 'string') expect(got, label).toBe(direct);
+        else expectSameRows(got as Record<string, unknown>[], direct, { ordered: true, label });
+        expect(events.at(-1)?.original, label).toBe(config.text);
+        return events.at(-1)?.dataNode;
+      };
+      const hour = `SELECT date_trunc('minute', time) AS minute, max(cpu) AS max_cpu, count(*) AS n FROM metrics WHERE device_id = $1 AND time >= $2 AND time < $3 GROUP BY minute ORDER BY minute`;
+      const start = new Date('2024-01-01T00:00:00Z');
+      const end = new Date('2024-01-01T01:00:00Z');
+      const bound: [string, pg.QueryConfig][] = [
+        ['a number and two Dates', { text: hour, values: [3, start, end] }],
+        ['the key as text', { text: hour, values: ['4', '2024-01-01 00:10:00+00', '2024-01-01 00:50:00+00'] }],
+        ['a key sub-select on the reference table', { text: `SELECT count(*) AS n, max(cpu) AS cpu FROM metrics WHERE device_id IN (SELECT id FROM devices WHERE name = $1) AND time < $2`, values: ['dev 7', end] }],
+        ['an array with ANY', { text: `SELECT time, cpu FROM metrics WHERE device_id = ANY ($1) ORDER BY time DESC LIMIT $2`, values: [[11], 5] }],
+        ['a hostile text value, cast', { text: `SELECT $1::text AS said, count(*) AS n FROM metrics WHERE device_id = $2`, values: [`it's \\ "x"; DROP TABLE metrics; --`, 9] }],
+        ['a NULL value, cast', { text: `SELECT count(*) AS n, $1::integer AS nothing FROM metrics WHERE device_id = $2`, values: [null, 9] }],
+        ['rows as arrays', { text: `SELECT time, cpu FROM metrics WHERE device_id = $1 ORDER BY time LIMIT 3`, values: [5], rowMode: 'array' } as pg.QueryConfig],
+      ];
+      for (const [label, config] of bound) {
+        expect(await answeredBy(config, label), label).toMatch(/^dn\d$/);
+        expect(await answeredBy({ ...config, values: [...(config.values ?? [])] }, `${label}, again`), `${label}, again`).toMatch(/^dn\d$/);
+      }
+      // A named statement, run with other values: each a router read; then through the access node, prepared there under its name.
+      const named = { name: 'hour-of-device', text: hour };
+      for (const device of [3, 12, 17]) expect(await answeredBy({ ...named, values: [device, start, end] }, `named, device ${device}`)).toMatch(/^dn\d$/);
+      const session = await pool.connect();
+      try {
+        await session.query('BEGIN');
+        const inBlock = await session.query({ ...named, values: [3, start, end] });
+        expect(session.lastRewrite?.dataNode).toBeUndefined();
+        await session.query('COMMIT');
+        expectSameRows(inBlock.rows, (await plain.query(single(hour), [3, start, end])).rows, { ordered: true, label: 'named, in a block' });
+        expectSameRows((await session.query({ ...named, values: [4, start, end] })).rows, (await plain.query(single(hour), [4, start, end])).rows, { ordered: true, label: 'named, after the block' });
+        expect(session.lastRewrite?.dataNode).toMatch(/^dn\d$/);
+      } finally {
+        session.release();
+      }
+      // Bytes, an untyped value whose type PostgreSQL could not tell from a literal's, two shards, values of the wrong count: the access node, with its values (or its error).
+      const refused: [string, pg.QueryConfig][] = [
+        ['bytes', { text: `SELECT count(*) AS n, length($1::bytea) AS len FROM metrics WHERE device_id = $2`, values: [Buffer.from([0, 1, 2]), 3] }],
+        ['an untyped value out of place', { text: `SELECT count(*) AS n FROM metrics WHERE device_id = 3 AND $1 = $2`, values: ['a', 'a'] }],
+        ['two shards', { text: `SELECT device_id, count(*) AS n FROM metrics WHERE device_id = ANY ($1) GROUP BY 1 ORDER BY 1`, values: [[3, 4, 5, 6]] }],
+        ['too few values', { text: hour, values: [3, start] }],
+      ];
+      for (const [label, config] of refused) expect(await answeredBy(config, label), label).toBeUndefined();
     });
 
     it('after a rebalance moves the shard, reads it on its new node', async () => {
