@@ -11,7 +11,7 @@
  * `--client hypershard-pg` measures hypershard/pg instead, in this process: a Pool without
  * `ingest` (off: the access node asks the shard) and one with it (on: router reads), each
  * statement run back to back `--transactions` times per round, against a plain pg Client on
- * the single-node table.
+ * the single-node table (`--bound`: the host names passed as values, `query(text, values)`).
  * Every answer through each gateway (or Pool) is compared with the single node's just before or
  * just after it (a now() window moves on between statements), before the timed rounds and again
  * after them, when reads go to the data node with their check (as a multiset where the query
@@ -60,10 +60,10 @@ if (values.windows !== 'now' && values.windows !== 'literal') throw new Error(`-
 const literalWindows = values.windows === 'literal';
 if (values.client !== 'pgbench' && values.client !== 'hypershard-pg') throw new Error(`--client: pgbench or hypershard-pg, not ${values.client}`);
 const library = values.client === 'hypershard-pg';
-if (library && (values.protocol !== 'simple' || values.bound)) throw new Error('--client hypershard-pg sends each statement as the application writes it (no --protocol, no --bound)');
+if (library && values.protocol !== 'simple') throw new Error('--client hypershard-pg sends each statement as the application writes it (no --protocol; --bound passes values)');
 if (values.protocol !== 'simple' && values.protocol !== 'extended') throw new Error(`--protocol: simple or extended, not ${values.protocol}`);
 const protocol = values.protocol;
-if (values.bound && protocol !== 'extended') throw new Error('--bound needs --protocol extended (pgbench sends variables as literals otherwise)');
+if (values.bound && !library && protocol !== 'extended') throw new Error('--bound needs --protocol extended (pgbench sends variables as literals otherwise)');
 const bound = values.bound;
 
 /** The users-bucket cases, their now() windows as literal instants with `--windows literal` (as Grafana sends a dashboard's range). */
@@ -192,7 +192,7 @@ const lines = [
   '',
   `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table${literalWindows ? ', the now() windows written as literal instants' : ''}, loopback; ` +
     (library
-      ? `hypershard/pg Pools (without and with \`ingest\`) and a pg Client on the single-node table in one process, each statement ${report.transactions} times back to back per round, the three alternating, median of all runs over ${report.rounds} rounds`
+      ? `hypershard/pg Pools (without and with \`ingest\`) and a pg Client on the single-node table in one process${report.bound ? ', host names passed as values' : ''}, each statement ${report.transactions} times back to back per round, the three alternating, median of all runs over ${report.rounds} rounds`
       : `pgbench -M ${report.protocol}${report.bound ? ', host names as bound values' : ''}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds`) +
     `; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
   '',
@@ -234,14 +234,19 @@ async function measureLibrary(accessUrl: string, spec: Parameters<typeof IngestC
       if (e.sentAhead === true) sentAhead += 1;
     });
     for (const c of [single, off, on]) await c.query(`SET TimeZone = 'UTC'`);
-    const run: Record<Target, (sql: string) => Promise<pg.QueryResult>> = { single: (sql) => single.query(sql), off: (sql) => off.query(sql), on: (sql) => on.query(sql) };
+    // With --bound, host names as values (`pool.query(text, values)`), as an application passes them.
+    const send = (client: pg.ClientBase, sql: string): Promise<pg.QueryResult> => {
+      const { text, values: params } = asSent(sql);
+      return params.length === 0 ? client.query(text) : client.query(text, params);
+    };
+    const run: Record<Target, (sql: string) => Promise<pg.QueryResult>> = { single: (sql) => send(single, sql), off: (sql) => send(off, sql), on: (sql) => send(on, sql) };
     const results: Row[] = [];
     for (const c of cases(endMs)) {
       const answer = answerOf(c.sql(DISTRIBUTED));
       const agree = (): Promise<boolean> =>
         sameAsSingle(
-          async () => answer((await single.query(c.sql(SINGLE))).rows),
-          [off, on].map((session) => async () => answer((await session.query(c.sql(DISTRIBUTED))).rows)),
+          async () => answer((await run.single(c.sql(SINGLE))).rows),
+          [run.off, run.on].map((read) => async () => answer((await read(c.sql(DISTRIBUTED))).rows)),
         );
       let equal = await agree();
       const t: Record<Target, number[]> = { single: [], off: [], on: [] };
