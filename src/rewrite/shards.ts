@@ -94,11 +94,13 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
     if (missing !== undefined) return refuse('reference-join', `${missing.refName} is not a reference table copied to every data node, so the join cannot run beside each shard`);
   }
   if ((stmt.lockingClause ?? []).length > 0 || stmt.intoClause !== undefined) return out;
-  if ((stmt.windowClause ?? []).length > 0 || containsWindow(stmt)) return refuse('partial-aggregate', 'window functions are evaluated over all shards’ rows; left to the access node');
+  const windowed = (stmt.windowClause ?? []).length > 0 || containsWindow(stmt);
+  if (windowed && others.length > 0) return refuse('partial-aggregate', 'window functions: postgres_fdw ships none, so they run on the access node over the rows the shards send');
 
   normalizeColumns(stmt, scope);
   const tables = [relation, ...others].map((r) => (r.hypertable ?? r.reference)?.table).filter((t) => t !== undefined);
   const direct: Direct = { tables, denied: access === undefined ? undefined : deniedTo(access, tables) };
+  if (windowed) return windowOnOneShard(stmt, scope, relation, table, direct);
   // SELECT DISTINCT is GROUP BY every output (the same rows, NULLs alike): postgres_fdw ships a
   // GROUP BY, never a DISTINCT.
   const distinct = asGroupBy(stmt, scope);
@@ -114,6 +116,20 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
   if (pinned !== undefined) return pinned;
   if (stmt.sortClause !== undefined) return refuse('limit-per-shard', 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order');
   return out;
+}
+
+/**
+ * A statement with window functions, whose constant space keys hash to one shard: it reads that
+ * shard's foreign table (onlyShard), the rest as written. postgres_fdw ships no window function,
+ * so the access node still computes them, over that shard's rows; but the statement now reads
+ * one shard, which a router read (the gateway, hypershard/pg) sends whole to its data node.
+ */
+function windowOnOneShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct): ShardOutcome {
+  const reason = 'window functions: postgres_fdw ships none, so they run on the access node over the rows the shards send';
+  const pinned = onlyShard(stmt, scope, relation, table, direct);
+  if (pinned === undefined) return { rewrites: [], unchanged: [{ kind: 'partial-aggregate', reason }] };
+  const rows = 'window functions: postgres_fdw ships none, so they run on the access node over the one shard’s rows (a router read runs the statement whole on its data node)';
+  return { rewrites: pinned.rewrites, unchanged: [...pinned.unchanged.filter((u) => u.kind !== 'limit-per-shard'), { kind: 'partial-aggregate', reason: rows }] };
 }
 
 /**

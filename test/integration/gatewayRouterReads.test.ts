@@ -43,6 +43,8 @@ const ROUTED: readonly { id: string; sql: string }[] = [
   { id: 'cpu-max-all-1', sql: `SELECT date_trunc('hour', time) AS hour, max(cpu) AS cpu, max(memory) AS memory, max(temperature) AS t FROM metrics WHERE device_id IN (SELECT id FROM devices WHERE name IN ('dev 5')) AND time >= '2024-01-01 00:00:00+00' AND time < '2024-01-01 08:00:00+00' GROUP BY hour ORDER BY hour` },
   { id: 'a now() window', sql: `SELECT date_trunc('hour', time) AS hour, count(*) AS n FROM metrics WHERE device_id = 5 AND time > now() - interval '100 years' AND time <= CURRENT_TIMESTAMP AND time::date < CURRENT_DATE GROUP BY 1 ORDER BY 1` },
   { id: 'newest rows', sql: `SELECT time, cpu, memory FROM metrics WHERE device_id = 11 ORDER BY time DESC LIMIT 7` },
+  // postgres_fdw ships no window function: the data node computes them whole for the one shard.
+  { id: 'window functions over one host', sql: `SELECT time, cpu, avg(cpu) OVER (ORDER BY time ROWS 3 PRECEDING) AS moving, lag(cpu) OVER w AS prev, rank() OVER (PARTITION BY device_id ORDER BY cpu DESC, time) AS r FROM metrics WHERE device_id = 6 AND time < '2024-01-01 06:00:00+00' WINDOW w AS (ORDER BY time) ORDER BY time LIMIT 50` },
   { id: 'reference join on the shard', sql: `SELECT d.name, d.region, count(*) AS n, avg(m.cpu) AS cpu FROM metrics m JOIN devices d ON d.id = m.device_id WHERE m.device_id = 4 GROUP BY d.name, d.region ORDER BY 1` },
   { id: 'hostile alias and literal', sql: `SELECT count(*) AS "we""ird; DROP TABLE x; --", max(cpu) AS "ÄÖ ü", 'it''s \\ fine' AS lit FROM metrics WHERE device_id = 9` },
   // Each relayed field's length is its UTF-8 bytes: multi-byte text, empty, NULL and a long value side by side.

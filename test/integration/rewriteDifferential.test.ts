@@ -86,6 +86,9 @@ const TRUTH_CASES: readonly DifferentialCase[] = [
   { id: 'hourly buckets in the session zone', sql: `SELECT date_trunc('hour', time) AS h, count(*) AS n, max(cpu) AS peak FROM metrics WHERE time > now() - interval '6 hours' GROUP BY 1 ORDER BY 1` },
   { id: 'a join with a reference table', sql: `SELECT dv.region, count(*) AS n, max(m.cpu) AS peak FROM metrics m JOIN devices dv ON dv.id = m.device_id GROUP BY dv.region ORDER BY 1` },
   { id: 'ungrouped min/max over every shard', sql: `SELECT max(time) AS last, min(cpu) AS low FROM metrics` },
+  { id: 'window functions over one device', sql: `SELECT time, cpu, max(cpu) OVER (ORDER BY time) AS peak, rank() OVER (ORDER BY time DESC) AS k, count(*) OVER () AS n FROM metrics WHERE device_id = 5 ORDER BY time` },
+  { id: 'window functions per device, every shard', sql: `SELECT device_id, time, min(cpu) OVER (PARTITION BY device_id ORDER BY time) AS low, dense_rank() OVER (PARTITION BY device_id ORDER BY time) AS k FROM metrics WHERE time > now() - interval '6 hours' ORDER BY device_id, time` },
+  { id: 'a window over groups of one device', sql: `SELECT date_bin('1 hour', time, '2000-01-01 00:00:00+00'::timestamptz) AS h, max(cpu) AS peak, rank() OVER (ORDER BY max(cpu) DESC, date_bin('1 hour', time, '2000-01-01 00:00:00+00'::timestamptz)) AS r FROM metrics WHERE device_id = 2 GROUP BY 1 ORDER BY 1` },
   {
     id: 'DISTINCT aggregates not over the space key',
     sql: `SELECT region, count(DISTINCT ok) AS oks, sum(DISTINCT device_id) FILTER (WHERE cpu > 20) AS b, count(DISTINCT device_id) AS devices, count(*) AS n, avg(cpu) AS mean FROM metrics GROUP BY region ORDER BY region`,
@@ -578,6 +581,14 @@ for (const { source, skip } of sources) {
           expect(kinds('DISTINCT aggregates not over the space key')).toEqual(['partial-aggregate']);
           for (const id of ['a percentile per hour of one device', 'a percentile per hour of one device, the last hours']) expect(kinds(id), id).toEqual(['partial-aggregate', 'shard-pinning']);
           expect(kinds('the devices of the highest p95')).toEqual(['partial-aggregate']);
+          // Window functions read one shard when the key pins it (the access node computes them; a router read would not), else as written; never complete.
+          for (const id of ['window functions over one device', 'a window over groups of one device']) expect(kinds(id), id).toEqual(['shard-pinning']);
+          expect(kinds('window functions per device, every shard')).toEqual(['stable-expression']);
+          for (const id of ['window functions over one device', 'a window over groups of one device', 'window functions per device, every shard']) {
+            const outcome = run.outcomes.find((o) => o.id === id);
+            expect(outcome?.audit?.complete, id).toBe(false);
+            expect(outcome?.rewrite.unchanged.map((u) => u.reason).join('; '), id).toMatch(/window functions: postgres_fdw ships none/);
+          }
           for (const id of ['a percentile per hour of one device', 'a percentile per hour of one device, the last hours', 'the devices of the highest p95', 'a percentile per device', 'a reference table joined with hourly groups']) {
             const outcome = run.outcomes.find((o) => o.id === id);
             expect(outcome?.audit?.complete, id).toBe(true);

@@ -603,6 +603,21 @@ describe('shard pinning', () => {
     expect(any).not.toContain('cpu.tags_id = ANY ($1)');
   });
 
+  it('window functions: the one shard a constant key pins is read (a router read then runs them on its data node), else left, with the reason', () => {
+    const pinned = rewrite(`SELECT time, lag(usage_user) OVER (ORDER BY time) AS prev FROM cpu WHERE tags_id = 42 ORDER BY time LIMIT 5`);
+    expect(pinned.rewrites.map((x) => x.kind)).toEqual(['shard-pinning']);
+    expect(pinned.sql.match(/_hypershard\.cpu_s\d/g)).toEqual(['_hypershard.cpu_s2']);
+    expect(pinned.sql).toMatch(/^SELECT cpu\."time", lag\(cpu\.usage_user\) OVER \(ORDER BY cpu\."time"\) AS prev FROM \( SELECT \* FROM _hypershard\.cpu_s2 AS cpu WHERE cpu\.tags_id = 42 UNION ALL SELECT NULL/);
+    expect(pinned.sql).toMatch(/ORDER BY cpu\."time" LIMIT 5$/);
+    expect(pinned.unchanged.map((u) => u.reason)).toEqual(['window functions: postgres_fdw ships none, so they run on the access node over the one shard’s rows (a router read runs the statement whole on its data node)']);
+    reparses(pinned.sql);
+    for (const sql of [`SELECT tags_id, row_number() OVER (PARTITION BY tags_id ORDER BY time) FROM cpu`, `SELECT row_number() OVER () FROM cpu WHERE tags_id IN (1, 2)`, `SELECT row_number() OVER () FROM cpu WHERE tags_id = $1`]) {
+      const left = rewrite(sql);
+      expect(left.changed, sql).toBe(false);
+      expect(left.unchanged.map((u) => u.reason), sql).toContain('window functions: postgres_fdw ships none, so they run on the access node over the rows the shards send');
+    }
+  });
+
   it('an aggregate that cannot be split is computed whole where each group lies: on the one shard left, or per shard grouped by the key under a LIMIT', () => {
     const r = rewrite(`SELECT date_bin('1 hour', time, '2000-01-01') AS h, percentile_cont(0.5) WITHIN GROUP (ORDER BY usage_user), count(*) FROM cpu WHERE tags_id = 42 GROUP BY 1 HAVING count(*) > 2 ORDER BY 1 DESC LIMIT 3`);
     expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate', 'shard-pinning']);
