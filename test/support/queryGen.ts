@@ -219,6 +219,8 @@ interface Ctx {
   readonly c: Col;
   /** Epoch ms the data is laid out around. */
   readonly anchorMs: number;
+  /** A device every WHERE keeps to (`device_id = k`, written or a parameter): the query reads one shard. */
+  readonly pin?: { readonly device: number; readonly param: boolean };
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -300,7 +302,10 @@ function where(ctx: Ctx, options: { atLeastOne?: boolean } = {}): string {
   if (d.chance(0.4)) parts.push(deviceFilter(ctx));
   if (d.chance(0.3)) parts.push(valueFilter(ctx));
   if (parts.length === 0 && options.atLeastOne === true) parts.push(d.chance(0.5) ? timeFilter(ctx) : deviceFilter(ctx));
-  return parts.length === 0 ? '' : ` WHERE ${d.shuffle(parts).join(' AND ')}`;
+  // After the shuffle, so a seed's other choices are the same pinned or not.
+  const { pin } = ctx;
+  const all = pin === undefined ? d.shuffle(parts) : [...d.shuffle(parts), `${ctx.c('device_id')} = ${pin.param ? ctx.p.add(pin.device) : pin.device}`];
+  return all.length === 0 ? '' : ` WHERE ${all.join(' AND ')}`;
 }
 
 /** A grouping key: the expression, its alias (never an input column's name) and what it is. */
@@ -605,16 +610,18 @@ function joinAggregateQuery(ctx: Ctx): string {
 }
 
 /**
- * `count` queries from `seed`: the same SQL for the same seed and anchor. Mostly aggregates
+ * `count` queries from `seed`: the same SQL for the same seed and anchor (and `pinned`). Mostly aggregates
  * (functions × groupings × filters × HAVING × ORDER BY × LIMIT/OFFSET), then raw rows, each
  * device's last point, top-k per device, DISTINCT, CTEs, nested aggregates and joins.
  */
-export function generateQueries(seed: number, count: number, anchorMs: number): GeneratedQuery[] {
+export function generateQueries(seed: number, count: number, anchorMs: number, options: { pinned?: boolean } = {}): GeneratedQuery[] {
   const d = new Dice(seed);
   return Array.from({ length: count }, (_, i) => {
     const p = new Params();
     const aliased = d.chance(0.25);
-    const ctx: Ctx = { d, p, c: aliased ? (n) => `m.${n}` : (n) => n, anchorMs };
+    // `pinned`: every other query keeps each WHERE to one device, every fourth as a parameter (as drivers send it).
+    const pin = options.pinned === true && i % 2 === 1 ? { device: DEVICE_IDS[(i * 7) % DEVICE_IDS.length] as number, param: i % 4 === 3 } : undefined;
+    const ctx: Ctx = { d, p, c: aliased ? (n) => `m.${n}` : (n) => n, anchorMs, ...(pin === undefined ? {} : { pin }) };
     const alias = aliased ? ' m' : '';
     const shape = d.weighted<QueryShape>([
       [70, 'aggregate'],
