@@ -842,12 +842,14 @@ function constantPin(where: Node, isSpace: (n: Node | undefined) => boolean, tab
     if (op !== '=' || e.lexpr === undefined || e.rexpr === undefined) continue;
     let values: (number | undefined)[] | undefined;
     // Beside the column, an untyped string (`device_id = '5'`, as a driver's untyped value is
-    // written) is read as the column's type, as PostgreSQL resolves it.
-    const key = (n: Node): number | undefined => constantInteger(n) ?? untypedInteger(n);
+    // written) is read as the column's type, as PostgreSQL resolves it: one out of that type's
+    // range is its error, not an empty answer, so it pins nothing.
+    const column = (v: number | undefined): number | undefined => (v !== undefined && v >= (range[0] as number) && v <= (range[1] as number) ? v : undefined);
+    const key = (n: Node): number | undefined => constantInteger(n) ?? column(untypedInteger(n));
     if (e.kind === 'AEXPR_OP' && isSpace(e.lexpr)) values = [key(e.rexpr)];
     else if (e.kind === 'AEXPR_OP' && isSpace(e.rexpr)) values = [key(e.lexpr)];
     else if (e.kind === 'AEXPR_IN' && isSpace(e.lexpr) && 'List' in e.rexpr) values = (e.rexpr.List.items ?? []).map(key);
-    else if (e.kind === 'AEXPR_OP_ANY' && isSpace(e.lexpr)) values = integerArray(e.rexpr);
+    else if (e.kind === 'AEXPR_OP_ANY' && isSpace(e.lexpr)) values = integerArray(e.rexpr)?.map((v) => column(v));
     if (values === undefined || values.length === 0 || values.some((v) => v === undefined)) continue;
     const only = new Set<number>();
     for (const v of values as number[]) {

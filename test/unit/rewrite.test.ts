@@ -584,6 +584,11 @@ describe('shard pinning', () => {
     }
     expect(rewrite(`SELECT max(usage_user) FROM cpu WHERE tags_id IN ('1', '2')`).sql.match(/_hypershard\.cpu_s\d/g)).toEqual(['_hypershard.cpu_s0', '_hypershard.cpu_s2']);
     expect(rewrite(`SELECT max(usage_user) FROM cpu WHERE tags_id = ANY ('{1, "2"}')`).sql.match(/_hypershard\.cpu_s\d/g)).toEqual(['_hypershard.cpu_s0', '_hypershard.cpu_s2']);
+    // A string out of a smallint key's range is PostgreSQL's error (as the parameter would be), not an empty answer: no shard is pinned by it.
+    const small: ClusterMetadata = { hypertables: [hypertable('public', 'small', 'k', 'time', [['time', 'timestamptz'], ['k', 'smallint'], ['v', 'double precision']])], referenceTables: [] };
+    const pin = (where: string): string => rewriteSql(`SELECT max(v) FROM small WHERE ${where}`, small, { timeZone: 'UTC' }).rewrites.find((x) => x.kind === 'shard-pinning')?.detail ?? '';
+    expect(pin(`k = '7'`)).toMatch(/only the shard/);
+    for (const where of [`k = '40000'`, `k IN ('7', '40000')`, `k = ANY ('{7,40000}')`]) expect(pin(where), where).not.toMatch(/: only the/);
     // A LIMIT and OFFSET written as strings (LIMIT reads them as numbers) are per-shard LIMITs too.
     const limited = rewrite(`SELECT * FROM cpu WHERE tags_id = '42' ORDER BY time DESC LIMIT '5' OFFSET '2'`);
     expect(limited.rewrites.map((x) => x.kind)).toEqual(['limit-per-shard', 'shard-pinning']);
