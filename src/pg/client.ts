@@ -309,7 +309,6 @@ export class Client extends pg.Client {
         if (this.#prepare(text, false) === undefined) await this.#read(this.#context.statement(text));
         // A router read is planned from the statement with its values written in (the router sees constants).
         const bound = routerRead ? boundText(text, values ?? (config as pg.QueryConfig).values) : undefined;
-
         if (bound !== undefined) {
           const read = (await this.#prepareWithKeys(config, bound, bound === text ? values : [])) ?? this.#prepare(bound, true);
           const answer = read === undefined ? undefined : await this.#routerRead(config as string | pg.QueryConfig, read, text);

@@ -889,7 +889,7 @@ function constantInteger(node: Node | undefined): number | undefined {
 /**
  * The elements of an array constant of integers: `'{3,4}'` (untyped, read as the column's array
  * type beside `= ANY`), cast to an integer array type, or `ARRAY[3, 4]`; undefined otherwise
- * (NULL elements, quoted elements, other dimensions).
+ * (NULL elements, a comma or backslash inside a quoted element, other dimensions).
  */
 function integerArray(node: Node): (number | undefined)[] | undefined {
   if ('A_ArrayExpr' in node) return (node.A_ArrayExpr.elements ?? []).map(constantInteger);

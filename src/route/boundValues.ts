@@ -43,8 +43,9 @@ const templates = new Lru<string, Template | null>(1024);
 /**
  * Whether each parameter of undeclared type stands where an untyped literal resolves to the type
  * the parameter would: cast (`$1::int`), a LIMIT or OFFSET, or an operand of an operator, IN,
- * BETWEEN or ANY whose other side is neither a literal nor such a parameter. Elsewhere (a function's argument, the
- * select list, `$1 = $2`) the two may resolve differently, or the parameter not at all.
+ * BETWEEN or ANY whose other side is neither a literal nor such a parameter. Elsewhere (a
+ * function's argument, the select list, `$1 = $2`) the two may resolve differently, or the
+ * parameter not at all.
  */
 function untypedInPlace(stmt: Node, types: readonly number[]): boolean {
   const untyped = (n: Node | undefined): n is { ParamRef: { number?: number } } => n !== undefined && 'ParamRef' in n && (types[(n.ParamRef.number ?? 0) - 1] ?? 0) === 0;

@@ -610,8 +610,8 @@ function joinAggregateQuery(ctx: Ctx): string {
 }
 
 /**
- * `count` queries from `seed`: the same SQL for the same seed and anchor (and `pinned`). Mostly aggregates
- * (functions × groupings × filters × HAVING × ORDER BY × LIMIT/OFFSET), then raw rows, each
+ * `count` queries from `seed`: the same SQL for the same seed, anchor and `pinned`. Mostly
+ * aggregates (functions × groupings × filters × HAVING × ORDER BY × LIMIT/OFFSET), then raw rows, each
  * device's last point, top-k per device, DISTINCT, CTEs, nested aggregates and joins.
  */
 export function generateQueries(seed: number, count: number, anchorMs: number, options: { pinned?: boolean } = {}): GeneratedQuery[] {
