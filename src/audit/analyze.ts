@@ -177,7 +177,15 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
         findings.push(finding('LIMIT_NOT_PUSHED', `Limit above ${below.length} shard scan${below.length === 1 ? '' : 's'} whose Remote SQL has no LIMIT`));
       }
     } else if (type === 'WindowAgg' || node['Parent Relationship'] === 'SubPlan') {
-      findings.push(finding('LOCAL_ROW_WORK', `${type} over raw shard rows`));
+      findings.push(
+        type === 'WindowAgg'
+          ? finding(
+              'LOCAL_ROW_WORK',
+              'WindowAgg over raw shard rows (postgres_fdw ships no window function)',
+              'keep the statement to one space-key value (`WHERE <space key> = 3`): it then reads one shard, and through the gateway or hypershard/pg with router reads it runs whole on that shard\'s data node; over several shards the window runs on the access node',
+            )
+          : finding('LOCAL_ROW_WORK', `${type} over raw shard rows`),
+      );
     }
   }
 

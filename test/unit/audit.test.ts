@@ -68,6 +68,12 @@ for (const major of [15, 18]) {
       expect(result.findings.map((f) => f.code)).toEqual(['ESTIMATED_ROWS']);
     });
 
+    it('says where a window function can run whole: one space key, through a router read', () => {
+      const window = analyze(byName('window-over-rows').trigger).findings.find((f) => f.code === 'LOCAL_ROW_WORK')!;
+      expect(window.message).toContain('WindowAgg over raw shard rows (postgres_fdw ships no window function)');
+      expect(window.fix).toMatch(/one space-key value .* router reads it runs whole on that shard's data node/);
+    });
+
     it('names now() and the filter the data nodes never saw', () => {
       const result = analyze(byName('now-window').trigger);
       const stable = result.findings.find((f) => f.code === 'STABLE_EXPRESSION_LOCAL')!;
