@@ -3,7 +3,7 @@
  * scan pushed, what work stays on the access node, rows shipped, findings and the verdict.
  */
 import type { AuditCatalog, ForeignTableInfo } from './catalog.js';
-import { finding, type Finding } from './findings.js';
+import { finding, WINDOW_FIX, type Finding } from './findings.js';
 import { descendants, isForeignScan, rowsOf, walk, type ExplainResult, type PlanNode } from './plan.js';
 
 export interface ForeignScanReport {
@@ -182,7 +182,7 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
           ? finding(
               'LOCAL_ROW_WORK',
               'WindowAgg over raw shard rows (postgres_fdw ships no window function)',
-              'keep the statement to one space-key value (`WHERE <space key> = 3`): it then reads one shard, and through the gateway or hypershard/pg with router reads it runs whole on that shard\'s data node; over several shards the window runs on the access node',
+              WINDOW_FIX,
             )
           : finding('LOCAL_ROW_WORK', `${type} over raw shard rows`),
       );

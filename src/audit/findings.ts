@@ -94,6 +94,10 @@ export interface Finding {
   readonly fix: string;
 }
 
+/** LOCAL_ROW_WORK's fix for a window function: where it does run on a data node. */
+export const WINDOW_FIX =
+  "keep the statement to one space-key value (`WHERE <space key> = 3`): it then reads one shard, and through the gateway or hypershard/pg with router reads it runs whole on that shard's data node; over several shards the window runs on the access node";
+
 export function finding(code: FindingCode, detail: string, fix?: string): Finding {
   const kind = FINDINGS[code];
   return { code, severity: kind.severity, message: `${kind.title}: ${detail}`, fix: fix ?? kind.fix };

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { planFunctionNames } from '../../src/audit/analyze.js';
 import { auditQuery, type AuditedQuery } from '../../src/audit/audit.js';
 import { readCatalog, type AuditCatalog } from '../../src/audit/catalog.js';
-import type { FindingCode } from '../../src/audit/findings.js';
+import { WINDOW_FIX, type FindingCode } from '../../src/audit/findings.js';
 import type { ExplainResult } from '../../src/audit/plan.js';
 import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
@@ -30,6 +30,8 @@ export interface AuditScenario {
   readonly code: FindingCode;
   readonly trigger: QueryCase;
   readonly cleared: QueryCase;
+  /** The finding's fix, when not its code's own. */
+  readonly fix?: string;
 }
 
 /** Facts about the loaded data the scenarios need (a bound, the shard of a device). */
@@ -114,6 +116,7 @@ export function auditScenarios(facts: ScenarioFacts): AuditScenario[] {
       code: 'LOCAL_ROW_WORK',
       trigger: { sql: `SELECT device_id, time, cpu - lag(cpu) OVER (PARTITION BY device_id ORDER BY time) FROM metrics` },
       cleared: { sql: `SELECT device_id, max(cpu) - min(cpu) FROM metrics GROUP BY device_id` },
+      fix: WINDOW_FIX,
     },
     {
       name: 'shards-on-one-server',
