@@ -79,7 +79,7 @@ export interface GatewayRewriteEvent {
   readonly session: number;
   readonly user: string;
   readonly original: string;
-  /** What was sent: the rewrite, or the original. */
+  /** What was sent: the rewrite, or the original (a router read's with its bound values written in). */
   readonly sql: string;
   readonly changed: boolean;
   readonly rewrites: readonly Rewrite[];
@@ -1830,7 +1830,8 @@ export class Session {
     if (!decision.changed || !(await this.#routerRead(decision, state, false, framing))) return this.#releaseFrames(frames, asSent(decision));
     this.#ctx.metrics.rewritten += 1;
     this.#rememberRouterRead(text, decision);
-    this.#emit(decision);
+    // Its statement as the client wrote it; what ran is the rewrite of it with the values written in.
+    this.#emit(text === held.text || decision.event === undefined ? decision : { ...decision, event: { ...decision.event, original: held.text } });
     this.#answeredElsewhere(held);
   }
 
