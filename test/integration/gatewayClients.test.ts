@@ -127,12 +127,15 @@ for (const { source, skip } of sources) {
       );
       for (const mode of ['simple', 'extended', 'prepared']) {
         const before = gw.gateway.metrics().rewritten;
+        const routedBefore = gw.gateway.metrics().routerReads;
         const result = await run('pgbench', ['-n', '-M', mode, '-f', script, '-t', '15', '-c', '2', '-h', gw.host, '-p', String(gw.port), '-U', String(applied.access.user), String(applied.access.database)], { env: { PGPASSWORD: '' }, timeoutMs: 120_000 });
         expect(result.code, `${mode}: ${result.stderr}`).toBe(0);
         expect(result.stdout).toMatch(/number of transactions actually processed: 30\/30/);
         expect(result.stdout).not.toMatch(/number of failed transactions: [1-9]/);
         // Prepared mode parses each statement once per connection; the others once per execution.
         expect(gw.gateway.metrics().rewritten - before, mode).toBeGreaterThanOrEqual(mode === 'prepared' ? 4 : 60);
+        // The one-device statement reads one shard: its data node answers it, its key a literal (simple) or an untyped value (extended, prepared).
+        expect(gw.gateway.metrics().routerReads - routedBefore, `${mode}: ${JSON.stringify(gw.gateway.metrics().routerFallbacks)}`).toBeGreaterThanOrEqual(30);
       }
     });
 
