@@ -18,6 +18,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
+import { droppedStatements } from '../pg/statements.js';
 import { parseStatements } from '../rewrite/parser.js';
 import { settingsFromRow, SESSION_SETTINGS_SQL, type SessionSettings } from '../rewrite/session.js';
 import type { ClusterMetadata, Rewrite, Unchanged } from '../rewrite/model.js';
@@ -1851,10 +1852,10 @@ export class Session {
       return;
     }
     for (const { stmt } of statements) {
-      if (stmt === undefined) continue;
-      const all = ('DeallocateStmt' in stmt && stmt.DeallocateStmt.isall === true) || ('DiscardStmt' in stmt && stmt.DiscardStmt.target === 'DISCARD_ALL');
-      if (all) for (const name of this.#statements.keys()) if (name !== '') this.#statements.delete(name);
-      if ('DeallocateStmt' in stmt && stmt.DeallocateStmt.name !== undefined) this.#statements.delete(stmt.DeallocateStmt.name);
+      const dropped = stmt === undefined ? undefined : droppedStatements(stmt);
+      if (dropped === undefined) continue;
+      if ('name' in dropped) this.#statements.delete(dropped.name);
+      else for (const name of this.#statements.keys()) if (name !== '') this.#statements.delete(name);
     }
   }
 

@@ -73,10 +73,17 @@ export function statementInfo(sql: string): StatementInfo {
     } else if (('DropStmt' in stmt && stmt.DropStmt.removeType === 'OBJECT_SCHEMA') || ('RenameStmt' in stmt && stmt.RenameStmt.renameType === 'OBJECT_SCHEMA')) {
       changesSettings = true;
     }
-    if ('DeallocateStmt' in stmt || ('DiscardStmt' in stmt && stmt.DiscardStmt.target === 'DISCARD_ALL')) dropsStatements = true;
+    if (droppedStatements(stmt) !== undefined) dropsStatements = true;
     if (scan(stmt, relations)) changesSettings = true;
   }
   return { parsed: true, relations, changesSettings, endsTransaction, transactional, changesAccess, definesRelations, dropsStatements, count: stmts.length };
+}
+
+/** The prepared statements a statement drops: every one (DEALLOCATE ALL, DISCARD ALL), one by name, or none. */
+export function droppedStatements(stmt: Node): { readonly all: true } | { readonly name: string } | undefined {
+  if (('DeallocateStmt' in stmt && stmt.DeallocateStmt.isall === true) || ('DiscardStmt' in stmt && stmt.DiscardStmt.target === 'DISCARD_ALL')) return { all: true };
+  const name = 'DeallocateStmt' in stmt ? stmt.DeallocateStmt.name : undefined;
+  return name === undefined ? undefined : { name };
 }
 
 /** Adds the relation names a statement creates, renames, moves or drops; true when it creates a temporary one. */
