@@ -1,14 +1,17 @@
 /**
  * The gateway's side of router reads (the router itself: src/route/reads.ts): the data node's
  * answer relayed to the client as protocol messages (RelayQuery). Built-in result types only, in
- * text; an answer is held until it is complete or large, so a data node that fails or is refused
- * before that costs only a second try through the access node, which the read, being idempotent,
- * allows.
+ * text, or in the formats the client's Bind asked for (asyncpg, pgx and JDBC ask for binary):
+ * then the data node is asked for those formats and its rows are relayed as the bytes it sent, so
+ * no value is decoded and encoded again. An answer is held until it is complete or large, so a
+ * data node that fails or is refused before that costs only a second try through the access node,
+ * which the read, being idempotent, allows.
  */
 import { EventEmitter } from 'node:events';
 import { DatabaseError } from 'pg-protocol';
 import { FIRST_USER_OID } from '../route/reads.js';
-import { B, commandComplete, dataRow, fieldsMessage, rowDescription, simpleMessage } from './protocol/messages.js';
+import { FrameReader } from './protocol/frames.js';
+import { B, commandComplete, dataRow, extendedQuery, fieldsMessage, rowDescription, simpleMessage } from './protocol/messages.js';
 
 export type RelayOutcome =
   | { readonly kind: 'sent' }
@@ -33,13 +36,26 @@ export interface RelayFraming {
   readonly describe: boolean;
   /** What follows the row description (BindComplete after a statement's Describe). */
   readonly after: Buffer;
+  /** The result format codes of the client's Bind (none: all text). */
+  readonly resultFormats: readonly number[];
+  /** The client described the portal, whose description carries those formats (a statement's says text). */
+  readonly portal: boolean;
 }
 
+/** Whether a client's Bind asks for any result in binary. */
+export const asksBinary = (framing: RelayFraming | undefined): boolean => framing !== undefined && framing.resultFormats.some((f) => f !== 0);
+
+/** No message is larger than a data node may send (1 GB values); a bogus length fails the relay. */
+const MAX_RELAYED_MESSAGE = 1 << 30;
+
 /**
- * A simple query on a node-postgres connection whose answer is relayed as protocol messages:
+ * A query on a node-postgres connection whose answer is relayed as protocol messages:
  * RowDescription with table OIDs and column numbers zeroed (a data node's must not leak),
  * DataRow and CommandComplete as they come, held until complete or HOLD_BYTES. With `framing`,
- * as the answer to the client's extended-protocol messages.
+ * as the answer to the client's extended-protocol messages; when that asks for binary results, the
+ * data node is asked the same (Parse, Bind, Describe, Execute, Sync) and each DataRow is relayed as
+ * the frame it sent, read from the socket beside node-postgres (whose parser decodes every field
+ * as UTF-8 text, which binary values are not), in step with it.
  */
 export class RelayQuery extends EventEmitter {
   readonly text: string;
@@ -51,6 +67,10 @@ export class RelayQuery extends EventEmitter {
   #sent = false;
   #refusal: string | undefined;
   #connection: { stream: NodeJS.ReadableStream } | undefined;
+  /** Binary results asked for: the data node's DataRow frames, read ahead of node-postgres's parser. */
+  readonly #binary: boolean;
+  #rows: Buffer[] = [];
+  #tap: ((chunk: Buffer) => void) | undefined;
   readonly #done: Promise<RelayOutcome>;
   #finish!: (outcome: RelayOutcome) => void;
   callback: undefined;
@@ -61,6 +81,7 @@ export class RelayQuery extends EventEmitter {
     this.#node = node;
     this.#write = write;
     this.#framing = framing;
+    this.#binary = asksBinary(framing);
     this.#done = new Promise((settle) => {
       this.#finish = settle;
     });
@@ -70,27 +91,59 @@ export class RelayQuery extends EventEmitter {
     return this.#done;
   }
 
-  submit(connection: { query(text: string): void; stream: NodeJS.ReadableStream }): void {
+  submit(connection: { query(text: string): void; stream: NodeJS.ReadableStream & NodeJS.WritableStream }): void {
     this.#connection = connection;
-    connection.query(this.text);
+    if (!this.#binary) {
+      connection.query(this.text);
+      return;
+    }
+    // The connection is idle (its last answer read whole), so the next byte begins a message.
+    const reader = new FrameReader({ typed: true, maxMessageBytes: MAX_RELAYED_MESSAGE });
+    this.#tap = (chunk) => {
+      // A copy: node-postgres's parser keeps a chunk it was given as its buffer and later copies
+      // the next one's bytes into it, so a frame kept as a view of the chunk would change.
+      reader.push(Buffer.from(chunk));
+      for (let frame = reader.next(); frame !== undefined; frame = reader.next()) if (frame.type === B.DataRow) this.#rows.push(frame.bytes);
+    };
+    // Before node-postgres's listener: a row's frame is here when its handleDataRow comes.
+    connection.stream.prependListener('data', this.#tap);
+    connection.stream.write(extendedQuery(this.text, (this.#framing as RelayFraming).resultFormats));
+  }
+
+  #untap(): void {
+    if (this.#tap !== undefined) this.#connection?.stream.removeListener('data', this.#tap);
+    this.#tap = undefined;
+    this.#rows = [];
   }
 
   handleRowDescription(msg: { fields: { name: string; dataTypeID: number; dataTypeSize: number; dataTypeModifier: number; format: string }[] }): void {
     if (this.#refusal !== undefined) return;
-    const foreign = msg.fields.find((f) => f.dataTypeID >= FIRST_USER_OID || f.format !== 'text');
+    const foreign = msg.fields.find((f) => f.dataTypeID >= FIRST_USER_OID || (f.format !== 'text' && !this.#binary));
     if (foreign !== undefined) {
       this.#refusal = 'result-type';
       return;
     }
-    // A data node's table OIDs and column numbers are not the access node's: zeroed.
-    const description = rowDescription(msg.fields.map((f) => ({ name: f.name, type: f.dataTypeID, size: f.dataTypeSize, modifier: f.dataTypeModifier })));
+    // A data node's table OIDs and column numbers are not the access node's: zeroed. Formats as
+    // the access node describes them: a portal's as bound, a statement's (not bound yet) text.
+    const portal = this.#framing?.portal === true;
+    const description = rowDescription(msg.fields.map((f) => ({ name: f.name, type: f.dataTypeID, size: f.dataTypeSize, modifier: f.dataTypeModifier, format: portal && f.format !== 'text' ? 1 : 0 })));
     if (this.#framing === undefined) this.#out(description);
     else this.#frame(description);
   }
 
   handleDataRow(msg: { fields: (string | null)[] }): void {
+    if (!this.#binary) {
+      if (this.#refusal === undefined) this.#out(dataRow(msg.fields));
+      return;
+    }
+    const raw = this.#rows.shift();
     if (this.#refusal !== undefined) return;
-    this.#out(dataRow(msg.fields));
+    if (raw === undefined || raw.readInt16BE(5) !== msg.fields.length) {
+      // Never seen: the frames read beside node-postgres are its messages, in its order.
+      this.#refusal = 'relay-out-of-step';
+      return;
+    }
+    this.#out(raw);
   }
 
   handleCommandComplete(msg: { text: string }): void {
@@ -126,6 +179,7 @@ export class RelayQuery extends EventEmitter {
 
   /** node-postgres ends the query at an error (the ReadyForQuery after it is its own). */
   handleError(error: unknown): void {
+    this.#untap();
     this.emit('end');
     if (!(error instanceof DatabaseError)) {
       this.#finish(this.#sent ? { kind: 'broken', error } : { kind: 'refused', reason: 'data-node-failed', error });
@@ -145,9 +199,11 @@ export class RelayQuery extends EventEmitter {
   }
 
   handleReadyForQuery(): void {
+    this.#untap();
     this.emit('end');
-    if (this.#refusal !== undefined && !this.#sent) {
-      this.#finish({ kind: 'refused', reason: this.#refusal });
+    if (this.#refusal !== undefined) {
+      // Refused after part of the answer went out: the client must not take the rest as whole.
+      this.#finish(this.#sent ? { kind: 'broken', error: new Error(`the answer stopped being relayable (${this.#refusal})`) } : { kind: 'refused', reason: this.#refusal });
       return;
     }
     this.#flush();

@@ -53,6 +53,7 @@ import {
   readBindNames,
   readDataRow,
   readExecute,
+  readParameterDescription,
   readParameterStatus,
   readParse,
   readQuery,
@@ -68,9 +69,9 @@ import {
   withStatementName,
   type ErrorFields,
 } from './protocol/messages.js';
-import { isAsync, ResponseTracker, type Request, type RequestKind } from './protocol/responses.js';
+import { isAsync, ResponseTracker, type Request } from './protocol/responses.js';
 import type { GatewayRewriter } from './rewriting.js';
-import { inlineParameters, inlinableType } from '../route/boundValues.js';
+import { inlineParameters, inlinableType, textValues } from '../route/boundValues.js';
 import { cachedRouterPlan, clockReached, routerConnection, RouterPredictions, type CheckRow, type RouterReadState, type RouterTarget } from '../route/reads.js';
 import { HOLD_BYTES, RelayQuery, type RelayFraming } from './routerReads.js';
 import { connectUpstream, sendCancel, type Upstream } from './upstream.js';
@@ -153,6 +154,11 @@ interface Statement {
   settingsKey: string | undefined;
   /** An INSERT the gateway may route when a batch of it is bound (see #holdInsert). */
   readonly insert?: boolean;
+  /**
+   * Its parameters' types as the access node resolved them (its answer to the client's Describe):
+   * what a value in binary format is, where the Parse declared none (asyncpg, pgx).
+   */
+  described?: readonly number[];
 }
 
 /**
@@ -181,8 +187,10 @@ interface HeldInsert {
 interface HeldRead {
   readonly text: string;
   readonly paramTypes: readonly number[];
-  /** The Bind's values (text format). */
-  values: readonly (string | Buffer | null)[];
+  /** The Bind's values, as text. */
+  values: readonly (string | null)[];
+  /** The Bind's result format codes. */
+  resultFormats: readonly number[];
   readonly frames: Frame[];
   bytes: number;
   /** The access node's answers due so far, in order; 'description' where a Describe's row description goes. */
@@ -696,15 +704,17 @@ export class Session {
         return true;
       case F.Bind:
         // A statement rewritten for the session's settings may have to be prepared again first;
-        // a batch of a routable INSERT may be held.
-        if (this.#preparedRewrites || this.#insertStatements || this.#beginOnly) return false;
+        // a batch of a routable INSERT may be held; a named statement's execution may be a router
+        // read (its values may pin one shard where its text, as prepared, reads all).
+        if (this.#preparedRewrites || this.#insertStatements || this.#beginOnly || (this.#namedReads && this.#ctx.routerReads !== undefined)) return false;
         this.#sinceSync += 1;
         this.#nothingRun = false;
         this.#tracker.sent({ kind: 'bind' });
         return true;
       case F.Describe: {
         const statement = buffer[start + 5] === 0x53;
-        if (statement && this.#preparedRewrites) return false;
+        // A statement's parameter types are read on the way back (#handle), for router reads.
+        if (statement && (this.#preparedRewrites || this.#ctx.routerReads !== undefined)) return false;
         this.#sinceSync += 1;
         this.#tracker.sent({ kind: statement ? 'describe-statement' : 'describe-portal' });
         return true;
@@ -781,8 +791,15 @@ export class Session {
         const statement = target.kind === 'S' ? this.#statements.get(target.name) : undefined;
         const describe = (): void => {
           this.#sinceSync += 1;
-          const kind: RequestKind = target.kind === 'S' ? 'describe-statement' : 'describe-portal';
-          this.#send(target.kind === 'S' ? this.#renamed(bytes, target.name) : bytes, { kind });
+          if (target.kind === 'P') {
+            this.#send(bytes, { kind: 'describe-portal' });
+            return;
+          }
+          const route = (answer: number, message: Buffer): Buffer => {
+            if (answer === B.ParameterDescription && statement !== undefined && this.#statements.get(target.name) === statement) statement.described = readParameterDescription(message);
+            return message;
+          };
+          this.#send(this.#renamed(bytes, target.name), { kind: 'describe-statement', ...(statement === undefined ? {} : { route }) });
         };
         if (statement?.settingsKey !== NOT_PREPARED) {
           describe();
@@ -1727,7 +1744,7 @@ export class Session {
    */
   #holdRead(frame: Frame, parse: ParseMessage): boolean {
     if (parse.name !== '' || !this.#mayHoldRead(parse.text, parse.paramTypes)) return false;
-    this.#heldRead = { text: parse.text, paramTypes: parse.paramTypes, values: [], frames: [frame], bytes: frame.bytes.length, answers: ['parse'], executed: false };
+    this.#heldRead = { text: parse.text, paramTypes: parse.paramTypes, values: [], resultFormats: [], frames: [frame], bytes: frame.bytes.length, answers: ['parse'], executed: false };
     return true;
   }
 
@@ -1739,23 +1756,33 @@ export class Session {
    */
   #holdNamedRead(frame: Frame): boolean {
     // The session's state first: a Bind's values are read only when it may be a read at all.
-    if (!this.#namedReads || !this.#atRestForRead()) return false;
+    if (!this.#namedReads || !this.#atRestForRead(true)) return false;
+    const names = readBindNames(frame.bytes);
+    const statement = names.statement === '' ? undefined : this.#statements.get(names.statement);
+    if (statement === undefined || statement.insert === true || names.portal !== '') return false;
+    // Types the Parse left to the access node are as it resolved them, once the client described the statement.
+    const types = statement.paramTypes.length === 0 && statement.described !== undefined ? statement.described : statement.paramTypes.map((t, i) => (t === 0 ? (statement.described?.[i] ?? 0) : t));
+    if (!this.#mayHoldRead(statement.original, types, true)) return false;
     const bind = readBind(frame.bytes, 'utf8');
-    const statement = bind.statement === '' ? undefined : this.#statements.get(bind.statement);
-    if (statement === undefined || statement.insert === true || bind.portal !== '' || !bind.formats.every((f) => f === 0) || !bind.resultFormats.every((f) => f === 0)) return false;
-    if (!this.#mayHoldRead(statement.original, statement.paramTypes)) return false;
-    this.#heldRead = { text: statement.original, paramTypes: statement.paramTypes, values: bind.values, frames: [frame], bytes: frame.bytes.length, answers: ['bind'], executed: false, named: bind.statement };
+    const values = textValues(types, bind.formats, bind.values);
+    if (values === undefined) return false;
+    this.#heldRead = { text: statement.original, paramTypes: types, values, resultFormats: bind.resultFormats, frames: [frame], bytes: frame.bytes.length, answers: ['bind'], executed: false, named: bind.statement };
     return true;
   }
 
-  /** Router reads on, this session at rest (no block, nothing since the last Sync), not releasing held messages. */
-  #atRestForRead(): boolean {
-    return !this.#releasing && this.#ctx.routerReads !== undefined && this.#sinceSync === 0 && this.#txStatus === TX_IDLE && this.#mayRoute();
+ /**
+   * Router reads on, this session at rest (no block, nothing since the last Sync), not releasing
+   * held messages. `prepared`: or only Parses, Describes and Closes since the Sync, all answered
+   * (asyncpg prepares with a Flush, then binds): the check's own Sync on this session ends them.
+   */
+  #atRestForRead(prepared = false): boolean {
+    const quiet = this.#sinceSync === 0 || (prepared && this.#nothingRun);
+    return !this.#releasing && this.#ctx.routerReads !== undefined && quiet && this.#txStatus === TX_IDLE && this.#mayRoute();
   }
 
   /** Whether a statement may be held as a router read: this session at rest, one SELECT that names a hypertable, parameters of types a literal can stand for. */
-  #mayHoldRead(text: string, paramTypes: readonly number[]): boolean {
-    if (!this.#atRestForRead() || !paramTypes.every(inlinableType) || !READ_START.test(text)) return false;
+  #mayHoldRead(text: string, paramTypes: readonly number[], prepared = false): boolean {
+    if (!this.#atRestForRead(prepared) || !paramTypes.every(inlinableType) || !READ_START.test(text)) return false;
     const rewriter = this.#rewriter;
     if (rewriter === undefined || this.#unrewritable() !== undefined || !rewriter.mentionsHypertable(text)) return false;
     const info = rewriter.statement(text);
@@ -1777,10 +1804,13 @@ export class Session {
     switch (held.executed ? undefined : frame.type) {
       case F.Bind: {
         const bind = readBind(frame.bytes, 'utf8');
-        more = !bound && bind.portal === '' && bind.statement === '' && bind.formats.every((f) => f === 0) && bind.resultFormats.every((f) => f === 0);
-        if (more) {
+        // Values in binary only of the types the Parse declared.
+        const values = textValues(held.paramTypes, bind.formats, bind.values);
+        more = !bound && bind.portal === '' && bind.statement === '' && values !== undefined;
+        if (more && values !== undefined) {
           held.answers.push('bind');
-          held.values = bind.values;
+          held.values = values;
+          held.resultFormats = bind.resultFormats;
         }
         break;
       }
@@ -1862,6 +1892,9 @@ export class Session {
   /** The client's unnamed statement was answered by a data node: the access node's unnamed statement is another. (A named one's is the same.) */
   #answeredElsewhere(held: HeldRead): void {
     this.#ctx.metrics.statements += 1;
+    // The client's Sync ended its messages; the access node's ended with the check's.
+    this.#sinceSync = 0;
+    this.#nothingRun = true;
     if (held.named !== undefined) return;
     this.#statements.set('', { original: held.text, paramTypes: held.paramTypes, serverName: '', settingsKey: NOT_PREPARED, insert: false });
     // Binds and statement Describes then go through #handle, which prepares it first.
@@ -2140,13 +2173,13 @@ function heldAnswers(frames: readonly Frame[], described: ReadonlyMap<number, Bu
 }
 
 /** What the access node would have answered a held read's Parse, Bind and Describe. */
-function readFraming({ answers, paramTypes }: HeldRead): RelayFraming {
+function readFraming({ answers, paramTypes, resultFormats }: HeldRead): RelayFraming {
   const message = (answer: HeldRead['answers'][number]): Buffer =>
     answer === 'parse' ? simpleMessage(B.ParseComplete) : answer === 'bind' ? simpleMessage(B.BindComplete) : parameterDescription(paramTypes);
   const at = answers.indexOf('description');
   const before = at < 0 ? answers : answers.slice(0, at);
   const after = at < 0 ? [] : answers.slice(at + 1);
-  return { before: Buffer.concat(before.map(message)), describe: at >= 0, after: Buffer.concat(after.map(message)) };
+  return { before: Buffer.concat(before.map(message)), describe: at >= 0, after: Buffer.concat(after.map(message)), resultFormats, portal: at >= 0 && !answers.includes('parameters') };
 }
 
 /** Settings a rewrite depends on, as one comparable key. */

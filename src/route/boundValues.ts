@@ -9,6 +9,7 @@
  * splices its values in.
  */
 import type { Node } from '@pgsql/types';
+import { binaryToText } from '../codec/binaryText.js';
 import { Lru } from '../pg/lru.js';
 import { quoteLiteral } from '../sql/quote.js';
 import { walk } from '../rewrite/ast.js';
@@ -127,4 +128,30 @@ export function inlineParameters(text: string, types: readonly number[], values:
   }
   parts.push(template.bytes.subarray(from));
   return Buffer.concat(parts).toString('utf8');
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A Bind's values as text: a value in binary format (asyncpg, pgx and JDBC send some) as its type's
+ * text, which reads back as the same value (src/codec/binaryText.ts).
+ * @returns undefined when a value cannot be: binary of an undeclared type or one without a decoder,
+ *   malformed, or text that is not UTF-8
+ */
+export function textValues(types: readonly number[], formats: readonly number[], values: readonly (string | Buffer | null)[]): (string | null)[] | undefined {
+  const out: (string | null)[] = [];
+  for (const [i, value] of values.entries()) {
+    if (value === null || typeof value === 'string') {
+      out.push(value);
+      continue;
+    }
+    const type = types[i] ?? 0;
+    if (formats[i] !== 1 || type === 0) return undefined;
+    try {
+      out.push(binaryToText(type, value, (b) => UTF8.decode(b)));
+    } catch {
+      return undefined;
+    }
+  }
+  return out;
 }

@@ -3,6 +3,9 @@ matrix in test/integration/gatewayClients.test.ts.
 
 usage: gateway_client.py DRIVER URL < cases.json > answers.json
 
+DRIVER asyncpg-router or psycopg3-router: each case outside a transaction, twice, results in binary
+(router reads); "rewritten" holds the first answer, "written" the second.
+
 cases.json: [{"id", "sql" (with $1 … placeholders), "params": [...]}]. Each case runs twice in
 one REPEATABLE READ transaction, rewritten (as the gateway does by default) and with
 `SET hypershard.rewrite = off` (as written), so now() is one instant for both. The answers are
@@ -86,7 +89,47 @@ async def run_asyncpg_async():
     return out, None
 
 
+def router_params(params):
+    """JSON parameters as Python values: {"timestamptz": iso} as an aware datetime."""
+    from datetime import datetime
+
+    return [datetime.fromisoformat(p["timestamptz"]) if isinstance(p, dict) else p for p in params]
+
+
+async def run_asyncpg_router_async():
+    """Each case outside a transaction, twice (prepared once), as an application would: results
+    and parameters in binary."""
+    import asyncpg
+
+    out = []
+    conn = await asyncpg.connect(URL)
+    for case in CASES:
+        params = router_params(case["params"])
+        first = text_rows(await conn.fetch(case["sql"], *params))
+        again = text_rows(await conn.fetch(case["sql"], *params))
+        out.append({"id": case["id"], "rewritten": first, "written": again})
+    await conn.close()
+    return out, None
+
+
+def run_psycopg3_router():
+    """Each case outside a transaction, twice: server-side binding, prepared, binary results."""
+    import psycopg
+
+    out = []
+    with psycopg.connect(URL, autocommit=True) as conn:
+        for case in CASES:
+            sql, params = pyformat(case["sql"]), router_params(case["params"])
+            with conn.cursor(binary=True) as cur:
+                first = text_rows(cur.execute(sql, params, prepare=True).fetchall())
+                again = text_rows(cur.execute(sql, params, prepare=True).fetchall())
+            out.append({"id": case["id"], "rewritten": first, "written": again})
+    return out, None
+
+
 DRIVERS = {
+    "asyncpg-router": lambda: asyncio.run(run_asyncpg_router_async()),
+    "psycopg3-router": run_psycopg3_router,
     "psycopg3": run_psycopg3,
     "psycopg2": run_psycopg2,
     "asyncpg": lambda: asyncio.run(run_asyncpg_async()),

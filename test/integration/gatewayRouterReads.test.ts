@@ -436,7 +436,7 @@ for (const { source, skip } of sources) {
       const text = `SELECT date_trunc('minute', time) AS minute, max(cpu) AS cpu, count(*) AS n FROM metrics WHERE device_id = $1::int AND time >= $2::timestamptz AND time < $2::timestamptz + interval '1 hour' GROUP BY minute ORDER BY minute`;
       try {
         const run = (on: pg.Client, name: string, sql: string, values: unknown[]): Promise<pg.QueryResult> => on.query({ name, text: sql, values, rowMode: 'array' });
-        // The first execution prepares it (through the access node); every later one is read from the shard's data node.
+        // The first execution prepares it on the access node (its Parse answered there first) and, as every later one, is read from the shard's data node.
         const before = routed();
         for (const [device, hour] of [[3, '2024-01-01 00:00:00+00'], [3, '2024-01-01 01:00:00+00'], [7, '2024-01-01 02:00:00+00'], [12, '2024-01-01 00:30:00+00']] as const) {
           const got = await run(viaGateway, 'minutes', text, [device, hour]);
@@ -445,7 +445,7 @@ for (const { source, skip } of sources) {
           expect(got.rows.length).toBeGreaterThan(0);
           expect(got.fields.map((f) => [f.name, f.dataTypeID])).toEqual(want.fields.map((f) => [f.name, f.dataTypeID]));
         }
-        expect(routed() - before, JSON.stringify(fallbacks())).toBe(3);
+        expect(routed() - before, JSON.stringify(fallbacks())).toBe(4);
         // Under another TimeZone, the data node answers in it.
         await viaGateway.query(`SET TimeZone = 'Asia/Kathmandu'`);
         await direct.query(`SET TimeZone = 'Asia/Kathmandu'`);
@@ -476,7 +476,8 @@ for (const { source, skip } of sources) {
       await direct.connect();
       const sql = ROUTED[1]!.sql;
       try {
-        const orders: readonly (readonly Step[])[] = [['P', 'B', 'DP', 'E'], ['P', 'DS', 'B', 'E'], ['P', 'B', 'E'], ['P', 'B', 'DS', 'E'], ['P', 'B', 'DP', 'E', 'S', 'P', 'B', 'DP', 'E']];
+        // Binary results too: the data node is asked for them and its rows relayed as it sent them.
+        const orders: readonly (readonly Step[])[] = [['P', 'B', 'DP', 'E'], ['P', 'DS', 'B', 'E'], ['P', 'B', 'E'], ['P', 'B', 'DS', 'E'], ['P', 'B', 'DP', 'E', 'S', 'P', 'B', 'DP', 'E'], ['P', 'Bbinary', 'DP', 'E'], ['P', 'DS', 'Bbinary', 'E']];
         for (const steps of orders) {
           const before = routed();
           const got = await exchange(viaGateway, sql, steps);
@@ -491,13 +492,13 @@ for (const { source, skip } of sources) {
           expect(await exchange(viaGateway, sql, steps), steps.join(' ')).toEqual(await exchange(direct, single(sql), steps));
           expect(routed() - before).toBe(0);
         }
-        // What a router read does not answer goes to the access node as it came: binary results,
-        // a portal read in pages, a Flush before the Sync, a value bound, a named statement.
-        const asCame: readonly { id: string; steps: readonly Step[]; sql?: string }[] = [
-          { id: 'binary results', steps: ['P', 'Bbinary', 'DP', 'E'] },
+        // What a router read does not answer goes to the access node as it came: a portal read in
+        // pages, a Flush before the Sync. A named statement's first execution is read once the
+        // access node has answered its Parse (the check's Sync then ends the client's messages there).
+        const asCame: readonly { id: string; steps: readonly Step[]; sql?: string; routed?: number }[] = [
           { id: 'pages of 2 rows', steps: ['P', 'B', 'DP', 'E2'] },
           { id: 'Flush', steps: ['P', 'DS', 'F', 'B', 'E'] },
-          { id: 'named', steps: ['Pnamed', 'Bnamed', 'DP', 'E'] },
+          { id: 'named', steps: ['Pnamed', 'Bnamed', 'DP', 'E'], routed: 1 },
         ];
         for (const q of asCame) {
           const before = routed();
@@ -505,7 +506,7 @@ for (const { source, skip } of sources) {
           const got = await exchange(viaGateway, text, q.steps);
           expect(got, q.id).toEqual(await exchange(direct, single(text), q.steps));
           expect(got.messages, q.id).toContain('dataRow');
-          expect(routed() - before, q.id).toBe(0);
+          expect(routed() - before, q.id).toBe(q.routed ?? 0);
           if (q.steps[0] === 'Pnamed') for (const c of [viaGateway, direct]) await c.query('DEALLOCATE named');
         }
         // Values bound: written into the text as literals of their declared types, or untyped where

@@ -1,10 +1,11 @@
 /**
  * Bound values written into a statement as literals (src/route/boundValues.ts): each one as its
  * declared type reads it, integers as numbers, quotes and backslashes inert; refused where an
- * untyped literal may resolve otherwise than the parameter, or a value cannot be text.
+ * untyped literal may resolve otherwise than the parameter, or a value cannot be text. Values in
+ * binary format read as text by their types (textValues), or refused.
  */
 import { describe, expect, it } from 'vitest';
-import { inlinableType, inlineParameters } from '../../src/route/boundValues.js';
+import { inlinableType, inlineParameters, textValues } from '../../src/route/boundValues.js';
 
 describe('inlineParameters', () => {
   it('writes declared types as casts, integers as numbers, NULL as NULL of its type', () => {
@@ -48,5 +49,34 @@ describe('inlineParameters', () => {
     expect(inlineParameters('SELEC oops', [], [])).toBeUndefined();
     expect([0, 20, 1184, 1016].map(inlinableType)).toEqual([true, true, true, true]);
     expect([600, 16384].map(inlinableType)).toEqual([false, false]);
+  });
+});
+
+describe('textValues', () => {
+  const int4 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(n);
+    return b;
+  };
+  it('reads binary values by their types (declared, or as the access node resolved them), text and NULL as they are', () => {
+    // 2024-01-01 00:00:00 UTC: microseconds since 2000-01-01.
+    const ts = Buffer.alloc(8);
+    ts.writeBigInt64BE(757_382_400_000_000n);
+    // int4[] {7, -2}: one dimension, no NULLs, element type 23, length 2 from 1.
+    const array = Buffer.concat([int4(1), int4(0), int4(23), int4(2), int4(1), int4(4), int4(7), int4(4), int4(-2)]);
+    const values = textValues([23, 1184, 1007, 25, 25, 0], [1, 1, 1, 0, 1, 0], [int4(42), ts, array, "it's", Buffer.from('Zürich', 'utf8'), null]);
+    expect(values).toEqual(['42', '2024-01-01 00:00:00+00', '{7,-2}', "it's", 'Zürich', null]);
+    expect(inlineParameters('SELECT a FROM t WHERE k = $1 AND ts >= $2 AND k = ANY ($3) AND n = $4 AND m = $5 AND $6::int IS NULL', [23, 1184, 1007, 25, 25, 0], values as string[])).toBe(
+      "SELECT a FROM t WHERE k = ((42)::pg_catalog.int4) AND ts >= ('2024-01-01 00:00:00+00'::pg_catalog.timestamptz) AND k = ANY (('{7,-2}'::pg_catalog.int4[])) AND n = ('it''s'::pg_catalog.text) AND m = ('Zürich'::pg_catalog.text) AND NULL::int IS NULL",
+    );
+  });
+
+  it('refuses binary of an undeclared type or one without a decoder, malformed bytes, and text that is not UTF-8', () => {
+    expect(textValues([0], [1], [int4(1)])).toBeUndefined();
+    expect(textValues([600], [1], [Buffer.alloc(16)])).toBeUndefined();
+    expect(textValues([23], [1], [Buffer.alloc(3)])).toBeUndefined();
+    expect(textValues([25], [1], [Buffer.from([0xff, 0xfe])])).toBeUndefined();
+    // A text-format value readBind left as bytes (not UTF-8).
+    expect(textValues([25], [0], [Buffer.from([0xc3])])).toBeUndefined();
   });
 });

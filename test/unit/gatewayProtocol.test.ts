@@ -13,12 +13,16 @@ import {
   cancelRequest,
   commandComplete,
   errorResponse,
+  extendedQuery,
+  parameterDescription,
   parseMessage,
   parseStartup,
   readBind,
   readBindNames,
   readFields,
+  readParameterDescription,
   readParse,
+  rowDescription,
   readyForQuery,
   saslMechanisms,
   readSaslMechanisms,
@@ -114,6 +118,23 @@ describe('messages', () => {
     const bytes = readBind(raw, 'utf8').values[0];
     expect(Buffer.isBuffer(bytes) && bytes.equals(invalid)).toBe(true);
     expect(readBind(raw).values[0]).toEqual(invalid);
+  });
+
+  it('asks for a statement\'s results in given formats as node-postgres would frame it, and reads parameter types back', () => {
+    const asked = extendedQuery('SELECT 1', [1, 0]);
+    const expected = Buffer.concat([
+      serialize.parse({ text: 'SELECT 1' }),
+      // Bind: portal, statement, no parameter formats, no values, two result formats.
+      Buffer.from([0x42, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 0]),
+      serialize.describe({ type: 'P', name: '' }),
+      serialize.execute({ portal: '', rows: 0 }),
+      serialize.sync(),
+    ]);
+    expect(asked.equals(expected)).toBe(true);
+    expect(readParameterDescription(parameterDescription([23, 1184, 16_385]))).toEqual([23, 1184, 16_385]);
+    // A column in binary says so in its description (the last int16).
+    const description = rowDescription([{ name: 'x', type: 23, size: 4, modifier: -1, format: 1 }]);
+    expect(description.readInt16BE(description.length - 2)).toBe(1);
   });
 
   it('encodes errors, completions and cancel requests as PostgreSQL does', () => {

@@ -280,6 +280,15 @@ export function readDataRow(frame: Buffer): (Buffer | null)[] {
   return values;
 }
 
+/** ParameterDescription: the type OID of each parameter, as the backend resolved it. */
+export function readParameterDescription(frame: Buffer): number[] {
+  const r = body(frame);
+  const n = r.int16();
+  const types: number[] = [];
+  for (let i = 0; i < n; i += 1) types.push(r.int32() >>> 0);
+  return types;
+}
+
 /** RowDescription: each column's name and type OID. */
 export function readRowDescription(frame: Buffer): { readonly name: string; readonly type: number }[] {
   const r = body(frame);
@@ -403,10 +412,10 @@ export function commandComplete(tag: string): Buffer {
   return new Writer().cstring(tag).frame(B.CommandComplete);
 }
 
-/** A RowDescription of text columns that name no table. */
-export function rowDescription(fields: readonly { readonly name: string; readonly type: number; readonly size: number; readonly modifier: number }[]): Buffer {
+/** A RowDescription of columns that name no table, in text unless a format code (1: binary) says otherwise. */
+export function rowDescription(fields: readonly { readonly name: string; readonly type: number; readonly size: number; readonly modifier: number; readonly format?: number }[]): Buffer {
   const w = new Writer().int16(fields.length);
-  for (const f of fields) w.cstring(f.name).int32(0).int16(0).int32(f.type).int16(f.size).int32(f.modifier).int16(0);
+  for (const f of fields) w.cstring(f.name).int32(0).int16(0).int32(f.type).int16(f.size).int32(f.modifier).int16(f.format ?? 0);
   return w.frame(B.RowDescription);
 }
 
@@ -485,6 +494,22 @@ export function parseMessage(name: string, text: string, paramTypes: readonly nu
   const w = new Writer().cstring(name).cstring(text).int16(paramTypes.length);
   for (const t of paramTypes) w.int32(t | 0);
   return w.frame(F.Parse);
+}
+
+/**
+ * Parse, Bind, Describe (portal), Execute and Sync of one statement without parameters, its
+ * results in these format codes (as a Bind takes them: none, one for all, or one per column).
+ */
+export function extendedQuery(text: string, resultFormats: readonly number[]): Buffer {
+  const bind = new Writer().cstring('').cstring('').int16(0).int16(0).int16(resultFormats.length);
+  for (const f of resultFormats) bind.int16(f);
+  return Buffer.concat([
+    parseMessage('', text, []),
+    bind.frame(F.Bind),
+    new Writer().byte(0x50).cstring('').frame(F.Describe),
+    new Writer().cstring('').int32(0).frame(F.Execute),
+    new Writer().frame(F.Sync),
+  ]);
 }
 
 /** A Bind message naming another statement, the rest of the client's message kept byte for byte. */
