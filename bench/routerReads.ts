@@ -17,10 +17,16 @@
  * after them, when reads go to the data node with their check (as a multiset where the query
  * has no ORDER BY).
  *
+ * `--client asyncpg` measures asyncpg (Python) through the gateways instead of pgbench: named prepared
+ * statements, every result and value in binary (as asyncpg sends them, and pgx and JDBC for some
+ * types); `transactions` timed runs per round in one connection, after one that prepares; its
+ * answers through the gateway with router reads on are compared with its answers from the single
+ * node as well. Needs python3 with asyncpg (installed into the test venv, test/support/clients.ts).
+ *
  * `--windows literal` writes the now() windows as literal instants, as Grafana sends a dashboard's
  * time range (the statement then reads no clock: hypershard/pg sends it to the data node with its check).
  *
- *   npm run bench:router-reads -- [--system] [--client pgbench|hypershard-pg] [--protocol simple|extended] [--bound] [--windows now|literal] [--hosts N] [--hours N] [--transactions N] [--rounds N]
+ *   npm run bench:router-reads -- [--system] [--client pgbench|hypershard-pg|asyncpg] [--protocol simple|extended] [--bound] [--windows now|literal] [--hosts N] [--hours N] [--transactions N] [--rounds N]
  *
  * Writes bench/results/router-reads[-pg][-extended][-bound][-literal][-system].json and .md.
  */
@@ -30,6 +36,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startGateway, type Gateway } from '../src/gateway/gateway.js';
+import { pythonDrivers } from '../test/support/clients.js';
+import { run as runCommand } from '../test/support/gateway.js';
 import { IngestCluster } from '../src/ingest/cluster.js';
 import { Pool as HypershardPool, type PoolClient } from '../src/pg/pool.js';
 import { SYSTEM_BIN_DIR, withBenchCluster } from './lib/cluster.js';
@@ -58,12 +66,16 @@ const { values } = parseArgs({
 });
 if (values.windows !== 'now' && values.windows !== 'literal') throw new Error(`--windows: now or literal, not ${values.windows}`);
 const literalWindows = values.windows === 'literal';
-if (values.client !== 'pgbench' && values.client !== 'hypershard-pg') throw new Error(`--client: pgbench or hypershard-pg, not ${values.client}`);
+if (values.client !== 'pgbench' && values.client !== 'hypershard-pg' && values.client !== 'asyncpg') throw new Error(`--client: pgbench, hypershard-pg or asyncpg, not ${values.client}`);
 const library = values.client === 'hypershard-pg';
+const python = values.client === 'asyncpg' ? await pythonDrivers() : undefined;
+if (python !== undefined && 'skip' in python) throw new Error(`--client asyncpg: ${python.skip}`);
+const asyncpg = python?.python;
 if (library && values.protocol !== 'simple') throw new Error('--client hypershard-pg sends each statement as the application writes it (no --protocol; --bound passes values)');
 if (values.protocol !== 'simple' && values.protocol !== 'extended') throw new Error(`--protocol: simple or extended, not ${values.protocol}`);
 const protocol = values.protocol;
-if (values.bound && !library && protocol !== 'extended') throw new Error('--bound needs --protocol extended (pgbench sends variables as literals otherwise)');
+if (asyncpg !== undefined && protocol !== 'simple') throw new Error('--client asyncpg sends what asyncpg sends (no --protocol; --bound passes values)');
+if (values.bound && !library && values.client !== 'asyncpg' && protocol !== 'extended') throw new Error('--bound needs --protocol extended (pgbench sends variables as literals otherwise)');
 const bound = values.bound;
 
 /** The users-bucket cases, their now() windows as literal instants with `--windows literal` (as Grafana sends a dashboard's range). */
@@ -134,6 +146,11 @@ const report = await withBenchCluster(
       const hostPort = (address: string): [string, string] => [address.slice(0, address.lastIndexOf(':')), address.slice(address.lastIndexOf(':') + 1)];
       const [offHost, offPort] = hostPort(off.address);
       const [onHost, onPort] = hostPort(on.address);
+      const urls: Record<Target, string> = {
+        single: cluster.accessNode.url,
+        off: `postgres://${encodeURIComponent(user)}@${off.address}/${database}`,
+        on: `postgres://${encodeURIComponent(user)}@${on.address}/${database}`,
+      };
       const target: Record<Target, string[]> = {
         single: ['-h', a.hostname, '-p', a.port, '-U', user, database],
         off: ['-h', offHost, '-p', offPort, '-U', user, database],
@@ -152,11 +169,17 @@ const report = await withBenchCluster(
         const answer = answerOf(written);
         const sent = asSent(written);
         const singleSent = asSent(single);
-        const agree = (): Promise<boolean> =>
-          sameAsSingle(
+        const viaAsyncpg = async (which: Target, runs: number): Promise<{ ms: number[]; rows: unknown[] }> => {
+          const job = which === 'single' ? singleSent : sent;
+          return asyncpgRuns(asyncpg as string, { url: urls[which], sql: job.text, values: job.values, runs });
+        };
+        const agree = async (): Promise<boolean> =>
+          (await sameAsSingle(
             async () => answer((await access.query(single)).rows),
             clients.map((client) => async () => answer((await client.query({ text: sent.text, values: sent.values, queryMode: protocol } as pg.QueryConfig)).rows)),
-          );
+          )) &&
+          // asyncpg's binary answers relayed from the data node, against its answers from the single node.
+          (asyncpg === undefined || (await sameAsSingle(async () => answer((await viaAsyncpg('single', 1)).rows), [async () => answer((await viaAsyncpg('on', 1)).rows)])));
         let equal = await agree();
         const files: Record<Target, string> = { single: join(scratch, `${c.type}-single.sql`), off: join(scratch, `${c.type}-off.sql`), on: join(scratch, `${c.type}-on.sql`) };
         await writeFile(files.single, `${singleSent.script};\n`);
@@ -166,7 +189,8 @@ const report = await withBenchCluster(
         for (let round = 0; round < rounds; round += 1) {
           for (const [k] of TARGETS.entries()) {
             const which = TARGETS[(k + round) % TARGETS.length] as Target;
-            t[which].push(latencyMs(await pgbench(['-M', protocol, ...(which === 'single' ? singleSent : sent).defines, '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]])));
+            if (asyncpg !== undefined) t[which].push(median((await viaAsyncpg(which, transactions)).ms));
+            else t[which].push(latencyMs(await pgbench(['-M', protocol, ...(which === 'single' ? singleSent : sent).defines, '-c', '1', '-t', String(transactions), '-f', files[which], ...target[which]])));
           }
         }
         // Again once the session has read it: now with its check (sent ahead) where it may be.
@@ -186,14 +210,16 @@ const report = await withBenchCluster(
 );
 
 const f = (x: number): string => x.toFixed(2);
-const through = library ? 'hypershard/pg' : 'gateway';
+const through = library ? 'hypershard/pg' : asyncpg !== undefined ? 'asyncpg via the gateway' : 'gateway';
 const lines = [
   `# Router reads through ${library ? 'hypershard/pg' : 'the gateway'} (PostgreSQL ${report.postgres})`,
   '',
   `${report.hosts} hosts × ${report.hours} h (${report.rows.toLocaleString('en-US')} rows), ${report.shards} shards on 2 data nodes, \`tags\` a reference table${literalWindows ? ', the now() windows written as literal instants' : ''}, loopback; ` +
     (library
       ? `hypershard/pg Pools (without and with \`ingest\`) and a pg Client on the single-node table in one process${report.bound ? ', host names passed as values' : ''}, each statement ${report.transactions} times back to back per round, the three alternating, median of all runs over ${report.rounds} rounds`
-      : `pgbench -M ${report.protocol}${report.bound ? ', host names as bound values' : ''}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds`) +
+      : asyncpg !== undefined
+        ? `asyncpg (prepared statements, binary results and values)${report.bound ? ', host names as bound values' : ''}, one connection, ${report.transactions} timed runs per round, median of the rounds' medians over ${report.rounds} rounds`
+        : `pgbench -M ${report.protocol}${report.bound ? ', host names as bound values' : ''}, one client, ${report.transactions} transactions, median of ${report.rounds} rounds`) +
     `; ${describeMachine(report.machine)}; written by bench/routerReads.ts at ${report.generatedAt}.`,
   '',
   `| query type | single ms | ${through}, router reads off ms (×) | ${through}, router reads on ms (×) | answers = single node |`,
@@ -205,7 +231,14 @@ const lines = [
   '',
 ];
 process.stdout.write(lines.join('\n'));
-await writeResults(`router-reads${library ? '-pg' : ''}${protocol === 'extended' ? '-extended' : ''}${bound ? '-bound' : ''}${literalWindows ? '-literal' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));
+await writeResults(`router-reads${library ? '-pg' : ''}${asyncpg !== undefined ? '-asyncpg' : ''}${protocol === 'extended' ? '-extended' : ''}${bound ? '-bound' : ''}${literalWindows ? '-literal' : ''}${values.system ? '-system' : ''}`, report, lines.join('\n'));
+
+/** One statement timed through asyncpg (bench/clients/asyncpg_runs.py). */
+async function asyncpgRuns(pythonBin: string, job: { url: string; sql: string; values: readonly string[]; runs: number }): Promise<{ ms: number[]; rows: unknown[] }> {
+  const result = await runCommand(pythonBin, [join('bench', 'clients', 'asyncpg_runs.py')], { input: JSON.stringify(job), timeoutMs: 120_000 });
+  if (result.code !== 0) throw new Error(`asyncpg against ${new URL(job.url).host}: ${result.stderr.trim().split('\n').at(-1) ?? ''}`);
+  return JSON.parse(result.stdout) as { ms: number[]; rows: unknown[] };
+}
 
 async function serverVersion(access: pg.Client): Promise<string> {
   const { rows } = await access.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
