@@ -7,8 +7,10 @@ export function pgbench(args: readonly string[]): Promise<string> {
     const child = spawn('pgbench', ['-n', ...args], { env: { ...process.env, PGPASSWORD: '' } });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.stderr.on('data', (d: string) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 && !/failed transactions: [1-9]/.test(out) ? resolve(out) : reject(new Error(`pgbench ${args.join(' ')} failed (${code}): ${err}${out}`))));
   });

@@ -1174,10 +1174,19 @@ export class Session {
       this.#statements.set(parse.name, statement);
       if (insert) this.#insertStatements = true;
     }
-    const retryable = decision.changed && this.#tracker.idle && this.#sinceSync === 0 && this.#txStatus === TX_IDLE;
+    const quiet = this.#tracker.idle && this.#sinceSync === 0 && this.#txStatus === TX_IDLE;
+    const retryable = decision.changed && quiet;
     this.#sinceSync += 1;
     if (!decision.changed) {
-      this.#send(bytes, { kind: 'parse' });
+      // A named SELECT its values may pin to one shard: answered now (Flush), so that its Bind,
+      // sent with it (JDBC), finds the session at rest for a router read (#holdNamedRead).
+      const answered = quiet && parse.name !== '' && this.#namedReads && this.#ctx.routerReads !== undefined && READ_START.test(parse.text) ? deferred<void>() : undefined;
+      this.#send(bytes, { kind: 'parse', ...(answered === undefined ? {} : { onDone: () => answered.resolve() }) });
+      if (answered !== undefined) {
+        this.#send(serialize.flush());
+        this.#flushServer();
+        await answered.promise;
+      }
       return;
     }
     this.#ctx.metrics.rewritten += 1;
