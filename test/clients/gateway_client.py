@@ -96,6 +96,21 @@ def router_params(params):
     return [datetime.fromisoformat(p["timestamptz"]) if isinstance(p, dict) else p for p in params]
 
 
+def refused(e):
+    """A server error as an answer, [["error", SQLSTATE]]: what must match; anything else is raised."""
+    if getattr(e, "sqlstate", None) is None:
+        raise e
+    return [["error", e.sqlstate]]
+
+
+async def answer_or_error(run):
+    """The rows of one execution as text, or the server's refusal."""
+    try:
+        return text_rows(await run())
+    except Exception as e:
+        return refused(e)
+
+
 async def run_asyncpg_router_async():
     """Each case outside a transaction, twice (prepared once), as an application would: results
     and parameters in binary."""
@@ -105,8 +120,8 @@ async def run_asyncpg_router_async():
     conn = await asyncpg.connect(URL)
     for case in CASES:
         params = router_params(case["params"])
-        first = text_rows(await conn.fetch(case["sql"], *params))
-        again = text_rows(await conn.fetch(case["sql"], *params))
+        first = await answer_or_error(lambda: conn.fetch(case["sql"], *params))
+        again = await answer_or_error(lambda: conn.fetch(case["sql"], *params))
         out.append({"id": case["id"], "rewritten": first, "written": again})
     await conn.close()
     return out, None
@@ -120,9 +135,14 @@ def run_psycopg3_router():
     with psycopg.connect(URL, autocommit=True) as conn:
         for case in CASES:
             sql, params = pyformat(case["sql"]), router_params(case["params"])
-            with conn.cursor(binary=True) as cur:
-                first = text_rows(cur.execute(sql, params, prepare=True).fetchall())
-                again = text_rows(cur.execute(sql, params, prepare=True).fetchall())
+            answers = []
+            for _ in range(2):
+                try:
+                    with conn.cursor(binary=True) as cur:
+                        answers.append(text_rows(cur.execute(sql, params, prepare=True).fetchall()))
+                except psycopg.Error as e:
+                    answers.append(refused(e))
+            first, again = answers
             out.append({"id": case["id"], "rewritten": first, "written": again})
     return out, None
 
