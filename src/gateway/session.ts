@@ -1769,8 +1769,9 @@ export class Session {
     const names = readBindNames(frame.bytes);
     const statement = names.statement === '' ? undefined : this.#statements.get(names.statement);
     if (statement === undefined || statement.insert === true || names.portal !== '') return false;
-    // Types the Parse left to the access node are as it resolved them, once the client described the statement.
-    const types = statement.paramTypes.length === 0 && statement.described !== undefined ? statement.described : statement.paramTypes.map((t, i) => (t === 0 ? (statement.described?.[i] ?? 0) : t));
+    // Once the client described the statement, every parameter's type as the access node resolved
+    // it (declared ones as declared); before, the Parse's (0: left to the server).
+    const types = statement.described ?? statement.paramTypes;
     if (!this.#mayHoldRead(statement.original, types, true)) return false;
     const bind = readBind(frame.bytes, 'utf8');
     const values = textValues(types, bind.formats, bind.values);
@@ -1779,7 +1780,7 @@ export class Session {
     return true;
   }
 
- /**
+  /**
    * Router reads on, this session at rest (no block, nothing since the last Sync), not releasing
    * held messages. `prepared`: or only Parses, Describes and Closes since the Sync, all answered
    * (asyncpg prepares with a Flush, then binds): the check's own Sync on this session ends them.
