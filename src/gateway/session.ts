@@ -196,7 +196,7 @@ interface HeldRead {
   /** The access node's answers due so far, in order; 'description' where a Describe's row description goes. */
   readonly answers: ('parse' | 'bind' | 'parameters' | 'description')[];
   executed: boolean;
-  /** A Bind of this named statement began it (the client's Parse of it went to the access node before). */
+  /** A Bind of this prepared statement began it (the client's Parse of it went to the access node before; '' the unnamed one). */
   readonly named?: string;
 }
 
@@ -1758,17 +1758,19 @@ export class Session {
   }
 
   /**
-   * Starts holding a Bind of a named statement that may be a router read, as #holdRead an unnamed
-   * one's Parse: drivers prepare what they run often (JDBC and psycopg from the fifth execution,
-   * node-postgres given a name), and each execution with its values is then one read. The text
-   * is the client's Parse's, which went to the access node; values and results in text.
+   * Starts holding a Bind of a prepared statement that may be a router read, as #holdRead an
+   * unnamed one's Parse: drivers prepare what they run often (JDBC and psycopg from the fifth
+   * execution, asyncpg and pgx always, node-postgres given a name), and each execution with its
+   * values is then one read. The text is the client's Parse's, which went to the access node. The
+   * unnamed statement too, bound in a batch after the one that parsed it (pgx's describe-exec mode),
+   * unless a data node answered that Parse (the access node does not hold it then).
    */
   #holdNamedRead(frame: Frame): boolean {
     // The session's state first: a Bind's values are read only when it may be a read at all.
     if (!this.#namedReads || !this.#atRestForRead(true)) return false;
     const names = readBindNames(frame.bytes);
-    const statement = names.statement === '' ? undefined : this.#statements.get(names.statement);
-    if (statement === undefined || statement.insert === true || names.portal !== '') return false;
+    const statement = this.#statements.get(names.statement);
+    if (statement === undefined || statement.insert === true || statement.settingsKey === NOT_PREPARED || names.portal !== '') return false;
     // Once the client described the statement, every parameter's type as the access node resolved
     // it (declared ones as declared); before, the Parse's (0: left to the server).
     const types = statement.described ?? statement.paramTypes;

@@ -492,6 +492,15 @@ for (const { source, skip } of sources) {
           expect(await exchange(viaGateway, sql, steps), steps.join(' ')).toEqual(await exchange(direct, single(sql), steps));
           expect(routed() - before).toBe(0);
         }
+        // The unnamed statement parsed and described in one batch and bound in the next (pgx's
+        // describe-exec mode): the access node holds it, and the data node answers the Bind.
+        {
+          const before = routed();
+          const got = [await exchange(viaGateway, sql, ['P', 'DS']), await exchange(viaGateway, sql, ['B', 'E'])];
+          expect(got).toEqual([await exchange(direct, single(sql), ['P', 'DS']), await exchange(direct, single(sql), ['B', 'E'])]);
+          expect(got[1]?.messages).toContain('dataRow');
+          expect(routed() - before, JSON.stringify(fallbacks())).toBe(1);
+        }
         // What a router read does not answer goes to the access node as it came: a portal read in
         // pages, a Flush before the Sync. A named statement's first execution is read once the
         // access node has answered its Parse (the check's Sync then ends the client's messages there).
