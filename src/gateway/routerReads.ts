@@ -103,7 +103,13 @@ export class RelayQuery extends EventEmitter {
       // A copy: node-postgres's parser keeps a chunk it was given as its buffer and later copies
       // the next one's bytes into it, so a frame kept as a view of the chunk would change.
       reader.push(Buffer.from(chunk));
-      for (let frame = reader.next(); frame !== undefined; frame = reader.next()) if (frame.type === B.DataRow) this.#rows.push(frame.bytes);
+      try {
+        for (let frame = reader.next(); frame !== undefined; frame = reader.next()) if (frame.type === B.DataRow) this.#rows.push(frame.bytes);
+      } catch {
+        // A length no message has: no row is relayed from here on (the read is refused, or broken).
+        this.#refusal ??= 'relay-out-of-step';
+        this.#untap();
+      }
     };
     // Before node-postgres's listener: a row's frame is here when its handleDataRow comes.
     connection.stream.prependListener('data', this.#tap);

@@ -131,7 +131,7 @@ describe('messages', () => {
       serialize.sync(),
     ]);
     expect(asked.equals(expected)).toBe(true);
-    expect(readParameterDescription(parameterDescription([23, 1184, 16_385]))).toEqual([23, 1184, 16_385]);
+    expect(readParameterDescription(parameterDescription([23, 1184, 4_000_000_000]))).toEqual([23, 1184, 4_000_000_000]);
     // A column in binary says so in its description (the last int16).
     const description = rowDescription([{ name: 'x', type: 23, size: 4, modifier: -1, format: 1 }]);
     expect(description.readInt16BE(description.length - 2)).toBe(1);

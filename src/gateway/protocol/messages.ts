@@ -457,7 +457,8 @@ export function simpleMessage(type: number): Buffer {
 /** A statement's Describe answer, first part: the types of its parameters. */
 export function parameterDescription(types: readonly number[]): Buffer {
   const w = new Writer().int16(types.length);
-  for (const t of types) w.int32(t);
+  // OIDs are unsigned: written as the int32 of their bits.
+  for (const t of types) w.int32(t | 0);
   return w.frame(B.ParameterDescription);
 }
 
