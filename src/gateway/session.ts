@@ -1802,8 +1802,9 @@ export class Session {
   }
 
   /**
-   * The next message of a held read: a Bind of it with values and results in text, one Describe,
-   * an Execute of all its rows, then the Sync that routes it. Anything else releases it.
+   * The next message of a held read: a Bind of it (values in text, or in binary of declared
+   * types; results in any format), one Describe, an Execute of all its rows, then the Sync that
+   * routes it. Anything else releases it.
    */
   #holdReadMore(frame: Frame): Promise<void> | undefined {
     const held = this.#heldRead as HeldRead;
