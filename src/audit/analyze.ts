@@ -176,16 +176,10 @@ export function analyzePlan(explain: ExplainResult, catalog: AuditCatalog): Quer
       if (below.length > 0) {
         findings.push(finding('LIMIT_NOT_PUSHED', `Limit above ${below.length} shard scan${below.length === 1 ? '' : 's'} whose Remote SQL has no LIMIT`));
       }
-    } else if (type === 'WindowAgg' || node['Parent Relationship'] === 'SubPlan') {
-      findings.push(
-        type === 'WindowAgg'
-          ? finding(
-              'LOCAL_ROW_WORK',
-              'WindowAgg over raw shard rows (postgres_fdw ships no window function)',
-              WINDOW_FIX,
-            )
-          : finding('LOCAL_ROW_WORK', `${type} over raw shard rows`),
-      );
+    } else if (type === 'WindowAgg') {
+      findings.push(finding('LOCAL_ROW_WORK', 'WindowAgg over raw shard rows (postgres_fdw ships no window function)', WINDOW_FIX));
+    } else if (node['Parent Relationship'] === 'SubPlan') {
+      findings.push(finding('LOCAL_ROW_WORK', `${type} over raw shard rows`));
     }
   }
 

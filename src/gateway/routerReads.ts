@@ -43,7 +43,7 @@ export interface RelayFraming {
 }
 
 /** Whether a client's Bind asks for any result in binary. */
-export const asksBinary = (framing: RelayFraming | undefined): boolean => framing !== undefined && framing.resultFormats.some((f) => f !== 0);
+const asksBinary = (framing: RelayFraming | undefined): boolean => framing !== undefined && framing.resultFormats.some((f) => f !== 0);
 
 /** No message is larger than a data node may send (1 GB values); a bogus length fails the relay. */
 const MAX_RELAYED_MESSAGE = 1 << 30;

@@ -1178,15 +1178,10 @@ export class Session {
     const retryable = decision.changed && quiet;
     this.#sinceSync += 1;
     if (!decision.changed) {
-      // A named SELECT its values may pin to one shard: answered now (Flush), so that its Bind,
-      // sent with it (JDBC), finds the session at rest for a router read (#holdNamedRead).
-      const answered = quiet && parse.name !== '' && this.#namedReads && this.#ctx.routerReads !== undefined && READ_START.test(parse.text) ? deferred<void>() : undefined;
-      this.#send(bytes, { kind: 'parse', ...(answered === undefined ? {} : { onDone: () => answered.resolve() }) });
-      if (answered !== undefined) {
-        this.#send(serialize.flush());
-        this.#flushServer();
-        await answered.promise;
-      }
+      // A named SELECT its values may pin to one shard: answered now, so that its Bind, sent with
+      // it (JDBC), finds the session at rest for a router read (#holdNamedRead).
+      if (quiet && parse.name !== '' && this.#namedReads && this.#ctx.routerReads !== undefined && READ_START.test(parse.text)) await this.#sendAnswered(bytes, { kind: 'parse' });
+      else this.#send(bytes, { kind: 'parse' });
       return;
     }
     this.#ctx.metrics.rewritten += 1;
@@ -1197,21 +1192,16 @@ export class Session {
       this.#send(sent, { kind: 'parse', route: positionsFor(parse.text, decision.sql), rowsAsIs: true });
       return;
     }
-    // Ask for the answer now (Flush): if the rewrite is refused, prepare the text as written instead.
+    // Ask for the answer now: if the rewrite is refused, prepare the text as written instead.
     let refusal: string | undefined;
-    const done = deferred<void>();
-    this.#send(sent, {
+    await this.#sendAnswered(sent, {
       kind: 'parse',
       route: (type, frame) => {
         if (type !== B.ErrorResponse) return frame;
         refusal = errorText(frame);
         return null;
       },
-      onDone: () => done.resolve(),
     });
-    this.#send(serialize.flush());
-    this.#flushServer();
-    await done.promise;
     if (refusal === undefined) {
       this.#emit(decision);
       return;
@@ -1223,6 +1213,15 @@ export class Session {
     this.#emit(decision, `the rewritten statement failed (${refusal}); ran as written`);
     statement.settingsKey = undefined;
     this.#send(parseMessage(statement.serverName, parse.text, parse.paramTypes), { kind: 'parse' });
+  }
+
+  /** Sends a request with a Flush after it, so the access node answers it now; resolves once it has. */
+  async #sendAnswered(bytes: Buffer, request: Request): Promise<void> {
+    const done = deferred<void>();
+    this.#send(bytes, { ...request, onDone: () => done.resolve() });
+    this.#send(serialize.flush());
+    this.#flushServer();
+    await done.promise;
   }
 
   #onBind(bytes: Buffer): Promise<void> | undefined {
@@ -1766,8 +1765,8 @@ export class Session {
    * unless a data node answered that Parse (the access node does not hold it then).
    */
   #holdNamedRead(frame: Frame): boolean {
-    // The session's state first: a Bind's values are read only when it may be a read at all.
-    if (!this.#namedReads || !this.#atRestForRead(true)) return false;
+    // A Bind's values are read only when it may be a read at all (#mayHoldRead: the session at rest too).
+    if (!this.#namedReads) return false;
     const names = readBindNames(frame.bytes);
     const statement = this.#statements.get(names.statement);
     if (statement === undefined || statement.insert === true || statement.settingsKey === NOT_PREPARED || names.portal !== '') return false;
@@ -1819,8 +1818,8 @@ export class Session {
         const bind = readBind(frame.bytes, 'utf8');
         // Values in binary only of the types the Parse declared.
         const values = textValues(held.paramTypes, bind.formats, bind.values);
-        more = !bound && bind.portal === '' && bind.statement === '' && values !== undefined;
-        if (more && values !== undefined) {
+        if (!bound && bind.portal === '' && bind.statement === '' && values !== undefined) {
+          more = true;
           held.answers.push('bind');
           held.values = values;
           held.resultFormats = bind.resultFormats;

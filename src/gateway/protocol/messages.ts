@@ -7,6 +7,7 @@
  * project README for why no framing library is used for the relay itself.
  */
 import { isUtf8 } from 'node:buffer';
+import { serialize } from 'pg-protocol';
 
 /** Startup-packet request codes (the int32 after the length). */
 export const PROTOCOL_3_0 = 196_608; // 3 << 16
@@ -504,13 +505,8 @@ export function parseMessage(name: string, text: string, paramTypes: readonly nu
 export function extendedQuery(text: string, resultFormats: readonly number[]): Buffer {
   const bind = new Writer().cstring('').cstring('').int16(0).int16(0).int16(resultFormats.length);
   for (const f of resultFormats) bind.int16(f);
-  return Buffer.concat([
-    parseMessage('', text, []),
-    bind.frame(F.Bind),
-    new Writer().byte(0x50).cstring('').frame(F.Describe),
-    new Writer().cstring('').int32(0).frame(F.Execute),
-    new Writer().frame(F.Sync),
-  ]);
+  // node-postgres's serializer writes one format for all results; the Bind is written here.
+  return Buffer.concat([parseMessage('', text, []), bind.frame(F.Bind), serialize.describe({ type: 'P', name: '' }), serialize.execute({ portal: '', rows: 0 }), serialize.sync()]);
 }
 
 /** A Bind message naming another statement, the rest of the client's message kept byte for byte. */
