@@ -112,9 +112,9 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
   if (others.length > 0) return refuse('reference-join', 'only aggregates over a hypertable joined with reference tables are run per shard');
   if ((stmt.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) return distinctOnSpace(stmt, scope, relation, table, direct, access, zone);
   if (stmt.limitCount !== undefined && !isNullConstant(stmt.limitCount)) return limitPerShard(stmt, scope, relation, table, direct);
-  const pinned = onlyShard(stmt, scope, relation, table, direct);
+  const pinned = onlyShard(stmt, scope, relation, table, direct) ?? keysPerNode(stmt, scope, relation, table, direct);
   if (pinned !== undefined) return pinned;
-  if (stmt.sortClause !== undefined) return refuse('limit-per-shard', 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order');
+  if (stmt.sortClause !== undefined) return refuse('limit-per-shard', ORDER_WITHOUT_LIMIT);
   return out;
 }
 
@@ -152,8 +152,36 @@ function onlyShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   // What the access node still does itself: filter what postgres_fdw will not ship, put the rows in order.
   const unchanged: Unchanged[] = [];
   if (blocked !== undefined) unchanged.push({ kind: 'shard-pinning', reason: `${blocked}: postgres_fdw keeps that filter on the access node, over every row of the one shard read` });
-  if (stmt.sortClause !== undefined) unchanged.push({ kind: 'limit-per-shard', reason: 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order' });
+  if (stmt.sortClause !== undefined) unchanged.push({ kind: 'limit-per-shard', reason: ORDER_WITHOUT_LIMIT });
   return { rewrites: [{ kind: 'shard-pinning', detail: gate.detail }], unchanged };
+}
+
+const ORDER_WITHOUT_LIMIT = 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order';
+
+/**
+ * A plain SELECT whose space keys come from a sub-select (`IN (SELECT id FROM tags …)`, known only
+ * as the statement runs), over a hypertable with node views: one arm per data node, each sent only
+ * the keys that hash to its shards. As written, every shard is asked (PostgreSQL prunes no hash
+ * partition by an InitPlan's array), each a remote transaction and cursor of its own; per node,
+ * half as many at 2 shards a node. Not for parameters or constants: the planner prunes by those
+ * itself (at planning, or as a generic plan starts), and a node arm cannot skip its node.
+ */
+function keysPerNode(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct): ShardOutcome | undefined {
+  if (direct.denied !== undefined || stmt.whereClause === undefined || correlation(stmt) !== undefined) return undefined;
+  const gate = shardGate(stmt, scope, relation, table);
+  const conjunct = gate?.replaces;
+  if (gate?.filter === undefined || gate.only !== undefined || conjunct === undefined) return undefined;
+  const fromSubselect = 'A_Expr' in conjunct && conjunct.A_Expr.kind !== 'AEXPR_OP' && containsNode(conjunct, (n) => 'SubLink' in n);
+  const asks = armTargets(gate, table);
+  if (!fromSubselect || !asks.some((t) => t.node) || firstUnshippable([stmt.whereClause], scope) !== undefined) return undefined;
+  const ref = quoteIdent(relation.refName);
+  const arms = asks.map((target) => gated(gate, target, (where) => `SELECT * FROM ${quoteQualified(target.table.schema, target.table.name)} AS ${ref}${where}`, stmt.whereClause));
+  arms.push(guardArm(table.columns.length, direct.tables));
+  const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${ref}`);
+  stmt.fromClause = rebuilt.fromClause ?? [];
+  delete stmt.whereClause;
+  const unchanged: Unchanged[] = stmt.sortClause === undefined ? [] : [{ kind: 'limit-per-shard', reason: ORDER_WITHOUT_LIMIT }];
+  return { rewrites: [{ kind: 'shard-pinning', detail: `${gate.detail}; ${asked(asks)} is asked instead of each shard` }], unchanged };
 }
 
 /** Turns a plain SELECT DISTINCT (no aggregate, window or `*`) into GROUP BY 1, 2, …; true when it did. */

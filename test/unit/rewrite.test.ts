@@ -657,6 +657,28 @@ describe('shard pinning', () => {
     expect(read(nodes, 'SELECT max(usage_user) FROM cpu WHERE tags_id = ANY($1)')).toEqual(['_hypershard.cpu_n1', '_hypershard.cpu_n2']);
   });
 
+  it('reads rows whose keys come from a sub-select once a node, each sent the keys of its shards; keys the planner prunes by, as written', () => {
+    const node = (n: number, shards: number[]) => ({ table: { schema: '_hypershard', name: `cpu_n${n}` }, server: `srv_${n}`, shards });
+    const metadata: ClusterMetadata = { hypertables: [{ ...CPU, nodes: [node(1, [0, 2]), node(2, [1, 3])] }], referenceTables: [] };
+    const r = rewriteSql(`SELECT * FROM cpu WHERE usage_user > 90 AND tags_id IN (SELECT id FROM tags WHERE hostname = 'a') ORDER BY time`, metadata, { timeZone: 'UTC' });
+    expect(r.sql.match(/_hypershard\.cpu_\w+/g)).toEqual(['_hypershard.cpu_n1', '_hypershard.cpu_n2']);
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['in-subquery', 'shard-pinning']);
+    expect(r.rewrites.at(-1)?.detail).toContain('each of 2 data nodes');
+    // Each node's arm keeps the rest of the WHERE and is sent the keys that hash to its own shards.
+    expect(r.sql).toContain(`SELECT * FROM _hypershard.cpu_n1 AS cpu WHERE cpu.usage_user > 90 AND cpu.tags_id = ANY (ARRAY(SELECT _hs_key.v FROM unnest(ARRAY(SELECT id FROM tags WHERE hostname = 'a'))`);
+    expect(r.sql).toMatch(/4, 0, _hs_key\.v::int\) OR satisfies_hash_partition\(.*?, 4, 2, _hs_key\.v::int\)/);
+    expect(r.sql).toMatch(/\) AS cpu ORDER BY cpu\."time"$/);
+    expect(r.unchanged.map((u) => u.kind)).toEqual(['limit-per-shard']);
+    reparses(r.sql);
+    // Parameters and constants: the planner prunes the partitions itself.
+    expect(rewriteSql('SELECT * FROM cpu WHERE tags_id = ANY($1)', metadata, { timeZone: 'UTC' }).sql).toBe('SELECT * FROM cpu WHERE tags_id = ANY($1)');
+    expect(rewriteSql('SELECT * FROM cpu WHERE tags_id = $1', metadata, { timeZone: 'UTC' }).changed).toBe(false);
+    // Without node views every shard would still be asked: left as written.
+    expect(rewriteSql(`SELECT * FROM cpu WHERE tags_id IN (SELECT id FROM tags WHERE hostname = 'a')`, { hypertables: [CPU], referenceTables: [] }, { timeZone: 'UTC' }).sql).not.toContain('_hypershard.');
+    // A filter postgres_fdw keeps on the access node would read every row anyway.
+    expect(rewriteSql(`SELECT * FROM cpu WHERE random() < 0.5 AND tags_id IN (SELECT id FROM tags WHERE hostname = 'a')`, metadata, { timeZone: 'UTC' }).sql).not.toContain('_hypershard.');
+  });
+
   it('never gates on a volatile value, nor claims a shard aggregates rows a volatile filter keeps on the access node', () => {
     const r = rewrite('SELECT max(usage_user) FROM cpu WHERE tags_id = (random() * 10)::int');
     expect(r.rewrites).toEqual([]);
