@@ -548,8 +548,9 @@ interface Gate {
   readonly replaces?: Node;
   readonly detail: string;
   /**
-   * Outside the arm's own query a gate is a one-time filter that skips the shard (no remote
-   * query, no remote transaction), but the arm is then no longer an async foreign scan, so the
+   * Outside the arm's own query a gate is a one-time filter that skips the shard's query (its
+   * remote transaction is still begun as the executor starts, and committed: 2 round trips of
+   * the 5), but the arm is then no longer an async foreign scan, so the
    * shards that do run, run one after another. Inside, postgres_fdw ships it as a parameter: every
    * shard is asked (and one the gate rules out answers at once), concurrently. One value reaches
    * one shard, so its gate goes outside; a list may reach several, so its gate goes inside.
