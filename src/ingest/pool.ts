@@ -16,6 +16,8 @@ import type { NodeRole } from '../sql/generate.js';
 export class ConnectionPool {
   readonly #idle = new Map<string, pg.Client[]>();
   readonly #all = new Set<pg.Client>();
+  /** Connections that broke (their node restarted or went away): never handed out again. */
+  readonly #broken = new WeakSet<pg.Client>();
   readonly #maxIdlePerNode: number;
   #closed = false;
 
@@ -26,11 +28,17 @@ export class ConnectionPool {
   /** @throws NodeConnectionError naming the node when it cannot be reached within `timeoutMs`. */
   async acquire(node: string, config: pg.ClientConfig, url: string, timeoutMs: number, role: NodeRole = 'data'): Promise<pg.Client> {
     if (this.#closed) throw new TypeError('the connection pool is closed');
-    const idle = this.#idle.get(node)?.pop();
-    if (idle !== undefined) return idle;
+    const list = this.#idle.get(node) ?? [];
+    for (let idle = list.pop(); idle !== undefined; idle = list.pop()) {
+      if (!this.#broken.has(idle)) return idle;
+      this.#drop(idle);
+    }
     const client = new pg.Client({ ...config, connectionTimeoutMillis: timeoutMs, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
-    // A node that goes away between statements must fail the next one, not the process.
-    client.on('error', () => undefined);
+    // A node that goes away between statements must not fail the process, nor (pooled) the next
+    // statement: a broken connection is dropped, and the next write connects anew.
+    const broke = (): void => void this.#broken.add(client);
+    client.on('error', broke);
+    client.on('end', broke);
     try {
       await client.connect();
     } catch (error) {
@@ -46,11 +54,15 @@ export class ConnectionPool {
   /** Back into the pool when `reusable` (no transaction open, nothing broken), else closed. */
   release(node: string, client: pg.Client, reusable: boolean): void {
     const list = this.#idle.get(node) ?? [];
-    if (reusable && !this.#closed && list.length < this.#maxIdlePerNode) {
+    if (reusable && !this.#closed && !this.#broken.has(client) && list.length < this.#maxIdlePerNode) {
       list.push(client);
       this.#idle.set(node, list);
       return;
     }
+    this.#drop(client);
+  }
+
+  #drop(client: pg.Client): void {
     this.#all.delete(client);
     void client.end().catch(() => undefined);
   }

@@ -116,6 +116,26 @@ for (const { source, skip } of sources) {
       expect(await prepared()).toBe(0);
     });
 
+    it('a pooled data-node connection that broke while idle (its node restarted) is not used again: the next routed write connects anew', async () => {
+      const file = join(dir, 'pool.csv');
+      await writeFile(file, csvRows(150, 20, 400));
+      expect((await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`])).stdout.trim()).toBe('COPY 400');
+      // What a restart does to the gateway's idle connections: their backends end.
+      let ended = 0;
+      for (const node of cluster.dataNodes) {
+        ended += Number((await sql<{ n: string }>(node.url, `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = 'hypershard gateway' AND state = 'idle'`))[0]?.n);
+      }
+      expect(ended).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 300));
+      const before = routed();
+      const again = await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`]);
+      expect(again.stderr).toBe('');
+      expect(again.stdout.trim()).toBe('COPY 400');
+      expect(routed()).toEqual({ copies: before.copies + 1, rows: before.rows + 400, failed: before.failed });
+      expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 150 AND device_id < 170'))[0]?.n)).toBe(800);
+      expect(await prepared()).toBe(0);
+    });
+
     it('in a transaction block: ROLLBACK leaves nothing, COMMIT shows the rows to the next statement', async () => {
       const file = join(dir, 'b.csv');
       await writeFile(file, csvRows(200, 10, 500));
