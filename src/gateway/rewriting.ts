@@ -84,16 +84,16 @@ export class GatewayRewriter {
   }
 
   /**
-   * What a statement about to run may make stale: the session's settings (returned: true when
-   * they must be read again) and, shared by all sessions, what roles may see and what a name
-   * means. Keyword tests first, so most statements are never parsed here.
+   * What a statement about to run may make stale: the session's settings (`settings`: they must
+   * be read again) and, shared by all sessions, what roles may see and what a name means (`names`:
+   * a relation named like a hypertable was defined, see RewriteContext.noteExecuted). Keyword tests first, so most statements are never parsed here.
    */
-  noteStatement(text: string): boolean {
+  noteStatement(text: string): { readonly settings: boolean; readonly names: boolean } {
     const settings = SETTINGS_HINT.test(text);
-    if (!settings && !ACCESS_HINT.test(text)) return false;
+    if (!settings && !ACCESS_HINT.test(text)) return { settings: false, names: false };
     const info = this.context.statement(text);
-    this.context.noteExecuted(info);
-    return info.changesSettings;
+    const names = this.context.noteExecuted(info);
+    return { settings: info.changesSettings, names };
   }
 
   statement(text: string): StatementInfo {

@@ -280,6 +280,8 @@ export class Session {
   #copyDiscard = false;
   /** Routed writes recorded in the client's open transaction block, settled when it ends. */
   #pendingRouted: PendingRouted[] = [];
+  /** A statement defining a relation named like a hypertable was sent; its transaction has not ended. */
+  #namesDefined = false;
   /** Messages for the client held until the routed writes of the transaction that just ended are settled. */
   #held: Buffer[] | undefined;
   /** Client messages kept from the access node while they may be a routed INSERT batch. */
@@ -593,6 +595,11 @@ export class Session {
     if (ended && this.#settingsChangedInTransaction) this.#settings = undefined;
     if (status === TX_IDLE) this.#settingsChangedInTransaction = false;
     if (ended && this.#pendingRouted.length > 0 && this.#held === undefined) this.#settleRouted();
+    // The names it defined are committed (or rolled back) now: the catalogs are read again.
+    if (status === TX_IDLE && this.#namesDefined) {
+      this.#namesDefined = false;
+      this.#rewriter?.context.invalidate();
+    }
   }
 
   /**
@@ -1927,7 +1934,9 @@ export class Session {
     const asWritten: Decision = { sql: text, changed: false, settingsKey: undefined, event: undefined };
     const rewriter = this.#rewriter;
     if (rewriter === undefined) return asWritten;
-    if (rewriter.noteStatement(text)) {
+    const noted = rewriter.noteStatement(text);
+    if (noted.names) this.#namesDefined = true;
+    if (noted.settings) {
       this.#settings = undefined;
       this.#settingsChangedInTransaction = true;
       if (rewriter.mentionsHypertable(text)) this.#ctx.metrics.fallback('changes-settings');
@@ -1997,6 +2006,12 @@ export class Session {
     if ((this.#startup.get('database') ?? this.user) !== this.#ctx.database) return 'other-database';
     // The rewriter works on text; a client in another encoding would get its bytes re-encoded.
     if ((this.#parameters.get('client_encoding') ?? '').toUpperCase() !== 'UTF8') return 'client-encoding';
+    // The parser reads literals with standard rules: with backslash escapes, 'x\' OR k = 6 --' is
+    // one literal to the server and a condition to the parser, so nothing is rewritten.
+    if (this.#parameters.get('standard_conforming_strings') !== 'on') return 'nonstandard-strings';
+    // A relation named like a hypertable was defined and its transaction has not ended: the
+    // catalogs as the gateway reads them (on its own connection) do not show it yet.
+    if (this.#namesDefined) return 'relations-defined';
     return this.#rewriter?.unavailable === undefined ? undefined : 'metadata-unavailable';
   }
 

@@ -74,6 +74,8 @@ export class Client extends pg.Client {
   readonly #context: RewriteContext;
   /** The session's TimeZone, search path and role; undefined until read, and after a statement that may change them. */
   #settings: SessionSettings | undefined;
+  /** A statement defining a relation named like a hypertable was sent: the names are read again once its transaction ends. */
+  #namesDefined = false;
   /** A statement changed settings since the last transaction end (which may revert them: SET LOCAL, ROLLBACK). */
   #settingsChangedSinceEnd = false;
   /** Statements called while an earlier one waits for a read run after it. */
@@ -148,6 +150,13 @@ export class Client extends pg.Client {
     // Nothing to rewrite: unparsable (the server reports it), names no relation, or changes the
     // settings a rewrite in the same text would depend on.
     if (!info.parsed || info.relations.size === 0 || info.changesSettings) return asGiven;
+    // A relation named like a hypertable was defined here: the catalogs, read on other
+    // connections, show it once its transaction has ended; they are read again then.
+    if (this.#namesDefined) {
+      if (this.#busy() || this.getTransactionStatus() !== 'I') return asGiven;
+      this.#namesDefined = false;
+      this.#context.invalidate();
+    }
     if (this.#context.metadata === undefined) return final ? asGiven : undefined;
     if (!this.#context.mayTouch(info)) return asGiven;
     this.#context.refreshAhead();
@@ -174,7 +183,7 @@ export class Client extends pg.Client {
   async #prepareWithKeys(config: AnyConfig, text: string, values: unknown): Promise<Prepared | undefined> {
     const info = this.#context.statement(text);
     const settings = this.#settings;
-    if (!info.parsed || info.changesSettings || isSubmittable(config) || this.pipeline || settings === undefined || !settings.enabled || !this.#context.ready(settings.role, settings.timeZone)) return undefined;
+    if (this.#namesDefined || !info.parsed || info.changesSettings || isSubmittable(config) || this.pipeline || settings === undefined || !settings.enabled || !this.#context.ready(settings.role, settings.timeZone)) return undefined;
     if (this.#context.keyLookup(text, settings) === undefined) return undefined;
     if (this.#busy()) await super.query('');
     const raw: Queryable = { query: (sql, params) => super.query(sql, params) };
@@ -450,7 +459,7 @@ export class Client extends pg.Client {
 
   /** Notes, as a statement is sent, that it may change the settings, access or names the next rewrite needs. */
   #track(info: StatementInfo): void {
-    this.#context.noteExecuted(info);
+    if (this.#context.noteExecuted(info)) this.#namesDefined = true;
     // Router reads' checks prepared before are gone: prepared again under new names.
     if (info.dropsStatements) this.#checks.clear();
     if (info.changesSettings) {

@@ -328,14 +328,16 @@ export class RewriteContext {
    * row-security DDL, the metadata after a relation named like a hypertable or reference table
    * was created, renamed or moved (it may now shadow it on a search path).
    */
-  noteExecuted(info: StatementInfo): void {
+  /**
+   * Notes a statement on its way: what it may change is read again. True when it defines a
+   * relation named like a distributed or reference table: the catalogs must also be read again
+   * once it has run (and its transaction ended), since a read started before it misses it.
+   */
+  noteExecuted(info: StatementInfo): boolean {
     if (info.changesAccess) this.invalidateAccess();
-    for (const name of info.definesRelations) {
-      if (this.#resolved.has(name)) {
-        this.invalidate();
-        break;
-      }
-    }
+    const names = [...info.definesRelations].some((name) => this.#resolved.has(name));
+    if (names) this.invalidate();
+    return names;
   }
 
   /** The rewrite of `sql` for the session; `ready(settings.role)` must hold. */

@@ -340,6 +340,18 @@ for (const { source, skip } of sources) {
         expect(temp).toMatch(/^pg_temp_\d+$/);
         await both('DROP TABLE pg_temp.metrics');
         await check('Asia/Tokyo', [temp, 'pg_catalog', 'elsewhere', 'public']);
+        // A table of the hypertable's name made in a schema searched first: the very next
+        // statement reads it (the names are read again once the CREATE has run), in a block too.
+        await client.query('CREATE TABLE elsewhere.metrics (time timestamptz, device_id int, cpu float8)');
+        expect((await client.query(text)).rows).toEqual([]);
+        expect(mine.at(-1)).toMatchObject({ original: text, changed: false });
+        await client.query('DROP TABLE elsewhere.metrics');
+        await check('Asia/Tokyo', [temp, 'pg_catalog', 'elsewhere', 'public']);
+        await client.query('BEGIN');
+        await client.query('CREATE TABLE elsewhere.metrics (time timestamptz, device_id int, cpu float8)');
+        expect((await client.query(text)).rows).toEqual([]);
+        await client.query('ROLLBACK');
+        await check('Asia/Tokyo', [temp, 'pg_catalog', 'elsewhere', 'public']);
         await both('RESET ALL');
         await check(defaults.timeZone, [temp, ...defaults.searchPath]);
       } finally {
