@@ -70,6 +70,12 @@ export async function startGateway(spec: ClusterSpec, specFile: string, options:
     if (opened.reason !== undefined) warn(ingest === undefined ? `COPY into hypertables goes through the access node: ${opened.reason}` : opened.reason);
     const finished = opened.recovered?.transactions.filter((t) => t.action === 'committed' || t.action === 'rolled-back') ?? [];
     if (finished.length > 0) warn(`recovered ${finished.length} routed transaction part(s) an earlier run left prepared (${finished.map((t) => `${t.node}: ${t.action}`).join(', ')})`);
+    ingest?.onRecover((result) => {
+      const done = result.transactions.filter((t) => t.action === 'committed' || t.action === 'rolled-back');
+      const down = result.nodes.filter((n) => !n.reachable).map((n) => n.node);
+      if (done.length > 0) events.emit('warning', `recovered ${done.length} routed transaction part(s) a data node had left prepared (${done.map((t) => `${t.node}: ${t.action}`).join(', ')})`);
+      if (down.length > 0) events.emit('warning', `routed transaction parts wait on ${down.join(', ')}, which does not answer; retrying`);
+    });
   }
 
   const sessions = new Set<Session>();

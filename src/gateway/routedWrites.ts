@@ -77,6 +77,9 @@ export interface PendingRouted {
   readonly prepared: PreparedTransaction;
 }
 
+/** How soon, and how often until it succeeds, prepared parts left by a node that did not answer are recovered. */
+const RECOVER_RETRY_MS = 5000;
+
 /** Relations remembered for guessing shard locks; past it the memory starts over. */
 const MAX_GUESSES = 1000;
 
@@ -89,6 +92,9 @@ export class GatewayIngest {
   #names: { readonly cluster: IngestCluster; readonly pattern: RegExp } | undefined;
   /** The table a relation as written resolved to last (a guess: its routed write's check confirms it). */
   readonly #resolved = new Map<string, QualifiedName>();
+  #recovering: NodeJS.Timeout | undefined;
+  #onRecover: ((result: RecoverResult) => void) | undefined;
+  #closed = false;
 
   private constructor(cluster: IngestCluster, specFile: string, timeoutMs: number) {
     this.#cluster = cluster;
@@ -174,19 +180,55 @@ export class GatewayIngest {
         status = undefined;
       }
       if (status === 'committed') {
-        const outcome = await pending.tx.commitPrepared(pending.prepared);
-        return outcome.inDoubt.length === 0 ? 'committed' : 'left';
+        await pending.tx.commitPrepared(pending.prepared);
+        return this.#leaving(pending.tx) ?? 'committed';
       }
       if (status === 'aborted') {
         await pending.tx.abort('the client transaction rolled back');
-        return 'rolled-back';
+        return this.#leaving(pending.tx) ?? 'rolled-back';
       }
       if (Date.now() >= deadline) {
         await pending.tx.abort('left for recover').catch(() => undefined);
+        this.recoverSoon();
         return 'left';
       }
       await sleep(50);
     }
+  }
+
+  /** 'left' when `tx` could not finish a prepared part (a node down), which recovery then retries. */
+  #leaving(tx: RoutedTransaction): 'left' | undefined {
+    if (tx.leftPrepared.length === 0) return undefined;
+    this.recoverSoon();
+    return 'left';
+  }
+
+  /**
+   * Finishes prepared parts a transaction could not (their node did not answer), as their commit
+   * records say: recover() every RECOVER_RETRY_MS until a run finds every node answering and
+   * nothing it could not finish. Until then they hold their rows' locks and a prepared slot each.
+   */
+  recoverSoon(): void {
+    if (this.#recovering !== undefined || this.#closed) return;
+    const attempt = (): void => {
+      this.#recovering = setTimeout(() => {
+        void recoverWith(this.#cluster).then(
+          (result) => {
+            this.#onRecover?.(result);
+            if (result.ok && !result.transactions.some((t) => t.action === 'failed')) this.#recovering = undefined;
+            else attempt();
+          },
+          () => attempt(),
+        );
+      }, RECOVER_RETRY_MS);
+      this.#recovering.unref();
+    };
+    attempt();
+  }
+
+  /** Hears what each background recovery did (the gateway logs it). */
+  onRecover(listener: (result: RecoverResult) => void): void {
+    this.#onRecover = listener;
   }
 
   /**
@@ -217,6 +259,8 @@ export class GatewayIngest {
   }
 
   close(): Promise<void> {
+    this.#closed = true;
+    if (this.#recovering !== undefined) clearTimeout(this.#recovering);
     if (this.#watching) unwatchFile(this.#specFile);
     return this.#cluster.close();
   }

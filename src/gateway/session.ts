@@ -1353,6 +1353,7 @@ export class Session {
       throw new CopyFailed('the access node rolled back the transaction deciding the routed write; nothing was committed', '40000');
     }
     const outcome = await tx.commitPrepared(prepared);
+    if (outcome.inDoubt.length > 0) this.#ctx.ingest?.recoverSoon();
     this.#ctx.metrics.routedSettled(outcome.inDoubt.length === 0 ? 'committed' : 'left');
   }
 
@@ -1362,6 +1363,7 @@ export class Session {
    */
   async #routedFailed(tx: RoutedTransaction, ownBlock: boolean, fields: ErrorFields, before?: Buffer): Promise<void> {
     await tx.abort(fields.message).catch(() => undefined);
+    if (tx.leftPrepared.length > 0) this.#ctx.ingest?.recoverSoon();
     if (ownBlock) await this.#inband.query('ROLLBACK').catch(() => undefined);
     else if (this.#txStatus !== TX_FAILED) {
       await this.#inband.query(`DO $$BEGIN RAISE EXCEPTION 'hypershard gateway: a routed write of this transaction failed'; END$$`).catch(() => undefined);

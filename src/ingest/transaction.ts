@@ -98,6 +98,7 @@ export class RoutedTransaction {
   /** abort() has begun: a participant still connecting must not join after it read the list. */
   #aborting = false;
   #prepared: PreparedTransaction | undefined;
+  readonly #left: { node: string; gid: string }[] = [];
 
   private constructor(cluster: IngestCluster, settings: ClientSettings, access: Queryable | undefined) {
     this.cluster = cluster;
@@ -114,6 +115,14 @@ export class RoutedTransaction {
 
   get state(): State {
     return this.#state;
+  }
+
+  /**
+   * Prepared parts this transaction could not finish (their node did not answer its COMMIT or
+   * ROLLBACK PREPARED): recover() finishes them as the commit record says, once the node answers.
+   */
+  get leftPrepared(): readonly { readonly node: string; readonly gid: string }[] {
+    return this.#left;
   }
 
   /** The access-node session deciding this transaction (opened and BEGUN on first use when owned). */
@@ -397,6 +406,7 @@ export class RoutedTransaction {
       const p = participants[i] as Participant;
       return r.status === 'rejected' ? [{ node: p.node, gid: participantGid(prepared.gid, p.index), error: errorMessage(r.reason) }] : [];
     });
+    this.#left.push(...inDoubt.map(({ node, gid }) => ({ node, gid })));
     if (inDoubt.length === 0) this.cluster.forget([prepared.gid]);
     this.#state = 'committed';
     this.#release();
@@ -498,6 +508,7 @@ export class RoutedTransaction {
           p.state = 'rolled-back';
         } catch {
           // A broken connection: its open transaction dies with it; a prepared one is left for recover() (no record: rolled back).
+          if (p.state === 'prepared' && this.#prepared !== undefined) this.#left.push({ node: p.node, gid: participantGid(this.#prepared.gid, p.index) });
           p.state = 'failed';
         }
       }),

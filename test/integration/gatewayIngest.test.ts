@@ -136,6 +136,27 @@ for (const { source, skip } of sources) {
       expect(await prepared()).toBe(0);
     });
 
+    it('prepared parts a data node could not roll back (its connections broke) are finished by the gateway once it answers, not left until a restart', async () => {
+      const client = new pg.Client(gw.through(applied.access));
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(insertValues(400, 16, 200));
+        expect(await prepared()).toBeGreaterThanOrEqual(2);
+        // The block's parts on one node lose their connections (as when that node restarts).
+        const [broken] = cluster.dataNodes;
+        await sql(broken!.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'hypershard gateway'`);
+        await client.query('ROLLBACK');
+        const deadline = Date.now() + 20_000;
+        while ((await prepared()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+        expect(await prepared()).toBe(0);
+        expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 400 AND device_id < 416'))[0]?.n)).toBe(0);
+      } finally {
+        await client.end();
+      }
+    });
+
     it('in a transaction block: ROLLBACK leaves nothing, COMMIT shows the rows to the next statement', async () => {
       const file = join(dir, 'b.csv');
       await writeFile(file, csvRows(200, 10, 500));
