@@ -1292,6 +1292,10 @@ export class Session {
    */
   async #routedBegin(relation: string, ownBlock: boolean): Promise<RoutedOpen> {
     const ingest = this.#ctx.ingest as GatewayIngest;
+    if (!ownBlock && this.#blockPreparedFull(ingest)) {
+      this.#ctx.metrics.fallback('block-prepared-limit');
+      throw new Unroutable();
+    }
     let tx: RoutedTransaction | undefined;
     try {
       // Extended-protocol messages without their Sync yet (asyncpg prepares with a Flush): the
@@ -1324,6 +1328,22 @@ export class Session {
       await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Whether this block's routed writes hold a quarter of some data node's prepared transactions
+   * (max_prepared_transactions, shared by every session): each routed write in a block stays
+   * prepared until the block ends, so a block of many writes would exhaust them (53200 for every
+   * session). Its further writes then go through the access node.
+   */
+  #blockPreparedFull(ingest: GatewayIngest): boolean {
+    const held = new Map<string, number>();
+    for (const p of this.#pendingRouted) for (const part of p.prepared.participants) held.set(part.node, (held.get(part.node) ?? 0) + 1);
+    for (const [node, n] of held) {
+      const max = ingest.cluster.preparedTransactionsRead(node);
+      if (max !== undefined && n >= Math.max(1, Math.floor(max / 4))) return true;
+    }
+    return false;
   }
 
   /**

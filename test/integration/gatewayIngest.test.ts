@@ -157,6 +157,26 @@ for (const { source, skip } of sources) {
       }
     });
 
+    it("a block of many routed INSERTs never exhausts the data nodes' prepared transactions: past a quarter of them, its writes go through the access node", async () => {
+      const client = new pg.Client(gw.through(applied.access));
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        const max = Number((await sql<{ n: string }>(cluster.dataNodes[0]!.url, `SELECT current_setting('max_prepared_transactions') AS n`))[0]?.n);
+        const before = gw.gateway.metrics().fallbacks['block-prepared-limit'] ?? 0;
+        await client.query('BEGIN');
+        // Each statement's rows span both data nodes: more statements than the nodes have prepared transactions.
+        for (let i = 0; i < max + 4; i += 1) await client.query(insertValues(500 + 16 * (i % 4), 16, 40));
+        expect(await prepared()).toBeLessThanOrEqual(2 * Math.ceil(max / 4) + 2);
+        await client.query('COMMIT');
+        expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 500 AND device_id < 564'))[0]?.n)).toBe(40 * (max + 4));
+        expect((gw.gateway.metrics().fallbacks['block-prepared-limit'] ?? 0) - before).toBeGreaterThan(0);
+        expect(await prepared()).toBe(0);
+      } finally {
+        await client.end();
+      }
+    });
+
     it('in a transaction block: ROLLBACK leaves nothing, COMMIT shows the rows to the next statement', async () => {
       const file = join(dir, 'b.csv');
       await writeFile(file, csvRows(200, 10, 500));
