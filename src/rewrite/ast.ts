@@ -182,37 +182,111 @@ export function selectStatements(stmt: SelectStmt): SelectStmt[] {
   return out;
 }
 
-/** PostgreSQL's FigureColname: the column name a target gets when it has no alias. */
-export function columnName(node: Node): string {
-  if ('ColumnRef' in node) {
-    const fields = node.ColumnRef.fields ?? [];
-    return stringValue(fields[fields.length - 1]) ?? '?column?';
+/**
+ * PostgreSQL's FigureColname (parse_target.c): the name an output without an alias gets, and
+ * `?column?` when nothing names it; undefined when only the catalog could tell (a scalar
+ * sub-select of `SELECT *` is named after the first column the `*` stands for).
+ */
+export function columnName(node: Node): string | undefined {
+  const figured = figure(node);
+  return figured === 'unknown' ? undefined : (figured?.[0] ?? '?column?');
+}
+
+/** FigureColnameInternal: a name and its strength (2 a good name; 1 a cast's type, `case`), none, or unknown. */
+type Figured = readonly [name: string, strength: 1 | 2] | undefined | 'unknown';
+
+const SQL_VALUE_FUNCTIONS: Readonly<Record<string, string>> = {
+  SVFOP_CURRENT_DATE: 'current_date',
+  SVFOP_CURRENT_TIME: 'current_time',
+  SVFOP_CURRENT_TIME_N: 'current_time',
+  SVFOP_CURRENT_TIMESTAMP: 'current_timestamp',
+  SVFOP_CURRENT_TIMESTAMP_N: 'current_timestamp',
+  SVFOP_LOCALTIME: 'localtime',
+  SVFOP_LOCALTIME_N: 'localtime',
+  SVFOP_LOCALTIMESTAMP: 'localtimestamp',
+  SVFOP_LOCALTIMESTAMP_N: 'localtimestamp',
+  SVFOP_CURRENT_ROLE: 'current_role',
+  SVFOP_CURRENT_USER: 'current_user',
+  SVFOP_USER: 'user',
+  SVFOP_SESSION_USER: 'session_user',
+  SVFOP_CURRENT_CATALOG: 'current_catalog',
+  SVFOP_CURRENT_SCHEMA: 'current_schema',
+};
+const XML_FUNCTIONS: Readonly<Record<string, string>> = {
+  IS_XMLCONCAT: 'xmlconcat',
+  IS_XMLELEMENT: 'xmlelement',
+  IS_XMLFOREST: 'xmlforest',
+  IS_XMLPARSE: 'xmlparse',
+  IS_XMLPI: 'xmlpi',
+  IS_XMLROOT: 'xmlroot',
+  IS_XMLSERIALIZE: 'xmlserialize',
+};
+const JSON_FUNCTIONS: Readonly<Record<string, string>> = { JSON_EXISTS_OP: 'json_exists', JSON_QUERY_OP: 'json_query', JSON_VALUE_OP: 'json_value' };
+/** Nodes named like the function they are written as, whatever their arguments. */
+const NAMED_NODES: Readonly<Record<string, string>> = {
+  GroupingFunc: 'grouping',
+  MergeSupportFunc: 'merge_action',
+  A_ArrayExpr: 'array',
+  RowExpr: 'row',
+  CoalesceExpr: 'coalesce',
+  XmlSerialize: 'xmlserialize',
+  JsonParseExpr: 'json',
+  JsonScalarExpr: 'json_scalar',
+  JsonSerializeExpr: 'json_serialize',
+  JsonObjectConstructor: 'json_object',
+  JsonArrayConstructor: 'json_array',
+  JsonArrayQueryConstructor: 'json_array',
+  JsonObjectAgg: 'json_objectagg',
+  JsonArrayAgg: 'json_arrayagg',
+};
+const good = (name: string | undefined): Figured => (name === undefined ? undefined : [name, 2]);
+/** The last field that is a name (not `*`, not a subscript). */
+const lastName = (fields: readonly Node[] | undefined): string | undefined => (fields ?? []).reduce<string | undefined>((found, f) => stringValue(f) ?? found, undefined);
+
+function figure(node: Node | undefined): Figured {
+  if (node === undefined) return undefined;
+  const kind = Object.keys(node)[0] as string;
+  const named = NAMED_NODES[kind];
+  if (named !== undefined) return [named, 2];
+  if ('ColumnRef' in node) return good(lastName(node.ColumnRef.fields));
+  if ('A_Indirection' in node) {
+    const field = lastName(node.A_Indirection.indirection);
+    return field === undefined ? figure(node.A_Indirection.arg) : [field, 2];
   }
-  if ('FuncCall' in node) return functionName(node.FuncCall);
+  if ('FuncCall' in node) return good(stringValue(node.FuncCall.funcname?.at(-1)));
+  if ('A_Expr' in node) return node.A_Expr.kind === 'AEXPR_NULLIF' ? ['nullif', 2] : undefined;
   if ('TypeCast' in node) {
-    const inner = node.TypeCast.arg === undefined ? '?column?' : columnName(node.TypeCast.arg);
-    if (inner !== '?column?') return inner;
-    const names = node.TypeCast.typeName?.names ?? [];
-    return stringValue(names[names.length - 1]) ?? '?column?';
+    const inner = figure(node.TypeCast.arg);
+    if (inner === 'unknown' || inner?.[1] === 2) return inner;
+    const type = stringValue(node.TypeCast.typeName?.names?.at(-1));
+    return type === undefined ? inner : [type, 1];
   }
-  if ('CaseExpr' in node) return 'case';
-  if ('CoalesceExpr' in node) return 'coalesce';
-  if ('MinMaxExpr' in node) return node.MinMaxExpr.op === 'IS_GREATEST' ? 'greatest' : 'least';
-  if ('NullIfExpr' in node) return 'nullif';
-  if ('A_ArrayExpr' in node) return 'array';
-  if ('SQLValueFunction' in node) {
-    const op = node.SQLValueFunction.op ?? '';
-    return op.replace(/^SVFOP_/, '').replace(/_N$/, '').toLowerCase();
+  if ('CollateClause' in node) return figure(node.CollateClause.arg);
+  if ('CaseExpr' in node) {
+    const inner = figure(node.CaseExpr.defresult);
+    return inner === 'unknown' || inner?.[1] === 2 ? inner : ['case', 1];
   }
-  if ('A_Expr' in node && node.A_Expr.kind === 'AEXPR_NULLIF') return 'nullif';
+  if ('MinMaxExpr' in node) return node.MinMaxExpr.op === 'IS_GREATEST' ? ['greatest', 2] : node.MinMaxExpr.op === 'IS_LEAST' ? ['least', 2] : undefined;
+  if ('SQLValueFunction' in node) return good(SQL_VALUE_FUNCTIONS[node.SQLValueFunction.op ?? '']);
+  if ('XmlExpr' in node) return good(XML_FUNCTIONS[node.XmlExpr.op ?? '']);
+  if ('JsonFuncExpr' in node) return good(JSON_FUNCTIONS[node.JsonFuncExpr.op ?? '']);
   if ('SubLink' in node) {
     const link = node.SubLink;
-    if (link.subLinkType === 'EXISTS_SUBLINK') return 'exists';
-    if (link.subLinkType === 'ARRAY_SUBLINK') return 'array';
-    if (link.subLinkType === 'EXPR_SUBLINK' && link.subselect !== undefined && 'SelectStmt' in link.subselect) {
-      const t = link.subselect.SelectStmt.targetList?.[0];
-      if (t !== undefined && 'ResTarget' in t) return t.ResTarget.name ?? (t.ResTarget.val === undefined ? '?column?' : columnName(t.ResTarget.val));
-    }
+    if (link.subLinkType === 'EXISTS_SUBLINK') return ['exists', 2];
+    if (link.subLinkType === 'ARRAY_SUBLINK') return ['array', 2];
+    if (link.subLinkType === 'EXPR_SUBLINK' && link.subselect !== undefined && 'SelectStmt' in link.subselect) return firstOutput(link.subselect.SelectStmt);
   }
-  return '?column?';
+  return undefined;
+}
+
+/** The name of a sub-select's first output: a set operation's is its first arm's, VALUES' `column1`. */
+function firstOutput(stmt: SelectStmt): Figured {
+  if (stmt.larg !== undefined) return firstOutput(stmt.larg);
+  if (stmt.valuesLists !== undefined) return ['column1', 2];
+  const t = stmt.targetList?.[0];
+  if (t === undefined || !('ResTarget' in t) || t.ResTarget.val === undefined) return undefined;
+  if (t.ResTarget.name !== undefined) return [t.ResTarget.name, 2];
+  if (isStar(t.ResTarget.val)) return 'unknown';
+  const name = columnName(t.ResTarget.val);
+  return name === undefined ? 'unknown' : [name, 2];
 }

@@ -205,7 +205,7 @@ function keepName(target: Node, rewrite: (node: Node) => Node): Node {
   if (!('ResTarget' in target) || target.ResTarget.val === undefined || target.ResTarget.name !== undefined) return rewrite(target);
   const name = columnName(target.ResTarget.val);
   const val = rewrite(target.ResTarget.val);
-  return { ResTarget: { ...target.ResTarget, val, ...(columnName(val) === name ? {} : { name }) } };
+  return { ResTarget: { ...target.ResTarget, val, ...(name === undefined || columnName(val) === name ? {} : { name }) } };
 }
 
 /** `item` with `rewrite` applied to the ON conditions of its joins. */

@@ -343,10 +343,14 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
       if ('FuncCall' in n && !SCALAR.has(functionName(n.FuncCall))) failure ??= `${functionName(n.FuncCall)}() might be an aggregate or have side effects; only known functions are moved above the shards`;
       return undefined;
     });
-  const newTargets = targets.map((t) => {
+  const newTargets: string[] = [];
+  for (const t of targets) {
     const val = t?.val as Node;
-    return `${deparse(outer(val))} AS ${quoteIdent(t?.name ?? columnName(val))}`;
-  });
+    // Each output keeps the name PostgreSQL gave it as written.
+    const name = t?.name ?? columnName(val);
+    if (name === undefined) return refuse(`${deparse(val)}: its name is the first column a * stands for, not known here`);
+    newTargets.push(`${deparse(outer(val))} AS ${quoteIdent(name)}`);
+  }
   const having = stmt.havingClause === undefined ? undefined : outer(stmt.havingClause);
   const sorts = (stmt.sortClause ?? []).map((s) => {
     if (!('SortBy' in s) || s.SortBy.node === undefined) return s;

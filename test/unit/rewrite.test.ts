@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ClusterMetadata, DistributedTable } from '../../src/rewrite/model.js';
-import { parseStatements } from '../../src/rewrite/parser.js';
+import { parseSelect, parseStatements } from '../../src/rewrite/parser.js';
+import { columnName } from '../../src/rewrite/ast.js';
 import { rewriteSql } from '../../src/rewrite/rewrite.js';
 import { DATE_SPAN_GUARD_NAME } from '../../src/rewrite/dates.js';
 import type { ZoneGrid } from '../../src/rewrite/zoneGrid.js';
@@ -738,6 +739,27 @@ describe('found by the differential harness', () => {
     const r = rewrite(sql);
     expect(r.sql).toBe(sql);
     expect(r.unchanged[0]?.reason).toMatch(/WITH TIES/);
+  });
+});
+
+describe('output names, as PostgreSQL’s FigureColname gives them', () => {
+  it('names each kind of unaliased output as PostgreSQL does', () => {
+    const names = (list: string): (string | undefined)[] => (parseSelect(`SELECT ${list} FROM t`).targetList ?? []).map((t) => ('ResTarget' in t && t.ResTarget.val !== undefined ? columnName(t.ResTarget.val) : 'none'));
+    expect(names(`(array_agg(v ORDER BY ts))[1:3], (r).site, (r).a[1], a.b.c, "Foo"(1), v::text, 1::int, 'x'::timestamptz`)).toEqual(['array_agg', 'site', 'a', 'c', 'Foo', 'v', 'int4', 'timestamptz']);
+    // A cast's type and `case` are second-best names: a CASE's ELSE names it, a cast names a CASE.
+    expect(names(`CASE WHEN p THEN 1 ELSE v END, CASE WHEN p THEN 1 END, CASE WHEN p THEN 1 END::text, v COLLATE "C"`)).toEqual(['v', 'case', 'text', 'v']);
+    expect(names(`ROW(1, 2), (1, 2), ARRAY[1], coalesce(v, 0), greatest(1, 2), nullif(v, 0), current_time(3), localtimestamp, user, grouping(v), xmlelement(name x), json_object('a': 1)`)).toEqual(['row', 'row', 'array', 'coalesce', 'greatest', 'nullif', 'current_time', 'localtimestamp', 'user', 'grouping', 'xmlelement', 'json_object']);
+    expect(names(`EXISTS (SELECT 1), ARRAY(SELECT 1), (SELECT 1 AS z UNION SELECT 2), (SELECT v FROM t), (VALUES (1)), (SELECT * FROM t)`)).toEqual(['exists', 'array', 'z', 'v', 'column1', undefined]);
+    expect(names(`v + 1, v IS NULL, v IS TRUE, -v, v IN (1)`)).toEqual(['?column?', '?column?', '?column?', '?column?', '?column?']);
+  });
+
+  it('keeps those names when it rewrites the outputs of a grouped query', () => {
+    const sliced = rewrite('SELECT tags_id, (array_agg(usage_user ORDER BY time))[1:3] FROM cpu WHERE tags_id = 7 GROUP BY 1');
+    expect(sliced.rewrites.map((r) => r.kind)).toContain('partial-aggregate');
+    expect(sliced.sql).toContain('(_hs.p0)[1:3] AS array_agg');
+    const field = rewrite('SELECT (c).region, count(*) FROM cpu c GROUP BY 1');
+    expect(field.rewrites.map((r) => r.kind)).toContain('partial-aggregate');
+    expect(field.sql).toMatch(/^SELECT _hs\.g0 AS region, /);
   });
 });
 
