@@ -26,6 +26,7 @@ import type { DistributedTable, RoleAccess, Rewrite, Unchanged } from './model.j
 import { deparse, parseSelect } from './parser.js';
 import { resolveColumn, type Scope } from './scope.js';
 import { deniedTo } from './shards.js';
+import { outputs, resolveItem } from './outputs.js';
 
 export interface LastpointOutcome {
   readonly rewrites: Rewrite[];
@@ -91,13 +92,19 @@ export function lastpointDistinctOn(stmt: SelectStmt, scope: Scope, access: Role
   if (lastpoints === undefined || table.timeColumn === undefined) return NONE;
   const from = stmt.fromClause ?? [];
   if (!plain(stmt) || from.length !== 1 || !('RangeVar' in (from[0] as Node))) return refuse('only a plain SELECT DISTINCT ON from the hypertable alone (no GROUP BY, window, CTE or lock) is read from the lastpoint views');
-  if (distinct.length !== 1 || column(distinct[0], scope) !== table.spaceColumn) return refuse(`DISTINCT ON (${distinct.map((d) => deparse(d)).join(', ')}) is not DISTINCT ON the space key ${table.spaceColumn} alone: the lastpoint views hold one row per space key`);
+  // DISTINCT ON and ORDER BY name outputs before input columns (outputs.ts).
+  const list = outputs(stmt, scope);
+  const resolved = (item: Node | undefined, clause: 'ORDER BY' | 'DISTINCT ON'): Node | undefined => {
+    const r = item === undefined ? undefined : resolveItem(item, list, scope, clause);
+    return r === undefined || typeof r === 'string' ? undefined : r.expr;
+  };
+  if (distinct.length !== 1 || column(resolved(distinct[0], 'DISTINCT ON'), scope) !== table.spaceColumn) return refuse(`DISTINCT ON (${distinct.map((d) => deparse(d)).join(', ')}) is not DISTINCT ON the space key ${table.spaceColumn} alone: the lastpoint views hold one row per space key`);
   const sorts = (stmt.sortClause ?? []).map((s) => ('SortBy' in s ? s.SortBy : undefined));
   const [first, second] = sorts;
-  if (sorts.length !== 2 || first === undefined || second === undefined || column(first.node, scope) !== table.spaceColumn || (first.useOp ?? []).length > 0) {
+  if (sorts.length !== 2 || first === undefined || second === undefined || column(resolved(first.node, 'ORDER BY'), scope) !== table.spaceColumn || (first.useOp ?? []).length > 0) {
     return refuse(`ORDER BY is not ${table.spaceColumn}, ${table.timeColumn} DESC: the lastpoint views hold each key's newest row, no other`);
   }
-  if (column(second.node, scope) !== table.timeColumn || !isDesc(second) || (second.useOp ?? []).length > 0) return refuse(`ORDER BY ${deparse(second.node as Node)} is not ${table.timeColumn} DESC: the lastpoint views hold each key's newest row`);
+  if (column(resolved(second.node, 'ORDER BY'), scope) !== table.timeColumn || !isDesc(second) || (second.useOp ?? []).length > 0) return refuse(`ORDER BY ${deparse(second.node as Node)} is not ${table.timeColumn} DESC: the lastpoint views hold each key's newest row`);
   if (stmt.whereClause !== undefined) {
     const other = firstOtherColumn(stmt.whereClause, scope, table.spaceColumn);
     if (other !== undefined) return refuse(`the WHERE reads ${other}, not the space key alone (a filter on time or another column changes which row is a key's newest; the lastpoint views hold only that one)`);

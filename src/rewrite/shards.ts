@@ -30,6 +30,7 @@
 import type { ColumnRef, Node, SelectStmt } from '@pgsql/types';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../sql/quote.js';
 import { columnName, columnPath, containsNode, functionName, integerConstant, isNullConstant, isStar, operatorName, replaceTop, sameExpression, stringValue, transform, walk } from './ast.js';
+import { bareName, misresolved, outputs, qualified, resolveItem } from './outputs.js';
 import { bookendOf, distinctValues, isAggregateCall, overValues, splitAggregate } from './aggregates.js';
 import { hashUint32, remainderOf, rowHash } from '../route/hash.js';
 import { guardArm, tableKey } from './access.js';
@@ -97,6 +98,9 @@ function expandCopy(stmt: SelectStmt, scope: Scope, access: RoleAccess | undefin
   const windowed = (stmt.windowClause ?? []).length > 0 || containsWindow(stmt);
   if (windowed && others.length > 0) return refuse('partial-aggregate', 'window functions: postgres_fdw ships none, so they run on the access node over the rows the shards send');
 
+  // A statement PostgreSQL refuses must stay one it refuses.
+  const unresolved = misresolved(stmt, scope);
+  if (unresolved !== undefined) return refuse('statement', unresolved);
   normalizeColumns(stmt, scope);
   const tables = [relation, ...others].map((r) => (r.hypertable ?? r.reference)?.table).filter((t) => t !== undefined);
   const direct: Direct = { tables, denied: access === undefined ? undefined : deniedTo(access, tables) };
@@ -217,11 +221,12 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
   const isSpace = (node: Node): boolean => 'ColumnRef' in node && resolveColumn(node.ColumnRef, scope)?.column === table.spaceColumn && resolveColumn(node.ColumnRef, scope)?.relation === relation;
 
   // GROUP BY items: an ordinal or an output name means that target's expression.
+  const list = outputs(stmt, scope);
   const groups: Node[] = [];
   for (const item of stmt.groupClause ?? []) {
-    const resolved = resolveGroupItem(item, targets, scope);
-    if (resolved === undefined) return refuse(`GROUP BY ${deparse(item)} does not name a column or output`);
-    if (!groups.some((g) => sameExpression(g, resolved))) groups.push(resolved);
+    const resolved = resolveItem(item, list, scope, 'GROUP BY');
+    if (typeof resolved === 'string') return refuse(resolved);
+    if (!groups.some((g) => sameExpression(g, resolved.expr))) groups.push(resolved.expr);
   }
   // Grouped by the space key, PostgreSQL aggregates per shard itself, unless a DISTINCT stands in
   // the way (it never ships one), or constant keys leave one shard (then it aggregates locally).
@@ -356,7 +361,8 @@ function partialAggregate(stmt: SelectStmt, scope: Scope, relation: Relation, ta
     if (!('SortBy' in s) || s.SortBy.node === undefined) return s;
     const node = s.SortBy.node;
     // A bare output name or an ordinal refers to the (identically named) outer outputs.
-    if (integerConstant(node) !== undefined || isOutputName(node, targets)) return s;
+    const resolved = resolveItem(node, list, scope, 'ORDER BY');
+    if (typeof resolved !== 'string' && resolved.output) return s;
     return { SortBy: { ...s.SortBy, node: outer(node) } };
   });
   const distinct = (stmt.distinctClause ?? []).map((d) => (Object.keys(d).length === 0 ? d : outer(d)));
@@ -447,12 +453,14 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
   if (outer !== undefined && (stmt.sortClause ?? []).length === 0) {
     return refuse(`LIMIT without ORDER BY per row of an outer query (${outer}): run-time partition pruning already asks only the shards that can match, and any of their rows will do`);
   }
-  const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
+  const list = outputs(stmt, scope);
   const keys: string[] = [];
   for (const s of stmt.sortClause ?? []) {
     if (!('SortBy' in s) || s.SortBy.node === undefined || (s.SortBy.useOp ?? []).length > 0) return refuse('ORDER BY … USING');
-    const expr = resolveOrderItem(s.SortBy.node, targets);
-    if (expr === undefined || !onlyColumnsOf(expr, scope, relation) || containsNode(expr, (n) => 'SubLink' in n)) return refuse(`ORDER BY ${deparse(s.SortBy.node)} is not an expression over the hypertable's columns`);
+    const resolved = resolveItem(s.SortBy.node, list, scope, 'ORDER BY');
+    if (typeof resolved === 'string') return refuse(resolved);
+    const expr = resolved.expr;
+    if (!onlyColumnsOf(expr, scope, relation) || containsNode(expr, (n) => 'SubLink' in n)) return refuse(`ORDER BY ${deparse(s.SortBy.node)} is not an expression over the hypertable's columns`);
     const type = inferType(expr, scope);
     if (!typeClass.collationFree(type)) return refuse(`ORDER BY ${deparse(expr)}: ${type === undefined ? 'its type cannot be told' : `${type} sorts by collation`}, which a data node may not share`);
     keys.push(`${deparse(expr)}${direction(s.SortBy)}`);
@@ -493,15 +501,19 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
 function distinctOnSpace(stmt: SelectStmt, scope: Scope, relation: Relation, table: DistributedTable, direct: Direct, access: RoleAccess | undefined, zone: SessionZone): ShardOutcome {
   const refuse = (reason: string): ShardOutcome => ({ rewrites: [], unchanged: [{ kind: 'distinct-on-per-shard', reason }] });
   const isSpace = (n: Node | undefined): boolean => n !== undefined && 'ColumnRef' in n && resolveColumn(n.ColumnRef, scope)?.column === table.spaceColumn;
-  const targets = (stmt.targetList ?? []).map((t) => ('ResTarget' in t ? t.ResTarget : undefined));
-  const on = (stmt.distinctClause ?? []).map((d) => resolveOrderItem(d, targets));
+  const list = outputs(stmt, scope);
+  const resolve = (item: Node | undefined, clause: 'ORDER BY' | 'DISTINCT ON'): Node | undefined => {
+    const resolved = item === undefined ? undefined : resolveItem(item, list, scope, clause);
+    return resolved === undefined || typeof resolved === 'string' ? undefined : resolved.expr;
+  };
+  const on = (stmt.distinctClause ?? []).map((d) => resolve(d, 'DISTINCT ON'));
   if (on.length !== 1 || !isSpace(on[0])) return refuse(`DISTINCT ON (${(stmt.distinctClause ?? []).map((d) => deparse(d)).join(', ')}) is not DISTINCT ON the space key ${table.spaceColumn} alone`);
   if (table.columns.find((c) => c.name === table.spaceColumn)?.notNull !== true) return refuse(`the space key ${table.spaceColumn} may be NULL, and a NULL key has no shard to probe`);
   const sorts = (stmt.sortClause ?? []).map((s) => ('SortBy' in s ? s.SortBy : undefined));
-  if (sorts.length === 0 || !isSpace(resolveOrderItem(sorts[0]?.node as Node, targets))) return refuse('ORDER BY does not start with the space key');
+  if (sorts.length === 0 || !isSpace(resolve(sorts[0]?.node, 'ORDER BY'))) return refuse('ORDER BY does not start with the space key');
   const rest: string[] = [];
   for (const s of sorts.slice(1)) {
-    const expr = s?.node === undefined ? undefined : resolveOrderItem(s.node, targets);
+    const expr = resolve(s?.node, 'ORDER BY');
     if (s === undefined || expr === undefined || (s.useOp ?? []).length > 0 || !onlyColumnsOf(expr, scope, relation) || !typeClass.collationFree(inferType(expr, scope))) {
       return refuse(`ORDER BY ${s?.node === undefined ? '?' : deparse(s.node)} cannot be evaluated per shard`);
     }
@@ -789,56 +801,21 @@ function onlyColumnsOf(node: Node, scope: Scope, relation: Relation): boolean {
 
 /** Qualifies this level's bare column names, so equal expressions deparse equally. */
 function normalizeColumns(stmt: SelectStmt, scope: Scope): void {
-  const qualify = (node: Node): Node =>
-    transform(node, (n) => {
-      if (!('ColumnRef' in n)) return undefined;
-      const path = columnPath(n.ColumnRef);
-      const resolved = resolveColumn(n.ColumnRef, scope);
-      if (path?.length !== 1 || resolved === undefined) return undefined;
-      return { ColumnRef: { fields: [{ String: { sval: resolved.relation.refName } }, { String: { sval: path[0] as string } }] } };
-    });
-  const targets = stmt.targetList ?? [];
-  const outputNames = new Set(targets.map((t) => ('ResTarget' in t ? t.ResTarget.name : undefined)).filter((n) => n !== undefined));
-  stmt.targetList = targets.map(qualify);
+  const qualify = (node: Node): Node => qualified(node, scope);
+  const list = outputs(stmt, scope);
+  // ORDER BY and DISTINCT ON prefer output names (implicit ones too): a name standing for an
+  // output other than the input column of that name stays bare. GROUP BY prefers input columns.
+  const keep = (node: Node, clause: 'ORDER BY' | 'DISTINCT ON'): Node => {
+    const resolved = bareName(node) === undefined ? undefined : resolveItem(node, list, scope, clause);
+    const input = qualify(node);
+    return resolved !== undefined && typeof resolved !== 'string' && resolved.output && deparse(qualify(resolved.expr)) !== deparse(input) ? node : input;
+  };
+  stmt.targetList = (stmt.targetList ?? []).map(qualify);
   if (stmt.whereClause !== undefined) stmt.whereClause = qualify(stmt.whereClause);
   if (stmt.havingClause !== undefined) stmt.havingClause = qualify(stmt.havingClause);
-  // GROUP BY prefers input columns; ORDER BY prefers output names, which must stay bare.
   if (stmt.groupClause !== undefined) stmt.groupClause = stmt.groupClause.map(qualify);
-  if (stmt.sortClause !== undefined) stmt.sortClause = stmt.sortClause.map((s) => ('SortBy' in s && s.SortBy.node !== undefined && isBareName(s.SortBy.node, outputNames) ? s : qualify(s)));
-  if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : qualify(d)));
-}
-
-function isBareName(node: Node, names: ReadonlySet<string | undefined>): boolean {
-  const path = 'ColumnRef' in node ? columnPath(node.ColumnRef) : undefined;
-  return path?.length === 1 && names.has(path[0]);
-}
-
-function isOutputName(node: Node, targets: readonly (import('@pgsql/types').ResTarget | undefined)[]): boolean {
-  return isBareName(node, new Set(targets.map((t) => t?.name)));
-}
-
-function resolveGroupItem(item: Node, targets: readonly (import('@pgsql/types').ResTarget | undefined)[], scope: Scope): Node | undefined {
-  const ordinal = integerConstant(item);
-  if (ordinal !== undefined) return targets[ordinal - 1]?.val;
-  if ('ColumnRef' in item) {
-    const path = columnPath(item.ColumnRef);
-    // An input column wins over an output name in GROUP BY.
-    if (resolveColumn(item.ColumnRef, scope) !== undefined) return item;
-    if (path?.length === 1) return targets.find((t) => t?.name === path[0])?.val;
-  }
-  return item;
-}
-
-function resolveOrderItem(item: Node, targets: readonly (import('@pgsql/types').ResTarget | undefined)[]): Node | undefined {
-  const ordinal = integerConstant(item);
-  if (ordinal !== undefined) return targets[ordinal - 1]?.val;
-  const path = 'ColumnRef' in item ? columnPath(item.ColumnRef) : undefined;
-  // An output name wins over an input column in ORDER BY.
-  if (path?.length === 1) {
-    const named = targets.find((t) => t?.name === path[0]);
-    if (named !== undefined) return named.val;
-  }
-  return item;
+  if (stmt.sortClause !== undefined) stmt.sortClause = stmt.sortClause.map((s) => ('SortBy' in s && s.SortBy.node !== undefined ? { SortBy: { ...s.SortBy, node: keep(s.SortBy.node, 'ORDER BY') } } : s));
+  if (stmt.distinctClause !== undefined) stmt.distinctClause = stmt.distinctClause.map((d) => (Object.keys(d).length === 0 ? d : keep(d, 'DISTINCT ON')));
 }
 
 function containsAggregate(node: Node, scope: Scope): boolean {

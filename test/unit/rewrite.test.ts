@@ -763,6 +763,52 @@ describe('output names, as PostgreSQL’s FigureColname gives them', () => {
   });
 });
 
+describe('what ORDER BY, DISTINCT ON and GROUP BY name, as PostgreSQL resolves it', () => {
+  it('takes a bare ORDER BY name for an output, by its implicit name too, before an input column', () => {
+    // Sorted by the text output: not by the number per shard, nor qualified into the input column.
+    for (const sql of ['SELECT usage_user::text FROM cpu WHERE tags_id = 5 ORDER BY usage_user LIMIT 5', 'SELECT tags_id::text FROM cpu ORDER BY tags_id DESC LIMIT 3']) {
+      const r = rewrite(sql);
+      expect(r.changed).toBe(false);
+      expect(r.unchanged).toEqual([{ kind: 'limit-per-shard', reason: expect.stringMatching(/::text: text sorts by collation/) }]);
+    }
+    const grouped = rewrite('SELECT tags_id::text, count(*) FROM cpu GROUP BY 1 ORDER BY tags_id LIMIT 3');
+    expect(grouped.rewrites.map((r) => r.kind)).toEqual(['partial-aggregate']);
+    expect(grouped.sql).toMatch(/SELECT _hs\.g0::text AS tags_id, .* ORDER BY tags_id LIMIT 3$/);
+    // A name for an output that is the input column itself is qualified as before.
+    expect(rewrite('SELECT * FROM cpu ORDER BY time DESC LIMIT 5').sql).toMatch(/\) AS cpu ORDER BY cpu\."time" DESC LIMIT 5$/);
+  });
+
+  it('counts an ordinal among the columns * stands for', () => {
+    const r = rewrite('SELECT *, usage_user * 2 FROM cpu ORDER BY 2 LIMIT 5');
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['limit-per-shard']);
+    expect(r.sql).toContain('FROM _hypershard.cpu_s0 AS cpu ORDER BY cpu.tags_id LIMIT 5');
+    expect(rewrite('SELECT time FROM cpu ORDER BY 2 LIMIT 5').unchanged).toEqual([{ kind: 'statement', reason: 'ORDER BY position 2 is not in select list' }]);
+  });
+
+  it('leaves a name two different outputs have to PostgreSQL, which refuses it (42702)', () => {
+    const sql = 'SELECT time, time::date FROM cpu ORDER BY time LIMIT 2';
+    expect(rewrite(sql)).toMatchObject({ sql, changed: false, unchanged: [{ kind: 'statement', reason: 'ORDER BY "time" is ambiguous: PostgreSQL refuses it (42702)' }] });
+    const grouped = `SELECT upper(region), upper(region || 'x'), count(*) FROM cpu GROUP BY upper`;
+    expect(rewrite(grouped)).toMatchObject({ sql: grouped, changed: false, unchanged: [{ kind: 'statement', reason: 'GROUP BY "upper" is ambiguous: PostgreSQL refuses it (42702)' }] });
+    // The same expression twice is one output.
+    expect(rewrite('SELECT time, time FROM cpu ORDER BY time LIMIT 2').rewrites.map((x) => x.kind)).toEqual(['limit-per-shard']);
+  });
+
+  it('takes a GROUP BY name for an input column first, then for an output by its implicit name', () => {
+    const r = rewrite('SELECT upper(region), count(*) FROM cpu GROUP BY upper');
+    expect(r.rewrites.map((x) => x.kind)).toEqual(['partial-aggregate']);
+    expect(r.sql).toContain('SELECT upper(cpu.region) AS g0, count(*) AS p0 FROM _hypershard.cpu_s0');
+  });
+
+  it('reads DISTINCT ON a name as the output of that name', () => {
+    const r = rewrite('SELECT DISTINCT ON (tags_id) tags_id::text, time FROM cpu ORDER BY tags_id, time DESC');
+    expect(r.changed).toBe(false);
+    const withViews: DistributedTable = { ...CPU, shards: CPU.shards.map((s) => ({ ...s, lastpoint: { schema: s.table.schema, name: `${s.table.name}_last` } })) };
+    const lp = rewriteSql('SELECT DISTINCT ON (tags_id) usage_user AS tags_id, time FROM cpu ORDER BY tags_id, time DESC', { hypertables: [withViews], referenceTables: [] }, { timeZone: 'UTC' });
+    expect(lp.rewrites.map((x) => x.kind)).not.toContain('lastpoint');
+  });
+});
+
 describe('pinning through an IN (SELECT …) list', () => {
   it('gates the shards on the list the sub-select computes', () => {
     const r = rewrite(`SELECT max(usage_user) FROM cpu WHERE tags_id IN (SELECT id FROM tags WHERE hostname = 'host_7')`);
