@@ -3,9 +3,9 @@
  * list as PostgreSQL does (parse_clause.c, findTargetlistEntrySQL92). An integer constant is a
  * position in the list as `*` expands it. A bare name is first an output's name (its alias, or
  * the one FigureColname gives: `value::text` is named `value`), then an input column; in GROUP BY
- * the other way round. A name outputs of different expressions share is error 42702: such
- * statements are left for PostgreSQL to refuse, since a rewrite could turn them into ones it
- * answers.
+ * the other way round. A name outputs of different expressions share is error 42702, and ORDER
+ * BY under SELECT DISTINCT must name outputs (42P10): such statements are left for PostgreSQL to
+ * refuse, since a rewrite could turn them into ones it answers (DISTINCT as GROUP BY does).
  */
 import type { Node, SelectStmt } from '@pgsql/types';
 import { columnName, columnPath, integerConstant, isStar, stringValue, transform, walk } from './ast.js';
@@ -129,10 +129,15 @@ export function misresolved(stmt: SelectStmt, scope: Scope): string | undefined 
     const r = resolve(item, 'DISTINCT ON');
     if (typeof r === 'string') return r;
   }
+  // SELECT DISTINCT (not ON) sorts its distinct rows: by outputs only.
+  const plainDistinct = distinct.length === 1 && Object.keys(distinct[0] as object).length === 0;
   for (const s of stmt.sortClause ?? []) {
     if (!('SortBy' in s) || s.SortBy.node === undefined) continue;
     const r = resolve(s.SortBy.node, 'ORDER BY');
     if (typeof r === 'string') return r;
+    if (plainDistinct && !r.output && !(list ?? []).some((o) => same(o.expr, r.expr, scope))) {
+      return `SELECT DISTINCT … ORDER BY ${deparse(s.SortBy.node)}: for SELECT DISTINCT, ORDER BY expressions must appear in select list, so PostgreSQL refuses it (42P10)`;
+    }
   }
   return undefined;
 }

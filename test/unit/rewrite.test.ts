@@ -800,6 +800,20 @@ describe('what ORDER BY, DISTINCT ON and GROUP BY name, as PostgreSQL resolves i
     expect(r.sql).toContain('SELECT upper(cpu.region) AS g0, count(*) AS p0 FROM _hypershard.cpu_s0');
   });
 
+  it('leaves SELECT DISTINCT … ORDER BY an expression not in the select list to PostgreSQL, which refuses it (42P10)', () => {
+    for (const [sql, item] of [
+      ['SELECT DISTINCT region FROM cpu ORDER BY upper(region)', 'upper(region)'],
+      ['SELECT DISTINCT tags_id FROM cpu WHERE tags_id < 5 ORDER BY -tags_id', '- tags_id'],
+      ['SELECT DISTINCT region, count(*) FROM cpu GROUP BY region ORDER BY max(time)', 'max("time")'],
+    ] as const) {
+      expect(rewrite(sql)).toMatchObject({ sql, changed: false, unchanged: [{ kind: 'statement', reason: `SELECT DISTINCT … ORDER BY ${item}: for SELECT DISTINCT, ORDER BY expressions must appear in select list, so PostgreSQL refuses it (42P10)` }] });
+    }
+    // By an output, its name, position or expression, it is still GROUP BY each shard can run.
+    for (const order of ['region', '1', 'cpu.region', 'r']) {
+      expect(kinds(`SELECT DISTINCT region AS r FROM cpu ORDER BY ${order}`)).toEqual(['distinct-as-group-by', 'partial-aggregate']);
+    }
+  });
+
   it('reads DISTINCT ON a name as the output of that name', () => {
     const r = rewrite('SELECT DISTINCT ON (tags_id) tags_id::text, time FROM cpu ORDER BY tags_id, time DESC');
     expect(r.changed).toBe(false);
