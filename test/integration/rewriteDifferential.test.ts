@@ -220,6 +220,16 @@ const FIXED_CASES: readonly (DifferentialCase & { readonly timeZone: string })[]
       `AND device_id IN (SELECT id FROM devices WHERE region = 'europe') ORDER BY time FETCH FIRST 11 ROWS WITH TIES`,
     timeZone: 'UTC',
   },
+  {
+    id: 'outside testing: ORDER BY an output’s implicit name (cpu::text is named cpu) sorted each shard by the number',
+    sql: `SELECT cpu::text FROM metrics WHERE device_id = 5 ORDER BY cpu LIMIT 5`,
+    timeZone: 'UTC',
+  },
+  {
+    id: 'outside testing: a subscripted aggregate came back named ?column?, not array_agg',
+    sql: `SELECT device_id, (array_agg(cpu ORDER BY time))[1:3] FROM metrics WHERE device_id = 7 GROUP BY 1`,
+    timeZone: 'UTC',
+  },
 ];
 
 /**
