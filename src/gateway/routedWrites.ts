@@ -344,7 +344,12 @@ export function routedErrorFields(error: unknown, table: string, command: 'COPY'
   const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
   const causeCode = typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined;
   if (error instanceof IngestRowError) {
-    return { code: causeCode ?? '22P04', message: error.reason, where: `COPY ${table}, line ${error.line}${error.column === undefined ? '' : `, column ${error.column}`}${error.node === undefined ? '' : ` (data node ${error.node})`}` };
+    // A data node's DETAIL (the failing row, the bad token) as PostgreSQL gives it; the row of an
+    // INSERT's VALUES, which the gateway wrote as COPY lines, by its number in the statement.
+    const detail = (cause as { detail?: unknown } | undefined)?.detail;
+    const node = error.node === undefined ? '' : ` (data node ${error.node})`;
+    const where = command === 'INSERT' ? `routed INSERT into ${table}, row ${error.line}${node}` : `COPY ${table}, line ${error.line}${error.column === undefined ? '' : `, column ${error.column}`}${node}`;
+    return { code: causeCode ?? '22P04', message: error.reason, ...(typeof detail === 'string' ? { detail } : {}), where };
   }
   const own = (error as { code?: unknown }).code;
   const code = typeof own === 'string' && /^[0-9A-Z]{5}$/.test(own) ? own : (causeCode ?? (error instanceof CommitError ? '40003' : error instanceof HypershardError && error.code === 'NODE_TIMEOUT' ? '08006' : 'XX000'));

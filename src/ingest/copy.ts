@@ -238,7 +238,8 @@ export class RoutedCopy implements TransactionWriter {
       const resolved = await this.#router.partitionsOf(unknown.map((i) => keys[i] as string | null));
       unknown.forEach((row, j) => {
         const p = resolved[j] as number | KeyValueError;
-        if (p instanceof KeyValueError) throw this.#fail(new IngestRowError(lines[row] as number, p.message, { column: this.#route.key.name }));
+        // The server's own error for the value (22P02, 22003 …), as the access node would give it.
+        if (p instanceof KeyValueError) throw this.#fail(new IngestRowError(lines[row] as number, p.message, { column: this.#route.key.name, cause: p }));
         partitions[row] = p;
       });
     }

@@ -203,6 +203,19 @@ for (const { source, skip } of sources) {
       expect(routed().failed).toBe(before.failed + 2);
       expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 300 AND device_id < 305'))[0]?.n)).toBe(0);
       expect(await prepared()).toBe(0);
+      // A space key the router cannot read: the server's own code for the value (22P02, 22003), not COPY's 22P04.
+      for (const [key, code] of [['abc', '22P02'], ['99999999999999999999', '22003']] as const) {
+        await writeFile(file, `${good}${new Date().toISOString()},${key},1,1,1\n`);
+        const bad = await gateway(['-v', 'VERBOSITY=verbose', '-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`]);
+        expect(bad.stderr, key).toMatch(new RegExp(`ERROR:  ${code}: `));
+        expect(bad.stderr, key).toMatch(/COPY metrics, line 51, column device_id/);
+      }
+      // A routed INSERT's failing row: the data node's DETAIL, and which row of the VALUES.
+      const failedBefore = routed().failed;
+      const nulls = await gateway(['-c', `INSERT INTO metrics (time, device_id, cpu) VALUES (now(), 301, 1), (NULL, 302, 2)`.replace('now()', `'${new Date().toISOString()}'`)]);
+      expect(nulls.stderr).toMatch(/null value in column "time"/);
+      expect(nulls.stderr).toMatch(/DETAIL:  Failing row contains/);
+      expect(routed().failed).toBe(failedBefore + 1);
       // The session goes on: the next COPY of good rows works.
       await writeFile(file, good);
       expect((await gateway(['-c', `\\copy metrics FROM '${file}' WITH (FORMAT csv)`])).stdout.trim()).toBe('COPY 50');
