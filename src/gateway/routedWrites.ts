@@ -16,7 +16,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CommitError, HypershardError, IngestRowError, errorMessage } from '../errors.js';
+import { CommitError, HypershardError, IngestRowError, NodeConnectionError, NodeUnresponsiveError, errorMessage } from '../errors.js';
 import { IngestCluster } from '../ingest/cluster.js';
 import { parseGid, participantGid, XACT_STATUS_SQL } from '../ingest/commitLog.js';
 import { recoverWith, type RecoverResult } from '../ingest/recover.js';
@@ -340,6 +340,18 @@ export function plainInsert(text: string): boolean {
 }
 
 /** The ErrorResponse a client gets for a routed write that failed, in PostgreSQL's terms where there are some. */
+/**
+ * A data node that could not be reached (08001, as postgres_fdw reports it) or stopped answering
+ * (08006), anywhere in the error's causes.
+ */
+function connectionCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth += 1) {
+    if (e instanceof NodeConnectionError) return '08001';
+    if (e instanceof NodeUnresponsiveError || (e instanceof HypershardError && e.code === 'NODE_TIMEOUT')) return '08006';
+  }
+  return undefined;
+}
+
 export function routedErrorFields(error: unknown, table: string, command: 'COPY' | 'INSERT' = 'COPY'): ErrorFields {
   const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
   const causeCode = typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined;
@@ -352,7 +364,7 @@ export function routedErrorFields(error: unknown, table: string, command: 'COPY'
     return { code: causeCode ?? '22P04', message: error.reason, ...(typeof detail === 'string' ? { detail } : {}), where };
   }
   const own = (error as { code?: unknown }).code;
-  const code = typeof own === 'string' && /^[0-9A-Z]{5}$/.test(own) ? own : (causeCode ?? (error instanceof CommitError ? '40003' : error instanceof HypershardError && error.code === 'NODE_TIMEOUT' ? '08006' : 'XX000'));
+  const code = typeof own === 'string' && /^[0-9A-Z]{5}$/.test(own) ? own : (causeCode ?? (error instanceof CommitError ? '40003' : (connectionCode(error) ?? 'XX000')));
   // A data node's own error (a unique violation, a check constraint) reads as PostgreSQL's would.
   const server = error instanceof pg.DatabaseError ? error : cause instanceof pg.DatabaseError ? cause : undefined;
   if (server !== undefined && typeof server.code === 'string' && command === 'INSERT') {
