@@ -269,7 +269,7 @@ export class GatewayIngest {
 /** The client session's settings a routed write reads values under, from what the server reported. */
 export function clientSettings(parameters: ReadonlyMap<string, string>): Partial<ClientSettings> {
   const pick = (name: string): string | undefined => parameters.get(name);
-  const settings: { -readonly [K in keyof ClientSettings]?: string } = {};
+  const settings: { -readonly [K in 'timeZone' | 'dateStyle' | 'intervalStyle' | 'clientEncoding']?: string } = {};
   const timeZone = pick('TimeZone');
   const dateStyle = pick('DateStyle');
   const intervalStyle = pick('IntervalStyle');

@@ -15,6 +15,10 @@ export interface ClientSettings {
   readonly intervalStyle: string;
   /** The encoding the rows are written in (PostgreSQL's name: UTF8, LATIN1, WIN1252 …). */
   readonly clientEncoding: string;
+  /** The client's statement_timeout (ms), for each statement on the data nodes; unset or 0: none set (the node's default). */
+  readonly statementTimeoutMs?: number;
+  /** The client's lock_timeout (ms), likewise. */
+  readonly lockTimeoutMs?: number;
 }
 
 /** What a session gets without settings of its own, before the server's defaults are read. */
@@ -52,6 +56,14 @@ export function keyDecoder(encoding: string): (bytes: Uint8Array) => string {
   if (label === 'latin1') return (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
   const decoder = new TextDecoder(label);
   return (b) => decoder.decode(b);
+}
+
+/** Milliseconds in a time setting as `current_setting` shows it (`0`, `250ms`, `3s`, `1min`, `2h`, `1d`); undefined when unreadable. */
+export function settingMs(shown: string): number | undefined {
+  const m = /^\s*(\d+)\s*(ms|s|min|h|d)?\s*$/.exec(shown);
+  if (m === null) return undefined;
+  const unit = { ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'min' | 'h' | 'd'];
+  return Number(m[1]) * unit;
 }
 
 /** `SET` statements putting a connection in these settings (values as literals, never identifiers). */

@@ -6,7 +6,8 @@
  * shared advisory lock on every shard written (src/route/lock.ts: a rebalance move waits for it,
  * and the placement is read after it is granted), and decides the outcome by writing the commit
  * record. Data nodes: one connection per lane, as the FDW service role, in the client's
- * TimeZone / DateStyle / IntervalStyle, each a participant of the two-phase commit:
+ * TimeZone / DateStyle / IntervalStyle (and statement_timeout / lock_timeout when given), each a
+ * participant of the two-phase commit:
  *
  *   prepare()            PREPARE TRANSACTION '<gid>_<n>' on every participant; any failure
  *                        rolls every one back
@@ -97,6 +98,8 @@ export class RoutedTransaction {
   #state: State = 'open';
   /** abort() has begun: a participant still connecting must not join after it read the list. */
   #aborting = false;
+  /** interrupt() was called: no participant joins, and none goes back to the pool. */
+  #interrupted = false;
   #prepared: PreparedTransaction | undefined;
   readonly #left: { node: string; gid: string }[] = [];
 
@@ -230,7 +233,7 @@ export class RoutedTransaction {
     const existing = list[slot];
     if (existing !== undefined) return existing;
     const client = await this.cluster.acquireData(node);
-    const opening = `${settingsSql(this.settings)}; BEGIN`;
+    const opening = `${settingsSql(this.settings)}; BEGIN${timeoutsSql(this.settings)}`;
     try {
       const max = await this.cluster.preparedTransactions(node, client);
       if (max === 0 && !this.cluster.options.onePhase) {
@@ -242,9 +245,9 @@ export class RoutedTransaction {
       if (options.deferBegin !== true) await client.query(opening);
       // Aborted while this connection was being set up (another node failed first): abort() did
       // not know it, so it must not join; its transaction (if begun) is rolled back here instead.
-      if (this.#state !== 'open' || this.#aborting) {
+      if (this.#state !== 'open' || this.#aborting || this.#interrupted) {
         if (options.deferBegin !== true) await client.query('ROLLBACK');
-        throw new HypershardError('USAGE', `the routed transaction is ${this.#aborting ? 'aborting' : this.#state}`);
+        throw new HypershardError('USAGE', `the routed transaction is ${this.#interrupted ? 'interrupted' : this.#aborting ? 'aborting' : this.#state}`);
       }
     } catch (error) {
       this.cluster.releaseData(node, client, false);
@@ -255,6 +258,21 @@ export class RoutedTransaction {
     const second = this.#count === 2;
     if (second) this.#askXid();
     return participant;
+  }
+
+  /**
+   * The data-node backends of the participants still open, for a cancel request (a gateway
+   * client's cancel or statement_timeout): the caller sends it, then aborts the transaction when
+   * the statement fails. From now on no participant joins, and none goes back to the pool, so a
+   * request that arrives late meets no other transaction's statement.
+   */
+  interrupt(): { readonly host: string; readonly port: number; readonly processID: number; readonly secretKey: number }[] {
+    this.#interrupted = true;
+    if (this.#state !== 'open' || this.#aborting) return [];
+    return this.participants().flatMap((p) => {
+      const c = p.client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
+      return p.state === 'open' && c.processID !== null && c.secretKey !== null ? [{ host: c.host, port: c.port, processID: c.processID, secretKey: c.secretKey }] : [];
+    });
   }
 
   participants(): Participant[] {
@@ -275,6 +293,12 @@ export class RoutedTransaction {
       throw error;
     }
     this.#writers.clear();
+  }
+
+  /** Ends every writer's input now, as prepare() and commitSingle() would: for a caller deciding between the two, or whether to commit at all. */
+  finish(): Promise<void> {
+    this.#assertOpen();
+    return this.#finishWriters();
   }
 
   /**
@@ -501,7 +525,12 @@ export class RoutedTransaction {
       this.participants().map(async (p) => {
         try {
           if (p.state === 'prepared' && this.#prepared !== undefined) {
-            await this.#bounded(p, `ROLLBACK PREPARED ${quoteLiteral(participantGid(this.#prepared.gid, p.index))}`, 'ROLLBACK PREPARED');
+            const sql = `ROLLBACK PREPARED ${quoteLiteral(participantGid(this.#prepared.gid, p.index))}`;
+            await this.#bounded(p, sql, 'ROLLBACK PREPARED').catch(async (error: unknown) => {
+              // A cancel request sent while it was open (interrupt()) may only arrive now: once more.
+              if (!this.#interrupted || (error as { code?: string }).code !== '57014') throw error;
+              await this.#bounded(p, sql, 'ROLLBACK PREPARED');
+            });
           } else if (p.state === 'open') {
             await this.#bounded(p, 'ROLLBACK', 'ROLLBACK');
           }
@@ -535,7 +564,7 @@ export class RoutedTransaction {
   }
 
   #releaseParticipants(reusable: boolean): void {
-    for (const p of this.participants()) this.cluster.releaseData(p.node, p.client, reusable && (p.state === 'committed' || p.state === 'rolled-back'));
+    for (const p of this.participants()) this.cluster.releaseData(p.node, p.client, reusable && !this.#interrupted && (p.state === 'committed' || p.state === 'rolled-back'));
     this.#participants.clear();
   }
 
@@ -575,6 +604,15 @@ export class RoutedTransaction {
   #assertOpen(): void {
     if (this.#state !== 'open') throw new HypershardError('USAGE', `the routed transaction is ${this.#state}`);
   }
+}
+
+/**
+ * SET LOCAL of the client's statement_timeout and lock_timeout, to follow a participant's BEGIN:
+ * local, so a pooled connection does not carry them to the next transaction. Nothing when unset.
+ */
+export function timeoutsSql(s: ClientSettings): string {
+  const local = (name: string, ms: number | undefined): string => (ms !== undefined && ms > 0 ? `; SET LOCAL ${name} = ${Math.round(ms)}` : '');
+  return `${local('statement_timeout', s.statementTimeoutMs)}${local('lock_timeout', s.lockTimeoutMs)}`;
 }
 
 /** SET statements for a session in the client's settings (values as literals). */

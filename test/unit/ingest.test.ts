@@ -14,7 +14,8 @@ import { InputError, type RowParser } from '../../src/ingest/formats/rows.js';
 import { TextParser } from '../../src/ingest/formats/text.js';
 import { parseArrayText } from '../../src/ingest/insert.js';
 import { exactValues, ITEM, readValuesInsert } from '../../src/ingest/valuesText.js';
-import { canonicalEncoding } from '../../src/ingest/settings.js';
+import { canonicalEncoding, DEFAULT_SETTINGS, settingMs } from '../../src/ingest/settings.js';
+import { timeoutsSql } from '../../src/ingest/transaction.js';
 import { planLayout } from '../../src/plan/layout.js';
 import { shardLocksSql } from '../../src/route/lock.js';
 import type { HypertableRoute } from '../../src/route/placement.js';
@@ -172,6 +173,13 @@ describe('gids', () => {
     expect(guessed[2]).toBe(shardLocksSql(table, [0, 1], 'shared'));
     expect(guessed[3]).toContain('a.attrelid = 16384::pg_catalog.oid');
     expect(guessed[3]).not.toContain('$1');
+  });
+
+  it("the client's statement_timeout and lock_timeout: read as current_setting shows them, set locally on each participant, nothing when unset", () => {
+    expect(['0', '250ms', '3s', '1min', '2h', '1d', 'soon'].map(settingMs)).toEqual([0, 250, 3000, 60_000, 7_200_000, 86_400_000, undefined]);
+    expect(timeoutsSql(DEFAULT_SETTINGS)).toBe('');
+    expect(timeoutsSql({ ...DEFAULT_SETTINGS, statementTimeoutMs: 0, lockTimeoutMs: 0 })).toBe('');
+    expect(timeoutsSql({ ...DEFAULT_SETTINGS, statementTimeoutMs: 3000, lockTimeoutMs: 500 })).toBe('; SET LOCAL statement_timeout = 3000; SET LOCAL lock_timeout = 500');
   });
 
   it('client encodings: PostgreSQL spellings, and a clear refusal where a delimiter can hide in a character', () => {
