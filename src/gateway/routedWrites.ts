@@ -37,10 +37,12 @@ const COMMIT_FUNCTION = quoteLiteral(`${quoteIdent(INTERNAL_SCHEMA)}.record_comm
  * The table a COPY names, read in the client's session (its search_path, its role), and whether
  * routing it does exactly what the access node would: the role may insert into the whole table,
  * no row-level security or user trigger would have a say, and it may write the commit record;
- * and the session has not said `SET hypershard.route = off`.
+ * and the session has not said `SET hypershard.route = off`. With the session's statement_timeout
+ * and lock_timeout (ParameterStatus does not report them), which the write's data nodes then apply.
  */
 function routableSql(relation: string): string {
   return `SELECT n.nspname AS schema, c.relname AS name,
+  pg_catalog.current_setting('statement_timeout') AS statement_timeout, pg_catalog.current_setting('lock_timeout') AS lock_timeout,
   (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::int AS columns,
   pg_catalog.lower(coalesce(nullif(pg_catalog.current_setting('hypershard.route', true), ''), 'on')) NOT IN ('off', 'false', '0', 'no')
     AND pg_catalog.has_table_privilege(c.oid, 'INSERT')
@@ -353,6 +355,11 @@ function connectionCode(error: unknown): string | undefined {
 }
 
 export function routedErrorFields(error: unknown, table: string, command: 'COPY' | 'INSERT' = 'COPY'): ErrorFields {
+  // A data node's statement cancelled (statement_timeout, lock_timeout, a cancel request) reads as PostgreSQL's own.
+  for (let e: unknown = error, depth = 0; typeof e === 'object' && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth += 1) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if ((code === '57014' || code === '55P03') && typeof message === 'string') return { code, message };
+  }
   const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
   const causeCode = typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code) ? cause.code : undefined;
   if (error instanceof IngestRowError) {

@@ -26,6 +26,7 @@ import type { Queryable } from '../rewrite/discover.js';
 import { RoutedCopy } from '../ingest/copy.js';
 import type { IngestCluster } from '../ingest/cluster.js';
 import type { RoutedTransaction } from '../ingest/transaction.js';
+import { settingMs } from '../ingest/settings.js';
 import { copyIntoStatement, type CopyIntoStatement } from './copyStatement.js';
 import { Lru } from '../pg/lru.js';
 import { InbandError, InbandQueries } from './inband.js';
@@ -208,6 +209,24 @@ interface RoutedOpen {
   readonly columns: number;
 }
 
+/**
+ * A routed write's statement while it runs, for what interrupts it: the client's cancel, its
+ * statement_timeout (measured here over the whole statement, a COPY's data included; the data
+ * nodes apply it per statement too, and lock_timeout).
+ */
+interface RoutedRun {
+  readonly started: number;
+  tx: RoutedTransaction | undefined;
+  /** PostgreSQL's error for why it was interrupted, once it was. */
+  interrupted: ErrorFields | undefined;
+  /** Past its commit point (#routedCheck): an interrupt no longer changes how it ends. */
+  committing: boolean;
+  /** Cancel requests on their way to its data-node backends. */
+  readonly cancels: Promise<void>[];
+  timer: NodeJS.Timeout | undefined;
+  repeat: NodeJS.Timeout | undefined;
+}
+
 /** A client's COPY being routed to the data nodes. */
 interface CopyIn {
   readonly copy: RoutedCopy;
@@ -282,6 +301,8 @@ export class Session {
   #pendingRouted: PendingRouted[] = [];
   /** A statement defining a relation named like a hypertable was sent; its transaction has not ended. */
   #namesDefined = false;
+  /** The routed write running, from its statement's arrival to its answer. */
+  #routedRun: RoutedRun | undefined;
   /** Messages for the client held until the routed writes of the transaction that just ended are settled. */
   #held: Buffer[] | undefined;
   /** Client messages kept from the access node while they may be a routed INSERT batch. */
@@ -332,7 +353,81 @@ export class Session {
     if (target === undefined) return;
     const key = Buffer.alloc(4);
     key.writeInt32BE(target.secretKey);
-    sendCancel(target, target.processID, key, this.#ctx.options.connectTimeoutMs);
+    void sendCancel(target, target.processID, key, this.#ctx.options.connectTimeoutMs);
+  }
+
+  /**
+   * A client's cancel stops its routed write while it runs, up to its commit point: the client
+   * gets PostgreSQL's 57014 and nothing of it is committed. Past that point (the commit record
+   * sent, or a single data node's COMMIT) the write ends as it would have: as on PostgreSQL, a
+   * cancel does not undo a commit under way.
+   */
+  cancelRoutedWrite(): void {
+    this.#interruptRouted({ code: '57014', message: 'canceling statement due to user request' });
+  }
+
+  #interruptRouted(fields: ErrorFields): void {
+    const run = this.#routedRun;
+    if (run === undefined || run.committing || run.interrupted !== undefined) return;
+    run.interrupted = fields;
+    this.#cancelParticipants(run);
+    // A statement sent as the request went out may have missed it (its backend was idle then):
+    // again until the write ends (its connections are not pooled again, so no one else's is hit).
+    run.repeat = setInterval(() => this.#cancelParticipants(run), 1000);
+    run.repeat.unref();
+  }
+
+  #cancelParticipants(run: RoutedRun): void {
+    if (run.committing || run.tx === undefined) return;
+    for (const backend of run.tx.interrupt()) {
+      const key = Buffer.alloc(4);
+      key.writeInt32BE(backend.secretKey);
+      run.cancels.push(sendCancel(backend, backend.processID, key, this.#ctx.options.connectTimeoutMs));
+    }
+  }
+
+  /** A routed write's statement begins. */
+  #routedStart(): RoutedRun {
+    const run: RoutedRun = { started: Date.now(), tx: undefined, interrupted: undefined, committing: false, cancels: [], timer: undefined, repeat: undefined };
+    this.#routedRun = run;
+    return run;
+  }
+
+  /** Its transaction is open: it runs under the client's statement_timeout from the statement's start. */
+  #routedOpened(tx: RoutedTransaction): void {
+    const run = this.#routedRun;
+    if (run === undefined) return;
+    run.tx = tx;
+    const ms = tx.settings.statementTimeoutMs ?? 0;
+    if (ms > 0) {
+      run.timer = setTimeout(() => this.#interruptRouted({ code: '57014', message: 'canceling statement due to statement timeout' }), Math.max(0, ms - (Date.now() - run.started)));
+      run.timer.unref();
+    }
+  }
+
+  /**
+   * Where a routed write stops when interrupted: with its error, once the cancel requests sent are
+   * delivered (so none arrives late at a statement of the rollback). With `commit` the write
+   * passes its commit point: from here it ends as it would have.
+   */
+  async #routedCheck(commit = false): Promise<void> {
+    const run = this.#routedRun;
+    if (run === undefined) return;
+    await Promise.all(run.cancels);
+    if (run.interrupted !== undefined) throw new CopyFailed(run.interrupted.message, run.interrupted.code);
+    if (commit) {
+      run.committing = true;
+      clearTimeout(run.timer);
+    }
+  }
+
+  /** The routed write's statement was answered. */
+  #routedEnd(): void {
+    const run = this.#routedRun;
+    if (run === undefined) return;
+    clearTimeout(run.timer);
+    clearInterval(run.repeat);
+    this.#routedRun = undefined;
   }
 
   get user(): string {
@@ -465,8 +560,9 @@ export class Session {
         case 'cancel': {
           const found = this.#ctx.cancels.lookup(packet.pid, packet.key);
           if (found !== undefined) {
-            sendCancel(this.#ctx.upstream, packet.pid, found.real, this.#ctx.options.connectTimeoutMs);
+            void sendCancel(this.#ctx.upstream, packet.pid, found.real, this.#ctx.options.connectTimeoutMs);
             found.session.cancelRouterRead();
+            found.session.cancelRoutedWrite();
           }
           this.#close();
           return;
@@ -1308,12 +1404,15 @@ export class Session {
       // One round trip: the block, the check and the shard locks of the relation's last write.
       const guess = ingest.guess(relation);
       const results = await this.#inband.queryAll(routedBeginSql(ownBlock, relation, guess));
-      const row = results[1]?.rows[0] as { schema: string; name: string; columns: number; allowed: boolean } | undefined;
+      const row = results[1]?.rows[0] as { schema: string; name: string; columns: number; allowed: boolean; statement_timeout: string; lock_timeout: string } | undefined;
       const hypertable = row === undefined ? undefined : ingest.cluster.spec.hypertables.find((h) => h.schema === row.schema && h.name === row.name);
       if (row === undefined || hypertable === undefined || !row.allowed) throw new Unroutable();
       const table = { schema: row.schema, name: row.name };
       ingest.learn(relation, table);
-      tx = await ingest.cluster.begin({ settings: clientSettings(this.#parameters), access: this.#inband });
+      const timeouts = { statementTimeoutMs: settingMs(row.statement_timeout) ?? 0, lockTimeoutMs: settingMs(row.lock_timeout) ?? 0 };
+      tx = await ingest.cluster.begin({ settings: { ...clientSettings(this.#parameters), ...timeouts }, access: this.#inband });
+      this.#routedOpened(tx);
+      await this.#routedCheck();
       const signature = (results[3]?.rows[0] as { signature?: string } | undefined)?.signature;
       // The guess held: the locks are the ones the write takes, and the route read after them is current.
       if (guess !== undefined && guess.table.schema === table.schema && guess.table.name === table.name && signature === guess.route.signature) {
@@ -1322,7 +1421,7 @@ export class Session {
       } else if (guess !== undefined) {
         this.#ctx.metrics.lockGuess('missed');
       }
-      return { tx, ...row };
+      return { tx, schema: row.schema, name: row.name, columns: row.columns };
     } catch (error) {
       await tx?.abort('not routed').catch(() => undefined);
       await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
@@ -1352,15 +1451,20 @@ export class Session {
    * data nodes; inside one, that waits for the client's COMMIT (see #settleRouted).
    */
   async #routedCommit(tx: RoutedTransaction, ownBlock: boolean): Promise<void> {
+    await tx.finish();
     // Outside a client's block, rows that all went to one data node commit there alone; the
-    // gateway's block then only held the shard locks.
-    if (ownBlock && (await tx.commitSingle()) !== undefined) {
+    // gateway's block then only held the shard locks. Its COMMIT is the commit point.
+    const single = ownBlock && tx.participants().length === 1;
+    await this.#routedCheck(single);
+    if (single && (await tx.commitSingle()) !== undefined) {
       // The rows are committed: ending the block only releases the locks.
       await this.#inband.query('COMMIT').catch(() => undefined);
       this.#ctx.metrics.routedSettled('committed');
       return;
     }
     const prepared = await tx.prepare();
+    // The commit record is the commit point: up to it an interrupt rolls everything back.
+    await this.#routedCheck(true);
     if (!ownBlock) {
       await tx.writeCommitRecord(prepared);
       this.#pendingRouted.push({ tx, prepared });
@@ -1382,14 +1486,31 @@ export class Session {
    * failed as PostgreSQL's would be (its COMMIT must not look successful), and the client gets the error.
    */
   async #routedFailed(tx: RoutedTransaction, ownBlock: boolean, fields: ErrorFields, before?: Buffer): Promise<void> {
-    await tx.abort(fields.message).catch(() => undefined);
+    // The write was interrupted: that is why it failed, whatever the data node answered to it.
+    const run = this.#routedRun;
+    if (run !== undefined) await Promise.all(run.cancels);
+    const answer = run?.interrupted ?? fields;
+    await tx.abort(answer.message).catch(() => undefined);
     if (tx.leftPrepared.length > 0) this.#ctx.ingest?.recoverSoon();
     if (ownBlock) await this.#inband.query('ROLLBACK').catch(() => undefined);
-    else if (this.#txStatus !== TX_FAILED) {
+    this.#ctx.metrics.routedFailed += 1;
+    await this.#statementFailed(ownBlock, answer, before);
+  }
+
+  /** A routed write's statement fails, its write undone: a client's block is failed as PostgreSQL's would be (its COMMIT must not look successful). */
+  async #statementFailed(ownBlock: boolean, fields: ErrorFields, before?: Buffer): Promise<void> {
+    if (!ownBlock && this.#txStatus !== TX_FAILED) {
       await this.#inband.query(`DO $$BEGIN RAISE EXCEPTION 'hypershard gateway: a routed write of this transaction failed'; END$$`).catch(() => undefined);
     }
-    this.#ctx.metrics.routedFailed += 1;
+    this.#routedEnd();
     this.#writeClient(Buffer.concat([...(before === undefined ? [] : [before]), errorResponse(fields), readyForQuery(this.#txStatus)]));
+  }
+
+  /** Why a routed write's statement stopped before it was under way, when it was interrupted (a cancel, a timeout) rather than found not routable. */
+  #interruptedBy(error: unknown): ErrorFields | undefined {
+    if (this.#routedRun?.interrupted !== undefined) return this.#routedRun.interrupted;
+    // The client's cancel (forwarded to the access node) or its statement_timeout stopped the gateway's check.
+    return error instanceof InbandError && error.code === '57014' ? { code: error.code, message: error.message } : undefined;
   }
 
   /** A write that will not be routed after all: what was set up is undone and the statement goes to the access node as written. */
@@ -1398,6 +1519,10 @@ export class Session {
       await opened.tx.abort('not routed').catch(() => undefined);
       await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
     }
+    // Interrupted while being set up: the statement ends with that error, it is not run another way.
+    const interrupted = this.#interruptedBy(error);
+    if (interrupted !== undefined) return this.#statementFailed(ownBlock, interrupted);
+    this.#routedEnd();
     if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
     this.#send(bytes, { kind: 'query' });
   }
@@ -1409,9 +1534,11 @@ export class Session {
   async #copyInRouted(bytes: Buffer, statement: CopyIntoStatement): Promise<void> {
     const ownBlock = this.#txStatus === TX_IDLE;
     let opened: RoutedOpen | undefined;
+    this.#routedStart();
     try {
       opened = await this.#routedBegin(statement.relation, ownBlock);
       const copy = await RoutedCopy.open(opened.tx, { schema: opened.schema, name: opened.name }, { ...statement.format, ...(statement.columns === undefined ? {} : { columns: statement.columns }) });
+      await this.#routedCheck();
       if (!ownBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
       this.#copyIn = { copy, tx: opened.tx, table: opened.name, ownBlock };
       this.#ctx.metrics.routedCopies += 1;
@@ -1431,6 +1558,7 @@ export class Session {
     const ownBlock = this.#txStatus === TX_IDLE;
     let opened: RoutedOpen | undefined;
     let plan: RoutedInsert | undefined;
+    this.#routedStart();
     try {
       const session = await this.#currentSettings();
       if (session === undefined) throw new Unroutable();
@@ -1458,6 +1586,7 @@ export class Session {
       await this.#routedCommit(tx, ownBlock);
       this.#ctx.metrics.routedInserts += 1;
       this.#ctx.metrics.routedRows += rows;
+      this.#routedEnd();
       this.#writeClient(Buffer.concat([commandComplete(`INSERT 0 ${rows}`), readyForQuery(this.#txStatus)]));
     } catch (error) {
       await this.#routedFailed(tx, ownBlock, error instanceof CopyFailed ? { code: error.code, message: error.message } : routedErrorFields(error, name, 'INSERT'));
@@ -1467,6 +1596,8 @@ export class Session {
   /** A run of the client's CopyData frames: their payloads go to the routed COPY (which waits when the data nodes are behind). */
   #copyData(run: Buffer): Promise<void> | undefined {
     const state = this.#copyIn as CopyIn;
+    // Cancelled or timed out: the COPY ends at its next data, as on PostgreSQL.
+    if (this.#routedRun?.interrupted !== undefined) return this.#copyFailed(state, new CopyFailed(this.#routedRun.interrupted.message, this.#routedRun.interrupted.code));
     let size = 0;
     for (let i = 0; i < run.length; i += 1 + run.readInt32BE(i + 1)) size += run.readInt32BE(i + 1) - 4;
     let chunk: Buffer;
@@ -1509,6 +1640,7 @@ export class Session {
       await this.#routedCommit(state.tx, state.ownBlock);
       const rows = state.copy.stats.rows;
       this.#ctx.metrics.routedRows += rows;
+      this.#routedEnd();
       this.#writeClient(Buffer.concat([commandComplete(`COPY ${rows}`), readyForQuery(this.#txStatus)]));
     } catch (error) {
       await this.#copyFailed(state, error);
@@ -1696,7 +1828,9 @@ export class Session {
     const prepared = await this.#prepareHeld(held).catch(() => undefined);
     if (prepared === undefined) return release();
     const ownBlock = this.#txStatus === TX_IDLE;
+    const answers = heldAnswers(held.frames, prepared, plan.rows / held.sets.length);
     let opened: RoutedOpen | undefined;
+    this.#routedStart();
     try {
       opened = await this.#routedBegin(`${quoteIdent(plan.table.schema)}.${quoteIdent(plan.table.name)}`, ownBlock);
       if (!ownBlock) await this.#inband.query(`RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`);
@@ -1705,17 +1839,20 @@ export class Session {
         await opened.tx.abort('not routed').catch(() => undefined);
         await this.#inband.query(ownBlock ? 'ROLLBACK' : `ROLLBACK TO SAVEPOINT ${ROUTING_SAVEPOINT}; RELEASE SAVEPOINT ${ROUTING_SAVEPOINT}`).catch(() => undefined);
       }
+      // Interrupted while being set up: the batch fails with that error at its first execution.
+      const interrupted = this.#interruptedBy(error);
+      if (interrupted !== undefined) return this.#statementFailed(ownBlock, interrupted, answers.beforeFirstExecute);
+      this.#routedEnd();
       if (!(error instanceof Unroutable)) this.#ctx.metrics.fallback(error instanceof InbandError ? 'routing-check-failed' : 'not-routable');
       await this.#unprepareHeld(held);
       return release();
     }
-    const perExecution = plan.rows / held.sets.length;
-    const answers = heldAnswers(held.frames, prepared, perExecution);
     try {
       const rows = await plan.run(opened.tx);
       await this.#routedCommit(opened.tx, ownBlock);
       this.#ctx.metrics.routedInserts += held.sets.length;
       this.#ctx.metrics.routedRows += rows;
+      this.#routedEnd();
       this.#writeClient(Buffer.concat([...answers.all, readyForQuery(this.#txStatus)]));
     } catch (error) {
       await this.#routedFailed(opened.tx, ownBlock, error instanceof CopyFailed ? { code: error.code, message: error.message } : routedErrorFields(error, opened.name, 'INSERT'), answers.beforeFirstExecute);
@@ -2151,6 +2288,7 @@ export class Session {
     const ingest = this.#ctx.ingest;
     if (this.#copyIn !== undefined) void this.#copyIn.tx.abort('the client connection closed').catch(() => undefined);
     this.#copyIn = undefined;
+    this.#routedEnd();
     for (const p of this.#pendingRouted) void ingest?.settle(p, 60_000).then((o) => this.#ctx.metrics.routedSettled(o), () => undefined);
     this.#pendingRouted = [];
     if (this.#pid !== undefined) this.#ctx.cancels.unregister(this.#pid);

@@ -68,12 +68,19 @@ export async function connectUpstream(upstream: Upstream, timeoutMs: number): Pr
   }
 }
 
-/** Forwards a client's cancel to a backend (the access node's, or a data node's answering a router read) as its real key; fire and forget, bounded. */
-export function sendCancel(upstream: Pick<Upstream, 'host' | 'port'>, pid: number, key: Buffer, timeoutMs: number): void {
-  const socket = net.connect({ host: upstream.host, port: upstream.port });
-  socket.setTimeout(timeoutMs, () => socket.destroy());
-  socket.on('error', () => socket.destroy());
-  socket.on('connect', () => socket.end(cancelRequest(pid, key)));
+/**
+ * Forwards a client's cancel to a backend (the access node's, or a data node's answering a router
+ * read or a routed write) as its real key; bounded, never fails.
+ * @returns when the server closed the connection (it has signalled the backend then) or gave up
+ */
+export function sendCancel(upstream: Pick<Upstream, 'host' | 'port'>, pid: number, key: Buffer, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: upstream.host, port: upstream.port });
+    socket.setTimeout(timeoutMs, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => resolve());
+    socket.on('connect', () => socket.end(cancelRequest(pid, key)));
+  });
 }
 
 function openSocket(upstream: Upstream, timeoutMs: number): Promise<net.Socket> {

@@ -12,6 +12,7 @@
  * would; the rest goes through it, with the same answer.
  */
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,10 +23,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { startLatencyProxy } from '../../bench/lib/latencyProxy.js';
 import { startGateway } from '../../src/gateway/gateway.js';
+import { cancelRequest } from '../../src/gateway/protocol/messages.js';
 import { generateMigrations } from '../../src/migrations/files.js';
 import { apply } from '../../src/nodes/apply.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { quoteIdent } from '../../src/sql/quote.js';
+import { clientConfig } from '../../src/nodes/connect.js';
 import { appliedExampleCluster, type AppliedCluster } from '../support/appliedCluster.js';
 import { jdbcDriver, pythonDrivers } from '../support/clients.js';
 import { clusterSources, type TestCluster } from '../support/clusters.js';
@@ -352,6 +355,130 @@ for (const { source, skip } of sources) {
       expect(await prepared()).toBe(0);
       expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 400 AND device_id < 405'))[0]?.n)).toBe(0);
     });
+
+    /** Sends the client's CancelRequest to the gateway with the backend key it gave the client. */
+    const cancel = (client: pg.Client): void => {
+      const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+      const key = Buffer.alloc(4);
+      key.writeInt32BE(secretKey);
+      const socket = net.connect({ host: gw.host, port: gw.port }, () => socket.end(cancelRequest(processID, key)));
+      socket.on('error', () => undefined);
+    };
+    const rowsOf = async (from: number, to: number): Promise<number> => Number((await sql<{ n: string }>(applied.access, `SELECT count(*) AS n FROM metrics WHERE device_id >= ${from} AND device_id < ${to}`))[0]?.n);
+
+    it("a client's cancel stops a routed COPY mid-way: 57014, nothing committed, no prepared transaction, the session goes on", async () => {
+      const client = new pg.Client(gw.through(applied.access));
+      await client.connect();
+      try {
+        const before = routed();
+        const stream = client.query(copyFromStream('COPY metrics FROM STDIN (FORMAT csv)'));
+        const failed = new Promise<pg.DatabaseError | undefined>((resolve) => {
+          stream.on('error', (error: pg.DatabaseError) => resolve(error));
+          stream.on('finish', () => resolve(undefined));
+        });
+        let ended = false;
+        void failed.then(() => (ended = true));
+        const chunk = csvRows(700, 20, 5000);
+        const started = Date.now();
+        let cancelled: number | undefined;
+        // Rows until the COPY fails (or a minute: it was never cancelled).
+        while (!ended && Date.now() - started < 60_000) {
+          if (!stream.write(chunk)) await new Promise((r) => setTimeout(r, 5));
+          else await new Promise((r) => setImmediate(r));
+          if (cancelled === undefined && Date.now() - started > 1500) {
+            expect(routed().copies).toBe(before.copies + 1);
+            cancel(client);
+            cancelled = Date.now();
+          }
+        }
+        const error = await failed;
+        expect(error?.code, String(error)).toBe('57014');
+        expect(error?.message).toBe('canceling statement due to user request');
+        expect(Date.now() - (cancelled ?? 0)).toBeLessThan(10_000);
+        expect(routed().failed).toBe(before.failed + 1);
+        expect(await rowsOf(700, 720)).toBe(0);
+        expect(await prepared()).toBe(0);
+        expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+        // In a block: the block is failed as PostgreSQL leaves it.
+        await client.query('BEGIN');
+        const inBlock = client.query(copyFromStream('COPY metrics FROM STDIN (FORMAT csv)'));
+        const blockFailed = new Promise<pg.DatabaseError>((resolve) => inBlock.on('error', resolve));
+        inBlock.write(chunk);
+        await sleep(300);
+        cancel(client);
+        await sleep(300);
+        inBlock.end(chunk);
+        expect((await blockFailed).code).toBe('57014');
+        await expect(client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+        await client.query('ROLLBACK');
+        expect(await rowsOf(700, 720)).toBe(0);
+        expect(await prepared()).toBe(0);
+      } finally {
+        await client.end();
+      }
+    }, 120_000);
+
+    it('statement_timeout, lock_timeout and a cancel stop a routed INSERT waiting for a lock on a data node: nothing committed', async () => {
+      // Every shard of metrics locked on its data node, as a long transaction there would.
+      const shards = await sql<{ t: string }>(
+        applied.access,
+        `SELECT format('%I.%I', (SELECT split_part(o, '=', 2) FROM unnest(ft.ftoptions) o WHERE o LIKE 'schema_name=%'), (SELECT split_part(o, '=', 2) FROM unnest(ft.ftoptions) o WHERE o LIKE 'table_name=%')) AS t
+         FROM pg_partition_tree('metrics') p JOIN pg_foreign_table ft ON ft.ftrelid = p.relid`,
+      );
+      expect(shards.length).toBeGreaterThan(0);
+      let locked = 0;
+      const holders = await Promise.all(cluster.dataNodes.map(async (node) => {
+        const holder = new pg.Client(clientConfig(node.url, process.env.HYPERSHARD_TEST_CONTAINER_PASSWORD));
+        await holder.connect();
+        await holder.query('BEGIN');
+        for (const { t } of shards) {
+          if ((await holder.query<{ present: boolean }>('SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present', [t])).rows[0]?.present !== true) continue;
+          await holder.query(`LOCK TABLE ${t} IN ACCESS EXCLUSIVE MODE`);
+          locked += 1;
+        }
+        return holder;
+      }));
+      expect(locked).toBe(shards.length);
+      const client = new pg.Client(gw.through(applied.access));
+      await client.connect();
+      try {
+        const before = routed();
+        const insert = insertValues(800, 10, 50);
+        const timed = async (sqlText: string): Promise<{ error: pg.DatabaseError | undefined; ms: number }> => {
+          const started = Date.now();
+          const error = await client.query(sqlText).then(() => undefined, (e: unknown) => e as pg.DatabaseError);
+          return { error, ms: Date.now() - started };
+        };
+        await client.query("SET statement_timeout = '1s'");
+        const timeout = await timed(insert);
+        expect(timeout.error?.code, String(timeout.error)).toBe('57014');
+        expect(timeout.error?.message).toBe('canceling statement due to statement timeout');
+        expect(timeout.ms).toBeLessThan(5000);
+        await client.query("SET statement_timeout = 0; SET lock_timeout = '500ms'");
+        const lock = await timed(insert);
+        expect(lock.error?.code, String(lock.error)).toBe('55P03');
+        expect(lock.ms).toBeLessThan(5000);
+        await client.query('SET lock_timeout = 0');
+        const started = Date.now();
+        const cancelled = client.query(insert).then(() => undefined, (e: unknown) => e as pg.DatabaseError);
+        await sleep(500);
+        cancel(client);
+        const error = await cancelled;
+        expect(error?.code, String(error)).toBe('57014');
+        expect(error?.message).toBe('canceling statement due to user request');
+        expect(Date.now() - started).toBeLessThan(5000);
+        expect(routed().failed).toBe(before.failed + 3);
+        expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      } finally {
+        await client.end();
+        await Promise.all(holders.map(async (h) => {
+          await h.query('ROLLBACK');
+          await h.end();
+        }));
+      }
+      expect(await rowsOf(800, 810)).toBe(0);
+      expect(await prepared()).toBe(0);
+    }, 60_000);
 
     it("text COPY in the session's TimeZone and DateStyle reads values as the access node would", async () => {
       const lines = ['2026-11-30 08:00:00,500,1.5,1,1', '11/30/2026 23:30:00,501,2.5,2,2', '2026-03-08 02:30:00,502,3.5,3,3'].join('\n');

@@ -166,6 +166,9 @@ describe('gids', () => {
     expect(bare).toHaveLength(2);
     expect(bare[0]).toBe('BEGIN');
     expect(bare[1]).toContain("pg_catalog.to_regclass('metrics')");
+    // The session's timeouts, which ParameterStatus does not report, read in the same message.
+    expect(bare[1]).toContain("pg_catalog.current_setting('statement_timeout')");
+    expect(bare[1]).toContain("pg_catalog.current_setting('lock_timeout')");
     const guessed = routedBeginSql(false, "public.\"we'ird\"", { table, route }).split(';\n');
     expect(guessed).toHaveLength(4);
     expect(guessed[0]).toBe(`SAVEPOINT ${ROUTING_SAVEPOINT}`);
