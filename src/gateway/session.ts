@@ -225,6 +225,8 @@ interface RoutedRun {
   readonly cancels: Promise<void>[];
   timer: NodeJS.Timeout | undefined;
   repeat: NodeJS.Timeout | undefined;
+  /** Looks for a wait on the block's own prepared parts (#watchOwnLocks). */
+  watch: NodeJS.Timeout | undefined;
 }
 
 /** A client's COPY being routed to the data nodes. */
@@ -388,7 +390,7 @@ export class Session {
 
   /** A routed write's statement begins. */
   #routedStart(): RoutedRun {
-    const run: RoutedRun = { started: Date.now(), tx: undefined, interrupted: undefined, committing: false, cancels: [], timer: undefined, repeat: undefined };
+    const run: RoutedRun = { started: Date.now(), tx: undefined, interrupted: undefined, committing: false, cancels: [], timer: undefined, repeat: undefined, watch: undefined };
     this.#routedRun = run;
     return run;
   }
@@ -402,6 +404,49 @@ export class Session {
     if (ms > 0) {
       run.timer = setTimeout(() => this.#interruptRouted({ code: '57014', message: 'canceling statement due to statement timeout' }), Math.max(0, ms - (Date.now() - run.started)));
       run.timer.unref();
+    }
+    if (this.#pendingRouted.length > 0) {
+      run.watch = setInterval(() => void this.#watchOwnLocks(run).catch(() => undefined), OWN_LOCK_CHECK_MS);
+      run.watch.unref();
+    }
+  }
+
+  /**
+   * A routed write in a block whose earlier routed writes are prepared on the data nodes, their
+   * rows locked until the block ends: one waiting for those rows (the same key again under a
+   * unique index, an upsert of it) would wait forever, the block's end waiting on it. No
+   * deadlock detector sees it (the holder is a prepared transaction): the gateway looks, and ends
+   * the statement as PostgreSQL ends a deadlock.
+   */
+  async #watchOwnLocks(run: RoutedRun): Promise<void> {
+    const ingest = this.#ctx.ingest;
+    if (ingest === undefined || run.tx === undefined || run.interrupted !== undefined || run.committing) return;
+    const own = new Set(this.#pendingRouted.flatMap((p) => p.prepared.participants.map((q) => q.gid)));
+    const byNode = new Map<string, number[]>();
+    for (const p of run.tx.participants()) {
+      const pid = (p.client as unknown as { processID?: number | null }).processID;
+      if (p.state === 'open' && typeof pid === 'number') byNode.set(p.node, [...(byNode.get(p.node) ?? []), pid]);
+    }
+    for (const [node, pids] of byNode) {
+      const client = await ingest.cluster.acquireData(node);
+      let reusable = true;
+      try {
+        const { rows } = await client.query<{ gid: string }>(OWN_LOCK_SQL, [pids]);
+        const held = rows.find((r) => own.has(r.gid));
+        if (held !== undefined && this.#routedRun === run) {
+          this.#interruptRouted({
+            code: '40P01',
+            message: 'deadlock detected',
+            detail: `This statement waits on data node ${node} for rows an earlier statement of this transaction block wrote there (prepared transaction ${held.gid}), which stay locked until the block ends.`,
+            hint: 'Routed writes of one transaction block do not see each other\'s rows: commit between them, or SET hypershard.route = off for such a transaction.',
+          });
+          return;
+        }
+      } catch {
+        reusable = false;
+      } finally {
+        ingest.cluster.releaseData(node, client, reusable);
+      }
     }
   }
 
@@ -427,6 +472,7 @@ export class Session {
     if (run === undefined) return;
     clearTimeout(run.timer);
     clearInterval(run.repeat);
+    clearInterval(run.watch);
     this.#routedRun = undefined;
   }
 
@@ -2307,6 +2353,12 @@ export class Session {
 
 /** The statement is not one the gateway routes: it goes to the access node as written. */
 class Unroutable extends Error {}
+
+/** How often a routed write in a block with prepared parts looks for a wait on them. */
+const OWN_LOCK_CHECK_MS = 1000;
+
+/** The prepared transactions the given backends wait for (a row a prepared insert or update holds). */
+const OWN_LOCK_SQL = `SELECT x.gid FROM pg_catalog.pg_locks w JOIN pg_catalog.pg_prepared_xacts x ON w.locktype = 'transactionid' AND x.transaction = w.transactionid WHERE NOT w.granted AND w.pid = ANY ($1::int[])`;
 
 /** A routed COPY ended by the client or the protocol, with PostgreSQL's code for it. */
 class CopyFailed extends Error {

@@ -752,6 +752,29 @@ asyncio.run(main())
       await expect(sql(applied.access, upsert(0, 2, 'direct'))).rejects.toThrow(/ON CONFLICT|not supported/i);
       expect(await prepared()).toBe(0);
     });
+    it("a routed write waiting for rows its own block's earlier routed write holds prepared ends as a deadlock (40P01), not never", async () => {
+      // After the upsert test: readings has a unique index on (device_id, time).
+      const client = new pg.Client(gw.through(applied.access));
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        const at = '2026-11-20T10:00:00Z';
+        await client.query('BEGIN');
+        await client.query(`INSERT INTO readings (time, device_id, value) VALUES ('${at}', 1, 1), ('${at}', 2, 1)`);
+        const started = Date.now();
+        const error = await client.query(`INSERT INTO readings (time, device_id, value) VALUES ('${at}', 1, 2), ('${at}', 3, 2)`).then(() => undefined, (e: unknown) => e as pg.DatabaseError);
+        expect(error?.code).toBe('40P01');
+        expect(error?.detail).toMatch(/an earlier statement of this transaction block wrote there/);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        await client.query('ROLLBACK');
+        expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+        expect(Number((await sql<{ n: string }>(applied.access, `SELECT count(*) AS n FROM readings WHERE time = '${at}'`))[0]?.n)).toBe(0);
+        expect(await prepared()).toBe(0);
+      } finally {
+        await client.end();
+      }
+    });
+
     it('a plain multi-row INSERT … VALUES of constants is routed as COPY lines: the same rows as the access node makes of it, and what it would convert goes through it', async () => {
       // After the upsert test: readings (time, device_id, value double precision, note text) exists, with readings_twin.
       const base = Date.parse('2026-12-01T00:00:00Z');
