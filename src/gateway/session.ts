@@ -2334,6 +2334,9 @@ export class Session {
     const ingest = this.#ctx.ingest;
     if (this.#copyIn !== undefined) void this.#copyIn.tx.abort('the client connection closed').catch(() => undefined);
     this.#copyIn = undefined;
+    // A routed INSERT under way (waiting for a lock, say) is cancelled on its data nodes, so it
+    // does not go on to prepare and commit for a client that is gone.
+    this.#interruptRouted({ code: '57P01', message: 'the client connection closed' });
     this.#routedEnd();
     for (const p of this.#pendingRouted) void ingest?.settle(p, 60_000).then((o) => this.#ctx.metrics.routedSettled(o), () => undefined);
     this.#pendingRouted = [];

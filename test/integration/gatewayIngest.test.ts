@@ -469,6 +469,16 @@ for (const { source, skip } of sources) {
         expect(Date.now() - started).toBeLessThan(5000);
         expect(routed().failed).toBe(before.failed + 3);
         expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+        // A client that goes away while its INSERT waits: the INSERT is cancelled on the data
+        // nodes, and does not commit (nor stay prepared) once the locks are gone.
+        const leaving = new pg.Client(gw.through(applied.access));
+        leaving.on('error', () => undefined);
+        await leaving.connect();
+        const left = leaving.query(insertValues(805, 5, 50)).then(() => 'answered', () => 'failed');
+        await sleep(500);
+        (leaving as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+        expect(await left).toBe('failed');
+        await sleep(1500);
       } finally {
         await client.end();
         await Promise.all(holders.map(async (h) => {
