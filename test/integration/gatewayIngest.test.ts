@@ -71,6 +71,13 @@ for (const { source, skip } of sources) {
       return { copies: m.routedCopies, rows: m.routedRows, failed: m.routedFailed };
     };
     const routedInserts = (): number => gw.gateway.metrics().routedInserts;
+    /** A node-postgres session through the gateway (a connection the gateway or a test breaks is no crash). */
+    const connectThrough = async (): Promise<pg.Client> => {
+      const client = new pg.Client(gw.through(applied.access));
+      client.on('error', () => undefined);
+      await client.connect();
+      return client;
+    };
     /** Per device of [from, to): count and sum(cpu) through the access node, each read pruned to the device's shard. */
     const perDevice = async (table: string, from: number, to: number): Promise<string[]> => {
       const client = new pg.Client(applied.access);
@@ -140,12 +147,10 @@ for (const { source, skip } of sources) {
     });
 
     it('prepared parts a data node could not roll back (its connections broke) are finished by the gateway once it answers, not left until a restart', async () => {
-      const client = new pg.Client(gw.through(applied.access));
-      client.on('error', () => undefined);
-      await client.connect();
+      const client = await connectThrough();
       try {
         await client.query('BEGIN');
-        await client.query(insertValues(400, 16, 200));
+        await client.query(insertValues(2100, 16, 200));
         expect(await prepared()).toBeGreaterThanOrEqual(2);
         // The block's parts on one node lose their connections (as when that node restarts).
         const [broken] = cluster.dataNodes;
@@ -154,25 +159,23 @@ for (const { source, skip } of sources) {
         const deadline = Date.now() + 20_000;
         while ((await prepared()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
         expect(await prepared()).toBe(0);
-        expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 400 AND device_id < 416'))[0]?.n)).toBe(0);
+        expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 2100 AND device_id < 2116'))[0]?.n)).toBe(0);
       } finally {
         await client.end();
       }
     });
 
     it("a block of many routed INSERTs never exhausts the data nodes' prepared transactions: past a quarter of them, its writes go through the access node", async () => {
-      const client = new pg.Client(gw.through(applied.access));
-      client.on('error', () => undefined);
-      await client.connect();
+      const client = await connectThrough();
       try {
         const max = Number((await sql<{ n: string }>(cluster.dataNodes[0]!.url, `SELECT current_setting('max_prepared_transactions') AS n`))[0]?.n);
         const before = gw.gateway.metrics().fallbacks['block-prepared-limit'] ?? 0;
         await client.query('BEGIN');
         // Each statement's rows span both data nodes: more statements than the nodes have prepared transactions.
-        for (let i = 0; i < max + 4; i += 1) await client.query(insertValues(500 + 16 * (i % 4), 16, 40));
+        for (let i = 0; i < max + 4; i += 1) await client.query(insertValues(2000 + 16 * (i % 4), 16, 40));
         expect(await prepared()).toBeLessThanOrEqual(2 * Math.ceil(max / 4) + 2);
         await client.query('COMMIT');
-        expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 500 AND device_id < 564'))[0]?.n)).toBe(40 * (max + 4));
+        expect(Number((await sql<{ n: string }>(applied.access, 'SELECT count(*) AS n FROM metrics WHERE device_id >= 2000 AND device_id < 2064'))[0]?.n)).toBe(40 * (max + 4));
         expect((gw.gateway.metrics().fallbacks['block-prepared-limit'] ?? 0) - before).toBeGreaterThan(0);
         expect(await prepared()).toBe(0);
       } finally {
@@ -337,9 +340,7 @@ for (const { source, skip } of sources) {
       expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       await client.end();
 
-      const half = new pg.Client(gw.through(applied.access));
-      half.on('error', () => undefined);
-      await half.connect();
+      const half = await connectThrough();
       await half.query('BEGIN');
       const inBlock = half.query(copyFromStream('COPY metrics FROM STDIN (FORMAT csv)'));
       const done = new Promise<void>((resolve, reject) => {
@@ -471,9 +472,7 @@ for (const { source, skip } of sources) {
         expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
         // A client that goes away while its INSERT waits: the INSERT is cancelled on the data
         // nodes, and does not commit (nor stay prepared) once the locks are gone.
-        const leaving = new pg.Client(gw.through(applied.access));
-        leaving.on('error', () => undefined);
-        await leaving.connect();
+        const leaving = await connectThrough();
         const left = leaving.query(insertValues(805, 5, 50)).then(() => 'answered', () => 'failed');
         await sleep(500);
         (leaving as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
@@ -764,9 +763,7 @@ asyncio.run(main())
     });
     it("a routed write waiting for rows its own block's earlier routed write holds prepared ends as a deadlock (40P01), not never", async () => {
       // After the upsert test: readings has a unique index on (device_id, time).
-      const client = new pg.Client(gw.through(applied.access));
-      client.on('error', () => undefined);
-      await client.connect();
+      const client = await connectThrough();
       try {
         const at = '2026-11-20T10:00:00Z';
         await client.query('BEGIN');
