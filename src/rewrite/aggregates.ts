@@ -108,14 +108,18 @@ function variance(name: string, a: string, type: string, agg: (fn: string, expr:
     };
   }
   if (typeClass.integer(type) || typeClass.numeric(type)) {
-    // Exact in numeric: (N·Σx² − (Σx)²) / (N·(N−1)), as PostgreSQL itself computes it.
+    // Exact in numeric, digit for digit as PostgreSQL computes it (numeric_stddev_internal):
+    // (N·Σx² − (Σx)²) / (N·(N−1)) at the division's scale, 0 when the numerator is not positive,
+    // and the square root to that same scale (sqrt() alone picks its own).
     const x = `(${a})::numeric`;
     return {
       partials: [agg('count', a), agg('sum', x), agg('sum', `${x} * ${x}`)],
       combine: ([n, s, q]) => {
         const N = `sum(${n})::numeric`;
-        const value = `(CASE WHEN sum(${n}) > ${sample ? 1 : 0} THEN (${N} * sum(${q}) - sum(${s}) * sum(${s})) / (${N} * (${N}${sample ? ' - 1' : ''})) END)`;
-        return root ? `sqrt(${value})` : value;
+        const numerator = `(${N} * sum(${q}) - sum(${s}) * sum(${s}))`;
+        const ratio = `(${numerator} / (${N} * (${N}${sample ? ' - 1' : ''})))`;
+        const value = root ? `round(sqrt(${ratio}), scale(${ratio}))` : ratio;
+        return `(CASE WHEN sum(${n}) > ${sample ? 1 : 0} THEN CASE WHEN ${numerator} <= 0 THEN 0::numeric ELSE ${value} END END)`;
       },
     };
   }

@@ -412,9 +412,11 @@ for (const { source, skip } of sources) {
           { sql: `SELECT device_id, count(*) AS n FROM metrics GROUP BY device_id`, rewritten: `SELECT device_id, count(*) AS n FROM metrics GROUP BY device_id ORDER BY device_id DESC`, mismatch: false },
           { sql: `SELECT device_id, avg(cpu) AS a FROM metrics GROUP BY 1 ORDER BY 1`, rewritten: `SELECT device_id, avg(cpu) * (1 + 1e-7) AS a FROM metrics GROUP BY 1 ORDER BY 1`, mismatch: true },
           { sql: `SELECT device_id, avg(cpu) AS a FROM metrics GROUP BY 1 ORDER BY 1`, rewritten: `SELECT device_id, avg(cpu) * (1 + 1e-12) AS a FROM metrics GROUP BY 1 ORDER BY 1`, mismatch: false },
-          // numeric: exact for a sum, within the tolerance for an average.
+          // numeric: exact for a sum, an average and a variance (the quotient PostgreSQL divides), within the tolerance for a standard deviation.
           { sql: `SELECT sum(amount) AS s FROM metrics`, rewritten: `SELECT sum(amount) + 0.01 AS s FROM metrics`, mismatch: true },
-          { sql: `SELECT avg(amount) AS s FROM metrics`, rewritten: `SELECT avg(amount) * (1 + 1e-12) AS s FROM metrics`, mismatch: false },
+          { sql: `SELECT avg(amount) AS s FROM metrics`, rewritten: `SELECT avg(amount) * (1 + 1e-12) AS s FROM metrics`, mismatch: true },
+          { sql: `SELECT var_pop(amount) AS s FROM metrics`, rewritten: `SELECT var_pop(amount)::numeric(30,20) AS s FROM metrics`, mismatch: true },
+          { sql: `SELECT stddev(amount) AS s FROM metrics`, rewritten: `SELECT stddev(amount) * (1 + 1e-12) AS s FROM metrics`, mismatch: false },
           // A LIMIT cutting through ties: which tied rows come back is not determined; the keys are.
           { sql: `SELECT time, device_id FROM metrics ORDER BY time DESC LIMIT 3`, rewritten: `SELECT time, device_id FROM metrics ORDER BY time DESC, device_id DESC LIMIT 3`, mismatch: false },
           { sql: `SELECT time, device_id FROM metrics ORDER BY time DESC LIMIT 3`, rewritten: `SELECT time, device_id FROM metrics ORDER BY time LIMIT 3`, mismatch: true },

@@ -327,8 +327,12 @@ const AGGREGATES = new Set([
   'var_samp', 'var_pop', 'percentile_cont', 'percentile_disc', 'mode', 'array_agg', 'string_agg', 'json_agg', 'jsonb_agg',
   'bit_and', 'bit_or', 'bit_xor', 'corr', 'covar_pop', 'covar_samp', 'any_value',
 ]);
-/** Aggregates whose result is a quotient: combined from per-shard parts, numeric may round differently. */
-const QUOTIENTS = new Set(['avg', 'variance', 'var_samp', 'var_pop', 'stddev', 'stddev_samp', 'stddev_pop']);
+/**
+ * Aggregates whose numeric result per-shard parts may round differently: a square root, taken to
+ * the variance's scale as PostgreSQL does but by sqrt() and round(), may differ in its last digit.
+ * (avg and the variances are the same quotients PostgreSQL divides, digit for digit.)
+ */
+const QUOTIENTS = new Set(['stddev', 'stddev_samp', 'stddev_pop']);
 const NUMERIC_TYPE_ID = 1700;
 
 const funcName = (call: Node): string => {
