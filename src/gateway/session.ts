@@ -406,7 +406,13 @@ export class Session {
       run.timer.unref();
     }
     if (this.#pendingRouted.length > 0) {
-      run.watch = setInterval(() => void this.#watchOwnLocks(run).catch(() => undefined), OWN_LOCK_CHECK_MS);
+      // One look at a time: a slow node does not stack them up.
+      let looking = false;
+      run.watch = setInterval(() => {
+        if (looking) return;
+        looking = true;
+        void this.#watchOwnLocks(run).catch(() => undefined).finally(() => (looking = false));
+      }, OWN_LOCK_CHECK_MS);
       run.watch.unref();
     }
   }
