@@ -85,8 +85,9 @@ export class GatewayRewriter {
 
   /**
    * What a statement about to run may make stale: the session's settings (`settings`: they must
-   * be read again) and, shared by all sessions, what roles may see and what a name means (`names`:
-   * a relation named like a hypertable was defined, see RewriteContext.noteExecuted). Keyword tests first, so most statements are never parsed here.
+   * be read again) and, shared by all sessions, what roles may see and what a name means
+   * (`names`: a relation named like a hypertable was defined, see RewriteContext.noteExecuted).
+   * Keyword tests first, so most statements are never parsed here.
    */
   noteStatement(text: string): { readonly settings: boolean; readonly names: boolean } {
     const settings = SETTINGS_HINT.test(text);

@@ -341,22 +341,27 @@ export function plainInsert(text: string): boolean {
   return !text.replace(/[\s;]+$/, '').includes(';');
 }
 
-/** The ErrorResponse a client gets for a routed write that failed, in PostgreSQL's terms where there are some. */
+/** An error and the causes under it, outermost first (a few levels: wrappers, not a cycle). */
+function* causes(error: unknown): Generator<object> {
+  for (let e: unknown = error, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth += 1) yield e;
+}
+
 /**
  * A data node that could not be reached (08001, as postgres_fdw reports it) or stopped answering
  * (08006), anywhere in the error's causes.
  */
 function connectionCode(error: unknown): string | undefined {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth += 1) {
+  for (const e of causes(error)) {
     if (e instanceof NodeConnectionError) return '08001';
     if (e instanceof NodeUnresponsiveError || (e instanceof HypershardError && e.code === 'NODE_TIMEOUT')) return '08006';
   }
   return undefined;
 }
 
+/** The ErrorResponse a client gets for a routed write that failed, in PostgreSQL's terms where there are some. */
 export function routedErrorFields(error: unknown, table: string, command: 'COPY' | 'INSERT' = 'COPY'): ErrorFields {
   // A data node's statement cancelled (statement_timeout, lock_timeout, a cancel request) reads as PostgreSQL's own.
-  for (let e: unknown = error, depth = 0; typeof e === 'object' && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth += 1) {
+  for (const e of causes(error)) {
     const { code, message } = e as { code?: unknown; message?: unknown };
     if ((code === '57014' || code === '55P03') && typeof message === 'string') return { code, message };
   }

@@ -58,9 +58,8 @@ export class IngestCluster {
    */
   readonly #readPool = new ConnectionPool();
   readonly #routes = new Map<string, HypertableRoute>();
-  readonly #twoPhase = new Map<string, Promise<number>>();
-  /** max_prepared_transactions of the data nodes read so far. */
-  readonly #twoPhaseRead = new Map<string, number>();
+  /** max_prepared_transactions of each data node: being read, then read. */
+  readonly #twoPhase = new Map<string, Promise<number> | number>();
   #defaults: Promise<ClientSettings> | undefined;
   #forget: string[] = [];
   #forgetting: Promise<void> | undefined;
@@ -146,25 +145,27 @@ export class IngestCluster {
     return target;
   }
 
+  /** A data node's max_prepared_transactions, when a transaction has read it already. */
+  preparedTransactionsRead(node: string): number | undefined {
+    const known = this.#twoPhase.get(node);
+    return typeof known === 'number' ? known : undefined;
+  }
+
   /**
    * max_prepared_transactions of a data node (read once).
    * @throws NodeConnectionError when the node cannot be asked.
    */
-  /** A data node's max_prepared_transactions, when a transaction has read it already. */
-  preparedTransactionsRead(node: string): number | undefined {
-    return this.#twoPhaseRead.get(node);
-  }
-
   async preparedTransactions(node: string, client: pg.Client): Promise<number> {
     let known = this.#twoPhase.get(node);
     if (known === undefined) {
-      known = client.query<{ n: number }>(`SELECT pg_catalog.current_setting('max_prepared_transactions')::int AS n`).then((r) => {
+      const reading = client.query<{ n: number }>(`SELECT pg_catalog.current_setting('max_prepared_transactions')::int AS n`).then((r) => {
         const n = r.rows[0]?.n ?? 0;
-        this.#twoPhaseRead.set(node, n);
+        this.#twoPhase.set(node, n);
         return n;
       });
-      known.catch(() => this.#twoPhase.delete(node));
-      this.#twoPhase.set(node, known);
+      reading.catch(() => this.#twoPhase.delete(node));
+      this.#twoPhase.set(node, reading);
+      known = reading;
     }
     try {
       return await known;

@@ -324,14 +324,11 @@ export class RewriteContext {
   }
 
   /**
-   * Forgets what a statement that ran may have made stale: what roles may see after privilege or
+   * Forgets what a statement on its way may make stale: what roles may see after privilege or
    * row-security DDL, the metadata after a relation named like a hypertable or reference table
-   * was created, renamed or moved (it may now shadow it on a search path).
-   */
-  /**
-   * Notes a statement on its way: what it may change is read again. True when it defines a
-   * relation named like a distributed or reference table: the catalogs must also be read again
-   * once it has run (and its transaction ended), since a read started before it misses it.
+   * was created, renamed or moved (it may now shadow it on a search path). True in that last
+   * case: the caller reads the catalogs again once the statement has run and its transaction
+   * ended, since a read started before then does not show it.
    */
   noteExecuted(info: StatementInfo): boolean {
     if (info.changesAccess) this.invalidateAccess();

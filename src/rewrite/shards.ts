@@ -149,15 +149,23 @@ function onlyShard(stmt: SelectStmt, scope: Scope, relation: Relation, table: Di
   if (gate?.only === undefined || shards.length !== 1 || shard === undefined) return undefined;
   const blocked = firstUnshippable([stmt.whereClause], scope);
   // Constant keys: the one shard's arm needs no gate of its own, only the WHERE.
-  const arm = `SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)} WHERE ${deparse(stmt.whereClause)}`;
-  const rebuilt = parseSelect(`SELECT * FROM ((${arm}) UNION ALL ${guardArm(table.columns.length, direct.tables)}) AS ${quoteIdent(relation.refName)}`);
-  stmt.fromClause = rebuilt.fromClause ?? [];
-  delete stmt.whereClause;
+  readArms(stmt, relation, table, direct, [`SELECT * FROM ${quoteQualified(shard.table.schema, shard.table.name)} AS ${quoteIdent(relation.refName)} WHERE ${deparse(stmt.whereClause)}`]);
   // What the access node still does itself: filter what postgres_fdw will not ship, put the rows in order.
   const unchanged: Unchanged[] = [];
   if (blocked !== undefined) unchanged.push({ kind: 'shard-pinning', reason: `${blocked}: postgres_fdw keeps that filter on the access node, over every row of the one shard read` });
   if (stmt.sortClause !== undefined) unchanged.push({ kind: 'limit-per-shard', reason: ORDER_WITHOUT_LIMIT });
   return { rewrites: [{ kind: 'shard-pinning', detail: gate.detail }], unchanged };
+}
+
+/**
+ * The statement reads `relation` from `arms` (each a whole row of the hypertable, its WHERE
+ * within) and the guard (access.ts) instead: its FROM is their UNION ALL, under the relation's
+ * name, and its WHERE is gone.
+ */
+function readArms(stmt: SelectStmt, relation: Relation, table: DistributedTable, direct: Direct, arms: readonly string[]): void {
+  const union = [...arms, guardArm(table.columns.length, direct.tables)].map((a) => `(${a})`).join(' UNION ALL ');
+  stmt.fromClause = parseSelect(`SELECT * FROM (${union}) AS ${quoteIdent(relation.refName)}`).fromClause ?? [];
+  delete stmt.whereClause;
 }
 
 const ORDER_WITHOUT_LIMIT = 'ORDER BY without LIMIT: every row the shards send is the answer, and the access node puts them in order';
@@ -179,11 +187,7 @@ function keysPerNode(stmt: SelectStmt, scope: Scope, relation: Relation, table: 
   const asks = armTargets(gate, table);
   if (!fromSubselect || !asks.some((t) => t.node) || firstUnshippable([stmt.whereClause], scope) !== undefined) return undefined;
   const ref = quoteIdent(relation.refName);
-  const arms = asks.map((target) => gated(gate, target, (where) => `SELECT * FROM ${quoteQualified(target.table.schema, target.table.name)} AS ${ref}${where}`, stmt.whereClause));
-  arms.push(guardArm(table.columns.length, direct.tables));
-  const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${ref}`);
-  stmt.fromClause = rebuilt.fromClause ?? [];
-  delete stmt.whereClause;
+  readArms(stmt, relation, table, direct, asks.map((target) => gated(gate, target, (where) => `SELECT * FROM ${quoteQualified(target.table.schema, target.table.name)} AS ${ref}${where}`, stmt.whereClause)));
   const unchanged: Unchanged[] = stmt.sortClause === undefined ? [] : [{ kind: 'limit-per-shard', reason: ORDER_WITHOUT_LIMIT }];
   return { rewrites: [{ kind: 'shard-pinning', detail: `${gate.detail}; ${asked(asks)} is asked instead of each shard` }], unchanged };
 }
@@ -475,10 +479,7 @@ function limitPerShard(stmt: SelectStmt, scope: Scope, relation: Relation, table
   const arms = asks.map((target) => {
     return gated(gate, target, (where) => `SELECT * FROM ${quoteQualified(target.table.schema, target.table.name)} AS ${quoteIdent(relation.refName)}${where}${keys.length === 0 ? '' : ` ORDER BY ${keys.join(', ')}`} LIMIT ${limit}`, stmt.whereClause);
   });
-  arms.push(guardArm(table.columns.length, direct.tables));
-  const rebuilt = parseSelect(`SELECT * FROM (${arms.map((a) => `(${a})`).join(' UNION ALL ')}) AS ${quoteIdent(relation.refName)}`);
-  stmt.fromClause = rebuilt.fromClause ?? [];
-  delete stmt.whereClause;
+  readArms(stmt, relation, table, direct, arms);
   const rewrites: Rewrite[] = [
     {
       kind: 'limit-per-shard',
